@@ -1,0 +1,3 @@
+from bitscale.cli import main
+
+raise SystemExit(main())

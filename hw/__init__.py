@@ -1,0 +1,1 @@
+"""bitscale.hw: the Amaranth streaming dataflow generator (one component per file)."""

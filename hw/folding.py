@@ -1,0 +1,134 @@
+"""Folding: how much of each compute layer is unrolled in hardware.
+
+Per compute layer: PE output channels and SIMD inputs in parallel, and the
+MAC mode. Cycles per frame of a layer are
+``(MH/PE) * (MW/SIMD) * iters * out_pixels`` with iters = 1 (parallel),
+wbits (weight-serial) or wbits * in_bits (bit-serial). A binary x binary
+layer (XNOR-popcount) takes one cycle whatever the mode.
+
+Guaranteed: a Folding that passed :func:`validate` against a network is legal
+for hw/ and cost_model/ (PE | MH, SIMD | MW, and for conv SIMD | IC so the
+sliding window streams whole SIMD groups of one pixel).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bitscale.errors import UserError
+from bitscale.nn.ir import Layer, QuantizedNetwork
+
+MODES = ("parallel", "weight-serial", "bit-serial")
+
+
+@dataclass(frozen=True)
+class LayerFolding:
+    name: str
+    pe: int = 1
+    simd: int = 1
+    mode: str = "parallel"
+
+
+@dataclass(frozen=True)
+class Folding:
+    layers: tuple[LayerFolding, ...]
+
+    def __getitem__(self, name: str) -> LayerFolding:
+        for f in self.layers:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def to_json(self) -> dict:
+        return {"format": "bitscale.Folding", "layers": [asdict(f) for f in self.layers]}
+
+    @staticmethod
+    def from_json(doc) -> "Folding":
+        if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
+            raise UserError("a folding file must be a JSON object with a 'layers' list")
+        out = []
+        for i, d in enumerate(doc["layers"]):
+            if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+                raise UserError(f"folding layer {i} must be an object with a 'name'")
+            unknown = set(d) - {"name", "pe", "simd", "mode"}
+            if unknown:
+                raise UserError(f"folding layer {d['name']!r} has unknown field(s): {', '.join(sorted(unknown))}")
+            out.append(LayerFolding(**d))
+        return Folding(tuple(out))
+
+    def save(self, path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=1))
+
+    @staticmethod
+    def load(path) -> "Folding":
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"no folding file at {p}")
+        try:
+            return Folding.from_json(json.loads(p.read_text()))
+        except json.JSONDecodeError as e:
+            raise UserError(f"{p} is not valid JSON: {e}") from None
+
+
+def iterations(layer: Layer, mode: str) -> int:
+    """Cycles one SIMD word of one PE group takes in ``mode``."""
+    if layer.wbits == 1 and layer.in_bits == 1:
+        return 1  # XNOR-popcount: one cycle in every mode
+    if mode == "parallel":
+        return 1
+    if mode == "weight-serial":
+        return layer.wbits
+    return layer.wbits * layer.in_bits
+
+
+def layer_cycles(layer: Layer, f: LayerFolding) -> int:
+    """Cycles per frame of one compute layer under folding ``f``."""
+    return (layer.mh // f.pe) * (layer.mw // f.simd) * iterations(layer, f.mode) * layer.out_pixels
+
+
+def validate_layer(layer: Layer, f: LayerFolding) -> None:
+    where = f"layer {layer.name!r}"
+    for what, v in (("PE", f.pe), ("SIMD", f.simd)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise UserError(f"{where}: {what} must be a positive integer, not {v!r}")
+    if f.mode not in MODES:
+        raise UserError(f"{where}: mode must be one of {', '.join(MODES)}, not {f.mode!r}")
+    if layer.mh % f.pe:
+        raise UserError(f"{where}: PE must divide MH={layer.mh}, not {f.pe!r}")
+    if layer.mw % f.simd:
+        raise UserError(f"{where}: SIMD must divide MW={layer.mw}, not {f.simd!r}")
+    if layer.kind == "conv" and layer.in_shape[2] % f.simd:
+        raise UserError(f"{where}: SIMD must divide the conv's input channels IC={layer.in_shape[2]}, not {f.simd!r}")
+
+
+def validate(net: QuantizedNetwork, folding: Folding) -> None:
+    """Raise UserError naming the first layer and value that is not legal for ``net``."""
+    names = [l.name for l in net.compute_layers]
+    got = [f.name for f in folding.layers]
+    if got != names:
+        missing = [n for n in names if n not in got]
+        extra = [n for n in got if n not in names]
+        detail = (f"missing {missing}" if missing else "") + (f" unknown {extra}" if extra else "")
+        raise UserError(f"folding must list the compute layers {names} in order; {detail or f'got {got}'}")
+    for layer in net.compute_layers:
+        validate_layer(layer, folding[layer.name])
+
+
+def _largest_divisor_at_most(n: int, cap: int) -> int:
+    return max(d for d in range(1, min(n, cap) + 1) if n % d == 0)
+
+
+def default_folding(net: QuantizedNetwork, mode: str = "parallel", max_pe: int = 8, max_simd: int = 16) -> Folding:
+    """A small, always-legal folding: modest PE/SIMD per layer, one mode throughout.
+
+    For a folding matched to a board and a target FPS use
+    ``bitscale.cost_model`` auto-folding instead.
+    """
+    out = []
+    for l in net.compute_layers:
+        simd_cap = l.in_shape[2] if l.kind == "conv" else l.mw
+        simd = _largest_divisor_at_most(simd_cap, max_simd)
+        pe = _largest_divisor_at_most(l.mh, max_pe)
+        out.append(LayerFolding(l.name, pe, simd, mode))
+    return Folding(tuple(out))

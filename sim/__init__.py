@@ -1,0 +1,1 @@
+"""bitscale.sim: cocotb testbenches on Verilator/Icarus and Yosys/nextpnr synthesis runs."""
