@@ -21,8 +21,11 @@ then applies its ``act``:
   ``2^a - 1`` ascending thresholds per channel; for ``a == 1`` one threshold
   and out = +1 if reached else -1. Used for ``a <= THRESHOLD_MAX_BITS``.
 * ``requant``: out = clamp((acc * M[c] + B[c]) >> shift, 0, 2^a - 1) with an
-  arithmetic (floor) shift; used for wider activations, where 2^a - 1
-  thresholds per channel would not fit.
+  arithmetic (floor) shift and M[c] >= 0; used for wider activations, where
+  2^a - 1 thresholds per channel would not fit.
+
+A channel whose BatchNorm slope is negative has its weight row negated at
+export, so thresholds are always "acc >= T" and multipliers never negative.
 * ``none``: the raw accumulator is the output (last layer; argmax = class).
 
 Guaranteed: :func:`load` returns only networks that pass :func:`validate`;
@@ -287,6 +290,9 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
         b = _tensor(net, f"{l.name}.requant_add", where, (l.mh,))
         if not (0 <= l.requant_shift <= 62):
             _fail(f"{where}: requant_shift must be 0..62, not {l.requant_shift!r}")
+        if m.size and m.min() < 0:
+            _fail(f"{where}: requant multipliers must be >= 0 (negate the channel's weights instead), "
+                  f"found {int(m.min())}")
         mbits = max(_signed_bits(int(m.min())), _signed_bits(int(m.max())))
         if acc_bits(l) + mbits > REQUANT_PRODUCT_BITS:
             _fail(f"{where}: requant multiplier of {mbits} bits overflows with a {acc_bits(l)}-bit accumulator")
