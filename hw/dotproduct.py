@@ -1,0 +1,132 @@
+"""Dot product over SIMD lanes, in one of three MAC modes (docs/hardware.md).
+
+The unit is combinational: each cycle it gives the *contribution* ``y`` of one
+iteration; the caller (hw/mvtu.py) adds ``iterations`` consecutive
+contributions into its accumulator. Guaranteed: for every weight and
+activation vector in range, the sum of the contributions over the
+``iterations`` cycles (weight plane ``i`` outer, activation plane ``j``
+inner) equals ``sum(w * x)`` exactly, and ``iterations`` equals
+:func:`bitscale.hw.folding.iterations` for the layer and mode.
+
+Encodings: a weight of ``wbits == 1`` is the bit b with value 2b-1 (bipolar),
+otherwise ``wbits``-bit two's complement; an activation of ``abits == 1`` is a
+bipolar bit, otherwise ``abits``-bit unsigned.
+
+* parallel: full products, one cycle.
+* weight-serial: one weight bit-plane per cycle (``w`` is then one bit per
+  lane), ``(-1 if MSB else 1) * 2^i * sum_s bit_i(w_s) * x_s``.
+* bit-serial: weight plane i and activation plane j per cycle,
+  ``+-2^(i+j) * popcount(bit_i(w) & bit_j(x))``.
+* binary x binary: ``2 * popcount(xnor(w, x)) - SIMD``, one cycle in any mode.
+* bipolar weights x integers: ``2 * sum(b * v) - sum(v)``; integer weights x
+  bipolar activations: ``2 * sum(w * b) - sum(w)``.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+MODES = ("parallel", "weight-serial", "bit-serial")
+
+
+def planes(wbits: int, abits: int, mode: str) -> tuple[int, int]:
+    """(weight planes, activation planes) iterated per SIMD word; their product is the iteration count."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if wbits == 1 and abits == 1:
+        return 1, 1  # XNOR-popcount
+    wp = wbits if mode in ("weight-serial", "bit-serial") and wbits > 1 else 1
+    ap = abits if mode == "bit-serial" and abits > 1 else 1
+    return wp, ap
+
+
+def tree_sum(terms):
+    """Balanced adder tree (shallower logic than a chain)."""
+    terms = list(terms)
+    if not terms:
+        return 0
+    while len(terms) > 1:
+        nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    return terms[0]
+
+
+def popcount(bits):
+    return tree_sum(bits[k] for k in range(len(bits)))
+
+
+class DotProduct(wiring.Component):
+    """One iteration's contribution of a SIMD-lane dot product (combinational).
+
+    Ports: ``w`` (SIMD weights, ``wbits`` each in full-weight modes or one bit
+    each when weights are bit-serial), ``x`` (SIMD activations, ``abits``
+    each), ``wplane``/``xplane`` (the planes of this cycle), ``y`` (signed
+    contribution, ``ybits`` wide).
+    """
+
+    def __init__(self, simd: int, wbits: int, abits: int, mode: str):
+        for what, v in (("wbits", wbits), ("abits", abits)):
+            if not 1 <= v <= 16:
+                raise ValueError(f"{what} must be 1..16, not {v!r}")
+        if simd < 1:
+            raise ValueError(f"SIMD must be >= 1, not {simd!r}")
+        self.simd, self.wbits, self.abits, self.mode = simd, wbits, abits, mode
+        self.wplanes, self.aplanes = planes(wbits, abits, mode)
+        self.iterations = self.wplanes * self.aplanes
+        self.wlane = 1 if self.wplanes > 1 else wbits
+        # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
+        self.ybits = simd.bit_length() + wbits + abits + 2
+        super().__init__({
+            "w": In(simd * self.wlane),
+            "x": In(simd * abits),
+            "wplane": In(range(max(self.wplanes, 2))),
+            "xplane": In(range(max(self.aplanes, 2))),
+            "y": Out(signed(self.ybits)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        simd, wl, ab = self.simd, self.wlane, self.abits
+        w_lanes = [self.w[s * wl:(s + 1) * wl] for s in range(simd)]
+        x_lanes = [self.x[s * ab:(s + 1) * ab] for s in range(simd)]
+        bip_w = self.wbits == 1
+        bip_x = ab == 1
+
+        if bip_w and bip_x:
+            # binary x binary: XNOR-popcount
+            matches = popcount([~(w_lanes[s][0] ^ x_lanes[s][0]) for s in range(simd)])
+            y = 2 * matches - simd
+        elif self.wplanes == 1 and self.aplanes == 1:
+            if bip_w:
+                # sum((2b-1) v) = 2 sum(b v) - sum(v)
+                sel = tree_sum(Mux(w_lanes[s][0], x_lanes[s], 0) for s in range(simd))
+                y = 2 * sel - tree_sum(x_lanes)
+            elif bip_x:
+                # sum(w (2b-1)) = sum(b ? w : -w)
+                y = tree_sum(Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed())
+                             for s in range(simd))
+            else:
+                y = tree_sum(w_lanes[s].as_signed() * x_lanes[s] for s in range(simd))
+        elif self.wplanes == 1:
+            # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))
+            xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
+            t = 2 * popcount([w_lanes[s][0] & xj[s] for s in range(simd)]) - popcount(xj)
+            y = t << self.xplane
+        else:
+            # weight plane i (one bit per lane); MSB plane carries the negative weight
+            wi = [w_lanes[s][0] for s in range(simd)]
+            if bip_x:
+                t = 2 * popcount([wi[s] & x_lanes[s][0] for s in range(simd)]) - popcount(wi)
+            elif self.aplanes == 1:
+                t = tree_sum(Mux(wi[s], x_lanes[s], 0) for s in range(simd))
+            else:
+                xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
+                t = popcount([wi[s] & xj[s] for s in range(simd)]) << self.xplane
+            mag = Signal(signed(self.ybits))
+            m.d.comb += mag.eq(t << self.wplane)
+            y = Mux(self.wplane == self.wbits - 1, -mag, mag)
+        m.d.comb += self.y.eq(y)
+        return m
