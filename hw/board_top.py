@@ -1,0 +1,117 @@
+"""Board-level tops: the self-test wrapper around the accelerator core, on a board's clock, LEDs and UART.
+
+The accelerator is the generated Verilog module ``bitscale_top`` (hw/generate.py),
+instantiated as a black box, so the board top needs only the build
+directory's ``design.json`` (frame format) and never re-elaborates the core.
+
+* :class:`SelfTestTop` — :class:`~bitscale.hw.selftest.SelfTest` + the core, on the
+  ``sync`` domain (ports ``clk``/``rst`` in Verilog). Converted to the Verilog
+  module ``bitscale_selftest`` for cocotb and for the Xilinx self-test project.
+* :class:`BoardTop` — SelfTestTop on an amaranth-boards platform: board clock
+  with the platform's power-on reset, button 0 restarts the test, the status
+  on the LEDs (see ``LED_MAP``) and the UART line at 115200 baud.
+"""
+from __future__ import annotations
+
+from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import DomainRenamer
+from amaranth.lib import wiring
+from amaranth.lib.cdc import FFSynchronizer
+from amaranth.lib.wiring import Out
+
+from bitscale.hw.frame import FrameFormat
+from bitscale.hw.selftest import LED_COUNT, SelfTest, SelfTestData
+from bitscale.hw.uart_tx import divisor_for
+
+CORE_MODULE = "bitscale_top"
+SELFTEST_MODULE = "bitscale_selftest"
+BAUD = 115200
+
+# What each board's LEDs show: amaranth-boards ("led", index) -> SelfTest status.
+# "frames[i]" is bit i of the count of frames received.
+LED_MAP = {
+    "ulx3s-85f": {0: "done", 1: "pass", 2: "fail", 3: "frames[0]", 4: "frames[1]", 5: "frames[2]",
+                  6: "frames[3]", 7: "frames[4]"},
+    # iCEBreaker: the two on-board LEDs (red = led 0, green = led 1); the
+    # snap-off LED PMOD (pmod 2), when attached, shows done and the frame count.
+    "icebreaker": {0: "fail", 1: "pass", 2: "done", 3: "frames[0]", 4: "frames[1]", 5: "frames[2]",
+                   6: "frames[3]"},
+}
+_STATUS_BIT = {"done": 0, "pass": 1, "fail": 2, **{f"frames[{i}]": 3 + i for i in range(LED_COUNT - 3)}}
+
+
+class SelfTestTop(wiring.Component):
+    """The self-test wrapper driving the accelerator core ``bitscale_top`` (a Verilog black box)."""
+
+    def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
+                 repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
+        self.frame, self.rom = frame, rom
+        self.kw = dict(uart_divisor=uart_divisor, repeat_cycles=repeat_cycles, timeout_cycles=timeout_cycles)
+        super().__init__({
+            "led": Out(LED_COUNT),
+            "uart_tx": Out(1, init=1),
+            "done": Out(1),
+            "passed": Out(1),
+            "failed": Out(1),
+            "timed_out": Out(1),
+            "frames": Out(16),
+            "fail_frame": Out(16),
+            "cycles": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.selftest = st = SelfTest(self.frame, self.rom, **self.kw)
+        m.submodules.core = Instance(
+            CORE_MODULE,
+            i_clk=ClockSignal(), i_rst=ResetSignal(),
+            i_s_axis_tdata=st.src.payload.data, i_s_axis_tvalid=st.src.valid,
+            o_s_axis_tready=st.src.ready, i_s_axis_tlast=st.src.payload.last,
+            o_m_axis_tdata=st.sink.payload.data, o_m_axis_tvalid=st.sink.valid,
+            i_m_axis_tready=st.sink.ready, o_m_axis_tlast=st.sink.payload.last,
+        )
+        for name in ("led", "uart_tx", "done", "passed", "failed", "timed_out", "frames", "fail_frame", "cycles"):
+            m.d.comb += getattr(self, name).eq(getattr(st, name))
+        return m
+
+
+def selftest_verilog(frame: FrameFormat, rom: SelfTestData, **kw) -> str:
+    """Verilog of :class:`SelfTestTop` as module ``bitscale_selftest`` (ports clk, rst, led, uart_tx, ...)."""
+    from amaranth.back import verilog
+    return verilog.convert(SelfTestTop(frame, rom, **kw), name=SELFTEST_MODULE, emit_src=False)
+
+
+class BoardTop(Elaboratable):
+    """The self-test on an amaranth-boards platform (board name selects the LED mapping)."""
+
+    def __init__(self, board_name: str, frame: FrameFormat, rom: SelfTestData, *, repeat_seconds: float = 1.0):
+        if board_name not in LED_MAP:
+            raise ValueError(f"no board-level LED mapping for {board_name!r}; known: {', '.join(LED_MAP)}")
+        self.board_name, self.frame, self.rom = board_name, frame, rom
+        self.repeat_seconds = repeat_seconds
+
+    def elaborate(self, platform):
+        m = Module()
+        clk_hz = platform.default_clk_frequency
+        # Button 0 restarts the test: the core and the self-test sit on a domain
+        # reset by the platform's power-on reset or the (synchronized) button.
+        button = platform.request("button", 0)
+        pressed = Signal(name="button_pressed")
+        m.submodules.button_sync = FFSynchronizer(button.i, pressed)
+        m.domains.test = ClockDomain("test")
+        m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")),
+                     ResetSignal("test").eq(ResetSignal("sync") | pressed)]
+
+        top = SelfTestTop(self.frame, self.rom, uart_divisor=divisor_for(clk_hz, BAUD),
+                          repeat_cycles=int(clk_hz * self.repeat_seconds), timeout_cycles=int(clk_hz))
+        m.submodules.selftest = DomainRenamer("test")(top)
+
+        if self.board_name == "icebreaker":
+            platform.add_resources(platform.break_off_pmod)
+        for index, what in LED_MAP[self.board_name].items():
+            led = platform.request("led", index)
+            m.d.comb += led.o.eq(top.led[_STATUS_BIT[what]])
+        uart = platform.request("uart", 0)
+        m.d.comb += uart.tx.o.eq(top.uart_tx)
+        return m
+
