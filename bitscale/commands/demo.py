@@ -1,0 +1,45 @@
+"""bitscale demo: the README's main command. A small precision x width sweep on
+scikit-learn's digits (fc, bits 1/2/4/8 + float, three widths), hardware for the
+Pareto points (generate, cocotb simulation, synthesis), then the report.
+Idempotent: a second run reuses the store and only rewrites the report."""
+
+DEMO = dict(model="fc", bits=(1, 2, 4, 8, 0), scales=("1/128", "1/64", "1/32"), dataset="digits",
+            board="pynq-z1", epochs=8, hw_max=2, hw_images=4)
+
+
+def register(sub):
+    p = sub.add_parser("demo", help="a small sweep on digits, end to end, and its report",
+                       description="Train fc at 1/2/4/8 bits and float at three widths on digits, estimate "
+                                   "each on PYNQ-Z1, build (generate, simulate, synthesize) the Pareto "
+                                   "points, and write the report. Prints where report.html is.")
+    p.add_argument("--out", default="runs/demo", help="sweep folder (default runs/demo)")
+    p.add_argument("--workers", type=int, help="parallel points (default: 1 on <= 2 cores)")
+    p.add_argument("--no-hw", action="store_true", help="skip generate / simulate / synthesize")
+    p.add_argument("--simulator", default="verilator", help="verilator | icarus")
+    p.set_defaults(func=run)
+
+
+def spec(hw=True, simulator="verilator"):
+    from bitscale.sweep import SweepSpec
+    return SweepSpec(model=DEMO["model"], precisions=tuple((b, b) for b in DEMO["bits"]),
+                     scales=DEMO["scales"], dataset=DEMO["dataset"], board=DEMO["board"],
+                     epochs=DEMO["epochs"], hw=hw, hw_max=DEMO["hw_max"], hw_images=DEMO["hw_images"],
+                     simulator=simulator)
+
+
+def run(args):
+    from bitscale.report import write_report
+    from bitscale.sweep import run_sweep
+    s = spec(hw=not args.no_hw, simulator=args.simulator)
+    summary = run_sweep(s, args.out, workers=args.workers)
+    res = write_report(args.out)
+    print()
+    print("Findings:")
+    for line in res["findings"]["statements"]:
+        print(f"  - {line}")
+    hw = summary.get("hw") or {}
+    print(f"\n{summary['done']}/{summary['points']} points done ({summary['failed']} failed)"
+          + (f"; {hw.get('done', 0)}/{hw.get('points', 0)} Pareto points built" if hw else "")
+          + f"; {summary['seconds']:.0f} s.")
+    print(f"Report: {res['report']}")
+    return 0 if summary["failed"] == 0 else 1

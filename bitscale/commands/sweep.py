@@ -1,0 +1,62 @@
+"""bitscale sweep: the precision x width sweep into a result store (docs/sweep.md)."""
+
+
+def register(sub):
+    p = sub.add_parser("sweep", help="train, estimate (and with --hw build) a precision x width grid",
+                       description="Train every point of a precision x width grid once, estimate its cost "
+                                   "with auto-folding on the board, and keep the results in an SQL store; "
+                                   "resumable (a point already done is never trained again).")
+    p.add_argument("--model", default="fc", help="fc | tfc | sfc | lfc | cnv (default fc)")
+    p.add_argument("--bits", help="tied weight/activation bits, e.g. 1,2,4,8,16,float")
+    p.add_argument("--wbits", help="weight bits, e.g. 1,2,4,8,16 (crossed with --abits)")
+    p.add_argument("--abits", help="activation bits, e.g. 1,2,4,8,16")
+    p.add_argument("--scales", required=True, help="width scales as fractions, e.g. 1/32,1/16,1/8")
+    p.add_argument("--dataset", default="fashion-mnist", help="digits | fashion-mnist | mnist | cifar10")
+    p.add_argument("--board", default="pynq-z1", help="board for the cost estimate (see `bitscale boards`)")
+    p.add_argument("--fps", type=float, help="target FPS for auto-folding (default: the fastest that fits)")
+    p.add_argument("--out", required=True, help="sweep folder (results.db, runs/, report)")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--data-dir", help="dataset folder (default: the dataset's standard place)")
+    p.add_argument("--workers", type=int, help="parallel points (default: 1 on <= 2 cores, else min(cores, points))")
+    p.add_argument("--executor", default="local", help="local (process pool) | ray (optional extra bitscale[ray])")
+    p.add_argument("--per-gpu", type=int, default=4, help="Ray on GPUs: points sharing one GPU (default 4)")
+    p.add_argument("--store", help="SQLAlchemy URL of the result store (default: sqlite SWEEP_DIR/results.db)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (training)")
+    p.add_argument("--hw", action="store_true", help="generate, simulate and synthesize the Pareto points")
+    p.add_argument("--hw-max", type=int, help="build at most this many Pareto points")
+    p.add_argument("--hw-images", type=int, default=8, help="images per cocotb simulation (default 8)")
+    p.add_argument("--simulator", default="verilator", help="verilator | icarus")
+    p.add_argument("--retry-failed", action="store_true", help="retry points that failed before")
+    p.add_argument("--report", action="store_true", help="write the report when the sweep is done")
+    p.set_defaults(func=run)
+
+
+def spec_from_args(args):
+    from bitscale.errors import UserError
+    from bitscale.sweep import SweepSpec, parse_bits, parse_scales, precisions
+    if args.bits and (args.wbits or args.abits):
+        raise UserError("give either --bits (tied) or --wbits and --abits, not both")
+    if args.bits:
+        precs = precisions(parse_bits(args.bits, "--bits"), None, tied=True)
+    elif args.wbits and args.abits:
+        precs = precisions(parse_bits(args.wbits, "--wbits"), parse_bits(args.abits, "--abits"), tied=False)
+    else:
+        raise UserError("give --bits (e.g. 1,2,4,8) or both --wbits and --abits")
+    return SweepSpec(model=args.model, precisions=precs, scales=parse_scales(args.scales),
+                     dataset=args.dataset, board=args.board, fps=args.fps, epochs=args.epochs, seed=args.seed,
+                     batch_size=args.batch_size, lr=args.lr, device=args.device, data_dir=args.data_dir,
+                     hw=args.hw, hw_images=args.hw_images, hw_max=args.hw_max, simulator=args.simulator)
+
+
+def run(args):
+    from bitscale.sweep import run_sweep
+    spec = spec_from_args(args)
+    summary = run_sweep(spec, args.out, store_url=args.store, workers=args.workers, executor=args.executor,
+                        retry_failed=args.retry_failed, per_gpu=args.per_gpu)
+    if args.report:
+        from bitscale.report import write_report
+        write_report(args.out, store_url=args.store)
+    return 0 if summary["failed"] == 0 else 1
