@@ -1,0 +1,240 @@
+"""Matrix-vector-threshold unit (MVTU): one compute layer, folded PE x SIMD.
+
+Input stream: one SIMD word (SIMD activations of ``in_bits``) per beat, MW/SIMD
+beats per input vector. Output stream: one PE word per beat, MH/PE beats per
+vector; output channel ``nf*PE + p`` is field ``p`` of beat ``nf``. A field is
+the ``out_bits`` activation code (thresholds / requantizer) or, for the last
+layer (act ``none``), the ``acc_bits`` signed accumulator.
+
+Schedule per vector: ``for nf: for sf: for i (weight plane): for j
+(activation plane)`` — one cycle each, ``(MH/PE)*(MW/SIMD)*iters`` cycles. The
+input vector is consumed during the first row-fold (nf = 0) and kept in an
+input buffer for the others, so the next vector is accepted on the cycle
+after the last one of the current vector: with input always valid and output
+always ready there are no bubbles.
+
+Pipeline (a stall freezes every stage; ``adv`` = the output register can move):
+issue (counters, weight/buffer read addresses) -> s1 (memory words, dot
+products, accumulate) -> s2 (final accumulators, activation parameters) ->
+output register.
+
+Weights live in ONE memory read one word per cycle (hw/layout.py: whole
+weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
+deeper). Memories of at least ``BLOCK_MIN_BITS`` bits are marked
+``ram_style = block``, smaller ones ``distributed``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
+from bitscale.hw.folding import LayerFolding, iterations, validate_layer
+from bitscale.hw.layout import memory_shape, weight_words
+from bitscale.nn import ir
+
+BLOCK_MIN_BITS = 4096
+
+
+def memory_style(bits: int) -> str:
+    return "block" if bits >= BLOCK_MIN_BITS else "distributed"
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
+
+
+def _pack(fields, bits: int) -> int:
+    word = 0
+    for k, v in enumerate(fields):
+        word |= (int(v) & ((1 << bits) - 1)) << (k * bits)
+    return word
+
+
+class MVTU(wiring.Component):
+    """One dense/conv layer's matrix-vector product + activation, bit-exact with nn/golden.py."""
+
+    def __init__(self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding):
+        validate_layer(layer, lf)
+        self.layer, self.lf = layer, lf
+        self.pe, self.simd, self.mode = lf.pe, lf.simd, lf.mode
+        self.nf_n, self.sf_n = layer.mh // lf.pe, layer.mw // lf.simd
+        self.wplanes, self.aplanes = planes(layer.wbits, layer.in_bits, lf.mode)
+        self.iters = self.wplanes * self.aplanes
+        assert self.iters == iterations(layer, lf.mode)
+        self.acc_bits = ir.acc_bits(layer)
+        self.raw = layer.act == "none"
+        self.out_bits = self.acc_bits if self.raw else layer.out_bits
+        self.mem_width, self.mem_depth = memory_shape(layer.mh, layer.mw, lf.pe, lf.simd,
+                                                      layer.wbits, layer.in_bits, lf.mode)
+        self.mem_style = memory_style(self.mem_width * self.mem_depth)
+        self._weights = weight_words(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
+        self._params = self._param_words(net, layer)
+        super().__init__({
+            "inp": In(stream.Signature(lf.simd * layer.in_bits)),
+            "out": Out(stream.Signature(lf.pe * self.out_bits)),
+        })
+
+    @property
+    def cycles_per_vector(self) -> int:
+        return self.nf_n * self.sf_n * self.iters
+
+    def _param_words(self, net, layer):
+        """Activation parameters per row-fold: thresholds or (multiplier, offset) per PE."""
+        pe, nf_n = self.pe, self.nf_n
+        if layer.act == "thresholds":
+            t = net.thresholds(layer).astype(np.int64)
+            self.n_thr = t.shape[1]
+            self.thr_bits = _signed_bits(t.min(), t.max())
+            return [_pack(t[nf * pe:(nf + 1) * pe].reshape(-1), self.thr_bits) for nf in range(nf_n)]
+        if layer.act == "requant":
+            mul, add, shift = net.requant(layer)
+            self.mul_bits = max(int(mul.max()).bit_length(), 1)
+            self.add_bits = _signed_bits(add.min(), add.max())
+            self.shift = shift
+            fb = self.mul_bits + self.add_bits
+            return [_pack([(int(mul[c]) | ((int(add[c]) & ((1 << self.add_bits) - 1)) << self.mul_bits))
+                           for c in range(nf * pe, (nf + 1) * pe)], fb) for nf in range(nf_n)]
+        return None
+
+    def elaborate(self, platform):
+        m = Module()
+        pe, simd, ab = self.pe, self.simd, self.layer.in_bits
+        NF, SF, WP, AP = self.nf_n, self.sf_n, self.wplanes, self.aplanes
+
+        # --- issue stage: loop counters --------------------------------------------
+        nf = Signal(range(max(NF, 2)))
+        sf = Signal(range(max(SF, 2)))
+        wi = Signal(range(max(WP, 2)))
+        aj = Signal(range(max(AP, 2)))
+        last_aj, last_wi = aj == AP - 1, wi == WP - 1
+        last_sf, last_nf = sf == SF - 1, nf == NF - 1
+
+        out_valid = Signal()
+        out_data = Signal(pe * self.out_bits)
+        adv = Signal()          # the whole pipeline moves this cycle
+        need_input = Signal()   # this iteration starts a new SIMD word of the first row-fold
+        issue = Signal()
+        m.d.comb += [
+            adv.eq(~out_valid | self.out.ready),
+            need_input.eq((nf == 0) & (wi == 0) & (aj == 0)),
+            issue.eq(adv & (~need_input | self.inp.valid)),
+            self.inp.ready.eq(adv & need_input),
+        ]
+        with m.If(issue):
+            m.d.sync += aj.eq(Mux(last_aj, 0, aj + 1))
+            with m.If(last_aj):
+                m.d.sync += wi.eq(Mux(last_wi, 0, wi + 1))
+                with m.If(last_wi):
+                    m.d.sync += sf.eq(Mux(last_sf, 0, sf + 1))
+                    with m.If(last_sf):
+                        m.d.sync += nf.eq(Mux(last_nf, 0, nf + 1))
+
+        # --- weight memory: one word per cycle, the plane this iteration needs -----
+        wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
+                      attrs={"ram_style": self.mem_style})
+        m.submodules.weights = wmem
+        wrd = wmem.read_port()
+        m.d.comb += [wrd.addr.eq((nf * SF + sf) * WP + wi), wrd.en.eq(adv)]
+
+        # --- input vector: live during row-fold 0, buffered for the others ---------
+        accepted = Signal()
+        m.d.comb += accepted.eq(self.inp.valid & self.inp.ready)
+        xreg = Signal(simd * ab)
+        with m.If(accepted):
+            m.d.sync += xreg.eq(self.inp.payload)
+
+        s1_valid, s1_first, s1_last, s1_fresh = Signal(), Signal(), Signal(), Signal()
+        s1_nf = Signal.like(nf)
+        s1_wi, s1_aj = Signal.like(wi), Signal.like(aj)
+        with m.If(adv):
+            m.d.sync += [
+                s1_valid.eq(issue),
+                s1_first.eq((sf == 0) & (wi == 0) & (aj == 0)),
+                s1_last.eq(last_sf & last_wi & last_aj),
+                s1_fresh.eq(nf == 0),
+                s1_nf.eq(nf), s1_wi.eq(wi), s1_aj.eq(aj),
+            ]
+        x_word = Signal(simd * ab)
+        if NF > 1:
+            ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
+                          attrs={"ram_style": memory_style(simd * ab * SF)})
+            m.submodules.inbuf = ibuf
+            ibw = ibuf.write_port()
+            ibr = ibuf.read_port()
+            m.d.comb += [ibw.addr.eq(sf), ibw.data.eq(self.inp.payload), ibw.en.eq(accepted),
+                         ibr.addr.eq(sf), ibr.en.eq(adv),
+                         x_word.eq(Mux(s1_fresh, xreg, ibr.data))]
+        else:
+            m.d.comb += x_word.eq(xreg)
+
+        # --- s1: dot products and accumulation (modular in acc_bits: exact at the end)
+        wl = self.mem_width // (pe * simd)
+        accs = []
+        acc_next = []
+        for p in range(pe):
+            dp = DotProduct(simd, self.layer.wbits, ab, self.mode)
+            m.submodules[f"dot{p}"] = dp
+            acc = Signal(signed(self.acc_bits), name=f"acc{p}")
+            nxt = Signal(signed(self.acc_bits), name=f"acc_next{p}")
+            m.d.comb += [
+                dp.w.eq(wrd.data[p * simd * wl:(p + 1) * simd * wl]),
+                dp.x.eq(x_word),
+                dp.wplane.eq(s1_wi),
+                dp.xplane.eq(s1_aj),
+                nxt.eq(Mux(s1_first, 0, acc) + dp.y),
+            ]
+            with m.If(adv & s1_valid):
+                m.d.sync += acc.eq(nxt)
+            accs.append(acc)
+            acc_next.append(nxt)
+
+        # --- s2: final accumulators (the acc registers) + their row-fold's parameters
+        s2_valid = Signal()
+        with m.If(adv):
+            m.d.sync += s2_valid.eq(s1_valid & s1_last)
+        if self._params is not None:
+            pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
+                          attrs={"ram_style": memory_style(self._param_width() * NF)})
+            m.submodules.params = pmem
+            prd = pmem.read_port()
+            m.d.comb += [prd.addr.eq(s1_nf), prd.en.eq(adv)]
+            pdata = prd.data
+
+        fields = []
+        ob = self.out_bits
+        for p in range(pe):
+            f = Signal(ob, name=f"act{p}")
+            acc = accs[p]
+            if self.raw:
+                m.d.comb += f.eq(acc)
+            elif self.layer.act == "thresholds":
+                tb, n = self.thr_bits, self.n_thr
+                thr = [pdata[(p * n + k) * tb:(p * n + k + 1) * tb].as_signed() for k in range(n)]
+                m.d.comb += f.eq(tree_sum(acc >= t for t in thr))
+            else:
+                mb, bb = self.mul_bits, self.add_bits
+                base = p * (mb + bb)
+                mul = pdata[base:base + mb]
+                add = pdata[base + mb:base + mb + bb].as_signed()
+                y = Signal(signed(self.acc_bits + mb + 2 + max(bb, self.acc_bits + mb)), name=f"rq{p}")
+                top = (1 << ob) - 1
+                m.d.comb += [y.eq((acc * mul + add) >> self.shift),
+                             f.eq(Mux(y < 0, 0, Mux(y > top, top, y)))]
+            fields.append(f)
+
+        # --- output register -------------------------------------------------------
+        with m.If(adv):
+            m.d.sync += out_valid.eq(s2_valid)
+            with m.If(s2_valid):
+                m.d.sync += out_data.eq(Cat(*fields))
+        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
+        return m
+
+    def _param_width(self) -> int:
+        if self.layer.act == "thresholds":
+            return self.pe * self.n_thr * self.thr_bits
+        return self.pe * (self.mul_bits + self.add_bits)
