@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 
@@ -48,7 +49,12 @@ def run_stream(dut, words, n_out, *, inp=None, out=None, in_gap=0.0, out_stall=0
                 raise AssertionError(f"only {len(got)} of {n_out} output words after {max_cycles} cycles")
         ctx.set(out.ready, 0)
 
-    sim = Simulator(dut)
+    # a toggling register guarantees a sync domain even for purely combinational dut's
+    top = Module()
+    top.submodules.dut = dut
+    tick = Signal()
+    top.d.sync += tick.eq(~tick)
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)

@@ -1,0 +1,36 @@
+"""A stream FIFO: amaranth.lib.fifo.SyncFIFOBuffered behind stream ports.
+
+Guaranteed: words come out in the order they went in; ``inp.ready`` depends
+only on the FIFO's fill level (it breaks combinational ready chains between
+layers); ``out.valid`` comes from a register. Deep FIFOs use a Memory, so
+Yosys may map them to block RAM.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+
+class StreamFIFO(wiring.Component):
+    def __init__(self, width: int, depth: int):
+        if width < 1:
+            raise ValueError(f"FIFO width must be >= 1, not {width!r}")
+        if depth < 2:
+            raise ValueError(f"FIFO depth must be >= 2, not {depth!r}")
+        self.width, self.depth = width, depth
+        super().__init__({"inp": In(stream.Signature(width)), "out": Out(stream.Signature(width))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.width, depth=self.depth)
+        m.d.comb += [
+            fifo.w_data.eq(self.inp.payload),
+            fifo.w_en.eq(self.inp.valid),
+            self.inp.ready.eq(fifo.w_rdy),
+            self.out.payload.eq(fifo.r_data),
+            self.out.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(self.out.ready),
+        ]
+        return m
