@@ -39,13 +39,20 @@ def _int(handle) -> int:
 
 
 class AxisBus:
-    """The four AXI-Stream signals ``<prefix>_tdata/_tvalid/_tready/_tlast`` of a DUT."""
+    """A DUT's stream port: ``<prefix>_tdata/_tvalid/_tready/_tlast`` (style ``"axis"``)
+    or an Amaranth ``stream.Signature`` port ``<prefix>__payload/__valid/__ready``
+    (style ``"stream"``, no ``last``: frames are then cut every ``frame_beats`` beats).
+    """
 
-    def __init__(self, dut, prefix: str):
-        self.tdata = getattr(dut, f"{prefix}_tdata")
-        self.tvalid = getattr(dut, f"{prefix}_tvalid")
-        self.tready = getattr(dut, f"{prefix}_tready")
-        self.tlast = getattr(dut, f"{prefix}_tlast")
+    def __init__(self, dut, prefix: str, style: str = "axis"):
+        if style == "axis":
+            names = ("_tdata", "_tvalid", "_tready", "_tlast")
+        elif style == "stream":
+            names = ("__payload", "__valid", "__ready", None)
+        else:
+            raise ValueError(f"bus style must be 'axis' or 'stream', not {style!r}")
+        self.tdata, self.tvalid, self.tready = (getattr(dut, prefix + n) for n in names[:3])
+        self.tlast = getattr(dut, prefix + names[3]) if names[3] else None
         self.name = prefix
 
 
@@ -100,7 +107,8 @@ class AxisDriver:
         self._idle = Event()
         self._idle.set()
         bus.tvalid.value = 0
-        bus.tlast.value = 0
+        if bus.tlast is not None:
+            bus.tlast.value = 0
         bus.tdata.value = 0
         self._task = cocotb.start_soon(self._run())
 
@@ -144,7 +152,8 @@ class AxisDriver:
                     continue
                 beat = self._queue.popleft()
                 bus.tdata.value = beat[0]
-                bus.tlast.value = int(beat[1])
+                if bus.tlast is not None:
+                    bus.tlast.value = int(beat[1])
                 if not shown:
                     bus.tvalid.value = 1
                     shown = True
@@ -161,7 +170,8 @@ class AxisDriver:
 
 
 class AxisMonitor:
-    """Watches an AXI-Stream port, collects beats and splits them into frames at ``tlast``.
+    """Watches an AXI-Stream port, collects beats and splits them into frames at ``tlast``
+    (or every ``frame_beats`` beats on a bus without ``tlast``).
 
     With ``drive_ready=True`` it is also the sink: it drives ``tready``, low
     with probability ``backpressure`` each cycle (``0`` = always ready).
@@ -171,8 +181,11 @@ class AxisMonitor:
 
     def __init__(self, bus: AxisBus, clock: CycleClock, drive_ready: bool = False,
                  backpressure: float = 0.0, seed: int = 1,
-                 callback: Callable[[Frame], None] | None = None):
+                 callback: Callable[[Frame], None] | None = None, frame_beats: int | None = None):
+        if bus.tlast is None and not frame_beats:
+            raise ValueError(f"{bus.name} has no tlast: give frame_beats")
         self.bus, self.clock = bus, clock
+        self.frame_beats = frame_beats
         self.drive_ready = drive_ready
         self.backpressure = float(backpressure)
         self.rng = random.Random(seed)
@@ -218,7 +231,8 @@ class AxisMonitor:
                 cur = self._current
                 cur.words.append(_int(bus.tdata))
                 cur.cycles.append(self.clock.now())
-                if _bit(bus.tlast):
+                if (_bit(bus.tlast) if bus.tlast is not None
+                        else len(cur.words) == self.frame_beats):
                     self.frames.append(cur)
                     self._current = Frame()
                     if self.callback is not None:
