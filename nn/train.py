@@ -119,6 +119,15 @@ def _prepare_out(out_dir: Path) -> None:
                             f"refusing to replace it")
 
 
+def _publishable(d: Path) -> None:
+    """mkdtemp/mkstemp create owner-only entries; a run directory is ordinary data (0755/0644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(d, 0o777 & ~umask)
+    for f in d.iterdir():
+        os.chmod(f, 0o666 & ~umask)
+
+
 def evaluate(model, x, y, device, batch=1000) -> float:
     """Brevitas (float32, eval mode) test accuracy."""
     import torch
@@ -259,6 +268,7 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
         metrics["seconds"] = time.time() - t0
         (tmp / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        _publishable(tmp)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
             os.replace(out_dir, old / "run")

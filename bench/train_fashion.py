@@ -1,0 +1,78 @@
+"""Benchmark: fc at width scale 1/8 (784-512x3-10) on Fashion-MNIST at w/a 1, 2, 4, 8 and float.
+
+Prints a table (config, test_acc, golden_test_acc, golden_agreement, seconds) and writes
+bench/results/train_fashion.json (rewritten after every configuration, so a killed
+run keeps what it finished). Targets (issue 2): w8a8 >= 90.5%, w4a4 >= 90.0%,
+w1a1 >= 88.0% test accuracy, <= 20 epochs.
+
+    nice -n 10 .venv/bin/python bench/train_fashion.py [--epochs 20] [--only w1a1,w8a8]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bitscale.nn.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parent
+# (label, wbits, abits, lr): binary nets like a larger step.
+CONFIGS = [("w1a1", 1, 1, 0.005), ("w2a2", 2, 2, 0.002), ("w4a4", 4, 4, 0.002),
+           ("w8a8", 8, 8, 0.002), ("float", 0, 0, 0.002)]
+TARGETS = {"w8a8": 0.905, "w4a4": 0.900, "w1a1": 0.880}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--only", default=None, help="comma-separated labels, e.g. w1a1,w8a8")
+    ap.add_argument("--runs", default="/tmp/bitscale-bench-fashion", help="where the run dirs go")
+    ap.add_argument("--out", default=str(ROOT / "results" / "train_fashion.json"))
+    ap.add_argument("--device", default="cpu")
+    args = ap.parse_args(argv)
+    only = set(args.only.split(",")) if args.only else None
+    out = Path(args.out)
+    results = {"benchmark": "train_fashion", "model": "fc", "scale": 0.125, "dataset": "fashion-mnist",
+               "epochs": args.epochs, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
+               "machine": platform.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+               "targets": TARGETS, "rows": []}
+    if out.is_file() and only:           # keep rows of configurations not re-run
+        old = json.loads(out.read_text())
+        results["rows"] = [r for r in old.get("rows", []) if r["config"] not in only]
+    for label, w, a, lr in CONFIGS:
+        if only and label not in only:
+            continue
+        cfg = TrainConfig(model="fc", wbits=w, abits=a, scale=0.125, dataset="fashion-mnist",
+                          epochs=args.epochs, seed=0, batch_size=args.batch_size, lr=lr, device=args.device)
+        m = train(cfg, Path(args.runs) / label, log=lambda s, l=label: print(f"[{l}] {s}", flush=True))
+        row = {"config": label, "wbits": w, "abits": a, "lr": lr, "epochs": args.epochs,
+               "test_acc": m["test_acc"], "best_epoch_test_acc": max(h["test_acc"] for h in m["history"]),
+               "golden_test_acc": m["golden_test_acc"], "golden_agreement": m["golden_agreement"],
+               "golden_act_match": m["golden_act_match"], "seconds": round(m["seconds"], 1),
+               "target": TARGETS.get(label), "meets_target": (m["test_acc"] >= TARGETS[label]) if label in TARGETS else None}
+        results["rows"] = [r for r in results["rows"] if r["config"] != label] + [row]
+        order = [c[0] for c in CONFIGS]
+        results["rows"].sort(key=lambda r: order.index(r["config"]))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(out)
+    print()
+    print(f"{'config':<7} {'test_acc':>9} {'golden_acc':>10} {'agreement':>9} {'act_match':>9} {'seconds':>8} {'target':>7}")
+    fmt = lambda v, p=4: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+    for r in results["rows"]:
+        tgt = "-" if r["target"] is None else f"{r['target']:.3f}{'' if r['meets_target'] else ' MISS'}"
+        print(f"{r['config']:<7} {fmt(r['test_acc']):>9} {fmt(r['golden_test_acc']):>10} "
+              f"{fmt(r['golden_agreement']):>9} {fmt(r['golden_act_match'], 6):>9} {r['seconds']:>8.0f} {tgt:>7}")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

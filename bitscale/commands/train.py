@@ -1,0 +1,75 @@
+"""bitscale train: Brevitas QAT of one configuration; writes the checkpoint, the IR and metrics.json."""
+
+
+def _bits(name):
+    def parse(s):
+        from bitscale.errors import UserError
+        if s.strip().lower() in ("float", "fp32", "0"):
+            # 0 is only the float baseline through the word "float"
+            if s.strip() == "0":
+                raise UserError(f"--{name} must be 1..16 or float, not 0")
+            return 0
+        try:
+            v = int(s)
+        except ValueError:
+            raise UserError(f"--{name} must be 1..16 or float, not {s!r}") from None
+        if not 1 <= v <= 16:
+            raise UserError(f"--{name} must be 1..16 or float, not {v}")
+        return v
+    return parse
+
+
+def parse_scale(s):
+    """'0.125' or '1/8' -> float; UserError otherwise."""
+    import math
+    from fractions import Fraction
+
+    from bitscale.errors import UserError
+    try:
+        v = float(Fraction(s.strip()))
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"--scale must be a positive number like 0.125 or 1/8, not {s!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise UserError(f"--scale must be a positive number like 0.125 or 1/8, not {s!r}")
+    return v
+
+
+def register(sub):
+    p = sub.add_parser("train", help="train one model (Brevitas QAT) and export its integer IR",
+                       description="Train a reduced-precision model with Brevitas, export the integer IR "
+                                   "(network.json + .npz), check it against the golden model, and write "
+                                   "config.json, metrics.json and checkpoint.pt into --out.")
+    p.add_argument("--model", default="fc", help="fc | tfc | sfc | lfc | cnv (default fc)")
+    p.add_argument("--wbits", default="2", help="weight bits 1..16 (1 = bipolar) or 'float'")
+    p.add_argument("--abits", default="2", help="activation bits 1..16 (1 = bipolar) or 'float'")
+    p.add_argument("--scale", default="0.125", help="width scale, e.g. 0.125 or 1/8 (default 0.125)")
+    p.add_argument("--dataset", default="digits", help="digits | fashion-mnist | mnist | cifar10")
+    p.add_argument("--data-dir", default=None, help="dataset directory (IDX files or CIFAR-10 batches)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None, help="default 128")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine schedule (default 0.002)")
+    p.add_argument("--base", type=int, default=4096, help="fc base width: H = round(base*scale)")
+    p.add_argument("--layers", type=int, default=3, help="fc hidden layers (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    import json
+
+    from bitscale.nn.train import TrainConfig, train
+    kw = {}
+    if args.batch_size is not None:
+        kw["batch_size"] = args.batch_size
+    if args.lr is not None:
+        kw["lr"] = args.lr
+    cfg = TrainConfig(model=args.model, wbits=_bits("wbits")(args.wbits), abits=_bits("abits")(args.abits),
+                      scale=parse_scale(args.scale), dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+                      device=args.device, data_dir=args.data_dir, base=args.base, layers=args.layers, **kw)
+    m = train(cfg, args.out, log=lambda s: print(s, flush=True))
+    keys = ("test_acc", "golden_test_acc", "golden_agreement", "golden_act_match", "seconds")
+    print(json.dumps({k: m[k] for k in keys}))
+    print(f"wrote {args.out}")
+    return 0
