@@ -1,0 +1,94 @@
+"""Streaming KxK stride-K max-pool over an HWC map (FINN CNV uses 2x2 stride 2).
+
+Input and output: pixels in raster order, each as C/LANES words of LANES
+elements (channels innermost). Rows/columns beyond the last whole window are
+consumed and dropped (floor, like nn/golden.maxpool). The maximum is taken on
+the stored codes: for unsigned activations that is the maximum value, for
+bipolar bits (value 2b-1) it is the OR of the bits, which is the maximum of
+the values. A row of partial maxima is kept in one memory (OW*C/LANES words);
+one input word is accepted per cycle while the output can move.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from bitscale.hw.mvtu import memory_style
+
+
+class MaxPool(wiring.Component):
+    def __init__(self, in_shape: tuple[int, int, int], kernel: int, stride: int, lanes: int, bits: int):
+        h, w, c = in_shape
+        if kernel != stride or kernel < 1:
+            raise ValueError(f"only kernel == stride pooling is supported, not kernel={kernel!r} stride={stride!r}")
+        if c % lanes:
+            raise ValueError(f"lanes must divide the channels C={c}, not {lanes!r}")
+        self.h, self.w, self.c, self.k, self.lanes, self.bits = h, w, c, kernel, lanes, bits
+        self.cf = c // lanes
+        self.oh, self.ow = h // kernel, w // kernel
+        super().__init__({"inp": In(stream.Signature(lanes * bits)), "out": Out(stream.Signature(lanes * bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        K, CF, L, B = self.k, self.cf, self.lanes, self.bits
+        width = L * B
+        depth = self.ow * CF
+
+        # position of the incoming word
+        y, x, cf = Signal(range(self.h)), Signal(range(self.w)), Signal(range(CF))
+        ky, kx = Signal(range(K)), Signal(range(K))       # y % K, x % K
+        ox = Signal(range(self.ow + 1))                    # x // K
+        oy = Signal(range(self.oh + 1))                    # y // K
+
+        mem = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": memory_style(depth * width)})
+        m.submodules.partial = mem
+        wp = mem.write_port()
+        rp = mem.read_port(domain="comb")
+
+        out_valid = Signal()
+        out_data = Signal(width)
+        adv = Signal()
+        accepted = Signal()
+        m.d.comb += [
+            adv.eq(~out_valid | self.out.ready),
+            self.inp.ready.eq(adv),
+            accepted.eq(self.inp.valid & adv),
+        ]
+
+        inside = (oy < self.oh) & (ox < self.ow)
+        first = (ky == 0) & (kx == 0)
+        final = (ky == K - 1) & (kx == K - 1)
+        addr = Signal(range(max(depth, 2)))
+        m.d.comb += [addr.eq(ox * CF + cf), rp.addr.eq(addr), wp.addr.eq(addr)]
+
+        cur = self.inp.payload
+        lanes_max = []
+        for k in range(L):
+            a, b = cur[k * B:(k + 1) * B], rp.data[k * B:(k + 1) * B]
+            lanes_max.append(Mux(first, a, Mux(a > b, a, b)))
+        merged = Signal(width)
+        m.d.comb += merged.eq(Cat(*lanes_max))
+
+        m.d.comb += [wp.data.eq(merged), wp.en.eq(accepted & inside & ~final)]
+        with m.If(adv):
+            m.d.sync += out_valid.eq(accepted & inside & final)
+            m.d.sync += out_data.eq(merged)
+        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
+
+        # advance the position
+        with m.If(accepted):
+            m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
+            with m.If(cf == CF - 1):
+                with m.If(x == self.w - 1):
+                    m.d.sync += [x.eq(0), kx.eq(0), ox.eq(0)]
+                    with m.If(y == self.h - 1):
+                        m.d.sync += [y.eq(0), ky.eq(0), oy.eq(0)]
+                    with m.Else():
+                        m.d.sync += [y.eq(y + 1), ky.eq(Mux(ky == K - 1, 0, ky + 1)),
+                                     oy.eq(Mux(ky == K - 1, oy + 1, oy))]
+                with m.Else():
+                    m.d.sync += [x.eq(x + 1), kx.eq(Mux(kx == K - 1, 0, kx + 1)),
+                                 ox.eq(Mux(kx == K - 1, ox + 1, ox))]
+        return m
