@@ -17,6 +17,8 @@ put first on ``PATH`` here. Amaranth's Verilog needs ``-Wno-fatal``.
 """
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -63,6 +65,7 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"bitscale-sim-cache-{os.getuid()}"
 
 
+@functools.lru_cache(maxsize=None)
 def _tool_version(simulator: str) -> str:
     if simulator == "verilator":
         try:
@@ -81,6 +84,7 @@ def _tool_version(simulator: str) -> str:
         return exe
 
 
+@functools.lru_cache(maxsize=None)
 def verilator_fst() -> bool:
     """Whether Verilator can write FST here (its FST writer needs the lz4 headers); else VCD."""
     try:
@@ -143,6 +147,15 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
     target = root / f"{simulator}-{toplevel}-{key}"
     if (target / "BUILD_OK").is_file():
         return target
+    # one builder per key at a time (pytest-xdist workers share the cache): the others wait
+    with open(root / f".lock-{simulator}-{key}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "BUILD_OK").is_file():
+            return target
+        return _build_into(target, root, key, sources, toplevel, simulator, waves, log)
+
+
+def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
     t0 = time.time()
     log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
