@@ -62,3 +62,26 @@ def run_stream(dut, words, n_out, *, inp=None, out=None, in_gap=0.0, out_stall=0
         extra(sim)
     sim.run()
     return got, cycles
+
+
+def run_accelerator(acc, frames, **kw):
+    """Frames (N, *input_shape) of uint8 through an Accelerator; returns ((N, classes) int64, cycles, tlasts).
+
+    ``cycles`` is the cycle of each output beat, ``tlasts`` the m_axis_tlast of each.
+    """
+    import numpy as np
+    from types import SimpleNamespace
+
+    fin, fout = acc.frame.input, acc.frame.output
+    words = [w for f in frames for w in fin.pack(np.asarray(f).reshape(-1))]
+    inp = SimpleNamespace(payload=acc.s_axis_tdata, valid=acc.s_axis_tvalid, ready=acc.s_axis_tready)
+    out = SimpleNamespace(payload=acc.m_axis_tdata, valid=acc.m_axis_tvalid, ready=acc.m_axis_tready)
+    lasts = []
+    # sample tlast alongside the data by packing it above the payload
+    from amaranth.hdl import Cat
+    out.payload = Cat(acc.m_axis_tdata, acc.m_axis_tlast)
+    got, cycles = run_stream(acc, words, len(frames) * fout.beats, inp=inp, out=out, **kw)
+    mask = (1 << fout.tdata_width) - 1
+    lasts = [bool(w >> fout.tdata_width) for w in got]
+    res = fout.unpack([w & mask for w in got]) if got else np.zeros((0, fout.frame_elems), np.int64)
+    return res, cycles, lasts

@@ -1,0 +1,139 @@
+"""Accelerator: the whole network as one streaming dataflow with AXI-Stream ports.
+
+Chain (docs/hardware.md): s_axis -> FIFO -> per layer { width converter to the
+layer's SIMD -> FIFO -> [sliding window for conv] -> MVTU } or { max-pool },
+-> FIFO -> m_axis. Flatten is free (HWC order). Every compute layer's
+output is PE elements a word; the next consumer's width converter regroups.
+
+Ports (the Verilog top, ``bitscale_top``): clk, rst (synchronous, active
+high; Amaranth's sync domain), s_axis_tdata/tvalid/tready/tlast,
+m_axis_tdata/tvalid/tready/tlast, packed as :attr:`Accelerator.frame` says
+(hw/frame.py): input beats of the first layer's SIMD 8-bit pixels, output
+beats of the last layer's PE signed accumulators; m_axis_tlast marks a
+frame's last beat; s_axis_tlast is accepted and ignored (frames are counted
+in beats).
+
+Guaranteed: for any network that passes nn.ir.validate and any folding that
+passes hw.folding.validate, the output frames equal nn.golden.run on the
+input frames, in order, under any tvalid/tready pattern.
+"""
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from bitscale.hw import folding as fold
+from bitscale.hw.dwc import DWC
+from bitscale.hw.fifo import StreamFIFO
+from bitscale.hw.frame import FrameFormat, StreamFormat
+from bitscale.hw.maxpool import MaxPool
+from bitscale.hw.mvtu import MVTU
+from bitscale.hw.swg import SlidingWindow
+from bitscale.nn import ir
+
+SMALL_FIFO = 4
+
+
+def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat:
+    """Input: first layer's SIMD pixels a beat; output: the last layer's PE accumulators a beat."""
+    first = net.compute_layers[0]
+    last = net.compute_layers[-1]
+    if net.layers[0].name != first.name:
+        raise ValueError("the first layer must be a compute layer")
+    simd = folding[first.name].simd
+    pe = folding[last.name].pe
+    n_in = math.prod(net.input_shape)
+    return FrameFormat(
+        input=StreamFormat(elems=simd, bits=ir.INPUT_BITS, signed=False, beats=n_in // simd),
+        output=StreamFormat(elems=pe, bits=ir.acc_bits(last), signed=True, beats=last.mh // pe),
+    )
+
+
+class Accelerator(wiring.Component):
+    """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value)."""
+
+    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding):
+        fold.validate(net, folding)
+        self.net, self.folding = net, folding
+        self.frame = frame_format(net, folding)
+        self.in_width = self.frame.input.tdata_width
+        self.out_width = self.frame.output.tdata_width
+        super().__init__({
+            "s_axis_tdata": In(self.in_width),
+            "s_axis_tvalid": In(1),
+            "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(self.out_width),
+            "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+        })
+        self.stages = self._plan()
+
+    def _plan(self):
+        """The chain of stream components, in order, as (name, component)."""
+        net, folding = self.net, self.folding
+        stages = []
+        lanes, bits = self.frame.input.elems, ir.INPUT_BITS
+        stages.append(("in_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
+        for layer in net.layers:
+            if layer.kind == "flatten":
+                continue
+            if layer.kind == "maxpool":
+                c = layer.in_shape[2]
+                if c % lanes:
+                    g = math.gcd(c, lanes)
+                    stages.append((f"{layer.name}_dwc", DWC(lanes, g, bits)))
+                    lanes = g
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
+                stages.append((layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits)))
+                continue
+            lf = folding[layer.name]
+            if lanes != lf.simd:
+                stages.append((f"{layer.name}_dwc", DWC(lanes, lf.simd, bits)))
+                lanes = lf.simd
+            if layer.kind == "conv":
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
+                stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits)))
+            else:
+                # holds a whole input vector, so the producer runs ahead while this
+                # layer works through its later row-folds
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, layer.mw // lf.simd + 2)))
+            mvtu = MVTU(net, layer, lf)
+            stages.append((layer.name, mvtu))
+            lanes, bits = lf.pe, mvtu.out_bits
+        stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
+        return stages
+
+    @property
+    def mvtus(self) -> list[MVTU]:
+        return [c for _, c in self.stages if isinstance(c, MVTU)]
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, comp in self.stages:
+            m.submodules[name] = comp
+        for (_, a), (_, b) in zip(self.stages, self.stages[1:]):
+            wiring.connect(m, a.out, b.inp)
+        first, last = self.stages[0][1], self.stages[-1][1]
+        fin, fout = self.frame.input, self.frame.output
+
+        m.d.comb += [
+            first.inp.payload.eq(self.s_axis_tdata[:fin.elems * fin.bits]),
+            first.inp.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(first.inp.ready),
+            self.m_axis_tdata.eq(last.out.payload),
+            self.m_axis_tvalid.eq(last.out.valid),
+            last.out.ready.eq(self.m_axis_tready),
+        ]
+        # tlast on the last beat of each output frame
+        beat = Signal(range(max(fout.beats, 2)))
+        m.d.comb += self.m_axis_tlast.eq(beat == fout.beats - 1)
+        with m.If(self.m_axis_tvalid & self.m_axis_tready):
+            m.d.sync += beat.eq(0)
+            with m.If(beat != fout.beats - 1):
+                m.d.sync += beat.eq(beat + 1)
+        return m

@@ -1,0 +1,46 @@
+"""The whole accelerator in Amaranth's simulator: outputs equal nn/golden.run on every frame."""
+import numpy as np
+import pytest
+
+from bitscale.hw.folding import Folding, LayerFolding, default_folding, layer_cycles
+from bitscale.hw.testbench import run_accelerator
+from bitscale.hw.top import Accelerator
+from bitscale.nn import golden
+from bitscale.nn.random_net import random_cnv, random_fc, random_inputs
+
+
+def _check(net, folding, n=4, **kw):
+    acc = Accelerator(net, folding)
+    x = random_inputs(net.input_shape, n, seed=3)
+    got, cycles, lasts = run_accelerator(acc, x, **kw)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    beats = acc.frame.output.beats
+    assert lasts == ([False] * (beats - 1) + [True]) * n
+    return acc, cycles
+
+
+@pytest.mark.parametrize("wbits,abits,mode", [
+    (1, 1, "parallel"), (2, 2, "parallel"), (4, 4, "weight-serial"), (3, 2, "bit-serial"),
+    (1, 4, "bit-serial"), (8, 8, "parallel"), (2, 1, "weight-serial"),
+])
+def test_fc_matches_golden(wbits, abits, mode):
+    net = random_fc([16, 12], wbits, abits, num_classes=10, in_features=24, seed=wbits * 7 + abits)
+    _check(net, default_folding(net, mode=mode, max_pe=4, max_simd=8), in_gap=0.2, out_stall=0.2)
+
+
+def test_fc_odd_folding_and_throughput():
+    """PE/SIMD ratios that need lcm width conversion; steady-state frame period = the slowest layer."""
+    net = random_fc([12, 6], 2, 2, num_classes=4, in_features=18, seed=1)
+    f = Folding((LayerFolding("dense0", 3, 6, "parallel"), LayerFolding("dense1", 2, 4, "bit-serial"),
+                 LayerFolding("dense2", 2, 3, "weight-serial")))
+    acc, cycles = _check(net, f, n=6)
+    beats = acc.frame.output.beats
+    ends = cycles[beats - 1::beats]
+    model = max(layer_cycles(l, f[l.name]) for l in net.compute_layers)
+    assert max(np.diff(ends[2:])) == model
+
+
+@pytest.mark.parametrize("wbits,abits,mode", [(1, 1, "parallel"), (2, 2, "bit-serial"), (4, 3, "weight-serial")])
+def test_cnv_matches_golden(wbits, abits, mode):
+    net = random_cnv((8, 8, 2), [4, "P", 4], [8], wbits, abits, num_classes=3, seed=wbits)
+    _check(net, default_folding(net, mode=mode, max_pe=2, max_simd=2), n=2, in_gap=0.1, out_stall=0.1)
