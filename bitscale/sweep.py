@@ -318,6 +318,27 @@ def _param_count_from_checkpoint(run_dir) -> int | None:
     return n or None
 
 
+def _host_slug() -> str:
+    from bitscale.store import this_host
+    return "".join(c if c.isalnum() else "_" for c in this_host())
+
+
+def _clean_dead_tmp(final: Path) -> None:
+    """Remove the half-written folders of dead processes on this host (a killed sweep's)."""
+    from bitscale.store import pid_alive
+    prefix = f"{final.name}.tmp-{_host_slug()}-"
+    if not final.parent.is_dir():
+        return
+    for d in final.parent.iterdir():
+        if d.name.startswith(prefix):
+            try:
+                pid = int(d.name[len(prefix):])
+            except ValueError:
+                continue
+            if not pid_alive(pid):
+                shutil.rmtree(d, ignore_errors=True)
+
+
 def _complete_run(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "config.json").is_file()
 
@@ -326,11 +347,18 @@ def _logger(label: str, logfile: Path, quiet: bool):
     logfile.parent.mkdir(parents=True, exist_ok=True)
 
     def log(msg):
+        # Logging never fails a point (a closed terminal or pipe is not the point's fault).
         line = f"[{label}] {msg}"
-        with open(logfile, "a") as f:
-            f.write(line + "\n")
+        try:
+            with open(logfile, "a") as f:
+                f.write(line + "\n")
+        except OSError:
+            pass
         if not quiet:
-            print(line, flush=True)
+            try:
+                print(line, flush=True)
+            except (OSError, ValueError):
+                pass
     return log
 
 
@@ -372,8 +400,8 @@ def run_point(job: Job) -> dict:
                         "seconds": time.time() - t_start, **summary}
             except Exception as e:  # a failed point is data; the sweep goes on
                 err = _fmt_err(e)
-                log(f"FAILED: {err}")
                 store.finish(p.id, ok=False, error=err)
+                log(f"FAILED: {err}")
                 return {"id": p.id, "claimed": True, "status": "failed", "label": label,
                         "error": err, "seconds": time.time() - t_start}
     finally:
@@ -386,7 +414,8 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         log(f"reusing the trained run {run_dir}")
         train_metrics = json.loads((run_dir / "metrics.json").read_text())
     else:
-        tmp = run_dir.with_name(f"{run_dir.name}.tmp-{os.getpid()}")
+        _clean_dead_tmp(run_dir)
+        tmp = run_dir.with_name(f"{run_dir.name}.tmp-{_host_slug()}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         kw = {"model": p.model, "wbits": p.wbits, "abits": p.abits, "scale": p.scale_value,
@@ -509,7 +538,8 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
     fold_file = run_dir / f"folding-{tag}.json"
     folding = stages.folding_from_json(json.loads(fold_file.read_text()))
     if not (build_dir / "design.json").is_file():
-        tmp = build_dir.with_name(f"{build_dir.name}.tmp-{os.getpid()}")
+        _clean_dead_tmp(build_dir)
+        tmp = build_dir.with_name(f"{build_dir.name}.tmp-{_host_slug()}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.parent.mkdir(parents=True, exist_ok=True)
         log(f"generating RTL into {build_dir}")
@@ -581,12 +611,22 @@ def default_workers(n_points: int, device: str = "cpu") -> int:
     return max(1, min(cores, n_points))
 
 
-def _init_worker(threads: int):
+def _init_worker(threads: int, parent_pid: int):
     # Keep N workers from each starting a core-count thread pool (oversubscription).
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    # A pool worker whose sweep was killed (SIGKILL: no clean-up) would otherwise live on,
+    # idle or training: exit as soon as the parent is gone. Its claim then reads as dead.
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def _cuda_devices(device: str) -> list[str]:
@@ -613,7 +653,7 @@ def _execute_local(fn, jobs: list[Job], workers: int, on_result, device: str):
             for i, j in enumerate(jobs)]
     # spawn: torch and forked threads do not mix.
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+                             initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
         pending = {pool.submit(fn, j) for j in jobs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)

@@ -105,7 +105,8 @@ def main():
     import sys
     from bitscale.sweep import SweepSpec, run_sweep
     out, workers = sys.argv[1], int(sys.argv[2])
-    spec = SweepSpec(precisions=((1, 1), (2, 2), (4, 4)), scales=("1/256", "1/128"), epochs=2)
+    bits = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "1,2,4").split(",")]
+    spec = SweepSpec(precisions=tuple((b, b) for b in bits), scales=("1/256", "1/128"), epochs=2)
     run_sweep(spec, out, workers=workers, stages=stages())
 
 
