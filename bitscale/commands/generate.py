@@ -1,0 +1,29 @@
+"""bitscale generate: Verilog + design.json for a trained run (hw/generate.py)."""
+
+
+def register(sub):
+    p = sub.add_parser("generate", help="generate the streaming accelerator (Verilog + design.json) for a run",
+                       description="Write BUILD_DIR/bitscale_top.v, design.json and a copy of the network. "
+                                   "The folding defaults to hw.folding.default_folding (parallel mode).")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with network.json/.npz (bitscale train)")
+    p.add_argument("--out", required=True, metavar="BUILD_DIR", help="build directory to write (replaced)")
+    p.add_argument("--folding", metavar="F.json", help="a Folding JSON file (per layer PE, SIMD, mode)")
+    p.add_argument("--board", metavar="B", help="also write the board-level files for board B (bitscale boards)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from bitscale.hw.folding import Folding, default_folding
+    from bitscale.hw.generate import generate
+    from bitscale.nn import ir
+
+    net = ir.load(args.run_dir)
+    folding = Folding.load(args.folding) if args.folding else default_folding(net)
+    design = generate(net, folding, args.out, run_dir=args.run_dir, log=print)
+    if args.board:
+        from bitscale.hw.board import add_board
+        add_board(args.out, args.board, log=print)
+    print(f"model: {design['model_cycles_per_frame']} cycles/frame; "
+          f"in {design['frame']['input']['elems']}x{design['frame']['input']['bits']} bits/beat, "
+          f"out {design['frame']['output']['elems']}x{design['frame']['output']['bits']} bits/beat")
+    return 0
