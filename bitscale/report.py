@@ -34,7 +34,7 @@ CSV_COLUMNS = [
     "id", "model", "precision", "wbits", "abits", "scale", "scale_value", "dataset", "epochs", "seed",
     "board", "fps_target", "status", "error", "accuracy", "golden_agreement", "params", "weight_bits",
     "est_lut", "est_ff", "est_bram18", "est_dsp", "est_cycles", "est_fps", "est_latency_cycles",
-    "est_error", "pareto_bram18", "pareto_fps", "hw_status", "hw_error", "sim_images", "sim_passed",
+    "est_error", "pareto_bram18", "pareto_fps", "hw_status", "hw_error", "sim_images", "sim_passed", "sim_golden_match", "sim_accuracy",
     "sim_cycles_per_frame", "design_cycles_per_frame", "sim_fps", "synth_lut", "synth_ff",
     "synth_bram18", "synth_dsp", "synth_fmax_mhz", "train_attempts", "claims", "t_train_s",
     "t_estimate_s", "t_point_s", "t_generate_s", "t_simulate_s", "t_synth_s", "t_hw_s", "run_dir",
@@ -404,11 +404,12 @@ def _html(rows, spec, fnd, images: dict[str, bytes], sweep_dir: Path) -> str:
     built = [r for r in rows if r.get("hw_status")]
     if built:
         parts.append("<h2>Built points: estimate vs measured</h2>")
-        body = [[r["precision"], r["scale"], r["hw_status"], r.get("sim_passed"), r.get("sim_images"),
+        body = [[r["precision"], r["scale"], r["hw_status"], r.get("sim_passed"),
+                 f"{r.get('sim_golden_match')}/{r.get('sim_images')}" if r.get("sim_images") else None,
                  r.get("design_cycles_per_frame"), r.get("sim_cycles_per_frame"), r.get("est_fps"), r.get("sim_fps"),
                  r.get("est_lut"), r.get("synth_lut"), r.get("est_bram18"), r.get("synth_bram18"),
                  r.get("synth_fmax_mhz"), r.get("hw_error")] for r in built]
-        parts.append(_table(["precision", "scale", "status", "sim passed", "images", "cycles/frame (design)",
+        parts.append(_table(["precision", "scale", "status", "sim passed", "frames = golden", "cycles/frame (design)",
                              "cycles/frame (sim)", "FPS est", "FPS sim", "LUT est", "LUT synth", "BRAM18 est",
                              "BRAM18 synth", "fmax MHz", "error"], body))
     if failed:

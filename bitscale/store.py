@@ -113,6 +113,8 @@ class HwResult(Base):
     build_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     sim_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sim_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    sim_golden_match: Mapped[int | None] = mapped_column(Integer, nullable=True)  # frames equal to golden
+    sim_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)      # on the simulated images
     sim_cycles_per_frame: Mapped[float | None] = mapped_column(Float, nullable=True)
     sim_fps: Mapped[float | None] = mapped_column(Float, nullable=True)
     synth_lut: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -221,17 +221,17 @@ def _real_estimate(net, folding, board):
     return estimate(net, folding, board).to_json()
 
 
-def _real_generate(net, folding, out_dir, run_dir):
+def _real_generate(net, folding, out_dir, run_dir, log=None):
     from bitscale.hw.generate import generate
-    return generate(net, folding, out_dir, run_dir=run_dir)
+    return generate(net, folding, out_dir, run_dir=run_dir, log=log)
 
 
-def _real_simulate(build_dir, images, simulator):
+def _real_simulate(build_dir, images, simulator, log=print):
     from bitscale.sim.simulate import simulate
-    return simulate(build_dir, images=images, simulator=simulator)
+    return simulate(build_dir, images=images, simulator=simulator, log=log)
 
 
-def _real_synth(build_dir, family, board):
+def _real_synth(build_dir, family, board, log=print):
     from bitscale.sim.synth import synth
     return synth(build_dir, family, board=board)
 
@@ -544,7 +544,7 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
         tmp.parent.mkdir(parents=True, exist_ok=True)
         log(f"generating RTL into {build_dir}")
         t0 = time.time()
-        stages.generate(net, folding, tmp, run_dir)
+        stages.generate(net, folding, tmp, run_dir, log=log)
         store.add_timing(p.id, "generate", time.time() - t0)
         shutil.rmtree(build_dir, ignore_errors=True)
         os.replace(tmp, build_dir)
@@ -553,14 +553,16 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
 
     log(f"simulating {spec.hw_images} images ({spec.simulator})")
     t0 = time.time()
-    sim = stages.simulate(build_dir, spec.hw_images, spec.simulator) or {}
+    sim = stages.simulate(build_dir, spec.hw_images, spec.simulator, log=log) or {}
     store.add_timing(p.id, "simulate", time.time() - t0)
     cpf = _pick(sim, "cycles_per_frame", "measured_cycles_per_frame", "steady_cycles_per_frame")
-    passed = _pick(sim, "passed", "ok", "pass")
-    if passed is None:
-        mism = _pick(sim, "mismatches", "errors")
-        passed = (mism == 0) if isinstance(mism, int) else None
-    values.update({"sim_images": _pick(sim, "images", "frames", default=spec.hw_images),
+    n_img = _pick(sim, "images", "frames", default=spec.hw_images)
+    passed = _pick(sim, "all_frames_match", "passed")
+    if passed is not None and sim.get("golden_match") is not None:
+        passed = bool(passed) and sim["golden_match"] == n_img and not sim.get("errors")
+    hw_correct = sim.get("hw_correct")
+    values.update({"sim_images": n_img, "sim_golden_match": sim.get("golden_match"),
+                   "sim_accuracy": (hw_correct / n_img) if hw_correct is not None and n_img else None,
                    "sim_passed": bool(passed) if passed is not None else None,
                    "sim_cycles_per_frame": cpf,
                    "sim_fps": (board.clock_mhz * 1e6 / cpf) if cpf else None,
@@ -570,7 +572,7 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
 
     log(f"synthesizing for {board.family}")
     t0 = time.time()
-    syn = stages.synth(build_dir, board.family, board.name) or {}
+    syn = stages.synth(build_dir, board.family, board.name, log=log) or {}
     store.add_timing(p.id, "synth", time.time() - t0)
     values.update({"synth_lut": _pick(syn, "LUT", "lut"), "synth_ff": _pick(syn, "FF", "ff"),
                    "synth_bram18": _pick(syn, "BRAM18", "bram18"), "synth_dsp": _pick(syn, "DSP", "dsp"),
@@ -671,18 +673,27 @@ def _execute_ray(fn, jobs: list[Job], workers: int, on_result, device: str, per_
     except ImportError:
         raise UserError("--executor ray needs Ray, an optional extra: pip install 'bitscale[ray]' "
                         "(or use --executor local)") from None
+    started = False
     if not ray.is_initialized():
-        # RAY_ADDRESS (e.g. ray://head:10001 or auto) joins a cluster; unset: a local instance.
+        # RAY_ADDRESS (e.g. ray://head:10001 or auto) joins a cluster; unset: a local instance
+        # with one CPU slot per worker (and the GPUs it finds).
         addr = os.environ.get("RAY_ADDRESS")
         ray.init(address=addr or None, include_dashboard=False, log_to_driver=True,
                  **({} if addr else {"num_cpus": max(workers, 1)}))
-    gpus = 1.0 / per_gpu if device.startswith("cuda") else 0
-    remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
-    refs = [remote.remote(fn, replace(j, device=device if device != "cuda" else "cuda")) for j in jobs]
-    while refs:
-        done, refs = ray.wait(refs, num_returns=1)
-        for r in done:
-            on_result(ray.get(r))
+        started = True
+    try:
+        # Fractional GPUs: per_gpu points share one GPU (small points do not fill an H100).
+        gpus = 1.0 / per_gpu if device.startswith("cuda") else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
+        # Ray sets CUDA_VISIBLE_DEVICES per task, so "cuda" is the GPU Ray gave the task.
+        refs = [remote.remote(fn, replace(j, device=device)) for j in jobs]
+        while refs:
+            done, refs = ray.wait(refs, num_returns=1)
+            for r in done:
+                on_result(ray.get(r))
+    finally:
+        if started:
+            ray.shutdown()
 
 
 # --- the sweep ---------------------------------------------------------------------------------

@@ -152,11 +152,18 @@ def test_report_errors(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (optional extra bitscale[ray])")
-def test_ray_executor(tmp_path):
+def test_ray_executor(tmp_path, monkeypatch):
+    """Against a local Ray instance (started and shut down by the sweep)."""
+    import os
+    # Ray's workers import the fake stages from this folder.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     out = tmp_path / "sw"
     spec = SweepSpec(precisions=((1, 1), (2, 2)), scales=("1/256", "1/128"), epochs=1)
     s = run_sweep(spec, out, executor="ray", workers=2, stages=fakes.stages(), quiet_points=True)
     assert s["done"] == 4 and s["trained_now"] == 4
+    from bitscale.store import Store, default_url
+    assert all(p.train_attempts == 1 for p in Store(default_url(out)).points())
 
 
 def test_ray_missing_is_a_user_error(tmp_path, monkeypatch):
