@@ -162,13 +162,15 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
     from bitscale.nn import golden
     from bitscale.nn.export import brevitas_ints
     compute_idx = [i for i, l in enumerate(net.layers) if l.is_compute][:-1]
-    agree = same_acts = total_acts = correct = agree32 = exact_logits = 0
+    agree = same_acts = total_acts = correct = agree32 = exact_logits = maxdiff = 0
     for s in range(0, len(x), batch):
         xb = x[s:s + batch]
         outs = golden.run_all(net, xb)
         hidden, last = brevitas_ints(model, xb, batch=batch)
         for li, h in zip(compute_idx, hidden):
             same_acts += int((outs[li] == h).sum())
+            if h.size:
+                maxdiff = max(maxdiff, int(np.abs(outs[li] - h).max()))
             total_acts += h.size
         gp = outs[-1].argmax(1)
         agree += int((gp == last.argmax(1)).sum())
@@ -180,7 +182,8 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
     return {"golden_test_acc": correct / n, "golden_agreement": agree / n,
             "golden_agreement_fp32": (agree32 / n) if fp32_pred is not None else None,
             "golden_logits_exact": exact_logits / n,
-            "golden_act_match": (same_acts / total_acts) if total_acts else None}
+            "golden_act_match": (same_acts / total_acts) if total_acts else None,
+            "golden_act_max_diff": maxdiff if total_acts else None}
 
 
 def train(cfg: TrainConfig, out_dir, log=print) -> dict:
@@ -233,7 +236,7 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
             loss.backward()
             opt.step()
             sched.step()
-            tot_loss += float(loss) * len(idx)
+            tot_loss += float(loss.detach()) * len(idx)
             tot_correct += int((logits.argmax(1) == yb).sum())
         if not math.isfinite(tot_loss):
             raise RuntimeError(f"training diverged (loss {tot_loss}) at epoch {epoch + 1}; try a smaller --lr")
@@ -254,7 +257,8 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
                    "loss": losses, "history": history, "params": params,
                    "input_shape": list(in_shape), "train_seconds": train_seconds,
                    "golden_test_acc": None, "golden_agreement": None, "golden_agreement_fp32": None,
-                   "golden_logits_exact": None, "golden_act_match": None}
+                   "golden_logits_exact": None, "golden_act_match": None,
+                   "golden_act_max_diff": None}
         torch.save({"config": cfg.to_json(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                    tmp / "checkpoint.pt")
         if cfg.quantized:
