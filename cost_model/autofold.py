@@ -1,0 +1,154 @@
+"""Auto-folding: choose PE, SIMD and mode per layer for a board and a target FPS.
+
+Search (docs/cost_model.md): every legal (PE, SIMD, mode) of every compute
+layer is costed at once with the vectorized model (PE | MH, SIMD | MW, and
+SIMD | IC for conv, so every candidate passes hw/folding.validate). Layers are
+independent given a cycle budget T = f_clk / FPS, so for a budget each layer
+takes its cheapest candidate with cycles <= T, where "cheapest" is the
+weighted board utilization ``LUT/LUTs + BRAM/BRAMs + DSP/DSPs`` (+ a tiny
+cycles term, so ties go to the slower, simpler folding). If the sum does not
+fit the board under ``max_util``, the weight of the overflowing resource is
+raised and the choice repeated a few times. With no target, the smallest
+budget that fits is found by bisection over the candidates' cycle counts.
+
+Guaranteed: the returned Folding passes hw/folding.validate, its estimate
+meets ``target_fps`` and fits the board (each of LUT, BRAM, DSP at most
+``max_util`` of the board); otherwise UserError with the numbers.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bitscale.boards import Board
+from bitscale.boards import get as get_board
+from bitscale.cost_model import model
+from bitscale.errors import UserError
+from bitscale.hw import folding as fold
+from bitscale.nn import ir
+
+MAX_UTIL = 0.8
+RESOURCES = ("LUT", "BRAM18", "DSP")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+class _Table:
+    """All legal candidates of one layer with their costs (numpy arrays)."""
+
+    def __init__(self, info: model.LayerInfo, family: str, coef: dict, modes):
+        simd_cap = info.conv_in[2] if info.conv_in is not None else info.mw
+        pes = _divisors(info.mh)
+        simds = [s for s in _divisors(info.mw) if simd_cap % s == 0]
+        mode_idx = [model.MODES.index(m) for m in modes]
+        p, s, m = np.meshgrid(pes, simds, mode_idx, indexing="ij")
+        p, s, m = p.ravel(), s.ravel(), m.ravel()
+        c = model.layer_costs(info, p, s, m, family, coef)
+        # the same (cycles, resources) under a different mode is a duplicate; keep them (cheap)
+        self.pe, self.simd, self.mode = p, s, m
+        self.cycles = c["cycles"].astype(np.int64)
+        self.res = {k: np.asarray(c[k], float) for k in RESOURCES}
+
+    def pick(self, budget: int, weights: dict) -> int | None:
+        ok = self.cycles <= budget
+        if not ok.any():
+            return None
+        score = sum(weights[k] * self.res[k] for k in RESOURCES) + 1e-9 * self.cycles
+        score = np.where(ok, score, np.inf)
+        return int(np.argmin(score))
+
+
+def _capacity(board: Board) -> dict:
+    return {"LUT": board.lut, "BRAM18": board.bram, "DSP": board.dsp}
+
+
+def _choose(tables, budget, board, max_util):
+    """Per-layer picks for a cycle budget that fit the board, or None."""
+    cap = _capacity(board)
+    weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
+    for _ in range(12):
+        picks = [t.pick(budget, weights) for t in tables]
+        if any(p is None for p in picks):
+            return None
+        used = {k: sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
+        over = [k for k in RESOURCES if used[k] > max_util * cap[k]]
+        if not over:
+            return picks
+        for k in over:
+            weights[k] *= 4.0
+    return None
+
+
+def _folding(tables, infos, picks) -> fold.Folding:
+    return fold.Folding(tuple(
+        fold.LayerFolding(info.name, int(t.pe[i]), int(t.simd[i]), model.MODES[int(t.mode[i])])
+        for t, info, i in zip(tables, infos, picks)))
+
+
+def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | None = None,
+              modes=fold.MODES, max_util: float = MAX_UTIL) -> fold.Folding:
+    """The cheapest legal folding of ``net`` reaching ``target_fps`` on ``board`` (None: the fastest that fits).
+
+    ``modes`` limits the MAC modes considered (e.g. ("parallel",)).
+    """
+    if isinstance(board, str):
+        board = get_board(board)
+    modes = tuple(modes)
+    bad = [m for m in modes if m not in fold.MODES]
+    if bad or not modes:
+        raise UserError(f"modes must be a non-empty subset of {', '.join(fold.MODES)}, not {list(modes)!r}")
+    if target_fps is not None and not (isinstance(target_fps, (int, float)) and target_fps > 0):
+        raise UserError(f"target FPS must be a positive number, not {target_fps!r}")
+    if not 0 < max_util <= 1:
+        raise UserError(f"max_util must be in (0, 1], not {max_util!r}")
+    infos = model.layer_infos(net)
+    coef = model.coefficients(board.family)
+    tables = [_Table(info, board.family, coef, modes) for info in infos]
+    clock = board.clock_mhz * 1e6
+    # every distinct achievable bottleneck, fastest first
+    budgets = np.unique(np.concatenate([t.cycles for t in tables]))
+    budgets = budgets[budgets >= max(int(t.cycles.min()) for t in tables)]
+
+    fastest = _fastest(tables, budgets, board, max_util)
+    if fastest is None:
+        raise UserError(f"nothing fits {board.name}: no folding stays within {max_util:.0%} of its LUT, "
+                        f"BRAM and DSP (the leanest needs {_smallest_usage(tables, board)})")
+    best_budget, best_picks = fastest
+    if target_fps is None:
+        return _folding(tables, infos, best_picks)
+    budget = int(clock // target_fps)
+    if budget < best_budget:
+        raise UserError(f"target {target_fps:.3g} FPS is out of reach: the fastest folding that fits "
+                        f"{board.name} gives {clock / best_budget:.3g} FPS")
+    picks = _choose(tables, budget, board, max_util)
+    if picks is None:      # a larger budget can only widen the choice; fall back to the fastest fit
+        picks = best_picks
+    return _folding(tables, infos, picks)
+
+
+def _fastest(tables, budgets, board, max_util):
+    """(smallest cycle budget that fits, its picks) by bisection, or None."""
+    lo, hi = 0, len(budgets) - 1
+    top = _choose(tables, int(budgets[hi]), board, max_util)
+    if top is None:
+        return None
+    best = (int(budgets[hi]), top)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        picks = _choose(tables, int(budgets[mid]), board, max_util)
+        if picks is not None:
+            best, hi = (int(budgets[mid]), picks), mid
+        else:
+            lo = mid + 1
+    budget, picks = best
+    return max(int(t.cycles[i]) for t, i in zip(tables, picks)), picks
+
+
+def _smallest_usage(tables, board) -> str:
+    """What the leanest folding (least summed utilization, any speed) needs, per resource."""
+    cap = _capacity(board)
+    weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
+    budget = max(int(t.cycles.max()) for t in tables)
+    picks = [t.pick(budget, weights) for t in tables]
+    return ", ".join(f"{k} {sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}" for k in RESOURCES)
