@@ -65,7 +65,7 @@ def describe(acc) -> dict:
         elif isinstance(c, MaxPool):
             d.update(lanes=c.lanes, cycles_per_frame=c.h * c.w * c.cf)
             pw = c.lanes * c.bits
-            d["row_buffer"] = _mem(pw, c.ow * c.cf, memory_style(pw * c.ow * c.cf))
+            d["row_buffer"] = _mem(pw, c.ow * c.cf, "distributed")
         layers.append(d)
     ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
     for name in ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",

@@ -15,7 +15,6 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.mvtu import memory_style
 
 
 class MaxPool(wiring.Component):
@@ -42,7 +41,7 @@ class MaxPool(wiring.Component):
         ox = Signal(range(self.ow + 1))                    # x // K
         oy = Signal(range(self.oh + 1))                    # y // K
 
-        mem = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": memory_style(depth * width)})
+        mem = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": "distributed"})  # async read: LUT RAM
         m.submodules.partial = mem
         wp = mem.write_port()
         rp = mem.read_port(domain="comb")

@@ -40,7 +40,17 @@ BLOCK_MIN_BITS = 4096
 
 
 def memory_style(bits: int) -> str:
+    """"block" (block RAM) at or above BLOCK_MIN_BITS, else "distributed" (LUTs)."""
     return "block" if bits >= BLOCK_MIN_BITS else "distributed"
+
+
+def memory_attrs(bits: int, rom: bool = False) -> dict:
+    """Yosys attributes for a memory of ``bits``: small ROMs become logic (Yosys maps no
+    ROM to distributed RAM), small RAMs distributed RAM, big ones block RAM."""
+    style = memory_style(bits)
+    if style == "distributed" and rom:
+        return {"ram_style": "logic"}
+    return {"ram_style": style}
 
 
 def _signed_bits(lo: int, hi: int) -> int:
@@ -135,7 +145,7 @@ class MVTU(wiring.Component):
 
         # --- weight memory: one word per cycle, the plane this iteration needs -----
         wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
-                      attrs={"ram_style": self.mem_style})
+                      attrs=memory_attrs(self.mem_width * self.mem_depth, rom=True))
         m.submodules.weights = wmem
         wrd = wmem.read_port()
         m.d.comb += [wrd.addr.eq((nf * SF + sf) * WP + wi), wrd.en.eq(adv)]
@@ -161,7 +171,7 @@ class MVTU(wiring.Component):
         x_word = Signal(simd * ab)
         if NF > 1:
             ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
-                          attrs={"ram_style": memory_style(simd * ab * SF)})
+                          attrs=memory_attrs(simd * ab * SF))
             m.submodules.inbuf = ibuf
             ibw = ibuf.write_port()
             ibr = ibuf.read_port()
@@ -198,7 +208,7 @@ class MVTU(wiring.Component):
             m.d.sync += s2_valid.eq(s1_valid & s1_last)
         if self._params is not None:
             pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
-                          attrs={"ram_style": memory_style(self._param_width() * NF)})
+                          attrs=memory_attrs(self._param_width() * NF, rom=True))
             m.submodules.params = pmem
             prd = pmem.read_port()
             m.d.comb += [prd.addr.eq(s1_nf), prd.en.eq(adv)]

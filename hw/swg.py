@@ -18,7 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.mvtu import memory_style
+from bitscale.hw.mvtu import memory_attrs, memory_style
 
 
 class SlidingWindow(wiring.Component):
@@ -42,7 +42,7 @@ class SlidingWindow(wiring.Component):
         OH, OW = self.h - K + 1, self.w - K + 1
         width = self.simd * self.bits
 
-        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs={"ram_style": self.style})
+        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=memory_attrs(self.depth * self.simd * self.bits))
         m.submodules.lines = mem
         wp = mem.write_port()
         rp = mem.read_port()
