@@ -35,17 +35,28 @@ def main(argv=None):
     ap.add_argument("--runs", default="/tmp/bitscale-bench-fashion", help="where the run dirs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "train_fashion.json"))
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a busy 2-core machine 2 threads run ~8x slower)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="only merge the rows of these result files into --out and print the table")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
     out = Path(args.out)
     results = {"benchmark": "train_fashion", "model": "fc", "scale": 0.125, "dataset": "fashion-mnist",
                "epochs": args.epochs, "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(),
-               "machine": platform.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+               "machine": platform.machine(), "threads": args.threads, "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                "targets": TARGETS, "rows": []}
     if out.is_file() and only:           # keep rows of configurations not re-run
         old = json.loads(out.read_text())
         results["rows"] = [r for r in old.get("rows", []) if r["config"] not in only]
-    for label, w, a, lr in CONFIGS:
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        results = dict(parts[0], rows=[])
+        for part in parts:
+            results["rows"] = [r for r in results["rows"] if r["config"] not in {x["config"] for x in part["rows"]}]
+            results["rows"] += part["rows"]
+    for label, w, a, lr in CONFIGS if not args.merge else []:
         if only and label not in only:
             continue
         cfg = TrainConfig(model="fc", wbits=w, abits=a, scale=0.125, dataset="fashion-mnist",
@@ -63,6 +74,10 @@ def main(argv=None):
         tmp = out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(results, indent=1))
         tmp.replace(out)
+    order = [c[0] for c in CONFIGS]
+    results["rows"].sort(key=lambda r: order.index(r["config"]))
+    if args.merge:
+        out.write_text(json.dumps(results, indent=1))
     print()
     print(f"{'config':<7} {'test_acc':>9} {'golden_acc':>10} {'agreement':>9} {'act_match':>9} {'seconds':>8} {'target':>7}")
     fmt = lambda v, p=4: "-" if v is None else f"{v:.{p}f}"  # noqa: E731

@@ -2,6 +2,9 @@
 import json
 
 import numpy as np
+import torch
+
+torch.set_num_threads(1)   # 2 threads on a busy 2-core machine are several times slower
 import pytest
 
 from bitscale.nn import golden, ir
