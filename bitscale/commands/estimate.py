@@ -1,0 +1,71 @@
+"""bitscale estimate: predicted LUT/FF/BRAM/DSP, cycles and FPS of a run on a board (cost_model/)."""
+
+
+def register(sub):
+    p = sub.add_parser("estimate", help="estimate cost and speed of a run on a board (and auto-fold it)",
+                       description="Print a per-layer table and write estimate.json and folding.json. "
+                                   "Without --folding, the folding is chosen by auto-folding: the cheapest "
+                                   "that reaches --fps, or the fastest that fits the board.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run or build directory with network.json/.npz")
+    p.add_argument("--board", required=True, metavar="B", help="board name (see `bitscale boards`)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--fps", type=float, metavar="N", help="target frames per second for auto-folding")
+    g.add_argument("--folding", metavar="F.json", help="estimate this folding instead of auto-folding")
+    p.add_argument("--modes", default="parallel,weight-serial,bit-serial",
+                   help="MAC modes auto-folding may use (comma-separated; default all)")
+    p.add_argument("--max-util", type=float, default=0.8, help="utilization cap for auto-folding (default 0.8)")
+    p.add_argument("--out", metavar="DIR", help="where to write estimate.json and folding.json (default RUN_DIR)")
+    p.set_defaults(func=run)
+
+
+def _atomic_json(path, doc):
+    import json
+    import os
+    import tempfile
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, path)
+
+
+def table(est) -> str:
+    """The per-layer table printed by the command."""
+    rows = [f"{'layer':<10} {'PE':>5} {'SIMD':>5} {'mode':<13} {'LUT':>8} {'FF':>8} "
+            f"{est.bram_kind:>7} {'floor':>6} {'DSP':>5} {'cycles':>10}"]
+    for l in est.layers:
+        rows.append(f"{l.name:<10} {l.pe:>5} {l.simd:>5} {l.mode:<13} {l.LUT:>8} {l.FF:>8} "
+                    f"{l.BRAM18:>7} {l.bram_floor:>6} {l.DSP:>5} {l.cycles:>10}")
+    rows.append(f"{'total':<36} {est.LUT:>8} {est.FF:>8} {est.BRAM18:>7} {est.bram_floor:>6} {est.DSP:>5} "
+                f"{est.cycles:>10}")
+    u = est.utilization
+    rows.append(f"{est.board} @ {est.clock_mhz:g} MHz: {est.fps:,.0f} FPS, latency {est.latency_cycles} cycles; "
+                f"LUT {u['LUT']:.1%}, FF {u['FF']:.1%}, {est.bram_kind} {u['BRAM18']:.1%}, DSP {u['DSP']:.1%}"
+                + ("" if est.fits else "  (DOES NOT FIT)"))
+    return "\n".join(rows)
+
+
+def run(args):
+    from pathlib import Path
+
+    from bitscale.boards import get as get_board
+    from bitscale.cost_model import auto_fold, estimate
+    from bitscale.errors import UserError
+    from bitscale.hw.folding import Folding
+    from bitscale.nn import ir
+
+    board = get_board(args.board)
+    net = ir.load(args.run_dir)
+    if args.folding:
+        folding = Folding.load(args.folding)
+    else:
+        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+        folding = auto_fold(net, board, target_fps=args.fps, modes=modes, max_util=args.max_util)
+    est = estimate(net, folding, board)
+    out = Path(args.out or args.run_dir)
+    if not out.is_dir():
+        raise UserError(f"output directory {out} does not exist")
+    print(table(est))
+    _atomic_json(out / "folding.json", folding.to_json())
+    _atomic_json(out / "estimate.json", est.to_json())
+    print(f"wrote {out / 'estimate.json'} and {out / 'folding.json'}")
+    return 0

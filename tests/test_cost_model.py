@@ -1,0 +1,128 @@
+"""Analytical model and auto-folding: properties over random networks (cost_model/)."""
+import json
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bitscale.boards import BOARDS
+from bitscale.cost_model import auto_fold, estimate
+from bitscale.cost_model import model
+from bitscale.errors import UserError
+from bitscale.hw import folding as fold
+from bitscale.nn.random_net import random_cnv, random_fc
+
+SETTINGS = settings(max_examples=15, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def _tfc(w=1, a=1):
+    return random_fc([64, 64, 64], w, a, in_features=784, seed=3)
+
+
+def test_estimate_tfc_finn_folding():
+    net = _tfc()
+    f = fold.Folding((fold.LayerFolding("dense0", 16, 49), fold.LayerFolding("dense1", 16, 16),
+                      fold.LayerFolding("dense2", 16, 16), fold.LayerFolding("dense3", 10, 16)))
+    e = estimate(net, f, "pynq-z1")
+    assert e.layers[0].BRAM18 == 22 and e.layers[0].bram_floor == 22     # FINN's TFC layer 0
+    assert e.cycles == 64 and e.fps == pytest.approx(100e6 / 64)
+    doc = e.to_json()
+    json.dumps(doc)
+    assert set(doc["total"]) >= {"LUT", "FF", "BRAM18", "DSP", "cycles", "fps", "latency_cycles"}
+    assert [l["name"] for l in doc["layers"]] == ["dense0", "dense1", "dense2", "dense3"]
+    for l in doc["layers"]:
+        assert set(l) >= {"name", "LUT", "FF", "BRAM18", "DSP", "cycles"}
+    assert doc["total"]["BRAM18"] == sum(l["BRAM18"] for l in doc["layers"])
+
+
+def test_estimate_rejects_illegal_folding_and_board():
+    net = _tfc()
+    bad = fold.Folding((fold.LayerFolding("dense0", 3, 49), fold.LayerFolding("dense1"),
+                        fold.LayerFolding("dense2"), fold.LayerFolding("dense3")))
+    with pytest.raises(UserError, match="PE must divide MH=64"):
+        estimate(net, bad, "pynq-z1")
+    with pytest.raises(UserError, match="unknown board"):
+        estimate(net, fold.default_folding(net), "nope-board")
+
+
+@SETTINGS
+@given(w=st.integers(1, 4), a=st.integers(1, 4), seed=st.integers(0, 5), mode=st.sampled_from(fold.MODES),
+       board=st.sampled_from(sorted(BOARDS)))
+def test_cycles_and_monotone_tradeoffs(w, a, seed, mode, board):
+    net = random_fc([32, 16], w, a, in_features=48, seed=seed)
+    base = fold.default_folding(net, mode=mode, max_pe=1, max_simd=1)
+    e1 = estimate(net, base, board)
+    assert e1.cycles == max(fold.layer_cycles(l, base[l.name]) for l in net.compute_layers)
+    # doubling PE on the first layer: never slower, never fewer LUTs
+    l0 = net.compute_layers[0]
+    f2 = fold.Folding((fold.LayerFolding(l0.name, 2, 1, mode),) + base.layers[1:])
+    e2 = estimate(net, f2, board)
+    assert e2.layers[0].cycles * 2 == e1.layers[0].cycles
+    assert e2.layers[0].LUT >= e1.layers[0].LUT
+    assert e2.layers[0].FF >= e1.layers[0].FF
+    # serial modes never faster than parallel
+    par = estimate(net, fold.default_folding(net, "parallel"), board)
+    ser = estimate(net, fold.default_folding(net, "bit-serial"), board)
+    assert ser.cycles >= par.cycles
+
+
+@SETTINGS
+@given(w=st.integers(1, 4), a=st.integers(1, 4), seed=st.integers(0, 3), board=st.sampled_from(["pynq-z1", "ulx3s-85f", "icebreaker"]),
+       frac=st.floats(0.001, 1.0))
+def test_auto_fold_legal_meets_target_and_fits(w, a, seed, board, frac):
+    net = random_fc([64, 32], w, a, in_features=64, seed=seed)
+    fastest = auto_fold(net, board)
+    fold.validate(net, fastest)
+    ef = estimate(net, fastest, board)
+    for k in ("LUT", "BRAM18", "DSP"):
+        assert ef.utilization[k] <= 0.8 + 1e-9
+    target = ef.fps * frac
+    f = auto_fold(net, board, target_fps=target)
+    fold.validate(net, f)
+    e = estimate(net, f, board)
+    assert e.fps >= target * (1 - 1e-9)
+    for k in ("LUT", "BRAM18", "DSP"):
+        assert e.utilization[k] <= 0.8 + 1e-9
+    # a slower target never costs more LUTs than the fastest folding
+    assert e.LUT <= ef.LUT * 1.0001 + 1
+    with pytest.raises(UserError, match="out of reach"):
+        auto_fold(net, board, target_fps=ef.fps * 4 + 1e6)
+
+
+def test_auto_fold_errors():
+    net = random_fc([1024, 1024, 1024], 2, 2, in_features=784, seed=0)
+    with pytest.raises(UserError, match="nothing fits pynq-z1"):
+        auto_fold(net, "pynq-z1")
+    with pytest.raises(UserError, match="target 1e\\+09 FPS is out of reach: the fastest folding that fits pynq-z1 gives"):
+        auto_fold(_tfc(), "pynq-z1", target_fps=1e9)
+    with pytest.raises(UserError, match="modes"):
+        auto_fold(_tfc(), "pynq-z1", modes=("fast",))
+    with pytest.raises(UserError, match="target FPS"):
+        auto_fold(_tfc(), "pynq-z1", target_fps=-5)
+
+
+def test_auto_fold_modes_restrict():
+    net = random_fc([64, 32], 4, 4, in_features=64, seed=1)
+    f = auto_fold(net, "icebreaker", target_fps=1000, modes=("bit-serial",))
+    assert {lf.mode for lf in f.layers} == {"bit-serial"}
+
+
+def test_cnv_estimate_and_speed():
+    net = random_cnv((32, 32, 3), [64, 64, "P", 128, 128, "P", 256, 256], [512, 512], 1, 1, seed=0)
+    t = time.perf_counter()
+    f = auto_fold(net, "pynq-z1")
+    assert time.perf_counter() - t < 5
+    fold.validate(net, f)
+    e = estimate(net, f, "pynq-z1")
+    assert e.fits
+    # vectorized: many candidate foldings of one layer per call
+    info = model.layer_infos(net)[1]
+    pe = np.repeat([1, 2, 4, 8, 16, 32, 64], 300)
+    simd = np.tile(np.repeat([1, 2, 4], 100), 7)
+    t = time.perf_counter()
+    c = model.layer_costs(info, pe, simd, np.zeros_like(pe), "xc7")
+    assert time.perf_counter() - t < 0.5
+    assert c["LUT"].shape == pe.shape
