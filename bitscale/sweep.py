@@ -233,7 +233,7 @@ def _real_simulate(build_dir, images, simulator, log=print):
 
 def _real_synth(build_dir, family, board, log=print):
     from bitscale.sim.synth import synth
-    return synth(build_dir, family, board=board)
+    return synth(build_dir, family, board=board, log=log)
 
 
 def _real_folding_from_json(doc):
@@ -330,9 +330,11 @@ def _clean_dead_tmp(final: Path) -> None:
     if not final.parent.is_dir():
         return
     for d in final.parent.iterdir():
-        if d.name.startswith(prefix):
+        # ours: NAME.tmp-HOST-PID; the trainer's own temp folder inside it: .NAME.tmp-HOST-PID.tmp-XXXX
+        name = d.name[1:] if d.name.startswith(".") else d.name
+        if name.startswith(prefix):
             try:
-                pid = int(d.name[len(prefix):])
+                pid = int(name[len(prefix):].split(".")[0])
             except ValueError:
                 continue
             if not pid_alive(pid):
