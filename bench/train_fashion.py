@@ -5,7 +5,7 @@ bench/results/train_fashion.json (rewritten after every configuration, so a kill
 run keeps what it finished). Targets (issue 2): w8a8 >= 90.5%, w4a4 >= 90.0%,
 w1a1 >= 88.0% test accuracy, <= 20 epochs.
 
-    nice -n 10 .venv/bin/python bench/train_fashion.py [--epochs 20] [--only w1a1,w8a8]
+    nice -n 10 .venv/bin/python bench/train_fashion.py [--epochs 15] [--only w1a1,w8a8]
 """
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ from bitscale.nn.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent
 # (label, wbits, abits, lr): binary nets like a larger step.
-CONFIGS = [("w1a1", 1, 1, 0.005), ("w2a2", 2, 2, 0.002), ("w4a4", 4, 4, 0.002),
-           ("w8a8", 8, 8, 0.002), ("float", 0, 0, 0.002)]
+CONFIGS = [("w1a1", 1, 1, 0.005), ("w2a2", 2, 2, 0.003), ("w4a4", 4, 4, 0.003),
+           ("w8a8", 8, 8, 0.003), ("float", 0, 0, 0.003)]
 TARGETS = {"w8a8": 0.905, "w4a4": 0.900, "w1a1": 0.880}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=20)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--only", default=None, help="comma-separated labels, e.g. w1a1,w8a8")
     ap.add_argument("--runs", default="/tmp/bitscale-bench-fashion", help="where the run dirs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "train_fashion.json"))
