@@ -108,3 +108,18 @@ def test_float_baseline_has_no_ir(tmp_path):
     assert not (out / "network.json").exists()
     assert m["golden_agreement"] is None and m["test_acc"] > 0.3
     assert json.loads((out / "metrics.json").read_text())["config"]["wbits"] == 0
+
+
+def test_widths_and_presets():
+    from bitscale.errors import UserError
+    from bitscale.nn.models import input_shape_for, widths_for
+    assert widths_for("fc", 0.125) == {"fc": [512, 512, 512]}
+    assert widths_for("tfc", 1) == {"fc": [64] * 3} and widths_for("lfc", 0.5) == {"fc": [512] * 3}
+    assert widths_for("fc", 1 / 32, base=4096, layers=2) == {"fc": [128, 128]}
+    assert widths_for("cnv", 1 / 32) == {"convs": [2, 2, "P", 4, 4, "P", 8, 8], "fcs": [16, 16]}
+    assert input_shape_for("cnv", "fashion-mnist") == (32, 32, 1)
+    assert input_shape_for("fc", "cifar10") == (3072,)
+    with pytest.raises(UserError, match=r"cnv conv layer 0 width round\(64\*0.00625\)=0"):
+        widths_for("cnv", 1 / 160)
+    with pytest.raises(UserError, match="--scale must be a positive number"):
+        widths_for("fc", -1.0)
