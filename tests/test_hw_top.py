@@ -44,3 +44,14 @@ def test_fc_odd_folding_and_throughput():
 def test_cnv_matches_golden(wbits, abits, mode):
     net = random_cnv((8, 8, 2), [4, "P", 4], [8], wbits, abits, num_classes=3, seed=wbits)
     _check(net, default_folding(net, mode=mode, max_pe=2, max_simd=2), n=2, in_gap=0.1, out_stall=0.1)
+
+
+def test_cnv_middle_conv_bottleneck_has_no_bubbles():
+    """The second conv is the slowest layer: its sliding window must never starve it across frames."""
+    net = random_cnv((8, 8, 2), [4, 4], [8], 2, 2, num_classes=3, seed=1)
+    f = Folding((LayerFolding("conv0", 4, 2), LayerFolding("conv1", 1, 1), LayerFolding("dense3", 8, 4),
+                 LayerFolding("dense4", 3, 8)))
+    acc, cycles = _check(net, f, n=4)
+    beats = acc.frame.output.beats
+    ends = cycles[beats - 1::beats]
+    assert list(np.diff(ends)) == [layer_cycles(net.layers[1], f["conv1"])] * 3 == [2304] * 3
