@@ -50,17 +50,23 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def check_args(board_name: str, frames: int):
+    """The Board for ``board_name``; UserError for an unknown board or a frame count outside 1..MAX_FRAMES."""
+    from bitscale.boards import get as get_board
+    board = get_board(board_name)
+    if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_FRAMES:
+        raise UserError(f"--selftest-frames must be 1..{MAX_FRAMES}, not {frames!r}")
+    return board
+
+
 def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=print) -> dict:
     """Add the board-level files for ``board_name`` to ``build_dir``; returns the board.json content."""
-    from bitscale.boards import get as get_board
     from bitscale.hw.board_top import LED_MAP
     from bitscale.hw.frame import FrameFormat
     from bitscale.hw.selftest import selftest_data
     from bitscale.nn import ir
 
-    board = get_board(board_name)
-    if not isinstance(frames, int) or not 1 <= frames <= MAX_FRAMES:
-        raise UserError(f"--selftest-frames must be 1..{MAX_FRAMES}, not {frames!r}")
+    board = check_args(board_name, frames)
     bdir = Path(build_dir)
     for f in ("design.json", "bitscale_top.v", "network.json"):
         if not (bdir / f).is_file():
