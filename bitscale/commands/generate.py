@@ -9,6 +9,8 @@ def register(sub):
     p.add_argument("--out", required=True, metavar="BUILD_DIR", help="build directory to write (replaced)")
     p.add_argument("--folding", metavar="F.json", help="a Folding JSON file (per layer PE, SIMD, mode)")
     p.add_argument("--board", metavar="B", help="also write the board-level files for board B (bitscale boards)")
+    p.add_argument("--selftest-frames", type=int, default=16, metavar="N",
+                   help="test images in the board self-test ROM (with --board; default 16)")
     p.set_defaults(func=run)
 
 
@@ -17,12 +19,15 @@ def run(args):
     from bitscale.hw.generate import generate
     from bitscale.nn import ir
 
+    if args.board:                         # a bad board or frame count fails before the slow part
+        from bitscale.hw.board import check_args
+        check_args(args.board, args.selftest_frames)
     net = ir.load(args.run_dir)
     folding = Folding.load(args.folding) if args.folding else default_folding(net)
     design = generate(net, folding, args.out, run_dir=args.run_dir, log=print)
     if args.board:
         from bitscale.hw.board import add_board
-        add_board(args.out, args.board, log=print)
+        add_board(args.out, args.board, frames=args.selftest_frames, log=print)
     print(f"model: {design['model_cycles_per_frame']} cycles/frame; "
           f"in {design['frame']['input']['elems']}x{design['frame']['input']['bits']} bits/beat, "
           f"out {design['frame']['output']['elems']}x{design['frame']['output']['bits']} bits/beat")
