@@ -33,35 +33,39 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# Memories below this many bits, or at most this deep, are "distributed" (LUTRAM / logic). Shared with hw/.
+# Memories below this many bits are "distributed" (LUT RAM, or logic for ROMs). Same rule as hw/mvtu.py.
 BLOCK_MIN_BITS = 4096
-DISTRIBUTED_MAX_DEPTH = 32
-ROLES = ("weights", "buffer", "params")
+ROLES = ("weights", "buffer", "params", "pool", "fifo")
 
 
 def memory_style(width: int, depth: int, role: str = "weights") -> str:
-    """"block" or "distributed" for a memory of ``width x depth`` bits.
+    """"block" or "distributed" for a memory of ``width x depth`` bits, as hw/ styles it.
 
-    The ONE rule shared by hw/ (it sets ``ram_style``) and this model:
-    weight memories, input buffers, sliding-window and pooling line buffers go
-    to block RAM when they hold at least :data:`BLOCK_MIN_BITS` bits and are
-    deeper than :data:`DISTRIBUTED_MAX_DEPTH` words (a 32-deep memory is one
-    LUT per bit in LUTRAM but a whole 512-deep BRAM per 36 bits); activation
-    parameter tables (thresholds / requantizers: NF deep, very wide) always
-    stay distributed, as in FINN, for the same reason.
+    The rule hw/mvtu.py applies (``ram_style``; small ROMs become logic): weight
+    memories, input buffers, activation parameter tables and sliding-window
+    line buffers go to block RAM from :data:`BLOCK_MIN_BITS` bits up; the
+    max-pool row buffer is always distributed (it is read asynchronously).
+    FIFOs are not styled by hw/ (amaranth FIFOs carry no ram_style); Yosys
+    decides, see :func:`auto_block`. tests/test_cost_bram.py checks that hw/
+    and this function agree.
     """
+    if role == "fifo":
+        raise ValueError("FIFO memories are styled by Yosys itself: use auto_block(width, depth, family)")
     return "block" if bool(block_mask(width, depth, role)) else "distributed"
 
 
-def block_mask(width, depth, role: str = "weights"):
-    """Vectorized :func:`memory_style` == "block" (numpy arrays in, bool array out)."""
+def block_mask(width, depth, role: str = "weights", family: str | None = None):
+    """Vectorized "is it in block RAM": :func:`memory_style` == "block", or for role "fifo" (which
+    needs ``family``) :func:`auto_block`."""
     w = np.asarray(width, dtype=np.int64)
     d = np.asarray(depth, dtype=np.int64)
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == "params":
+    if role == "fifo":
+        return np.asarray(auto_block(w, d, family))
+    if role == "pool":
         return np.zeros(np.broadcast(w, d).shape, bool)
-    return ((w * d) >= BLOCK_MIN_BITS) & (d > DISTRIBUTED_MAX_DEPTH)
+    return (w * d) >= BLOCK_MIN_BITS
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,36 @@ def best_config(width: int, depth: int, family: str, writable: bool = False) -> 
     return best
 
 
+# LUT-RAM primitives Yosys considers for an unattributed written memory: (depth, width, cost) per cell
+# (xilinx/lutrams_xc5v.txt SDP RAM32M / RAM64M; lattice/lutrams_trellis.txt DPR16X4; iCE40 has none).
+LUTRAM_CELLS = {"xc7": ((32, 6, 8), (64, 3, 8)), "xcup": ((32, 6, 8), (64, 3, 8)),
+                "ecp5": ((16, 4, 4),), "ice40": ()}
+
+
+# Measured bracket (docs/cost_model.md): xc7 48x100 goes to a RAMB36 though the LUT-RAM cells alone cost
+# 256 < 257, ECP5 8x197 to a DP16KD though 26 DPR16X4 cost 104 < 128, while xc7 8x197 and ECP5 64x34
+# stay in LUT-RAM: 0.25 < mux cost per bit and row < 0.5.
+LUTRAM_MUX_COST = 0.4
+
+
+def auto_block(width, depth, family: str):
+    """Where Yosys itself puts a written memory that carries no ram_style (amaranth FIFOs): block iff
+    its block-RAM cost is below its LUT-RAM cost (memory_libmap's cost comparison). Vectorized."""
+    w = np.asarray(width, dtype=np.int64)
+    d = np.asarray(depth, dtype=np.int64)
+    shape = np.broadcast(w, d).shape
+    block_cost = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
+    for c in _configs(family):
+        block_cost = np.minimum(block_cost, _units(w, d, c, True) * c.cost)
+    lut_cost = np.full(shape, np.inf)
+    for cd, cw, cost in LUTRAM_CELLS[family]:
+        rows = _ceil(d, cd)
+        # + the read mux over the rows: LUTRAM_MUX_COST per bit and extra row, bracketed by the probes
+        lut_cost = np.minimum(lut_cost, rows * _ceil(w, cw) * cost + LUTRAM_MUX_COST * w * (rows - 1))
+    out = (block_cost < lut_cost) & (w > 0) & (d > 0)
+    return bool(out) if out.ndim == 0 else out
+
+
 def floor(width, depth, family: str):
     """max(capacity, bandwidth) lower bound in units; numpy-vectorized like :func:`block_count`."""
     w = np.asarray(width, dtype=np.int64)
@@ -186,13 +220,14 @@ def map_memory(width: int, depth: int, family: str, role: str = "weights", name:
                style: str | None = None) -> MemoryMap:
     """Map one memory: style by :func:`memory_style` (unless given), count, floor and primitive.
 
-    Weight and parameter memories are ROMs; "buffer" memories are written.
+    Weight and parameter memories are ROMs; "buffer", "pool" and "fifo" memories are written.
     """
-    style = style or memory_style(width, depth, role)
+    if style is None:
+        style = "block" if bool(block_mask(width, depth, role, family)) else "distributed"
     fl = floor(width, depth, family)
     if style != "block" or width * depth == 0:
         return MemoryMap(name, role, width, depth, style, family, 0, fl)
-    cfg, n = best_config(width, depth, family, writable=(role == "buffer"))
+    cfg, n = best_config(width, depth, family, writable=(role in ("buffer", "pool", "fifo")))
     return MemoryMap(name, role, width, depth, style, family, n * cfg.units, fl,
                      f"{cfg.primitive} {cfg.depth}x{cfg.width}", n)
 

@@ -42,18 +42,19 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "mul", "acc", "thr", "shift", "lutram", "swg", "swg_bits", "pool_bits")
+LUT_FEATURES = ("layer", "pop", "tree", "mul", "acc", "thr", "shift", "lutram", "fifo", "swg", "swg_bits",
+                "pool_bits")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "lutram_ff", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
 LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
 # Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the product is at least this wide
 # (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default.
-DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 9, "ice40": None}
+DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
 _DEFAULT_COEF = {
     "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
-            "lutram": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
+            "lutram": 1.0, "fifo": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "lutram_ff": 0.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
 }
@@ -177,8 +178,12 @@ def memories(info: LayerInfo, pe, simd, mode_idx):
     if info.pool is not None:
         h, w, c, k, s, b = info.pool
         ow = (w - k) // s + 1
-        lanes = np.minimum(pe, c)
-        mems.append(("buffer", "pool", lanes * b, ow * (c // lanes)))
+        lanes = pe     # the pool takes the producing layer's PE lanes (PE | MH = C)
+        mems.append(("pool", "pool", lanes * b, ow * (c // lanes)))
+    # the FIFO in front of the layer (hw/top.py): a whole input vector for dense layers, 4 words for conv;
+    # amaranth's SyncFIFOBuffered keeps depth - 1 words in its memory
+    fifo_depth = 4 if info.conv_in is not None else sf + 2
+    mems.append(("fifo", "fifo", simd * info.abits, fifo_depth - 1))
     return mems
 
 
@@ -245,10 +250,14 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
     ff_wreg = np.zeros_like(one)
+    fifo = np.zeros_like(one)
     for role, _, mw_, md in memories(info, pe, simd, mode_idx):
         mw_ = np.asarray(mw_) * one
         md = np.asarray(md) * one
-        dist = ~bram.block_mask(mw_, md, role)
+        dist = ~bram.block_mask(mw_, md, role, family)
+        if role == "fifo":
+            fifo += np.where(dist & (md > 0), mw_ * _ceil(md, 2 * LUT_DEPTH[family] // 4), 0)
+            continue
         lut_ram += np.where(dist & (md > 0), mw_ * _ceil(md, LUT_DEPTH[family]), 0)
         ff_wreg += np.where(dist & (md > 0), mw_, 0)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
@@ -258,7 +267,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
         "layer": one, "pop": pop, "tree": tree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
-        "lutram": lut_ram, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        "lutram": lut_ram, "fifo": fifo, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,
     }
 
@@ -283,8 +292,8 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
     for role, _, w_, d_ in memories(info, pe, simd, mode_idx):
         w_ = np.broadcast_to(np.asarray(w_, np.int64), pe.shape)
         d_ = np.broadcast_to(np.asarray(d_, np.int64), pe.shape)
-        block = bram.block_mask(w_, d_, role)
-        n_bram += np.where(block, bram.block_count(w_, d_, family, writable=(role == "buffer")), 0)
+        block = bram.block_mask(w_, d_, role, family)
+        n_bram += np.where(block, bram.block_count(w_, d_, family, writable=(role in ("buffer", "pool", "fifo"))), 0)
         n_floor += np.where(block, bram.floor(w_, d_, family), 0)
     par = (wp == 1) & (ap == 1)
     dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)

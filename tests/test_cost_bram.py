@@ -61,11 +61,26 @@ def test_hand_cases():
 def test_memory_style_rule():
     assert bram.memory_style(64, 63) == "distributed"          # < 4096 bits
     assert bram.memory_style(64, 64) == "block"
-    assert bram.memory_style(392, 16) == "distributed"         # shallow: LUTRAM
-    assert bram.memory_style(784, 64) == "block"
-    assert bram.memory_style(10_000, 100, "params") == "distributed"
+    assert bram.memory_style(392, 16) == "block"
+    assert bram.memory_style(10_000, 100, "params") == "block"
+    assert bram.memory_style(10_000, 100, "pool") == "distributed"
     with pytest.raises(ValueError):
         bram.memory_style(1, 1, "nope")
+    with pytest.raises(ValueError):
+        bram.memory_style(8, 8, "fifo")
+
+
+def test_fifo_auto_style_equals_yosys():
+    # unattributed written memories (amaranth FIFOs): measured block-RAM units, xc7 and ECP5
+    xc7 = {(8, 785): 1, (8, 393): 1, (8, 197): 0, (8, 100): 0, (8, 64): 0, (16, 393): 1, (24, 130): 1,
+           (32, 66): 1, (64, 34): 0, (392, 17): 0, (4, 1000): 1, (2, 2000): 1, (8, 50): 0, (48, 100): 2,
+           (1, 4000): 1, (16, 1000): 1, (12, 300): 1, (96, 130): 3}
+    ecp5 = {(16, 393): 1, (24, 130): 1, (32, 66): 1, (392, 17): 0, (4, 1000): 1, (64, 34): 0, (8, 100): 0,
+            (8, 197): 1, (8, 393): 1, (8, 64): 0, (8, 785): 1}
+    for fam, table in (("xc7", xc7), ("ecp5", ecp5)):
+        for (w, d), n in table.items():
+            got = bram.block_count(w, d, fam, writable=True) if bram.auto_block(w, d, fam) else 0
+            assert got == n, (fam, w, d)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -96,6 +111,7 @@ def test_hw_uses_the_same_rule():
     params = list(inspect.signature(fn).parameters)
     for w in (1, 8, 36, 64, 392, 784):
         for d in (4, 16, 32, 33, 64, 128, 1024):
-            want = bram.memory_style(w, d, "weights")
-            got = fn(w, d, "weights") if len(params) >= 3 else (fn(w, d) if len(params) == 2 else fn(w * d))
-            assert got == want, (w, d, got, want)
+            for role in ("weights", "buffer", "params"):
+                want = bram.memory_style(w, d, role)
+                got = fn(w, d, role) if len(params) >= 3 else (fn(w, d) if len(params) == 2 else fn(w * d))
+                assert got == want, (w, d, role, got, want)

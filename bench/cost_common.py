@@ -1,0 +1,140 @@
+"""Shared by bench/calibrate_cost.py, bench/cost_vs_yosys.py and bench/vs_finn.py: named designs,
+generation into a build cache, and cached Yosys/nextpnr runs.
+
+A design is (name, network factory, folding spec). Synthesis results are cached as JSON under
+bench/results/cost_synth/<design>.<family>.json (committed), so fits and tables can be redone
+without re-synthesizing; pass resynth=True (scripts: --resynth) to run the tools again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / "results" / "cost_synth"
+BUILD = Path(os.environ.get("BITSCALE_BENCH_BUILD", "/tmp/bitscale_cost_builds"))
+
+
+@dataclass(frozen=True)
+class Design:
+    name: str
+    net: tuple          # ("fc", widths, w, a, in_features, seed) | ("cnv", in_shape, convs, dense, w, a, seed)
+    fold: tuple         # ((pe, simd, mode), ...) per compute layer
+
+    def network(self):
+        from bitscale.nn.random_net import random_cnv, random_fc
+        if self.net[0] == "fc":
+            _, widths, w, a, n_in, seed = self.net
+            return random_fc(list(widths), w, a, in_features=n_in, seed=seed)
+        _, shape, convs, dense, w, a, seed = self.net
+        return random_cnv(shape, list(convs), list(dense), w, a, seed=seed)
+
+    def folding(self, net):
+        from bitscale.hw.folding import Folding, LayerFolding
+        layers = net.compute_layers
+        if len(layers) != len(self.fold):
+            raise ValueError(f"{self.name}: {len(self.fold)} foldings for {len(layers)} layers")
+        return Folding(tuple(LayerFolding(l.name, p, s, m) for l, (p, s, m) in zip(layers, self.fold)))
+
+
+def build(d: Design) -> Path:
+    """Generate the design (once) and return its build directory."""
+    from bitscale.hw.generate import generate
+    out = BUILD / d.name
+    if not (out / "design.json").is_file():
+        net = d.network()
+        generate(net, d.folding(net), out)
+    return out
+
+
+def synthesized(d: Design, family: str, place: bool = False, resynth: bool = False, log=print) -> dict | None:
+    """Cached synth.json content for (design, family); runs the tools when missing (or resynth)."""
+    from bitscale.sim.synth import synth
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{d.name}.{family}.json"
+    if path.is_file() and not resynth:
+        doc = json.loads(path.read_text())
+        if not place or doc.get("fmax_mhz") is not None or doc.get("placed"):
+            return doc
+    bd = build(d)
+    t = time.time()
+    log(f"[{time.strftime('%H:%M:%S')}] synth {d.name} {family}{' + place' if place else ''} ...")
+    try:
+        r = synth(bd, family, place=place, log=lambda *a: None)
+    except Exception as e:  # report and keep going: a bench must not die on one design
+        log(f"  FAILED: {e}")
+        return None
+    r["placed"] = place
+    r["design"] = d.name
+    path.write_text(json.dumps(r, indent=1))
+    log(f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"
+        f"{' fmax %.1f MHz' % r['fmax_mhz'] if r.get('fmax_mhz') else ''} ({time.time() - t:.0f} s)")
+    return r
+
+
+def cached(d: Design, family: str) -> dict | None:
+    path = CACHE / f"{d.name}.{family}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_result(name: str, doc: dict) -> Path:
+    out = ROOT / "bench" / "results" / f"{name}.json"
+    out.write_text(json.dumps(doc, indent=1))
+    return out
+
+
+def board_for(family: str) -> str:
+    return {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}[family]
+
+
+P, WS, BS = "parallel", "weight-serial", "bit-serial"
+
+# Calibration set: small designs covering every datapath (bench/calibrate_cost.py fits on these).
+CALIBRATION = [
+    Design("cal_fc_w1a1_p", ("fc", (64, 32), 1, 1, 64, 1), ((4, 8, P), (4, 8, P), (2, 8, P))),
+    Design("cal_fc_w2a2_p", ("fc", (64, 32), 2, 2, 64, 1), ((4, 8, P), (4, 8, P), (2, 8, P))),
+    Design("cal_fc_w2a2_ws", ("fc", (64, 32), 2, 2, 64, 2), ((4, 8, WS), (4, 8, WS), (2, 8, WS))),
+    Design("cal_fc_w2a2_bs", ("fc", (64, 32), 2, 2, 64, 3), ((4, 8, BS), (4, 8, BS), (2, 8, BS))),
+    Design("cal_fc_w4a4_p", ("fc", (32, 32), 4, 4, 32, 4), ((2, 8, P), (4, 4, P), (2, 8, P))),
+    Design("cal_fc_w4a4_bs", ("fc", (64, 32), 4, 4, 64, 5), ((8, 16, BS), (8, 16, BS), (2, 16, BS))),
+    Design("cal_fc_w1a2_p", ("fc", (64, 32), 1, 2, 64, 6), ((8, 16, P), (4, 8, P), (2, 8, P))),
+    Design("cal_fc_w2a1_ws", ("fc", (64, 32), 2, 1, 64, 7), ((8, 8, WS), (8, 16, WS), (2, 16, WS))),
+    Design("cal_fc_w3a3_ws", ("fc", (48, 24), 3, 3, 48, 8), ((4, 12, WS), (4, 12, WS), (2, 8, WS))),
+    Design("cal_fc_w1a1_big", ("fc", (128, 64), 1, 1, 128, 9), ((16, 32, P), (8, 32, P), (2, 32, P))),
+    Design("cal_fc_w4a6_p", ("fc", (32, 16), 4, 6, 32, 10), ((2, 4, P), (2, 8, P), (2, 4, P))),
+    Design("cal_cnv_w2a2", ("cnv", (10, 10, 3), (8, "P", 8), (16,), 2, 2, 11),
+           ((4, 3, P), (4, 4, P), (4, 8, P), (2, 8, P))),
+    Design("cal_cnv_w1a1", ("cnv", (10, 10, 3), (16, "P", 16), (16,), 1, 1, 12),
+           ((8, 3, P), (8, 8, P), (4, 16, P), (2, 8, P))),
+    Design("cal_fc_deep", ("fc", (256, 64), 1, 2, 256, 13), ((2, 4, P), (4, 8, P), (2, 8, P))),
+]
+
+# Validation set (never fitted on): bench/cost_vs_yosys.py.
+VALIDATION = [
+    Design("val_fc_w1a1_a", ("fc", (96, 48), 1, 1, 96, 21), ((8, 16, P), (4, 16, P), (2, 16, P))),
+    Design("val_fc_w2a2_p", ("fc", (96, 48), 2, 2, 96, 22), ((4, 16, P), (4, 8, P), (2, 8, P))),
+    Design("val_fc_w2a2_ws", ("fc", (96, 48), 2, 2, 96, 23), ((8, 16, WS), (8, 16, WS), (2, 16, WS))),
+    Design("val_fc_w2a2_bs", ("fc", (96, 48), 2, 2, 96, 24), ((8, 32, BS), (8, 16, BS), (2, 16, BS))),
+    Design("val_fc_w4a4_p", ("fc", (48, 32), 4, 4, 48, 25), ((4, 8, P), (4, 8, P), (2, 8, P))),
+    Design("val_fc_w4a4_ws", ("fc", (48, 32), 4, 4, 48, 26), ((4, 16, WS), (4, 16, WS), (2, 16, WS))),
+    Design("val_fc_w4a4_bs", ("fc", (96, 48), 4, 4, 96, 27), ((16, 16, BS), (8, 16, BS), (2, 16, BS))),
+    Design("val_fc_w1a4_p", ("fc", (96, 48), 1, 4, 96, 28), ((4, 16, P), (4, 16, P), (2, 16, P))),
+    Design("val_fc_w3a2_ws", ("fc", (64, 64), 3, 2, 64, 29), ((4, 16, WS), (8, 8, WS), (2, 16, WS))),
+    Design("val_fc_deep_w1a1", ("fc", (512, 64), 1, 1, 256, 30), ((4, 16, P), (4, 16, P), (2, 16, P))),
+    Design("val_fc_deep_w2a2", ("fc", (256, 128), 2, 2, 128, 31), ((2, 8, BS), (4, 8, BS), (2, 8, BS))),
+    Design("val_cnv_w2a2", ("cnv", (12, 12, 3), (16, "P", 16), (32,), 2, 2, 32),
+           ((8, 3, P), (8, 8, P), (4, 16, P), (2, 16, P))),
+    Design("val_cnv_w1a1", ("cnv", (12, 12, 3), (16, 16, "P"), (32,), 1, 1, 33),
+           ((4, 3, P), (8, 16, P), (4, 16, P), (2, 16, P))),
+    Design("val_cnv_w2a2_bs", ("cnv", (12, 12, 3), (8, "P", 16), (16,), 2, 2, 34),
+           ((4, 3, BS), (4, 8, BS), (4, 16, BS), (2, 16, BS))),
+]
+
+
+def progress(*a):
+    print(*a, flush=True)
+    sys.stdout.flush()

@@ -1,0 +1,140 @@
+"""bitscale vs FINN's own MVAU estimate formulas at equal folding (TFC, SFC, LFC, CNV x w1a1, w2a2, w4a4).
+
+    .venv/bin/python bench/vs_finn.py [--yosys tfc] [--resynth]
+
+Networks: nn/random_net.py with random weights at the FINN topologies (TFC/SFC/LFC = 784-{64,256,1024}x3-10,
+CNV = 32x32x3 conv 64,64,P,128,128,P,256,256, FC 512,512,10), on PYNQ-Z1 (xc7).
+Folding: FINN's published ones where known (TFC: FINN end2end test fold_tfc; CNV: fold_cnv_large;
+LFC: BNN-PYNQ's lfc config with layer 0 at SIMD 49 since 64 does not divide 784 unpadded), SFC our FINN-like choice; the same PE/SIMD at every precision.
+
+Per design, weight memories only (what FINN's formula covers):
+* ours: the model's block-RAM count (= Yosys, see bench/cost_vs_yosys.py), FINN: its BRAM18 formula
+  (all weight memories in BRAM, ram_style "block"), bound: sum over our block weight memories of
+  max(ceil(bits/18Ki), ceil(width/36)) and the same over all weight memories;
+  targets: ours within 10% of the bound of our block memories, never above FINN's.
+* LUT: the model (whole design: MVTUs + FIFOs + width converters + sliding windows), Yosys where run,
+  FINN's HLS MVAU formula summed over layers; target: Yosys <= 0.7 x FINN.
+Then the same networks at equal PE*SIMD in parallel vs weight-serial vs bit-serial (model): BRAM18, LUT, FPS.
+Writes bench/results/vs_finn.json.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cost_common import Design, progress, synthesized, write_result  # noqa: E402
+
+BOARD = "pynq-z1"
+NETS = {
+    "tfc": (("fc", (64, 64, 64), None, None, 784, 0), [(16, 49), (8, 8), (8, 8), (10, 8)]),
+    "sfc": (("fc", (256, 256, 256), None, None, 784, 0), [(16, 49), (16, 16), (16, 16), (10, 16)]),
+    "lfc": (("fc", (1024, 1024, 1024), None, None, 784, 0), [(32, 49), (64, 32), (32, 64), (10, 8)]),
+    "cnv": (("cnv", (32, 32, 3), (64, 64, "P", 128, 128, "P", 256, 256), (512, 512), None, None, 0),
+            [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1, 4), (1, 8), (5, 1)]),
+}
+PRECISIONS = [(1, 1), (2, 2), (4, 4)]
+
+
+def design(net_name, w, a, mode="parallel") -> Design:
+    spec, fold = NETS[net_name]
+    spec = list(spec)
+    if spec[0] == "fc":
+        spec[2], spec[3] = w, a
+    else:
+        spec[4], spec[5] = w, a
+    return Design(f"finn_{net_name}_w{w}a{a}_{mode}", tuple(spec), tuple((p, s, mode) for p, s in fold))
+
+
+def finn_lut(layer, pe, simd) -> float:
+    """FINN's HLS MVAU LUT estimate (anchors file): 300 + 1.1*PE*(mult + addertree + acc + thresholds)."""
+    from bitscale.nn import ir
+    W, A = layer.wbits, layer.in_bits
+    Q = simd
+    mult = Q * (2 * math.ceil((W + A) / 6) - 1) * (W + A)
+    addertree = (W + A) * (2 * Q - 1)
+    acc = ir.acc_bits(layer)
+    thr = 0
+    if layer.act == "thresholds":
+        B = layer.out_bits
+        tmem = layer.mh // pe
+        thr = (2 ** B - 1) * acc * math.ceil(tmem / 64) + (2 ** B - 1) * acc
+    return 300 + 1.1 * pe * (mult + addertree + acc + thr)
+
+
+def evaluate(d: Design, with_yosys: bool, resynth: bool):
+    from bitscale.cost_model import bram, estimate
+    net = d.network()
+    f = d.folding(net)
+    e = estimate(net, f, BOARD)
+    ours = bound_block = bound_all = finn = 0
+    finn_luts = 0.0
+    for l, le in zip(net.compute_layers, e.layers):
+        wm = next(m for m in le.memories if m.role == "weights")
+        ours += wm.count
+        bound_all += wm.floor
+        if wm.style == "block":
+            bound_block += wm.floor
+        finn += bram.finn_bram18(wm.width, wm.depth)
+        finn_luts += finn_lut(l, le.pe, le.simd)
+    row = {"design": d.name, "BRAM18_weights": ours, "bound_block": bound_block, "bound_all": bound_all,
+           "finn_BRAM18": finn, "BRAM18_total": e.BRAM18, "LUT_model": e.LUT, "LUT_finn": round(finn_luts),
+           "DSP": e.DSP, "fps": round(e.fps, 1), "cycles": e.cycles,
+           "over_bound": round(ours / bound_block - 1, 4) if bound_block else 0.0,
+           "weight_memories": [m.to_json() for le in e.layers for m in le.memories if m.role == "weights"]}
+    if with_yosys:
+        r = synthesized(d, "xc7", resynth=resynth, log=progress)
+        if r:
+            row.update(LUT_yosys=r["LUT"], BRAM18_yosys=r["BRAM18"], DSP_yosys=r["DSP"], FF_yosys=r["FF"])
+    return row
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--yosys", default="tfc", help="comma-separated networks to also synthesize (xc7); '' for none")
+    ap.add_argument("--resynth", action="store_true")
+    args = ap.parse_args(argv)
+    ysets = {s for s in args.yosys.split(",") if s}
+    t0 = time.time()
+    rows = []
+    progress(f"{'design':<24} {'ours':>5} {'bound':>6} {'(all)':>6} {'FINN':>5} {'total':>6} "
+             f"{'LUT model':>10} {'LUT yosys':>10} {'LUT FINN':>9} {'FPS':>10}")
+    for name in NETS:
+        for w, a in PRECISIONS:
+            d = design(name, w, a)
+            row = evaluate(d, name in ysets, args.resynth)
+            rows.append(row)
+            progress(f"{d.name:<24} {row['BRAM18_weights']:>5} {row['bound_block']:>6} {row['bound_all']:>6} "
+                     f"{row['finn_BRAM18']:>5} {row['BRAM18_total']:>6} {row['LUT_model']:>10} "
+                     f"{row.get('LUT_yosys', '-'):>10} {row['LUT_finn']:>9} {row['fps']:>10.0f}")
+    progress("\nequal PE*SIMD, three MAC modes (model, pynq-z1 @ 100 MHz)")
+    progress(f"{'network':<12} {'mode':<14} {'BRAM18':>7} {'LUT':>8} {'DSP':>5} {'FPS':>12}")
+    modes = []
+    from bitscale.cost_model import estimate
+    for name in NETS:
+        for w, a in PRECISIONS[1:]:
+            for mode in ("parallel", "weight-serial", "bit-serial"):
+                d = design(name, w, a, mode)
+                net = d.network()
+                e = estimate(net, d.folding(net), BOARD)
+                m = {"network": f"{name}_w{w}a{a}", "mode": mode, "BRAM18": e.BRAM18, "LUT": e.LUT,
+                     "DSP": e.DSP, "fps": round(e.fps, 1)}
+                modes.append(m)
+                progress(f"{m['network']:<12} {mode:<14} {e.BRAM18:>7} {e.LUT:>8} {e.DSP:>5} {e.fps:>12,.0f}")
+    checks = {
+        "bram_within_10pct_of_bound": all(r["over_bound"] <= 0.10 for r in rows),
+        "bram_never_above_finn": all(r["BRAM18_weights"] <= r["finn_BRAM18"] for r in rows),
+        "lut_yosys_le_0.7_finn": all(r["LUT_yosys"] <= 0.7 * r["LUT_finn"] for r in rows if "LUT_yosys" in r),
+    }
+    progress(f"\nchecks: {checks}")
+    out = write_result("vs_finn", {"board": BOARD, "rows": rows, "modes": modes, "checks": checks,
+                                   "seconds": round(time.time() - t0, 1),
+                                   "command": "bench/vs_finn.py --yosys " + args.yosys})
+    progress(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
