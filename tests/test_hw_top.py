@@ -1,6 +1,9 @@
 """The whole accelerator in Amaranth's simulator: outputs equal nn/golden.run on every frame."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from bitscale.hw.folding import Folding, LayerFolding, default_folding, layer_cycles
 from bitscale.hw.testbench import run_accelerator
@@ -55,3 +58,42 @@ def test_cnv_middle_conv_bottleneck_has_no_bubbles():
     beats = acc.frame.output.beats
     ends = cycles[beats - 1::beats]
     assert list(np.diff(ends)) == [layer_cycles(net.layers[1], f["conv1"])] * 3 == [2304] * 3
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def _fc_case(draw):
+    widths = draw(st.lists(st.sampled_from([4, 6, 8, 12]), min_size=1, max_size=2))
+    n = len(widths) + 1
+    wbits = draw(st.lists(st.integers(1, 16), min_size=n, max_size=n))
+    abits = draw(st.lists(st.integers(1, 16), min_size=n - 1, max_size=n - 1))
+    net = random_fc(widths, wbits, abits, num_classes=draw(st.sampled_from([2, 3, 4])), in_features=12,
+                    seed=draw(st.integers(0, 1000)), narrow=draw(st.booleans()))
+    layers = []
+    for l in net.compute_layers:
+        layers.append(LayerFolding(l.name, draw(st.sampled_from(_divisors(l.mh))),
+                                   draw(st.sampled_from(_divisors(l.mw))),
+                                   draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"]))))
+    return net, Folding(tuple(layers))
+
+
+@settings(max_examples=12, deadline=None)
+@given(case=_fc_case(), gaps=st.booleans())
+def test_random_fc_accelerators(case, gaps):
+    net, folding = case
+    _check(net, folding, n=2, in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0)
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 1000), wbits=st.integers(1, 6), abits=st.integers(1, 6),
+       mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]), pe=st.sampled_from([1, 2, 4]),
+       simd=st.sampled_from([1, 2, 4]))
+def test_random_cnv_accelerators(seed, wbits, abits, mode, pe, simd):
+    net = random_cnv((8, 8, 2), [4, "P", 4], [4], wbits, abits, num_classes=2, seed=seed)
+    f = default_folding(net, mode=mode, max_pe=pe, max_simd=simd)
+    # the first conv (8-bit input) stays parallel: bit-serial there is 8*w times slower to simulate
+    f = Folding((replace(f.layers[0], mode="parallel"),) + f.layers[1:])
+    _check(net, f, n=2, in_gap=0.2, out_stall=0.2)
