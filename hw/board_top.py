@@ -8,7 +8,7 @@ directory's ``design.json`` (frame format) and never re-elaborates the core.
   ``sync`` domain (ports ``clk``/``rst`` in Verilog). Converted to the Verilog
   module ``bitscale_selftest`` for cocotb and for the Xilinx self-test project.
 * :class:`BoardTop` — SelfTestTop on an amaranth-boards platform: board clock
-  with the platform's power-on reset, button 0 restarts the test, the status
+  with a power-on reset, button 0 restarts the test, the status
   on the LEDs (see ``LED_MAP``) and the UART line at 115200 baud.
 """
 from __future__ import annotations
@@ -98,9 +98,15 @@ class BoardTop(Elaboratable):
         button = platform.request("button", 0)
         pressed = Signal(name="button_pressed")
         m.submodules.button_sync = FFSynchronizer(button.i, pressed)
+        # The platform's sync domain may be reset-less (ECP5 relies on the
+        # configuration's initial values), so hold the test in reset for the
+        # first 15 cycles after configuration with a counter of our own.
+        por = Signal(4)
+        with m.If(por != 15):
+            m.d.sync += por.eq(por + 1)
         m.domains.test = ClockDomain("test")
         m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")),
-                     ResetSignal("test").eq(ResetSignal("sync") | pressed)]
+                     ResetSignal("test").eq((por != 15) | pressed)]
 
         top = SelfTestTop(self.frame, self.rom, uart_divisor=divisor_for(clk_hz, BAUD),
                           repeat_cycles=int(clk_hz * self.repeat_seconds), timeout_cycles=int(clk_hz))

@@ -111,6 +111,29 @@ class SelfTest(wiring.Component):
 
     def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
                  repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
+        try:
+            self._check(frame, rom, repeat_cycles, timeout_cycles)
+        except ValueError:
+            self._MustUse__silence = True    # never elaborated: no "created but never used" warning
+            raise
+        self.frame, self.rom = frame, rom
+        self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
+        super().__init__({
+            "src": Out(axis_signature(frame.input.tdata_width)),
+            "sink": In(axis_signature(frame.output.tdata_width)),
+            "done": Out(1),
+            "passed": Out(1),
+            "failed": Out(1),
+            "timed_out": Out(1),
+            "frames": Out(16),
+            "fail_frame": Out(16),
+            "cycles": Out(32),
+            "led": Out(LED_COUNT),
+            "uart_tx": Out(1, init=1),
+        })
+
+    @staticmethod
+    def _check(frame: FrameFormat, rom: SelfTestData, repeat_cycles: int, timeout_cycles: int) -> None:
         n = rom.frames
         if n < 1:
             raise ValueError(f"a self-test needs at least one frame, not {n!r}")
@@ -128,21 +151,6 @@ class SelfTest(wiring.Component):
         if timeout_cycles < 1 or repeat_cycles < 0:
             raise ValueError(f"timeout_cycles must be >= 1 and repeat_cycles >= 0, "
                              f"not {timeout_cycles!r}/{repeat_cycles!r}")
-        self.frame, self.rom = frame, rom
-        self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
-        super().__init__({
-            "src": Out(axis_signature(frame.input.tdata_width)),
-            "sink": In(axis_signature(frame.output.tdata_width)),
-            "done": Out(1),
-            "passed": Out(1),
-            "failed": Out(1),
-            "timed_out": Out(1),
-            "frames": Out(16),
-            "fail_frame": Out(16),
-            "cycles": Out(32),
-            "led": Out(LED_COUNT),
-            "uart_tx": Out(1, init=1),
-        })
 
     def elaborate(self, platform):
         m = Module()
