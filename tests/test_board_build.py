@@ -89,6 +89,19 @@ def test_unknown_board(tmp_path):
         add_board(tmp_path, "ulx3s-12f")
 
 
+def test_generate_rejects_board_and_frames_before_generating(tmp_path):
+    from bitscale.nn import ir
+    from bitscale.nn.random_net import random_fc
+    ir.save(random_fc([8], 2, 2, in_features=16), tmp_path / "run")
+    r = _cli("generate", str(tmp_path / "run"), "--board", "de10-nano", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "unknown board 'de10-nano'" in r.stderr and "ulx3s-85f" in r.stderr
+    assert not (tmp_path / "b").exists()
+    r = _cli("generate", str(tmp_path / "run"), "--board", "icebreaker", "--selftest-frames", "0",
+             "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "--selftest-frames must be 1..1000, not 0" in r.stderr
+    assert not (tmp_path / "b").exists()
+
+
 def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
     """40 RAMs on a part with 30 EBRs: one line naming the resource, used/available and the percentage."""
     frame = _frame()
