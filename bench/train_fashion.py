@@ -35,6 +35,8 @@ def main(argv=None):
     ap.add_argument("--runs", default="/tmp/bitscale-bench-fashion", help="where the run dirs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "train_fashion.json"))
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--lr", type=float, default=None, help="override the per-configuration learning rate")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: on a busy 2-core machine 2 threads run ~8x slower)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
@@ -59,10 +61,12 @@ def main(argv=None):
     for label, w, a, lr in CONFIGS if not args.merge else []:
         if only and label not in only:
             continue
+        lr = args.lr or lr
         cfg = TrainConfig(model="fc", wbits=w, abits=a, scale=0.125, dataset="fashion-mnist",
-                          epochs=args.epochs, seed=0, batch_size=args.batch_size, lr=lr, device=args.device)
+                          epochs=args.epochs, seed=0, batch_size=args.batch_size, lr=lr, dropout=args.dropout, device=args.device)
         m = train(cfg, Path(args.runs) / label, log=lambda s, l=label: print(f"[{l}] {s}", flush=True))
-        row = {"config": label, "wbits": w, "abits": a, "lr": lr, "epochs": args.epochs,
+        row = {"config": label, "wbits": w, "abits": a, "lr": lr, "dropout": args.dropout,
+               "epochs": args.epochs, "batch_size": args.batch_size,
                "test_acc": m["test_acc"], "best_epoch_test_acc": max(h["test_acc"] for h in m["history"]),
                "golden_test_acc": m["golden_test_acc"], "golden_agreement": m["golden_agreement"],
                "golden_act_match": m["golden_act_match"], "seconds": round(m["seconds"], 1),

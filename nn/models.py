@@ -133,24 +133,27 @@ def _conv(i: int, o: int, wbits: int) -> nn.Module:
 class Block(nn.Module):
     """compute (no bias) -> BatchNorm -> activation [-> 2x2 max-pool]."""
 
-    def __init__(self, kind: str, compute: nn.Module, channels: int, abits: int):
+    def __init__(self, kind: str, compute: nn.Module, channels: int, abits: int, dropout: float = 0.0):
         super().__init__()
         self.kind = kind
         self.compute = compute
         self.bn = nn.BatchNorm2d(channels) if kind == "conv" else nn.BatchNorm1d(channels)
         self.act = _act(abits)
         self.pool = None
+        # training-time only (identity in eval, so the export is unaffected)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
 
     def forward(self, x):
         x = self.act(self.bn(self.compute(x)))
-        return self.pool(x) if self.pool is not None else x
+        x = self.pool(x) if self.pool is not None else x
+        return self.drop(x) if self.drop is not None else x
 
 
 class QNet(nn.Module):
     """A stack of :class:`Block` s, an optional flatten (after the last conv) and the last linear."""
 
     def __init__(self, model: str, wbits: int, abits: int, scale: float, num_classes: int,
-                 in_shape: tuple[int, ...], base: int = 4096, layers: int = 3):
+                 in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0):
         super().__init__()
         self.model, self.wbits, self.abits = model, wbits, abits
         self.in_shape = tuple(in_shape)
@@ -166,17 +169,17 @@ class QNet(nn.Module):
                     self.blocks[-1].pool = nn.MaxPool2d(2, 2)
                     h //= 2
                     continue
-                self.blocks.append(Block("conv", _conv(c, item, wbits), item, abits))
+                self.blocks.append(Block("conv", _conv(c, item, wbits), item, abits, dropout))
                 c, h = item, h - 2
             self.flatten_after = len(self.blocks) - 1
             feat = c * h * h
             for item in w["fcs"]:
-                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits))
+                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits, dropout))
                 feat = item
         else:
             feat = math.prod(self.in_shape)
             for item in w["fc"]:
-                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits))
+                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits, dropout))
                 feat = item
         self.last = _linear(feat, num_classes, wbits)
         # A positive per-tensor factor on the logits for the loss only (argmax is unchanged).
@@ -200,10 +203,10 @@ class QNet(nn.Module):
 
 
 def build_model(model: str, wbits: int, abits: int, scale: float, num_classes: int,
-                in_shape: tuple[int, ...], base: int = 4096, layers: int = 3) -> QNet:
+                in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0) -> QNet:
     if (wbits == 0) != (abits == 0):
         raise UserError("the float baseline needs both --wbits float and --abits float")
-    return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers)
+    return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers, dropout)
 
 
 def to_torch_input(x_uint8, model: QNet, dtype=torch.float32) -> torch.Tensor:

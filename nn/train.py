@@ -46,6 +46,7 @@ class TrainConfig:
     data_dir: str | None = None
     base: int = 4096
     layers: int = 3
+    dropout: float = 0.0      # after each hidden activation, training only
 
     def __post_init__(self):
         self.validate()
@@ -74,6 +75,8 @@ class TrainConfig:
             raise UserError(f"--seed must be a non-negative integer, not {self.seed!r}")
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
             raise UserError(f"--lr must be a positive number, not {self.lr!r}")
+        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
+            raise UserError(f"--dropout must be in [0, 1), not {self.dropout!r}")
         if self.device not in ("cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise UserError(f"--device must be cpu or cuda, not {self.device!r}")
 
@@ -209,7 +212,7 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     model = build_model(cfg.model, cfg.wbits, cfg.abits, cfg.scale, ds.num_classes, in_shape,
-                        cfg.base, cfg.layers).to(device)
+                        cfg.base, cfg.layers, cfg.dropout).to(device)
     params = sum(p.numel() for p in model.parameters())
     log(f"train {cfg.label}: {params} parameters, {len(ds.train_x)} train / {len(ds.test_x)} test images")
 
@@ -302,7 +305,7 @@ def load_model(run_dir):
         raise UserError(f"{ck} is not a readable checkpoint: {e}") from None
     cfg = TrainConfig.from_json(doc["config"])
     model = build_model(cfg.model, cfg.wbits, cfg.abits, cfg.scale, NUM_CLASSES[cfg.dataset],
-                        input_shape_for(cfg.model, cfg.dataset), cfg.base, cfg.layers)
+                        input_shape_for(cfg.model, cfg.dataset), cfg.base, cfg.layers, cfg.dropout)
     model.load_state_dict(doc["state_dict"])
     model.eval()
     return cfg, model

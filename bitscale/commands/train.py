@@ -51,6 +51,7 @@ def register(sub):
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate, cosine schedule (default 0.002)")
     p.add_argument("--base", type=int, default=4096, help="fc base width: H = round(base*scale)")
     p.add_argument("--layers", type=int, default=3, help="fc hidden layers (default 3)")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout after each hidden layer (training only)")
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--out", required=True, help="run directory to write")
     p.set_defaults(func=run)
@@ -67,7 +68,7 @@ def run(args):
         kw["lr"] = args.lr
     cfg = TrainConfig(model=args.model, wbits=_bits("wbits")(args.wbits), abits=_bits("abits")(args.abits),
                       scale=parse_scale(args.scale), dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-                      device=args.device, data_dir=args.data_dir, base=args.base, layers=args.layers, **kw)
+                      dropout=args.dropout, device=args.device, data_dir=args.data_dir, base=args.base, layers=args.layers, **kw)
     m = train(cfg, args.out, log=lambda s: print(s, flush=True))
     keys = ("test_acc", "golden_test_acc", "golden_agreement", "golden_act_match", "seconds")
     print(json.dumps({k: m[k] for k in keys}))
