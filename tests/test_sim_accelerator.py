@@ -8,6 +8,7 @@ points on Icarus (cheap builds); one cnv and a really trained digits fc run on V
 """
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bitscale.hw.folding import Folding, LayerFolding, default_folding
 from bitscale.hw.generate import generate
@@ -92,6 +93,30 @@ def test_accelerator_icarus(builds, name):
     doc = simulate(d, images=5, simulator="icarus", gaps=0.3, backpressure=0.5, seed=11, cache_dir=CACHE,
                    log=lambda *a: None, write=False)
     assert doc["errors"] == [] and doc["golden_match"] == 5 and doc["all_frames_match"]
+    assert doc["frames_received"] == doc["frames_streamed"]
+
+
+def _divisors(n, cap=16):
+    return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), w=st.sampled_from([1, 2, 3, 5, 8]), a=st.sampled_from([1, 2, 4, 6]),
+       seed=st.integers(0, 10_000))
+def test_random_fc_random_folding_icarus(tmp_path_factory, data, w, a, seed):
+    """Any legal (w, a, PE, SIMD, mode per layer): bit-exact, no bubbles, robust to gaps/backpressure."""
+    net = random_fc([24, 12], w, a, num_classes=6, in_features=32, seed=seed)
+    lfs = tuple(LayerFolding(l.name, data.draw(st.sampled_from(_divisors(l.mh))),
+                             data.draw(st.sampled_from(_divisors(l.mw))),
+                             data.draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"])))
+                for l in net.compute_layers)
+    d = tmp_path_factory.mktemp("hyp")
+    generate(net, Folding(lfs), d)
+    doc = simulate(d, images=4, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
+    check_exact_and_timed(doc, 4)
+    doc = simulate(d, images=4, simulator="icarus", gaps=0.4, backpressure=0.4, seed=seed,
+                   cache_dir=CACHE, log=lambda *a: None, write=False)
+    assert doc["errors"] == [] and doc["golden_match"] == 4
     assert doc["frames_received"] == doc["frames_streamed"]
 
 

@@ -19,6 +19,12 @@ from bitscale.sim import runner
 from bitscale.sim.blocks import simulate_block
 
 CACHE = runner.default_cache_dir()
+
+
+@pytest.fixture(autouse=True)
+def _fast_verilator_builds(monkeypatch):
+    # -O0 compiles the Verilated model several times faster; these sims are short
+    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")
 QUIET = dict(cache_dir=CACHE, log=lambda *a: None)
 
 

@@ -20,6 +20,12 @@ from bitscale.sim.simulate import simulate
 from sim_fake_top import write_fake_build
 
 CACHE = runner.default_cache_dir()
+
+
+@pytest.fixture(autouse=True)
+def _fast_verilator_builds(monkeypatch):
+    # -O0 compiles the Verilated model several times faster; these sims are short
+    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")
 F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2          # 4 input beats, 2 output beats per frame
 
 
@@ -39,7 +45,9 @@ def run(d, **kw):
     return simulate(d, cache_dir=CACHE, log=lambda *a: None, **kw)
 
 
-@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+# Verilator runs of whole accelerators (test_sim_accelerator.py) check that both simulators
+# report the same cycles; here Icarus alone keeps the Verilator builds (the CI cost) down.
+@pytest.mark.parametrize("simulator", ["icarus"])
 def test_fake_top_bit_exact_and_timed(fake_build, simulator):
     doc = run(fake_build, images=6, simulator=simulator)
     assert doc["golden_match"] == 6 and doc["errors"] == [] and doc["all_frames_match"]
@@ -54,7 +62,7 @@ def test_fake_top_bit_exact_and_timed(fake_build, simulator):
     assert saved["golden_match"] == 6
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(gaps=st.sampled_from([0.0, 0.2, 0.6]), bp=st.sampled_from([0.0, 0.3, 0.7]),
        images=st.integers(1, 5), seed=st.integers(0, 1000))
 def test_gaps_and_backpressure_change_nothing_but_time(fake_build, gaps, bp, images, seed):
@@ -62,8 +70,8 @@ def test_gaps_and_backpressure_change_nothing_but_time(fake_build, gaps, bp, ima
     assert doc["golden_match"] == images and doc["errors"] == []
     assert doc["frames_received"] == doc["frames_streamed"]      # none lost, none duplicated
     assert doc["all_frames_match"]
-    if gaps or bp:
-        assert doc["cycles_per_frame"] >= F // SIMD
+    if not (gaps or bp):
+        assert doc["cycles_per_frame"] == F // SIMD
 
 
 def test_given_inputs_and_labels(fake_build):
