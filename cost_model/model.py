@@ -47,8 +47,8 @@ LUT_FEATURES = ("layer", "pop", "tree", "mul", "acc", "thr", "shift", "lutram", 
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "lutram_ff", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
 LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
-# Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the product is at least this wide
-# (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default.
+# Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the (reduced) product is at least
+# this wide (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default (synth_ice40 without -dsp).
 DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
@@ -192,8 +192,9 @@ def _dsp_lanes(info: LayerInfo, family: str) -> int:
     ymin = DSP_MIN_PRODUCT[family]
     if ymin is None or info.wbits < 2 or info.abits < 2:
         return 0
-    # signed(w) * unsigned(a) is a (w) x (a+1) signed product of w+a+1 bits
-    if info.wbits + info.abits + 1 < ymin:
+    # signed(w) * unsigned(a): after wreduce a w+a bit product (measured: w4a4 stays in LUTs on xc7,
+    # w2 x 8-bit pixels goes to a DSP48E1; ECP5 maps every >= 2 x 2 bit product to a MULT18X18D)
+    if info.wbits + info.abits < ymin:
         return 0
     amax, bmax = DSP_OPERANDS[family]
     return _ceil(max(info.wbits, info.abits + 1), amax) * _ceil(min(info.wbits, info.abits + 1), bmax)
