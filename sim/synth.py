@@ -130,8 +130,9 @@ def _run(cmd, cwd, log, what):
 
 def _version(exe: str) -> str:
     try:
-        out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300).stdout.strip()
-        return out.splitlines()[0] if out else "unknown"
+        r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300)
+        out = (r.stdout.strip() or r.stderr.strip())
+        return out.splitlines()[0].strip('"') if out else "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
