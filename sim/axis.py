@@ -10,7 +10,10 @@ signals they drive right after a rising clock edge and sample the port in
 the ReadOnly phase of the same cycle, so a beat is recorded in the cycle
 ``c`` in which ``tvalid & tready`` were both high (it is taken by the DUT on
 the rising edge that ends cycle ``c``). Cycle numbers count rising edges of
-the clock since time 0 (``sim_time // period``).
+the clock since time 0 (``sim_time // period``). To keep Python out of idle
+cycles, a driver whose beat is stalled sleeps until ``tready`` rises and an
+always-ready sink sleeps until ``tvalid`` rises (the DUT's outputs change only
+at clock edges or when our inputs change, so the wake-up is in the right cycle).
 
 Frames are lists of ``tdata`` integers; :mod:`bitscale.hw.frame` packs and
 unpacks them. Random gaps / backpressure come from a seeded ``random.Random``
@@ -160,17 +163,20 @@ class AxisDriver:
                     bus.tvalid.value = 1
                     shown = True
             await ReadOnly()
-            if _bit(bus.tready):
-                if not current.words:
-                    self.first_cycles.append(self.clock.now())
-                current.words.append(beat[0])
-                current.cycles.append(self.clock.now())
-                if beat[1]:
-                    self.sent.append(current)
-                    if self.on_frame is not None:
-                        self.on_frame(current)
-                    current = Frame()
-                beat = None
+            # stalled: sleep until tready rises instead of waking every cycle (tvalid is held)
+            while not _bit(bus.tready):
+                await RisingEdge(bus.tready)
+                await ReadOnly()
+            if not current.words:
+                self.first_cycles.append(self.clock.now())
+            current.words.append(beat[0])
+            current.cycles.append(self.clock.now())
+            if beat[1]:
+                self.sent.append(current)
+                if self.on_frame is not None:
+                    self.on_frame(current)
+                current = Frame()
+            beat = None
 
 
 class AxisMonitor:
@@ -195,6 +201,7 @@ class AxisMonitor:
         self.rng = random.Random(seed)
         self.callback = callback
         self.frames: list[Frame] = []
+        self.errors: list[str] = []      # protocol problems seen (X/Z data)
         self.beats = 0
         self._current = Frame()
         self._target = None
@@ -230,10 +237,21 @@ class AxisMonitor:
                     bus.tready.value = int(want)
                     ready = want
             await ReadOnly()
+            if self.drive_ready and not self.backpressure:
+                # tready is constantly high: sleep until tvalid rises instead of waking every cycle
+                while not _bit(bus.tvalid):
+                    await RisingEdge(bus.tvalid)
+                    await ReadOnly()
             if _bit(bus.tvalid) and (ready if self.drive_ready else _bit(bus.tready)):
                 self.beats += 1
                 cur = self._current
-                cur.words.append(_int(bus.tdata))
+                try:
+                    word = _int(bus.tdata)
+                except ValueError:          # X/Z on tdata during a handshake: a DUT bug, recorded
+                    word = -1
+                    self.errors.append(f"{bus.name}_tdata has X/Z bits at cycle {self.clock.now()}: "
+                                       f"{bus.tdata.value}")
+                cur.words.append(word)
                 cur.cycles.append(self.clock.now())
                 if (_bit(bus.tlast) if bus.tlast is not None
                         else len(cur.words) == self.frame_beats):

@@ -57,12 +57,13 @@ def _inputs(design: dict, net, images: int, inputs, labels, seed: int, log):
         source = "given"
         y = None if labels is None else np.asarray(labels)
     else:
-        x, y, source = None, None, "random"
+        x, y, source = None, None if labels is None else np.asarray(labels), "random"
         run_dir = design.get("run_dir")
         if run_dir:
             try:
                 from bitscale.nn.data import test_set
-                x, y = test_set(run_dir)
+                x, ty = test_set(run_dir)
+                y = ty if y is None else y
                 source = "test_set"
             except (ImportError, AttributeError) as e:
                 log(f"warning: no test-set loader ({e}); streaming random uint8 inputs")

@@ -132,7 +132,7 @@ async def stream_frames(dut):
 
     result["outputs"] = board.outputs
     result["matches"] = board.results
-    result["errors"] += board.errors
+    result["errors"] += out_mon.errors[:5] + board.errors
     if board.missing and not result["timed_out"]:
         result["errors"].append(f"{board.missing} input frame(s) never produced an output")
     if out_mon.partial.words:

@@ -56,7 +56,7 @@ async def stream_block(dut):
     timed_out = len(mon.frames) < n
     if not timed_out:
         await ClockCycles(dut.clk, int(p.get("drain_cycles", 100)))
-    errors = list(board.errors)
+    errors = mon.errors[:5] + list(board.errors)
     if timed_out:
         errors.insert(0, f"timeout: {len(mon.frames)} of {n} output frames, "
                          f"{len(drv.sent)} of {len(p['frames'])} input frames accepted")
