@@ -268,7 +268,8 @@ def _plot(rows, fname, x, y, x_better, logx, logy, title, out: Path, board: str 
     colors = {p: cmap(i % 10) for i, p in enumerate(precs)}
     yscale = 100.0 if y == "accuracy" else 1.0
     for p in precs:
-        mine = sorted((r for r in pts if r["precision"] == p), key=lambda r: r[x])
+        # joined in width order: the line is how one precision moves as the network grows
+        mine = sorted((r for r in pts if r["precision"] == p), key=lambda r: (r.get("scale_value") or 0, r[x]))
         if not mine:
             continue
         ax.plot([r[x] for r in mine], [r[y] * yscale for r in mine], "o-", color=colors[p], label=p,

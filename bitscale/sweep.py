@@ -448,9 +448,10 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     }
     summary = {"accuracy": row["accuracy"]}
     if p.wbits == 0:   # float baseline: accuracy and memory only, nothing to build
-        params = _pick(train_metrics, "params", "num_params", "parameters", "weights")
+        # Weights only (as for the quantized points' IR), not biases or BatchNorm.
+        params = _param_count_from_checkpoint(run_dir)
         if params is None:
-            params = _param_count_from_checkpoint(run_dir)
+            params = _pick(train_metrics, "params", "num_params", "parameters", "weights")
         row["params"] = params
         row["weight_bits"] = 32 * params if params else None
         log(f"accuracy {_fmt_pct(row['accuracy'])} (float baseline)")
