@@ -36,24 +36,22 @@ def _standin_dir(d: Path, board: str, frames: int = 4, core: str | None = None) 
 
 
 def big_core(frame, memories: int) -> str:
-    """The stand-in core plus ``memories`` 256x16 RAMs (one iCE40 EBR each) feeding its output."""
+    """The stand-in core plus ``memories`` iCE40 block RAMs (SB_RAM40_4K, instantiated) feeding its output."""
     base = standin_core(frame).replace("module bitscale_top", "module standin_core")
     w = frame.output.tdata_width
-    mems = []
-    for i in range(memories):
-        mems.append(f"""  reg [15:0] mem{i} [0:255];
-  reg [15:0] rd{i};
-  always @(posedge clk) begin
-    if (s_axis_tvalid) mem{i}[s_axis_tdata[7:0]] <= s_axis_tdata[23:8] ^ 16'd{i};
-    rd{i} <= mem{i}[s_axis_tdata[15:8]];
-  end""")
+    rams = "\n".join(
+        f"  wire [15:0] rd{i};\n"
+        f"  SB_RAM40_4K ram{i} (.RDATA(rd{i}), .RADDR({{3'b0, s_axis_tdata[7:0]}}), .RCLK(clk), .RCLKE(1'b1),"
+        f" .RE(1'b1), .WADDR({{3'b0, s_axis_tdata[15:8]}}), .WCLK(clk), .WCLKE(1'b1), .WE(s_axis_tvalid),"
+        f" .WDATA(s_axis_tdata[23:8] ^ 16'd{i}), .MASK(16'h0000));"
+        for i in range(memories))
     xor = " ^ ".join(f"rd{i}" for i in range(memories))
     return base + f"""
 module bitscale_top(input clk, input rst, input [{frame.input.tdata_width - 1}:0] s_axis_tdata,
     input s_axis_tvalid, output s_axis_tready, input s_axis_tlast, output [{w - 1}:0] m_axis_tdata,
     output m_axis_tvalid, input m_axis_tready, output m_axis_tlast);
   wire [{w - 1}:0] inner;
-{chr(10).join(mems)}
+{rams}
   assign m_axis_tdata = inner ^ ({xor});
   standin_core core(.clk(clk), .rst(rst), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
     .s_axis_tready(s_axis_tready), .s_axis_tlast(s_axis_tlast), .m_axis_tdata(inner),
@@ -104,15 +102,15 @@ def test_generate_rejects_board_and_frames_before_generating(tmp_path):
 
 
 def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
-    """40 RAMs on a part with 30 EBRs: one line naming the resource, used/available and the percentage."""
+    """32 block RAMs on a part with 30: one line naming the resource, used/available and the percentage."""
     frame = _frame()
-    d = _standin_dir(tmp_path / "big", "icebreaker", core=big_core(frame, 40))
+    d = _standin_dir(tmp_path / "big", "icebreaker", core=big_core(frame, 32))
     r = _cli("build", str(d))
     assert r.returncode == 2, r.stderr[-2000:]
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith("bitscale: error: the design does not fit icebreaker (iCE40UP5K-SG48)"), line
     used = int(line.split("ICESTORM_RAM ")[1].split("/")[0])
-    assert used >= 40 and "/30 (" in line
+    assert used >= 32 and "/30 (" in line
     assert not (d / "build.json").exists() and not (d / "bitscale_board.bin").exists()
     assert (d / "board_build.failed" / "bitscale_board.tim").is_file()     # the log is kept
 
@@ -139,11 +137,11 @@ SYNC = {"icebreaker": b"\x7e\xaa\x99\x7e", "ulx3s-85f": b"\xbd\xb3"}   # iCE40 s
 
 @pytest.fixture(scope="module")
 def fc_run(tmp_path_factory):
-    from test_board_selftest import small_folding, train_tiny_fc
+    from test_board_selftest import shared_fc_run, small_folding
 
     from bitscale.nn import ir
     tmp = tmp_path_factory.mktemp("fcrun")
-    run = train_tiny_fc(tmp / "run")
+    run = shared_fc_run(tmp_path_factory)
     small_folding(ir.load(run)).save(tmp / "folding.json")
     return run, tmp / "folding.json"
 

@@ -178,6 +178,20 @@ def train_tiny_fc(run_dir: Path) -> Path:
     return run_dir
 
 
+def shared_fc_run(tmp_path_factory) -> Path:
+    """The tiny trained fc, trained once per test session and shared by the pytest-xdist workers."""
+    import fcntl
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent                  # shared by all workers of this session
+    run = root / "board_fc_run"
+    with open(root / "board_fc_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run / "network.json").is_file():     # train() renames a complete run into place
+            train_tiny_fc(run)
+    return run
+
+
 def small_folding(net):
     from bitscale.hw.folding import Folding, LayerFolding
     return Folding(tuple(LayerFolding(l.name, SMALL["pe"], SMALL["simd"], SMALL["mode"]) for l in net.compute_layers))
@@ -190,7 +204,7 @@ def fc_build(tmp_path_factory):
     from bitscale.hw.generate import generate
     from bitscale.nn import ir
     tmp = tmp_path_factory.mktemp("fc")
-    run = train_tiny_fc(tmp / "run")
+    run = shared_fc_run(tmp_path_factory)
     net = ir.load(run)
     generate(net, small_folding(net), tmp / "build", run_dir=run)
     add_board(tmp / "build", "icebreaker", frames=8, log=lambda *a: None)
