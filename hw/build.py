@@ -206,6 +206,7 @@ def build(build_dir, *, log=print, seed: int = 1) -> dict:
         os.replace(bdir / f".{NAME}.{ext}.tmp", bdir / f"{NAME}.{ext}")
         (bdir / ".build.json.tmp").write_text(json.dumps(result, indent=1))
         os.replace(bdir / ".build.json.tmp", bdir / "build.json")
+        shutil.rmtree(bdir / "board_build.failed", ignore_errors=True)    # a stale failure's logs
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
