@@ -80,7 +80,10 @@ def store_url_for(sweep_dir, store_url: str | None = None) -> str:
         return store_url
     f = d / "store.url"
     if f.is_file():
-        return f.read_text().strip()
+        url = f.read_text().strip()
+        if "***" in url:
+            raise UserError(f"{d}'s store URL has a password, which is not stored: give --store URL")
+        return url
     if not (d / "results.db").is_file():
         raise UserError(f"no sweep results in {d} (no results.db; run `bitscale sweep --out {d}` "
                         f"first, or give --store URL)")
@@ -323,7 +326,7 @@ def _fmt_cell(v):
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:,.0f}"
     return str(v)
 
 

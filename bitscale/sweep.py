@@ -734,7 +734,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
         tmp.write_text(json.dumps(spec.to_json(), indent=1))
         os.replace(tmp, out / "sweep.json")
         if url != default_url(out):
-            (out / "store.url").write_text(url + "\n")
+            # For `bitscale report SWEEP_DIR`; a password is never written to disk.
+            (out / "store.url").write_text(_redact(url) + "\n")
 
         keys = spec.points()
         ids = store.ensure_points(keys, [float(Fraction(k.scale)) for k in keys])
