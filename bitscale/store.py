@@ -35,7 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select, update)
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bitscale.errors import UserError
@@ -207,11 +207,18 @@ class Store:
             else:
                 self.engine = create_engine(url, pool_pre_ping=True)
         except (ArgumentError, ImportError, ValueError) as e:
-            raise UserError(f"--store: cannot use {url!r}: {e}") from None
-        try:
-            Base.metadata.create_all(self.engine)
-        except OperationalError as e:
-            raise UserError(f"--store: cannot open {url!r}: {e.orig}") from None
+            raise UserError(f"--store: cannot use {_redacted(url)}: {e}") from None
+        for attempt in range(3):
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError as e:
+                raise UserError(f"--store: cannot open {_redacted(url)}: {e.orig}") from None
+            except (IntegrityError, ProgrammingError):
+                # Several workers creating the tables of a fresh server database at once.
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -399,6 +406,14 @@ class Store:
                     d[f"t_{stage}_s"] = sec
                 out.append(d)
         return out
+
+
+def _redacted(url: str) -> str:
+    try:
+        from sqlalchemy.engine import make_url
+        return repr(make_url(url).render_as_string(hide_password=True))
+    except Exception:
+        return "the given URL"
 
 
 def _as_dict(obj) -> dict:
