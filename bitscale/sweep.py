@@ -722,6 +722,12 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
         raise UserError(f"--workers: {workers!r} is not an integer >= 1")
     if not isinstance(per_gpu, int) or per_gpu < 1:
         raise UserError(f"--per-gpu: {per_gpu!r} is not an integer >= 1")
+    if executor == "local" and str(spec.device).startswith("cuda") and stages is None:
+        # Fail once, up front, rather than once per point (Ray nodes may have GPUs the driver lacks).
+        import torch
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {spec.device}: no CUDA GPU is visible to torch here "
+                            f"(torch {torch.__version__}); use --device cpu")
     stages = stages or Stages.real()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
