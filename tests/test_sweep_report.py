@@ -142,6 +142,18 @@ def test_report_outputs_and_rerun(tmp_path):
     assert "estimate vs measured" in html
     assert res["findings"]["reference"] == "w8a8"
     assert not list(out.glob(".*.tmp"))
+    # The CLI writes the same report into another folder, with another reference and delta.
+    from bitscale.cli import main
+    assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--reference", "w4a4", "--delta", "2"]) == 0
+    f = json.loads((tmp_path / "rep" / "findings.json").read_text())
+    assert f["reference"] == "w4a4" and f["delta"] == 2.0 and (tmp_path / "rep" / "report.html").is_file()
+
+
+def test_demo_spec_is_the_documented_grid():
+    from bitscale.commands.demo import spec
+    s = spec()
+    assert len(s.points()) == 15 and s.dataset == "digits" and s.board == "pynq-z1" and s.hw
+    assert s.fps == 50_000 and s.hw_max == 2 and {p for p in s.precisions} == {(1, 1), (2, 2), (4, 4), (8, 8), (0, 0)}
 
 
 def test_report_errors(tmp_path):
