@@ -42,7 +42,7 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "mul", "acc", "thr", "shift", "lutram", "fifo", "swg", "swg_bits",
+LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "lutram", "fifo", "swg", "swg_bits",
                 "pool_bits")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "lutram_ff", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
@@ -53,7 +53,7 @@ DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
 _DEFAULT_COEF = {
-    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
+    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
             "lutram": 1.0, "fifo": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "lutram_ff": 0.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
@@ -221,6 +221,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     par = (wp == 1) & (ap == 1)
     pop = np.zeros_like(one)
     tree = np.zeros_like(one)
+    dtree = np.zeros_like(one)
     mul = np.zeros_like(one)
     if xnor:
         pop = lanes * one
@@ -233,7 +234,11 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         else:
             p_tree = float(w + a + 1)
         soft_mul = 1.0 if (w >= 2 and a >= 2 and _dsp_lanes(info, family) == 0) else 0.0
-        tree = np.where(par, lanes * p_tree, tree)
+        if _dsp_lanes(info, family):
+            # products in DSP blocks: Xilinx packs part of the adder tree into the DSP post-adders
+            dtree = np.where(par, lanes * p_tree, dtree)
+        else:
+            tree = np.where(par, lanes * p_tree, tree)
         mul = np.where(par, lanes * soft_mul * w * a, mul)
         # weight planes only (weight-serial, or bit-serial with bipolar activations)
         ws = (wp > 1) & (ap == 1)
@@ -267,7 +272,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
-        "layer": one, "pop": pop, "tree": tree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
+        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
         "lutram": lut_ram, "fifo": fifo, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,
     }
