@@ -98,7 +98,7 @@ def _steady_interval(last_cycles: list[int]) -> tuple[float | None, list[int]]:
 
 def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: bool = False,
              inputs=None, labels=None, *, gaps: float = 0.0, backpressure: float = 0.0,
-             seed: int = 0, cache_dir=None, write: bool = True, log=print) -> dict:
+             seed: int = 0, cache_dir=None, write: bool = True, log=print, _harness=None) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
 
     ``inputs`` (N, *input_shape) uint8 and ``labels`` override the run's test
@@ -139,9 +139,13 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
     budget = int(4 * slack * (len(stream) * max(model, fmt.input.beats, fmt.output.beats)
                               + layer_sum + 64 * len(net.layers))) + 2000
 
-    sources = [build_dir / design["verilog"]]
-    cache = Path(cache_dir) if cache_dir is not None else build_dir / "sim_build"
-    sim_dir = runner.build(sources, design["top"], simulator, waves=waves, cache_dir=cache, log=log)
+    if _harness is None:
+        sources = [build_dir / design["verilog"]]
+        cache = Path(cache_dir) if cache_dir is not None else build_dir / "sim_build"
+        sim_dir = runner.build(sources, design["top"], simulator, waves=waves, cache_dir=cache, log=log)
+        toplevel, prefix, idle = design["top"], "", []
+    else:                   # one design of a multi-design build (bitscale.sim.multi)
+        sim_dir, toplevel, prefix, idle = _harness
 
     work = Path(tempfile.mkdtemp(dir=build_dir, prefix=".sim-"))
     try:
@@ -150,9 +154,9 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
                   "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
                   "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
                   "drain_cycles": min(4 * model, 5000) + 50, "strict": False,
-                  "result": str(work / "result.json")}
+                  "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
         log(f"simulating {len(stream)} frame(s) on {simulator} (model: {model} cycles/frame) ...")
-        run = runner.run_test(sim_dir, design["top"], TB_MODULE, params, work, simulator, waves, seed)
+        run = runner.run_test(sim_dir, toplevel, TB_MODULE, params, work, simulator, waves, seed)
         res_path = work / "result.json"
         if not res_path.is_file():
             raise RuntimeError(f"simulation did not finish: {run.summary()}")

@@ -19,6 +19,9 @@ Parameters come from the JSON file named by ``$BITSCALE_SIM_PARAMS``:
   mismatch (otherwise only lost frames / timeouts fail it).
 * ``result``: where to write the JSON result (outputs, per-frame match,
   beat cycles, latency, errors).
+* ``prefix`` / ``idle_prefixes`` (multi-design builds, bitscale.sim.multi):
+  the ports are ``<prefix>s_axis_*`` / ``<prefix>m_axis_*``; the other
+  designs' inputs are held idle.
 
 Driver (input frames, in order) -> golden model -> expected queue; output
 monitor -> scoreboard (checker). Cycle numbers: see sim/axis.py.
@@ -59,10 +62,13 @@ def output_decoder(net, fmt: FrameFormat):
     return decode
 
 
-async def reset(dut, cycles: int = 5) -> None:
+async def reset(dut, prefix: str = "", idle=(), cycles: int = 5) -> None:
     dut.rst.value = 1
-    dut.s_axis_tvalid.value = 0
-    dut.m_axis_tready.value = 1
+    getattr(dut, f"{prefix}s_axis_tvalid").value = 0
+    getattr(dut, f"{prefix}m_axis_tready").value = 1
+    for other in idle:           # the other designs of a multi-design build stay idle
+        for port, v in (("s_axis_tvalid", 0), ("s_axis_tlast", 0), ("s_axis_tdata", 0), ("m_axis_tready", 0)):
+            getattr(dut, f"{other}{port}").value = v
     await ClockCycles(dut.clk, cycles)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
@@ -84,14 +90,15 @@ async def stream_frames(dut):
     clock = CycleClock(dut.clk, period)
 
     board = Scoreboard(golden_model(net, fmt), output_decoder(net, fmt), log=dut._log)
-    await reset(dut)
-    out_mon = AxisMonitor(AxisBus(dut, "m_axis"), clock, drive_ready=True,
+    prefix = p.get("prefix", "")
+    await reset(dut, prefix, p.get("idle_prefixes", []))
+    out_mon = AxisMonitor(AxisBus(dut, f"{prefix}m_axis"), clock, drive_ready=True,
                           backpressure=float(p.get("backpressure", 0.0)), seed=seed + 1,
                           callback=board.add_output)
     # expectations are queued when a frame is sent, not when its last beat is taken: a frame's
     # output may legally leave before its last input beats are consumed (a max-pool drops the
     # last rows/columns of an odd-sized map, so its last pixels feed no output)
-    driver = AxisDriver(AxisBus(dut, "s_axis"), clock, gaps=float(p.get("gaps", 0.0)), seed=seed)
+    driver = AxisDriver(AxisBus(dut, f"{prefix}s_axis"), clock, gaps=float(p.get("gaps", 0.0)), seed=seed)
 
     result = {"stream_frames": len(frames), "errors": [], "timed_out": False, "latency": None}
     budget = int(p["timeout_cycles"])

@@ -4,7 +4,9 @@ frame are within 2% of design.json's model (no bubbles), and random input gaps /
 backpressure change nothing but the timing (no frame lost or duplicated).
 
 Random networks (nn/random_net.py) cover fc and a small cnv at several (w, a, mode, folding)
-points on Icarus (cheap builds); one cnv and a really trained digits fc run on Verilator too.
+points on Icarus (cheap builds), plus hypothesis over random foldings; two fc and two cnv points
+and a really trained digits fc (real test images) run on Verilator too, in one Verilator build
+(sim/multi.py) to keep the compile time down.
 """
 import numpy as np
 import pytest
@@ -120,38 +122,61 @@ def test_random_fc_random_folding_icarus(tmp_path_factory, data, w, a, seed):
     assert doc["frames_received"] == doc["frames_streamed"]
 
 
-@pytest.mark.slow
-def test_cnv_verilator(builds):
-    d = builds("cnv-w2a2-parallel")
-    doc = simulate(d, images=6, simulator="verilator", cache_dir=CACHE, log=lambda *a: None)
-    check_exact_and_timed(doc, 6)
-    icarus = simulate(d, images=6, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
-    # both simulators see the same cycles
-    assert icarus["frame_intervals"] == doc["frame_intervals"]
-    assert icarus["latency_cycles"] == doc["latency_cycles"]
-    doc = simulate(d, images=6, simulator="verilator", gaps=0.5, backpressure=0.7, seed=3, cache_dir=CACHE,
-                   log=lambda *a: None, write=False)
-    assert doc["errors"] == [] and doc["golden_match"] == 6 and doc["frames_received"] == doc["frames_streamed"]
-
-
-@pytest.mark.slow
-def test_trained_digits_fc_real_images(tmp_path):
-    """A really trained (1 epoch) tiny digits fc, fed the run's real test images."""
+@pytest.fixture(scope="module")
+def trained_fc(tmp_path_factory):
+    """A really trained (1 epoch) tiny digits fc, generated with its run dir (so its test set is used)."""
     from bitscale.nn import data as nn_data
     from bitscale.nn.train import TrainConfig, train
+    tmp = tmp_path_factory.mktemp("trained")
     cfg = TrainConfig(model="fc", wbits=2, abits=2, scale=1 / 128, dataset="digits", epochs=1, seed=0,
                       batch_size=128, lr=0.01)
-    run_dir = tmp_path / "run"
+    run_dir = tmp / "run"
     train(cfg, run_dir, log=lambda s: None)
     net = ir.load(run_dir)
-    build = tmp_path / "build"
+    build = tmp / "build"
     generate(net, default_folding(net, "bit-serial"), build, run_dir=run_dir)
     x, y = nn_data.test_set(run_dir)
-    n = 24
-    for sim in ("verilator", "icarus"):
-        doc = simulate(build, images=n, simulator=sim, cache_dir=CACHE, log=lambda *a: None)
-        check_exact_and_timed(doc, n)
-        assert doc["input_source"] == "test_set"
-        want = int((golden.predict(net, x[:n]) == y[:n]).sum())
-        assert doc["hw_correct"] == doc["golden_correct"] == want
-        assert want > n // 3          # it did learn something: the images really are digits
+    return build, net, x, y
+
+
+TRAINED_IMAGES = 24
+
+
+def check_trained(doc, net, x, y):
+    n = TRAINED_IMAGES
+    check_exact_and_timed(doc, n)
+    assert doc["input_source"] == "test_set"
+    want = int((golden.predict(net, x[:n]) == y[:n]).sum())
+    assert doc["hw_correct"] == doc["golden_correct"] == want
+    assert want > n // 3          # it did learn something: the images really are digits
+
+
+VERILATOR_POINTS = ["fc-w2a3-mixed", "fc-w4a6-requant", "cnv-w2a2-parallel", "cnv-w3a2-odd-mixed"]
+
+
+@pytest.mark.slow
+def test_verilator_several_points_one_build(builds, trained_fc):
+    """fc and cnv points and the trained digits fc on Verilator, in ONE Verilator build (sim/multi.py):
+    bit-exact, no bubbles, the same cycles as Icarus, robust to gaps/backpressure."""
+    from bitscale.sim.multi import simulate_many
+    build, net, x, y = trained_fc
+    dirs = [builds(n) for n in VERILATOR_POINTS] + [build]
+    images = [5] * len(VERILATOR_POINTS) + [TRAINED_IMAGES]
+    docs = simulate_many(dirs, images=images, simulator="verilator", cache_dir=CACHE, log=lambda *a: None,
+                         write=False)
+    for doc in docs[:-1]:
+        check_exact_and_timed(doc, 5)
+    check_trained(docs[-1], net, x, y)
+    # the trained fc on Icarus too; both simulators see the same cycles
+    icarus = simulate(build, images=TRAINED_IMAGES, simulator="icarus", cache_dir=CACHE, log=lambda *a: None)
+    check_trained(icarus, net, x, y)
+    assert icarus["frame_intervals"] == docs[-1]["frame_intervals"]
+    icarus = simulate(dirs[3], images=5, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
+    assert icarus["frame_intervals"] == docs[3]["frame_intervals"]
+    assert icarus["latency_cycles"] == docs[3]["latency_cycles"]
+    # random gaps/backpressure on Verilator too
+    docs = simulate_many(dirs[1:3], images=5, simulator="verilator", gaps=0.5, backpressure=0.6, seed=3,
+                         cache_dir=CACHE, log=lambda *a: None, write=False)
+    for doc in docs:
+        assert doc["errors"] == [] and doc["golden_match"] == 5
+        assert doc["frames_received"] == doc["frames_streamed"]
