@@ -131,8 +131,13 @@ def core_for_family(verilog: str, family: str) -> str:
     return verilog
 
 
-def build(build_dir, *, log=print, seed: int = 1) -> dict:
-    """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content."""
+def build(build_dir, *, log=print, seed: int = 1, dsp: bool = True) -> dict:
+    """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content.
+
+    ``dsp=False`` keeps Yosys from mapping multipliers to DSP blocks (ECP5:
+    ``synth_ecp5 -nodsp``), for designs with more small multipliers than the
+    part has DSPs. (iCE40 flows never use the DSPs.)
+    """
     from bitscale.boards import get as get_board
     from bitscale.hw.board_top import BoardTop
     from bitscale.hw.frame import FrameFormat
@@ -160,6 +165,8 @@ def build(build_dir, *, log=print, seed: int = 1) -> dict:
     top = BoardTop(board.name, frame, rom)
     report = f"{NAME}.report.json"
     opts = {"nextpnr_opts": f"--report {report} --seed {seed}"}
+    if not dsp and board.family == "ecp5":
+        opts["synth_opts"] = "-nodsp"
     tmp = Path(tempfile.mkdtemp(prefix=".board_build.", dir=bdir))
     t0 = time.monotonic()
     log(f"build: {board.name} ({board.part}): yosys -> nextpnr-{board.family} -> "
@@ -194,6 +201,7 @@ def build(build_dir, *, log=print, seed: int = 1) -> dict:
             "utilization": util,
             "resources": _summary(board.family, util),
             "selftest_frames": rom.frames,
+            "dsp": dsp,
             "seconds": round(time.monotonic() - t0, 1),
             "tools": _versions(board.family),
         }
@@ -217,14 +225,25 @@ def build(build_dir, *, log=print, seed: int = 1) -> dict:
     return result
 
 
+def no_fit_message(board, util: dict) -> str | None:
+    """The one-line reason a design does not fit ``board``, from nextpnr's utilization; None if it fits."""
+    over = overfull(util)
+    if not over:
+        return None
+    if any(k.startswith(("MULT18X18D", "ALU54B")) for k in over):
+        hint = "add --no-dsp to build the multipliers from LUTs, or use a smaller folding"
+    else:
+        hint = "use a smaller folding/width or fewer self-test frames (--selftest-frames)"
+    return f"the design does not fit {board.name} ({board.part}): " + ", ".join(over) + "; " + hint
+
+
 def _raise_build_failure(tmp: Path, board) -> None:
     nlog_path = tmp / f"{NAME}.tim"
     nlog = nlog_path.read_text(errors="replace") if nlog_path.is_file() else ""
     util = parse_utilization(nlog)
-    over = overfull(util)
-    if over:
-        raise UserError(f"the design does not fit {board.name} ({board.part}): " + ", ".join(over)
-                        + "; use a smaller folding/width or fewer self-test frames (--selftest-frames)")
+    msg = no_fit_message(board, util)
+    if msg:
+        raise UserError(msg)
     errors = [l for l in nlog.splitlines() if "ERROR" in l]
     if errors:
         hint = errors[-1].strip()

@@ -115,6 +115,17 @@ def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
     assert (d / "board_build.failed" / "bitscale_board.tim").is_file()     # the log is kept
 
 
+def test_no_fit_message_names_the_numbers_and_a_way_out():
+    from bitscale.hw.build import no_fit_message
+    ulx = get_board("ulx3s-85f")
+    util = {"TRELLIS_COMB": {"used": 30000, "available": 83640}, "MULT18X18D": {"used": 336, "available": 156}}
+    msg = no_fit_message(ulx, util)
+    assert msg == ("the design does not fit ulx3s-85f (LFE5U-85F-6BG381C): MULT18X18D 336/156 (215%); "
+                   "add --no-dsp to build the multipliers from LUTs, or use a smaller folding")
+    util["MULT18X18D"]["used"] = 100
+    assert no_fit_message(ulx, util) is None
+
+
 def test_parse_nextpnr_log():
     from bitscale.hw.build import overfull, parse_fmax, parse_utilization
     log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6000/ 5280   113%\n"

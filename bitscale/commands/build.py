@@ -11,6 +11,8 @@ def register(sub):
                     "Vivado scripts in BUILD_DIR/vivado/.")
     p.add_argument("build_dir", metavar="BUILD_DIR")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed (default 1)")
+    p.add_argument("--no-dsp", action="store_true",
+                   help="build multipliers from LUTs instead of DSP blocks (ECP5), when the DSPs run out")
     p.add_argument("--json", action="store_true", help="print build.json")
     p.set_defaults(func=run)
 
@@ -19,7 +21,7 @@ def run(args):
     import json
 
     from bitscale.hw.build import build
-    result = build(args.build_dir, seed=args.seed)
+    result = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp)
     if args.json:
         print(json.dumps(result, indent=1))
     return 0
