@@ -200,6 +200,7 @@ class MemoryMap:
     floor: int          # max(capacity, bandwidth) in the same units, as if it were in block RAM
     primitive: str | None = None   # e.g. "RAMB36E1 512x72" when in block RAM
     primitives: int = 0
+    declared_width: int | None = None   # the width hw/ declares when constant columns were dropped
 
     @property
     def bits(self) -> int:
@@ -217,7 +218,7 @@ class MemoryMap:
 
 
 def map_memory(width: int, depth: int, family: str, role: str = "weights", name: str = "",
-               style: str | None = None) -> MemoryMap:
+               style: str | None = None, declared_width: int | None = None) -> MemoryMap:
     """Map one memory: style by :func:`memory_style` (unless given), count, floor and primitive.
 
     Weight and parameter memories are ROMs; "buffer", "pool" and "fifo" memories are written.
@@ -225,11 +226,12 @@ def map_memory(width: int, depth: int, family: str, role: str = "weights", name:
     if style is None:
         style = "block" if bool(block_mask(width, depth, role, family)) else "distributed"
     fl = floor(width, depth, family)
+    dw = declared_width if declared_width not in (None, width) else None
     if style != "block" or width * depth == 0:
-        return MemoryMap(name, role, width, depth, style, family, 0, fl)
+        return MemoryMap(name, role, width, depth, style, family, 0, fl, declared_width=dw)
     cfg, n = best_config(width, depth, family, writable=(role in ("buffer", "pool", "fifo")))
     return MemoryMap(name, role, width, depth, style, family, n * cfg.units, fl,
-                     f"{cfg.primitive} {cfg.depth}x{cfg.width}", n)
+                     f"{cfg.primitive} {cfg.depth}x{cfg.width}", n, dw)
 
 
 def finn_bram18(width: int, depth: int) -> int:

@@ -101,6 +101,34 @@ class LayerInfo:
     mul_bits: int           # requant multiplier bits (0 otherwise)
     conv_in: tuple | None   # (H, W, C, K) for a conv's sliding window
     pool: tuple | None      # (H, W, C, K, S, bits) of a max-pool right after this layer
+    # live (non-constant) bit columns of the parameter ROM per PE (index = PE): Yosys drops constant
+    # columns of a ROM before mapping it, and NF-deep threshold tables have many (shared sign bits)
+    param_live: tuple = ()
+
+
+def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
+    """(MH, fields) unsigned field values and the field width, packed as hw/mvtu._param_words does."""
+    if l.act == "thresholds":
+        t = net.thresholds(l).astype(np.int64)
+        b = _signed_bits(t.min(), t.max())
+        return t & ((1 << b) - 1), b
+    mul, add, _ = net.requant(l)
+    mb = max(int(mul.max()).bit_length(), 1)
+    ab = _signed_bits(add.min(), add.max())
+    f = mul.astype(np.int64) | ((add.astype(np.int64) & ((1 << ab) - 1)) << mb)
+    return f.reshape(-1, 1), mb + ab
+
+
+def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple:
+    vals, bits = _param_fields(net, l)
+    bitcols = (vals[:, :, None] >> np.arange(bits)) & 1          # (MH, n, bits)
+    live = [0] * (l.mh + 1)
+    for pe in range(1, l.mh + 1):
+        if l.mh % pe:
+            continue
+        cols = bitcols.reshape(l.mh // pe, pe, *bitcols.shape[1:])  # (NF, PE, n, bits)
+        live[pe] = int(np.count_nonzero((cols != cols[:1]).any(axis=0)))
+    return tuple(live)
 
 
 def _signed_bits(lo: int, hi: int) -> int:
@@ -131,9 +159,10 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 pool = (h, w, c, nxt.kernel, nxt.stride, nxt.in_bits)
                 break
         conv_in = (*l.in_shape, l.kernel) if l.kind == "conv" else None
+        live = _param_live(net, l) if n_params else ()
         out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
                              l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
-                             conv_in, pool))
+                             conv_in, pool, live))
     return tuple(out)
 
 
@@ -163,7 +192,13 @@ def planes(info: LayerInfo, mode_idx: np.ndarray):
 
 
 def memories(info: LayerInfo, pe, simd, mode_idx):
-    """Every memory of the layer as (role, name, width, depth) arrays (hw/mvtu.py, swg.py, maxpool.py)."""
+    """Every memory of the layer as (role, name, width, depth, live width) arrays (hw/mvtu.py, swg.py,
+    maxpool.py). ``width`` decides the style (as hw/ does); ``live width`` (the bit columns that are not
+    constant, which is what Yosys maps) decides the count."""
+    return [m if len(m) == 5 else (*m, m[2]) for m in _memories(info, pe, simd, mode_idx)]
+
+
+def _memories(info: LayerInfo, pe, simd, mode_idx):
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     wp, _ = planes(info, mode_idx)
     nf, sf = info.mh // pe, info.mw // simd
@@ -171,7 +206,8 @@ def memories(info: LayerInfo, pe, simd, mode_idx):
     # input buffer: the SIMD words of one vector, kept for the other row-folds
     mems.append(("buffer", "inbuf", np.where(nf > 1, simd * info.abits, 0), np.where(nf > 1, sf, 0)))
     if info.n_params:
-        mems.append(("params", "params", pe * info.n_params * info.param_bits, nf))
+        live = np.asarray(info.param_live, np.int64)[pe] if info.param_live else pe * info.n_params * info.param_bits
+        mems.append(("params", "params", pe * info.n_params * info.param_bits, nf, live))
     if info.conv_in is not None:
         h, w, c, k = info.conv_in
         mems.append(("buffer", "swg", simd * info.abits, 2 * k * w * (c // simd)))
@@ -257,7 +293,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     lut_ram = np.zeros_like(one)
     ff_wreg = np.zeros_like(one)
     fifo = np.zeros_like(one)
-    for role, _, mw_, md in memories(info, pe, simd, mode_idx):
+    for role, _, mw_, md, _live in memories(info, pe, simd, mode_idx):
         mw_ = np.asarray(mw_) * one
         md = np.asarray(md) * one
         dist = ~bram.block_mask(mw_, md, role, family)
@@ -295,12 +331,13 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
     cycles = (info.mh // pe) * (info.mw // simd) * wp * ap * info.pixels
     n_bram = np.zeros(pe.shape, np.int64)
     n_floor = np.zeros(pe.shape, np.int64)
-    for role, _, w_, d_ in memories(info, pe, simd, mode_idx):
+    for role, _, w_, d_, lw in memories(info, pe, simd, mode_idx):
         w_ = np.broadcast_to(np.asarray(w_, np.int64), pe.shape)
         d_ = np.broadcast_to(np.asarray(d_, np.int64), pe.shape)
+        lw = np.broadcast_to(np.asarray(lw, np.int64), pe.shape)
         block = bram.block_mask(w_, d_, role, family)
-        n_bram += np.where(block, bram.block_count(w_, d_, family, writable=(role in ("buffer", "pool", "fifo"))), 0)
-        n_floor += np.where(block, bram.floor(w_, d_, family), 0)
+        n_bram += np.where(block, bram.block_count(lw, d_, family, writable=(role in ("buffer", "pool", "fifo"))), 0)
+        n_floor += np.where(block, bram.floor(lw, d_, family), 0)
     par = (wp == 1) & (ap == 1)
     dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
     return {"LUT": lut, "FF": ff, "BRAM18": n_bram, "bram_floor": n_floor, "DSP": dsp, "cycles": cycles}
@@ -388,10 +425,12 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
         c = layer_costs(info, lf.pe, lf.simd, [lf.mode], family, coef)
         m_idx = _mode_index([lf.mode])
         maps = []
-        for role, name, w_, d_ in memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
-            w_, d_ = int(np.ravel(w_)[0]), int(np.ravel(d_)[0])
+        for role, name, w_, d_, lw in memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
+            w_, d_, lw = int(np.ravel(w_)[0]), int(np.ravel(d_)[0]), int(np.ravel(lw)[0])
             if w_ * d_:
-                maps.append(bram.map_memory(w_, d_, family, role, name=f"{info.name}.{name}"))
+                style = "block" if bool(bram.block_mask(w_, d_, role, family)) else "distributed"
+                maps.append(bram.map_memory(lw, d_, family, role, name=f"{info.name}.{name}", style=style,
+                                            declared_width=w_))
         assert sum(m.count for m in maps) == int(c["BRAM18"][0])
         out.append(LayerEstimate(info.name, info.kind, lf.pe, lf.simd, lf.mode,
                                  int(round(float(c["LUT"][0]))), int(round(float(c["FF"][0]))),
