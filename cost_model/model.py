@@ -206,8 +206,13 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
     # input buffer: the SIMD words of one vector, kept for the other row-folds
     mems.append(("buffer", "inbuf", np.where(nf > 1, simd * info.abits, 0), np.where(nf > 1, sf, 0)))
     if info.n_params:
-        live = np.asarray(info.param_live, np.int64)[pe] if info.param_live else pe * info.n_params * info.param_bits
-        mems.append(("params", "params", pe * info.n_params * info.param_bits, nf, live))
+        full = pe * info.n_params * info.param_bits
+        live = full
+        if info.param_live:
+            table = np.asarray(info.param_live, np.int64)
+            idx = np.clip(pe, 0, len(table) - 1)
+            live = np.where((pe < len(table)) & (table[idx] > 0), table[idx], full)
+        mems.append(("params", "params", full, nf, live))
     if info.conv_in is not None:
         h, w, c, k = info.conv_in
         mems.append(("buffer", "swg", simd * info.abits, 2 * k * w * (c // simd)))
