@@ -122,7 +122,7 @@ def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
 def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple:
     vals, bits = _param_fields(net, l)
     bitcols = (vals[:, :, None] >> np.arange(bits)) & 1          # (MH, n, bits)
-    live = [0] * (l.mh + 1)
+    live = [-1] * (l.mh + 1)        # -1: PE does not divide MH
     for pe in range(1, l.mh + 1):
         if l.mh % pe:
             continue
@@ -211,7 +211,7 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
         if info.param_live:
             table = np.asarray(info.param_live, np.int64)
             idx = np.clip(pe, 0, len(table) - 1)
-            live = np.where((pe < len(table)) & (table[idx] > 0), table[idx], full)
+            live = np.where((pe < len(table)) & (table[idx] >= 0), table[idx], full)
         mems.append(("params", "params", full, nf, live))
     if info.conv_in is not None:
         h, w, c, k = info.conv_in
