@@ -41,6 +41,8 @@ def main(argv=None):
                     help="torch threads (default 1: on a busy 2-core machine 2 threads run ~8x slower)")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                     help="only merge the rows of these result files into --out and print the table")
+    ap.add_argument("--also", nargs="+", default=None, metavar="JSON",
+                    help="with --merge: rows of runs at other settings, kept under 'other_settings'")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     only = set(args.only.split(",")) if args.only else None
@@ -58,6 +60,8 @@ def main(argv=None):
         for part in parts:
             results["rows"] = [r for r in results["rows"] if r["config"] not in {x["config"] for x in part["rows"]}]
             results["rows"] += part["rows"]
+        results["other_settings"] = [dict({"dropout": 0.0}, **r) for p in (args.also or [])
+                                     for r in json.loads(Path(p).read_text())["rows"]]
     for label, w, a, lr in CONFIGS if not args.merge else []:
         if only and label not in only:
             continue
@@ -83,12 +87,15 @@ def main(argv=None):
     if args.merge:
         out.write_text(json.dumps(results, indent=1))
     print()
-    print(f"{'config':<7} {'test_acc':>9} {'golden_acc':>10} {'agreement':>9} {'act_match':>9} {'seconds':>8} {'target':>7}")
+    print(f"{'config':<7} {'lr/drop/ep':>14} {'test_acc':>9} {'golden_acc':>10} {'agreement':>9} {'act_match':>9} {'seconds':>8} {'target':>7}")
     fmt = lambda v, p=4: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
-    for r in results["rows"]:
+    for r in results["rows"] + [dict(x, config=x["config"] + "*") for x in results.get("other_settings", [])]:
+        st = f"{r['lr']:g}/{r.get('dropout', 0.0):g}/{r['epochs']}"
         tgt = "-" if r["target"] is None else f"{r['target']:.3f}{'' if r['meets_target'] else ' MISS'}"
-        print(f"{r['config']:<7} {fmt(r['test_acc']):>9} {fmt(r['golden_test_acc']):>10} "
+        print(f"{r['config']:<7} {st:>14} {fmt(r['test_acc']):>9} {fmt(r['golden_test_acc']):>10} "
               f"{fmt(r['golden_agreement']):>9} {fmt(r['golden_act_match'], 6):>9} {r['seconds']:>8.0f} {tgt:>7}")
+    if results.get("other_settings"):
+        print("* other settings (not the headline rows)")
     print(f"wrote {out}")
     return 0
 
