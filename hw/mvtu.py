@@ -14,9 +14,10 @@ after the last one of the current vector: with input always valid and output
 always ready there are no bubbles.
 
 Pipeline (a stall freezes every stage; ``adv`` = the output register can move):
-issue (counters, weight/buffer read addresses) -> s1 (memory words, dot
-products, accumulate) -> s2 (final accumulators, activation parameters) ->
-output register.
+issue (counters, weight/buffer read addresses) -> s1 (memory words out) -> s2
+(memory words registered) -> s3 (dot products registered; accumulate) -> s4
+(final accumulators, activation parameters) -> output register. Latency
+from the last input word to the vector's first output word: 5 cycles.
 
 Weights live in ONE memory read one word per cycle (hw/layout.py: whole
 weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
@@ -157,17 +158,14 @@ class MVTU(wiring.Component):
         with m.If(accepted):
             m.d.sync += xreg.eq(self.inp.payload)
 
-        s1_valid, s1_first, s1_last, s1_fresh = Signal(), Signal(), Signal(), Signal()
-        s1_nf = Signal.like(nf)
-        s1_wi, s1_aj = Signal.like(wi), Signal.like(aj)
-        with m.If(adv):
-            m.d.sync += [
-                s1_valid.eq(issue),
-                s1_first.eq((sf == 0) & (wi == 0) & (aj == 0)),
-                s1_last.eq(last_sf & last_wi & last_aj),
-                s1_fresh.eq(nf == 0),
-                s1_nf.eq(nf), s1_wi.eq(wi), s1_aj.eq(aj),
-            ]
+        # --- s1: memory words read; control travels beside the data -----------------
+        s1 = self._stage(m, adv, {
+            "valid": issue,
+            "first": (sf == 0) & (wi == 0) & (aj == 0),
+            "last": last_sf & last_wi & last_aj,
+            "fresh": nf == 0,
+            "nf": nf, "wi": wi, "aj": aj,
+        }, "s1")
         x_word = Signal(simd * ab)
         if NF > 1:
             ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
@@ -177,41 +175,53 @@ class MVTU(wiring.Component):
             ibr = ibuf.read_port()
             m.d.comb += [ibw.addr.eq(sf), ibw.data.eq(self.inp.payload), ibw.en.eq(accepted),
                          ibr.addr.eq(sf), ibr.en.eq(adv),
-                         x_word.eq(Mux(s1_fresh, xreg, ibr.data))]
+                         x_word.eq(Mux(s1["fresh"], xreg, ibr.data))]
         else:
             m.d.comb += x_word.eq(xreg)
 
-        # --- s1: dot products and accumulation (modular in acc_bits: exact at the end)
+        # --- s2: memory words registered (Yosys may use the block RAM's output register)
+        s2 = self._stage(m, adv, s1, "s2")
+        w_word = Signal(self.mem_width)
+        x2 = Signal(simd * ab)
+        with m.If(adv):
+            m.d.sync += [w_word.eq(wrd.data), x2.eq(x_word)]
+
+        # --- s3: dot products registered --------------------------------------------
+        s3 = self._stage(m, adv, s2, "s3")
         wl = self.mem_width // (pe * simd)
-        accs = []
-        acc_next = []
+        ys = []
         for p in range(pe):
             dp = DotProduct(simd, self.layer.wbits, ab, self.mode)
             m.submodules[f"dot{p}"] = dp
-            acc = Signal(signed(self.acc_bits), name=f"acc{p}")
-            nxt = Signal(signed(self.acc_bits), name=f"acc_next{p}")
+            y = Signal(signed(dp.ybits), name=f"dot_y{p}")
             m.d.comb += [
-                dp.w.eq(wrd.data[p * simd * wl:(p + 1) * simd * wl]),
-                dp.x.eq(x_word),
-                dp.wplane.eq(s1_wi),
-                dp.xplane.eq(s1_aj),
-                nxt.eq(Mux(s1_first, 0, acc) + dp.y),
+                dp.w.eq(w_word[p * simd * wl:(p + 1) * simd * wl]),
+                dp.x.eq(x2),
+                dp.wplane.eq(s2["wi"]),
+                dp.xplane.eq(s2["aj"]),
             ]
-            with m.If(adv & s1_valid):
-                m.d.sync += acc.eq(nxt)
-            accs.append(acc)
-            acc_next.append(nxt)
+            with m.If(adv):
+                m.d.sync += y.eq(dp.y)
+            ys.append(y)
 
-        # --- s2: final accumulators (the acc registers) + their row-fold's parameters
-        s2_valid = Signal()
+        # --- accumulate (modular in acc_bits: exact at the end of the vector) --------
+        accs = []
+        for p in range(pe):
+            acc = Signal(signed(self.acc_bits), name=f"acc{p}")
+            with m.If(adv & s3["valid"]):
+                m.d.sync += acc.eq(Mux(s3["first"], 0, acc) + ys[p])
+            accs.append(acc)
+
+        # --- s4: final accumulators (the acc registers) + their row-fold's parameters
+        s4_valid = Signal()
         with m.If(adv):
-            m.d.sync += s2_valid.eq(s1_valid & s1_last)
+            m.d.sync += s4_valid.eq(s3["valid"] & s3["last"])
         if self._params is not None:
             pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
                           attrs=memory_attrs(self._param_width() * NF, rom=True))
             m.submodules.params = pmem
             prd = pmem.read_port()
-            m.d.comb += [prd.addr.eq(s1_nf), prd.en.eq(adv)]
+            m.d.comb += [prd.addr.eq(s3["nf"]), prd.en.eq(adv)]
             pdata = prd.data
 
         fields = []
@@ -238,11 +248,22 @@ class MVTU(wiring.Component):
 
         # --- output register -------------------------------------------------------
         with m.If(adv):
-            m.d.sync += out_valid.eq(s2_valid)
-            with m.If(s2_valid):
+            m.d.sync += out_valid.eq(s4_valid)
+            with m.If(s4_valid):
                 m.d.sync += out_data.eq(Cat(*fields))
         m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
         return m
+
+    @staticmethod
+    def _stage(m, adv, prev: dict, stage: str) -> dict:
+        """The next pipeline stage's copy of the control signals (moves when ``adv``)."""
+        nxt = {}
+        for k, v in prev.items():
+            r = Signal(v.shape(), name=f"{stage}_{k}")
+            with m.If(adv):
+                m.d.sync += r.eq(v)
+            nxt[k] = r
+        return nxt
 
     def _param_width(self) -> int:
         if self.layer.act == "thresholds":
