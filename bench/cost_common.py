@@ -48,7 +48,15 @@ def build(d: Design) -> Path:
     if not (out / "design.json").is_file():
         net = d.network()
         generate(net, d.folding(net), out)
+        (out / "hw_commit.txt").write_text(hw_commit())
     return out
+
+
+def hw_commit() -> str:
+    """The last commit touching hw/ (the generator version a design was built with)."""
+    import subprocess
+    r = subprocess.run(["git", "log", "-1", "--format=%h", "--", "hw/"], cwd=ROOT, capture_output=True, text=True)
+    return r.stdout.strip() or "unknown"
 
 
 def synthesized(d: Design, family: str, place: bool = False, resynth: bool = False, log=print) -> dict | None:
@@ -70,6 +78,9 @@ def synthesized(d: Design, family: str, place: bool = False, resynth: bool = Fal
         return None
     r["placed"] = place
     r["design"] = d.name
+    hc = bd / "hw_commit.txt"
+    # builds made before this was recorded were generated at hw af957d9 (before 0f56264)
+    r["hw_commit"] = hc.read_text().strip() if hc.is_file() else "af957d9"
     path.write_text(json.dumps(r, indent=1))
     log(f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"
         f"{' fmax %.1f MHz' % r['fmax_mhz'] if r.get('fmax_mhz') else ''} ({time.time() - t:.0f} s)")
