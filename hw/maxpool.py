@@ -62,7 +62,7 @@ class MaxPool(wiring.Component):
         first = (ky == 0) & (kx == 0)
         final = (ky == K - 1) & (kx == K - 1)
         addr = Signal(range(max(depth, 2)))
-        m.d.comb += [addr.eq(ox * CF + cf), rp.addr.eq(addr), wp.addr.eq(addr)]
+        m.d.comb += [rp.addr.eq(addr), wp.addr.eq(addr)]
 
         cur = self.inp.payload
         lanes_max = []
@@ -81,6 +81,14 @@ class MaxPool(wiring.Component):
         # advance the position
         with m.If(accepted):
             m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
+            # addr = ox*CF + cf as a counter (no multiplier): +1 a word, back to the row's
+            # start after a partial window column, 0 at the end of a row
+            with m.If((cf == CF - 1) & (x == self.w - 1)):
+                m.d.sync += addr.eq(0)
+            with m.Elif((cf == CF - 1) & (kx != K - 1)):
+                m.d.sync += addr.eq(addr - (CF - 1))
+            with m.Else():
+                m.d.sync += addr.eq(addr + 1)
             with m.If(cf == CF - 1):
                 with m.If(x == self.w - 1):
                     m.d.sync += [x.eq(0), kx.eq(0), ox.eq(0)]

@@ -149,7 +149,12 @@ class MVTU(wiring.Component):
                       attrs=memory_attrs(self.mem_width * self.mem_depth, rom=True))
         m.submodules.weights = wmem
         wrd = wmem.read_port()
-        m.d.comb += [wrd.addr.eq((nf * SF + sf) * WP + wi), wrd.en.eq(adv)]
+        # the address (nf*SF + sf)*WP + wi steps by one whenever the activation plane
+        # wraps: a counter, not multipliers (Yosys would put constant multiplies in DSPs)
+        waddr = Signal(range(max(self.mem_depth, 2)))
+        with m.If(issue & last_aj):
+            m.d.sync += waddr.eq(Mux(last_wi & last_sf & last_nf, 0, waddr + 1))
+        m.d.comb += [wrd.addr.eq(waddr), wrd.en.eq(adv)]
 
         # --- input vector: live during row-fold 0, buffered for the others ---------
         accepted = Signal()

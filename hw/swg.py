@@ -13,7 +13,7 @@ at row or frame boundaries once the rows have arrived).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -52,12 +52,15 @@ class SlidingWindow(wiring.Component):
         row_done = Signal()
         release = Signal(range(K + 1))
 
+        # start address of each ring slot: a constant table, so no multiplier is inferred
+        row_base = Array(Const(k * RW, range(self.depth + 1)) for k in range(R))
+
         # --- writer: rows into the ring --------------------------------------------
         w_slot = Signal(range(R))
         w_word = Signal(range(RW))
         m.d.comb += [
             self.inp.ready.eq(ahead < R),
-            wp.addr.eq(w_slot * RW + w_word),
+            wp.addr.eq(row_base[w_slot] + w_word),
             wp.data.eq(self.inp.payload),
             wp.en.eq(self.inp.valid & self.inp.ready),
         ]
@@ -72,6 +75,8 @@ class SlidingWindow(wiring.Component):
         oy, ox = Signal(range(OH)), Signal(range(OW))
         ky, kx, cf = Signal(range(K)), Signal(range(K)), Signal(range(CF))
         base = Signal(range(R))          # ring slot of input row oy
+        col_base = Signal(range(RW + 1))   # ox * CF
+        kc = Signal(range(K * CF))         # kx * CF + cf: consecutive words of one window row
         out_valid = Signal()
         adv = Signal()
         issue = Signal()
@@ -84,7 +89,7 @@ class SlidingWindow(wiring.Component):
         m.d.comb += [
             slot.eq(base + ky),
             row_slot.eq(Mux(slot >= R, slot - R, slot)),
-            rp.addr.eq(row_slot * RW + (ox + kx) * CF + cf),
+            rp.addr.eq(row_base[row_slot] + col_base + kc),
             rp.en.eq(adv),
         ]
         with m.If(adv):
@@ -92,6 +97,9 @@ class SlidingWindow(wiring.Component):
         last_cf, last_kx, last_ky, last_ox, last_oy = (cf == CF - 1), (kx == K - 1), (ky == K - 1), \
             (ox == OW - 1), (oy == OH - 1)
         with m.If(issue):
+            m.d.sync += kc.eq(Mux(last_cf & last_kx, 0, kc + 1))
+            with m.If(last_cf & last_kx & last_ky):
+                m.d.sync += col_base.eq(Mux(last_ox, 0, col_base + CF))
             m.d.sync += cf.eq(Mux(last_cf, 0, cf + 1))
             with m.If(last_cf):
                 m.d.sync += kx.eq(Mux(last_kx, 0, kx + 1))
