@@ -16,8 +16,9 @@ always ready there are no bubbles.
 Pipeline (a stall freezes every stage; ``adv`` = the output register can move):
 issue (counters, weight/buffer read addresses) -> s1 (memory words out) -> s2
 (memory words registered) -> s3 (dot products registered; accumulate) -> s4
-(final accumulators, activation parameters) -> output register. Latency
-from the last input word to the vector's first output word: 5 cycles.
+(final accumulators, activation parameters) -> output register: a row-fold's
+output word is valid 5 cycles after its last iteration issued. Memory addresses
+come from counters (no multipliers for Yosys to put in DSP blocks).
 
 Weights live in ONE memory read one word per cycle (hw/layout.py: whole
 weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
