@@ -19,6 +19,9 @@ CACHE = ROOT / "bench" / "results" / "cost_synth"
 BUILD = Path(os.environ.get("BITSCALE_BENCH_BUILD", "/tmp/bitscale_cost_builds"))
 
 
+_NETS: dict = {}     # network spec -> QuantizedNetwork (random_cnv of a full CNV takes a while)
+
+
 @dataclass(frozen=True)
 class Design:
     name: str
@@ -26,6 +29,11 @@ class Design:
     fold: tuple         # ((pe, simd, mode), ...) per compute layer
 
     def network(self):
+        if self.net not in _NETS:
+            _NETS[self.net] = self._network()
+        return _NETS[self.net]
+
+    def _network(self):
         from bitscale.nn.random_net import random_cnv, random_fc
         if self.net[0] == "fc":
             _, widths, w, a, n_in, seed = self.net

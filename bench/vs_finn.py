@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cost_common import Design, progress, synthesized, write_result  # noqa: E402
+from cost_common import Design, cached, progress, synthesized, write_result  # noqa: E402
 
 BOARD = "pynq-z1"
 NETS = {
@@ -65,7 +65,7 @@ def finn_lut(layer, pe, simd) -> float:
     return 300 + 1.1 * pe * (mult + addertree + acc + thr)
 
 
-def evaluate(d: Design, with_yosys: bool, resynth: bool):
+def evaluate(d: Design, with_yosys: bool, resynth: bool, cached_only: bool = False):
     from bitscale.cost_model import bram, estimate
     net = d.network()
     f = d.folding(net)
@@ -86,7 +86,7 @@ def evaluate(d: Design, with_yosys: bool, resynth: bool):
            "over_bound": round(ours / bound_block - 1, 4) if bound_block else 0.0,
            "weight_memories": [m.to_json() for le in e.layers for m in le.memories if m.role == "weights"]}
     if with_yosys:
-        r = synthesized(d, "xc7", resynth=resynth, log=progress)
+        r = cached(d, "xc7") if cached_only else synthesized(d, "xc7", resynth=resynth, log=progress)
         if r:
             row.update(LUT_yosys=r["LUT"], BRAM18_yosys=r["BRAM18"], DSP_yosys=r["DSP"], FF_yosys=r["FF"])
     return row
@@ -96,6 +96,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--yosys", default="tfc", help="comma-separated networks to also synthesize (xc7); '' for none")
     ap.add_argument("--resynth", action="store_true")
+    ap.add_argument("--cached-only", action="store_true", help="use cached Yosys runs only, start none")
     args = ap.parse_args(argv)
     ysets = {s for s in args.yosys.split(",") if s}
     t0 = time.time()
@@ -105,7 +106,7 @@ def main(argv=None):
     for name in NETS:
         for w, a in PRECISIONS:
             d = design(name, w, a)
-            row = evaluate(d, name in ysets, args.resynth)
+            row = evaluate(d, name in ysets, args.resynth, args.cached_only)
             rows.append(row)
             progress(f"{d.name:<24} {row['BRAM18_weights']:>5} {row['bound_block']:>6} {row['bound_all']:>6} "
                      f"{row['finn_BRAM18']:>5} {row['BRAM18_total']:>6} {row['LUT_model']:>10} "
@@ -114,11 +115,13 @@ def main(argv=None):
     progress(f"{'network':<12} {'mode':<14} {'BRAM18':>7} {'LUT':>8} {'DSP':>5} {'FPS':>12}")
     modes = []
     from bitscale.cost_model import estimate
+    nets = {}
     for name in NETS:
         for w, a in PRECISIONS[1:]:
             for mode in ("parallel", "weight-serial", "bit-serial"):
                 d = design(name, w, a, mode)
-                net = d.network()
+                key = (name, w, a)
+                net = nets[key] = nets.get(key) or d.network()
                 e = estimate(net, d.folding(net), BOARD)
                 m = {"network": f"{name}_w{w}a{a}", "mode": mode, "BRAM18": e.BRAM18, "LUT": e.LUT,
                      "DSP": e.DSP, "fps": round(e.fps, 1)}
