@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import csv
 import html
-import io
 import json
 import math
 import os

@@ -24,7 +24,6 @@ fakes; the product path always uses :meth:`Stages.real`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import sys
