@@ -41,30 +41,49 @@ def planes(wbits: int, abits: int, mode: str) -> tuple[int, int]:
     return wp, ap
 
 
-def tree_sum(terms):
-    """Balanced adder tree (shallower logic than a chain)."""
+def tree_sum(terms, cut=None):
+    """Balanced adder tree (shallower logic than a chain).
+
+    ``cut``: optional (level, register) — the partial sums after ``level``
+    adder levels pass through ``register(value) -> Signal`` (a pipeline cut).
+    """
     terms = list(terms)
     if not terms:
         return 0
+    level = 0
     while len(terms) > 1:
+        if cut is not None and level == cut[0]:
+            terms = [cut[1](t) for t in terms]
         nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
+        level += 1
+    if cut is not None and level <= cut[0]:
+        terms = [cut[1](terms[0])]
     return terms[0]
 
 
-def popcount(bits):
-    return tree_sum(bits[k] for k in range(len(bits)))
+def popcount(bits, cut=None):
+    return tree_sum((bits[k] for k in range(len(bits))), cut)
+
+
+# SIMD above this: the adder trees get a register after CUT_LEVEL levels (latency 1)
+PIPELINE_SIMD = 4
+CUT_LEVEL = 2
 
 
 class DotProduct(wiring.Component):
-    """One iteration's contribution of a SIMD-lane dot product (combinational).
+    """One iteration's contribution of a SIMD-lane dot product.
 
     Ports: ``w`` (SIMD weights, ``wbits`` each in full-weight modes or one bit
     each when weights are bit-serial), ``x`` (SIMD activations, ``abits``
-    each), ``wplane``/``xplane`` (the planes of this cycle), ``y`` (signed
-    contribution, ``ybits`` wide).
+    each), ``wplane``/``xplane`` (the planes of this cycle), ``en`` (the
+    pipeline moves), ``y`` (signed contribution, ``ybits`` wide).
+
+    ``latency`` is 0 (combinational) for SIMD <= PIPELINE_SIMD, else 1: the
+    adder trees are cut by a register after CUT_LEVEL levels (updated when
+    ``en``), and ``y`` belongs to the inputs of the previous ``en`` cycle.
     """
 
     def __init__(self, simd: int, wbits: int, abits: int, mode: str):
@@ -77,6 +96,7 @@ class DotProduct(wiring.Component):
         self.wplanes, self.aplanes = planes(wbits, abits, mode)
         self.iterations = self.wplanes * self.aplanes
         self.wlane = 1 if self.wplanes > 1 else wbits
+        self.latency = 1 if simd > PIPELINE_SIMD else 0
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
         super().__init__({
@@ -84,6 +104,7 @@ class DotProduct(wiring.Component):
             "x": In(simd * abits),
             "wplane": In(range(max(self.wplanes, 2))),
             "xplane": In(range(max(self.aplanes, 2))),
+            "en": In(1),
             "y": Out(signed(self.ybits)),
         })
 
@@ -95,38 +116,52 @@ class DotProduct(wiring.Component):
         bip_w = self.wbits == 1
         bip_x = ab == 1
 
+        cut = None
+        wplane, xplane = self.wplane, self.xplane   # as seen after the cut
+        if self.latency:
+            regs = []
+
+            def register(v):
+                r = Signal(v.shape() if hasattr(v, "shape") else signed(self.ybits), name=f"cut{len(regs)}")
+                with m.If(self.en):
+                    m.d.sync += r.eq(v)
+                regs.append(r)
+                return r
+            cut = (CUT_LEVEL, register)
+            wplane, xplane = register(self.wplane), register(self.xplane)
+
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount
-            matches = popcount([~(w_lanes[s][0] ^ x_lanes[s][0]) for s in range(simd)])
+            matches = popcount([~(w_lanes[s][0] ^ x_lanes[s][0]) for s in range(simd)], cut)
             y = 2 * matches - simd
         elif self.wplanes == 1 and self.aplanes == 1:
             if bip_w:
                 # sum((2b-1) v) = 2 sum(b v) - sum(v)
-                sel = tree_sum(Mux(w_lanes[s][0], x_lanes[s], 0) for s in range(simd))
-                y = 2 * sel - tree_sum(x_lanes)
+                sel = tree_sum((Mux(w_lanes[s][0], x_lanes[s], 0) for s in range(simd)), cut)
+                y = 2 * sel - tree_sum(x_lanes, cut)
             elif bip_x:
                 # sum(w (2b-1)) = sum(b ? w : -w)
-                y = tree_sum(Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed())
-                             for s in range(simd))
+                y = tree_sum((Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed())
+                              for s in range(simd)), cut)
             else:
-                y = tree_sum(w_lanes[s].as_signed() * x_lanes[s] for s in range(simd))
+                y = tree_sum((w_lanes[s].as_signed() * x_lanes[s] for s in range(simd)), cut)
         elif self.wplanes == 1:
             # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))
             xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
-            t = 2 * popcount([w_lanes[s][0] & xj[s] for s in range(simd)]) - popcount(xj)
-            y = t << self.xplane
+            t = 2 * popcount([w_lanes[s][0] & xj[s] for s in range(simd)], cut) - popcount(xj, cut)
+            y = t << xplane
         else:
             # weight plane i (one bit per lane); MSB plane carries the negative weight
             wi = [w_lanes[s][0] for s in range(simd)]
             if bip_x:
-                t = 2 * popcount([wi[s] & x_lanes[s][0] for s in range(simd)]) - popcount(wi)
+                t = 2 * popcount([wi[s] & x_lanes[s][0] for s in range(simd)], cut) - popcount(wi, cut)
             elif self.aplanes == 1:
-                t = tree_sum(Mux(wi[s], x_lanes[s], 0) for s in range(simd))
+                t = tree_sum((Mux(wi[s], x_lanes[s], 0) for s in range(simd)), cut)
             else:
                 xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
-                t = popcount([wi[s] & xj[s] for s in range(simd)]) << self.xplane
+                t = popcount([wi[s] & xj[s] for s in range(simd)], cut) << xplane
             mag = Signal(signed(self.ybits))
-            m.d.comb += mag.eq(t << self.wplane)
-            y = Mux(self.wplane == self.wbits - 1, -mag, mag)
+            m.d.comb += mag.eq(t << wplane)
+            y = Mux(wplane == self.wbits - 1, -mag, mag)
         m.d.comb += self.y.eq(y)
         return m

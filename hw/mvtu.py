@@ -15,9 +15,10 @@ always ready there are no bubbles.
 
 Pipeline (a stall freezes every stage; ``adv`` = the output register can move):
 issue (counters, weight/buffer read addresses) -> s1 (memory words out) -> s2
-(memory words registered) -> s3 (dot products registered; accumulate) -> s4
-(final accumulators, activation parameters) -> output register: a row-fold's
-output word is valid 5 cycles after its last iteration issued. Memory addresses
+(memory words registered) -> [one more for SIMD > 4: the adder trees are cut]
+-> s3 (dot products registered; accumulate) -> s4 (final accumulators,
+activation parameters) -> output register: a row-fold's output word is valid
+5 (6) cycles after its last iteration issued. Memory addresses
 come from counters (no multipliers for Yosys to put in DSP blocks).
 
 Weights live in ONE memory read one word per cycle (hw/layout.py: whole
@@ -192,23 +193,29 @@ class MVTU(wiring.Component):
         with m.If(adv):
             m.d.sync += [w_word.eq(wrd.data), x2.eq(x_word)]
 
-        # --- s3: dot products registered --------------------------------------------
-        s3 = self._stage(m, adv, s2, "s3")
+        # --- s3: dot products registered (wide trees are cut once more inside) -----
         wl = self.mem_width // (pe * simd)
         ys = []
+        dots = []
         for p in range(pe):
             dp = DotProduct(simd, self.layer.wbits, ab, self.mode)
             m.submodules[f"dot{p}"] = dp
+            dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
             m.d.comb += [
                 dp.w.eq(w_word[p * simd * wl:(p + 1) * simd * wl]),
                 dp.x.eq(x2),
                 dp.wplane.eq(s2["wi"]),
                 dp.xplane.eq(s2["aj"]),
+                dp.en.eq(adv),
             ]
             with m.If(adv):
                 m.d.sync += y.eq(dp.y)
             ys.append(y)
+        sd = s2
+        for k in range(dots[0].latency):
+            sd = self._stage(m, adv, sd, f"s2d{k}")
+        s3 = self._stage(m, adv, sd, "s3")
 
         # --- accumulate (modular in acc_bits: exact at the end of the vector) --------
         accs = []

@@ -56,7 +56,7 @@ def simulate_mvtu(net, layer, lf, x, **kw):
 @settings(max_examples=40, deadline=None)
 @given(wbits=st.integers(1, 16), in_bits=st.integers(1, 16),
        out_bits=st.sampled_from([0, 1, 2, 3, 4, 6, 8]), mode=st.sampled_from(MODES),
-       pe=st.sampled_from([1, 2, 4]), nf=st.integers(1, 3), simd=st.sampled_from([1, 2, 3]),
+       pe=st.sampled_from([1, 2, 4]), nf=st.integers(1, 3), simd=st.sampled_from([1, 2, 3, 5, 8]),
        sf=st.integers(1, 3), narrow=st.booleans(), gaps=st.booleans(), seed=st.integers(0, 2**16))
 def test_mvtu_matches_golden(wbits, in_bits, out_bits, mode, pe, nf, simd, sf, narrow, gaps, seed):
     rng = np.random.default_rng(seed)
@@ -73,7 +73,9 @@ def test_mvtu_matches_golden(wbits, in_bits, out_bits, mode, pe, nf, simd, sf, n
 
 @pytest.mark.parametrize("mode,wbits,in_bits,pe,simd", [
     ("parallel", 4, 4, 2, 4), ("weight-serial", 3, 2, 1, 2), ("bit-serial", 2, 3, 2, 1),
-    ("parallel", 1, 1, 4, 1), ("parallel", 2, 2, 1, 8),
+    ("parallel", 1, 1, 4, 1), ("parallel", 2, 2, 1, 8), ("bit-serial", 3, 2, 2, 8), ("weight-serial", 1, 4, 1, 16),
+    ("bit-serial", 1, 3, 2, 8), ("bit-serial", 4, 1, 1, 8), ("weight-serial", 3, 4, 2, 8), ("parallel", 1, 1, 2, 8),
+    ("parallel", 1, 5, 2, 8), ("parallel", 5, 1, 2, 8), ("parallel", 16, 16, 1, 8),
 ])
 def test_mvtu_has_no_bubbles(mode, wbits, in_bits, pe, simd):
     """Steady state: one output vector every (MH/PE)(MW/SIMD)*iters cycles, exactly."""
