@@ -274,7 +274,9 @@ def _const_mul_dsp(xbits, c, ybits, family: str):
 
 
 def address_dsp(info: LayerInfo, pe, simd, mode_idx, family: str):
-    """DSP blocks in address arithmetic (constant multiplies of loop counters; hw/mvtu, swg, maxpool)."""
+    """DSP blocks of constant-multiply address arithmetic (hw/ before commit 96c14dd: the MVTU's
+    ``(nf * SF + sf) * WP``, the window's ``slot * RW`` and ``(ox + kx) * CF``, the pool's ``ox * CF``).
+    Current hw/ uses counters and constant tables instead, so :func:`layer_costs` does not add these."""
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     wp, _ = planes(info, mode_idx)
     nf, sf = info.mh // pe, info.mw // simd
@@ -399,8 +401,9 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
         n_bram += np.where(block, bram.block_count(lw, d_, family, writable=(role in ("buffer", "pool", "fifo"))), 0)
         n_floor += np.where(block, bram.floor(lw, d_, family), 0)
     par = (wp == 1) & (ap == 1)
-    dsp = (np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
-           + address_dsp(info, pe, simd, mode_idx, family))
+    # (hw/ computes memory addresses with counters since 96c14dd; address_dsp() gives the DSPs the
+    # earlier constant-multiply addressing cost, used by bench/cost_vs_yosys.py for designs built before)
+    dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
     return {"LUT": lut, "FF": ff, "BRAM18": n_bram, "bram_floor": n_floor, "DSP": dsp, "cycles": cycles}
 
 
