@@ -87,8 +87,7 @@ def synthesized(d: Design, family: str, place: bool = False, resynth: bool = Fal
     r["placed"] = place
     r["design"] = d.name
     hc = bd / "hw_commit.txt"
-    # builds made before this was recorded were generated at hw af957d9 (before 0f56264)
-    r["hw_commit"] = hc.read_text().strip() if hc.is_file() else "af957d9"
+    r["hw_commit"] = hc.read_text().strip() if hc.is_file() else "unknown"
     path.write_text(json.dumps(r, indent=1))
     log(f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"
         f"{' fmax %.1f MHz' % r['fmax_mhz'] if r.get('fmax_mhz') else ''} ({time.time() - t:.0f} s)")
