@@ -44,7 +44,7 @@ MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
 LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "lutram", "fifo", "ctrl", "rq",
                 "swg", "swg_bits", "pool_bits")
-FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "lutram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
+FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "lutram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
 LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
 # Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the (reduced) product is at least
@@ -55,7 +55,7 @@ DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (1
 _DEFAULT_COEF = {
     "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
             "lutram": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
-    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "lutram_ff": 0.0, "ctrl": 2.0, "rq": 1.0,
+    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "lutram_ff": 0.0, "ctrl": 2.0, "rq": 1.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
 }
 
@@ -372,6 +372,8 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     return {
         "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
         "lutram": lut_ram, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        # registered weight word and dot products (hw/ since 0f56264)
+        "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,
     }
 
