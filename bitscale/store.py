@@ -213,6 +213,10 @@ class Store:
                 Base.metadata.create_all(self.engine)
                 break
             except OperationalError as e:
+                # SQLite reports a table another process created meanwhile as an OperationalError.
+                if "already exists" in str(e.orig) and attempt < 2:
+                    time.sleep(0.5)
+                    continue
                 raise UserError(f"--store: cannot open {_redacted(url)}: {e.orig}") from None
             except (IntegrityError, ProgrammingError):
                 # Several workers creating the tables of a fresh server database at once.
