@@ -19,6 +19,9 @@ def _env(extra=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
+    # One torch thread: on a shared 2-core CI machine, two spinning OpenMP threads per process
+    # made tiny trainings up to ~30x slower.
+    env["OMP_NUM_THREADS"] = "1"
     env.update(extra or {})
     return env
 
