@@ -109,7 +109,8 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
     in ``cache_dir`` (default ``BUILD_DIR/sim_build``), keyed by the Verilog's hash.
     """
     t0 = time.time()
-    build_dir = Path(build_dir)
+    # absolute: the cocotb test runs in its own working directory and reads files from here.
+    build_dir = Path(build_dir).resolve()
     if not build_dir.is_dir():
         raise UserError(f"no build directory at {build_dir}")
     if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
@@ -141,7 +142,7 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
 
     if _harness is None:
         sources = [build_dir / design["verilog"]]
-        cache = Path(cache_dir) if cache_dir is not None else build_dir / "sim_build"
+        cache = Path(cache_dir).resolve() if cache_dir is not None else build_dir / "sim_build"
         sim_dir = runner.build(sources, design["top"], simulator, waves=waves, cache_dir=cache, log=log)
         toplevel, prefix, idle = design["top"], "", []
     else:                   # one design of a multi-design build (bitscale.sim.multi)

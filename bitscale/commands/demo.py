@@ -48,4 +48,7 @@ def run(args):
           + (f"; {hw.get('done', 0)}/{hw.get('points', 0)} Pareto points built" if hw else "")
           + f"; {summary['seconds']:.0f} s.")
     print(f"Report: {res['report']}")
-    return 0 if summary["failed"] == 0 else 1
+    hw_failed = (hw or {}).get("failed", 0)
+    if hw_failed:
+        print(f"{hw_failed} hardware build(s) failed: see the [hw] lines above and the report.")
+    return 0 if summary["failed"] == 0 and not hw_failed else 1
