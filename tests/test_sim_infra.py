@@ -6,6 +6,7 @@ The stand-in is bit-exact and bubble-free by construction; injected faults
 """
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +154,11 @@ def test_build_cache_is_keyed_by_content(tmp_path):
     with pytest.raises(RuntimeError, match="build of top failed"):
         runner.build([bad], "top", "icarus", cache_dir=tmp_path / "c", log=lambda *_: None)
     assert not list((tmp_path / "c").glob(".tmp-*"))
+
+
+def test_relative_build_dir(fake_build, monkeypatch):
+    # the cocotb test runs in its own working directory: a relative BUILD_DIR (as `bitscale demo`
+    # passes, runs/demo/hw/...) must still find its inputs there
+    monkeypatch.chdir(fake_build.parent)
+    doc = run(Path(fake_build.name), images=2)
+    assert doc["golden_match"] == 2 and doc["errors"] == []
