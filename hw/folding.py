@@ -16,7 +16,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bitscale.errors import UserError
+from bitscale.errors import UserError, read_json
 from bitscale.nn.ir import Layer, QuantizedNetwork
 
 MODES = ("parallel", "weight-serial", "bit-serial")
@@ -62,13 +62,7 @@ class Folding:
 
     @staticmethod
     def load(path) -> "Folding":
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"no folding file at {p}")
-        try:
-            return Folding.from_json(json.loads(p.read_text()))
-        except json.JSONDecodeError as e:
-            raise UserError(f"{p} is not valid JSON: {e}") from None
+        return Folding.from_json(read_json(path, f"no folding file at {Path(path)}"))
 
 
 def iterations(layer: Layer, mode: str) -> int:

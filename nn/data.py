@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import math
 import pickle
 import struct
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitscale.errors import UserError
+from bitscale.errors import UserError, read_json
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 FASHION_DIR = "/usr/share/datasets/fashion-mnist/"
@@ -219,13 +218,7 @@ def load_dataset(name: str, data_dir=None, input_shape=None) -> Dataset:
 def test_set(run_dir) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images (uint8, shaped exactly like the network input) and labels."""
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
-    if not cfg_path.is_file():
-        raise UserError(f"no config.json in run directory {run_dir}")
-    try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{cfg_path} is not valid JSON: {e}") from None
+    cfg = read_json(run_dir / "config.json", f"no config.json in run directory {run_dir}")
     from bitscale.nn.models import input_shape_for
     shape = input_shape_for(cfg["model"], cfg["dataset"])
     ds = load_dataset(cfg["dataset"], cfg.get("data_dir"), shape)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitscale.errors import UserError
+from bitscale.errors import UserError, read_json
 
 FORMAT_VERSION = 1
 KINDS = ("dense", "conv", "maxpool", "flatten")
@@ -355,10 +355,7 @@ def load(path: str | os.PathLike) -> QuantizedNetwork:
         _fail(f"no network.json at {js}")
     if not npz.is_file():
         _fail(f"no network.npz beside {js}")
-    try:
-        doc = json.loads(js.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        _fail(f"{js} is not valid JSON: {e}")
+    doc = read_json(js, f"no network.json at {js}")
     try:
         with np.load(npz, allow_pickle=False) as z:
             tensors = {k: z[k] for k in z.files}

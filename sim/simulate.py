@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitscale.errors import UserError
+from bitscale.errors import UserError, read_json
 from bitscale.sim import runner
 
 TB_MODULE = "bitscale.sim.tb_accelerator"
@@ -33,12 +33,7 @@ MIN_STREAM_FRAMES = 4     # enough for at least two steady-state intervals
 
 def _load_design(build_dir: Path) -> dict:
     path = build_dir / "design.json"
-    if not path.is_file():
-        raise UserError(f"no design.json in {build_dir} (run `bitscale generate` first)")
-    try:
-        design = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
+    design = read_json(path, f"no design.json in {build_dir} (run `bitscale generate` first)")
     if not isinstance(design, dict) or design.get("format") != "bitscale.Design":
         raise UserError(f"{path} is not a bitscale design (missing format 'bitscale.Design')")
     for key in ("top", "verilog", "frame", "model_cycles_per_frame"):

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from bitscale.boards import get as get_board
-from bitscale.errors import UserError
+from bitscale.errors import UserError, read_json
 
 FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
 DEFAULT_BOARD = {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
@@ -142,13 +142,7 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
     if family not in FAMILIES:
         raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     bd = Path(build_dir)
-    dj = bd / "design.json"
-    if not dj.is_file():
-        raise UserError(f"no design.json in {bd} (run `bitscale generate` first)")
-    try:
-        design = json.loads(dj.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{dj} is not valid JSON: {e}") from None
+    design = read_json(bd / "design.json", f"no design.json in {bd} (run `bitscale generate` first)")
     top = design.get("top", "bitscale_top")
     verilog = bd / design.get("verilog", "bitscale_top.v")
     if not verilog.is_file():
