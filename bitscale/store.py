@@ -50,7 +50,19 @@ class Base(DeclarativeBase):
     pass
 
 
-class Point(Base):
+class _Claimable:
+    """The claim columns shared by points and hw_results: status, error, owner and heartbeat."""
+
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    owner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    claimed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Point(_Claimable, Base):
     __tablename__ = "points"
     __table_args__ = (UniqueConstraint(*POINT_KEY, name="uq_point"),)
 
@@ -65,13 +77,6 @@ class Point(Base):
     seed: Mapped[int] = mapped_column(Integer)
     board: Mapped[str] = mapped_column(String(32))
     fps_target: Mapped[float] = mapped_column(Float)     # 0 = the fastest folding that fits
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    owner_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    owner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
-    claimed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     claims: Mapped[int] = mapped_column(Integer, default=0)           # times the point was taken
     train_attempts: Mapped[int] = mapped_column(Integer, default=0)   # times training was started
     run_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -98,17 +103,10 @@ class Metrics(Base):
     train_metrics: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON from train()
 
 
-class HwResult(Base):
+class HwResult(_Claimable, Base):
     __tablename__ = "hw_results"
 
     point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    owner_host: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    owner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    heartbeat: Mapped[float | None] = mapped_column(Float, nullable=True)
-    claimed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     build_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     sim_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
