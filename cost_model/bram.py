@@ -19,7 +19,7 @@ xc7``, ``synth_ecp5``, ``synth_ice40``; docs/cost_model.md):
   taken where it replaces two RAMB18. Counts are reported in the family's
   18-Kib unit (a RAMB36 counts 2), in DP16KD, or in EBR.
 
-Memory style (one rule, used by hw/ too): :func:`memory_style`.
+Memory style: hw/'s rule (hw/memstyle.py), see :func:`memory_style`.
 
 The floor of a block memory is ``max(ceil(bits / unit_bits), ceil(width /
 max_width))``: capacity and bandwidth (a RAMB18/DP16KD reads at most 36 bits a
@@ -33,21 +33,19 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# Memories below this many bits are "distributed" (LUT RAM, or logic for ROMs). Same rule as hw/mvtu.py.
-BLOCK_MIN_BITS = 4096
-ROLES = ("weights", "buffer", "params", "pool", "fifo")
+from bitscale.hw import memstyle
+
+# The styling rule is hw/'s own (hw/memstyle.py): re-exported so that the model cannot drift from it.
+BLOCK_MIN_BITS = memstyle.BLOCK_MIN_BITS
+ROLES = memstyle.ROLES + ("fifo",)
 
 
 def memory_style(width: int, depth: int, role: str = "weights") -> str:
-    """"block" or "distributed" for a memory of ``width x depth`` bits, as hw/ styles it.
-
-    The rule hw/mvtu.py applies (``ram_style``; small ROMs become logic): weight
-    memories, input buffers, activation parameter tables and sliding-window
-    line buffers go to block RAM from :data:`BLOCK_MIN_BITS` bits up; the
-    max-pool row buffer is always distributed (it is read asynchronously).
+    """"block" or "distributed" for a memory of ``width x depth`` bits, as hw/ styles it
+    (:func:`bitscale.hw.memstyle.is_block`: block RAM from BLOCK_MIN_BITS bits up, except
+    parameter tables at most PARAMS_MAX_LUT_DEPTH deep and the max-pool row buffer).
     FIFOs are not styled by hw/ (amaranth FIFOs carry no ram_style); Yosys
-    decides, see :func:`auto_block`. tests/test_cost_bram.py checks that hw/
-    and this function agree.
+    decides, see :func:`auto_block`.
     """
     if role == "fifo":
         raise ValueError("FIFO memories are styled by Yosys itself: use auto_block(width, depth, family)")
@@ -57,15 +55,11 @@ def memory_style(width: int, depth: int, role: str = "weights") -> str:
 def block_mask(width, depth, role: str = "weights", family: str | None = None):
     """Vectorized "is it in block RAM": :func:`memory_style` == "block", or for role "fifo" (which
     needs ``family``) :func:`auto_block`."""
-    w = np.asarray(width, dtype=np.int64)
-    d = np.asarray(depth, dtype=np.int64)
+    if role == "fifo":
+        return np.asarray(auto_block(np.asarray(width, np.int64), np.asarray(depth, np.int64), family))
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if role == "fifo":
-        return np.asarray(auto_block(w, d, family))
-    if role == "pool":
-        return np.zeros(np.broadcast(w, d).shape, bool)
-    return (w * d) >= BLOCK_MIN_BITS
+    return memstyle.is_block(width, depth, role)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ def describe(acc) -> dict:
     from amaranth.lib.wiring import In
 
     from bitscale.hw.maxpool import MaxPool
-    from bitscale.hw.mvtu import MVTU, memory_style
+    from bitscale.hw.memstyle import memory_style
+    from bitscale.hw.mvtu import MVTU
     from bitscale.hw.swg import SlidingWindow
 
     net, folding = acc.net, acc.folding
@@ -54,10 +55,10 @@ def describe(acc) -> dict:
                      weight_layout="whole weights" if c.wplanes == 1 else "bit-planes")
             if c._params is not None:
                 pw = c._param_width()
-                d["param_memory"] = _mem(pw, c.nf_n, memory_style(pw * c.nf_n))
+                d["param_memory"] = _mem(pw, c.nf_n, memory_style(pw, c.nf_n, "params"))
             if c.nf_n > 1:
                 iw = lf.simd * layer.in_bits
-                d["input_buffer"] = _mem(iw, c.sf_n, memory_style(iw * c.sf_n))
+                d["input_buffer"] = _mem(iw, c.sf_n, memory_style(iw, c.sf_n, "buffer"))
             swg = comps.get(f"{layer.name}_swg")
             if isinstance(swg, SlidingWindow):
                 sw = swg.simd * swg.bits

@@ -23,8 +23,8 @@ come from counters (no multipliers for Yosys to put in DSP blocks).
 
 Weights live in ONE memory read one word per cycle (hw/layout.py: whole
 weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
-deeper). Memories of at least ``BLOCK_MIN_BITS`` bits are marked
-``ram_style = block``, smaller ones ``distributed``.
+deeper). Every memory is styled (``ram_style``) by hw/memstyle.py: block RAM
+from ``BLOCK_MIN_BITS`` bits up, except shallow parameter tables (logic).
 """
 from __future__ import annotations
 
@@ -37,24 +37,8 @@ from amaranth.lib.wiring import In, Out
 from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_words
+from bitscale.hw.memstyle import memory_attrs, memory_style
 from bitscale.nn import ir
-
-BLOCK_MIN_BITS = 4096
-
-
-def memory_style(bits: int) -> str:
-    """"block" (block RAM) at or above BLOCK_MIN_BITS, else "distributed" (LUTs)."""
-    return "block" if bits >= BLOCK_MIN_BITS else "distributed"
-
-
-def memory_attrs(bits: int, rom: bool = False) -> dict:
-    """Yosys attributes for a memory of ``bits``: small ROMs become logic (Yosys maps no
-    ROM to distributed RAM), small RAMs distributed RAM, big ones block RAM."""
-    style = memory_style(bits)
-    if style == "distributed" and rom:
-        return {"ram_style": "logic"}
-    return {"ram_style": style}
-
 
 def _signed_bits(lo: int, hi: int) -> int:
     return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
@@ -83,7 +67,7 @@ class MVTU(wiring.Component):
         self.out_bits = self.acc_bits if self.raw else layer.out_bits
         self.mem_width, self.mem_depth = memory_shape(layer.mh, layer.mw, lf.pe, lf.simd,
                                                       layer.wbits, layer.in_bits, lf.mode)
-        self.mem_style = memory_style(self.mem_width * self.mem_depth)
+        self.mem_style = memory_style(self.mem_width, self.mem_depth, "weights")
         self._weights = weight_words(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
         self._params = self._param_words(net, layer)
         super().__init__({
@@ -148,7 +132,7 @@ class MVTU(wiring.Component):
 
         # --- weight memory: one word per cycle, the plane this iteration needs -----
         wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
-                      attrs=memory_attrs(self.mem_width * self.mem_depth, rom=True))
+                      attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True))
         m.submodules.weights = wmem
         wrd = wmem.read_port()
         # the address (nf*SF + sf)*WP + wi steps by one whenever the activation plane
@@ -176,7 +160,7 @@ class MVTU(wiring.Component):
         x_word = Signal(simd * ab)
         if NF > 1:
             ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
-                          attrs=memory_attrs(simd * ab * SF))
+                          attrs=memory_attrs(simd * ab, SF, "buffer"))
             m.submodules.inbuf = ibuf
             ibw = ibuf.write_port()
             ibr = ibuf.read_port()
@@ -231,7 +215,7 @@ class MVTU(wiring.Component):
             m.d.sync += s4_valid.eq(s3["valid"] & s3["last"])
         if self._params is not None:
             pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
-                          attrs=memory_attrs(self._param_width() * NF, rom=True))
+                          attrs=memory_attrs(self._param_width(), NF, "params", rom=True))
             m.submodules.params = pmem
             prd = pmem.read_port()
             m.d.comb += [prd.addr.eq(s3["nf"]), prd.en.eq(adv)]

@@ -18,7 +18,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.mvtu import memory_attrs, memory_style
+from bitscale.hw.memstyle import memory_attrs, memory_style
 
 
 class SlidingWindow(wiring.Component):
@@ -33,7 +33,7 @@ class SlidingWindow(wiring.Component):
         self.rows = 2 * kernel
         self.row_words = w * self.cf
         self.depth = self.rows * self.row_words
-        self.style = memory_style(self.depth * simd * bits)
+        self.style = memory_style(simd * bits, self.depth, "buffer")
         super().__init__({"inp": In(stream.Signature(simd * bits)), "out": Out(stream.Signature(simd * bits))})
 
     def elaborate(self, platform):
@@ -42,7 +42,7 @@ class SlidingWindow(wiring.Component):
         OH, OW = self.h - K + 1, self.w - K + 1
         width = self.simd * self.bits
 
-        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=memory_attrs(self.depth * self.simd * self.bits))
+        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=memory_attrs(width, self.depth, "buffer"))
         m.submodules.lines = mem
         wp = mem.write_port()
         rp = mem.read_port()

@@ -1,5 +1,6 @@
 """Block-RAM mapping against hand-computed cases and Yosys-measured counts (cost_model/bram.py)."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -62,7 +63,10 @@ def test_memory_style_rule():
     assert bram.memory_style(64, 63) == "distributed"          # < 4096 bits
     assert bram.memory_style(64, 64) == "block"
     assert bram.memory_style(392, 16) == "block"
-    assert bram.memory_style(10_000, 100, "params") == "block"
+    assert bram.memory_style(10_000, 128, "params") == "distributed"   # shallow table: logic
+    assert bram.memory_style(10_000, 129, "params") == "block"
+    assert bram.memory_style(16, 256, "params") == "block"
+    assert bram.memory_style(392, 16, "buffer") == "block"
     assert bram.memory_style(10_000, 100, "pool") == "distributed"
     with pytest.raises(ValueError):
         bram.memory_style(1, 1, "nope")
@@ -103,15 +107,40 @@ def test_count_properties(w, d, family, writable):
     assert bram.block_count(w, d + 1, family, writable) >= n
 
 
-def test_hw_uses_the_same_rule():
-    """hw/ must style memories by the one shared rule (else the model and Yosys disagree)."""
-    mvtu = pytest.importorskip("bitscale.hw.mvtu")
-    fn = mvtu.memory_style
-    import inspect
-    params = list(inspect.signature(fn).parameters)
-    for w in (1, 8, 36, 64, 392, 784):
-        for d in (4, 16, 32, 33, 64, 128, 1024):
-            for role in ("weights", "buffer", "params"):
-                want = bram.memory_style(w, d, role)
-                got = fn(w, d, role) if len(params) >= 3 else (fn(w, d) if len(params) == 2 else fn(w * d))
-                assert got == want, (w, d, role, got, want)
+def _verilog_memories(v: str) -> list:
+    """(width, depth, style) of every ram_style-attributed memory in amaranth's Verilog."""
+    out = []
+    for m in re.finditer(r'\(\* ram_style = "(\w+)" \*\)\s*reg \[(\d+):0\] \w+ \[(\d+):0\];', v):
+        style = {"logic": "distributed"}.get(m.group(1), m.group(1))
+        out.append((int(m.group(2)) + 1, int(m.group(3)) + 1, style))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("case", ["fc_shallow_params", "fc_deep_params", "cnv_pool", "fc_requant"])
+def test_hw_styles_memories_as_the_model_predicts(case):
+    """The ram_style hw/ emits for every memory = the model's style for it (else model and Yosys disagree)."""
+    from bitscale.cost_model import estimate
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.hw.generate import verilog
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn.random_net import random_cnv, random_fc
+    if case == "fc_shallow_params":     # 4-bit thresholds: wide tables, 4..8 deep -> logic; big weights -> block
+        net, fold = random_fc([64, 64], 4, 4, in_features=64, seed=1), [(16, 8), (8, 8), (2, 8)]
+    elif case == "fc_deep_params":      # 256-deep threshold table of >= 4096 bits -> block RAM
+        net, fold = random_fc([256, 16], 2, 4, in_features=16, seed=2), [(1, 16), (1, 16), (2, 16)]
+    elif case == "cnv_pool":            # line buffers, pool row buffer, input buffers
+        net = random_cnv((10, 10, 8), [32, "P", 16], [16], 2, 2, seed=3)
+        fold = [(4, 8), (4, 8), (4, 16), (2, 8)]
+    else:                               # 8-bit activations: requantizer tables
+        net, fold = random_fc([32, 16], 4, 8, in_features=32, seed=4), [(2, 8), (2, 4), (2, 4)]
+    f = Folding(tuple(LayerFolding(l.name, p, s, "parallel") for l, (p, s) in zip(net.compute_layers, fold)))
+    got = _verilog_memories(verilog(Accelerator(net, f)))
+    want = sorted((m.declared_width or m.width, m.depth, m.style) for le in estimate(net, f, "pynq-z1").layers
+                  for m in le.memories if m.role != "fifo")
+    assert got == want
+    assert any(s == "block" for *_, s in got) and any(s == "distributed" for *_, s in got)
+    if case == "fc_shallow_params":     # the 4-deep threshold table of layer 0 is over BLOCK_MIN_BITS yet logic
+        assert any(
+            d == 4 and s == "distributed" and w * d >= bram.BLOCK_MIN_BITS for w, d, s in got), got
+    if case == "fc_deep_params":
+        assert any(d == 256 and s == "block" and w * d >= bram.BLOCK_MIN_BITS for w, d, s in got)

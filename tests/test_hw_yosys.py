@@ -8,7 +8,7 @@ import pytest
 
 from bitscale.hw.folding import Folding, LayerFolding
 from bitscale.hw.generate import generate
-from bitscale.hw.mvtu import BLOCK_MIN_BITS
+from bitscale.hw.memstyle import BLOCK_MIN_BITS
 from bitscale.nn.random_net import random_fc
 
 

@@ -1,0 +1,56 @@
+"""Which memories go to block RAM: the one rule hw/ styles memories by (and cost_model/ predicts with).
+
+* Any memory below :data:`BLOCK_MIN_BITS` bits is distributed: LUT RAM, or
+  logic for a ROM (Yosys maps no ROM to LUT RAM).
+* An activation-parameter table (thresholds, requantizer multipliers and
+  offsets; a ROM of one word per row-fold) at most :data:`PARAMS_MAX_LUT_DEPTH`
+  words deep is logic whatever its width. It is wide (PE x thresholds x bits)
+  and shallow (MH/PE words), so in block RAM it is bandwidth-bound: a 3,600 x 4
+  table takes 100 RAMB18 at 0.8% fill, while as logic every bit column is one
+  function of log2(depth) address bits (at most one LUT6 up to 64 words, and
+  constant or identical columns cost nothing). FINN draws the same line for
+  its LUT-resident memories (128 words).
+* Everything else from BLOCK_MIN_BITS up (weights, input buffers, sliding-window
+  line buffers) is block RAM. Weights and buffers keep the bits rule: weights
+  are what the FINN comparison counts, and written buffers have no cheap
+  home on iCE40 (no LUT RAM: they would become flip-flops).
+* The max-pool row buffer is always distributed (read asynchronously).
+
+Guaranteed: :func:`is_block` is the rule every ``ram_style`` attribute hw/
+emits follows; tests/test_cost_bram.py checks hw/ and the cost model agree.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK_MIN_BITS = 4096
+PARAMS_MAX_LUT_DEPTH = 128
+ROLES = ("weights", "buffer", "params", "pool")
+
+
+def is_block(width, depth, role: str = "weights"):
+    """Vectorized: True where a ``width x depth`` memory of ``role`` goes to block RAM."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    w = np.asarray(width, dtype=np.int64)
+    d = np.asarray(depth, dtype=np.int64)
+    if role == "pool":
+        return np.zeros(np.broadcast(w, d).shape, bool)
+    block = (w * d) >= BLOCK_MIN_BITS
+    if role == "params":
+        block &= d > PARAMS_MAX_LUT_DEPTH
+    return block
+
+
+def memory_style(width: int, depth: int, role: str = "weights") -> str:
+    """"block" (block RAM) or "distributed" (LUT RAM / logic) by :func:`is_block`."""
+    return "block" if bool(is_block(width, depth, role)) else "distributed"
+
+
+def memory_attrs(width: int, depth: int, role: str, rom: bool = False) -> dict:
+    """Yosys attributes for the memory: small ROMs become logic (Yosys maps no ROM to
+    distributed RAM), small RAMs distributed RAM, the rest block RAM."""
+    style = memory_style(width, depth, role)
+    if style == "distributed" and rom:
+        return {"ram_style": "logic"}
+    return {"ram_style": style}
