@@ -155,7 +155,9 @@ LUTRAM_MUX_COST = 0.4
 
 def auto_block(width, depth, family: str):
     """Where Yosys itself puts a written memory that carries no ram_style (amaranth FIFOs): block iff
-    its block-RAM cost is below its LUT-RAM cost (memory_libmap's cost comparison). Vectorized."""
+    its block-RAM cost is below its LUT-RAM cost and below its cost as flip-flops (memory_libmap's
+    comparison; logic costs 1 per bit, so on iCE40, which has no LUT RAM, a FIFO of up to 64 bits
+    stays in flip-flops). Vectorized."""
     w = np.asarray(width, dtype=np.int64)
     d = np.asarray(depth, dtype=np.int64)
     shape = np.broadcast(w, d).shape
@@ -167,7 +169,7 @@ def auto_block(width, depth, family: str):
         rows = _ceil(d, cd)
         # + the read mux over the rows: LUTRAM_MUX_COST per bit and extra row, bracketed by the probes
         lut_cost = np.minimum(lut_cost, rows * _ceil(w, cw) * cost + LUTRAM_MUX_COST * w * (rows - 1))
-    out = (block_cost < lut_cost) & (w > 0) & (d > 0)
+    out = (block_cost < lut_cost) & (block_cost < w * d) & (w > 0) & (d > 0)
     return bool(out) if out.ndim == 0 else out
 
 

@@ -42,7 +42,7 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "lutram", "fifo", "ctrl", "rq",
+LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "lutram", "rom", "fifo", "ctrl", "rq",
                 "swg", "swg_bits", "pool_bits")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "lutram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
@@ -54,7 +54,7 @@ DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (1
 
 _DEFAULT_COEF = {
     "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
-            "lutram": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
+            "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "lutram_ff": 0.0, "ctrl": 2.0, "rq": 1.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
 }
@@ -104,6 +104,9 @@ class LayerInfo:
     # live (non-constant) bit columns of the parameter ROM per PE (index = PE): Yosys drops constant
     # columns of a ROM before mapping it, and NF-deep threshold tables have many (shared sign bits)
     param_live: tuple = ()
+    # distinct live bit columns (up to complement) per PE: what a ROM built as logic costs, since
+    # Yosys/ABC build each distinct column function once
+    param_distinct: tuple = ()
 
 
 def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
@@ -119,16 +122,23 @@ def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
     return f.reshape(-1, 1), mb + ab
 
 
-def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple:
+def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
+    """Per PE (index; -1 where PE does not divide MH): (live bit columns, distinct live columns up to
+    complement) of the NF-deep parameter ROM."""
     vals, bits = _param_fields(net, l)
-    bitcols = (vals[:, :, None] >> np.arange(bits)) & 1          # (MH, n, bits)
-    live = [-1] * (l.mh + 1)        # -1: PE does not divide MH
+    bitcols = ((vals[:, :, None] >> np.arange(bits)) & 1).astype(np.uint8)      # (MH, n, bits)
+    live = [-1] * (l.mh + 1)
+    distinct = [-1] * (l.mh + 1)
     for pe in range(1, l.mh + 1):
         if l.mh % pe:
             continue
-        cols = bitcols.reshape(l.mh // pe, pe, *bitcols.shape[1:])  # (NF, PE, n, bits)
-        live[pe] = int(np.count_nonzero((cols != cols[:1]).any(axis=0)))
-    return tuple(live)
+        cols = bitcols.reshape(l.mh // pe, -1)                  # (NF, PE * n * bits), one column per ROM bit
+        keep = (cols != cols[:1]).any(axis=0)
+        live[pe] = int(np.count_nonzero(keep))
+        c = cols[:, keep]
+        c = np.where(c[:1] == 1, 1 - c, c)                      # a column and its complement are one function
+        distinct[pe] = int(np.unique(c, axis=1).shape[1]) if c.size else 0
+    return tuple(live), tuple(distinct)
 
 
 def _signed_bits(lo: int, hi: int) -> int:
@@ -159,10 +169,10 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 pool = (h, w, c, nxt.kernel, nxt.stride, nxt.in_bits)
                 break
         conv_in = (*l.in_shape, l.kernel) if l.kind == "conv" else None
-        live = _param_live(net, l) if n_params else ()
+        live, distinct = _param_live(net, l) if n_params else ((), ())
         out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
                              l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
-                             conv_in, pool, live))
+                             conv_in, pool, live, distinct))
     return tuple(out)
 
 
@@ -198,6 +208,19 @@ def memories(info: LayerInfo, pe, simd, mode_idx):
     return [m if len(m) == 5 else (*m, m[2]) for m in _memories(info, pe, simd, mode_idx)]
 
 
+def param_columns(info: LayerInfo, pe, distinct: bool = False):
+    """Live (non-constant) bit columns of the parameter ROM at ``pe`` (array), or the distinct ones
+    up to complement; the declared width where the table has no entry for ``pe``."""
+    pe = np.asarray(pe, np.int64)
+    full = pe * info.n_params * info.param_bits
+    table = info.param_distinct if distinct else info.param_live
+    if not table:
+        return full
+    table = np.asarray(table, np.int64)
+    idx = np.clip(pe, 0, len(table) - 1)
+    return np.where((pe < len(table)) & (table[idx] >= 0), table[idx], full)
+
+
 def _memories(info: LayerInfo, pe, simd, mode_idx):
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     wp, _ = planes(info, mode_idx)
@@ -206,13 +229,7 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
     # input buffer: the SIMD words of one vector, kept for the other row-folds
     mems.append(("buffer", "inbuf", np.where(nf > 1, simd * info.abits, 0), np.where(nf > 1, sf, 0)))
     if info.n_params:
-        full = pe * info.n_params * info.param_bits
-        live = full
-        if info.param_live:
-            table = np.asarray(info.param_live, np.int64)
-            idx = np.clip(pe, 0, len(table) - 1)
-            live = np.where((pe < len(table)) & (table[idx] >= 0), table[idx], full)
-        mems.append(("params", "params", full, nf, live))
+        mems.append(("params", "params", pe * info.n_params * info.param_bits, nf, param_columns(info, pe)))
     if info.conv_in is not None:
         h, w, c, k = info.conv_in
         mems.append(("buffer", "swg", simd * info.abits, 2 * k * w * (c // simd)))
@@ -348,17 +365,24 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
+    rom = np.zeros_like(one)
     ff_wreg = np.zeros_like(one)
     fifo = np.zeros_like(one)
-    for role, _, mw_, md, _live in memories(info, pe, simd, mode_idx):
+    for role, _, mw_, md, live in memories(info, pe, simd, mode_idx):
         mw_ = np.asarray(mw_) * one
         md = np.asarray(md) * one
-        dist = ~bram.block_mask(mw_, md, role, family)
+        dist = ~bram.block_mask(mw_, md, role, family) & (md > 0)
         if role == "fifo":
-            fifo += np.where(dist & (md > 0), mw_ * _ceil(md, 2 * LUT_DEPTH[family] // 4), 0)
+            fifo += np.where(dist, mw_ * _ceil(md, 2 * LUT_DEPTH[family] // 4), 0)
             continue
-        lut_ram += np.where(dist & (md > 0), mw_ * _ceil(md, LUT_DEPTH[family]), 0)
-        ff_wreg += np.where(dist & (md > 0), mw_, 0)
+        per_column = _ceil(md, LUT_DEPTH[family])
+        if role == "weights":       # a distributed ROM is logic: one function per bit column
+            rom += np.where(dist, mw_ * per_column, 0)
+        elif role == "params":      # ... and identical / constant columns are built once / not at all
+            rom += np.where(dist, param_columns(info, pe, distinct=True) * per_column, 0)
+        else:
+            lut_ram += np.where(dist, mw_ * per_column, 0)
+        ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = 4 if info.conv_in is not None else sf_ + 2
@@ -371,7 +395,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
         "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
-        "lutram": lut_ram, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError, read_json
+from bitscale.hw.build import core_for_family
 
 FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
 DEFAULT_BOARD = {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
@@ -160,13 +161,18 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
     with tempfile.TemporaryDirectory(prefix=".synth.", dir=bd) as tmp_abs:
         tmp = Path(Path(tmp_abs).name)
         stat = tmp / "stat.json"
+        src = Path(verilog.name)
+        core = core_for_family(verilog.read_text(), family)
+        if core != verilog.read_text():     # e.g. iCE40: no LUT RAM, small RAMs become logic
+            src = tmp / verilog.name
+            (bd / src).write_text(core)
         if place:
             (bd / tmp / "wrap.v").write_text(_wrapper(design["ports"], top))
-            script = (f"read_verilog {verilog.name} {tmp / 'wrap.v'}; "
+            script = (f"read_verilog {src} {tmp / 'wrap.v'}; "
                       f"{_synth_cmd(family, 'bitscale_fmax_wrap')} -json {tmp / 'net.json'}; "
                       f"tee -q -o {stat} stat -json")
         else:
-            script = f"read_verilog {verilog.name}; {_synth_cmd(family, top)}; tee -q -o {stat} stat -json"
+            script = f"read_verilog {src}; {_synth_cmd(family, top)}; tee -q -o {stat} stat -json"
         log(f"yosys: {_synth_cmd(family, top)} on {verilog} ...")
         result["seconds"]["yosys"] = round(_run([yosys, "-q", "-p", script], bd, bd / tmp / "yosys.log", "yosys"), 1)
         stat = bd / stat
