@@ -13,7 +13,8 @@
    feature the set barely exercises keeps a sane value):
        min_c  sum_d ((A_d c - y_d) / y_d)^2 + lam * sum_k ((c_k - prior_k) / max(prior_k, 1))^2,  c >= 0
 3. Writes the coefficients (with the fit's per-design errors) to cost_model/coefficients.json and
-   bench/results/calibrate_cost.json. iCE40 (LUT4) uses the ECP5 fit unless fitted itself.
+   bench/results/calibrate_cost.json. Families xc7, ECP5 and iCE40 (synth_ice40); UltraScale (xcup)
+   uses the xc7 fit.
 """
 from __future__ import annotations
 
@@ -97,7 +98,7 @@ def fit_family(items, fam, target):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--families", default="xc7,ecp5")
+    ap.add_argument("--families", default="xc7,ecp5,ice40")
     ap.add_argument("--resynth", action="store_true", help="run the tools again even when cached")
     ap.add_argument("--fit-only", action="store_true", help="use cached synthesis results only")
     args = ap.parse_args(argv)

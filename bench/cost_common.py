@@ -144,6 +144,18 @@ VALIDATION = [
            ((4, 3, P), (8, 16, P), (4, 16, P), (2, 16, P))),
     Design("val_cnv_w2a2_bs", ("cnv", (12, 12, 3), (8, "P", 16), (16,), 2, 2, 34),
            ((4, 3, BS), (4, 8, BS), (4, 16, BS), (2, 16, BS))),
+    # added with hw/memstyle.py: the datapaths the first 20 designs exercised once or not at all
+    # (cnv at 2 and 4 bits, DSP lanes + requantizer, weight/bit-serial at more widths, a wide XNOR layer)
+    Design("val_cnv_w2a2_p", ("cnv", (12, 12, 4), (16, "P", 16), (32,), 2, 2, 41),
+           ((4, 4, P), (4, 8, P), (4, 16, P), (2, 16, P))),
+    Design("val_cnv_w4a4_ws", ("cnv", (10, 10, 3), (16, "P", 16), (16,), 4, 4, 42),
+           ((4, 3, WS), (4, 8, WS), (4, 16, WS), (2, 16, WS))),
+    Design("val_fc_w4a8_p", ("fc", (64, 32), 4, 8, 64, 43), ((4, 8, P), (4, 8, P), (2, 8, P))),
+    Design("val_fc_w2a4_ws", ("fc", (96, 48), 2, 4, 96, 44), ((4, 16, WS), (4, 8, WS), (2, 8, WS))),
+    Design("val_fc_w3a1_bs", ("fc", (64, 64), 3, 1, 64, 45), ((8, 8, BS), (4, 16, BS), (2, 16, BS))),
+    Design("val_fc_w1a3_bs", ("fc", (64, 32), 1, 3, 64, 46), ((4, 16, BS), (4, 8, BS), (2, 8, BS))),
+    Design("val_fc_w2a2_wide", ("fc", (128, 64), 2, 2, 128, 47), ((8, 16, P), (8, 16, P), (2, 16, P))),
+    Design("val_fc_w1a1_wide", ("fc", (256, 256), 1, 1, 256, 48), ((16, 32, P), (8, 32, P), (2, 32, P))),
 ]
 
 

@@ -42,20 +42,23 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "lutram", "rom", "fifo", "ctrl", "rq",
+LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "lutram", "rom", "fifo", "ctrl", "rq",
                 "swg", "swg_bits", "pool_bits")
-FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "lutram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
+FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
 LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
+# Depth one LUT serves per bit of a distributed *written* memory: LUT RAM on Xilinx/ECP5; iCE40 has none,
+# so such a memory is flip-flops and a read mux (about one LUT4 per two words and bit).
+RAM_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 2}
 # Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the (reduced) product is at least
 # this wide (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default (synth_ice40 without -dsp).
 DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
 _DEFAULT_COEF = {
-    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
+    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0, "neg": 1.0,
             "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
-    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "lutram_ff": 0.0, "ctrl": 2.0, "rq": 1.0,
+    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0, "ctrl": 2.0, "rq": 1.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
 }
 
@@ -318,6 +321,23 @@ def address_dsp(info: LayerInfo, pe, simd, mode_idx, family: str):
     return n
 
 
+def _cut_term_bits(info: LayerInfo, wp, ap):
+    """Bits registered per partial sum where hw/dotproduct.py cuts its adder trees (SIMD > 4: after two
+    levels, ceil(SIMD/4) partial sums per tree), summed over the dot product's trees."""
+    w, a = info.wbits, info.abits
+    if w == 1 and a == 1:
+        return 3 * np.ones_like(wp)                      # one popcount
+    par = (wp == 1) & (ap == 1)
+    if w == 1:
+        par_bits = 2 * (a + 2)                           # select tree + activation-sum tree
+    elif a == 1:
+        par_bits = w + 3
+    else:
+        par_bits = w + a + 2
+    plane_bits = np.where(wp > 1, np.where(ap > 1, 3, 6 if a == 1 else a + 2), 6)   # popcounts / AND tree
+    return np.where(par, par_bits, plane_bits)
+
+
 def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.ndarray]:
     """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index)."""
     pe = np.asarray(pe, np.int64)
@@ -362,18 +382,24 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         pop = np.where((wp > 1) & (ap > 1), lanes, pop)
     ybits = _clog2(simd + 1) + w + a + 2
     shift = pe * ybits * _clog2(wp * ap)
+    # weight planes: the MSB plane's contribution is negated (an adder and a mux per bit)
+    neg = np.where(wp > 1, pe * ybits, 0)
+    cut = pe * _ceil(simd, 4) * _cut_term_bits(info, wp, ap) * (simd > 4)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
     rom = np.zeros_like(one)
     ff_wreg = np.zeros_like(one)
     fifo = np.zeros_like(one)
+    ram_ff = np.zeros_like(one)
     for role, _, mw_, md, live in memories(info, pe, simd, mode_idx):
         mw_ = np.asarray(mw_) * one
         md = np.asarray(md) * one
         dist = ~bram.block_mask(mw_, md, role, family) & (md > 0)
+        if role in ("buffer", "pool", "fifo") and family == "ice40":
+            ram_ff += np.where(dist, mw_ * md, 0)      # no LUT RAM: every bit is a flip-flop
         if role == "fifo":
-            fifo += np.where(dist, mw_ * _ceil(md, 2 * LUT_DEPTH[family] // 4), 0)
+            fifo += np.where(dist, mw_ * _ceil(md, max(2 * RAM_DEPTH[family] // 4, 1)), 0)
             continue
         per_column = _ceil(md, LUT_DEPTH[family])
         if role == "weights":       # a distributed ROM is logic: one function per bit column
@@ -381,8 +407,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         elif role == "params":      # ... and identical / constant columns are built once / not at all
             rom += np.where(dist, param_columns(info, pe, distinct=True) * per_column, 0)
         else:
-            lut_ram += np.where(dist, mw_ * per_column, 0)
-        ff_wreg += np.where(dist, live * one, 0)
+            lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
+        if role != "params":        # (a logic ROM's read register: Yosys retimes it to the address)
+            ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = 4 if info.conv_in is not None else sf_ + 2
@@ -394,11 +421,11 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
-        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
+        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one, "neg": neg * one,
         "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,
-        "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "lutram_ff": lut_ram,
+        "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
     }
 
 

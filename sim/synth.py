@@ -182,6 +182,10 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         cells = (mods[key] if (place and key) else doc["design"]).get("num_cells_by_type", {})
         result.update(count_resources(cells, family))
         result["cells"] = cells
+        # each module's own cells (not its submodules'): where the LUTs of a design go
+        result["modules"] = {k.lstrip("\\"): {kk: v for kk, v in count_resources(m.get("num_cells_by_type", {}), family).items()
+                                              if kk in ("LUT", "FF", "BRAM18", "DSP")}
+                             for k, m in mods.items() if k.lstrip("\\").startswith(top)}
         if place:
             npr = _tool(f"yowasp-nextpnr-{family}")
             result["tools"]["nextpnr"] = _version(npr)

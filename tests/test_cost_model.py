@@ -96,8 +96,11 @@ def test_auto_fold_legal_meets_target_and_fits(w, a, seed, board, frac):
     assert e.fps >= target * (1 - 1e-9)
     for k in ("LUT", "BRAM18", "DSP"):
         assert e.utilization[k] <= 0.8 + 1e-9
-    # a slower target never costs more LUTs than the fastest folding
-    assert e.LUT <= ef.LUT * 1.0001 + 1
+    # a slower target never costs more than the fastest folding, in the folder's own currency (board-weighted
+    # utilization): it may trade LUTs for block RAM, e.g. on iCE40 where distributed RAM is flip-flops
+    def cost(est):
+        return sum(est.utilization[k] for k in ("LUT", "BRAM18", "DSP"))
+    assert cost(e) <= cost(ef) * 1.0001 + 1e-9
     with pytest.raises(UserError, match="out of reach"):
         auto_fold(net, board, target_fps=ef.fps * 4 + 1e6)
 
