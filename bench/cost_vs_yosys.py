@@ -65,7 +65,7 @@ def main(argv=None):
             simulated(d)
         for d in VALIDATION[:args.place]:
             synthesized(d, "ecp5", place=True, resynth=args.resynth, log=progress)
-    from calibrate_cost import collect, fit_family
+    from calibrate_cost import all_designs, collect, fit_family
     loo = {}
     for fam, items in collect(FAMILIES).items():
         for target in ("LUT", "FF"):
@@ -76,7 +76,7 @@ def main(argv=None):
     hdr = (f"{'design':<20} {'fam':<5} {'BRAM m/y':>9} {'LUT model':>9} {'LUT yosys':>9} {'err':>6} {'LOO err':>7} "
            f"{'FF m/y':>11} {'DSP m/y':>8} {'cyc model':>9} {'cyc sim':>9} {'fmax':>6}")
     progress(hdr)
-    for d in CALIBRATION + VALIDATION:
+    for d in all_designs():
         net = d.network()
         f = d.folding(net)
         sim = cached_sim(d)
@@ -132,6 +132,13 @@ def main(argv=None):
         "cycles_equal_sim": len({r["design"] for r in rows if r["cycles_sim"] is not None
                                  and r["cycles_sim"] == r["cycles_model"]}),
         "simulated": len({r["design"] for r in rows if r["cycles_sim"] is not None}),
+        "per_family": {fam: {"rows": len(fr),
+                             "lut_mean_abs_err": round(sum(abs(r["LUT_err"]) for r in fr) / len(fr), 4),
+                             "lut_loo_mean_abs_err": round(sum(abs(r["LUT_loo_err"]) for r in fr) / len(fr), 4),
+                             "lut_loo_max_abs_err": round(max(abs(r["LUT_loo_err"]) for r in fr), 4),
+                             "lut_loo_within_15pct": sum(abs(r["LUT_loo_err"]) <= 0.15 for r in fr),
+                             "ff_loo_mean_abs_err": round(sum(abs(r["FF_loo_err"]) for r in fr) / len(fr), 4)}
+                       for fam in FAMILIES for fr in [[r for r in rows if r["family"] == fam]] if fr},
     }
     progress(f"\nsummary: {json.dumps(summary)}")
     out = write_result("cost_vs_yosys", {"rows": rows, "summary": summary, "seconds": round(time.time() - t0, 1),
