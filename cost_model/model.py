@@ -42,9 +42,10 @@ from bitscale.nn import ir
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom", "fifo", "ctrl", "rq",
-                "swg", "swg_bits", "pool_bits")
-FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
+LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom",
+                "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
+FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits",
+               "pool_bits")
 # LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
 LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
 # Depth one LUT serves per bit of a distributed *written* memory: LUT RAM on Xilinx/ECP5; iCE40 has none,
@@ -56,10 +57,11 @@ DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
 _DEFAULT_COEF = {
-    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0, "neg": 1.0, "sub": 1.0, "wtree": 1.0,
-            "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0, "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
-    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0, "ctrl": 2.0, "rq": 1.0,
-           "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
+    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
+            "neg": 1.0, "sub": 1.0, "wtree": 1.0, "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0,
+            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
+    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0,
+           "ctrl": 2.0, "rq": 1.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
 }
 
 
@@ -414,16 +416,18 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
             fifo += np.where(dist, mw_ * _ceil(md, max(2 * RAM_DEPTH[family] // 4, 1)), 0)
             continue
         per_column = _ceil(md, LUT_DEPTH[family])
+        if role == "params":
+            # a logic ROM: identical / constant columns are built once / not at all, and so are
+            # their read-register FFs (identical FFs are merged)
+            cols = param_columns(info, pe, distinct=True) * one
+            rom += np.where(dist, cols * per_column, 0)
+            ff_wreg += np.where(dist, cols, 0)
+            continue
         if role == "weights":       # a distributed ROM is logic: one function per bit column
             rom += np.where(dist, mw_ * per_column, 0)
-        elif role == "params":      # ... and identical / constant columns are built once / not at all
-            rom += np.where(dist, param_columns(info, pe, distinct=True) * per_column, 0)
         else:
             lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
-        if role == "params":        # read register: one FF per distinct column (identical FFs are merged)
-            ff_wreg += np.where(dist, param_columns(info, pe, distinct=True) * one, 0)
-        else:
-            ff_wreg += np.where(dist, live * one, 0)
+        ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = 4 if info.conv_in is not None else sf_ + 2
@@ -437,8 +441,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
-        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one, "neg": neg * one, "sub": sub, "wtree": wtree,
-        "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl, "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
+        "neg": neg * one, "sub": sub, "wtree": wtree, "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl,
+        "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
