@@ -4,8 +4,8 @@ Per compute layer (the MVTU of hw/mvtu.py, plus the sliding-window generator
 in front of a conv and the max-pool behind it) the model counts:
 
 * cycles per frame: :func:`bitscale.hw.folding.layer_cycles` (exact; the RTL
-  has no bubbles), FPS = f_clk / max over layers, latency = sum over layers
-  (an upper bound: a layer starts before its predecessor has finished).
+  has no bubbles), FPS = f_clk / max over layers, latency = sum over layers plus
+  pipeline stages (an upper bound: a layer starts before its predecessor has finished).
 * BRAM: every memory the hardware builds (weights, input buffer, parameter
   table, line buffers), styled by :func:`bitscale.cost_model.bram.memory_style`
   and mapped by :func:`bitscale.cost_model.bram.block_count` (Yosys' own rule).
@@ -546,8 +546,13 @@ class Estimate:
         }
 
 
-# Pipeline stages per compute layer (issue, s1, s2, out register) and per stream block.
-PIPELINE_CYCLES = 4
+# Latency bound, beyond the layers' own cycles (measured in cocotb, tests/test_sim_accelerator.py checks
+# the bound): per compute layer the MVTU pipeline (issue .. output register, 6-7 stages), the FIFO in
+# front of it and a width converter; per other layer (pool, flatten) a few stages; per design the input
+# and output FIFOs and the output packing.
+PIPELINE_CYCLES = 10
+OTHER_LAYER_CYCLES = 4
+STREAM_CYCLES = 6
 
 
 def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str) -> Estimate:
@@ -579,7 +584,9 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
     util = {"LUT": tot["LUT"] / board.lut, "FF": tot["FF"] / board.ff,
             "BRAM18": tot["BRAM18"] / board.bram, "DSP": tot["DSP"] / board.dsp if board.dsp else
             (0.0 if tot["DSP"] == 0 else float("inf"))}
-    latency = sum(l.cycles for l in out) + PIPELINE_CYCLES * len(net.layers)
+    n_compute = len(net.compute_layers)
+    latency = (sum(l.cycles for l in out) + PIPELINE_CYCLES * n_compute
+               + OTHER_LAYER_CYCLES * (len(net.layers) - n_compute) + STREAM_CYCLES)
     return Estimate(board.name, family, board.bram_kind, board.clock_mhz, tuple(out), tot["LUT"], tot["FF"],
                     tot["BRAM18"], tot["DSP"], cycles, board.clock_mhz * 1e6 / cycles, latency,
                     tot["bram_floor"], util)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from bitscale.cost_model import estimate
 from bitscale.hw.folding import Folding, LayerFolding, default_folding
 from bitscale.hw.generate import generate
 from bitscale.nn import golden, ir
@@ -91,6 +92,11 @@ def test_accelerator_icarus(builds, name):
     d = builds(name)
     doc = simulate(d, images=5, simulator="icarus", cache_dir=CACHE, log=lambda *a: None)
     check_exact_and_timed(doc, 5)
+    # the cost model's latency is an upper bound on the measured one
+    make, spec = POINTS[name]
+    net = make()
+    bound = estimate(net, fold(net, spec), "pynq-z1").latency_cycles
+    assert doc["latency_cycles"] <= bound, (doc["latency_cycles"], bound)
     # random gaps on s_axis and backpressure on m_axis: same outputs, none lost or duplicated
     doc = simulate(d, images=5, simulator="icarus", gaps=0.3, backpressure=0.5, seed=11, cache_dir=CACHE,
                    log=lambda *a: None, write=False)
@@ -116,6 +122,7 @@ def test_random_fc_random_folding_icarus(tmp_path_factory, data, w, a, seed):
     generate(net, Folding(lfs), d)
     doc = simulate(d, images=4, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
     check_exact_and_timed(doc, 4)
+    assert doc["latency_cycles"] <= estimate(net, Folding(lfs), "pynq-z1").latency_cycles
     doc = simulate(d, images=4, simulator="icarus", gaps=0.4, backpressure=0.4, seed=seed,
                    cache_dir=CACHE, log=lambda *a: None, write=False)
     assert doc["errors"] == [] and doc["golden_match"] == 4
