@@ -15,10 +15,13 @@ def _keys(n):
             for i in range(n)]
 
 
-def _claim_all(url, ids, q):
+def _claim_all(url, ids, q, done):
     st = Store(url)
     won = [i for i in ids if st.claim(i)]
     q.put((os.getpid(), won))
+    # stay alive until every process has claimed: a dead owner's points are rightly reclaimable,
+    # so a process that exited early would let the slower ones take its points again
+    done.wait(120)
 
 
 def test_unique_points_and_idempotent_insert(tmp_path):
@@ -36,10 +39,12 @@ def test_two_processes_claim_each_point_once(tmp_path):
     ids = st.ensure_points(_keys(24), [0.5] * 24)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_claim_all, args=(url, ids if k == 0 else ids[::-1], q)) for k in range(3)]
+    done = ctx.Event()
+    procs = [ctx.Process(target=_claim_all, args=(url, ids if k == 0 else ids[::-1], q, done)) for k in range(3)]
     for p in procs:
         p.start()
     res = [q.get(timeout=120) for _ in procs]
+    done.set()
     for p in procs:
         p.join(timeout=30)
     won = [i for _, w in res for i in w]
