@@ -165,8 +165,8 @@ def auto_block(width, depth, family: str):
     block_cost = np.full(shape, np.iinfo(np.int64).max, dtype=np.int64)
     for c in _configs(family):
         block_cost = np.minimum(block_cost, _units(w, d, c, True) * c.cost)
-    # + the port-emulation score memory_libmap adds to a block mapping of an amaranth FIFO; it only decides
-    # against flip-flops (iCE40): bracketed by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR
+    # + the port-emulation score memory_libmap adds to a block mapping of an amaranth FIFO: bracketed on
+    # iCE40 by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR; every xc7/ECP5 probe above holds with it
     block_cost = block_cost + BLOCK_EMU_COST
     lut_cost = np.full(shape, np.inf)
     for cd, cw, cost in LUTRAM_CELLS[family]:

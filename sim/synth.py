@@ -162,8 +162,9 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         tmp = Path(Path(tmp_abs).name)
         stat = tmp / "stat.json"
         src = Path(verilog.name)
-        core = core_for_family(verilog.read_text(), family)
-        if core != verilog.read_text():     # e.g. iCE40: no LUT RAM, small RAMs become logic
+        text = verilog.read_text()
+        core = core_for_family(text, family)
+        if core != text:     # e.g. iCE40: no LUT RAM, small RAMs become logic
             src = tmp / verilog.name
             (bd / src).write_text(core)
         if place:
