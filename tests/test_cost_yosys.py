@@ -24,6 +24,11 @@ def test_generated_design_bram_equals_yosys(tmp_path):
     assert r["BRAM18"] == e.BRAM18, (r["cells"], [m.to_json() for l in e.layers for m in l.memories])
     assert r["DSP"] == e.DSP
     assert r["LUT"] > 0 and r["FF"] > 0
+    # per-module breakdown (synth_xilinx keeps the hierarchy): each module's own cells, summing to the total
+    mods = r["modules"]
+    assert {"bitscale_top.dense0", "bitscale_top.dense1", "bitscale_top.dense2"} <= set(mods)
+    for k in ("LUT", "FF", "BRAM18", "DSP"):
+        assert sum(m[k] for m in mods.values()) == r[k], k
 
 
 @pytest.mark.slow
