@@ -34,19 +34,14 @@ LAM = 0.02
 
 def design_features(d, family):
     from bitscale.cost_model import model
-    from cost_common import build
     net = d.network()
     f = d.folding(net)
-    # builds from before hw 0f56264/96c14dd have no weight-word / dot-product registers
-    old_hw = "waddr" not in (build(d) / "bitscale_top.v").read_text()
     feats = {}
     for info in model.layer_infos(net):
         lf = f[info.name]
         fe = model.features(info, np.array([lf.pe]), np.array([lf.simd]),
                             np.array([model.MODES.index(lf.mode)]), family)
         for k, v in fe.items():
-            if old_hw and k == "wordreg":
-                continue
             feats[k] = feats.get(k, 0.0) + float(np.ravel(v)[0])
     return feats
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cost_common import (CACHE, CALIBRATION, VALIDATION, board_for, build, cached, progress,  # noqa: E402
+from cost_common import (CACHE, VALIDATION, board_for, build, cached, progress,  # noqa: E402
                          synthesized, write_result)
 
 FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
@@ -85,26 +85,14 @@ def main(argv=None):
             if r is None:
                 continue
             e = estimate(net, f, board_for(fam))
-            # designs generated before hw 96c14dd computed addresses with constant multiplies (DSPs on ECP5)
-            old_addr = "waddr" not in (build(d) / "bitscale_top.v").read_text()
-            dsp_model = e.DSP
-            if old_addr:
-                import numpy as np
-                from bitscale.cost_model import model
-                for info in model.layer_infos(net):
-                    lf = f[info.name]
-                    dsp_model += int(model.address_dsp(info, np.array([lf.pe]), np.array([lf.simd]),
-                                                       np.array([model.MODES.index(lf.mode)]), fam)[0])
-            row = {"design": d.name, "family": fam, "bram_kind": r["bram_kind"],
-                   "hw_addressing": "constant multiplies (before hw 96c14dd)" if old_addr else "counters",
+            row = {"design": d.name, "family": fam, "bram_kind": r["bram_kind"], "hw_commit": r.get("hw_commit"),
                    "BRAM18_model": e.BRAM18, "BRAM18_yosys": r["BRAM18"],
                    "LUT_model": e.LUT, "LUT_yosys": r["LUT"], "LUT_err": round(e.LUT / r["LUT"] - 1, 4),
                    "LUT_loo": round(loo.get((d.name, fam, "LUT"), float("nan")), 1),
                    "LUT_loo_err": round(loo.get((d.name, fam, "LUT"), float("nan")) / r["LUT"] - 1, 4),
                    "FF_loo_err": round(loo.get((d.name, fam, "FF"), float("nan")) / r["FF"] - 1, 4),
-
                    "FF_model": e.FF, "FF_yosys": r["FF"], "FF_err": round(e.FF / r["FF"] - 1, 4),
-                   "DSP_model": dsp_model, "DSP_yosys": r["DSP"], "cycles_model": e.cycles,
+                   "DSP_model": e.DSP, "DSP_yosys": r["DSP"], "cycles_model": e.cycles,
                    "cycles_sim": sim.get("cycles_per_frame") if sim else None,
                    "latency_model": e.latency_cycles, "latency_sim": sim.get("latency_cycles") if sim else None,
                    "fmax_mhz": r.get("fmax_mhz"), "yosys_s": r.get("seconds", {}).get("yosys")}
@@ -112,7 +100,7 @@ def main(argv=None):
             cs = f"{row['cycles_sim']:.0f}" if row["cycles_sim"] is not None else "-"
             fm = f"{row['fmax_mhz']:.1f}" if row["fmax_mhz"] else "-"
             progress(f"{d.name:<20} {fam:<5} {e.BRAM18:>4}/{r['BRAM18']:<4} {e.LUT:>9} {r['LUT']:>9} "
-                     f"{row['LUT_err']:>+6.1%} {row['LUT_loo_err']:>+7.1%} {e.FF:>5}/{r['FF']:<5} {dsp_model:>3}/{r['DSP']:<4} "
+                     f"{row['LUT_err']:>+6.1%} {row['LUT_loo_err']:>+7.1%} {e.FF:>5}/{r['FF']:<5} {e.DSP:>3}/{r['DSP']:<4} "
                      f"{e.cycles:>9} {cs:>9} {fm:>6}")
     errs = [abs(r["LUT_err"]) for r in rows]
     lerrs = [abs(r["LUT_loo_err"]) for r in rows]

@@ -273,58 +273,6 @@ def _requant_dsp(info: LayerInfo, family: str) -> int:
     return _ceil(max(a, b), amax) * _ceil(min(a, b), bmax)
 
 
-def _bits_range(n):
-    """Bits of an amaranth Signal(range(n)) (n >= 2)."""
-    return np.maximum(_clog2(np.maximum(n, 2)), 1)
-
-
-def _const_mul_dsp(xbits, c, ybits, family: str):
-    """1 where Yosys maps ``x * c`` (x unsigned ``xbits``, c a constant) to a DSP block, else 0.
-
-    A power-of-two constant is a shift. Otherwise the $mul goes to a DSP when both operands have at
-    least 2 bits (ECP5), and on Xilinx also when the product, cut to the ``ybits`` it drives, has at
-    least DSP_MIN_PRODUCT bits.
-    """
-    ymin = DSP_MIN_PRODUCT[family]
-    c = np.asarray(c, np.int64)
-    if ymin is None:
-        return np.zeros(np.broadcast(xbits, c).shape, np.int64)
-    pow2 = (c & (c - 1)) == 0
-    cbits = _clog2(c + 1)
-    ok = (~pow2) & (xbits >= 2) & (cbits >= 2)
-    if family in ("xc7", "xcup"):
-        ok &= np.minimum(xbits + cbits, ybits) >= ymin
-    return ok.astype(np.int64)
-
-
-def address_dsp(info: LayerInfo, pe, simd, mode_idx, family: str):
-    """DSP blocks of constant-multiply address arithmetic (hw/ before commit 96c14dd: the MVTU's
-    ``(nf * SF + sf) * WP``, the window's ``slot * RW`` and ``(ox + kx) * CF``, the pool's ``ox * CF``).
-    Current hw/ uses counters and constant tables instead, so :func:`layer_costs` does not add these."""
-    pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
-    wp, _ = planes(info, mode_idx)
-    nf, sf = info.mh // pe, info.mw // simd
-    depth_bits = _bits_range(nf * sf * wp)
-    # weight address (nf * SF + sf) * WP + wi
-    n = _const_mul_dsp(_bits_range(nf), sf, depth_bits, family)
-    n = n + _const_mul_dsp(_bits_range(nf * sf), wp, depth_bits, family)
-    if info.conv_in is not None:
-        h, w, c, k = info.conv_in
-        cf = c // simd
-        rw = w * cf
-        rows = 2 * k
-        d_bits = _bits_range(rows * rw)
-        # w_slot * RW, row_slot * RW, (ox + kx) * CF
-        n = n + 2 * _const_mul_dsp(_bits_range(rows) * np.ones_like(pe), rw, d_bits, family)
-        n = n + _const_mul_dsp(_bits_range(w - k + 1) * np.ones_like(pe), cf, d_bits, family)
-    if info.pool is not None:
-        h, w, c, k, s, b = info.pool
-        ow = (w - k) // s + 1
-        cf = c // pe
-        n = n + _const_mul_dsp(_bits_range(ow + 1) * np.ones_like(pe), cf, _bits_range(ow * cf), family)
-    return n
-
-
 def _cut_term_bits(info: LayerInfo, wp, ap):
     """Bits registered per partial sum where hw/dotproduct.py cuts its adder trees (SIMD > 4: after two
     levels, ceil(SIMD/4) partial sums per tree), summed over the dot product's trees."""
@@ -475,8 +423,7 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
         n_bram += np.where(block, bram.block_count(lw, d_, family, writable=(role in ("buffer", "pool", "fifo"))), 0)
         n_floor += np.where(block, bram.floor(lw, d_, family), 0)
     par = (wp == 1) & (ap == 1)
-    # (hw/ computes memory addresses with counters since 96c14dd; address_dsp() gives the DSPs the
-    # earlier constant-multiply addressing cost, used by bench/cost_vs_yosys.py for designs built before)
+    # (memory addresses come from counters, not constant multiplies, so they take no DSPs)
     dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
     return {"LUT": lut, "FF": ff, "BRAM18": n_bram, "bram_floor": n_floor, "DSP": dsp, "cycles": cycles}
 
