@@ -7,6 +7,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 apt_need=()
 command -v iverilog >/dev/null 2>&1 || apt_need+=(iverilog)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || apt_need+=(dataset-fashion-mnist)
+# the report's browser test (tests/test_report_browser.py): headless Chromium + its WebDriver
+command -v chromium >/dev/null 2>&1 || apt_need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_need+=(chromium-driver)
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "[setup] apt-get install ${apt_need[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
