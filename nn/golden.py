@@ -12,14 +12,30 @@ import numpy as np
 from bitscale.nn.ir import Layer, QuantizedNetwork
 
 
-def im2col(x: np.ndarray, k: int) -> np.ndarray:
-    """(N, H, W, C) -> (N, OH, OW, k*k*C), columns in (ky, kx, c) order (valid, stride 1)."""
+def pad_value(bits: int) -> int:
+    """The value padding inserts: the activation whose code is 0 (docs/arithmetic.md, "Padding").
+
+    Unsigned activations and pixels pad with 0; bipolar activations (no 0 in {-1, +1}) with -1.
+    """
+    return -1 if bits == 1 else 0
+
+
+def im2col(x: np.ndarray, k: int, stride: int = 1, pad: int = 0, fill: int = 0) -> np.ndarray:
+    """(N, H, W, C) -> (N, OH, OW, k*k*C), columns in (ky, kx, c) order.
+
+    The map is padded by ``pad`` rows/columns of ``fill`` on each side, then windows are taken
+    every ``stride`` pixels (OH = (H + 2 pad - k) // stride + 1; rows/columns past the last whole
+    window are unused).
+    """
     n, h, w, c = x.shape
-    oh, ow = h - k + 1, w - k + 1
+    if pad:
+        x = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), constant_values=fill)
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
     cols = np.empty((n, oh, ow, k, k, c), dtype=x.dtype)
     for ky in range(k):
         for kx in range(k):
-            cols[:, :, :, ky, kx, :] = x[:, ky:ky + oh, kx:kx + ow, :]
+            cols[:, :, :, ky, kx, :] = x[:, ky:ky + stride * (oh - 1) + 1:stride,
+                                         kx:kx + stride * (ow - 1) + 1:stride, :]
     return cols.reshape(n, oh, ow, k * k * c)
 
 
@@ -28,7 +44,7 @@ def accumulate(net: QuantizedNetwork, layer: Layer, x: np.ndarray) -> np.ndarray
     w = net.weight(layer).astype(np.int64)
     x = x.astype(np.int64)
     if layer.kind == "conv":
-        x = im2col(x, layer.kernel)
+        x = im2col(x, layer.kernel, layer.stride, layer.pad, pad_value(layer.in_bits))
     return x @ w.T
 
 

@@ -45,7 +45,9 @@ import numpy as np
 
 from bitscale.errors import UserError, read_json
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# versions load() still reads: version 1 files have no ``pad`` (every conv valid, stride 1)
+READABLE_VERSIONS = (1, 2)
 KINDS = ("dense", "conv", "maxpool", "flatten")
 ACTS = ("thresholds", "requant", "none")
 MAX_BITS = 16
@@ -69,7 +71,8 @@ class Layer:
     narrow: bool = True       # narrow-range weights (wbits >= 2)
     act: str = "none"         # thresholds | requant | none, compute layers only
     kernel: int = 0           # conv / maxpool window (square)
-    stride: int = 1           # maxpool stride (conv is stride 1, no padding)
+    stride: int = 1           # conv / maxpool stride
+    pad: int = 0              # conv: rows/columns of padding on each side (value: code 0, see docs/arithmetic.md)
     requant_shift: int = 0
 
     # --- derived ----------------------------------------------------------
@@ -141,6 +144,11 @@ def weight_range(wbits: int, narrow: bool) -> tuple[int, int]:
         return -1, 1
     hi = (1 << (wbits - 1)) - 1
     return (-hi if narrow else -hi - 1), hi
+
+
+def conv_out_hw(h: int, w: int, k: int, stride: int = 1, pad: int = 0) -> tuple[int, int]:
+    """Output rows/columns of a KxK window sliding with ``stride`` over an HxW map padded by ``pad``."""
+    return (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
 
 
 def acc_range(layer: Layer) -> tuple[int, int]:
@@ -232,6 +240,8 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
         if math.prod(l.in_shape) != l.out_shape[0] or len(l.out_shape) != 1:
             _fail(f"{where}: flatten of {l.in_shape} cannot give {l.out_shape}")
         return
+    if l.pad and l.kind != "conv":
+        _fail(f"{where}: only conv layers take pad, not {l.kind}")
     if l.kind == "maxpool":
         if len(l.in_shape) != 3 or l.kernel < 1 or l.stride < 1:
             _fail(f"{where}: maxpool needs an HWC input and kernel/stride >= 1")
@@ -266,9 +276,12 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
         if len(l.in_shape) != 3 or len(l.out_shape) != 3 or l.kernel < 1:
             _fail(f"{where}: conv layers take and give HWC maps with kernel >= 1")
         h, w, _ = l.in_shape
-        exp = (h - l.kernel + 1, w - l.kernel + 1)
-        if tuple(l.out_shape[:2]) != exp:
-            _fail(f"{where}: conv out_shape {l.out_shape} does not match a valid {l.kernel}x{l.kernel} conv of {l.in_shape}")
+        if not (isinstance(l.stride, int) and l.stride >= 1 and isinstance(l.pad, int) and 0 <= l.pad < l.kernel):
+            _fail(f"{where}: conv needs stride >= 1 and 0 <= pad < kernel, not stride={l.stride!r} pad={l.pad!r}")
+        exp = conv_out_hw(h, w, l.kernel, l.stride, l.pad)
+        if min(exp) < 1 or tuple(l.out_shape[:2]) != exp:
+            _fail(f"{where}: conv out_shape {l.out_shape} does not match a {l.kernel}x{l.kernel} conv "
+                  f"(stride {l.stride}, pad {l.pad}) of {l.in_shape}")
         wshape = (l.mh, l.kernel, l.kernel, l.in_shape[2])
     w = _tensor(net, f"{l.name}.weight", where, wshape)
     lo, hi = weight_range(l.wbits, l.narrow)
@@ -315,8 +328,9 @@ def to_json(net: QuantizedNetwork) -> dict:
 def from_json(doc: dict, tensors: dict[str, np.ndarray]) -> QuantizedNetwork:
     if not isinstance(doc, dict) or doc.get("format") != "bitscale.QuantizedNetwork":
         _fail("not a bitscale network.json (missing format 'bitscale.QuantizedNetwork')")
-    if doc.get("version") != FORMAT_VERSION:
-        _fail(f"network.json version {doc.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+    if doc.get("version") not in READABLE_VERSIONS:
+        _fail(f"network.json version {doc.get('version')!r} is not supported "
+              f"(expected one of {', '.join(map(str, READABLE_VERSIONS))})")
     layers = []
     allowed = set(Layer.__dataclass_fields__)
     for i, d in enumerate(doc.get("layers") or []):
@@ -378,4 +392,4 @@ def _atomic_write(path: Path, write, binary: bool = False) -> None:
 
 __all__ = ["Layer", "QuantizedNetwork", "act_range", "weight_range", "acc_range", "acc_bits",
            "validate", "save", "load", "to_json", "from_json", "replace",
-           "FORMAT_VERSION", "THRESHOLD_MAX_BITS", "INPUT_BITS", "MAX_BITS"]
+           "conv_out_hw", "FORMAT_VERSION", "THRESHOLD_MAX_BITS", "INPUT_BITS", "MAX_BITS"]

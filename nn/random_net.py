@@ -12,7 +12,7 @@ from bitscale.nn import golden
 from dataclasses import replace
 
 from bitscale.nn.ir import (THRESHOLD_MAX_BITS, Layer, QuantizedNetwork, acc_bits, acc_range,
-                            validate, weight_range)
+                            conv_out_hw, validate, weight_range)
 
 
 def _weights(rng, shape, wbits, narrow=True):
@@ -72,8 +72,20 @@ def random_fc(widths, wbits, abits, num_classes=10, in_features=64, seed=0, narr
 
 
 def random_cnv(in_shape, convs, dense, wbits, abits, num_classes=10, seed=0, narrow=True) -> QuantizedNetwork:
-    """conv/pool stack then flatten + dense. ``convs`` items: an int (3x3 conv channels) or "P" (2x2 maxpool)."""
-    spec = [("conv", c, 3) if c != "P" else ("maxpool", 0, 2) for c in convs]
+    """conv/pool stack then flatten + dense.
+
+    ``convs`` items: an int (3x3 valid conv channels), "P" (2x2/2 maxpool), ``("conv", ch, k, stride,
+    pad)`` or ``("pool", k, stride)``.
+    """
+    def item(c):
+        if c == "P":
+            return ("maxpool", 0, (2, 2))
+        if isinstance(c, tuple) and c[0] == "pool":
+            return ("maxpool", 0, (c[1], c[2]))
+        if isinstance(c, tuple):
+            return ("conv", c[1], (c[2], c[3], c[4]))
+        return ("conv", c, (3, 1, 0))
+    spec = [item(c) for c in convs]
     spec.append(("flatten", 0, None))
     spec += [("dense", d, None) for d in dense]
     n_compute = sum(1 for s in spec if s[0] in ("dense", "conv")) + 1
@@ -92,8 +104,9 @@ def _build(seed, in_shape, spec, num_classes, wb, ab, narrow) -> QuantizedNetwor
         name = f"{kind}{i}"
         if kind == "maxpool":
             h, w, c = shape
-            out = ((h - 2) // 2 + 1, (w - 2) // 2 + 1, c)
-            layer = Layer("maxpool", name, shape, out, in_bits=bits, kernel=2, stride=2)
+            pk, ps = extra
+            out = ((h - pk) // ps + 1, (w - pk) // ps + 1, c)
+            layer = Layer("maxpool", name, shape, out, in_bits=bits, kernel=pk, stride=ps)
         elif kind == "flatten":
             layer = Layer("flatten", name, shape, (int(np.prod(shape)),), in_bits=bits)
         else:
@@ -102,10 +115,11 @@ def _build(seed, in_shape, spec, num_classes, wb, ab, narrow) -> QuantizedNetwor
             act = "none" if last else _act_for(out_bits)
             if kind == "conv":
                 h, w, c = shape
-                out = (h - 2, w - 2, ch)
+                k, st, pd = extra
+                out = (*conv_out_hw(h, w, k, st, pd), ch)
                 layer = Layer("conv", name, shape, out, in_bits=bits, out_bits=out_bits, wbits=wb[ci],
-                              narrow=narrow, act=act, kernel=3)
-                wshape = (ch, 3, 3, c)
+                              narrow=narrow, act=act, kernel=k, stride=st, pad=pd)
+                wshape = (ch, k, k, c)
             else:
                 layer = Layer("dense", name, shape, (ch,), in_bits=bits, out_bits=out_bits, wbits=wb[ci],
                               narrow=narrow, act=act)
