@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 apt_need=()
 command -v iverilog >/dev/null 2>&1 || apt_need+=(iverilog)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || apt_need+=(dataset-fashion-mnist)
+# the PostgreSQL store tests start a throw-away local server (initdb/pg_ctl) in a temp dir
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || apt_need+=(postgresql)
 # the report's browser test (tests/test_report_browser.py): headless Chromium + its WebDriver
 command -v chromium >/dev/null 2>&1 || apt_need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_need+=(chromium-driver)
