@@ -69,7 +69,7 @@ def hw_commit() -> str:
 
 def synthesized(d: Design, family: str, place: bool = False, resynth: bool = False, log=print) -> dict | None:
     """Cached synth.json content for (design, family); runs the tools when missing (or resynth)."""
-    from bitscale.sim.synth import synth
+    from bitscale.boards.synth import synth
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{d.name}.{family}.json"
     if path.is_file() and not resynth:

@@ -10,7 +10,7 @@ folder that looks finished), load its IR, auto-fold it on the board
 accuracy only. With ``hw``, after training: the Pareto points (accuracy vs
 BRAM18 and accuracy vs FPS) are generated (``bitscale.hw.generate``),
 simulated in cocotb (``bitscale.sim.simulate``) and synthesized for the
-board's family (``bitscale.sim.synth``), and the measured numbers are stored
+board's family (``bitscale.boards.synth``), and the measured numbers are stored
 beside the estimates.
 
 Guaranteed: a point whose status is ``done`` is never trained again, by this
@@ -231,7 +231,7 @@ def _real_simulate(build_dir, images, simulator, log=print):
 
 
 def _real_synth(build_dir, family, board, log=print):
-    from bitscale.sim.synth import synth
+    from bitscale.boards.synth import synth
     return synth(build_dir, family, board=board, log=log)
 
 

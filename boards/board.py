@@ -8,10 +8,10 @@
   as input words, and their golden-model outputs packed as output words.
 * ``board.json`` — the board, the self-test summary (frames, image source,
   LED mapping, UART line) and what to do next.
-* ``vivado/`` for Xilinx boards (see :mod:`bitscale.hw.vivado`).
+* ``vivado/`` for Xilinx boards (see :mod:`bitscale.boards.vivado`).
 
 ECP5 / iCE40 boards need nothing more: ``bitscale build`` elaborates the
-board top (:class:`bitscale.hw.board_top.BoardTop`) through the board's
+board top (:class:`bitscale.boards.board_top.BoardTop`) through the board's
 amaranth-boards platform. Files are written to temporary names and renamed.
 """
 from __future__ import annotations
@@ -61,9 +61,9 @@ def check_args(board_name: str, frames: int):
 
 def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=print) -> dict:
     """Add the board-level files for ``board_name`` to ``build_dir``; returns the board.json content."""
-    from bitscale.hw.board_top import LED_MAP
+    from bitscale.boards.board_top import LED_MAP
     from bitscale.hw.frame import FrameFormat
-    from bitscale.hw.selftest import selftest_data
+    from bitscale.boards.selftest import selftest_data
     from bitscale.nn import ir
 
     board = check_args(board_name, frames)
@@ -84,7 +84,7 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         leds = {f"led {i}": what for i, what in LED_MAP[board.name].items()}
         nxt = f"bitscale build {bdir}"
     else:
-        from bitscale.hw.vivado import LED_STATUS, SHELLS
+        from bitscale.boards.vivado import LED_STATUS, SHELLS
         leds = {f"LD{i}": LED_STATUS[i] for i in range(len(SHELLS[board.name].leds))}
         nxt = (f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
                if SHELLS[board.name].ps else
@@ -102,7 +102,7 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         "next": nxt,
     }
     if board.family not in ("ecp5", "ice40"):
-        from bitscale.hw.vivado import write_vivado
+        from bitscale.boards.vivado import write_vivado
         tmp = Path(tempfile.mkdtemp(prefix=".vivado.", dir=bdir))
         try:
             doc["vivado"] = write_vivado(tmp, board, frame, rom, (bdir / "bitscale_top.v").read_text())

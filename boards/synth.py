@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError, read_json
-from bitscale.hw.build import core_for_family
+from bitscale.boards.build import core_for_family
 
 FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
 DEFAULT_BOARD = {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}

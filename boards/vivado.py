@@ -346,8 +346,8 @@ if {{$do_bitstream}} {{
 
 def write_vivado(out: Path, board, frame, rom, core_verilog: str) -> list[str]:
     """Write the Vivado files for ``board`` into ``out`` (a folder); returns the file names written."""
-    from bitscale.hw.board_top import selftest_verilog
-    from bitscale.hw.uart_tx import divisor_for
+    from bitscale.boards.board_top import selftest_verilog
+    from bitscale.boards.uart_tx import divisor_for
     if board.name not in SHELLS:
         raise UserError(f"no Vivado shell for board {board.name!r}; Xilinx boards: {', '.join(SHELLS)}")
     s = SHELLS[board.name]

@@ -83,7 +83,7 @@ def test_build_xilinx_board_points_to_vivado(tmp_path):
 
 
 def test_unknown_board(tmp_path):
-    from bitscale.hw.board import add_board
+    from bitscale.boards.board import add_board
     with pytest.raises(UserError, match="unknown board 'ulx3s-12f'.*icebreaker"):
         add_board(tmp_path, "ulx3s-12f")
 
@@ -116,7 +116,7 @@ def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
 
 
 def test_no_fit_message_names_the_numbers_and_a_way_out():
-    from bitscale.hw.build import no_fit_message
+    from bitscale.boards.build import no_fit_message
     ulx = get_board("ulx3s-85f")
     util = {"TRELLIS_COMB": {"used": 30000, "available": 83640}, "MULT18X18D": {"used": 336, "available": 156}}
     msg = no_fit_message(ulx, util)
@@ -127,7 +127,7 @@ def test_no_fit_message_names_the_numbers_and_a_way_out():
 
 
 def test_parse_nextpnr_log():
-    from bitscale.hw.build import overfull, parse_fmax, parse_utilization
+    from bitscale.boards.build import overfull, parse_fmax, parse_utilization
     log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6000/ 5280   113%\n"
            "Info: \t        ICESTORM_RAM:     2/   30     6%\n"
            "Info: Max frequency for clock 'clk': 31.50 MHz (PASS at 12.00 MHz)\n")

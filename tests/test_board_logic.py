@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bitscale.hw.frame import FrameFormat, StreamFormat
-from bitscale.hw.selftest import SelfTest, SelfTestData
-from bitscale.hw.uart_tx import UARTTx, divisor_for
+from bitscale.boards.selftest import SelfTest, SelfTestData
+from bitscale.boards.uart_tx import UARTTx, divisor_for
 
 FRAME = FrameFormat(StreamFormat(4, 8, False, 2), StreamFormat(1, 16, True, 3))
 SETTINGS = dict(max_examples=8, deadline=None, derandomize=True,

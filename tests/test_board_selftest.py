@@ -88,7 +88,7 @@ if cocotb is not None:
 
 def run_selftest(tmp: Path, core_verilog: str, frame, rom, *, timeout_cycles=4000, max_cycles=20000) -> dict:
     """Build bitscale_selftest + the core with Verilator (sim/runner.py), run the bench, return what it saw."""
-    from bitscale.hw.board_top import SELFTEST_MODULE, selftest_verilog
+    from bitscale.boards.board_top import SELFTEST_MODULE, selftest_verilog
     from bitscale.sim.runner import build, run_test
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "bitscale_top.v").write_text(core_verilog)
@@ -148,7 +148,7 @@ def standin_core(frame) -> str:
 
 
 def standin_rom(frame, n, seed=0):
-    from bitscale.hw.selftest import SelfTestData
+    from bitscale.boards.selftest import SelfTestData
     rng = np.random.default_rng(seed)
     fin, fout = frame.input, frame.output
     in_words, gold = [], []
@@ -200,7 +200,7 @@ def small_folding(net):
 @pytest.fixture(scope="module")
 def fc_build(tmp_path_factory):
     """A build directory for iCEBreaker from a tiny trained fc: core + 8-frame self-test of the run's test set."""
-    from bitscale.hw.board import add_board
+    from bitscale.boards.board import add_board
     from bitscale.hw.generate import generate
     from bitscale.nn import ir
     tmp = tmp_path_factory.mktemp("fc")
@@ -213,7 +213,7 @@ def fc_build(tmp_path_factory):
 
 def test_selftest_rom_is_the_runs_test_set(fc_build):
     from bitscale.hw.frame import FrameFormat
-    from bitscale.hw.selftest import SelfTestData
+    from bitscale.boards.selftest import SelfTestData
     from bitscale.nn import golden, ir
     from bitscale.nn.data import test_set
     design = json.loads((fc_build / "design.json").read_text())
@@ -230,7 +230,7 @@ def test_selftest_rom_is_the_runs_test_set(fc_build):
 def test_selftest_fc_pass_and_fail(fc_build, tmp_path):
     """The LEDs and the UART say PASS for the right ROM and FAIL at the frame whose golden word was flipped."""
     from bitscale.hw.frame import FrameFormat
-    from bitscale.hw.selftest import SelfTestData
+    from bitscale.boards.selftest import SelfTestData
     design = json.loads((fc_build / "design.json").read_text())
     frame = FrameFormat.from_json(design["frame"])
     rom = SelfTestData.from_json(json.loads((fc_build / "selftest.json").read_text()))

@@ -40,7 +40,7 @@ def core_dir(tmp_path_factory):
 def _board_dir(core_dir: Path, tmp: Path, board: str) -> Path:
     import shutil
 
-    from bitscale.hw.board import add_board
+    from bitscale.boards.board import add_board
     d = tmp / board
     shutil.copytree(core_dir, d)
     add_board(d, board, frames=4, log=lambda *a: None)
@@ -74,7 +74,7 @@ module BUFGCE_DIV #(parameter BUFGCE_DIVIDE = 1) (input I, input CE, input CLR, 
 def test_vivado_files(core_dir, tmp_path, board):
     from bitscale.boards import get
     from bitscale.hw.frame import FrameFormat
-    from bitscale.hw.vivado import SHELLS, dma_width, verilog_ports
+    from bitscale.boards.vivado import SHELLS, dma_width, verilog_ports
     d = _board_dir(core_dir, tmp_path, board)
     v = d / "vivado"
     doc = json.loads((d / "board.json").read_text())
@@ -154,7 +154,7 @@ def test_vivado_verilog_lints(core_dir, tmp_path, board):
 
 def test_core_port_mismatch_is_reported(core_dir, tmp_path):
     from bitscale.hw.frame import FrameFormat, StreamFormat
-    from bitscale.hw.vivado import check_core_ports
+    from bitscale.boards.vivado import check_core_ports
     text = (core_dir / "bitscale_top.v").read_text()
     design = json.loads((core_dir / "design.json").read_text())
     frame = FrameFormat.from_json(design["frame"])
@@ -165,7 +165,7 @@ def test_core_port_mismatch_is_reported(core_dir, tmp_path):
 
 
 def test_verilog_ports_parses_both_header_styles():
-    from bitscale.hw.vivado import verilog_ports
+    from bitscale.boards.vivado import verilog_ports
     ansi = "module a (input wire clk, input [7:0] d, output reg [3:0] q); endmodule"
     old = "module b(clk, d, q);\n  input clk;\n  wire clk;\n  input [15:0] d;\n  output [0:0] q;\nendmodule"
     assert verilog_ports(ansi, "a") == {"clk": ("input", 1), "d": ("input", 8), "q": ("output", 4)}
@@ -175,7 +175,7 @@ def test_verilog_ports_parses_both_header_styles():
 
 
 def test_dma_width():
-    from bitscale.hw.vivado import dma_width
+    from bitscale.boards.vivado import dma_width
     assert [dma_width(b) for b in (1, 8, 9, 24, 40, 64, 65, 1024)] == [8, 8, 16, 32, 64, 64, 128, 1024]
     with pytest.raises(UserError, match="1025-bit"):
         dma_width(1025)

@@ -11,7 +11,7 @@ from bitscale.nn.random_net import random_fc
 @pytest.mark.slow
 def test_generated_design_bram_equals_yosys(tmp_path):
     gen = pytest.importorskip("bitscale.hw.generate")
-    from bitscale.sim.synth import synth
+    from bitscale.boards.synth import synth
     # weights 64 x 128 (block, swizzle-free), 64 x 64 (block), a dense FIFO of 9 words, params distributed
     net = random_fc([64, 32], 2, 2, in_features=64, seed=1)
     f = Folding((LayerFolding("dense0", 4, 8), LayerFolding("dense1", 4, 8, "weight-serial"),
@@ -37,7 +37,7 @@ def test_ice40_synth_maps_small_rams_to_logic_and_ebr_equals_model(tmp_path):
     buffers are ram_style "distributed" (it failed with "no valid mapping found" before), and the EBR
     count must be the model's."""
     gen = pytest.importorskip("bitscale.hw.generate")
-    from bitscale.sim.synth import synth
+    from bitscale.boards.synth import synth
     net = random_fc([32, 16], 2, 2, in_features=32, seed=1)
     f = Folding((LayerFolding("dense0", 4, 8), LayerFolding("dense1", 4, 8), LayerFolding("dense2", 2, 8)))
     design = gen.generate(net, f, tmp_path)

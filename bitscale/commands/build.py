@@ -20,7 +20,7 @@ def register(sub):
 def run(args):
     import json
 
-    from bitscale.hw.build import build
+    from bitscale.boards.build import build
     result = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp)
     if args.json:
         print(json.dumps(result, indent=1))

@@ -20,13 +20,13 @@ def run(args):
     from bitscale.nn import ir
 
     if args.board:                         # a bad board or frame count fails before the slow part
-        from bitscale.hw.board import check_args
+        from bitscale.boards.board import check_args
         check_args(args.board, args.selftest_frames)
     net = ir.load(args.run_dir)
     folding = Folding.load(args.folding) if args.folding else default_folding(net)
     design = generate(net, folding, args.out, run_dir=args.run_dir, log=print)
     if args.board:
-        from bitscale.hw.board import add_board
+        from bitscale.boards.board import add_board
         add_board(args.out, args.board, frames=args.selftest_frames, log=print)
     print(f"model: {design['model_cycles_per_frame']} cycles/frame; "
           f"in {design['frame']['input']['elems']}x{design['frame']['input']['bits']} bits/beat, "

@@ -14,7 +14,7 @@ def register(sub):
 
 
 def run(args):
-    from bitscale.sim.synth import synth
+    from bitscale.boards.synth import synth
 
     r = synth(args.build_dir, args.family, board=args.board, place=False if args.no_place else None)
     fmax = f", fmax {r['fmax_mhz']} MHz" if r.get("fmax_mhz") else ""
