@@ -444,6 +444,8 @@ class LayerEstimate:
     cycles: int
     bram_floor: int
     memories: tuple[bram.MemoryMap, ...] = field(default=())
+    wbits: int = 0          # the layer's weight bits and the bits of the activations entering it
+    abits: int = 0          # (per layer: mixed-precision networks differ layer by layer)
 
     def to_json(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "memories"}
@@ -525,7 +527,7 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
         out.append(LayerEstimate(info.name, info.kind, lf.pe, lf.simd, lf.mode,
                                  int(round(float(c["LUT"][0]))), int(round(float(c["FF"][0]))),
                                  int(c["BRAM18"][0]), int(c["DSP"][0]), int(c["cycles"][0]),
-                                 int(c["bram_floor"][0]), tuple(maps)))
+                                 int(c["bram_floor"][0]), tuple(maps), wbits=info.wbits, abits=info.abits))
     cycles = max(l.cycles for l in out)
     tot = {k: sum(getattr(l, k) for l in out) for k in ("LUT", "FF", "BRAM18", "DSP", "bram_floor")}
     util = {"LUT": tot["LUT"] / board.lut, "FF": tot["FF"] / board.ff,

@@ -149,7 +149,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
             oc = wint.shape[0]
             wint = wint.transpose(0, 2, 3, 1)                                  # (OC, KH, KW, IC)
             out_shape = (h - 2, w_ - 2, oc)
-            layer = Layer("conv", f"conv{i}", shape, out_shape, in_bits=in_bits, wbits=m.wbits,
+            layer = Layer("conv", f"conv{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i],
                           narrow=True, kernel=3)
         else:
             if reorder_chw is not None:                                        # CHW -> HWC columns
@@ -157,9 +157,9 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
                 wint = wint.reshape(-1, cc, hh, ww).transpose(0, 2, 3, 1).reshape(wint.shape[0], -1)
                 reorder_chw = None
             out_shape = (wint.shape[0],)
-            layer = Layer("dense", f"fc{i}", shape, out_shape, in_bits=in_bits, wbits=m.wbits,
+            layer = Layer("dense", f"fc{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i],
                           narrow=True)
-        abits = m.abits
+        abits = m.layer_abits[i + 1]        # the bits this block's activation quantizer outputs
         layer = ir.replace(layer, out_bits=abits,
                            act="thresholds" if abits <= ir.THRESHOLD_MAX_BITS else "requant")
         bn = _bn_affine(b.bn)
@@ -190,7 +190,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
     if reorder_chw is not None:
         hh, ww, cc = reorder_chw
         wint = wint.reshape(-1, cc, hh, ww).transpose(0, 2, 3, 1).reshape(wint.shape[0], -1)
-    last = Layer("dense", "fc_out", shape, (num_classes,), in_bits=in_bits, out_bits=0, wbits=m.wbits,
+    last = Layer("dense", "fc_out", shape, (num_classes,), in_bits=in_bits, out_bits=0, wbits=m.layer_wbits[-1],
                  narrow=True, act="none")
     tensors["fc_out.weight"] = wint.astype(np.int64)
     layers.append(last)
@@ -210,7 +210,7 @@ def brevitas_ints(model, x_uint8: np.ndarray, batch: int = 500):
     """
     from bitscale.nn.models import to_torch_input
     m = copy.deepcopy(model).to("cpu").double().eval()
-    scales = [1.0 if m.abits == 1 else act_scale(b.act) for b in m.blocks]
+    scales = [1.0 if m.layer_abits[i + 1] == 1 else act_scale(b.act) for i, b in enumerate(m.blocks)]
     _, sw = weight_ints(m.last)
     last_scale = sw * scales[-1]
     captured = []

@@ -157,7 +157,13 @@ class QNet(nn.Module):
         super().__init__()
         self.model, self.wbits, self.abits = model, wbits, abits
         self.in_shape = tuple(in_shape)
-        self.quantized = wbits > 0
+        self.quantized = wbits != 0
+        # per compute layer: weight bits, and the bits of the activations entering it (nn/precision.py)
+        from bitscale.nn.precision import n_compute_layers, resolve
+        n = n_compute_layers(model, scale, base, layers)
+        self.layer_wbits, self.layer_abits = resolve(wbits, abits, n) if self.quantized else ((0,) * n, (0,) * n)
+        wq = iter(self.layer_wbits)
+        aq = iter(self.layer_abits[1:])          # the activation quantizer after block i: abits[i + 1]
         self.input_quant = _input_quant() if self.quantized else None
         w = widths_for(model, scale, base, layers)
         self.blocks = nn.ModuleList()
@@ -169,19 +175,19 @@ class QNet(nn.Module):
                     self.blocks[-1].pool = nn.MaxPool2d(2, 2)
                     h //= 2
                     continue
-                self.blocks.append(Block("conv", _conv(c, item, wbits), item, abits, dropout))
+                self.blocks.append(Block("conv", _conv(c, item, next(wq)), item, next(aq), dropout))
                 c, h = item, h - 2
             self.flatten_after = len(self.blocks) - 1
             feat = c * h * h
             for item in w["fcs"]:
-                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits, dropout))
+                self.blocks.append(Block("dense", _linear(feat, item, next(wq)), item, next(aq), dropout))
                 feat = item
         else:
             feat = math.prod(self.in_shape)
             for item in w["fc"]:
-                self.blocks.append(Block("dense", _linear(feat, item, wbits), item, abits, dropout))
+                self.blocks.append(Block("dense", _linear(feat, item, next(wq)), item, next(aq), dropout))
                 feat = item
-        self.last = _linear(feat, num_classes, wbits)
+        self.last = _linear(feat, num_classes, next(wq))
         # A positive per-tensor factor on the logits for the loss only (argmax is unchanged).
         self.logit_gain = nn.Parameter(torch.zeros(()))
 
@@ -206,6 +212,7 @@ def build_model(model: str, wbits: int, abits: int, scale: float, num_classes: i
                 in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0) -> QNet:
     if (wbits == 0) != (abits == 0):
         raise UserError("the float baseline needs both --wbits float and --abits float")
+    # wbits/abits: ints (uniform) or one value per compute layer (nn/precision.py)
     return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers, dropout)
 
 

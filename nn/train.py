@@ -31,11 +31,13 @@ MAX_BITS = 16
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``wbits``/``abits``: 1..16 (1 = bipolar), or 0 for the float baseline."""
+    """One training run. ``wbits``/``abits``: 1..16 (1 = bipolar), or 0 for the float baseline, or
+    one value per compute layer (tuples; nn/precision.py: ``abits[i]`` enters layer ``i``, ``abits[0] == 8``).
+    A uniform tuple is stored as the int, so it has the uniform run's label."""
 
     model: str
-    wbits: int
-    abits: int
+    wbits: int | tuple[int, ...]
+    abits: int | tuple[int, ...]
     scale: float
     dataset: str
     epochs: int = 10
@@ -49,7 +51,16 @@ class TrainConfig:
     dropout: float = 0.0      # after each hidden activation, training only
 
     def __post_init__(self):
+        for name in ("wbits", "abits"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         self.validate()
+        if self.mixed:
+            from bitscale.nn.precision import n_compute_layers, normalize
+            w, a = normalize(self.wbits, self.abits,
+                             n_compute_layers(self.model, self.scale, self.base, self.layers))
+            object.__setattr__(self, "wbits", w)
+            object.__setattr__(self, "abits", a)
 
     def validate(self) -> None:
         from bitscale.nn.models import widths_for
@@ -59,9 +70,16 @@ class TrainConfig:
             raise UserError(f"unknown dataset {self.dataset!r}; expected one of {', '.join(DATASETS)}")
         for name in ("wbits", "abits"):
             v = getattr(self, name)
+            if isinstance(v, tuple):
+                continue        # per-layer: checked below against the number of compute layers
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_BITS:
                 raise UserError(f"--{name} must be 1..{MAX_BITS} or float, not {v!r}")
-        if (self.wbits == 0) != (self.abits == 0):
+        if self.mixed:
+            from bitscale.nn.precision import n_compute_layers, resolve
+            if self.wbits == 0 or self.abits == 0:
+                raise UserError("the float baseline needs --wbits float and --abits float, not per-layer bits")
+            resolve(self.wbits, self.abits, n_compute_layers(self.model, self.scale, self.base, self.layers))
+        elif (self.wbits == 0) != (self.abits == 0):
             raise UserError(f"the float baseline needs --wbits float and --abits float, "
                             f"not --wbits {self.wbits or 'float'} --abits {self.abits or 'float'}")
         if not isinstance(self.base, int) or self.base < 1:
@@ -82,12 +100,17 @@ class TrainConfig:
 
     @property
     def quantized(self) -> bool:
-        return self.wbits > 0
+        return self.wbits != 0
+
+    @property
+    def mixed(self) -> bool:
+        """Per-layer bits (tuples) rather than one width for the whole network."""
+        return isinstance(self.wbits, tuple) or isinstance(self.abits, tuple)
 
     @property
     def label(self) -> str:
-        bits = f"w{self.wbits}a{self.abits}" if self.quantized else "float"
-        return f"{self.model}-{bits}-s{self.scale:g}-{self.dataset}"
+        from bitscale.nn.precision import label
+        return f"{self.model}-{label(self.wbits, self.abits)}-s{self.scale:g}-{self.dataset}"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -101,7 +124,7 @@ class TrainConfig:
         if unknown:
             raise UserError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
         try:
-            return cls(**doc)
+            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()})
         except TypeError as e:
             raise UserError(f"bad TrainConfig: {e}") from None
 

@@ -30,12 +30,12 @@ def _atomic_json(path, doc):
 
 def table(est) -> str:
     """The per-layer table printed by the command."""
-    rows = [f"{'layer':<10} {'PE':>5} {'SIMD':>5} {'mode':<13} {'LUT':>8} {'FF':>8} "
+    rows = [f"{'layer':<10} {'w/a':>5} {'PE':>5} {'SIMD':>5} {'mode':<13} {'LUT':>8} {'FF':>8} "
             f"{est.bram_kind:>7} {'floor':>6} {'DSP':>5} {'cycles':>10}"]
     for l in est.layers:
-        rows.append(f"{l.name:<10} {l.pe:>5} {l.simd:>5} {l.mode:<13} {l.LUT:>8} {l.FF:>8} "
+        rows.append(f"{l.name:<10} {f'{l.wbits}/{l.abits}':>5} {l.pe:>5} {l.simd:>5} {l.mode:<13} {l.LUT:>8} {l.FF:>8} "
                     f"{l.BRAM18:>7} {l.bram_floor:>6} {l.DSP:>5} {l.cycles:>10}")
-    rows.append(f"{'total':<36} {est.LUT:>8} {est.FF:>8} {est.BRAM18:>7} {est.bram_floor:>6} {est.DSP:>5} "
+    rows.append(f"{'total':<42} {est.LUT:>8} {est.FF:>8} {est.BRAM18:>7} {est.bram_floor:>6} {est.DSP:>5} "
                 f"{est.cycles:>10}")
     u = est.utilization
     rows.append(f"{est.board} @ {est.clock_mhz:g} MHz: {est.fps:,.0f} FPS, latency {est.latency_cycles} cycles; "

@@ -1,24 +1,6 @@
 """bitscale train: Brevitas QAT of one configuration; writes the checkpoint, the IR and metrics.json."""
 
 
-def _bits(name):
-    def parse(s):
-        from bitscale.errors import UserError
-        if s.strip().lower() in ("float", "fp32", "0"):
-            # 0 is only the float baseline through the word "float"
-            if s.strip() == "0":
-                raise UserError(f"--{name} must be 1..16 or float, not 0")
-            return 0
-        try:
-            v = int(s)
-        except ValueError:
-            raise UserError(f"--{name} must be 1..16 or float, not {s!r}") from None
-        if not 1 <= v <= 16:
-            raise UserError(f"--{name} must be 1..16 or float, not {v}")
-        return v
-    return parse
-
-
 def parse_scale(s):
     """'0.125' or '1/8' -> float; UserError otherwise."""
     import math
@@ -40,8 +22,13 @@ def register(sub):
                                    "(network.json + .npz), check it against the golden model, and write "
                                    "config.json, metrics.json and checkpoint.pt into --out.")
     p.add_argument("--model", default="fc", help="fc | tfc | sfc | lfc | cnv (default fc)")
-    p.add_argument("--wbits", default="2", help="weight bits 1..16 (1 = bipolar) or 'float'")
-    p.add_argument("--abits", default="2", help="activation bits 1..16 (1 = bipolar) or 'float'")
+    p.add_argument("--wbits", default=None,
+                   help="weight bits 1..16 (1 = bipolar) or 'float' (default 2); or one per compute layer: 8,2,2,4")
+    p.add_argument("--abits", default=None,
+                   help="activation bits 1..16 (1 = bipolar) or 'float' (default 2); or one per compute layer, "
+                        "the bits entering it (the first is the 8-bit pixel): 8,2,2,4")
+    p.add_argument("--precision", default=None, metavar="P.json",
+                   help='per-layer bits as `bitscale search` writes them: {"layers": [{"wbits": 8, "abits": 8}, ...]}')
     p.add_argument("--scale", default="0.125", help="width scale, e.g. 0.125 or 1/8 (default 0.125)")
     p.add_argument("--dataset", default="digits", help="digits | fashion-mnist | mnist | cifar10")
     p.add_argument("--data-dir", default=None, help="dataset directory (IDX files or CIFAR-10 batches)")
@@ -66,9 +53,20 @@ def run(args):
         kw["batch_size"] = args.batch_size
     if args.lr is not None:
         kw["lr"] = args.lr
-    cfg = TrainConfig(model=args.model, wbits=_bits("wbits")(args.wbits), abits=_bits("abits")(args.abits),
+    from bitscale.errors import UserError
+    from bitscale.nn.precision import parse_list, read_precision
+    if args.precision is not None:
+        if args.wbits is not None or args.abits is not None:
+            raise UserError("give either --precision or --wbits/--abits, not both")
+        wbits, abits = read_precision(args.precision)
+    else:
+        wbits = parse_list("2" if args.wbits is None else args.wbits, "--wbits")
+        abits = parse_list("2" if args.abits is None else args.abits, "--abits")
+    cfg = TrainConfig(model=args.model, wbits=wbits, abits=abits,
                       scale=parse_scale(args.scale), dataset=args.dataset, epochs=args.epochs, seed=args.seed,
                       dropout=args.dropout, device=args.device, data_dir=args.data_dir, base=args.base, layers=args.layers, **kw)
+    from bitscale.outdir import check_parent_writable
+    check_parent_writable(args.out)        # before training, not after it
     m = train(cfg, args.out, log=lambda s: print(s, flush=True))
     keys = ("test_acc", "golden_test_acc", "golden_agreement", "golden_act_match", "seconds")
     print(json.dumps({k: m[k] for k in keys}))
