@@ -1,0 +1,114 @@
+"""Executors: run jobs in this process, in local worker processes (spawn), or on Ray.
+
+Guaranteed: a local worker exits when its parent sweep is gone (its claim then reads as dead);
+workers get a share of the cores' threads each.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import replace
+
+from bitscale.errors import UserError
+from bitscale.sweep.point import Job
+
+
+def default_workers(n_points: int, device: str = "cpu") -> int:
+    cores = os.cpu_count() or 1
+    if cores <= 2:
+        return 1
+    return max(1, min(cores, n_points))
+
+
+def _init_worker(threads: int, parent_pid: int):
+    # Keep N workers from each starting a core-count thread pool (oversubscription).
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    # A pool worker whose sweep was killed (SIGKILL: no clean-up) would otherwise live on,
+    # idle or training: exit as soon as the parent is gone. Its claim then reads as dead.
+    import threading
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
+def _cuda_devices(device: str) -> list[str]:
+    """The devices to spread workers over: 'cuda' = every visible GPU, 'cuda:N' = that one."""
+    if device != "cuda":
+        return [device]
+    try:
+        import torch
+        n = torch.cuda.device_count()
+    except Exception:
+        n = 0
+    return [f"cuda:{i}" for i in range(n)] or ["cuda"]
+
+
+def _execute_local(fn, jobs: list[Job], workers: int, on_result, device: str):
+    if workers <= 1 or len(jobs) <= 1:
+        for j in jobs:
+            on_result(fn(j))
+        return
+    import multiprocessing as mp
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    devices = _cuda_devices(device) if device.startswith("cuda") else [None]
+    jobs = [replace(j, parent_pid=os.getpid(), device=devices[i % len(devices)])
+            for i, j in enumerate(jobs)]
+    # spawn: torch and forked threads do not mix.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                             initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
+        pending = {pool.submit(fn, j) for j in jobs}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                on_result(f.result())
+
+
+def _ray_task(fn, job):
+    return fn(job)
+
+
+def _execute_ray(fn, jobs: list[Job], workers: int, on_result, device: str, per_gpu: int):
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray, an optional extra: pip install 'bitscale[ray]' "
+                        "(or use --executor local)") from None
+    started = False
+    if not ray.is_initialized():
+        # RAY_ADDRESS (e.g. ray://head:10001 or auto) joins a cluster; unset: a local instance
+        # with one CPU slot per worker (and the GPUs it finds).
+        addr = os.environ.get("RAY_ADDRESS")
+        ray.init(address=addr or None, include_dashboard=False, log_to_driver=True,
+                 **({} if addr else {"num_cpus": max(workers, 1)}))
+        started = True
+    try:
+        # Fractional GPUs: per_gpu points share one GPU (small points do not fill an H100).
+        gpus = 1.0 / per_gpu if device.startswith("cuda") else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_ray_task)
+        # Ray sets CUDA_VISIBLE_DEVICES per task, so "cuda" is the GPU Ray gave the task.
+        refs = [remote.remote(fn, replace(j, device=device)) for j in jobs]
+        while refs:
+            done, refs = ray.wait(refs, num_returns=1)
+            for r in done:
+                on_result(ray.get(r))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _dispatch(fn, jobs, workers, on_result, spec, executor, per_gpu):
+    if not jobs:
+        return
+    if executor == "ray":
+        _execute_ray(fn, jobs, workers, on_result, spec.device, per_gpu)
+    else:
+        _execute_local(fn, jobs, workers, on_result, spec.device)

@@ -1,0 +1,171 @@
+"""The sweep's spec and its user-facing parsing: grids of precisions and width scales, run keys.
+
+Guaranteed: a :class:`SweepSpec` is validated on construction (one UserError naming the bad
+value) and round-trips to JSON.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from bitscale.errors import UserError
+
+MODELS = ("fc", "tfc", "sfc", "lfc", "cnv")
+DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
+EXECUTORS = ("local", "ray")
+SIMULATORS = ("verilator", "icarus")
+
+
+# --- parsing user input ------------------------------------------------------------------------
+
+def parse_bits(text: str, flag: str) -> tuple[int, ...]:
+    """'1,2,float' -> (1, 2, 0): bit widths 1..16, 'float' (0) for the float baseline."""
+    out = []
+    for tok in str(text).split(","):
+        t = tok.strip().lower()
+        if t in ("float", "fp32", "f32"):
+            v = 0
+        else:
+            try:
+                v = int(t)
+            except ValueError:
+                raise UserError(f"{flag}: {tok.strip()!r} is not a bit width (1..16 or 'float')") from None
+            if not 1 <= v <= 16:
+                raise UserError(f"{flag}: {v} is not a bit width in 1..16 (or 'float')")
+        if v not in out:
+            out.append(v)
+    if not out:
+        raise UserError(f"{flag}: no bit widths given")
+    return tuple(out)
+
+
+def parse_scale(tok: str, flag: str = "--scales") -> Fraction:
+    t = str(tok).strip()
+    try:
+        f = Fraction(t)
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"{flag}: {t} is not a fraction > 0 (e.g. 1/32 or 0.125)") from None
+    if f <= 0:
+        raise UserError(f"{flag}: {t} is not a fraction > 0 (e.g. 1/32 or 0.125)")
+    return f
+
+
+def parse_scales(text: str, flag: str = "--scales") -> tuple[str, ...]:
+    """'1/32,0.125' -> ('1/32', '1/8'): canonical fraction strings, in the given order."""
+    out = []
+    for tok in str(text).split(","):
+        if not tok.strip():
+            continue
+        s = str(parse_scale(tok, flag))
+        if s not in out:
+            out.append(s)
+    if not out:
+        raise UserError(f"{flag}: no scales given")
+    return tuple(out)
+
+
+def precisions(wbits, abits, tied: bool) -> tuple[tuple[int, int], ...]:
+    """The (wbits, abits) pairs of the grid; 0 = float and pairs only with 0."""
+    if tied:
+        return tuple((b, b) for b in wbits)
+    if (0 in wbits) != (0 in abits):
+        raise UserError("'float' must be in both --wbits and --abits (the float baseline has no "
+                        "quantized weights or activations), or use --bits")
+    return tuple((w, a) for w in wbits for a in abits if (w == 0) == (a == 0))
+
+
+def precision_label(wbits: int, abits: int) -> str:
+    return "float" if wbits == 0 else f"w{wbits}a{abits}"
+
+
+def scale_slug(scale: str) -> str:
+    return scale.replace("/", "_")
+
+
+# --- the spec ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """What a sweep computes (not how it runs). Round-trips to JSON."""
+
+    model: str = "fc"
+    precisions: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (4, 4), (8, 8))
+    scales: tuple[str, ...] = ("1/64", "1/32")
+    dataset: str = "digits"
+    board: str = "pynq-z1"
+    fps: float | None = None            # target FPS for auto-folding; None = the fastest that fits
+    epochs: int = 10
+    seed: int = 0
+    batch_size: int | None = None       # None: bitscale.nn.train's default
+    lr: float | None = None
+    device: str = "cpu"
+    data_dir: str | None = None
+    hw: bool = False
+    hw_images: int = 8
+    hw_max: int | None = None           # at most this many Pareto points go to hardware
+    simulator: str = "verilator"
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise UserError(f"--model: {self.model!r} is not one of {', '.join(MODELS)}")
+        if self.dataset not in DATASETS:
+            raise UserError(f"--dataset: {self.dataset!r} is not one of {', '.join(DATASETS)}")
+        from bitscale.boards import get as get_board
+        get_board(self.board)
+        if not self.precisions:
+            raise UserError("the sweep has no precisions")
+        for w, a in self.precisions:
+            for v, what in ((w, "wbits"), (a, "abits")):
+                if not isinstance(v, int) or not 0 <= v <= 16:
+                    raise UserError(f"{what} must be 1..16 or 0 (float), not {v!r}")
+            if (w == 0) != (a == 0):
+                raise UserError(f"precision w{w}a{a}: float (0) pairs only with float")
+        if not self.scales:
+            raise UserError("the sweep has no scales")
+        for s in self.scales:
+            parse_scale(s)
+        if self.fps is not None and not (isinstance(self.fps, (int, float)) and self.fps > 0):
+            raise UserError(f"--fps: {self.fps!r} is not a frame rate > 0")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise UserError(f"--epochs: {self.epochs!r} is not an integer >= 1")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise UserError(f"--batch-size: {self.batch_size!r} is not an integer >= 1")
+        if self.lr is not None and not self.lr > 0:
+            raise UserError(f"--lr: {self.lr!r} is not > 0")
+        if not str(self.device).startswith(("cpu", "cuda")):
+            raise UserError(f"--device: {self.device!r} is not cpu or cuda[:N]")
+        if not isinstance(self.hw_images, int) or self.hw_images < 1:
+            raise UserError(f"--hw-images: {self.hw_images!r} is not an integer >= 1")
+        if self.hw_max is not None and (not isinstance(self.hw_max, int) or self.hw_max < 1):
+            raise UserError(f"--hw-max: {self.hw_max!r} is not an integer >= 1")
+        if self.simulator not in SIMULATORS:
+            raise UserError(f"--simulator: {self.simulator!r} is not one of {', '.join(SIMULATORS)}")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["precisions"] = [list(p) for p in self.precisions]
+        d["scales"] = list(self.scales)
+        return {"format": "bitscale.SweepSpec", **d}
+
+    @staticmethod
+    def from_json(doc: dict) -> "SweepSpec":
+        d = {k: v for k, v in doc.items() if k != "format"}
+        d["precisions"] = tuple(tuple(p) for p in d.get("precisions", ()))
+        d["scales"] = tuple(d.get("scales", ()))
+        return SweepSpec(**d)
+
+    def points(self):
+        """The grid in order (scale-major), as store keys."""
+        from bitscale.store import PointKey
+        return [PointKey(self.model, w, a, s, self.dataset, self.epochs, self.seed, self.board,
+                         float(self.fps or 0.0))
+                for s in self.scales for (w, a) in self.precisions]
+
+
+def run_key(p) -> str:
+    """The run folder name of a point: its training configuration only (not board or FPS)."""
+    return f"{p.model}-{precision_label(p.wbits, p.abits)}-s{scale_slug(p.scale)}-{p.dataset}-e{p.epochs}-seed{p.seed}"
+
+
+def point_label(p) -> str:
+    return f"{precision_label(p.wbits, p.abits)} s={p.scale}"
