@@ -13,6 +13,8 @@ Tables:
   estimate's totals and per-layer JSON, the folding.
 * ``hw_results``: generate / simulate / synthesize results of a point, measured
   beside the estimate; it has its own status, owner and heartbeat.
+* ``estimate_views``: more cost views of a done point (``max``: the fastest folding
+  that fits the board, beside the target-FPS estimate in ``metrics``).
 * ``timings``: seconds per (point, stage).
 * ``sweep_runs``: one row per invocation of a sweep (its spec as JSON).
 
@@ -35,7 +37,8 @@ from pathlib import Path
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select, update)
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (ArgumentError, DatabaseError, IntegrityError, OperationalError,
+                            ProgrammingError)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bitscale.errors import UserError
@@ -125,6 +128,29 @@ class HwResult(_Claimable, Base):
     synth_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class EstimateView(Base):
+    """Another cost view of a done point beside its target-FPS estimate (the ``metrics`` row):
+    ``view`` = "max" is the fastest folding that fits the board. Read by ``rows()`` as
+    ``<view>_fps``, ``<view>_lut``, ... (a table of its own, so an older results.db gains it
+    by ``create_all`` without altering a table)."""
+
+    __tablename__ = "estimate_views"
+
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
+    view: Mapped[str] = mapped_column(String(16), primary_key=True)
+    clock_mhz: Mapped[float | None] = mapped_column(Float, nullable=True)
+    fps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cycles: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lut: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ff: Mapped[float | None] = mapped_column(Float, nullable=True)
+    bram18: Mapped[float | None] = mapped_column(Float, nullable=True)
+    dsp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_cycles: Mapped[float | None] = mapped_column(Float, nullable=True)
+    layers: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON list
+    folding: Mapped[str | None] = mapped_column(Text, nullable=True)     # JSON
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)       # e.g. "nothing fits"
+
+
 class Timing(Base):
     __tablename__ = "timings"
 
@@ -173,6 +199,36 @@ def default_url(sweep_dir) -> str:
     return f"sqlite:///{Path(sweep_dir).resolve() / 'results.db'}"
 
 
+class StoreError(UserError):
+    """The result store cannot be opened or used (missing, empty, corrupt, or its server went away)."""
+
+
+class StoreUnreachable(StoreError):
+    """The store's database did not answer (a server down, a lost connection): try again later."""
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of an SQLite URL (None for other URLs and in-memory databases)."""
+    try:
+        from sqlalchemy.engine import make_url
+        u = make_url(url)
+    except Exception:
+        return None
+    if not u.drivername.startswith("sqlite") or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database)
+
+
+def absolute_url(url: str) -> str:
+    """``url`` with a relative SQLite file made absolute (against the current directory), so that
+    the URL means the same database from any directory; other URLs unchanged."""
+    p = sqlite_path(url)
+    if p is None or p.is_absolute():
+        return url
+    from sqlalchemy.engine import make_url
+    return make_url(url).set(database=str(p.resolve())).render_as_string(hide_password=False)
+
+
 @dataclass(frozen=True)
 class PointKey:
     """The identity of a sweep point (the store's unique key)."""
@@ -194,9 +250,24 @@ class PointKey:
 class Store:
     """A handle on one result database. Cheap to create; one per process."""
 
-    def __init__(self, url: str, *, stale_after: float = STALE_AFTER_S):
+    def __init__(self, url: str, *, stale_after: float = STALE_AFTER_S, create: bool = True):
+        """``create=False`` (report): a missing SQLite file is an error, not a new empty store.
+        A 0-byte or corrupt SQLite file is always an error (never a silent fresh start)."""
+        url = absolute_url(url)
         self.url = url
         self.stale_after = stale_after
+        db = sqlite_path(url)
+        if db is not None:
+            if db.exists() and not db.is_file():
+                raise StoreError(f"--store: {db} is not a file")
+            if not db.exists() and not create:
+                raise StoreError(f"--store: no result store at {db}")
+            if db.is_file() and db.stat().st_size == 0:
+                raise StoreError(f"--store: {db} is empty (0 bytes), not a result store; move it away "
+                                 f"(a new sweep starts a fresh store, losing the attempts and timings "
+                                 f"it should hold) or restore it")
+            if not db.parent.is_dir():
+                raise StoreError(f"--store: the folder of {db} does not exist")
         try:
             if url.startswith("sqlite"):
                 # busy timeout: parallel workers wait for the writer instead of failing.
@@ -215,12 +286,33 @@ class Store:
                 if "already exists" in str(e.orig) and attempt < 2:
                     time.sleep(0.5)
                     continue
-                raise UserError(f"--store: cannot open {_redacted(url)}: {e.orig}") from None
+                raise StoreUnreachable(f"--store: cannot open {_redacted(url)}: {e.orig}") from None
             except (IntegrityError, ProgrammingError):
                 # Several workers creating the tables of a fresh server database at once.
                 if attempt == 2:
                     raise
                 time.sleep(0.5)
+            except DatabaseError as e:   # "file is not a database", "database disk image is malformed"
+                raise StoreError(f"--store: {_redacted(url)} is not a readable result store: {e.orig}") from None
+        if db is not None:
+            self._check_sqlite(db)
+
+    def _check_sqlite(self, db: Path) -> None:
+        """A truncated or damaged SQLite file: one clear error now, not a traceback mid-sweep."""
+        from sqlalchemy import text
+        try:
+            with self.engine.connect() as c:
+                res = [r[0] for r in c.execute(text("PRAGMA quick_check"))]
+                for t in Base.metadata.sorted_tables:
+                    c.execute(select(*t.columns)).fetchall()
+        except DatabaseError as e:
+            self.engine.dispose()
+            raise StoreError(f"--store: {db} is corrupt ({e.orig}); restore it from a backup or "
+                             f"move it away to start a new store") from None
+        if res != ["ok"]:
+            self.engine.dispose()
+            raise StoreError(f"--store: {db} is corrupt (integrity check: {'; '.join(map(str, res[:3]))}); "
+                             f"restore it from a backup or move it away to start a new store")
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -383,11 +475,15 @@ class Store:
             return json.loads(r.spec) if r else None
 
     def rows(self) -> list[dict]:
-        """Every point joined with its metrics, hw result and timings, as flat dicts."""
+        """Every point joined with its metrics, estimate views (``max_fps``, ...), hw result and
+        timings, as flat dicts."""
         out = []
         with self.session() as s:
             metrics = {m.point_id: m for m in s.scalars(select(Metrics))}
             hws = {h.point_id: h for h in s.scalars(select(HwResult))}
+            views: dict[int, list[EstimateView]] = {}
+            for v in s.scalars(select(EstimateView)):
+                views.setdefault(v.point_id, []).append(v)
             timings: dict[int, dict[str, float]] = {}
             for t in s.scalars(select(Timing).order_by(Timing.id)):
                 timings.setdefault(t.point_id, {})[t.stage] = t.seconds   # the latest wins
@@ -404,6 +500,10 @@ class Store:
                             d[f"hw_{k}" if k in ("status", "error", "owner_host", "owner_pid",
                                                  "heartbeat", "claimed_at", "finished_at",
                                                  "attempts") else k] = v
+                for v in views.get(p.id, []):
+                    for k, val in _as_dict(v).items():
+                        if k not in ("point_id", "view"):
+                            d[f"{v.view}_{k}"] = val
                 for stage, sec in timings.get(p.id, {}).items():
                     d[f"t_{stage}_s"] = sec
                 out.append(d)

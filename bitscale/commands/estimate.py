@@ -15,6 +15,8 @@ def register(sub):
                    help="MAC modes auto-folding may use (comma-separated; default all)")
     p.add_argument("--max-util", type=float, default=0.8, help="utilization cap for auto-folding (default 0.8)")
     p.add_argument("--out", metavar="DIR", help="where to write estimate.json and folding.json (default RUN_DIR)")
+    p.add_argument("--force", action="store_true",
+                   help="write into a non-empty --out folder that bitscale estimate did not create")
     p.set_defaults(func=run)
 
 
@@ -45,27 +47,30 @@ def table(est) -> str:
 
 
 def run(args):
-    from pathlib import Path
-
+    from bitscale import outdir
     from bitscale.boards import get as get_board
     from bitscale.cost_model import auto_fold, estimate
-    from bitscale.errors import UserError
     from bitscale.hw.folding import Folding
     from bitscale.nn import ir
 
     board = get_board(args.board)
     net = ir.load(args.run_dir)
+    # the output folder is checked (and created) before the work; estimate only adds two files,
+    # so its own RUN_DIR is a fine place for them
+    out = outdir.prepare(args.out or args.run_dir, "estimate", force=args.force or not args.out,
+                         inputs=[args.run_dir], replaces=False, create=False)
     if args.folding:
         folding = Folding.load(args.folding)
     else:
         modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
         folding = auto_fold(net, board, target_fps=args.fps, modes=modes, max_util=args.max_util)
     est = estimate(net, folding, board)
-    out = Path(args.out or args.run_dir)
-    if not out.is_dir():
-        raise UserError(f"output directory {out} does not exist")
-    print(table(est))
+    # files first: a closed stdout (`estimate ... | head -1`) must not lose them
+    if not out.exists():
+        out.mkdir(parents=True)
+        outdir.mark(out, "estimate")
     _atomic_json(out / "folding.json", folding.to_json())
     _atomic_json(out / "estimate.json", est.to_json())
+    print(table(est))
     print(f"wrote {out / 'estimate.json'} and {out / 'folding.json'}")
     return 0
