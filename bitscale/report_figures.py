@@ -22,8 +22,8 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
@@ -283,9 +283,9 @@ def _scalable(svg: str, name: str, title: str) -> str:
         pat = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(sorted(map(re.escape, ids), key=len, reverse=True))
                          + r')(?=["\)])')
         svg = pat.sub(lambda m: m.group(1) + pre + m.group(2), svg)
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.S)
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
     # matplotlib's "*{stroke-linejoin...}" would style the whole HTML page: the page's CSS has it for svg.fig
-    svg = re.sub(r"<style[^>]*>.*?</style>", "", svg, flags=re.S)
+    svg = re.sub(r"<style[^>]*>.*?</style>", "", svg, flags=re.DOTALL)
     first = svg.index(">") + 1
     return svg[:first] + f"<title>{_esc(title)}</title>" + svg[first:].strip()
 

@@ -39,9 +39,10 @@ def get_board(name: str | None):
     if not name:
         return None
     from bitscale.boards import get
+    from bitscale.errors import UserError
     try:
         return get(name)
-    except Exception:
+    except UserError:   # a store written with a board this version does not know: no board context
         return None
 
 

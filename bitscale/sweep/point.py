@@ -132,7 +132,7 @@ def run_point(job: Job) -> dict:
     """Claim, train, estimate and store one point. Returns a short summary dict;
     ``claimed`` False when another process had it (nothing was done)."""
     from bitscale.boards import get as get_board
-    from bitscale.store import Heartbeat, Metrics, Store
+    from bitscale.store import EstimateView, Heartbeat, Metrics, Store
 
     spec = SweepSpec.from_json(job.spec)
     store = Store(job.store_url)
@@ -151,8 +151,10 @@ def run_point(job: Job) -> dict:
                                                            get_board(p.board))
                 if hb.lost:
                     return {"id": p.id, "claimed": False, "lost": True}
+                views = metrics_row.pop("_views", {})
                 ok = store.finish(p.id, ok=True, values={"run_dir": str(run_dir)},
-                                  extra=[Metrics(point_id=p.id, **metrics_row)])
+                                  extra=[Metrics(point_id=p.id, **metrics_row),
+                                         *(EstimateView(point_id=p.id, view=k, **v) for k, v in views.items())])
                 store.add_timing(p.id, "point", time.time() - t_start)
                 return {"id": p.id, "claimed": ok, "status": "done", "label": label,
                         "seconds": time.time() - t_start, **summary}
@@ -241,7 +243,31 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     log(f"accuracy {_fmt_pct(row['accuracy'])}; estimate on {board.name}: LUT {tot.get('LUT')}, "
         f"BRAM18 {tot.get('BRAM18')}, {_fmt_num(tot.get('fps'))} FPS")
     summary.update({"bram18": tot.get("BRAM18"), "fps": tot.get("fps")})
+    # The second view the report shows: the fastest folding that fits the board (with no FPS
+    # target the folding above is that already).
+    if fps:
+        t0 = time.time()
+        try:
+            mfold = stages.auto_fold(net, board, None)
+            mest = stages.estimate(net, mfold, board)
+            (run_dir / f"folding-{board.name}.json").write_text(json.dumps(mfold.to_json(), indent=1))
+            (run_dir / f"estimate-{board.name}.json").write_text(json.dumps(mest, indent=1))
+            row["_views"] = {"max": _view(mest, mfold.to_json())}
+        except UserError as e:
+            row["_views"] = {"max": {"error": str(e)}}
+        store.add_timing(p.id, "estimate_max", time.time() - t0)
+    else:
+        row["_views"] = {"max": _view(est, fold_doc)}
     return row, summary
+
+
+def _view(est: dict, fold_doc: dict) -> dict:
+    """An estimate as an ``estimate_views`` row (store.EstimateView's columns)."""
+    tot = est.get("total", {})
+    return {"clock_mhz": est.get("clock_mhz"), "fps": tot.get("fps"), "cycles": tot.get("cycles"),
+            "lut": tot.get("LUT"), "ff": tot.get("FF"), "bram18": tot.get("BRAM18"), "dsp": tot.get("DSP"),
+            "latency_cycles": tot.get("latency_cycles"), "layers": json.dumps(est.get("layers", [])),
+            "folding": json.dumps(fold_doc)}
 
 
 def _fmt_pct(x):
