@@ -46,7 +46,7 @@ def test_train_cli_then_qonnx(tmp_path):
     r = _run(["train", "--model", "fc", "--wbits", "2", "--abits", "2", "--scale", "1/128", "--dataset",
               "digits", "--epochs", "1", "--seed", "0", "--batch-size", "64", "--lr", "0.01", "--out", str(out)])
     assert r.returncode == 0, r.stderr
-    assert "epoch 1/1: loss" in r.stdout
+    assert "epoch 1/1: loss" in r.stderr and "test accuracy" in r.stdout      # progress on stderr
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "metrics.json",
                                                       "network.json", "network.npz"]
     m = json.loads((out / "metrics.json").read_text())

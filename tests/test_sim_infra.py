@@ -124,9 +124,8 @@ def test_user_errors(tmp_path, fake_build):
 
 
 def test_cli(fake_build, tmp_path, capsys):
-    assert cli_main(["simulate", str(fake_build), "--images", "2", "--simulator", "icarus"]) == 0
-    printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("{"):])["golden_match"] == 2
+    assert cli_main(["simulate", str(fake_build), "--images", "2", "--simulator", "icarus", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["golden_match"] == 2
     doc = json.loads((fake_build / "sim.json").read_text())
     assert doc["images"] == 2 and doc["golden_match"] == 2 and doc["simulator"] == "icarus"
     assert cli_main(["simulate", str(tmp_path), "--images", "2"]) == 2

@@ -18,10 +18,19 @@ def register(sub):
 
 
 def run(args):
-    import json
+    import logging
 
     from bitscale.boards.build import build
-    result = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp)
-    if args.json:
-        print(json.dumps(result, indent=1))
-    return 0
+    from bitscale.cli import Result
+    r = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp, log=logging.getLogger("bitscale.build").info)
+    return Result(r, build_summary(r))
+
+
+def build_summary(r: dict) -> str:
+    """build.json in a few lines: utilization, fmax against the board clock, the bitstream."""
+    res = r.get("resources", {})
+    util = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()
+                     if isinstance(v, dict) and "used" in v)
+    timing = "met" if r.get("timing_met") else "NOT met"
+    return (f"{r.get('board')}: {util}; fmax {r.get('fmax_mhz')} MHz vs {r.get('clock_mhz')} MHz board "
+            f"clock (timing {timing}); bitstream {r.get('bitstream')}")

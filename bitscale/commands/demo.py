@@ -18,10 +18,11 @@ def register(sub):
                                    "estimate each for 50k FPS on PYNQ-Z1, build (generate, simulate, "
                                    "synthesize) two Pareto points, and write the report. Prints where "
                                    "report.html is; opens nothing. Re-running reuses the store.")
-    p.add_argument("--out", default="runs/demo", help="sweep folder (default runs/demo)")
+    p.add_argument("--out", default="runs/demo", help="sweep folder")
     p.add_argument("--workers", type=int, help="parallel points (default: 1 on <= 2 cores)")
     p.add_argument("--no-hw", action="store_true", help="skip generate / simulate / synthesize")
-    p.add_argument("--simulator", default=DEMO["simulator"], help="icarus (default) | verilator")
+    p.add_argument("--simulator", default=DEMO["simulator"], choices=["icarus", "verilator"],
+                   help="HDL simulator (the demo's own default: Icarus compiles these designs in seconds)")
     p.set_defaults(func=run)
 
 
@@ -34,21 +35,23 @@ def spec(hw=True, simulator=DEMO["simulator"]):
 
 
 def run(args):
+    import logging
+
+    from bitscale.cli import Result
     from bitscale.report import write_report
     from bitscale.sweep import run_sweep
+    log = logging.getLogger("bitscale.sweep").info
     s = spec(hw=not args.no_hw, simulator=args.simulator)
-    summary = run_sweep(s, args.out, workers=args.workers)
-    res = write_report(args.out)
-    print()
-    print("Findings:")
-    for line in res["findings"]["statements"]:
-        print(f"  - {line}")
+    summary = run_sweep(s, args.out, workers=args.workers, log=log)
+    res = write_report(args.out, log=log)
+    lines = ["Findings:", *(f"  - {line}" for line in res["findings"]["statements"])]
     hw = summary.get("hw") or {}
-    print(f"\n{summary['done']}/{summary['points']} points done ({summary['failed']} failed)"
-          + (f"; {hw.get('done', 0)}/{hw.get('points', 0)} Pareto points built" if hw else "")
-          + f"; {summary['seconds']:.0f} s.")
-    print(f"Report: {res['report']}")
+    lines.append(f"\n{summary['done']}/{summary['points']} points done ({summary['failed']} failed)"
+                 + (f"; {hw.get('done', 0)}/{hw.get('points', 0)} Pareto points built" if hw else "")
+                 + f"; {summary['seconds']:.0f} s.")
+    lines.append(f"Report: {res['report']}")
     hw_failed = (hw or {}).get("failed", 0)
     if hw_failed:
-        print(f"{hw_failed} hardware build(s) failed: see the [hw] lines above and the report.")
-    return 0 if summary["failed"] == 0 and not hw_failed else 1
+        lines.append(f"{hw_failed} hardware build(s) failed: see the [hw] lines above and the report.")
+    rc = 0 if summary["failed"] == 0 and not hw_failed else 1
+    return Result({"sweep": summary, "report": res}, "\n".join(lines), rc)

@@ -11,7 +11,7 @@ def register(sub):
 
 
 def run(args):
+    from bitscale.cli import Result
     from bitscale.nn.qonnx import export_qonnx
     path = export_qonnx(args.run_dir, args.out)
-    print(f"wrote {path}")
-    return 0
+    return Result({"run_dir": args.run_dir, "onnx": str(path)}, f"wrote {path}")

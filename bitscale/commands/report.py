@@ -15,10 +15,11 @@ def register(sub):
 
 
 def run(args):
+    import logging
+
+    from bitscale.cli import Result
     from bitscale.report import write_report
     res = write_report(args.sweep_dir, store_url=args.store, out_dir=args.out, delta=args.delta,
-                       reference=args.reference)
-    for s in res["findings"]["statements"]:
-        print(f"  {s}")
-    print(res["report"])
-    return 0
+                       reference=args.reference, log=logging.getLogger("bitscale.report").info)
+    text = "\n".join([*(f"  {s}" for s in res["findings"]["statements"]), str(res["report"])])
+    return Result(res, text)

@@ -1,22 +1,26 @@
 """bitscale sweep: the precision x width sweep into a result store (docs/sweep.md)."""
 
+from bitscale.defaults import BOARD, DATASET, EPOCHS, FPS, MODEL, SEED, SIMULATOR
+
 
 def register(sub):
     p = sub.add_parser("sweep", help="train, estimate (and with --hw build) a precision x width grid",
                        description="Train every point of a precision x width grid once, estimate its cost "
                                    "with auto-folding on the board, and keep the results in an SQL store; "
                                    "resumable (a point already done is never trained again).")
-    p.add_argument("--model", default="fc", help="fc | tfc | sfc | lfc | cnv (default fc)")
+    p.add_argument("--model", default=MODEL, help="fc | tfc | sfc | lfc | cnv")
     p.add_argument("--bits", help="tied weight/activation bits, e.g. 1,2,4,8,16,float")
     p.add_argument("--wbits", help="weight bits, e.g. 1,2,4,8,16 (crossed with --abits)")
     p.add_argument("--abits", help="activation bits, e.g. 1,2,4,8,16")
     p.add_argument("--scales", required=True, help="width scales as fractions, e.g. 1/32,1/16,1/8")
-    p.add_argument("--dataset", default="fashion-mnist", help="digits | fashion-mnist | mnist | cifar10")
-    p.add_argument("--board", default="pynq-z1", help="board for the cost estimate (see `bitscale boards`)")
-    p.add_argument("--fps", type=float, help="target FPS for auto-folding (default: the fastest that fits)")
+    p.add_argument("--dataset", default=DATASET, help="digits | fashion-mnist | mnist | cifar10")
+    p.add_argument("--board", default=BOARD, help="board for the cost estimate (see `bitscale boards`)")
+    p.add_argument("--fps", default=None, metavar="N|max",
+                   help=f"target FPS for auto-folding: each point gets the cheapest folding reaching it "
+                        f"(default {FPS:g}); 'max' = the fastest folding that fits the board")
     p.add_argument("--out", required=True, help="sweep folder (results.db, runs/, report)")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs per point")
+    p.add_argument("--seed", type=int, default=SEED, help="training seed")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--data-dir", help="dataset folder (default: the dataset's standard place)")
@@ -28,13 +32,14 @@ def register(sub):
     p.add_argument("--hw", action="store_true", help="generate, simulate and synthesize the Pareto points")
     p.add_argument("--hw-max", type=int, help="build at most this many Pareto points")
     p.add_argument("--hw-images", type=int, default=8, help="images per cocotb simulation (default 8)")
-    p.add_argument("--simulator", default="verilator", help="verilator | icarus")
+    p.add_argument("--simulator", default=SIMULATOR, choices=["verilator", "icarus"], help="HDL simulator")
     p.add_argument("--retry-failed", action="store_true", help="retry points that failed before")
     p.add_argument("--report", action="store_true", help="write the report when the sweep is done")
     p.set_defaults(func=run)
 
 
 def spec_from_args(args):
+    from bitscale.defaults import parse_fps
     from bitscale.errors import UserError
     from bitscale.sweep import SweepSpec, parse_bits, parse_scales, precisions
     if args.bits and (args.wbits or args.abits):
@@ -46,17 +51,25 @@ def spec_from_args(args):
     else:
         raise UserError("give --bits (e.g. 1,2,4,8) or both --wbits and --abits")
     return SweepSpec(model=args.model, precisions=precs, scales=parse_scales(args.scales),
-                     dataset=args.dataset, board=args.board, fps=args.fps, epochs=args.epochs, seed=args.seed,
+                     dataset=args.dataset, board=args.board, fps=parse_fps(args.fps), epochs=args.epochs,
+                     seed=args.seed,
                      batch_size=args.batch_size, lr=args.lr, device=args.device, data_dir=args.data_dir,
                      hw=args.hw, hw_images=args.hw_images, hw_max=args.hw_max, simulator=args.simulator)
 
 
 def run(args):
+    import logging
+
+    from bitscale.cli import Result
     from bitscale.sweep import run_sweep
+    log = logging.getLogger("bitscale.sweep").info
     spec = spec_from_args(args)
     summary = run_sweep(spec, args.out, store_url=args.store, workers=args.workers, executor=args.executor,
-                        retry_failed=args.retry_failed, per_gpu=args.per_gpu)
+                        retry_failed=args.retry_failed, per_gpu=args.per_gpu, log=log)
+    doc = {"sweep": summary}
     if args.report:
         from bitscale.report import write_report
-        write_report(args.out, store_url=args.store)
-    return 0 if summary["failed"] == 0 else 1
+        doc["report"] = write_report(args.out, store_url=args.store, log=log)
+    text = (f"{summary['done']}/{summary['points']} points done ({summary['failed']} failed) in "
+            f"{args.out}" + (f"; report {doc['report']['report']}" if "report" in doc else ""))
+    return Result(doc, text, 0 if summary["failed"] == 0 else 1)

@@ -16,8 +16,11 @@ def register(sub):
 def run(args):
     from bitscale.boards.synth import synth
 
-    r = synth(args.build_dir, args.family, board=args.board, place=False if args.no_place else None)
+    import logging
+
+    from bitscale.cli import Result
+    r = synth(args.build_dir, args.family, board=args.board, place=False if args.no_place else None,
+              log=logging.getLogger("bitscale.synth").info)
     fmax = f", fmax {r['fmax_mhz']} MHz" if r.get("fmax_mhz") else ""
-    print(f"{r['family']} ({r['board']}): LUT {r['LUT']}, FF {r['FF']}, {r['bram_kind']} {r['BRAM18']}, "
-          f"DSP {r['DSP']}{fmax}; wrote {args.build_dir}/synth.json")
-    return 0
+    return Result(r, f"{r['family']} ({r['board']}): LUT {r['LUT']}, FF {r['FF']}, {r['bram_kind']} "
+                     f"{r['BRAM18']}, DSP {r['DSP']}{fmax}; wrote {args.build_dir}/synth.json")
