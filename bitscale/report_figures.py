@@ -91,7 +91,9 @@ def human(v: float, _pos=None) -> str:
             return f"{v / div:.3g}{suf}"
     if a >= 1 or a == 0:
         return f"{v:.3g}"
-    return f"{v:.2g}"
+    if a >= 1e-3:
+        return f"{v:.2g}"
+    return f"{v:.6f}".rstrip("0").rstrip(".") or "0"   # never an exponent
 
 
 def fraction_label(scale) -> str:

@@ -87,7 +87,7 @@ def _xscale(values) -> dict:
         return {}
     if min(v) <= 0:
         return {"symlogx": True}
-    return {"logx": True} if max(v) / min(v) > 20 else {}
+    return {"logx": True} if max(v) / min(v) > 20 else {}   # counts spanning decades: log
 
 
 def figures(rows, board, spec, vw) -> dict[str, str]:
@@ -118,7 +118,7 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
             name, f"Accuracy vs {res} on {bt} {at}", f"{res} (estimate{', ' + kind if kind != res else ''})",
             "test accuracy (%)", _series(ints, xo, acc), front=fr, front_where="post", measured=measured,
             budget=F.Budget(bud, f"{bt}: {bud:,.0f} {kind}") if bud else None,
-            **_xscale([xo(r) for r in ints] + [m[0] for m in measured])))
+            **_xscale([xo(r) for r in ints] + [m[0] for m in measured] + ([bud] if bud else []))))
     wb = [r for r in rows if r.get("status") == "done" and r.get("accuracy") is not None and r.get("weight_bits")]
     xo = (lambda r: r.get("weight_bits"))
     fr, _ = _front([r for r in wb if r.get("wbits")], xo, acc, "low")
@@ -329,7 +329,8 @@ def _drilldowns(rows, vw, board) -> str:
                             f"({H.esc(clk.note)}).</p>")
         mlayers = V._json(r.get("max_layers"), []) or []
         if mlayers and V.target_fps(r):
-            ml = V.layer_rows({"est_layers": r.get("max_layers"), "run_dir": r.get("run_dir")})
+            ml = V.layer_rows({"est_layers": r.get("max_layers"), "folding": r.get("max_folding"),
+                           "run_dir": r.get("run_dir")})
             body.append("<h3>At the fastest folding that fits</h3>" + _layer_table(ml, f"maxlayers-{r['id']}", False))
         e = V.est_vs_synth(r, board)
         if e:

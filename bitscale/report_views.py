@@ -189,13 +189,18 @@ def layer_rows(row: dict) -> list[dict]:
         return []
     bits = _layer_bits(row)
     syn = synth_by_layer(row)
+    # PE/SIMD/mode from the stored folding where the layer JSON lacks them
+    fold = {f.get("name"): f for f in ((_json(row.get("folding"), {}) or {}).get("layers") or [])
+            if isinstance(f, dict)}
     tot = {r: sum((l.get(r) or 0) for l in layers) for r in RESOURCES}
     slowest = max((l.get("cycles") or 0) for l in layers)
     out = []
     for l in layers:
         wb, ab = bits.get(l.get("name"), (None, None))
-        d = {"name": l.get("name"), "kind": l.get("kind"), "wbits": wb, "abits": ab, "mode": l.get("mode"),
-             "pe": l.get("pe"), "simd": l.get("simd"), "cycles": l.get("cycles"),
+        f = fold.get(l.get("name"), {})
+        d = {"name": l.get("name"), "kind": l.get("kind"), "wbits": wb, "abits": ab,
+             "mode": l.get("mode", f.get("mode")), "pe": l.get("pe", f.get("pe")),
+             "simd": l.get("simd", f.get("simd")), "cycles": l.get("cycles"),
              "bram_floor": l.get("bram_floor"),
              "limits": bool(slowest) and l.get("cycles") == slowest}
         for r in RESOURCES:
@@ -264,8 +269,10 @@ def board_finding(rows: list[dict], board, *, delta: float = 1.0) -> dict | None
     text = (f"On {bt} {where}, {c['precision']} at {c['scale']} is the cheapest design within {pts} of the best "
             f"accuracy ({board.bram_kind if board.bram_kind != 'RAMB18' else 'BRAM18'} "
             f"{c['est_bram18']:g}/{board.bram} = {100 * ub:.0f}%"
-            + (f", LUT {100 * ul:.0f}%" if ul is not None else "") + f"; {100 * c['accuracy']:.2f}% vs the best "
-            f"{100 * best['accuracy']:.2f}%, {best['precision']} at {best['scale']}).")
+            + (f", LUT {100 * ul:.0f}%" if ul is not None else "")
+            + (f"; {100 * c['accuracy']:.2f}%, the best accuracy that fits)" if c is best else
+               f"; {100 * c['accuracy']:.2f}% vs the best {100 * best['accuracy']:.2f}%, {best['precision']} at "
+               f"{best['scale']})") + ".")
     return {"text": text, "id": c["id"], "best_id": best["id"], "board": board.name, "fps_target": t,
             "bram18": c["est_bram18"], "bram18_util": ub, "lut_util": ul, "accuracy": c["accuracy"],
             "best_accuracy": best["accuracy"]}

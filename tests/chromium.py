@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -73,7 +74,7 @@ class Browser:
         self.session: str | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Self:
         self.proc = subprocess.Popen([self.driver, f"--port={self.port}", "--allowed-ips=127.0.0.1"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t_end = time.time() + self.timeout
@@ -107,8 +108,8 @@ class Browser:
         if self.session:
             try:
                 self._req("DELETE", f"/session/{self.session}")
-            except Exception:
-                pass
+            except (RuntimeError, OSError, ValueError):   # a browser already gone: the driver is stopped below
+                self.session = None
             self.session = None
         if self.proc is not None:
             self.proc.terminate()
