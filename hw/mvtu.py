@@ -38,7 +38,7 @@ from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_words
 from bitscale.hw.memstyle import memory_attrs, memory_style
-from bitscale.nn import ir
+from bitscale.nn import ir, requant
 
 def _signed_bits(lo: int, hi: int) -> int:
     return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
@@ -92,6 +92,9 @@ class MVTU(wiring.Component):
             self.mul_bits = max(int(mul.max()).bit_length(), 1)
             self.add_bits = _signed_bits(add.min(), add.max())
             self.shift = shift
+            # the multiplier's other operand: acc saturated into [L, H], exact (nn/requant.operand_range)
+            self.sat_lo, self.sat_hi = requant.operand_range(net, layer)
+            self.q_bits = _signed_bits(self.sat_lo, self.sat_hi)
             fb = self.mul_bits + self.add_bits
             return [_pack([(int(mul[c]) | ((int(add[c]) & ((1 << self.add_bits) - 1)) << self.mul_bits))
                            for c in range(nf * pe, (nf + 1) * pe)], fb) for nf in range(nf_n)]
@@ -237,9 +240,12 @@ class MVTU(wiring.Component):
                 base = p * (mb + bb)
                 mul = pdata[base:base + mb]
                 add = pdata[base + mb:base + mb + bb].as_signed()
-                y = Signal(signed(self.acc_bits + mb + 2 + max(bb, self.acc_bits + mb)), name=f"rq{p}")
+                qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
+                q = Signal(signed(qb), name=f"rq_in{p}")
+                y = Signal(signed(qb + mb + 2 + max(bb, qb + mb)), name=f"rq{p}")
                 top = (1 << ob) - 1
-                m.d.comb += [y.eq((acc * mul + add) >> self.shift),
+                m.d.comb += [q.eq(Mux(acc < lo_, lo_, Mux(acc > hi_, hi_, acc))),
+                             y.eq((q * mul + add) >> self.shift),
                              f.eq(Mux(y < 0, 0, Mux(y > top, top, y)))]
             fields.append(f)
 

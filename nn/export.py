@@ -130,6 +130,36 @@ def fold_requant(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, 
     raise ValueError(f"{layer.name}: no requantizer shift fits a {abits_acc}-bit accumulator")
 
 
+def fold_requant_exact(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, layer: Layer,
+                       wint: np.ndarray):
+    """The narrowest (M, B, shift) whose outputs equal Brevitas' on every reachable accumulator, or None.
+
+    Brevitas' levels are a non-decreasing step function of acc' (its thresholds, found exactly by
+    :func:`fold_thresholds`); :func:`bitscale.nn.requant.fit` finds the narrowest multiply-shift with the
+    same steps on each channel's reachable range (:func:`bitscale.nn.requant.reachable_w` of the
+    sign-corrected weights). None where no (M, B, shift) with terms below 2^61 is exact.
+    """
+    from bitscale.nn import requant
+    lo, hi = requant.reachable_w(wint, layer.in_bits)
+    alo, ahi = ir.acc_range(layer)
+    n = (1 << abits) - 1
+    step = max(1, (1 << 22) // n)
+    gamma, beta, mean, var, _ = bn
+    T = np.concatenate([fold_thresholds(sw_sin, (gamma[i:i + step], beta[i:i + step], mean[i:i + step],
+                                                 var[i:i + step], bn[4]), abits, s_act, sign[i:i + step], alo, ahi)
+                        for i in range(0, len(sign), step)])
+    k0 = (T <= lo[:, None]).sum(axis=1)
+    k1 = (T <= hi[:, None]).sum(axis=1)
+    kmin = int(k0.min()) + 1
+    got = requant.fit(k0, k1, kmin, T[:, kmin - 1:max(int(k1.max()), kmin - 1)], lo, hi, n)
+    if got is None:
+        return None
+    M, B, shift = got
+    if ir.acc_bits(layer) + ir._signed_bits(int(M.max(initial=0))) > ir.REQUANT_PRODUCT_BITS:
+        return None
+    return M, B, shift
+
+
 # --- export -------------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -139,6 +169,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
         raise ValueError("the float baseline has no integer IR")
     m = copy.deepcopy(model).to("cpu").double().eval()
     layers, tensors = [], {}
+    requant_info = {}       # per requantizer layer: multiplier bits, exact (narrow fit) or wide fallback
     shape = tuple(m.in_shape)
     in_bits, s_in = ir.INPUT_BITS, act_scale(m.input_quant)
     reorder_chw = None
@@ -171,7 +202,9 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
         if layer.act == "thresholds":
             tensors[f"{layer.name}.thresholds"] = fold_thresholds(sw * s_in, bn, abits, s_act, sign, alo, ahi)
         else:
-            M, B, shift = fold_requant(sw * s_in, bn, abits, s_act, sign, layer)
+            exact = fold_requant_exact(sw * s_in, bn, abits, s_act, sign, layer, wint)
+            M, B, shift = exact if exact is not None else fold_requant(sw * s_in, bn, abits, s_act, sign, layer)
+            requant_info[layer.name] = {"mul_bits": int(M.max(initial=0)).bit_length(), "exact": exact is not None}
             tensors[f"{layer.name}.requant_mul"] = M
             tensors[f"{layer.name}.requant_add"] = B
             layer = ir.replace(layer, requant_shift=shift)
@@ -196,6 +229,8 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
     layers.append(last)
     info = dict(meta or {})
     info.update({"source": "brevitas", "last_scale": sw * s_in})
+    if requant_info:
+        info["requant"] = requant_info
     net = QuantizedNetwork(tuple(layers), tensors, num_classes, meta=info)
     ir.validate(net)
     return net

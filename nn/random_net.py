@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitscale.nn import golden
+from bitscale.nn import golden, requant
 from dataclasses import replace
 
 from bitscale.nn.ir import (THRESHOLD_MAX_BITS, Layer, QuantizedNetwork, acc_bits, acc_range,
@@ -50,6 +50,9 @@ def _act_params(rng, layer: Layer, acc: np.ndarray, tensors: dict):
             mul = np.maximum(1, np.round(top / span * (1 << shift))).astype(np.int64)
             mbits = int(mul.max()).bit_length() + 1
         add = (-mn * mul).astype(np.int64)
+        # the narrowest multiplier with the same outputs on every reachable accumulator (nn/requant.py)
+        lo, hi = requant.reachable_w(tensors[f"{layer.name}.weight"], layer.in_bits)
+        mul, add, shift = requant.narrow(mul, add, shift, lo, hi, top)
         tensors[f"{layer.name}.requant_mul"] = mul
         tensors[f"{layer.name}.requant_add"] = add
         return shift
