@@ -3,7 +3,7 @@
 
 def register(sub):
     p = sub.add_parser("report", help="write the report (CSV, plots, HTML, findings) of a sweep",
-                       description="Read a sweep's result store and write results.csv, PNG plots, "
+                       description="Read a sweep's result store and write results.csv, SVG figures, "
                                    "findings.json and a self-contained report.html.")
     p.add_argument("sweep_dir", metavar="SWEEP_DIR")
     p.add_argument("--store", help="SQLAlchemy URL (default: the sweep's own store)")
