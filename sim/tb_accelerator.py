@@ -137,6 +137,7 @@ async def stream_frames(dut):
             result["timed_out"] = True
             result["errors"].append("timeout waiting for the latency frame's output")
 
+    result["sim_cycles"] = clock.now()
     result["outputs"] = board.outputs
     result["matches"] = board.results
     result["errors"] += out_mon.errors[:5] + board.errors
