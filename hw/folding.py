@@ -77,8 +77,74 @@ def iterations(layer: Layer, mode: str) -> int:
 
 
 def layer_cycles(layer: Layer, f: LayerFolding) -> int:
-    """Cycles per frame of one compute layer under folding ``f``."""
-    return (layer.mh // f.pe) * (layer.mw // f.simd) * iterations(layer, f.mode) * layer.out_pixels
+    """Cycles per frame of one compute layer under folding ``f``.
+
+    The MVTU's ``NF * SF * iters * out_pixels``; for a conv also at least the ``H*W*C/SIMD`` words
+    its sliding window accepts (a strided conv can be input-bound: 1x1 stride 2 reads 4x the words
+    it emits).
+    """
+    mvtu = (layer.mh // f.pe) * (layer.mw // f.simd) * iterations(layer, f.mode) * layer.out_pixels
+    if layer.kind == "conv":
+        h, w, c = layer.in_shape
+        return max(mvtu, h * w * (c // f.simd))
+    return mvtu
+
+
+def ring_rows(h: int, kernel: int, stride: int = 1, pad: int = 0) -> int:
+    """Rows the window ring holds (hw/swg.py, cost_model): max rows needed + max rows released."""
+    need, release = _row_plan(h, kernel, stride, pad)[3:]
+    return max(need) + max(release)
+
+
+def _row_plan(h: int, k: int, s: int, p: int):
+    """Per output row: (first needed input row, ky of the first real row (lo), ky bound (hi),
+    rows the reader waits for, rows released after it)."""
+    oh = (h + 2 * p - k) // s + 1
+    y0 = [oy * s - p for oy in range(oh)]
+    first = [min(max(y, 0), h) for y in y0]
+    lo = [max(0, -y) for y in y0]
+    hi = [min(k, h - y) for y in y0]
+    release = [first[i + 1] - first[i] for i in range(oh - 1)] + [h - first[-1]]
+    need = [max(y + hi[i] - first[i], release[i]) for i, y in enumerate(y0)]
+    return first, lo, hi, need, release
+
+
+def pool_cycles(layer: Layer, lanes: int) -> int:
+    """Cycles per frame of a max-pool taking ``lanes`` channels a word (hw/maxpool.py).
+
+    kernel == stride: one cycle per input word; otherwise the sliding window behind it emits
+    ``OH*OW*K*K*C/lanes`` words and accepts ``H*W*C/lanes``, whichever is more.
+    """
+    h, w, c = layer.in_shape
+    words_in = h * w * (c // lanes)
+    if layer.kernel == layer.stride:
+        return words_in
+    oh, ow, _ = layer.out_shape
+    return max(words_in, oh * ow * layer.kernel * layer.kernel * (c // lanes))
+
+
+def stream_lanes(net: QuantizedNetwork, folding: Folding) -> dict[str, int]:
+    """Elements per word entering each max-pool layer, as hw/top.py builds the chain."""
+    import math
+    out = {}
+    lanes = folding[net.compute_layers[0].name].simd
+    for layer in net.layers:
+        if layer.kind == "maxpool":
+            c = layer.in_shape[2]
+            if c % lanes:
+                lanes = math.gcd(c, lanes)
+            out[layer.name] = lanes
+        elif layer.is_compute:
+            lanes = folding[layer.name].pe
+    return out
+
+
+def network_cycles(net: QuantizedNetwork, folding: Folding) -> int:
+    """Cycles per frame of the whole pipeline: the slowest compute layer or max-pool."""
+    cyc = [layer_cycles(l, folding[l.name]) for l in net.compute_layers]
+    lanes = stream_lanes(net, folding)
+    cyc += [pool_cycles(l, lanes[l.name]) for l in net.layers if l.kind == "maxpool"]
+    return max(cyc)
 
 
 def validate_layer(layer: Layer, f: LayerFolding) -> None:

@@ -35,7 +35,7 @@ def describe(acc) -> dict:
     from amaranth.hdl import Shape
     from amaranth.lib.wiring import In
 
-    from bitscale.hw.maxpool import MaxPool
+    from bitscale.hw.maxpool import MaxPool, WindowMax
     from bitscale.hw.memstyle import memory_style
     from bitscale.hw.mvtu import MVTU
     from bitscale.hw.swg import SlidingWindow
@@ -64,16 +64,22 @@ def describe(acc) -> dict:
                 sw = swg.simd * swg.bits
                 d["window_buffer"] = _mem(sw, swg.depth, swg.style)
         elif isinstance(c, MaxPool):
-            d.update(lanes=c.lanes, cycles_per_frame=c.h * c.w * c.cf)
+            d.update(lanes=c.lanes, cycles_per_frame=fold.pool_cycles(layer, c.lanes))
             pw = c.lanes * c.bits
             d["row_buffer"] = _mem(pw, c.ow * c.cf, "distributed")
+        elif isinstance(c, WindowMax):
+            d.update(lanes=c.lanes, cycles_per_frame=fold.pool_cycles(layer, c.lanes))
+            pw = c.lanes * c.bits
+            d["row_buffer"] = _mem(pw, c.cf, "distributed")
+            swg = comps.get(f"{layer.name}_swg")
+            d["window_buffer"] = _mem(pw, swg.depth, swg.style)
         layers.append(d)
     ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
     for name in ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
                  "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"):
         member = acc.signature.members[name]
         ports[name] = {"dir": "in" if member.flow == In else "out", "width": Shape.cast(member.shape).width}
-    model = max(fold.layer_cycles(l, folding[l.name]) for l in net.compute_layers)
+    model = fold.network_cycles(net, folding)
     return {
         "format": DESIGN_FORMAT,
         "version": DESIGN_VERSION,

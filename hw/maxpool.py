@@ -1,4 +1,7 @@
-"""Streaming KxK stride-K max-pool over an HWC map (FINN CNV uses 2x2 stride 2).
+"""Streaming max-pool over an HWC map: :class:`MaxPool` for kernel == stride (FINN CNV's 2x2/2),
+:class:`WindowMax` behind a sliding-window generator for kernel != stride (2x2/1, 3x3/2).
+
+MaxPool, KxK stride K:
 
 Input and output: pixels in raster order, each as C/LANES words of LANES
 elements (channels innermost). Rows/columns beyond the last whole window are
@@ -16,7 +19,6 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitscale.errors import UserError
-
 
 
 class MaxPool(wiring.Component):
@@ -100,4 +102,55 @@ class MaxPool(wiring.Component):
                 with m.Else():
                     m.d.sync += [x.eq(x + 1), kx.eq(Mux(kx == K - 1, 0, kx + 1)),
                                  ox.eq(Mux(kx == K - 1, ox + 1, ox))]
+        return m
+
+
+class WindowMax(wiring.Component):
+    """Max over each window of a sliding-window stream: the max-pool with kernel != stride.
+
+    Input: the (ky, kx, c) window words of hw/swg.SlidingWindow (K*K*CF words per output pixel,
+    LANES elements a word). Output: per output pixel CF words, the lane-wise maximum over the
+    K*K taps (stored codes, as :class:`MaxPool`: unsigned max, bipolar OR). One input word is
+    accepted per cycle while the output can move; CF partial maxima live in a small LUT memory.
+    """
+
+    def __init__(self, kernel: int, channels: int, lanes: int, bits: int):
+        if channels % lanes:
+            raise ValueError(f"lanes must divide the channels C={channels}, not {lanes!r}")
+        self.k, self.c, self.lanes, self.bits = kernel, channels, lanes, bits
+        self.cf = channels // lanes
+        super().__init__({"inp": In(stream.Signature(lanes * bits)), "out": Out(stream.Signature(lanes * bits))})
+
+    def elaborate(self, platform):
+        m = Module()
+        T, CF, L, B = self.k * self.k, self.cf, self.lanes, self.bits
+        width = L * B
+        mem = Memory(shape=unsigned(width), depth=max(CF, 2), init=[], attrs={"ram_style": "distributed"})
+        m.submodules.partial = mem
+        wp = mem.write_port()
+        rp = mem.read_port(domain="comb")
+        tap, cf = Signal(range(T)), Signal(range(CF))
+        out_valid, out_data = Signal(), Signal(width)
+        adv, accepted = Signal(), Signal()
+        m.d.comb += [
+            adv.eq(~out_valid | self.out.ready),
+            self.inp.ready.eq(adv),
+            accepted.eq(self.inp.valid & adv),
+            rp.addr.eq(cf), wp.addr.eq(cf),
+        ]
+        cur = self.inp.payload
+        first, final = tap == 0, tap == T - 1
+        merged = Signal(width)
+        m.d.comb += merged.eq(Cat(*[Mux(first, cur[k * B:(k + 1) * B],
+                                        Mux(cur[k * B:(k + 1) * B] > rp.data[k * B:(k + 1) * B],
+                                            cur[k * B:(k + 1) * B], rp.data[k * B:(k + 1) * B]))
+                                    for k in range(L)]))
+        m.d.comb += [wp.data.eq(merged), wp.en.eq(accepted & ~final)]
+        with m.If(adv):
+            m.d.sync += [out_valid.eq(accepted & final), out_data.eq(merged)]
+        with m.If(accepted):
+            m.d.sync += cf.eq(Mux(cf == CF - 1, 0, cf + 1))
+            with m.If(cf == CF - 1):
+                m.d.sync += tap.eq(Mux(final, 0, tap + 1))
+        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
         return m

@@ -29,7 +29,7 @@ from bitscale.hw import folding as fold
 from bitscale.hw.dwc import DWC
 from bitscale.hw.fifo import StreamFIFO
 from bitscale.hw.frame import FrameFormat, StreamFormat
-from bitscale.hw.maxpool import MaxPool
+from bitscale.hw.maxpool import MaxPool, WindowMax
 from bitscale.hw.mvtu import MVTU
 from bitscale.hw.swg import SlidingWindow
 from bitscale.nn import ir
@@ -89,7 +89,12 @@ class Accelerator(wiring.Component):
                     stages.append((f"{layer.name}_dwc", DWC(lanes, g, bits)))
                     lanes = g
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
-                stages.append((layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits)))
+                if layer.kernel == layer.stride:
+                    stages.append((layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits)))
+                else:       # overlapping (or gapped) windows: sliding window + window max
+                    stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lanes, bits,
+                                                                      stride=layer.stride)))
+                    stages.append((layer.name, WindowMax(layer.kernel, c, lanes, bits)))
                 continue
             lf = folding[layer.name]
             if lanes != lf.simd:
@@ -97,7 +102,8 @@ class Accelerator(wiring.Component):
                 lanes = lf.simd
             if layer.kind == "conv":
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
-                stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits)))
+                stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits,
+                                                                  stride=layer.stride, pad=layer.pad)))
             else:
                 # holds a whole input vector, so the producer runs ahead while this
                 # layer works through its later row-folds
