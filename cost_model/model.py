@@ -173,7 +173,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 h, w, c = nxt.in_shape
                 pool = (h, w, c, nxt.kernel, nxt.stride, nxt.in_bits)
                 break
-        conv_in = (*l.in_shape, l.kernel) if l.kind == "conv" else None
+        conv_in = (*l.in_shape, l.kernel, l.stride, l.pad) if l.kind == "conv" else None
         live, distinct = _param_live(net, l) if n_params else ((), ())
         out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
                              l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
@@ -236,13 +236,17 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
     if info.n_params:
         mems.append(("params", "params", pe * info.n_params * info.param_bits, nf, param_columns(info, pe)))
     if info.conv_in is not None:
-        h, w, c, k = info.conv_in
-        mems.append(("buffer", "swg", simd * info.abits, 2 * k * w * (c // simd)))
+        h, w, c, k, *sp = info.conv_in        # (H, W, C, K[, stride, pad])
+        mems.append(("buffer", "swg", simd * info.abits, fold.ring_rows(h, k, *sp) * w * (c // simd)))
     if info.pool is not None:
         h, w, c, k, s, b = info.pool
         ow = (w - k) // s + 1
         lanes = pe     # the pool takes the producing layer's PE lanes (PE | MH = C)
-        mems.append(("pool", "pool", lanes * b, ow * (c // lanes)))
+        if k == s:
+            mems.append(("pool", "pool", lanes * b, ow * (c // lanes)))
+        else:          # hw/maxpool.WindowMax behind a sliding window: its ring, then CF partial maxima
+            mems.append(("buffer", "pool_swg", lanes * b, fold.ring_rows(h, k, s) * w * (c // lanes)))
+            mems.append(("pool", "pool", lanes * b, c // lanes))
     # the FIFO in front of the layer (hw/top.py): a whole input vector for dense layers, 4 words for conv;
     # amaranth's SyncFIFOBuffered keeps depth - 1 words in its memory
     fifo_depth = 4 if info.conv_in is not None else sf + 2
@@ -385,6 +389,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         mul = mul + pe * info.acc_bits * info.mul_bits      # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
     swg_bits = swg * simd * a
+    if info.pool is not None and info.pool[3] != info.pool[4]:      # the pool's own sliding window
+        swg = swg + 1.0
+        swg_bits = swg_bits + np.minimum(pe, info.pool[2]) * info.pool[5] * one
     pool_bits = np.zeros_like(one)
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
@@ -413,6 +420,15 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
     ff = sum(coef["FF"][k] * f[k] for k in FF_FEATURES)
     wp, ap = planes(info, mode_idx)
     cycles = (info.mh // pe) * (info.mw // simd) * wp * ap * info.pixels
+    if info.conv_in is not None:          # a strided conv can be bound by its window's input side
+        h, w, c = info.conv_in[:3]
+        cycles = np.maximum(cycles, h * w * (c // simd))
+    if info.pool is not None:             # a max-pool with kernel != stride can be the slowest stage
+        h, w, c, k, s, _ = info.pool
+        words_in = h * w * (c // pe)
+        pool_c = words_in if k == s else np.maximum(words_in, ((h - k) // s + 1) * ((w - k) // s + 1) * k * k
+                                                    * (c // pe))
+        cycles = np.maximum(cycles, pool_c)
     n_bram = np.zeros(pe.shape, np.int64)
     n_floor = np.zeros(pe.shape, np.int64)
     for role, _, w_, d_, lw in memories(info, pe, simd, mode_idx):
