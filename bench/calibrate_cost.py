@@ -12,6 +12,11 @@
    relative-error least-squares problem pulled weakly towards the structural priors (so that a
    feature the set barely exercises keeps a sane value):
        min_c  sum_d ((A_d c - y_d) / y_d)^2 + lam * sum_k ((c_k - prior_k) / max(prior_k, 1))^2,  c >= 0
+   The in-sample and leave-one-out predictions are bitscale.cost_model.estimate() itself, run with the
+   fitted CostModel (coefficients rounded as written), so the errors reported are those of the model
+   users run (tests/test_cost_calibration.py checks estimate() reproduces every "fit" number). A
+   coefficient whose feature is zero on every design of a family is only its prior: listed in
+   "prior_only".
 3. Writes the coefficients (with the fit's per-design errors) to cost_model/coefficients.json and
    bench/results/calibrate_cost.json. Families xc7, UltraScale+ (xcup), ECP5 and iCE40; a family
    without runs falls back to its sibling's fit (xcup -> xc7, ice40 -> ECP5).
@@ -84,23 +89,45 @@ def collect(families):
     return data
 
 
-def fit_family(items, fam, target):
-    """(coefficients, in-sample predictions, Yosys values, leave-one-out predictions) for one target."""
+def fit_model(fam, rows_lut, rows_ff, prior_only=()):
+    """The family's CostModel from (features, Yosys value) rows, coefficients rounded as written to
+    coefficients.json (so the model fitted here is exactly the model estimate() loads)."""
     from bitscale.cost_model import model
-    names = list(model.LUT_FEATURES if target == "LUT" else model.FF_FEATURES) + ["design"]
-    priors = dict(model._DEFAULT_COEF[target])
-    priors["design"] = 50.0
-    rows = []
-    for d, r in items:
+    coef = {}
+    for target, rows in (("LUT", rows_lut), ("FF", rows_ff)):
+        names = list(model.TARGETS[target]) + [model.DESIGN]
+        c, _, _ = fit(rows, names, model.PRIORS[target])
+        coef[target] = {k: round(v, 4) for k, v in c.items()}
+    return model.CostModel(fam, coef, "fitted", tuple(prior_only))
+
+
+def fit_family(items, fam):
+    """(CostModel fitted on all items, {target: (Yosys values, in-sample predictions, leave-one-out
+    predictions)}). Both predictions are bitscale.cost_model.estimate() itself: in-sample with the model
+    written to coefficients.json, leave-one-out with the model fitted on all the other designs."""
+    from bitscale.cost_model import estimate, model
+    from cost_common import board_for
+    feats = []
+    for d, _ in items:
         fe = design_features(d, fam)
-        fe["design"] = 1.0
-        rows.append((fe, r[target]))
-    coef, pred, y = fit(rows, names, priors)
-    loo = np.zeros_like(y)
-    for i in range(len(rows)):
-        c_i, _, _ = fit(rows[:i] + rows[i + 1:], names, priors)
-        loo[i] = sum(c_i[k] * rows[i][0].get(k, 0.0) for k in names)
-    return coef, pred, y, loo
+        fe[model.DESIGN] = 1.0
+        feats.append(fe)
+    rows = {t: [(fe, r[t]) for fe, (_, r) in zip(feats, items)] for t in model.TARGETS}
+    # a coefficient whose feature is zero on every design is only the prior: flag it
+    prior_only = tuple(f"{t}.{k}" for t in model.TARGETS for k in model.TARGETS[t]
+                       if all(fe.get(k, 0.0) == 0.0 for fe in feats))
+    full = fit_model(fam, rows["LUT"], rows["FF"], prior_only)
+    board = board_for(fam)
+    out = {t: (np.array([r[t] for _, r in items], float), [], []) for t in model.TARGETS}
+    for i, (d, _) in enumerate(items):
+        net = d.network()
+        f = d.folding(net)
+        loo_model = fit_model(fam, rows["LUT"][:i] + rows["LUT"][i + 1:], rows["FF"][:i] + rows["FF"][i + 1:])
+        e, e_loo = estimate(net, f, board, cost_model=full), estimate(net, f, board, cost_model=loo_model)
+        for t in model.TARGETS:
+            out[t][1].append(getattr(e, t))
+            out[t][2].append(getattr(e_loo, t))
+    return full, {t: (y, np.array(pred, float), np.array(loo, float)) for t, (y, pred, loo) in out.items()}
 
 
 def main(argv=None):
@@ -120,15 +147,15 @@ def main(argv=None):
            "command": "bench/calibrate_cost.py", "lambda": LAM, "families": {}}
     report = {"families": {}}
     for fam, items in data.items():
-        fam_out, fam_rep = {}, {}
+        cost_model, preds = fit_family(items, fam)
+        fam_out, fam_rep = cost_model.to_json(), {"prior_only": list(cost_model.prior_only)}
         for target in ("LUT", "FF"):
-            coef, pred, y, loo = fit_family(items, fam, target)
-            fam_out[target] = {k: round(v, 4) for k, v in coef.items()}
+            y, pred, loo = preds[target]
             errs = (pred - y) / y
             lerrs = (loo - y) / y
             fam_rep[target] = {"designs": [d.name for d, _ in items], "yosys": y.tolist(),
-                               "fit": [round(v, 1) for v in pred.tolist()],
-                               "loo": [round(v, 1) for v in loo.tolist()],
+                               "fit": [int(v) for v in pred.tolist()],
+                               "loo": [int(v) for v in loo.tolist()],
                                "max_abs_err": round(float(np.max(np.abs(errs))), 4),
                                "mean_abs_err": round(float(np.mean(np.abs(errs))), 4),
                                "loo_max_abs_err": round(float(np.max(np.abs(lerrs))), 4),

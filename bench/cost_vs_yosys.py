@@ -68,9 +68,9 @@ def main(argv=None):
     from calibrate_cost import all_designs, collect, fit_family
     loo = {}
     for fam, items in collect(FAMILIES).items():
+        _, preds = fit_family(items, fam)
         for target in ("LUT", "FF"):
-            _, _, _, pred = fit_family(items, fam, target)
-            for (d, _), p in zip(items, pred):
+            for (d, _), p in zip(items, preds[target][2]):
                 loo[(d.name, fam, target)] = float(p)
     rows = []
     hdr = (f"{'design':<20} {'fam':<5} {'BRAM m/y':>9} {'LUT model':>9} {'LUT yosys':>9} {'err':>6} {'LOO err':>7} "

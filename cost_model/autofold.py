@@ -37,7 +37,7 @@ def _divisors(n: int) -> list[int]:
 class _Table:
     """All legal candidates of one layer with their costs (numpy arrays)."""
 
-    def __init__(self, info: model.LayerInfo, family: str, coef: dict, modes):
+    def __init__(self, info: model.LayerInfo, family: str, coef: model.CostModel, modes):
         simd_cap = info.conv_in[2] if info.conv_in is not None else info.mw
         pes = _divisors(info.mh)
         simds = [s for s in _divisors(info.mw) if simd_cap % s == 0]
@@ -63,15 +63,17 @@ def _capacity(board: Board) -> dict:
     return {"LUT": board.lut, "BRAM18": board.bram, "DSP": board.dsp}
 
 
-def _choose(tables, budget, board, max_util):
-    """Per-layer picks for a cycle budget that fit the board, or None."""
+def _choose(tables, budget, board, max_util, fixed=None):
+    """Per-layer picks for a cycle budget that fit the board (beside ``fixed``, the per-design
+    resources), or None."""
+    fixed = fixed or {}
     cap = _capacity(board)
     weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
     for _ in range(12):
         picks = [t.pick(budget, weights) for t in tables]
         if any(p is None for p in picks):
             return None
-        used = {k: sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
+        used = {k: fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
         over = [k for k in RESOURCES if used[k] > max_util * cap[k]]
         if not over:
             return picks
@@ -105,15 +107,16 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
     infos = model.layer_infos(net)
     coef = model.coefficients(board.family)
     tables = [_Table(info, board.family, coef, modes) for info in infos]
+    fixed = {"LUT": coef.design("LUT")}
     clock = board.clock_mhz * 1e6
     # every distinct achievable bottleneck, fastest first
     budgets = np.unique(np.concatenate([t.cycles for t in tables]))
     budgets = budgets[budgets >= max(int(t.cycles.min()) for t in tables)]
 
-    fastest = _fastest(tables, budgets, board, max_util)
+    fastest = _fastest(tables, budgets, board, max_util, fixed)
     if fastest is None:
         raise UserError(f"nothing fits {board.name}: no folding stays within {max_util:.0%} of its LUT, "
-                        f"BRAM and DSP (the leanest needs {_smallest_usage(tables, board)})")
+                        f"BRAM and DSP (the leanest needs {_smallest_usage(tables, board, fixed)})")
     best_budget, best_picks = fastest
     if target_fps is None:
         return _folding(tables, infos, best_picks)
@@ -121,22 +124,22 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
     if budget < best_budget:
         raise UserError(f"target {target_fps:.3g} FPS is out of reach: the fastest folding that fits "
                         f"{board.name} gives {clock / best_budget:.3g} FPS")
-    picks = _choose(tables, budget, board, max_util)
+    picks = _choose(tables, budget, board, max_util, fixed)
     if picks is None:      # a larger budget can only widen the choice; fall back to the fastest fit
         picks = best_picks
     return _folding(tables, infos, picks)
 
 
-def _fastest(tables, budgets, board, max_util):
+def _fastest(tables, budgets, board, max_util, fixed=None):
     """(smallest cycle budget that fits, its picks) by bisection, or None."""
     lo, hi = 0, len(budgets) - 1
-    top = _choose(tables, int(budgets[hi]), board, max_util)
+    top = _choose(tables, int(budgets[hi]), board, max_util, fixed)
     if top is None:
         return None
     best = (int(budgets[hi]), top)
     while lo < hi:
         mid = (lo + hi) // 2
-        picks = _choose(tables, int(budgets[mid]), board, max_util)
+        picks = _choose(tables, int(budgets[mid]), board, max_util, fixed)
         if picks is not None:
             best, hi = (int(budgets[mid]), picks), mid
         else:
@@ -145,10 +148,12 @@ def _fastest(tables, budgets, board, max_util):
     return max(int(t.cycles[i]) for t, i in zip(tables, picks)), picks
 
 
-def _smallest_usage(tables, board) -> str:
+def _smallest_usage(tables, board, fixed=None) -> str:
     """What the leanest folding (least summed utilization, any speed) needs, per resource."""
+    fixed = fixed or {}
     cap = _capacity(board)
     weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
     budget = max(int(t.cycles.max()) for t in tables)
     picks = [t.pick(budget, weights) for t in tables]
-    return ", ".join(f"{k} {sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}" for k in RESOURCES)
+    return ", ".join(f"{k} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}"
+                     for k in RESOURCES)

@@ -27,7 +27,7 @@ of its inputs.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,13 +56,92 @@ RAM_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 2}
 DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
 DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
 
-_DEFAULT_COEF = {
+# The structural priors the fit is pulled towards (bench/calibrate_cost.py), and the model's values for a
+# family without a fit. "design" is the per-design intercept: top-level FIFOs, width converters and glue.
+PRIORS = {
     "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
             "neg": 1.0, "sub": 1.0, "wtree": 1.0, "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0,
-            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0},
+            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0,
-           "ctrl": 2.0, "rq": 1.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0},
+           "ctrl": 2.0, "rq": 1.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
 }
+DESIGN = "design"
+TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
+# a family without its own fit uses its sibling's (same LUT size)
+_SIBLING = {"ice40": "ecp5", "xcup": "xc7"}
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """The LUT and FF model of one family: a coefficient per structural feature (summed over a design's
+    layers) plus one per-design intercept (``"design"``).
+
+    The one model both :func:`estimate` / auto-folding and bench/calibrate_cost.py evaluate, so the
+    calibration's reported errors are those of the model users run. Built from coefficients.json,
+    whose keys must be exactly the feature lists plus ``"design"`` (an unknown or missing key is an
+    error, never a silent default). ``prior_only`` names (``"LUT.swg"``) the coefficients that are only
+    the fit's prior: their feature is zero on every calibration design of the family.
+    """
+
+    family: str
+    coef: dict                       # {"LUT": {feature: c, ..., "design": c}, "FF": {...}}
+    source: str = "prior"            # "fitted", "fitted (<sibling>)" or "prior"
+    prior_only: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for target, names in TARGETS.items():
+            got = self.coef.get(target)
+            if not isinstance(got, dict):
+                raise ValueError(f"cost model {self.family}: no {target} coefficients")
+            want = set(names) | {DESIGN}
+            missing, unknown = sorted(want - set(got)), sorted(set(got) - want)
+            if missing or unknown:
+                raise ValueError(f"cost model {self.family} {target}: coefficients do not match the features "
+                                 f"(missing {missing}, unknown {unknown})")
+        unknown = [k for k in self.prior_only if k.partition(".")[0] not in TARGETS
+                   or k.partition(".")[2] not in self.coef[k.partition(".")[0]]]
+        if unknown:
+            raise ValueError(f"cost model {self.family}: prior_only names unknown coefficients {unknown}")
+
+    @staticmethod
+    def prior(family: str) -> "CostModel":
+        return CostModel(family, {t: dict(c) for t, c in PRIORS.items()}, "prior")
+
+    @staticmethod
+    def from_json(family: str, doc: dict, source: str = "fitted") -> "CostModel":
+        """One family's entry of coefficients.json: {"LUT": {...}, "FF": {...}, "prior_only": [...]}."""
+        coef = {t: {k: float(v) for k, v in (doc.get(t) or {}).items()} for t in TARGETS}
+        extra = set(doc) - set(TARGETS) - {"prior_only"}
+        if extra:
+            raise ValueError(f"cost model {family}: unknown entries {sorted(extra)}")
+        return CostModel(family, coef, source, tuple(doc.get("prior_only", ())))
+
+    def to_json(self) -> dict:
+        return {**{t: dict(self.coef[t]) for t in TARGETS}, "prior_only": list(self.prior_only)}
+
+    @staticmethod
+    def for_family(family: str, path: Path | None = None) -> "CostModel":
+        """The fitted model of ``family`` (its sibling's where it has no fit; the priors without any)."""
+        path = path or COEF_PATH
+        fitted = {}
+        if path.is_file():
+            fitted = _load_coefficients(str(path), path.stat().st_mtime).get("families", {})
+        if family in fitted:
+            return CostModel.from_json(family, fitted[family])
+        sib = _SIBLING.get(family)
+        if sib in fitted:
+            m = CostModel.from_json(family, fitted[sib], f"fitted ({sib})")
+            return replace(m, prior_only=())
+        return CostModel.prior(family)
+
+    def layer(self, target: str, f: dict) -> np.ndarray:
+        """One layer's ``target`` (LUT or FF) from its features (arrays over candidate foldings)."""
+        c = self.coef[target]
+        return sum(c[k] * f[k] for k in TARGETS[target])
+
+    def design(self, target: str) -> int:
+        """The per-design intercept, as estimate() adds it to the layers' rounded sum."""
+        return int(round(self.coef[target][DESIGN]))
 
 
 @lru_cache(maxsize=None)
@@ -70,19 +149,9 @@ def _load_coefficients(path: str, mtime: float) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def coefficients(family: str) -> dict:
-    """{"LUT": {feature: coef}, "FF": {...}} for ``family`` (fitted where available, else defaults)."""
-    fitted = {}
-    if COEF_PATH.is_file():
-        fitted = _load_coefficients(str(COEF_PATH), COEF_PATH.stat().st_mtime).get("families", {})
-    # iCE40 and ECP5 both have LUT4s: share the fit when iCE40 has none of its own.
-    fam = fitted.get(family) or (fitted.get("ecp5") if family == "ice40" else None) \
-        or (fitted.get("xc7") if family == "xcup" else None) or {}
-    out = {}
-    for kind, default in _DEFAULT_COEF.items():
-        got = fam.get(kind, {})
-        out[kind] = {k: float(got.get(k, v)) for k, v in default.items()}
-    return out
+def coefficients(family: str) -> CostModel:
+    """The family's :class:`CostModel` (fitted where available, else the priors)."""
+    return CostModel.for_family(family)
 
 
 # --- per-layer static data -----------------------------------------------------------
@@ -405,7 +474,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     }
 
 
-def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None = None) -> dict[str, np.ndarray]:
+def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None) -> dict[str, np.ndarray]:
     """LUT, FF, BRAM, BRAM floor, DSP and cycles of one layer for arrays of candidate foldings.
 
     ``modes`` is an array of mode names or mode indices into hw/folding.MODES.
@@ -416,8 +485,8 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: dict | None
     mode_idx = np.atleast_1d(np.asarray(modes)) if np.asarray(modes).dtype.kind in "iu" else _mode_index(modes)
     pe, simd, mode_idx = np.broadcast_arrays(pe, simd, mode_idx)
     f = features(info, pe, simd, mode_idx, family)
-    lut = sum(coef["LUT"][k] * f[k] for k in LUT_FEATURES)
-    ff = sum(coef["FF"][k] * f[k] for k in FF_FEATURES)
+    lut = coef.layer("LUT", f)
+    ff = coef.layer("FF", f)
     wp, ap = planes(info, mode_idx)
     cycles = (info.mh // pe) * (info.mw // simd) * wp * ap * info.pixels
     if info.conv_in is not None:          # a strided conv can be bound by its window's input side
@@ -491,6 +560,8 @@ class Estimate:
     latency_cycles: int
     bram_floor: int
     utilization: dict
+    design_LUT: int = 0     # the per-design intercept (top-level FIFOs, glue), included in LUT and FF
+    design_FF: int = 0
 
     @property
     def fits(self) -> bool:
@@ -504,6 +575,7 @@ class Estimate:
             "bram_kind": self.bram_kind,
             "clock_mhz": self.clock_mhz,
             "layers": [l.to_json() for l in self.layers],
+            "design": {"LUT": self.design_LUT, "FF": self.design_FF},
             "total": {"LUT": self.LUT, "FF": self.FF, "BRAM18": self.BRAM18, "DSP": self.DSP,
                       "cycles": self.cycles, "fps": self.fps, "latency_cycles": self.latency_cycles,
                       "bram_floor": self.bram_floor, "fits": self.fits,
@@ -520,13 +592,17 @@ OTHER_LAYER_CYCLES = 4
 STREAM_CYCLES = 6
 
 
-def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str) -> Estimate:
-    """Cost and speed of ``net`` folded by ``folding`` on ``board``; UserError on an illegal folding."""
+def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str,
+             cost_model: CostModel | None = None) -> Estimate:
+    """Cost and speed of ``net`` folded by ``folding`` on ``board``; UserError on an illegal folding.
+
+    ``cost_model``: the LUT/FF model (default: the board family's fitted one; bench/calibrate_cost.py
+    passes the models it fits, so its reported errors are this function's)."""
     if isinstance(board, str):
         board = get_board(board)
     fold.validate(net, folding)
     family = board.family
-    coef = coefficients(family)
+    coef = cost_model or coefficients(family)
     out = []
     for info in layer_infos(net):
         lf = folding[info.name]
@@ -546,6 +622,9 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
                                  int(c["bram_floor"][0]), tuple(maps), wbits=info.wbits, abits=info.abits))
     cycles = max(l.cycles for l in out)
     tot = {k: sum(getattr(l, k) for l in out) for k in ("LUT", "FF", "BRAM18", "DSP", "bram_floor")}
+    design = {k: coef.design(k) for k in ("LUT", "FF")}
+    tot["LUT"] += design["LUT"]
+    tot["FF"] += design["FF"]
     util = {"LUT": tot["LUT"] / board.lut, "FF": tot["FF"] / board.ff,
             "BRAM18": tot["BRAM18"] / board.bram, "DSP": tot["DSP"] / board.dsp if board.dsp else
             (0.0 if tot["DSP"] == 0 else float("inf"))}
@@ -554,4 +633,4 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
                + OTHER_LAYER_CYCLES * (len(net.layers) - n_compute) + STREAM_CYCLES)
     return Estimate(board.name, family, board.bram_kind, board.clock_mhz, tuple(out), tot["LUT"], tot["FF"],
                     tot["BRAM18"], tot["DSP"], cycles, board.clock_mhz * 1e6 / cycles, latency,
-                    tot["bram_floor"], util)
+                    tot["bram_floor"], util, design["LUT"], design["FF"])
