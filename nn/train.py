@@ -212,8 +212,13 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
             "golden_act_max_diff": maxdiff if total_acts else None}
 
 
-def train(cfg: TrainConfig, out_dir, log=print) -> dict:
-    """Train ``cfg``, export the IR, check it against the golden model; returns metrics.json's content."""
+def train(cfg: TrainConfig, out_dir, log=print, init_from=None) -> dict:
+    """Train ``cfg``, export the IR, check it against the golden model; returns metrics.json's content.
+
+    ``init_from``: a run directory whose checkpoint initializes every parameter and buffer of the same
+    name and shape (latent weights, BatchNorm, learned activation ranges): QAT fine-tuning of a new
+    (e.g. mixed) precision from a float or higher-precision run.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -236,6 +241,10 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     model = build_model(cfg.model, cfg.wbits, cfg.abits, cfg.scale, ds.num_classes, in_shape,
                         cfg.base, cfg.layers, cfg.dropout).to(device)
+    if init_from is not None:
+        init_state = _init_state(init_from, model)
+        model.load_state_dict(init_state, strict=False)
+        log(f"initialized {len(init_state)} tensors from {init_from}/checkpoint.pt")
     params = sum(p.numel() for p in model.parameters())
     log(f"train {cfg.label}: {params} parameters, {len(ds.train_x)} train / {len(ds.test_x)} test images")
 
@@ -280,6 +289,7 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
     try:
         model.eval()
         metrics = {"config": cfg.to_json(), "label": cfg.label, "test_acc": history[-1]["test_acc"],
+                   "init_from": None if init_from is None else str(init_from),
                    "loss": losses, "history": history, "params": params,
                    "input_shape": list(in_shape), "train_seconds": train_seconds,
                    "golden_test_acc": None, "golden_agreement": None, "golden_agreement_fp32": None,
@@ -310,6 +320,17 @@ def train(cfg: TrainConfig, out_dir, log=print) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return metrics
+
+
+def _init_state(run_dir, model) -> dict:
+    """The checkpoint's tensors that match ``model`` by name and shape."""
+    import torch
+    ck = Path(run_dir) / "checkpoint.pt"
+    if not ck.is_file():
+        raise UserError(f"no checkpoint.pt in run directory {run_dir}")
+    src = torch.load(ck, map_location="cpu", weights_only=True)["state_dict"]
+    own = model.state_dict()
+    return {k: v for k, v in src.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
 
 
 def load_model(run_dir):

@@ -1,0 +1,152 @@
+"""`bitscale search`: sensitivity -> exact ILP on the cost model -> QAT fine-tuning -> normal run dirs.
+
+SEARCH_DIR layout (written into a temporary directory beside it and renamed into
+place at the end, so it holds a complete search or nothing):
+
+* ``search.json`` — board, FPS, budget, candidate bits, the ILP's size and, per
+  point: budget, per-layer bits, predicted LUT/BRAM18/DSP, perturbation, solve
+  seconds, and (fine-tuned points) the run's test accuracy and its real estimate
+  (auto-folded at the target FPS on the trained network).
+* ``sensitivity.json`` — the table the search used (copied or computed).
+* ``pN/precision.json`` — point N's bits (`bitscale train --precision` reads it).
+* ``pN/run/`` — point N fine-tuned from RUN_DIR's checkpoint: a normal run dir.
+
+Guaranteed: bad input (no checkpoint, bits outside 1..16, an infeasible budget, an
+--out that is a non-empty non-search directory) raises UserError before anything is
+written.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from bitscale.errors import UserError
+
+
+def template_net(run_dir: Path, cfg):
+    """The run's IR (shapes matter, not bits), or for a float run a random IR of the same topology."""
+    from bitscale.nn import ir
+    if (run_dir / "network.json").is_file():
+        return ir.load(run_dir)
+    from bitscale.nn.data import NUM_CLASSES
+    from bitscale.nn.models import input_shape_for, widths_for
+    from bitscale.nn.random_net import random_cnv, random_fc
+    w = widths_for(cfg.model, cfg.scale, cfg.base, cfg.layers)
+    shape = input_shape_for(cfg.model, cfg.dataset)
+    if "fc" in w:
+        return random_fc(w["fc"], 2, 2, num_classes=NUM_CLASSES[cfg.dataset], in_features=shape[0])
+    return random_cnv(shape, w["convs"], w["fcs"], 2, 2, num_classes=NUM_CLASSES[cfg.dataset])
+
+
+def _check_out(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise UserError(f"--out {out} exists and is not a directory")
+        if any(out.iterdir()) and not (out / "search.json").is_file():
+            raise UserError(f"--out {out} is a non-empty directory that is not a bitscale search; refusing to replace it")
+    if not out.parent.is_dir():
+        raise UserError(f"--out {out}: directory {out.parent} does not exist")
+
+
+def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4, 8), lut=None, bram=None,
+           dsp=None, budgets: int | None = None, epochs: int = 3, lr: float | None = None, train: bool = True,
+           samples: int = 200, log=print) -> dict:
+    """Run the whole search; returns search.json's content."""
+    from bitscale.boards import get as get_board
+    from bitscale.cost_model import auto_fold, estimate
+    from bitscale.cost_model.search import Problem, frontier_budgets
+    from bitscale.nn import ir, precision
+    from bitscale.nn import sensitivity as sens_mod
+    from bitscale.nn.train import TrainConfig, load_model
+    from bitscale.nn.train import train as train_run
+
+    run_dir, out = Path(run_dir), Path(out)
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise UserError(f"no checkpoint.pt in run directory {run_dir}")
+    board_obj = get_board(board)
+    _check_out(out)
+    if budgets is not None and (not isinstance(budgets, int) or budgets < 1):
+        raise UserError(f"--budgets must be a positive integer, not {budgets!r}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise UserError(f"--epochs must be a positive integer, not {epochs!r}")
+    cfg, _ = load_model(run_dir)
+    net = template_net(run_dir, cfg)
+
+    sens_path = run_dir / "sensitivity.json"
+    sens = sens_mod.read(sens_path) if sens_path.is_file() else None
+    need = set(wbits) | set(abits)
+    if sens is None or not need <= set(sens.get("bits", [])):
+        bits = sorted(need | set(sens_mod.DEFAULT_BITS))
+        log(f"sensitivity of {run_dir} ({samples} Hessian-vector products) ...")
+        sens = sens_mod.sensitivity(run_dir, samples=samples, bits=bits, log=log)
+    problem = Problem(net, sens, board_obj, fps, wbits, abits)
+    budget = problem.default_budget()
+    for r, v in (("LUT", lut), ("BRAM18", bram), ("DSP", dsp)):
+        if v is not None:
+            if not isinstance(v, int) or v < 0:
+                raise UserError(f"--{r.lower().replace('18', '')} must be a non-negative integer, not {v!r}")
+            budget[r] = v
+    if budgets is None:
+        sols = [problem.solve(budget)]
+    else:
+        sols = [problem.solve(dict(budget, BRAM18=b)) for b in frontier_budgets(problem, budgets, budget)]
+    for s in sols:
+        log(f"budget {s.budget}: {precision.label(s.wbits, s.abits)} predicted {s.predicted} "
+            f"perturbation {s.perturbation:.4g} (ILP {s.solve_seconds * 1000:.0f} ms)")
+
+    doc = {"format": "bitscale.Search", "version": 1, "source_run": str(run_dir), "board": board_obj.name,
+           "fps": float(fps), "budget": budget, "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
+           "ilp": {"variables": problem.nvar, "equalities": int(problem.A_eq.shape[0]),
+                   "layers": problem.n_layers, "solver": "scipy.optimize.milp (HiGHS)"},
+           "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(run_dir)} if train else None,
+           "points": []}
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        sens_mod.write(sens, tmp / "sensitivity.json")
+        done = {}
+        for i, s in enumerate(sols):
+            point = {"name": f"p{i}", **s.to_json(), "label": precision.label(s.wbits, s.abits)}
+            pdir = tmp / f"p{i}"
+            pdir.mkdir()
+            (pdir / "precision.json").write_text(json.dumps(precision.precision_json(s.wbits, s.abits), indent=1))
+            if train:
+                key = (s.wbits, s.abits)
+                if key in done:
+                    point["same_as"] = done[key]
+                else:
+                    done[key] = point["name"]
+                    kw = {k: v for k, v in cfg.to_json().items() if k not in ("wbits", "abits", "epochs", "lr")}
+                    tcfg = TrainConfig(wbits=s.wbits, abits=s.abits, epochs=epochs,
+                                       lr=lr if lr is not None else cfg.lr, **kw)
+                    log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
+                    m = train_run(tcfg, pdir / "run", log=log, init_from=run_dir)
+                    tnet = ir.load(pdir / "run")
+                    folding = auto_fold(tnet, board_obj, target_fps=fps)
+                    est = estimate(tnet, folding, board_obj)
+                    point.update({"run_dir": f"p{i}/run", "test_acc": m["test_acc"],
+                                  "golden_test_acc": m["golden_test_acc"], "golden_agreement": m["golden_agreement"],
+                                  "estimate": {"LUT": est.LUT, "FF": est.FF, "BRAM18": est.BRAM18, "DSP": est.DSP,
+                                               "fps": est.fps, "fits_budget": all(
+                                                   getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP"))},
+                                  "folding": folding.to_json()})
+                    log(f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
+                        f"DSP {est.DSP} at {est.fps:,.0f} FPS")
+            doc["points"].append(point)
+        (tmp / "search.json").write_text(json.dumps(doc, indent=1))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
+            os.replace(out, old / "s")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return doc

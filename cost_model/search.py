@@ -1,0 +1,317 @@
+"""Hardware-aware mixed-precision search: one (wbits, abits) per compute layer by an exact ILP.
+
+Inputs: the network's layer shapes (an IR; its bits do not matter), a sensitivity
+table (nn/sensitivity.py: per layer, ``Omega_w(b)`` and the measured activation
+loss increase ``dL_a(a)``), a board, a target FPS and a budget (LUT, BRAM18, DSP;
+default 80% of the board, auto-folding's cap).
+
+Costs. Compute layer ``l`` multiplies ``w_l``-bit weights by ``a_l``-bit inputs and
+writes ``a_{l+1}``-bit outputs (its threshold / requantizer table depends on the next
+layer's input width), so its cost is a function of ``(w_l, a_l, a_{l+1})``. For every
+such triple the cost model (cost_model/model.py) costs every legal (PE, SIMD, mode)
+of the layer and takes the one auto-folding would (the cheapest by weighted board
+utilization among those reaching ``T = f_clk / FPS`` cycles): that gives the layer's
+LUT, BRAM18 and DSP at the folding it needs for the target FPS. Parameter tables
+are costed at their declared width (every threshold bit live, the accumulator's
+full range; requantizer multipliers as wide as the 62-bit product allows): an upper
+bound on what a trained network's tables cost, so a chosen configuration's real
+estimate is at most the prediction.
+
+ILP. One binary ``z[l, w, a, a']`` per layer and (weights, input, output) widths whose
+folding can reach the FPS (layer 0 reads the 8-bit pixels, so its ``a`` is 8; the last
+layer has no ``a'``): ``sum z[l, ...] = 1`` per layer, and the output width of layer
+``l`` is the input width of layer ``l+1``: ``sum_{w,a} z[l,w,a,a'] = sum_{w,a''} z[l+1,w,a',a'']``
+for every ``a'``. The resources are then exact linear sums, ``sum z * cost``.
+Objective: ``sum z * (Omega_w(l, w) / 2 + dL_a(l, a))`` (both loss increases; see
+nn/sensitivity.py). Solved by ``scipy.optimize.milp`` (HiGHS): exact, not greedy. (A
+formulation with one-hot ``(w, a)`` choices plus continuous pair variables is the same
+polytope on paper but took HiGHS 4-100 s on the 20-layer instance; this one 0.1-0.3 s.)
+
+Guaranteed: :func:`solve` returns the optimum of the ILP (HiGHS' optimality), or
+raises UserError naming the infeasible budget and the least any configuration
+needs; every chosen per-layer cost is one the cost model computes for a legal
+folding reaching the target FPS.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bitscale.boards import Board
+from bitscale.boards import get as get_board
+from bitscale.cost_model import model
+from bitscale.cost_model.autofold import MAX_UTIL, RESOURCES, _Table
+from bitscale.errors import UserError
+from bitscale.hw import folding as fold
+from bitscale.nn import ir
+
+INPUT_BITS = ir.INPUT_BITS
+
+
+@dataclass(frozen=True)
+class Solution:
+    """One solved search: per-layer bits, predicted cost, objective and solve time."""
+
+    wbits: tuple[int, ...]
+    abits: tuple[int, ...]
+    perturbation: float
+    predicted: dict            # {"LUT", "BRAM18", "DSP"} totals at the chosen foldings
+    layers: tuple[dict, ...]   # per layer: name, wbits, abits, out_bits, pe, simd, mode, LUT, BRAM18, DSP, cycles
+    budget: dict
+    solve_seconds: float
+
+    def to_json(self) -> dict:
+        return {"wbits": list(self.wbits), "abits": list(self.abits), "perturbation": self.perturbation,
+                "predicted": dict(self.predicted), "layers": [dict(l) for l in self.layers],
+                "budget": dict(self.budget), "solve_seconds": self.solve_seconds}
+
+
+def _signed_bits(v: int) -> int:
+    return ir._signed_bits(int(v))
+
+
+def layer_info_at(layer: ir.Layer, wbits: int, abits: int, out_bits: int, pool) -> model.LayerInfo:
+    """The cost model's LayerInfo of ``layer`` at (wbits, abits in, out_bits), tables at declared width."""
+    last = layer.act == "none"
+    probe = replace(layer, wbits=wbits, in_bits=abits, out_bits=0 if last else out_bits,
+                    act="none" if last else ("thresholds" if out_bits <= ir.THRESHOLD_MAX_BITS else "requant"))
+    acc = ir.acc_bits(probe)
+    n_params = param_bits = mul_bits = 0
+    if probe.act == "thresholds":
+        lo, hi = ir.acc_range(probe)
+        n_params = 1 if out_bits == 1 else (1 << out_bits) - 1
+        param_bits = max(_signed_bits(lo), _signed_bits(hi + 1))
+    elif probe.act == "requant":
+        mul_bits = max(ir.REQUANT_PRODUCT_BITS - acc - 1, 1)
+        n_params, param_bits = 1, 2 * mul_bits + 3
+    conv_in = (*layer.in_shape, layer.kernel) if layer.kind == "conv" else None
+    return model.LayerInfo(layer.name, layer.kind, layer.mh, layer.mw, layer.out_pixels, wbits, abits, acc,
+                           out_bits if not last else acc, probe.act, n_params, param_bits, mul_bits, conv_in, pool)
+
+
+def _pools(net: ir.QuantizedNetwork) -> dict:
+    """name -> the max-pool tuple LayerInfo carries (bits filled in per candidate), or None."""
+    out = {}
+    layers = list(net.layers)
+    for i, l in enumerate(layers):
+        if not l.is_compute:
+            continue
+        out[l.name] = None
+        for nxt in layers[i + 1:]:
+            if nxt.is_compute:
+                break
+            if nxt.kind == "maxpool":
+                h, w, c = nxt.in_shape
+                out[l.name] = (h, w, c, nxt.kernel, nxt.stride)
+                break
+    return out
+
+
+class CostTable:
+    """Per layer and (w, a_in, a_out): the resources at the folding auto-folding picks for a cycle budget."""
+
+    def __init__(self, net: ir.QuantizedNetwork, board: Board, fps: float, wbits, abits,
+                 modes=fold.MODES, max_util: float = MAX_UTIL):
+        self.board, self.fps = board, fps
+        self.layers = net.compute_layers
+        self.wbits, self.abits = tuple(wbits), tuple(abits)
+        self.budget_cycles = int(board.clock_mhz * 1e6 // fps)
+        coef = model.coefficients(board.family)
+        cap = {"LUT": board.lut, "BRAM18": board.bram, "DSP": board.dsp}
+        weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
+        pools = _pools(net)
+        n = len(self.layers)
+        self.cost = {}       # (l, w, a, a_out) -> dict or None (no folding reaches the FPS)
+        tables = {}
+        for li, layer in enumerate(self.layers):
+            a_ins = (INPUT_BITS,) if li == 0 else self.abits
+            a_outs = self.abits if li < n - 1 else (0,)
+            for w in self.wbits:
+                for a in a_ins:
+                    for ao in a_outs:
+                        p = pools[layer.name]
+                        pool = None if p is None else (*p, ao)
+                        info = layer_info_at(layer, w, a, ao, pool)
+                        key = (info.wbits, info.abits, info.out_bits, info.act, info.n_params, info.param_bits,
+                               info.mul_bits, pool, li)
+                        if key not in tables:
+                            t = _Table(info, board.family, coef, modes)
+                            i = t.pick(self.budget_cycles, weights)
+                            tables[key] = None if i is None else {
+                                "pe": int(t.pe[i]), "simd": int(t.simd[i]), "mode": model.MODES[int(t.mode[i])],
+                                "cycles": int(t.cycles[i]), **{k: float(t.res[k][i]) for k in RESOURCES}}
+                        self.cost[(li, w, a, ao)] = tables[key]
+
+
+def _perturbation(sens: dict, li: int, w: int, a: int) -> float:
+    lay = sens["layers"][li]
+    try:
+        pw = lay["weight"][str(w)]["omega"] / 2
+    except KeyError:
+        raise UserError(f"sensitivity.json has no {w}-bit weight entry for layer {lay['name']}; "
+                        f"re-run `bitscale sensitivity` with that width") from None
+    if li == 0:
+        return pw
+    try:
+        return pw + lay["act"][str(a)]
+    except KeyError:
+        raise UserError(f"sensitivity.json has no {a}-bit activation entry for layer {lay['name']}") from None
+
+
+def _check_bits(bits, flag):
+    if not bits:
+        raise UserError(f"{flag} needs at least one width")
+    for b in bits:
+        if not isinstance(b, int) or isinstance(b, bool) or not 1 <= b <= ir.MAX_BITS:
+            raise UserError(f"{flag} must be 1..{ir.MAX_BITS}, not {b!r}")
+
+
+class Problem:
+    """The ILP of one network, sensitivity table, board, FPS and candidate bits (budget given per solve)."""
+
+    def __init__(self, net: ir.QuantizedNetwork, sens: dict, board: Board | str, fps: float,
+                 wbits=(1, 2, 4, 8), abits=(2, 4, 8), modes=fold.MODES, perturbation=None):
+        self.board = get_board(board) if isinstance(board, str) else board
+        _check_bits(wbits, "--wbits")
+        _check_bits(abits, "--abits")
+        if not (isinstance(fps, (int, float)) and fps > 0):
+            raise UserError(f"--fps must be a positive number, not {fps!r}")
+        self.fps = float(fps)
+        self.net = net
+        self.costs = CostTable(net, self.board, fps, sorted(set(wbits)), sorted(set(abits)), modes)
+        layers = self.costs.layers
+        n = len(layers)
+        if sens is not None and len(sens["layers"]) != n:
+            raise UserError(f"sensitivity.json has {len(sens['layers'])} layers, the network {n} compute layers")
+        pert = perturbation or (lambda li, w, a: _perturbation(sens, li, w, a))
+        W, A = self.costs.wbits, self.costs.abits
+        self.choices = [[(w, a) for w in W for a in ((INPUT_BITS,) if li == 0 else A)] for li in range(n)]
+        # one binary z per (layer, w, a in, a out) whose layer can reach the FPS (a out = 0 for the last)
+        self.keys = [key for key, cost in self.costs.cost.items() if cost is not None]
+        k = self.nvar = len(self.keys)
+        self.obj = np.array([pert(li, w, a) for li, w, a, _ in self.keys], float)
+        self.res = {r: np.array([self.costs.cost[key][r] for key in self.keys], float) for r in RESOURCES}
+        rows = []
+        for li in range(n):                                   # one choice per layer
+            rows.append((np.array([key[0] == li for key in self.keys], float), 1.0))
+        for li in range(n - 1):                               # layer l's a out is layer l+1's a in
+            for a2 in A:
+                rows.append((np.array([(key[0] == li and key[3] == a2) - (key[0] == li + 1 and key[2] == a2)
+                                       for key in self.keys], float), 0.0))
+        self.A_eq = np.array([r for r, _ in rows]).reshape(len(rows), k)
+        self.b_eq = np.array([b for _, b in rows])
+        self.integrality = np.ones(k)
+        self.ub = np.ones(k)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.choices)
+
+    def default_budget(self, max_util: float = MAX_UTIL) -> dict:
+        b = self.board
+        return {"LUT": int(max_util * b.lut), "BRAM18": int(max_util * b.bram), "DSP": int(max_util * b.dsp)}
+
+    def _milp(self, c, budget):
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        cons = [LinearConstraint(self.A_eq, self.b_eq, self.b_eq)]
+        for r, v in budget.items():
+            if v is not None:
+                cons.append(LinearConstraint(self.res[r][None, :], -np.inf, float(v) + 1e-6))
+        return milp(c, constraints=cons, integrality=self.integrality, bounds=Bounds(np.zeros(self.nvar), self.ub),
+                    options={"presolve": True})
+
+    def least(self, budget: dict | None = None) -> dict:
+        """The least of each resource any configuration needs (each minimized alone, the others' budgets kept)."""
+        out = {}
+        for r in RESOURCES:
+            others = {k: v for k, v in (budget or {}).items() if k != r}
+            res = self._milp(self.res[r], others)
+            out[r] = None if res.x is None else round(float(self.res[r] @ res.x))
+        return out
+
+    def config_cost(self, wbits, abits) -> dict:
+        """Predicted totals of one configuration (no ILP), or None where a layer cannot reach the FPS."""
+        tot = {r: 0.0 for r in RESOURCES}
+        n = self.n_layers
+        for li in range(n):
+            ao = abits[li + 1] if li < n - 1 else 0
+            cost = self.costs.cost.get((li, wbits[li], abits[li], ao))
+            if cost is None:
+                return None
+            for r in RESOURCES:
+                tot[r] += cost[r]
+        return {r: round(v) for r, v in tot.items()}
+
+    def solve(self, budget: dict) -> Solution:
+        """The least-perturbation configuration within ``budget`` ({"LUT", "BRAM18", "DSP"}: int or None)."""
+        for r, v in budget.items():
+            if r not in RESOURCES:
+                raise UserError(f"unknown resource {r!r} in the budget; expected {', '.join(RESOURCES)}")
+            if v is not None and not (isinstance(v, (int, float)) and v >= 0):
+                raise UserError(f"--{r.lower().replace('18', '')} budget must be a non-negative number, not {v!r}")
+        t0 = time.perf_counter()
+        res = self._milp(self.obj, budget)
+        dt = time.perf_counter() - t0
+        if res.status != 0 or res.x is None:
+            self._infeasible(budget)
+        x = res.x
+        n = self.n_layers
+        chosen = sorted(key for key, v in zip(self.keys, x) if v > 0.5)
+        assert [key[0] for key in chosen] == list(range(n)), chosen
+        wb = tuple(int(key[1]) for key in chosen)
+        ab = tuple(int(key[2]) for key in chosen)
+        layers, tot = [], {r: 0.0 for r in RESOURCES}
+        for li, l in enumerate(self.costs.layers):
+            ao = ab[li + 1] if li < n - 1 else 0
+            cost = self.costs.cost[(li, wb[li], ab[li], ao)]
+            layers.append({"name": l.name, "wbits": wb[li], "abits": ab[li], "out_bits": ao, **cost})
+            for r in RESOURCES:
+                tot[r] += cost[r]
+        return Solution(wb, ab, float(self.obj @ x), {r: round(v) for r, v in tot.items()}, tuple(layers),
+                        dict(budget), dt)
+
+    def _infeasible(self, budget: dict):
+        structural = self._milp(np.zeros(self.nvar), {}) if self.nvar else None
+        if structural is None or structural.x is None:
+            raise UserError(f"target {self.fps:g} FPS is out of reach on {self.board.name}: no folding of some "
+                            f"layer reaches it at any candidate precision")
+        least = self.least({})
+        bad = [r for r in RESOURCES if budget.get(r) is not None and least[r] is not None and budget[r] < least[r]]
+        what = ", ".join(f"{r} {budget[r]:g}" for r in (bad or [r for r in RESOURCES if budget.get(r) is not None]))
+        need = ", ".join(f"{r} {least[r]}" for r in RESOURCES)
+        raise UserError(f"infeasible budget {what} at {self.fps:g} FPS on {self.board.name}: "
+                        f"the least any configuration needs is {need} (each alone)")
+
+
+def frontier_budgets(problem: Problem, k: int, budget: dict, resource: str = "BRAM18") -> list[int]:
+    """K budgets of ``resource`` from the least any configuration needs to what the widest one needs."""
+    if not isinstance(k, int) or k < 1:
+        raise UserError(f"--budgets must be a positive integer, not {k!r}")
+    others = {r: v for r, v in budget.items() if r != resource}
+    lo = problem.least(others)[resource]
+    if lo is None:
+        problem._infeasible(budget)
+    W, A = problem.costs.wbits, problem.costs.abits
+    n = problem.n_layers
+    full = problem.config_cost((max(W),) * n, (INPUT_BITS,) + (max(A),) * (n - 1))
+    hi = full[resource] if full is not None else budget.get(resource)
+    if budget.get(resource) is not None:
+        hi = min(hi, budget[resource]) if hi is not None else budget[resource]
+    hi = max(hi if hi is not None else lo, lo)
+    return sorted({round(float(v)) for v in np.linspace(lo, hi, k)})
+
+
+def synthetic_problem(n_layers: int = 20, width: int = 256, board: str = "zcu104", fps: float = 20_000,
+                      wbits=(1, 2, 3, 4), abits=(2, 4, 8), seed: int = 0) -> Problem:
+    """A random-sensitivity ILP on an ``n_layers``-deep fc (for timing the solver; 12 choices per layer)."""
+    from bitscale.nn.random_net import random_fc
+    net = random_fc([width] * (n_layers - 1), 2, 2, num_classes=10, in_features=width, seed=seed)
+    rng = np.random.default_rng(seed)
+    tw = rng.uniform(0.5, 20, n_layers)
+    ta = rng.uniform(0.0, 0.05, n_layers)
+
+    def pert(li, w, a):
+        return tw[li] * 4.0 ** (-w) + (0.0 if li == 0 else ta[li] * 4.0 ** (-(a - 1)))
+    return Problem(net, None, board, fps, wbits, abits, perturbation=pert)
