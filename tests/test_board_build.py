@@ -101,6 +101,8 @@ def test_generate_rejects_board_and_frames_before_generating(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.yosys
+@pytest.mark.nextpnr
 def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
     """32 block RAMs on a part with 30: one line naming the resource, used/available and the percentage."""
     frame = _frame()
@@ -158,6 +160,9 @@ def fc_run(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.yosys
+@pytest.mark.nextpnr
+@pytest.mark.training
 @pytest.mark.parametrize("board", ["icebreaker", "ulx3s-85f"])
 def test_bitstream_from_fc(tmp_path, fc_run, board):
     """bitscale generate RUN --board B, then bitscale build: a bitstream and the report's fmax/utilization."""

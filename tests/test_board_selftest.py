@@ -15,6 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = [pytest.mark.verilator, pytest.mark.training]
+
+
 HERE = Path(__file__).resolve().parent
 UART_DIVISOR = 8       # cycles per bit in simulation (115200 baud on the board)
 

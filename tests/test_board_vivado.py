@@ -70,6 +70,7 @@ module BUFGCE_DIV #(parameter BUFGCE_DIVIDE = 1) (input I, input CE, input CLR, 
 """
 
 
+@pytest.mark.slow        # the module's core takes seconds to generate
 @pytest.mark.parametrize("board", XILINX)
 def test_vivado_files(core_dir, tmp_path, board):
     from bitscale.boards import get
@@ -134,6 +135,7 @@ def test_vivado_files(core_dir, tmp_path, board):
     assert st["led"] == ("output", 8) and st["clk"] == ("input", 1) and st["rst"] == ("input", 1)
 
 
+@pytest.mark.verilator
 @pytest.mark.parametrize("board", ["pynq-z1", "alveo-u250"])
 def test_vivado_verilog_lints(core_dir, tmp_path, board):
     """verilator --lint-only: the core, the DMA wrapper, and the self-test board top (primitives stubbed)."""
@@ -152,6 +154,7 @@ def test_vivado_verilog_lints(core_dir, tmp_path, board):
         assert "%Error" not in r.stderr, r.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_core_port_mismatch_is_reported(core_dir, tmp_path):
     from bitscale.hw.frame import FrameFormat, StreamFormat
     from bitscale.boards.vivado import check_core_ports

@@ -9,6 +9,7 @@ from bitscale.nn.random_net import random_fc
 
 
 @pytest.mark.slow
+@pytest.mark.yosys
 def test_generated_design_bram_equals_yosys(tmp_path):
     gen = pytest.importorskip("bitscale.hw.generate")
     from bitscale.boards.synth import synth
@@ -32,6 +33,7 @@ def test_generated_design_bram_equals_yosys(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.yosys
 def test_ice40_synth_maps_small_rams_to_logic_and_ebr_equals_model(tmp_path):
     """iCE40 has no LUT RAM: `bitscale synth --family ice40` must still map a design whose small input
     buffers are ram_style "distributed" (it failed with "no valid mapping found" before), and the EBR

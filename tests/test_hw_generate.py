@@ -64,6 +64,7 @@ def test_generate_is_pure(fc_build, tmp_path):
     assert (tmp_path / "b2" / "bitscale_top.v").read_text() == (out / "bitscale_top.v").read_text()
 
 
+@pytest.mark.verilator
 @pytest.mark.parametrize("kind", ["fc", "cnv"])
 def test_verilator_lint(kind, fc_build, tmp_path):
     if kind == "fc":

@@ -23,6 +23,7 @@ def _trained(tmp_path, model, scale, w, a):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_trained_fc_every_test_image(tmp_path):
     net, x = _trained(tmp_path, "fc", 1 / 128, 2, 2)
     assert len(x) == 360
@@ -35,6 +36,7 @@ def test_trained_fc_every_test_image(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.training
 def test_trained_cnv_test_images(tmp_path):
     net, x = _trained(tmp_path, "cnv", 1 / 32, 2, 2)
     x = x[:3]

@@ -23,6 +23,7 @@ def _yosys_stat(verilog: Path, synth: str, out: Path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.yosys
 def test_weight_memory_becomes_block_ram(tmp_path):
     # dense0: 64x128 2-bit weights as bit-planes, 16 bits x 1024 = one 1Kx18 block; the rest is small
     net = random_fc([64], 2, 2, in_features=128, seed=0)

@@ -41,6 +41,7 @@ def test_bad_input_one_line_exit_2_nothing_written(tmp_path, args, needle):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]     # no temp dirs left behind
 
 
+@pytest.mark.training
 def test_train_cli_then_qonnx(tmp_path):
     out = tmp_path / "run"
     r = _run(["train", "--model", "fc", "--wbits", "2", "--abits", "2", "--scale", "1/128", "--dataset",

@@ -11,6 +11,8 @@ from bitscale.nn import golden, ir
 from bitscale.nn import data as nndata
 from bitscale.nn.train import TrainConfig, check_export, load_model, train
 
+pytestmark = pytest.mark.training
+
 # Pairs over {1, 2, 3, 4, 8, 16}, equal and mixed; a >= 5 uses the requantizer, a <= 4 thresholds.
 FC_PAIRS = [(1, 1), (2, 2), (3, 3), (4, 4), (8, 8), (16, 16), (1, 4), (4, 1), (2, 8), (8, 2), (16, 4), (3, 16)]
 CNV_PAIRS = [(1, 1), (2, 2), (4, 8), (8, 3)]

@@ -23,10 +23,8 @@ from bitscale.sim.simulate import simulate
 CACHE = runner.default_cache_dir()
 
 
-@pytest.fixture(autouse=True)
-def _fast_verilator_builds(monkeypatch):
-    # -O0 compiles the Verilated model several times faster; these sims are short
-    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")
+# cocotb on Icarus (one test on Verilator); -O0 Verilator builds: these sims are short
+pytestmark = [pytest.mark.icarus, pytest.mark.usefixtures("verilator_o0")]
 
 
 def fold(net, spec):
@@ -162,6 +160,8 @@ VERILATOR_POINTS = ["fc-w2a3-mixed", "fc-w4a6-requant", "cnv-w2a2-parallel", "cn
 
 
 @pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.training
 def test_verilator_several_points_one_build(builds, trained_fc):
     """fc and cnv points and the trained digits fc on Verilator, in ONE Verilator build (sim/multi.py):
     bit-exact, no bubbles, the same cycles as Icarus, robust to gaps/backpressure."""

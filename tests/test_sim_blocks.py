@@ -21,10 +21,10 @@ from bitscale.sim.blocks import simulate_block
 CACHE = runner.default_cache_dir()
 
 
-@pytest.fixture(autouse=True)
-def _fast_verilator_builds(monkeypatch):
-    # -O0 compiles the Verilated model several times faster; these sims are short
-    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")
+# cocotb on Icarus (one test on Verilator); -O0 Verilator builds: these sims are short
+pytestmark = [pytest.mark.icarus, pytest.mark.usefixtures("verilator_o0")]
+
+
 QUIET = dict(cache_dir=CACHE, log=lambda *a: None)
 
 
@@ -76,6 +76,7 @@ def test_mvtu_icarus(point):
     assert res["passed"], res["errors"]
 
 
+@pytest.mark.verilator
 def test_mvtu_verilator():
     dut, layer, lf, frames, expected = mvtu_case(*MVTU_POINTS[0], n=8)
     nf = layer.mh // lf.pe

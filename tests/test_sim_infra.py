@@ -23,10 +23,10 @@ from sim_fake_top import write_fake_build
 CACHE = runner.default_cache_dir()
 
 
-@pytest.fixture(autouse=True)
-def _fast_verilator_builds(monkeypatch):
-    # -O0 compiles the Verilated model several times faster; these sims are short
-    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")
+# cocotb on Icarus and Verilator; -O0 Verilator builds: these sims are short
+pytestmark = [pytest.mark.icarus, pytest.mark.verilator, pytest.mark.usefixtures("verilator_o0")]
+
+
 F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2          # 4 input beats, 2 output beats per frame
 
 
