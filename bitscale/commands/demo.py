@@ -21,6 +21,8 @@ def register(sub):
     p.add_argument("--out", default="runs/demo", help="sweep folder")
     p.add_argument("--workers", type=int, help="parallel points (default: 1 on <= 2 cores)")
     p.add_argument("--no-hw", action="store_true", help="skip generate / simulate / synthesize")
+    p.add_argument("--force", action="store_true",
+                   help="use a non-empty --out folder that is not a sweep folder (nothing in it is deleted)")
     p.add_argument("--simulator", default=DEMO["simulator"], choices=["icarus", "verilator"],
                    help="HDL simulator (the demo's own default: Icarus compiles these designs in seconds)")
     p.set_defaults(func=run)
@@ -41,8 +43,11 @@ def run(args):
     from bitscale.report import write_report
     from bitscale.sweep import run_sweep
     log = logging.getLogger("bitscale.sweep").info
+    from bitscale import outdir, preflight
     s = spec(hw=not args.no_hw, simulator=args.simulator)
-    summary = run_sweep(s, args.out, workers=args.workers, log=log)
+    outdir.prepare(args.out, "sweep", force=args.force, replaces=False)
+    with preflight.store_errors("demo"):
+        summary = run_sweep(s, args.out, workers=args.workers, log=log)
     res = write_report(args.out, log=log)
     lines = ["Findings:", *(f"  - {line}" for line in res["findings"]["statements"])]
     hw = summary.get("hw") or {}

@@ -13,5 +13,8 @@ def register(sub):
 def run(args):
     from bitscale.cli import Result
     from bitscale.nn.qonnx import export_qonnx
+    if args.out is not None:
+        from bitscale.outdir import check_file_target
+        check_file_target(args.out)
     path = export_qonnx(args.run_dir, args.out)
     return Result({"run_dir": args.run_dir, "onnx": str(path)}, f"wrote {path}")

@@ -19,6 +19,8 @@ def register(sub):
                    help=f"target FPS for auto-folding: each point gets the cheapest folding reaching it "
                         f"(default {FPS:g}); 'max' = the fastest folding that fits the board")
     p.add_argument("--out", required=True, help="sweep folder (results.db, runs/, report)")
+    p.add_argument("--force", action="store_true",
+                   help="use a non-empty --out folder that is not a sweep folder (nothing in it is deleted)")
     p.add_argument("--epochs", type=int, default=EPOCHS, help="training epochs per point")
     p.add_argument("--seed", type=int, default=SEED, help="training seed")
     p.add_argument("--batch-size", type=int)
@@ -63,13 +65,22 @@ def run(args):
     from bitscale.cli import Result
     from bitscale.sweep import run_sweep
     log = logging.getLogger("bitscale.sweep").info
+    from bitscale import outdir, preflight
     spec = spec_from_args(args)
-    summary = run_sweep(spec, args.out, store_url=args.store, workers=args.workers, executor=args.executor,
-                        retry_failed=args.retry_failed, per_gpu=args.per_gpu, log=log)
+    preflight.check_sweep(spec)          # bad seed, scale, data dir: one line before any point runs
+    outdir.prepare(args.out, "sweep", force=args.force, replaces=False)
+    args.store = preflight.store_url(args.store)
+    with preflight.store_errors("sweep"):
+        summary = run_sweep(spec, args.out, store_url=args.store, workers=args.workers,
+                            executor=args.executor, retry_failed=args.retry_failed, per_gpu=args.per_gpu,
+                            log=log)
     doc = {"sweep": summary}
     if args.report:
         from bitscale.report import write_report
         doc["report"] = write_report(args.out, store_url=args.store, log=log)
     text = (f"{summary['done']}/{summary['points']} points done ({summary['failed']} failed) in "
             f"{args.out}" + (f"; report {doc['report']['report']}" if "report" in doc else ""))
-    return Result(doc, text, 0 if summary["failed"] == 0 else 1)
+    rc = preflight.sweep_exit(summary, log)
+    if rc and not summary["failed"]:
+        text += "; NOT COMPLETE: points still running elsewhere (run it again once they finish)"
+    return Result(doc, text, rc)
