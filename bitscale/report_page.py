@@ -325,8 +325,8 @@ def _drilldowns(rows, vw, board) -> str:
             clk = v["clock"]
             if lim and clk:
                 body.append(f"<p>Throughput: {H.esc(lim['name'])} needs {H.fmt(lim['cycles'])} cycles per frame → "
-                            f"{H.fmt(round(clk.mhz * 1e6 / lim['cycles']))} FPS at {clk.mhz:g} MHz "
-                            f"({H.esc(clk.note)}).</p>")
+                            f"{H.fmt(round(clk.mhz * 1e6 / lim['cycles']))} FPS at {clk.mhz:g} MHz; "
+                            f"clock: {H.esc(clk.note)}.</p>")
         mlayers = V._json(r.get("max_layers"), []) or []
         if mlayers and V.target_fps(r):
             ml = V.layer_rows({"est_layers": r.get("max_layers"), "folding": r.get("max_folding"),

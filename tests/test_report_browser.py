@@ -107,7 +107,7 @@ def test_report_content_names_the_board_and_both_views(report):
         assert "10^" not in svg and "\\times" not in svg and "×10" not in svg, name
 
 
-@pytest.mark.slow
+@pytest.mark.browser
 @pytest.mark.skipif(chromium.unavailable() is not None, reason=str(chromium.unavailable()))
 def test_report_in_headless_chromium(report):
     out, _ = report
