@@ -13,9 +13,9 @@ of the layer and takes the one auto-folding would (the cheapest by weighted boar
 utilization among those reaching ``T = f_clk / FPS`` cycles): that gives the layer's
 LUT, BRAM18 and DSP at the folding it needs for the target FPS. Parameter tables
 are costed at their declared width (every threshold bit live, the accumulator's
-full range; requantizer multipliers as wide as the 62-bit product allows): an upper
-bound on what a trained network's tables cost, so a chosen configuration's real
-estimate is at most the prediction.
+full range, an upper bound on a trained network's threshold tables; requantizer
+multipliers at a typical narrowed width, out_bits + 8), so a chosen configuration's
+real estimate is usually at most the prediction (bench/mixed_fashion.py measures both).
 
 ILP. One binary ``z[l, w, a, a']`` per layer and (weights, input, output) widths whose
 folding can reach the FPS (layer 0 reads the 8-bit pixels, so its ``a`` is 8; the last
@@ -72,8 +72,9 @@ def _signed_bits(v: int) -> int:
     return ir._signed_bits(int(v))
 
 
-def layer_info_at(layer: ir.Layer, wbits: int, abits: int, out_bits: int, pool) -> model.LayerInfo:
-    """The cost model's LayerInfo of ``layer`` at (wbits, abits in, out_bits), tables at declared width."""
+def layer_info_at(base: model.LayerInfo, layer: ir.Layer, wbits: int, abits: int, out_bits: int) -> model.LayerInfo:
+    """``base`` (the cost model's LayerInfo of ``layer`` in the template network) at (wbits, abits in,
+    out_bits), with the parameter table at its declared width (no live-column data: every bit counts)."""
     last = layer.act == "none"
     probe = replace(layer, wbits=wbits, in_bits=abits, out_bits=0 if last else out_bits,
                     act="none" if last else ("thresholds" if out_bits <= ir.THRESHOLD_MAX_BITS else "requant"))
@@ -84,29 +85,14 @@ def layer_info_at(layer: ir.Layer, wbits: int, abits: int, out_bits: int, pool) 
         n_params = 1 if out_bits == 1 else (1 << out_bits) - 1
         param_bits = max(_signed_bits(lo), _signed_bits(hi + 1))
     elif probe.act == "requant":
-        mul_bits = max(ir.REQUANT_PRODUCT_BITS - acc - 1, 1)
-        n_params, param_bits = 1, 2 * mul_bits + 3
-    conv_in = (*layer.in_shape, layer.kernel) if layer.kind == "conv" else None
-    return model.LayerInfo(layer.name, layer.kind, layer.mh, layer.mw, layer.out_pixels, wbits, abits, acc,
-                           out_bits if not last else acc, probe.act, n_params, param_bits, mul_bits, conv_in, pool)
-
-
-def _pools(net: ir.QuantizedNetwork) -> dict:
-    """name -> the max-pool tuple LayerInfo carries (bits filled in per candidate), or None."""
-    out = {}
-    layers = list(net.layers)
-    for i, l in enumerate(layers):
-        if not l.is_compute:
-            continue
-        out[l.name] = None
-        for nxt in layers[i + 1:]:
-            if nxt.is_compute:
-                break
-            if nxt.kind == "maxpool":
-                h, w, c = nxt.in_shape
-                out[l.name] = (h, w, c, nxt.kernel, nxt.stride)
-                break
-    return out
+        # nn/requant.py narrows the multiplier to what the levels need (a few bits over out_bits);
+        # out_bits + 8 is a generous typical width, the offset as wide as the accumulator product
+        mul_bits = min(max(ir.REQUANT_PRODUCT_BITS - acc - 1, 1), out_bits + 8)
+        n_params, param_bits = 1, mul_bits + acc + mul_bits + 1
+    pool = None if base.pool is None else (*base.pool[:-1], out_bits)
+    return replace(base, wbits=wbits, abits=abits, acc_bits=acc, out_bits=out_bits if not last else acc,
+                   act=probe.act, n_params=n_params, param_bits=param_bits, mul_bits=mul_bits, pool=pool,
+                   param_live=(), param_distinct=())
 
 
 class CostTable:
@@ -119,9 +105,11 @@ class CostTable:
         self.wbits, self.abits = tuple(wbits), tuple(abits)
         self.budget_cycles = int(board.clock_mhz * 1e6 // fps)
         coef = model.coefficients(board.family)
+        # what every design costs beyond its layers (estimate() adds the fitted per-design intercept)
+        self.fixed = {"LUT": int(coef.design("LUT")), "BRAM18": 0, "DSP": 0}
         cap = {"LUT": board.lut, "BRAM18": board.bram, "DSP": board.dsp}
         weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
-        pools = _pools(net)
+        bases = model.layer_infos(net)
         n = len(self.layers)
         self.cost = {}       # (l, w, a, a_out) -> dict or None (no folding reaches the FPS)
         tables = {}
@@ -131,17 +119,14 @@ class CostTable:
             for w in self.wbits:
                 for a in a_ins:
                     for ao in a_outs:
-                        p = pools[layer.name]
-                        pool = None if p is None else (*p, ao)
-                        info = layer_info_at(layer, w, a, ao, pool)
-                        key = (info.wbits, info.abits, info.out_bits, info.act, info.n_params, info.param_bits,
-                               info.mul_bits, pool, li)
+                        info = layer_info_at(bases[li], layer, w, a, ao)
+                        key = (li, w, a, ao)
                         if key not in tables:
                             t = _Table(info, board.family, coef, modes)
                             i = t.pick(self.budget_cycles, weights)
                             tables[key] = None if i is None else {
                                 "pe": int(t.pe[i]), "simd": int(t.simd[i]), "mode": model.MODES[int(t.mode[i])],
-                                "cycles": int(t.cycles[i]), **{k: float(t.res[k][i]) for k in RESOURCES}}
+                                "cycles": int(t.cycles[i]), **{k: round(float(t.res[k][i])) for k in RESOURCES}}
                         self.cost[(li, w, a, ao)] = tables[key]
 
 
@@ -180,6 +165,7 @@ class Problem:
             raise UserError(f"--fps must be a positive number, not {fps!r}")
         self.fps = float(fps)
         self.net = net
+        import scipy.optimize  # noqa: F401  (imported here so solve_seconds times the solver, not the import)
         self.costs = CostTable(net, self.board, fps, sorted(set(wbits)), sorted(set(abits)), modes)
         layers = self.costs.layers
         n = len(layers)
@@ -218,7 +204,7 @@ class Problem:
         cons = [LinearConstraint(self.A_eq, self.b_eq, self.b_eq)]
         for r, v in budget.items():
             if v is not None:
-                cons.append(LinearConstraint(self.res[r][None, :], -np.inf, float(v) + 1e-6))
+                cons.append(LinearConstraint(self.res[r][None, :], -np.inf, float(v) - self.costs.fixed[r] + 1e-6))
         return milp(c, constraints=cons, integrality=self.integrality, bounds=Bounds(np.zeros(self.nvar), self.ub),
                     options={"presolve": True})
 
@@ -228,12 +214,12 @@ class Problem:
         for r in RESOURCES:
             others = {k: v for k, v in (budget or {}).items() if k != r}
             res = self._milp(self.res[r], others)
-            out[r] = None if res.x is None else round(float(self.res[r] @ res.x))
+            out[r] = None if res.x is None else round(float(self.res[r] @ res.x)) + self.costs.fixed[r]
         return out
 
     def config_cost(self, wbits, abits) -> dict:
         """Predicted totals of one configuration (no ILP), or None where a layer cannot reach the FPS."""
-        tot = {r: 0.0 for r in RESOURCES}
+        tot = {r: float(self.costs.fixed[r]) for r in RESOURCES}
         n = self.n_layers
         for li in range(n):
             ao = abits[li + 1] if li < n - 1 else 0
@@ -262,7 +248,7 @@ class Problem:
         assert [key[0] for key in chosen] == list(range(n)), chosen
         wb = tuple(int(key[1]) for key in chosen)
         ab = tuple(int(key[2]) for key in chosen)
-        layers, tot = [], {r: 0.0 for r in RESOURCES}
+        layers, tot = [], {r: float(self.costs.fixed[r]) for r in RESOURCES}
         for li, l in enumerate(self.costs.layers):
             ao = ab[li + 1] if li < n - 1 else 0
             cost = self.costs.cost[(li, wb[li], ab[li], ao)]

@@ -41,17 +41,22 @@ def _bits_list(text, flag):
 
 
 def run(args):
+    import logging
+
     import torch
 
+    from bitscale.cli import Result
     from bitscale.mixed import search
     torch.set_num_threads(1)
     doc = search(args.run_dir, args.board, args.fps, args.out, wbits=_bits_list(args.wbits, "--wbits"),
                  abits=_bits_list(args.abits, "--abits"), lut=args.lut, bram=args.bram, dsp=args.dsp,
                  budgets=args.budgets, epochs=args.epochs, lr=args.lr, train=not args.no_train,
-                 samples=args.samples, log=lambda s: print(s, flush=True))
+                 samples=args.samples, log=logging.getLogger("bitscale.search").info)
+    rows = []
     for p in doc["points"]:
         acc = f"  test {p['test_acc']:.4f}" if "test_acc" in p else ""
-        print(f"{p['name']}: {p['label']}  predicted BRAM18 {p['predicted']['BRAM18']} LUT {p['predicted']['LUT']} "
-              f"DSP {p['predicted']['DSP']}  ILP {p['solve_seconds'] * 1000:.0f} ms{acc}")
-    print(f"wrote {args.out}")
-    return 0
+        est = f"  estimate BRAM18 {p['estimate']['BRAM18']}" if "estimate" in p else ""
+        rows.append(f"{p['name']}: {p['label']}  predicted BRAM18 {p['predicted']['BRAM18']} LUT {p['predicted']['LUT']} "
+                    f"DSP {p['predicted']['DSP']}  ILP {p['solve_seconds'] * 1000:.0f} ms{acc}{est}")
+    rows.append(f"wrote {args.out}")
+    return Result({**doc, "out": str(args.out)}, "\n".join(rows))

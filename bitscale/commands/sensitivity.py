@@ -16,20 +16,26 @@ def register(sub):
 
 
 def run(args):
+    import logging
     from pathlib import Path
 
     import torch
 
+    from bitscale.cli import Result
     from bitscale.errors import UserError
     from bitscale.nn.sensitivity import sensitivity, write
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    torch.set_num_threads(1)
     if not (Path(args.run_dir) / "checkpoint.pt").is_file():
         raise UserError(f"no checkpoint.pt in run directory {args.run_dir}")
     out = Path(args.out) if args.out else Path(args.run_dir) / "sensitivity.json"
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
     doc = sensitivity(args.run_dir, samples=args.samples, calib=args.calib, seed=args.seed,
-                      log=lambda s: print(s, flush=True))
+                      log=logging.getLogger("bitscale.sensitivity").info)
     write(doc, out)
-    print(f"{doc['hv_products']} Hessian-vector products in {doc['hv_seconds']:.1f} s; wrote {out}")
-    return 0
+    rows = [f"{'layer':<8} {'n':>8} {'Tr(H)':>10}  " + "  ".join(f"{'w' + b:>8}" for b in ("1", "2", "4", "8"))]
+    for l in doc["layers"]:
+        rows.append(f"{l['name']:<8} {l['n_params']:>8} {l['trace']:>10.4g}  "
+                    + "  ".join(f"{l['weight'][b]['omega']:>8.3g}" for b in ("1", "2", "4", "8") if b in l["weight"]))
+    rows.append(f"{doc['hv_products']} Hessian-vector products in {doc['hv_seconds']:.1f} s; wrote {out}")
+    return Result({**doc, "path": str(out)}, "\n".join(rows))
