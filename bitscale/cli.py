@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for mod in _command_modules():
         mod.register(sub)
-    for name, sp in sub.choices.items():
+    for sp in sub.choices.values():
         sp.formatter_class = DefaultsFormatter
         if "--json" not in sp._option_string_actions:
             sp.add_argument("--json", action="store_true",

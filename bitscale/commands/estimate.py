@@ -1,19 +1,23 @@
 """bitscale estimate: predicted LUT/FF/BRAM/DSP, cycles and FPS of a run on a board (cost_model/)."""
 
+from bitscale.defaults import BOARD, FPS, MAX_UTIL, MODES
+
 
 def register(sub):
     p = sub.add_parser("estimate", help="estimate cost and speed of a run on a board (and auto-fold it)",
-                       description="Print a per-layer table and write estimate.json and folding.json. "
-                                   "Without --folding, the folding is chosen by auto-folding: the cheapest "
-                                   "that reaches --fps, or the fastest that fits the board.")
+                       description="Print a per-layer table and write estimate.json and folding.json "
+                                   "(which `bitscale generate RUN_DIR` then builds). Without --folding, the "
+                                   "folding is chosen by auto-folding: the cheapest that reaches --fps on the "
+                                   "board (--fps max: the fastest that fits).")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run or build directory with network.json/.npz")
-    p.add_argument("--board", required=True, metavar="B", help="board name (see `bitscale boards`)")
+    p.add_argument("--board", default=BOARD, metavar="B", help="board name (see `bitscale boards`)")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--fps", type=float, metavar="N", help="target frames per second for auto-folding")
+    g.add_argument("--fps", default=None, metavar="N|max",
+                   help=f"target frames per second for auto-folding (default {FPS:g}); max = the fastest "
+                        f"folding that fits")
     g.add_argument("--folding", metavar="F.json", help="estimate this folding instead of auto-folding")
-    p.add_argument("--modes", default="parallel,weight-serial,bit-serial",
-                   help="MAC modes auto-folding may use (comma-separated; default all)")
-    p.add_argument("--max-util", type=float, default=0.8, help="utilization cap for auto-folding (default 0.8)")
+    p.add_argument("--modes", default=MODES, help="MAC modes auto-folding may use (comma-separated)")
+    p.add_argument("--max-util", type=float, default=MAX_UTIL, help="utilization cap for auto-folding")
     p.add_argument("--out", metavar="DIR", help="where to write estimate.json and folding.json (default RUN_DIR)")
     p.add_argument("--force", action="store_true",
                    help="write into a non-empty --out folder that bitscale estimate did not create")
@@ -48,8 +52,11 @@ def table(est) -> str:
 
 def run(args):
     from bitscale import outdir
+    from bitscale.api import auto_fold
     from bitscale.boards import get as get_board
-    from bitscale.cost_model import auto_fold, estimate
+    from bitscale.cli import Result
+    from bitscale.cost_model import estimate
+    from bitscale.defaults import parse_fps
     from bitscale.hw.folding import Folding
     from bitscale.nn import ir
 
@@ -62,8 +69,7 @@ def run(args):
     if args.folding:
         folding = Folding.load(args.folding)
     else:
-        modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-        folding = auto_fold(net, board, target_fps=args.fps, modes=modes, max_util=args.max_util)
+        folding = auto_fold(net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util)
     est = estimate(net, folding, board)
     # files first: a closed stdout (`estimate ... | head -1`) must not lose them
     if not out.exists():
@@ -71,6 +77,6 @@ def run(args):
         outdir.mark(out, "estimate")
     _atomic_json(out / "folding.json", folding.to_json())
     _atomic_json(out / "estimate.json", est.to_json())
-    print(table(est))
-    print(f"wrote {out / 'estimate.json'} and {out / 'folding.json'}")
-    return 0
+    files = {"estimate": str(out / "estimate.json"), "folding": str(out / "folding.json")}
+    return Result({**est.to_json(), "folding": folding.to_json(), "files": files},
+                  f"{table(est)}\nwrote {files['estimate']} and {files['folding']}")

@@ -1,10 +1,17 @@
 """bitscale generate: Verilog + design.json for a trained run (hw/generate.py)."""
 
+from bitscale.defaults import FPS
+
 
 def register(sub):
     p = sub.add_parser("generate", help="generate the streaming accelerator (Verilog + design.json) for a run",
                        description="Write BUILD_DIR/bitscale_top.v, design.json and a copy of the network. "
-                                   "The folding defaults to hw.folding.default_folding (parallel mode).")
+                                   "The folding: --folding F.json if given; else RUN_DIR/folding.json when "
+                                   "`bitscale estimate` wrote one (for this --board, and no --fps given); else, "
+                                   "with --board, auto-folded for the board like estimate (cheapest folding "
+                                   "reaching --fps); else the default folding (parallel, PE <= 8, SIMD <= 16). "
+                                   "A folding that does not fit the board is refused, with the numbers, before "
+                                   "any Verilog is written.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with network.json/.npz (bitscale train)")
     p.add_argument("--out", required=True, metavar="BUILD_DIR",
                    help="build directory to write: new, empty, or one generate wrote before (replaced)")
@@ -12,50 +19,31 @@ def register(sub):
                    help="write into a non-empty BUILD_DIR that generate did not create (its other files are "
                         "kept; only a folder generate made is ever replaced)")
     p.add_argument("--folding", metavar="F.json", help="a Folding JSON file (per layer PE, SIMD, mode)")
-    p.add_argument("--board", metavar="B", help="also write the board-level files for board B (bitscale boards)")
+    p.add_argument("--board", metavar="B",
+                   help="fold for board B and also write its board-level top and self-test (bitscale boards)")
+    p.add_argument("--fps", default=None, metavar="N|max",
+                   help=f"with --board: auto-fold for N frames/s (default {FPS:g}); max = the fastest folding "
+                        f"that fits")
     p.add_argument("--selftest-frames", type=int, default=16, metavar="N",
                    help="test images in the board self-test ROM (with --board; default 16)")
     p.set_defaults(func=run)
 
 
 def run(args):
-    from bitscale.hw.folding import Folding, default_folding
-    from bitscale.hw.generate import generate
-    from bitscale.nn import ir
-
-    if args.board:                         # a bad board or frame count fails before the slow part
-        from bitscale.boards.board import check_args
-        check_args(args.board, args.selftest_frames)
-    from pathlib import Path
-
-    from bitscale import outdir
-    net = ir.load(args.run_dir)
-    folding = Folding.load(args.folding) if args.folding else default_folding(net)
-    out = Path(args.out)
-    replace = outdir.replaceable(out, "generate")
-    outdir.prepare(out, "generate", force=args.force, inputs=[args.run_dir], create=False)
-    run_dir = str(Path(args.run_dir).resolve())       # absolute: simulate may run from elsewhere
-    if replace:
-        design = generate(net, folding, out, run_dir=run_dir, log=print)
-    else:                                  # --force into a folder that is not ours: add, never replace
-        import os
-        import shutil
-        import tempfile
-        tmp = Path(tempfile.mkdtemp(dir=out, prefix=".bitscale-generate-tmp."))
-        try:
-            design = generate(net, folding, tmp / "build", run_dir=run_dir, log=print)
-            for f in (tmp / "build").iterdir():
-                if (out / f.name).is_dir() and not f.is_dir():
-                    shutil.rmtree(out / f.name)
-                os.replace(f, out / f.name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if replace:                            # never mark a folder that holds somebody else's files
-        outdir.mark(out, "generate")
-    if args.board:
-        from bitscale.boards.board import add_board
-        add_board(args.out, args.board, frames=args.selftest_frames, log=print)
-    print(f"model: {design['model_cycles_per_frame']} cycles/frame; "
-          f"in {design['frame']['input']['elems']}x{design['frame']['input']['bits']} bits/beat, "
-          f"out {design['frame']['output']['elems']}x{design['frame']['output']['bits']} bits/beat")
-    return 0
+    from bitscale.api import generate
+    from bitscale.cli import Result
+    from bitscale.defaults import parse_fps
+    fps = None if args.fps is None else (parse_fps(args.fps) or "max")
+    if fps is not None and not args.board:
+        from bitscale.errors import UserError
+        raise UserError("--fps folds for a board: give --board B too (or fold with `bitscale estimate`)")
+    d = generate(args.run_dir, args.out, board=args.board, fps=fps, folding=args.folding,
+                 selftest_frames=args.selftest_frames, force=args.force)
+    fr = d.design["frame"]
+    text = (f"folding: {d.folding_source}\n"
+            f"model: {d.cycles_per_frame} cycles/frame; in {fr['input']['elems']}x{fr['input']['bits']} bits/beat, "
+            f"out {fr['output']['elems']}x{fr['output']['bits']} bits/beat"
+            + (f"\n{d.board}: LUT {d.estimate.LUT:,}, {d.estimate.bram_kind} {d.estimate.BRAM18}, DSP "
+               f"{d.estimate.DSP}, {d.estimate.fps:,.0f} FPS (estimate)" if d.estimate is not None else "")
+            + f"\nwrote {d.build_dir}")
+    return Result(d, text)

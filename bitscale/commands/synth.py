@@ -1,5 +1,7 @@
 """bitscale synth: real synthesis of a build directory (Yosys; nextpnr fmax for ECP5/iCE40)."""
 
+from bitscale.defaults import BOARD
+
 
 def register(sub):
     p = sub.add_parser("synth", help="synthesize a build directory with Yosys (and nextpnr for ecp5/ice40)",
@@ -7,20 +9,19 @@ def register(sub):
                                    "for ecp5/ice40, yowasp-nextpnr on the board's part for fmax. "
                                    "Writes BUILD_DIR/synth.json.")
     p.add_argument("build_dir", metavar="BUILD_DIR", help="a build directory (bitscale generate)")
-    p.add_argument("--family", required=True, choices=["xc7", "xcup", "ecp5", "ice40"])
-    p.add_argument("--board", metavar="B", help="board whose part nextpnr places on (default: one of the family)")
+    p.add_argument("--family", choices=["xc7", "xcup", "ecp5", "ice40"],
+                   help="FPGA family (default: the family of --board, else of the board the design was "
+                        "generated for, else of the default board " + BOARD + ")")
+    p.add_argument("--board", metavar="B", help="board whose part nextpnr places on (default: the board the "
+                                                "design was generated for, else one of the family)")
     p.add_argument("--no-place", action="store_true", help="skip nextpnr (no fmax)")
     p.set_defaults(func=run)
 
 
 def run(args):
-    from bitscale.boards.synth import synth
-
-    import logging
-
+    from bitscale.api import synth
     from bitscale.cli import Result
-    r = synth(args.build_dir, args.family, board=args.board, place=False if args.no_place else None,
-              log=logging.getLogger("bitscale.synth").info)
+    r = synth(args.build_dir, args.family, args.board, place=False if args.no_place else None)
     fmax = f", fmax {r['fmax_mhz']} MHz" if r.get("fmax_mhz") else ""
     return Result(r, f"{r['family']} ({r['board']}): LUT {r['LUT']}, FF {r['FF']}, {r['bram_kind']} "
                      f"{r['BRAM18']}, DSP {r['DSP']}{fmax}; wrote {args.build_dir}/synth.json")
