@@ -85,13 +85,25 @@ def _fmt_cell(v):
     return str(v)
 
 
+def _csv_cell(v):
+    """results.csv holds plain values a spreadsheet or pandas parses: numbers unrounded and without
+    thousands separators (repr: the shortest text that reads back as the same float); flags yes/no."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return repr(v) if v == v and abs(v) != float("inf") else ""
+    return str(v)
+
+
 def _write_csv(rows, path: Path):
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS)
         for r in rows:
-            w.writerow([_fmt_cell(r.get(c)) for c in CSV_COLUMNS])
+            w.writerow([_csv_cell(r.get(c)) for c in CSV_COLUMNS])
     return tmp
 
 
