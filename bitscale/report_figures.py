@@ -141,7 +141,7 @@ class Figure:
     measured: tuple[tuple[float, float, str], ...] = ()   # (x, y, precision): synthesized
     measured_label: str = "measured (synthesis)"
     budget: Budget | None = None
-    note: str = ""                        # a line under the plot (inside the figure)
+    note: str = ""                        # a second line under the x label
     meta: dict = field(default_factory=dict)
 
 
@@ -153,12 +153,13 @@ def _mpl():
     return plt, ticker
 
 
-RC = {"svg.fonttype": "none", "svg.hashsalt": "bitscale", "font.size": 9.0, "axes.titlesize": 10.5,
-      "axes.labelsize": 9.5, "legend.fontsize": 8.0, "xtick.labelsize": 8.5, "ytick.labelsize": 8.5,
+# Sized for a figure shown ~560 px wide (two per row at 1400 px): ticks ~13 px, not 8.
+RC = {"svg.fonttype": "none", "svg.hashsalt": "bitscale", "font.size": 10.5, "axes.titlesize": 12.0,
+      "axes.labelsize": 11.0, "legend.fontsize": 9.0, "xtick.labelsize": 10.0, "ytick.labelsize": 10.0,
       "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"]}
 
 
-def scatter_svg(fig_spec: Figure, width_in: float = 7.0, height_in: float = 4.6) -> str:
+def scatter_svg(fig_spec: Figure, width_in: float = 6.4, height_in: float = 4.5) -> str:
     """Draw ``fig_spec``; return one self-contained, scalable ``<svg>`` element."""
     plt, ticker = _mpl()
     f = fig_spec
@@ -183,7 +184,7 @@ def _draw(fig, ax, f: Figure, ticker):
                 mec="#222222", mew=0.6, lw=1.1, alpha=0.95, label=s.precision, zorder=3)
         for x, y, lab in zip(s.x, s.y, s.labels):
             if lab:
-                ax.annotate(lab, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=7,
+                ax.annotate(lab, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8,
                             color="#333333", zorder=7)
     if f.front:
         fr = sorted(f.front)
@@ -215,9 +216,10 @@ def _draw(fig, ax, f: Figure, ticker):
         axis.set_minor_formatter(ticker.NullFormatter())
     if f.budget is not None and all_x:
         _budget(ax, f, ticker)
-    ax.set_xlabel(f.xlabel)
+    ax.set_xlabel(f.xlabel + (f"\n{f.note}" if f.note else ""))
     ax.set_ylabel(f.ylabel)
-    ax.set_title(f.title)
+    # left-aligned above the axes: the legend sits at the right, outside the axes, and never covers it
+    fig.suptitle(f.title, fontsize=RC["axes.titlesize"], x=0.01, ha="left")
     ax.grid(True, which="major", alpha=0.3)
     ax.grid(True, which="minor", alpha=0.08)
     if all_x and all_y:
@@ -226,9 +228,7 @@ def _draw(fig, ax, f: Figure, ticker):
         fig.legend(h, lab, loc="outside right upper", framealpha=0.9)
     else:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
-    if f.note:
-        ax.annotate(f.note, (0, 0), xycoords="axes fraction", xytext=(0, -34), textcoords="offset points",
-                    fontsize=7.5, color="#555555", va="top")
+
 
 
 def _budget(ax, f: Figure, ticker):
@@ -245,18 +245,18 @@ def _budget(ax, f: Figure, ticker):
     pcts = [p for p in (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000) if lo <= b * p / 100 <= hi]
     if not (f.logx or f.symlogx):
         pcts = [p for p in pcts if p % 10 == 0 or p == 5] or pcts
-    # keep labels apart: at least ~7% of the axis width between two of them
+    # keep labels apart: at least ~9% of the axis width between two of them
     kept, last = [], None
     for p in pcts:
         x = _axis_fraction(ax, b * p / 100)
-        if last is None or x - last >= 0.07:
+        if last is None or x - last >= 0.09:
             kept.append(p)
             last = x
     top.xaxis.set_major_locator(ticker.FixedLocator([b * p / 100 for p in kept]))
     top.xaxis.set_major_formatter(ticker.FixedFormatter([f"{p}%" for p in kept]))
     top.xaxis.set_minor_locator(ticker.NullLocator())
-    top.tick_params(axis="x", labelsize=8, colors="#8a3b00")
-    top.set_xlabel("utilization of the board", fontsize=8.5, color="#8a3b00")
+    top.tick_params(axis="x", labelsize=9, colors="#8a3b00")
+    top.set_xlabel("utilization of the board", fontsize=10, color="#8a3b00")
 
 
 def _axis_fraction(ax, x: float) -> float:

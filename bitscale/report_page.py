@@ -103,10 +103,9 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
     mx = (lambda r: vw[r["id"]]["max_fps"])
     fr, _ = _front(ints, mx, acc, "high")
     out["acc_vs_max_fps"] = F.scatter_svg(F.Figure(
-        "acc_vs_max_fps", f"Accuracy vs max FPS on {bt}", f"frames/s, fastest folding that fits {bt} (log)",
+        "acc_vs_max_fps", f"Accuracy vs max FPS on {bt}", f"frames/s, fastest folding that fits {bt}",
         "test accuracy (%)", _series(ints, mx, acc), logx=True, front=fr, front_where="pre",
-        note=(f"FPS at each design's clock: fmax where placed and routed, else {bt}'s nominal {nominal}"
-              if placed else f"FPS at {bt}'s nominal clock, {nominal} (no design placed and routed)")))
+        note=(f"at fmax where placed, else the nominal {nominal}" if placed else f"at the nominal {nominal} clock")))
     for name, res, col, meas in (("acc_vs_bram18", "BRAM18", "est_bram18", "synth_bram18"),
                                  ("acc_vs_lut", "LUT", "est_lut", "synth_lut")):
         xo = (lambda r, c=col: r.get(c))
