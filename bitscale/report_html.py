@@ -112,8 +112,9 @@ JS = r"""
     if (n) n.textContent = shown + " of " + table.tBodies[0].rows.length + " rows";
   }
   document.querySelectorAll("table.data thead th").forEach(function (th) {
-    th.title = th.title || "click to sort";
+    th.title = th.title || "click to sort"; th.tabIndex = 0;
     th.addEventListener("click", function () { sortBy(th); });
+    th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortBy(th); });
   });
   document.querySelectorAll("input[data-table]").forEach(function (box) {
     var f = document.querySelector("input[type=search][data-table='" + box.getAttribute("data-table") + "']");
