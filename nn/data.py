@@ -218,6 +218,10 @@ def load_dataset(name: str, data_dir=None, input_shape=None) -> Dataset:
 def test_set(run_dir) -> tuple[np.ndarray, np.ndarray]:
     """The run's test images (uint8, shaped exactly like the network input) and labels."""
     run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file() and (run_dir / "inputs.npz").is_file():
+        # an imported run (bitscale import): the IR input codes of its check images
+        with np.load(run_dir / "inputs.npz", allow_pickle=False) as z:
+            return z["x"], z["y"]
     cfg = read_json(run_dir / "config.json", f"no config.json in run directory {run_dir}")
     from bitscale.nn.models import input_shape_for
     shape = input_shape_for(cfg["model"], cfg["dataset"])

@@ -45,7 +45,10 @@ def accumulate(net: QuantizedNetwork, layer: Layer, x: np.ndarray) -> np.ndarray
     x = x.astype(np.int64)
     if layer.kind == "conv":
         x = im2col(x, layer.kernel, layer.stride, layer.pad, pad_value(layer.in_bits))
-    return x @ w.T
+    acc = x @ w.T
+    if layer.bias:
+        acc = acc + net.tensors[f"{layer.name}.bias"].astype(np.int64)
+    return acc
 
 
 def activate(net: QuantizedNetwork, layer: Layer, acc: np.ndarray) -> np.ndarray:

@@ -73,6 +73,7 @@ class Layer:
     kernel: int = 0           # conv / maxpool window (square)
     stride: int = 1           # conv / maxpool stride
     pad: int = 0              # conv: rows/columns of padding on each side (value: code 0, see docs/arithmetic.md)
+    bias: bool = False        # act 'none' only: an integer per-channel bias is added to acc (tensor NAME.bias)
     requant_shift: int = 0
 
     # --- derived ----------------------------------------------------------
@@ -156,7 +157,11 @@ def acc_range(layer: Layer) -> tuple[int, int]:
     wlo, whi = weight_range(layer.wbits, layer.narrow)
     xlo, xhi = act_range(layer.in_bits)
     prods = [wlo * xlo, wlo * xhi, whi * xlo, whi * xhi]
-    return layer.mw * min(prods), layer.mw * max(prods)
+    lo, hi = layer.mw * min(prods), layer.mw * max(prods)
+    if layer.bias:          # |bias| <= max |sum(w*x)| (validated), so the sum fits one more bit
+        m = max(-lo, hi)
+        lo, hi = lo - m, hi + m
+    return lo, hi
 
 
 def acc_bits(layer: Layer) -> int:
@@ -213,6 +218,8 @@ def validate(net: QuantizedNetwork) -> None:
             expected.add(f"{l.name}.thresholds")
         if l.act == "requant":
             expected |= {f"{l.name}.requant_mul", f"{l.name}.requant_add"}
+        if l.bias:
+            expected.add(f"{l.name}.bias")
     extra = set(net.tensors) - expected
     if extra:
         _fail(f"unexpected tensors in the npz: {', '.join(sorted(extra))}")
@@ -290,6 +297,13 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
               f"{' narrow' if l.narrow and l.wbits > 1 else ''}")
     if l.wbits == 1 and np.any(w == 0):
         _fail(f"{where}: bipolar weights must be -1 or +1, found 0")
+    if l.bias:
+        if l.act != "none":
+            _fail(f"{where}: only a layer with act 'none' may have a bias")
+        bias = _tensor(net, f"{l.name}.bias", where, (l.mh,))
+        m = max(-acc_range(replace(l, bias=False))[0], acc_range(replace(l, bias=False))[1])
+        if bias.size and np.abs(bias).max() > m:
+            _fail(f"{where}: bias magnitude {int(np.abs(bias).max())} exceeds the accumulator's {m}")
     alo, ahi = acc_range(l)
     if l.act == "thresholds":
         n = 1 if l.out_bits == 1 else (1 << l.out_bits) - 1
