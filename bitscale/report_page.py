@@ -198,6 +198,12 @@ def _context(rows, spec, board, sweep_dir) -> str:
         items.append("<span>FPS target <b>" + (f"≥ {t:,.0f}" if t else "none") + "</b>"
                      + ("" if t else " (folded as fast as fits)") + "</span>")
     items.append(f"<span>{done} of {len(rows)} points done, {failed} failed, {other} not finished</span>")
+    old = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("est_fps") is not None
+           and V.max_view(r) is None]
+    if old:
+        items.append(f"<span class='bad'>{len(old)} point(s) were estimated before the sweep stored the fastest-fit "
+                     "view: their max FPS is blank (re-estimate without retraining: copy <code>runs/</code> into a "
+                     "new sweep folder and run the sweep there; docs/sweep.md)</span>")
     items.append(f"<span class='muted'>generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} from "
                  f"<code>{H.esc(sweep_dir)}</code></span>")
     return "<div class='context'>" + "".join(items) + "</div>"
