@@ -3,7 +3,10 @@
 :class:`HarnessTop` wires ``harness.src`` -> the accelerator's ``s_axis_*``
 and its ``m_axis_*`` -> ``harness.sink``, and brings the harness's control
 and status out as top-level ports (``ctrl__start``, ``status__done``, ...;
-clk and rst as Amaranth's sync domain). The accelerator is either an
+clk and rst as Amaranth's sync domain). With ``bypass`` high the DUT's
+streams are instead wired to the top's own ``s_axis_*`` / ``m_axis_*``
+ports (the accelerator's port names), so the per-beat cocotb testbench
+(sim/tb_accelerator.py) runs on the same build. The accelerator is either an
 Amaranth component with the ``bitscale_top`` ports (the Amaranth simulator,
 tests) or, with ``dut=None``, an instance of the Verilog module ``dut_module``
 (default ``bitscale_top``) compiled from the build directory's own Verilog.
@@ -37,7 +40,13 @@ class HarnessTop(wiring.Component):
         self.frame, self.dut, self.dut_module = frame, dut, dut_module
         self.harness = StreamHarness(frame, in_frames, out_frames, backend=backend,
                                      in_words=in_words, gold_words=gold_words)
-        super().__init__({"ctrl": In(CONTROL), "status": Out(STATUS)})
+        fin, fout = frame.input, frame.output
+        super().__init__({
+            "ctrl": In(CONTROL), "status": Out(STATUS), "bypass": In(1),
+            "s_axis_tdata": In(fin.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1), "m_axis_tdata": Out(fout.tdata_width), "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -62,11 +71,21 @@ class HarnessTop(wiring.Component):
                 i_s_axis_tlast=s_tlast, o_m_axis_tdata=m_tdata, o_m_axis_tvalid=m_tvalid,
                 i_m_axis_tready=m_tready, o_m_axis_tlast=m_tlast)
         m.d.comb += [
-            s_tdata.eq(h.src.payload.data), s_tvalid.eq(h.src.valid), s_tlast.eq(h.src.payload.last),
-            h.src.ready.eq(s_tready),
-            h.sink.payload.data.eq(m_tdata), h.sink.payload.last.eq(m_tlast), h.sink.valid.eq(m_tvalid),
-            m_tready.eq(h.sink.ready),
+            h.sink.payload.data.eq(m_tdata), h.sink.payload.last.eq(m_tlast),
+            self.m_axis_tdata.eq(m_tdata), self.m_axis_tlast.eq(m_tlast),
         ]
+        with m.If(self.bypass):         # the top's own AXI-Stream ports drive the DUT (per-beat cocotb)
+            m.d.comb += [
+                s_tdata.eq(self.s_axis_tdata), s_tvalid.eq(self.s_axis_tvalid), s_tlast.eq(self.s_axis_tlast),
+                self.s_axis_tready.eq(s_tready),
+                self.m_axis_tvalid.eq(m_tvalid), m_tready.eq(self.m_axis_tready),
+            ]
+        with m.Else():
+            m.d.comb += [
+                s_tdata.eq(h.src.payload.data), s_tvalid.eq(h.src.valid), s_tlast.eq(h.src.payload.last),
+                h.src.ready.eq(s_tready),
+                h.sink.valid.eq(m_tvalid), m_tready.eq(h.sink.ready),
+            ]
         return m
 
 

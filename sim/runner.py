@@ -9,6 +9,10 @@
   JSON parameter file (path in ``$BITSCALE_SIM_PARAMS``), parses
   ``results.xml`` and returns a :class:`TestRun` (it never ``sys.exit``\\ s,
   unlike ``Runner.test`` under pytest).
+* Verilator builds run ``verilator`` and ``make`` through :func:`bitscale.proc.run`
+  (heartbeat, log, children killed with us), with :func:`verilator_options`;
+  Verilator's runtime objects are compiled once per version and options into
+  the shared cache and copied into each build.
 * Waves: FST with Verilator (``--trace-fst``) where the lz4 headers Verilator's
   FST writer needs are installed, else VCD; VCD with Icarus.
 
@@ -37,9 +41,9 @@ TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
 VERILATOR_ARGS = ["-Wno-fatal"]
 # measured on the 2-core machine (docs/simulation.md, "Builds"): see verilator_options()
-VERILATOR_FAST_ARGS = ["--x-assign", "fast", "--x-initial", "fast", "-O3"]
-VERILATOR_CXX_OPT = "-O2"
-VERILATOR_CXX_OPT_SLOW = "-O1"
+VERILATOR_FAST_ARGS = ["--x-assign", "fast", "--x-initial", "fast"]
+VERILATOR_CXX_OPT = "-O2"          # the eval code (OPT_FAST) and the runtime (OPT_GLOBAL)
+VERILATOR_CXX_OPT_SLOW = "-O0"     # run-once code: constructors, initial blocks (the weight ROMs' contents)
 BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
 PARAMS_ENV = "BITSCALE_SIM_PARAMS"
 CACHE_ENV = "BITSCALE_SIM_CACHE"
@@ -137,9 +141,11 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
 
     Guaranteed: the folder holds a complete build of exactly these sources
     (keyed by their SHA-256, the simulator and its version, ``waves`` and ``opt``).
-    ``opt`` sets the C++ optimization of a Verilator build (e.g. ``"-O0"``
-    compiles several times faster and simulates slower; default: Verilator's
-    ``-Os``; ``$BITSCALE_VERILATOR_OPT`` when not given).
+    ``opt`` sets the C++ optimization of a Verilator model's eval code (e.g.
+    ``"-O0"`` compiles faster and simulates slower; default ``-O2``, run-once
+    code at ``-O0``; ``$BITSCALE_VERILATOR_OPT`` when not given). Verilator
+    builds print a heartbeat every 10 s (elapsed, log path) and how long they
+    took; only the top module's ports are visible to cocotb.
     Raises RuntimeError with the tail of the build log if compilation fails.
     """
     _check_simulator(simulator)
@@ -225,9 +231,9 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
     """(verilator arguments, make variables) of a build at C++ optimization ``opt`` (None: default)."""
     vargs = list(VERILATOR_ARGS) + list(VERILATOR_FAST_ARGS)
     make_vars = ["CFG_CXXFLAGS_PCH_I=-include"]
-    opt = opt or VERILATOR_CXX_OPT
-    make_vars += [f"OPT_FAST={opt}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW if opt == VERILATOR_CXX_OPT else opt}",
-                  f"OPT_GLOBAL={opt}"]
+    # the runtime (OPT_GLOBAL) is compiled once into the shared cache: always optimized
+    make_vars += [f"OPT_FAST={opt or VERILATOR_CXX_OPT}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}",
+                  f"OPT_GLOBAL={VERILATOR_CXX_OPT}"]
     return vargs, make_vars
 
 

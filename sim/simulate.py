@@ -118,9 +118,22 @@ def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
     return path
 
 
-def harness_capacity(frames: int) -> int:
-    """Frames the harness memories hold: a power of two >= frames (at least 64), so builds are shared."""
-    return max(64, 1 << max(0, int(frames) - 1).bit_length())
+# input memory budget per simulator: Verilator builds are slow, so one capacity serves every count;
+# Icarus builds take a second but it initialises and dumps whole memories slowly: just big enough
+HARNESS_MEMORY_BYTES = {"verilator": 32 << 20, "icarus": 0}
+
+
+def harness_capacity(frames: int, in_word_bits: int = 8, in_beats: int = 1, simulator: str = "verilator") -> int:
+    """Frames the harness memories hold, a power of two (64 .. 65536).
+
+    The memory depth is in the harness Verilog, so a new depth is a new build: one capacity per
+    design (what ``HARNESS_MEMORY_BYTES`` of input words hold) serves every image count up to it;
+    only a longer run gets a bigger build.
+    """
+    frame_bytes = 4 * -(-int(in_word_bits) // 32) * int(in_beats)
+    budget = HARNESS_MEMORY_BYTES.get(simulator, 0) // max(1, frame_bytes)
+    cap = min(65536, 1 << max(6, budget.bit_length() - 1))
+    return max(cap, 1 << max(0, int(frames) - 1).bit_length())
 
 
 def _prob_to_byte(p: float) -> int:
@@ -207,15 +220,13 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     t_build = time.time()
     if _harness is not None:        # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
-    elif mode == "fast":
-        capacity = harness_capacity(len(stream) + 1)
+    else:
+        # both modes run on the harness build (cocotb-stream drives its bypass ports), so switching
+        # modes or image counts does not rebuild
+        capacity = harness_capacity(len(stream) + 1, fmt.input.tdata_width, fmt.input.beats, simulator)
         sources = [build_dir / design["verilog"], runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
         sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
-    else:
-        toplevel, prefix, idle = design["top"], "", []
-        sim_dir = runner.build([build_dir / design["verilog"]], toplevel, simulator, waves=waves,
-                               cache_dir=cache, log=log)
     build_s = time.time() - t_build
     expected = golden.run(net, x)
 
@@ -240,7 +251,8 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
                       "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
                       "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
                       "drain_cycles": drain, "strict": False,
-                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
+                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle,
+                      "bypass": _harness is None}
             tb = TB_MODULE
         log(f"simulating {len(stream)} frame(s) on {simulator} ({mode}; model: {model} cycles/frame) ...")
         t_sim = time.time()

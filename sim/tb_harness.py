@@ -89,6 +89,9 @@ async def run_harness(dut):
     Clock(dut.clk, period, unit="step").start()
     for name in ("start", "first", "count", "gap", "stall", "period", "hold", "seed", "timeout", "load", "dump"):
         getattr(dut, f"ctrl__{name}").value = 0
+    dut.bypass.value = 0
+    dut.s_axis_tvalid.value = 0
+    dut.m_axis_tready.value = 0
     dut.rst.value = 1
     await Timer(5 * period, unit="step")
     await RisingEdge(dut.clk)
