@@ -5,8 +5,8 @@ place at the end, so it holds a complete search or nothing):
 
 * ``search.json`` — board, FPS, budget, candidate bits, the ILP's size and, per
   point: budget, per-layer bits, predicted LUT/BRAM18/DSP, perturbation, solve
-  seconds, and (fine-tuned points) the run's test accuracy and its real estimate
-  (auto-folded at the target FPS on the trained network).
+  seconds, and (fine-tuned points) the run's test accuracy and the real estimate of
+  the trained network at the folding the ILP chose (also in pN/run/folding.json).
 * ``sensitivity.json`` — the table the search used (copied or computed).
 * ``pN/precision.json`` — point N's bits (`bitscale train --precision` reads it).
 * ``pN/run/`` — point N fine-tuned from RUN_DIR's checkpoint: a normal run dir.
@@ -56,7 +56,7 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
            samples: int = 200, log=print) -> dict:
     """Run the whole search; returns search.json's content."""
     from bitscale.boards import get as get_board
-    from bitscale.cost_model import auto_fold, estimate
+    from bitscale.cost_model import estimate
     from bitscale.cost_model.search import Problem, frontier_budgets
     from bitscale.nn import ir, precision
     from bitscale.nn import sensitivity as sens_mod
@@ -124,8 +124,10 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
                     log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
                     m = train_run(tcfg, pdir / "run", log=log, init_from=run_dir)
                     tnet = ir.load(pdir / "run")
-                    folding = auto_fold(tnet, board_obj, target_fps=fps)
+                    folding = problem.folding(s)          # the folding the ILP costed for this point
                     est = estimate(tnet, folding, board_obj)
+                    (pdir / "run" / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
+                    (pdir / "run" / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))
                     point.update({"run_dir": f"p{i}/run", "test_acc": m["test_acc"],
                                   "golden_test_acc": m["golden_test_acc"], "golden_agreement": m["golden_agreement"],
                                   "estimate": {"LUT": est.LUT, "FF": est.FF, "BRAM18": est.BRAM18, "DSP": est.DSP,

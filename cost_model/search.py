@@ -99,7 +99,7 @@ class CostTable:
     """Per layer and (w, a_in, a_out): the resources at the folding auto-folding picks for a cycle budget."""
 
     def __init__(self, net: ir.QuantizedNetwork, board: Board, fps: float, wbits, abits,
-                 modes=fold.MODES, max_util: float = MAX_UTIL):
+                 modes=fold.MODES, max_options: int = 8):
         self.board, self.fps = board, fps
         self.layers = net.compute_layers
         self.wbits, self.abits = tuple(wbits), tuple(abits)
@@ -111,8 +111,9 @@ class CostTable:
         weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
         bases = model.layer_infos(net)
         n = len(self.layers)
-        self.cost = {}       # (l, w, a, a_out) -> dict or None (no folding reaches the FPS)
-        tables = {}
+        # (l, w, a, a_out) -> the layer's Pareto-optimal foldings (LUT, BRAM18, DSP) reaching the FPS,
+        # auto-folding's own pick first; [] when no folding reaches it
+        self.cost = {}
         for li, layer in enumerate(self.layers):
             a_ins = (INPUT_BITS,) if li == 0 else self.abits
             a_outs = self.abits if li < n - 1 else (0,)
@@ -120,14 +121,41 @@ class CostTable:
                 for a in a_ins:
                     for ao in a_outs:
                         info = layer_info_at(bases[li], layer, w, a, ao)
-                        key = (li, w, a, ao)
-                        if key not in tables:
-                            t = _Table(info, board.family, coef, modes)
-                            i = t.pick(self.budget_cycles, weights)
-                            tables[key] = None if i is None else {
-                                "pe": int(t.pe[i]), "simd": int(t.simd[i]), "mode": model.MODES[int(t.mode[i])],
-                                "cycles": int(t.cycles[i]), **{k: round(float(t.res[k][i])) for k in RESOURCES}}
-                        self.cost[(li, w, a, ao)] = tables[key]
+                        t = _Table(info, board.family, coef, modes)
+                        self.cost[(li, w, a, ao)] = _options(t, self.budget_cycles, weights, max_options)
+
+
+def _options(t: _Table, budget: int, weights: dict, k: int) -> list[dict]:
+    """Up to ``k`` Pareto-optimal foldings of one layer table within ``budget`` cycles."""
+    first = t.pick(budget, weights)
+    if first is None:
+        return []
+    ok = np.flatnonzero(t.cycles <= budget)
+    res = np.stack([np.round(t.res[r][ok]) for r in RESOURCES], axis=1)          # (m, 3)
+    # Pareto filter (with the cycles as a last tie-break: fewer cycles is not better here, only cost is)
+    order = np.lexsort((res[:, 2], res[:, 0], res[:, 1]))                      # by BRAM, then LUT, then DSP
+    keep = []
+    for i in order:
+        if any((res[j] <= res[i]).all() for j in keep):
+            continue
+        keep.append(i)
+    first_local = int(np.flatnonzero(ok == first)[0])
+    if first_local not in keep and not any((res[j] <= res[first_local]).all() for j in keep):
+        keep.append(first_local)
+    if len(keep) > k:       # thin: the extremes, auto-folding's pick, and evenly spaced by BRAM between
+        ext = {keep[0], min(keep, key=lambda i: tuple(res[i][[0, 1, 2]])), min(keep, key=lambda i: tuple(res[i][[2, 1, 0]]))}
+        rest = [i for i in keep if i not in ext]
+        step = max(1, len(rest) // max(1, k - len(ext)))
+        keep = sorted(ext | set(rest[::step][:max(0, k - len(ext))]), key=lambda i: tuple(res[i][[1, 0, 2]]))
+    # auto-folding's pick (or what dominates it) first
+    pick = min(keep, key=lambda i: sum(weights[r] * res[i][j] for j, r in enumerate(RESOURCES)))
+    keep = [pick] + [i for i in keep if i != pick]
+    out = []
+    for i in keep:
+        g = int(ok[i])
+        out.append({"pe": int(t.pe[g]), "simd": int(t.simd[g]), "mode": model.MODES[int(t.mode[g])],
+                    "cycles": int(t.cycles[g]), **{r: int(res[i][j]) for j, r in enumerate(RESOURCES)}})
+    return out
 
 
 def _perturbation(sens: dict, li: int, w: int, a: int) -> float:
@@ -174,11 +202,16 @@ class Problem:
         pert = perturbation or (lambda li, w, a: _perturbation(sens, li, w, a))
         W, A = self.costs.wbits, self.costs.abits
         self.choices = [[(w, a) for w in W for a in ((INPUT_BITS,) if li == 0 else A)] for li in range(n)]
-        # one binary z per (layer, w, a in, a out) whose layer can reach the FPS (a out = 0 for the last)
-        self.keys = [key for key, cost in self.costs.cost.items() if cost is not None]
+        # one binary z per (layer, w, a in, a out, folding option) reaching the FPS (a out = 0 for the last)
+        self.keys = [(*key, f) for key, opts in self.costs.cost.items() for f in range(len(opts))]
         k = self.nvar = len(self.keys)
-        self.obj = np.array([pert(li, w, a) for li, w, a, _ in self.keys], float)
-        self.res = {r: np.array([self.costs.cost[key][r] for key in self.keys], float) for r in RESOURCES}
+        self.pert = np.array([pert(li, w, a) for li, w, a, _, _ in self.keys], float)
+        self.res = {r: np.array([self.costs.cost[key[:4]][key[4]][r] for key in self.keys], float)
+                    for r in RESOURCES}
+        # among equal perturbations prefer the cheaper hardware (a tie-break far below any real difference)
+        cap = {"LUT": self.board.lut, "BRAM18": self.board.bram, "DSP": self.board.dsp or 1}
+        tie = sum(self.res[r] / cap[r] for r in RESOURCES)
+        self.obj = self.pert + 1e-9 * tie
         rows = []
         for li in range(n):                                   # one choice per layer
             rows.append((np.array([key[0] == li for key in self.keys], float), 1.0))
@@ -217,15 +250,18 @@ class Problem:
             out[r] = None if res.x is None else round(float(self.res[r] @ res.x)) + self.costs.fixed[r]
         return out
 
-    def config_cost(self, wbits, abits) -> dict:
-        """Predicted totals of one configuration (no ILP), or None where a layer cannot reach the FPS."""
+    def config_cost(self, wbits, abits, option: int | str = 0) -> dict | None:
+        """Predicted totals of one configuration at auto-folding's pick per layer (``option`` 0), or at the
+        folding with the least ``option`` resource ("BRAM18", "LUT", "DSP") per layer; None where a layer
+        cannot reach the FPS."""
         tot = {r: float(self.costs.fixed[r]) for r in RESOURCES}
         n = self.n_layers
         for li in range(n):
             ao = abits[li + 1] if li < n - 1 else 0
-            cost = self.costs.cost.get((li, wbits[li], abits[li], ao))
-            if cost is None:
+            opts = self.costs.cost.get((li, wbits[li], abits[li], ao))
+            if not opts:
                 return None
+            cost = opts[0] if option == 0 else min(opts, key=lambda o: (o[option], o["LUT"], o["BRAM18"]))
             for r in RESOURCES:
                 tot[r] += cost[r]
         return {r: round(v) for r, v in tot.items()}
@@ -249,14 +285,17 @@ class Problem:
         wb = tuple(int(key[1]) for key in chosen)
         ab = tuple(int(key[2]) for key in chosen)
         layers, tot = [], {r: float(self.costs.fixed[r]) for r in RESOURCES}
-        for li, l in enumerate(self.costs.layers):
-            ao = ab[li + 1] if li < n - 1 else 0
-            cost = self.costs.cost[(li, wb[li], ab[li], ao)]
-            layers.append({"name": l.name, "wbits": wb[li], "abits": ab[li], "out_bits": ao, **cost})
+        for (li, w, a, ao, f), l in zip(chosen, self.costs.layers):
+            cost = self.costs.cost[(li, w, a, ao)][f]
+            layers.append({"name": l.name, "wbits": w, "abits": a, "out_bits": ao, **cost})
             for r in RESOURCES:
                 tot[r] += cost[r]
-        return Solution(wb, ab, float(self.obj @ x), {r: round(v) for r, v in tot.items()}, tuple(layers),
-                        dict(budget), dt)
+        return Solution(wb, ab, float(self.pert @ np.round(x)), {r: round(v) for r, v in tot.items()},
+                        tuple(layers), dict(budget), dt)
+
+    def folding(self, sol: Solution) -> fold.Folding:
+        """The per-layer folding the ILP chose (generate the fine-tuned network with it)."""
+        return fold.Folding(tuple(fold.LayerFolding(l["name"], l["pe"], l["simd"], l["mode"]) for l in sol.layers))
 
     def _infeasible(self, budget: dict):
         structural = self._milp(np.zeros(self.nvar), {}) if self.nvar else None

@@ -72,16 +72,19 @@ def small_problem():
 
 
 def _brute(problem, pert, budget):
+    """Every configuration x every kept folding option of every layer."""
     best = None
     for ws in itertools.product(W, repeat=3):
         for a_s in itertools.product(A, repeat=2):
             ab = (8,) + a_s
-            cost = problem.config_cost(ws, ab)
-            if cost is None or any(cost[r] > v for r, v in budget.items()):
-                continue
+            opts = [problem.costs.cost[(i, ws[i], ab[i], ab[i + 1] if i < 2 else 0)] for i in range(3)]
             p = sum(pert(i, ws[i], ab[i]) for i in range(3))
-            if best is None or p < best[0] - 1e-12:
-                best = (p, ws, ab, cost)
+            for combo in itertools.product(*opts):
+                cost = {r: problem.costs.fixed[r] + sum(o[r] for o in combo) for r in ("LUT", "BRAM18", "DSP")}
+                if any(cost[r] > v for r, v in budget.items()):
+                    continue
+                if best is None or p < best[0] - 1e-12:
+                    best = (p, ws, ab, cost)
     return best
 
 
@@ -89,7 +92,7 @@ def _brute(problem, pert, budget):
 @given(frac_bram=st.floats(0, 1), frac_lut=st.floats(0, 1))
 def test_ilp_equals_brute_force(small_problem, frac_bram, frac_lut):
     problem, pert = small_problem
-    lo, hi = problem.least({}), problem.config_cost((4, 4, 4), (8, 4, 4))
+    lo, hi = problem.least({}), problem.config_cost((4, 4, 4), (8, 4, 4), "LUT")
     budget = {"BRAM18": round(lo["BRAM18"] + frac_bram * (hi["BRAM18"] - lo["BRAM18"])),
               "LUT": round(lo["LUT"] + frac_lut * (hi["LUT"] - lo["LUT"]) * 1.5)}
     want = _brute(problem, pert, budget)
@@ -99,7 +102,6 @@ def test_ilp_equals_brute_force(small_problem, frac_bram, frac_lut):
         return
     sol = problem.solve(budget)
     assert sol.perturbation == pytest.approx(want[0], rel=1e-6, abs=1e-9)
-    assert sol.predicted == problem.config_cost(sol.wbits, sol.abits)
     assert all(sol.predicted[r] <= v for r, v in budget.items())
     assert sol.abits[0] == 8
 
@@ -107,14 +109,15 @@ def test_ilp_equals_brute_force(small_problem, frac_bram, frac_lut):
 def test_ilp_predicted_cost_is_the_cost_model(small_problem):
     """The ILP's per-layer cost = the cost model's estimate of a network with those bits at that folding."""
     from bitscale.cost_model import estimate
-    from bitscale.hw.folding import Folding, LayerFolding
     problem, _ = small_problem
     sol = problem.solve({"BRAM18": problem.least({})["BRAM18"] + 1})
     net = random_fc([32, 16], list(sol.wbits), list(sol.abits[1:]), num_classes=10, in_features=48, seed=0)
-    f = Folding(tuple(LayerFolding(l["name"], l["pe"], l["simd"], l["mode"]) for l in sol.layers))
-    est = estimate(net, f, "pynq-z1")
+    est = estimate(net, problem.folding(sol), "pynq-z1")
     assert est.BRAM18 <= sol.predicted["BRAM18"] and est.DSP <= sol.predicted["DSP"]
     assert est.cycles <= problem.costs.budget_cycles
+    for l, got in zip(sol.layers, est.layers):
+        assert (got.pe, got.simd, got.mode, got.cycles) == (l["pe"], l["simd"], l["mode"], l["cycles"])
+        assert got.BRAM18 <= l["BRAM18"] and got.LUT <= l["LUT"] + 1
 
 
 def test_infeasible_budget_names_value(small_problem):
