@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -334,3 +336,16 @@ def report(sweep_dir, *, out=None, store: str | None = None, reference: str = "w
     return write_report(sweep_dir, store_url=store, out_dir=out, reference=reference, delta=delta,
                         log=_log("report"))
 
+
+class CallableModule(types.ModuleType):
+    """A module that, called, runs the API function of its own name: ``bs.sweep(...)`` and
+    ``bs.report(...)`` are the modules bitscale.sweep and bitscale.report (a package attribute
+    named like a submodule becomes that submodule once it is imported), so the module answers the call."""
+
+    def __call__(self, *args, **kwargs):
+        return globals()[self.__name__.rsplit(".", 1)[-1]](*args, **kwargs)
+
+
+def make_callable(module_name: str) -> None:
+    """Make the (imported) module ``bitscale.<name>`` call ``bitscale.api.<name>``."""
+    sys.modules[module_name].__class__ = CallableModule

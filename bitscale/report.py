@@ -145,3 +145,9 @@ def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta
     log(f"[report] {len(rows)} points -> {out / 'report.html'} (+ results.csv, "
         f"{len(figs)} SVG figures, findings.json)")
     return {"report": str(out / "report.html"), "findings": fnd, "rows": len(rows)}
+
+
+# ``bs.report(...)`` (import bitscale as bs): this module, called, runs bitscale.api.report (docs/api.md).
+from bitscale.api import make_callable as _make_callable  # noqa: E402
+
+_make_callable(__name__)

@@ -33,3 +33,9 @@ from bitscale.sweep.stages import Stages
 __all__ = ["DATASETS", "EXECUTORS", "MODELS", "SIMULATORS", "Job", "Stages", "SweepSpec", "default_workers",
            "parse_bits", "parse_scale", "parse_scales", "pareto_hw_points", "point_label", "precision_label",
            "precisions", "run_hw", "run_key", "run_point", "run_sweep", "scale_slug", "weight_memory_bits"]
+
+
+# ``bs.sweep(...)`` (import bitscale as bs): this module, called, runs bitscale.api.sweep (docs/api.md).
+from bitscale.api import make_callable as _make_callable  # noqa: E402
+
+_make_callable(__name__)
