@@ -36,9 +36,10 @@ import numpy as np
 from bitscale.boards import Board
 from bitscale.boards import get as get_board
 from bitscale.cost_model import bram
+from bitscale.cost_model.dsp import mul_dsp
 from bitscale.errors import UserError
 from bitscale.hw import folding as fold
-from bitscale.nn import ir
+from bitscale.nn import ir, requant
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
@@ -181,6 +182,9 @@ class LayerInfo:
     # distinct live bit columns (up to complement) per PE: what a ROM built as logic costs, since
     # Yosys/ABC build each distinct column function once
     param_distinct: tuple = ()
+    # requant: bits of the multiplier's other operand, the accumulator saturated into the exact range
+    # nn/requant.operand_range gives (hw/mvtu.py); 0 = the full accumulator
+    q_bits: int = 0
 
 
 def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
@@ -226,7 +230,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         if not l.is_compute:
             continue
         acc = ir.acc_bits(l)
-        n_params = param_bits = mul_bits = 0
+        n_params = param_bits = mul_bits = q_bits = 0
         if l.act == "thresholds":
             t = net.thresholds(l)
             n_params, param_bits = t.shape[1], _signed_bits(t.min(), t.max())
@@ -234,6 +238,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
             mul, add, _ = net.requant(l)
             mul_bits = max(int(mul.max()).bit_length(), 1)
             n_params, param_bits = 1, mul_bits + _signed_bits(add.min(), add.max())
+            q_bits = _signed_bits(*requant.operand_range(net, l))
         pool = None
         for nxt in layers[i + 1:]:
             if nxt.is_compute:
@@ -246,7 +251,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         live, distinct = _param_live(net, l) if n_params else ((), ())
         out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
                              l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
-                             conv_in, pool, live, distinct))
+                             conv_in, pool, live, distinct, q_bits))
     return tuple(out)
 
 
@@ -330,20 +335,21 @@ def _dsp_lanes(info: LayerInfo, family: str) -> int:
         return 0
     # signed(w) * unsigned(a): after wreduce a w+a bit product (measured: w4a4 stays in LUTs on xc7,
     # w2 x 8-bit pixels goes to a DSP48E1; ECP5 maps every >= 2 x 2 bit product to a MULT18X18D)
-    if info.wbits + info.abits < ymin:
-        return 0
-    amax, bmax = DSP_OPERANDS[family]
-    return _ceil(max(info.wbits, info.abits + 1), amax) * _ceil(min(info.wbits, info.abits + 1), bmax)
+    # signed w x signed (a + 1) with a (w + a)-bit product: Yosys' mul2dsp rule (cost_model/dsp.py)
+    return mul_dsp(info.wbits, info.abits + 1, True, True, family, y=info.wbits + info.abits)
 
 
 def _requant_dsp(info: LayerInfo, family: str) -> int:
     if info.act != "requant" or DSP_MIN_PRODUCT[family] is None:
         return 0
-    amax, bmax = DSP_OPERANDS[family]
-    # signed(acc_bits) x signed(mul_bits + 1) (the unsigned multiplier gains a sign bit): both operands are
-    # signed, so a DSP takes them up to its full operand widths (measured: 18 x 11 is one MULT18X18D)
-    a, b = info.acc_bits, info.mul_bits + 1
-    return _ceil(max(a, b), amax) * _ceil(min(a, b), bmax)
+    # signed(q_bits) x signed(mul_bits + 1) (the unsigned multiplier gains a sign bit), split by Yosys'
+    # mul2dsp rule (cost_model/dsp.py: equal to Yosys on the tests/data/dsp_grid.json multipliers)
+    return mul_dsp(_rq_operand(info), info.mul_bits + 1, True, True, family)
+
+
+def _rq_operand(info: LayerInfo) -> int:
+    """Bits of the requantizer multiplier's accumulator operand (saturated, hw/mvtu.py)."""
+    return info.q_bits or info.acc_bits
 
 
 def _cut_term_bits(info: LayerInfo, wp, ap):
@@ -453,9 +459,10 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = 4 if info.conv_in is not None else sf_ + 2
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
-    rq = pe * (info.acc_bits + info.mul_bits) * one if info.act == "requant" else 0 * one
+    # requantizer: saturation comparators (acc_bits) and mux, the adder (q_bits + mul_bits)
+    rq = pe * (info.acc_bits + _rq_operand(info) + info.mul_bits) * one if info.act == "requant" else 0 * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
-        mul = mul + pe * info.acc_bits * info.mul_bits      # the requantizer's product in soft logic (iCE40)
+        mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
     swg_bits = swg * simd * a
     if info.pool is not None and info.pool[3] != info.pool[4]:      # the pool's own sliding window

@@ -75,45 +75,110 @@ def thresholds_of(mul, add, shift: int, lo, hi, top: int):
     return k0, k1, kmin, t
 
 
-def _bounds(K0, K1, kmin, T, lo, hi, top, s, M):
+def _points(k0, k1, kmin, T, lo, hi, top):
+    """The constraints as point sets, padded per channel: lower points (k, x) mean B >= k*2^s - x*M,
+    upper points B <= k*2^s - x*M - 1. Returns (KL, XL, ML, KU, XU, MU) (ML/MU: live masks)."""
+    C, n = T.shape
+    k = np.broadcast_to(np.arange(kmin, kmin + n, dtype=np.int64)[None, :], (C, n))
+    live = (k > k0[:, None]) & (k <= k1[:, None])
+    KL = np.concatenate([k, k0[:, None]], axis=1)
+    XL = np.concatenate([T, lo[:, None]], axis=1)
+    ML = np.concatenate([live, (k0 > 0)[:, None]], axis=1)
+    KU = np.concatenate([k, (k1 + 1)[:, None]], axis=1)
+    XU = np.concatenate([T - 1, hi[:, None]], axis=1)
+    MU = np.concatenate([live, (k1 < top)[:, None]], axis=1)
+    return KL, XL, ML, KU, XU, MU
+
+
+def _hull_reduce(P):
+    """Keep per channel only the convex-hull vertices of each point set (a linear functional's max/min
+    over a set is attained there); the result is re-checked against every point by the caller."""
+    from scipy.spatial import ConvexHull, QhullError
+    out = []
+    for K, X, Mk in ((P[0], P[1], P[2]), (P[3], P[4], P[5])):
+        keep = []
+        for c in range(K.shape[0]):
+            idx = np.flatnonzero(Mk[c])
+            if len(idx) > 8:
+                pts = np.stack([X[c, idx], K[c, idx]], axis=1).astype(np.float64)
+                try:
+                    idx = idx[ConvexHull(pts).vertices]
+                except (QhullError, ValueError):
+                    pass
+            keep.append(idx)
+        w = max(1, max(len(i) for i in keep))
+        K2 = np.zeros((K.shape[0], w), np.int64)
+        X2 = np.zeros((K.shape[0], w), np.int64)
+        M2 = np.zeros((K.shape[0], w), bool)
+        for c, idx in enumerate(keep):
+            K2[c, :len(idx)], X2[c, :len(idx)], M2[c, :len(idx)] = K[c, idx], X[c, idx], True
+        out += [K2, X2, M2]
+    return tuple(out)
+
+
+def _bounds(P, s, M):
     """(Lb, Ub): B must satisfy Lb <= B <= Ub for multiplier M (arrays over channels) at shift s."""
-    n = T.shape[1]
-    k = np.arange(kmin, kmin + n, dtype=np.int64)[None, :]
-    live = (k > K0[:, None]) & (k <= K1[:, None])
-    ks = k << s
+    KL, XL, ML, KU, XU, MU = P
     Mc = M[:, None]
-    low = np.where(live, ks - T * Mc, -_BIG).max(axis=1, initial=-_BIG)
-    up = np.where(live, ks - (T - 1) * Mc - 1, _BIG).min(axis=1, initial=_BIG)
-    low = np.where(K0 > 0, np.maximum(low, (K0 << s) - lo * M), low)
-    up = np.where(K1 < top, np.minimum(up, ((K1 + 1) << s) - hi * M - 1), up)
+    low = np.where(ML, (KL << s) - XL * Mc, -_BIG).max(axis=1, initial=-_BIG)
+    up = np.where(MU, (KU << s) - XU * Mc - 1, _BIG).min(axis=1, initial=_BIG)
     return low, up
 
 
-def _h(args, s, M):
-    low, up = _bounds(*args, s, M)
+def _h(P, s, M):
+    low, up = _bounds(P, s, M)
     return low - up
 
 
-def _solve_at(args, s: int, mcap: int):
+def _solve_at(P, s: int, mcap: int):
     """Smallest feasible M per channel at shift s (or -1), by bisection on the convex h(M) = Lb - Ub."""
-    C = args[0].shape[0]
+    C = P[0].shape[0]
     a = np.zeros(C, np.int64)
     b = np.full(C, mcap, np.int64)
     while np.any(a < b):                 # least M with h(M+1) - h(M) >= 0: a minimizer of h
         mid = (a + b) // 2
-        up = _h(args, s, np.minimum(mid + 1, mcap)) - _h(args, s, mid) >= 0
+        up = _h(P, s, np.minimum(mid + 1, mcap)) - _h(P, s, mid) >= 0
         act = a < b
         a, b = np.where(act & ~up, mid + 1, a), np.where(act & up, mid, b)
     best = a
-    ok = _h(args, s, best) <= 0
+    ok = _h(P, s, best) <= 0
     a = np.zeros(C, np.int64)
     b = best.copy()
     while np.any(a < b):                 # least M in [0, best] with h(M) <= 0 (h falls until best)
         mid = (a + b) // 2
-        good = _h(args, s, mid) <= 0
+        good = _h(P, s, mid) <= 0
         act = a < b
         a, b = np.where(act & ~good, mid + 1, a), np.where(act & good, mid, b)
     return np.where(ok, a, -1)
+
+
+def _fit_points(P, smax: int, mcap: int):
+    C = P[0].shape[0]
+    step = max(1, _CHUNK // max(P[0].shape[1] + P[3].shape[1], 1))
+    chunks = [slice(i, i + step) for i in range(0, C, step)]
+
+    def part(sl):
+        return tuple(a[sl] for a in P)
+
+    def feasible(s):
+        return all(np.all(_solve_at(part(sl), s, mcap) >= 0) for sl in chunks)
+
+    # feasible shifts form an interval [s_min, s_cap] (a solution at s doubles to one at s + 1 until M
+    # reaches mcap): find a feasible s in steps of 8 (then every s if the interval is narrower), then
+    # bisect down to s_min
+    b = next((s for s in range(0, smax + 1, 8) if feasible(s)), None)
+    if b is None:
+        b = next((s for s in range(smax + 1) if s % 8 and feasible(s)), None)
+    if b is None:
+        return None
+    a = max(0, b - 7)
+    while a < b:
+        mid = (a + b) // 2
+        if feasible(mid):
+            b = mid
+        else:
+            a = mid + 1
+    return np.concatenate([_solve_at(part(sl), a, mcap) for sl in chunks]), a
 
 
 def fit(k0, k1, kmin, T, lo, hi, top: int):
@@ -133,37 +198,20 @@ def fit(k0, k1, kmin, T, lo, hi, top: int):
     mcap = (1 << max(59 - tbits, 0)) - 1
     if smax < 0 or mcap < 1:
         return None
-    step = max(1, _CHUNK // max(T.shape[1], 1))
-    chunks = [slice(i, i + step) for i in range(0, C, step)]
-
-    def args(sl):
-        return (k0[sl], k1[sl], kmin, T[sl], lo[sl], hi[sl], top)
-
-    def feasible(s):
-        return all(np.all(_solve_at(args(sl), s, mcap) >= 0) for sl in chunks)
-
-    # feasible shifts form an interval [s_min, s_cap] (a solution at s doubles to one at s + 1 until M
-    # reaches mcap): find a feasible s in steps of 8 (then every s if the interval is narrower), then
-    # bisect down to s_min
-    b = next((s for s in range(0, smax + 1, 8) if feasible(s)), None)
-    if b is None:
-        b = next((s for s in range(smax + 1) if s % 8 and feasible(s)), None)
-    if b is None:
+    P = _points(k0, k1, kmin, T, lo, hi, top)
+    got = _fit_points(_hull_reduce(P), smax, mcap) if T.shape[1] > 32 else None
+    if got is not None:              # the hull is floating point: check against every point
+        low, up = _bounds(P, got[1], got[0])
+        if not np.all(low <= up):
+            got = None
+    if got is None:
+        got = _fit_points(P, smax, mcap)
+    if got is None:
         return None
-    a = max(0, b - 7)
-    while a < b:
-        mid = (a + b) // 2
-        if feasible(mid):
-            b = mid
-        else:
-            a = mid + 1
-    s = a
-    M = np.concatenate([_solve_at(args(sl), s, mcap) for sl in chunks])
-    B = np.concatenate([_bounds(*args(sl), s, M[sl])[0] for sl in chunks])
-    # a channel with no lower constraint (level 0 at lo) may take any B <= Ub; take the largest that
-    # keeps |B| small: Lb is the -_BIG sentinel there, so use min(Ub, 0) instead
-    Ub = np.concatenate([_bounds(*args(sl), s, M[sl])[1] for sl in chunks])
-    B = np.where(B <= -_BIG, np.minimum(Ub, 0), B)
+    M, s = got
+    low, up = _bounds(P, s, M)
+    # a channel with no lower constraint (level 0 at lo) may take any B <= Ub: take min(Ub, 0)
+    B = np.where(low <= -_BIG, np.minimum(up, 0), low)
     return M, B, s
 
 
@@ -202,6 +250,4 @@ def operand_range(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[int, int]:
     last = np.where(const, lo, T[rows, j_last] if T.size else lo)
     L = int(np.minimum(nxt - 1, hi).min())
     H = int(np.maximum(last, lo).max())
-    if L > H:
-        L = H
-    return L, H
+    return min(L, H), H
