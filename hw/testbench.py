@@ -31,7 +31,13 @@ def run_stream(dut, words, n_out, *, inp=None, out=None, in_gap=0.0, out_stall=0
                 await ctx.tick()
             ctx.set(inp.payload, w)
             ctx.set(inp.valid, 1)
-            await ctx.tick().until(inp.ready)
+            # wait for the beat to be taken; not tick().until(): the producer runs in the background, and an
+            # until() still pending when the simulation ends leaves an async generator that cannot be closed
+            # ("aclose(): asynchronous generator is already running")
+            while True:
+                *_, ready = await ctx.tick().sample(inp.ready)
+                if ready:
+                    break
             ctx.set(inp.valid, 0)
 
     async def consumer(ctx):

@@ -1,6 +1,5 @@
 """Analytical model and auto-folding: properties over random networks (cost_model/)."""
 import json
-import time
 
 import numpy as np
 import pytest
@@ -125,9 +124,7 @@ def test_auto_fold_modes_restrict():
 
 def test_cnv_estimate_and_speed():
     net = random_cnv((16, 16, 3), [32, 32, "P", 64, 64], [128], 1, 1, seed=0)
-    t = time.perf_counter()
-    f = auto_fold(net, "pynq-z1")
-    assert time.perf_counter() - t < 5
+    f = auto_fold(net, "pynq-z1")        # its speed: bench/cost_speed.py (no wall-clock asserts here)
     fold.validate(net, f)
     e = estimate(net, f, "pynq-z1")
     assert e.fits
@@ -135,7 +132,5 @@ def test_cnv_estimate_and_speed():
     info = model.layer_infos(net)[1]
     pe = np.repeat([1, 2, 4, 8, 16, 32, 64], 300)
     simd = np.tile(np.repeat([1, 2, 4], 100), 7)
-    t = time.perf_counter()
     c = model.layer_costs(info, pe, simd, np.zeros_like(pe), "xc7")
-    assert time.perf_counter() - t < 0.5
     assert c["LUT"].shape == pe.shape
