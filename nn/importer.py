@@ -30,6 +30,7 @@ Guaranteed: :func:`import_qonnx` returns a network that passes ``ir.validate``; 
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -44,7 +45,7 @@ from bitscale.nn.ir import Layer, QuantizedNetwork
 from bitscale.errors import UserError
 
 CHAIN_OPS = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu")
-PRE_OPS = ("Mul", "Add", "Sub", "Div")
+PRE_OPS = ("Mul", "Add", "Sub", "Div", "Reshape", "Flatten")
 SUPPORTED = ("Quant", "BipolarQuant", "Conv", "MatMul", "Gemm", "Transpose", "Add", "Sub", "Mul", "Div",
              "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape", "Pad",
              "Identity", "Dropout")
@@ -200,11 +201,11 @@ class _Importer:
 
     def _pre(self, node, out):
         """Float ops between the graph input and the first quantizer run on the host."""
-        if node.op_type == "Quant":
+        if node.op_type in ("Quant", "BipolarQuant"):
             self._input_quant(node, out)
             return
         if node.op_type not in PRE_OPS:
-            _err(node, "a float op before the input quantizer (only Mul/Add/Sub/Div preprocessing is "
+            _err(node, "a float op before the input quantizer (only Mul/Add/Sub/Div/Reshape preprocessing is "
                        "allowed there; a float layer between quantized ones is not)")
         self.pre_nodes.append(node.name)
         self.sym[out] = "float"
@@ -224,13 +225,19 @@ class _Importer:
         return float(np.asarray(scale).reshape(-1)[0]), bits, int(a.get("signed", 1)), int(a.get("narrow", 0))
 
     def _input_quant(self, node, out):
-        scale, bits, signed, narrow = self._quant_params(node)
+        if node.op_type == "BipolarQuant":     # binary input: codes 0 / 2 with offset 1 (value s*(code-1) = -s/+s)
+            s = self.const(node.input[1])
+            if s is None or np.asarray(s).size != 1:
+                _err(node, "a per-channel or dynamic bipolar input scale is not supported")
+            scale, bits, signed, narrow, offset = float(np.asarray(s).reshape(-1)[0]), 1, 1, 0, 1
+        else:
+            scale, bits, signed, narrow = self._quant_params(node)
+            offset = (1 << (bits - 1)) if signed else 0
         if bits > ir.INPUT_BITS:
             _err(node, f"the input quantizer has {bits} bits; the IR input is at most {ir.INPUT_BITS}")
-        offset = (1 << (bits - 1)) if signed else 0
         shape = tuple(self.m.get_tensor_shape(out))
         ishape = (shape[2], shape[3], shape[1]) if len(shape) == 4 else (int(np.prod(shape[1:])),)
-        self.input_quant = {"node": node.name, "tensor": out, "scale": scale, "bits": bits,
+        self.input_quant = {"node": node.name, "op_type": node.op_type, "tensor": out, "scale": scale, "bits": bits,
                             "signed": bool(signed), "narrow": bool(narrow), "offset": offset,
                             "preprocess": list(self.pre_nodes), "layout": "NCHW" if len(shape) == 4 else "NC"}
         self.sym[out] = _Act(ishape, ir.INPUT_BITS, scale, offset)
@@ -560,20 +567,16 @@ def import_qonnx(src, num_classes: int | None = None, meta: dict | None = None):
     return net, model
 
 
-def qonnx_execute(model, x: np.ndarray, batch: int = 100):
+def qonnx_execute(model, x: np.ndarray, input_tensor: str, batch: int = 100):
     """qonnx's own executor on float inputs ``x`` (N, *onnx input shape[1:]).
 
     Returns (outputs (N, classes) float, IR input codes (N, *IR input shape) uint8 from the input
-    quantizer's output in the executed graph). ``model`` is the cleaned model import_qonnx returned.
+    quantizer's output ``input_tensor`` in the executed graph). ``model``: the cleaned model
+    import_qonnx returned.
     """
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.change_batchsize import ChangeBatchSize
     from qonnx.transformation.infer_shapes import InferShapes
-    iq = None
-    for n in model.graph.node:
-        if n.op_type == "Quant" and n.input[0] and model.get_initializer(n.input[0]) is None:
-            iq = n
-            break
     outs, codes = [], []
     cache = {}
     for s in range(0, len(x), batch):
@@ -586,7 +589,7 @@ def qonnx_execute(model, x: np.ndarray, batch: int = 100):
         m = cache[bs]
         ctx = execute_onnx(m, {m.graph.input[0].name: xb}, return_full_exec_context=True)
         outs.append(np.asarray(ctx[m.graph.output[0].name], np.float64))
-        codes.append(np.asarray(ctx[iq.output[0]], np.float64))
+        codes.append(np.asarray(ctx[input_tensor], np.float64))
     return np.concatenate(outs), np.concatenate(codes)
 
 
@@ -606,7 +609,7 @@ def check_against_qonnx(net: QuantizedNetwork, model, x_float: np.ndarray) -> di
     """Golden model vs qonnx's executor on float inputs: argmax agreement and max |diff| of the
     logits' integer part ((logit - beta) / alpha vs the golden accumulators)."""
     from bitscale.nn import golden
-    out, quantized = qonnx_execute(model, x_float)
+    out, quantized = qonnx_execute(model, x_float, net.meta["import"]["input"]["tensor"])
     codes = ir_inputs(net, quantized)
     g = golden.run(net, codes)
     aff = net.meta["import"]["output"]
@@ -687,8 +690,11 @@ def _calibration(model, dataset, calib_npz, images: int, data_dir, seed: int):
     return xf.reshape(len(xf), *ishape[1:]), y, source
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def import_to_run_dir(onnx_path, out_dir, *, dataset=None, calib_npz=None, data_dir=None, images: int = 1000,
-                      seed: int = 0, force: bool = False, log=print) -> dict:
+                      seed: int = 0, force: bool = False, log=_log) -> dict:
     """``bitscale import``: RUN_DIR with network.json/.npz (IR + golden), metrics.json, model.onnx,
     inputs.npz (the IR input codes of the check images, and labels). Returns metrics.json's content."""
     import json

@@ -194,3 +194,26 @@ def test_cli_import_writes_a_run_dir(tmp_path):
     assert np.array_equal(xs, x) and len(ys) == 50
     assert (tmp_path / "run" / "model.onnx").is_file()
     assert "golden_test_acc" in met and net.layers[0].pad == 2
+
+
+@pytest.mark.parametrize("pe", [1, 2, 5])
+def test_last_layer_bias_in_hardware(pe):
+    """An IR last layer with an integer bias (imported signed activations, BNN-PYNQ w2a2): MVTU == golden."""
+    from dataclasses import replace as dreplace
+
+    from bitscale.hw import folding as fold
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import ir
+    from bitscale.nn.random_net import random_fc, random_inputs
+    net = random_fc([6], 2, 2, num_classes=10, in_features=12, seed=pe)
+    last = net.layers[-1]
+    lo, hi = ir.acc_range(last)
+    tensors = dict(net.tensors, **{f"{last.name}.bias": np.random.default_rng(pe).integers(lo, hi + 1, 10)})
+    net = ir.QuantizedNetwork(net.layers[:-1] + (dreplace(last, bias=True),), tensors, 10)
+    ir.validate(net)
+    f = fold.Folding(tuple(fold.LayerFolding(l.name, pe if l is net.layers[-1] else 2, 2)
+                           for l in net.compute_layers))
+    x = random_inputs(net.input_shape, 4, seed=1)
+    got, _, _ = run_accelerator(Accelerator(net, f), x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
