@@ -70,6 +70,8 @@ class MVTU(wiring.Component):
         self.mem_style = memory_style(self.mem_width, self.mem_depth, "weights")
         self._weights = weight_words(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
         self._params = self._param_words(net, layer)
+        # act 'none' with a bias (imported nets): the accumulator starts at the channel's bias
+        self._bias = net.tensors[f"{layer.name}.bias"].astype(int).tolist() if layer.bias else None
         super().__init__({
             "inp": In(stream.Signature(lf.simd * layer.in_bits)),
             "out": Out(stream.Signature(lf.pe * self.out_bits)),
@@ -209,7 +211,7 @@ class MVTU(wiring.Component):
         for p in range(pe):
             acc = Signal(signed(self.acc_bits), name=f"acc{p}")
             with m.If(adv & s3["valid"]):
-                m.d.sync += acc.eq(Mux(s3["first"], 0, acc) + ys[p])
+                m.d.sync += acc.eq(Mux(s3["first"], self._bias_at(s3["nf"], p), acc) + ys[p])
             accs.append(acc)
 
         # --- s4: final accumulators (the acc registers) + their row-fold's parameters
@@ -256,6 +258,13 @@ class MVTU(wiring.Component):
                 m.d.sync += out_data.eq(Cat(*fields))
         m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
         return m
+
+    def _bias_at(self, nf, p: int):
+        """The start value of PE ``p``'s accumulator at row-fold ``nf``: 0, or the layer's bias (a constant table)."""
+        if self._bias is None:
+            return 0
+        from amaranth.hdl import Array, Const
+        return Array(Const(self._bias[k * self.pe + p], signed(self.acc_bits)) for k in range(self.nf_n))[nf]
 
     @staticmethod
     def _stage(m, adv, prev: dict, stage: str) -> dict:
