@@ -37,7 +37,6 @@ from bitscale.boards import Board
 from bitscale.boards import get as get_board
 from bitscale.cost_model import bram
 from bitscale.cost_model.dsp import mul_dsp
-from bitscale.errors import UserError
 from bitscale.hw import folding as fold
 from bitscale.nn import ir, requant
 

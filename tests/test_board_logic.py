@@ -123,7 +123,6 @@ def run_harness(h: Harness, lines: int = 1, limit: int = 40000) -> dict:
     wave, seen = [], {}
 
     async def bench(ctx):
-        lf = 0
         for cycle in range(limit):
             await ctx.tick()
             wave.append(ctx.get(s.uart_tx))

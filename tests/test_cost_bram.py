@@ -1,5 +1,4 @@
 """Block-RAM mapping against hand-computed cases and Yosys-measured counts (cost_model/bram.py)."""
-import math
 import re
 
 import numpy as np

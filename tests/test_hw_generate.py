@@ -1,9 +1,7 @@
 """generate(): build directory contents, design.json, Verilator lint, and the CLI."""
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

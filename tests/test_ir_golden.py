@@ -1,7 +1,5 @@
 """IR validation and round-trip, golden model invariants (on random networks; trained ones in test_train)."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -8,7 +8,6 @@ points on Icarus (cheap builds), plus hypothesis over random foldings; two fc an
 and a really trained digits fc (real test images) run on Verilator too, in one Verilator build
 (sim/multi.py) to keep the compile time down.
 """
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 

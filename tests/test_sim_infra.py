@@ -5,7 +5,6 @@ The stand-in is bit-exact and bubble-free by construction; injected faults
 (a wrong output, a one-cycle bubble per frame) must be caught.
 """
 import json
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np

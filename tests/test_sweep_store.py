@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bitscale.store import HwResult, Metrics, Point, PointKey, Store, default_url, this_host
+from bitscale.store import HwResult, Metrics, Point, PointKey, Store, default_url
 
 
 def _keys(n):

@@ -87,8 +87,10 @@ def _execute_ray(fn, jobs: list[Job], workers: int, on_result, device: str, per_
         # RAY_ADDRESS (e.g. ray://head:10001 or auto) joins a cluster; unset: a local instance
         # with one CPU slot per worker (and the GPUs it finds).
         addr = os.environ.get("RAY_ADDRESS")
-        ray.init(address=addr or None, include_dashboard=False, log_to_driver=True,
-                 **({} if addr else {"num_cpus": max(workers, 1)}))
+        if addr:
+            ray.init(address=addr, include_dashboard=False, log_to_driver=True)
+        else:
+            ray.init(include_dashboard=False, log_to_driver=True, num_cpus=max(workers, 1))
         started = True
     try:
         # Fractional GPUs: per_gpu points share one GPU (small points do not fill an H100).

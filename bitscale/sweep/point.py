@@ -209,7 +209,8 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         # Weights only (as for the quantized points' IR), not biases or BatchNorm.
         params = _param_count_from_checkpoint(run_dir)
         if params is None:
-            params = _pick(train_metrics, "params", "num_params", "parameters", "weights")
+            picked = _pick(train_metrics, "params", "num_params", "parameters", "weights")
+            params = int(picked) if isinstance(picked, (int, float)) else None
         row["params"] = params
         row["weight_bits"] = 32 * params if params else None
         log(f"accuracy {_fmt_pct(row['accuracy'])} (float baseline)")
