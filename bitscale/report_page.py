@@ -96,11 +96,15 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
     tgt = (spec or {}).get("fps")
     at = f"at ≥ {F.human(tgt)} FPS" if tgt else "at the fastest folding that fits"
     ints = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("accuracy") is not None]
-    acc = (lambda r: 100.0 * r["accuracy"])
+    def acc(r):
+        return 100.0 * r["accuracy"]
+
     out = {}
     nominal = f"{board.clock_mhz:g} MHz" if board else "the board clock"
     placed = any((vw[r["id"]]["clock"] and vw[r["id"]]["clock"].source != "nominal") for r in ints)
-    mx = (lambda r: vw[r["id"]]["max_fps"])
+    def mx(r):
+        return vw[r["id"]]["max_fps"]
+
     fr, _ = _front(ints, mx, acc, "high")
     out["acc_vs_max_fps"] = F.scatter_svg(F.Figure(
         "acc_vs_max_fps", f"Accuracy vs max FPS on {bt}", f"frames/s, fastest folding that fits {bt}",
@@ -108,7 +112,9 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
         note=(f"at fmax where placed, else the nominal {nominal}" if placed else f"at the nominal {nominal} clock")))
     for name, res, col, meas in (("acc_vs_bram18", "BRAM18", "est_bram18", "synth_bram18"),
                                  ("acc_vs_lut", "LUT", "est_lut", "synth_lut")):
-        xo = (lambda r, c=col: r.get(c))
+        def xo(r, c=col):
+            return r.get(c)
+
         fr, _ = _front(ints, xo, acc, "low")
         kind = board.bram_kind if (board and res == "BRAM18") else res
         bud = V.budget(board, res)
@@ -119,11 +125,13 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
             budget=F.Budget(bud, f"{bt}: {bud:,.0f} {kind}") if bud else None,
             **_xscale([xo(r) for r in ints] + [m[0] for m in measured] + ([bud] if bud else []))))
     wb = [r for r in rows if r.get("status") == "done" and r.get("accuracy") is not None and r.get("weight_bits")]
-    xo = (lambda r: r.get("weight_bits"))
-    fr, _ = _front([r for r in wb if r.get("wbits")], xo, acc, "low")
+    def wbits(r):
+        return r.get("weight_bits")
+
+    fr, _ = _front([r for r in wb if r.get("wbits")], wbits, acc, "low")
     out["acc_vs_weight_bits"] = F.scatter_svg(F.Figure(
         "acc_vs_weight_bits", "Accuracy vs weight memory", "weight memory (bits, log)", "test accuracy (%)",
-        _series(wb, xo, acc), logx=True, front=fr, front_where="post"))
+        _series(wb, wbits, acc), logx=True, front=fr, front_where="post"))
     return out
 
 
