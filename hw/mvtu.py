@@ -25,20 +25,40 @@ Weights live in ONE memory read one word per cycle (hw/layout.py: whole
 weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
 deeper). Every memory is styled (``ram_style``) by hw/memstyle.py: block RAM
 from ``BLOCK_MIN_BITS`` bits up, except shallow parameter tables (logic).
+
+At scale (the reference 784-4096x3-10 network), two constructs would make
+generation slow and memory-hungry, so big layers are built differently, with
+the same cycle-exact behaviour:
+
+* a weight memory of at least :data:`EXTERNAL_ROM_MIN_BITS` bits is a small
+  Verilog ROM module (``bitscale_top_<layer>_weights``) read like the Amaranth
+  memory (registered read with enable) and initialised by ``$readmemh`` from
+  ``<layer>_weights.hex`` beside the Verilog, packed with numpy: neither
+  Amaranth nor Yosys carries tens of Mbit of initial value;
+* with at least :data:`SHARED_DOT_MIN_LANES` PE x SIMD lanes, the dot product is
+  converted to Verilog once (module ``bitscale_dot_<simd>_w<w>_a<a>_<mode>``)
+  and instanced PE times instead of being elaborated PE times.
+
+:meth:`MVTU.verilog_modules` and :meth:`MVTU.files` give what hw/generate.py
+appends to the Verilog and writes beside it.
 """
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
-from bitscale.hw.layout import memory_shape, weight_words
+from bitscale.hw.layout import memory_shape, weight_bytes
 from bitscale.hw.memstyle import memory_attrs, memory_style
 from bitscale.nn import ir, requant
+
+EXTERNAL_ROM_MIN_BITS = 1 << 22     # weight memories this big: a $readmemh ROM module (see above)
+SHARED_DOT_MIN_LANES = 8192         # PE * SIMD from which one dot-product module is instanced PE times
+TOP_NAME = "bitscale_top"
 
 def _signed_bits(lo: int, hi: int) -> int:
     return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
@@ -68,7 +88,15 @@ class MVTU(wiring.Component):
         self.mem_width, self.mem_depth = memory_shape(layer.mh, layer.mw, lf.pe, lf.simd,
                                                       layer.wbits, layer.in_bits, lf.mode)
         self.mem_style = memory_style(self.mem_width, self.mem_depth, "weights")
-        self._weights = weight_words(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
+        self.external_rom = self.mem_width * self.mem_depth >= EXTERNAL_ROM_MIN_BITS
+        self.shared_dot = lf.pe > 1 and lf.pe * lf.simd >= SHARED_DOT_MIN_LANES
+        packed = weight_bytes(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
+        if self.external_rom:
+            self._weight_bytes, self._weights = packed, None
+        else:
+            self._weight_bytes = None
+            self._weights = [int.from_bytes(row.tobytes(), "little") for row in packed]
+        self._dot_text: str | None = None
         self._params = self._param_words(net, layer)
         # act 'none' with a bias (imported nets): the accumulator starts at the channel's bias
         self._bias = net.tensors[f"{layer.name}.bias"].astype(int).tolist() if layer.bias else None
@@ -80,6 +108,58 @@ class MVTU(wiring.Component):
     @property
     def cycles_per_vector(self) -> int:
         return self.nf_n * self.sf_n * self.iters
+
+    # --- big layers: Verilog modules and files beside the Amaranth design ---------------------
+    @property
+    def rom_module(self) -> str:
+        return f"{TOP_NAME}_{self.layer.name}_weights"
+
+    @property
+    def rom_file(self) -> str:
+        return f"{self.layer.name}_weights.hex"
+
+    @property
+    def dot_module(self) -> str:
+        mode = {"parallel": "p", "weight-serial": "ws", "bit-serial": "bs"}[self.mode]
+        return f"bitscale_dot_{self.simd}_w{self.layer.wbits}_a{self.layer.in_bits}_{mode}"
+
+    def _rom_verilog(self) -> str:
+        w, d = self.mem_width, self.mem_depth
+        aw = max(d - 1, 1).bit_length()
+        attr = " ".join(f'(* {k} = "{v}" *)' for k, v in memory_attrs(w, d, "weights", rom=True).items())
+        return (f"module {self.rom_module}(input clk, input en, input [{aw - 1}:0] addr, "
+                f"output reg [{w - 1}:0] data);\n"
+                f"  {attr} reg [{w - 1}:0] mem [0:{d - 1}];\n"
+                f'  initial $readmemh("{self.rom_file}", mem);\n'
+                f"  always @(posedge clk) if (en) data <= mem[addr];\n"
+                f"endmodule\n")
+
+    def _dot_verilog(self) -> str:
+        if self._dot_text is None:
+            from amaranth.back import verilog as back
+
+            from bitscale.proc import tie_amaranth_yosys
+            tie_amaranth_yosys()
+            dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode)
+            self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
+        return self._dot_text
+
+    def verilog_modules(self) -> dict[str, str]:
+        """Verilog modules this layer instances (name -> text) that the Amaranth output lacks."""
+        mods = {}
+        if self.external_rom:
+            mods[self.rom_module] = self._rom_verilog()
+        if self.shared_dot:
+            mods[self.dot_module] = self._dot_verilog()
+        return mods
+
+    def files(self) -> dict[str, str]:
+        """Files the Verilog reads (name -> text): the hex image of an external weight ROM."""
+        if not self.external_rom:
+            return {}
+        digits = -(-self.mem_width // 4)
+        lines = [bytes(r).hex()[-digits:] for r in self._weight_bytes[:, ::-1]]
+        return {self.rom_file: "\n".join(lines) + "\n"}
 
     def _param_words(self, net, layer):
         """Activation parameters per row-fold: thresholds or (multiplier, offset) per PE."""
@@ -136,16 +216,23 @@ class MVTU(wiring.Component):
                         m.d.sync += nf.eq(Mux(last_nf, 0, nf + 1))
 
         # --- weight memory: one word per cycle, the plane this iteration needs -----
-        wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
-                      attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True))
-        m.submodules.weights = wmem
-        wrd = wmem.read_port()
         # the address (nf*SF + sf)*WP + wi steps by one whenever the activation plane
         # wraps: a counter, not multipliers (Yosys would put constant multiplies in DSPs)
         waddr = Signal(range(max(self.mem_depth, 2)))
         with m.If(issue & last_aj):
             m.d.sync += waddr.eq(Mux(last_wi & last_sf & last_nf, 0, waddr + 1))
-        m.d.comb += [wrd.addr.eq(waddr), wrd.en.eq(adv)]
+        if self.external_rom:
+            w_data = Signal(self.mem_width)
+            aw = max(self.mem_depth - 1, 1).bit_length()
+            m.submodules.weights = Instance(self.rom_module, i_clk=ClockSignal("sync"), i_en=adv,
+                                            i_addr=waddr[:aw], o_data=w_data)
+        else:
+            wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
+                          attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True))
+            m.submodules.weights = wmem
+            wrd = wmem.read_port()
+            m.d.comb += [wrd.addr.eq(waddr), wrd.en.eq(adv)]
+            w_data = wrd.data
 
         # --- input vector: live during row-fold 0, buffered for the others ---------
         accepted = Signal()
@@ -180,7 +267,7 @@ class MVTU(wiring.Component):
         w_word = Signal(self.mem_width)
         x2 = Signal(simd * ab)
         with m.If(adv):
-            m.d.sync += [w_word.eq(wrd.data), x2.eq(x_word)]
+            m.d.sync += [w_word.eq(w_data), x2.eq(x_word)]
 
         # --- s3: dot products registered (wide trees are cut once more inside) -----
         wl = self.mem_width // (pe * simd)
@@ -188,18 +275,30 @@ class MVTU(wiring.Component):
         dots = []
         for p in range(pe):
             dp = DotProduct(simd, self.layer.wbits, ab, self.mode)
-            m.submodules[f"dot{p}"] = dp
             dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
-            m.d.comb += [
-                dp.w.eq(w_word[p * simd * wl:(p + 1) * simd * wl]),
-                dp.x.eq(x2),
-                dp.wplane.eq(s2["wi"]),
-                dp.xplane.eq(s2["aj"]),
-                dp.en.eq(adv),
-            ]
+            w_slice = w_word[p * simd * wl:(p + 1) * simd * wl]
+            if self.shared_dot:
+                # one converted module, PE instances (the Amaranth component's own ports);
+                # ``dp`` only describes it here (its ybits and latency)
+                dp._MustUse__silence = True
+                dy = Signal(signed(dp.ybits), name=f"dot_out{p}")
+                ports = dict(i_w=w_slice, i_x=x2, i_wplane=s2["wi"], i_xplane=s2["aj"], i_en=adv, o_y=dy)
+                if dp.latency:
+                    ports.update(i_clk=ClockSignal("sync"), i_rst=ResetSignal("sync"))
+                m.submodules[f"dot{p}"] = Instance(self.dot_module, **ports)
+            else:
+                m.submodules[f"dot{p}"] = dp
+                dy = dp.y
+                m.d.comb += [
+                    dp.w.eq(w_slice),
+                    dp.x.eq(x2),
+                    dp.wplane.eq(s2["wi"]),
+                    dp.xplane.eq(s2["aj"]),
+                    dp.en.eq(adv),
+                ]
             with m.If(adv):
-                m.d.sync += y.eq(dp.y)
+                m.d.sync += y.eq(dy)
             ys.append(y)
         sd = s2
         for k in range(dots[0].latency):

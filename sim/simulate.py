@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -153,9 +154,12 @@ def _images_arg(images):
     return int(images)
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = False,
              inputs=None, labels=None, *, mode: str = "fast", gaps: float = 0.0, backpressure: float = 0.0,
-             period: int = 0, hold: int = 0, seed: int = 0, cache_dir=None, write: bool = True, log=print,
+             period: int = 0, hold: int = 0, seed: int = 0, cache_dir=None, write: bool = True, log=_log,
              _harness=None) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
 
@@ -231,6 +235,9 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     expected = golden.run(net, x)
 
     work = Path(tempfile.mkdtemp(dir=build_dir, prefix=".sim-"))
+    # big layers' weight ROMs are $readmemh images, read relative to the simulator's working dir
+    for name in design.get("memory_files") or []:
+        (work / name).symlink_to(build_dir / name)
     try:
         if mode == "fast":
             from bitscale.boards.selftest import selftest_data
@@ -286,6 +293,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         if not run.passed and not errors:
             errors.append(run.summary())
         sim_cycles = res.get("sim_cycles")
+        stream_s, stream_cycles = res.get("stream_wall_s"), res.get("stream_cycles")
         doc = {
             "format": "bitscale.Sim", "version": 1,
             "images": images,
@@ -308,7 +316,10 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
             "errors": errors[:20],
             "sim_cycles": sim_cycles,
             "sim_s": round(sim_s, 2),
-            "cycles_per_s": round(sim_cycles / sim_s) if sim_cycles and sim_s > 0 else None,
+            "stream_cycles": stream_cycles,
+            "stream_s": round(stream_s, 3) if stream_s is not None else None,
+            "cycles_per_s": round(stream_cycles / stream_s) if stream_cycles and stream_s else None,
+            "run_cycles_per_s": round(sim_cycles / sim_s) if sim_cycles and sim_s > 0 else None,
             "build_s": round(build_s, 2),
             "compile_s": runner.build_seconds(sim_dir),
             "wall_s": round(time.time() - t0, 2),
