@@ -3,7 +3,11 @@
 ``bram`` counts the family's block-RAM primitive (``bram_kind``) of
 ``bram_bits`` bits each: RAMB18 (18 Kib) on Xilinx, DP16KD (18 Kib) on ECP5,
 EBR (4 Kib) on iCE40. ``bram18`` gives the same capacity in 18-Kib units so
-boards can be compared.
+boards can be compared. Family facts (LUT size, block-RAM unit, DSP operand widths and inference
+threshold, whether the open toolchain places it) are :class:`Family` data in :data:`FAMILY`, read
+by the cost model, synthesis and the board flow.
+
+Guaranteed: every Board's family and block-RAM unit agree with :data:`FAMILY` (checked on import).
 """
 from __future__ import annotations
 
@@ -11,7 +15,53 @@ from dataclasses import asdict, dataclass
 
 from bitscale.errors import UserError
 
-FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the cost model, synthesis and the board flow need to know of an FPGA family (one place).
+
+    ``lut_rom_depth``: depth one LUT stores per bit of a distributed ROM (2^LUT inputs).
+    ``lut_ram_depth``: depth one LUT serves per bit of a distributed written memory (LUT RAM on
+    Xilinx/ECP5; iCE40 has none: flip-flops and a read mux, about one LUT4 per two words and bit).
+    ``dsp_min_product``: Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the
+    (reduced) product is at least this wide (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference
+    (synth_ice40 without -dsp). ``placed``: the open toolchain places and routes it (nextpnr, fmax).
+    ``fit_sibling``: the family whose cost-model fit it borrows when it has none of its own.
+    """
+
+    name: str
+    vendor: str                      # xilinx | lattice
+    lut_inputs: int
+    lut_rom_depth: int
+    lut_ram_depth: int
+    bram_kind: str                   # the block-RAM unit counted: RAMB18 | DP16KD | EBR
+    bram_bits: int                   # bits per unit
+    bram_max_width: int              # widest port of one unit (bits per cycle)
+    dsp_operands: tuple[int, int]
+    dsp_min_product: int | None
+    placed: bool
+    default_board: str
+    fit_sibling: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+FAMILY: dict[str, Family] = {f.name: f for f in (
+    Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1"),
+    Family("xcup", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (27, 18), 9, False, "zcu104", fit_sibling="xc7"),
+    Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f"),
+    Family("ice40", "lattice", 4, 16, 2, "EBR", 4096, 16, (16, 16), None, True, "icebreaker", fit_sibling="ecp5"),
+)}
+FAMILIES = tuple(FAMILY)
+
+
+def family(name: str) -> Family:
+    """The family called ``name``; UserError listing the known ones otherwise."""
+    if name not in FAMILY:
+        raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {name!r}")
+    return FAMILY[name]
 
 
 @dataclass(frozen=True)
@@ -34,6 +84,12 @@ class Board:
     @property
     def bram18(self) -> float:
         return self.bram * self.bram_bits / 18432
+
+    def __post_init__(self):
+        fam = FAMILY.get(self.family)
+        if fam is None or (self.bram_kind, self.bram_bits) != (fam.bram_kind, fam.bram_bits):
+            raise ValueError(f"board {self.name}: family {self.family!r} or its block RAM "
+                             f"({self.bram_kind}, {self.bram_bits} bits) disagrees with boards.FAMILY")
 
     def to_json(self) -> dict:
         return asdict(self)

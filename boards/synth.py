@@ -33,12 +33,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bitscale.boards import FAMILIES, FAMILY
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError, read_json
 from bitscale.boards.build import core_for_family
 
-FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
-DEFAULT_BOARD = {"xc7": "pynq-z1", "xcup": "zcu104", "ecp5": "ulx3s-85f", "ice40": "icebreaker"}
+DEFAULT_BOARD = {f.name: f.default_board for f in FAMILY.values()}
 LUTRAM_LUTS = {
     "RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2,
     "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
@@ -59,7 +59,6 @@ def _tool(name: str) -> str:
 
 def count_resources(cells: dict, family: str) -> dict:
     """LUT, FF, BRAM18, DSP from a Yosys ``num_cells_by_type`` dict (see module doc)."""
-    from bitscale.cost_model.bram import count_cells
     if family in ("xc7", "xcup"):
         lut_logic = sum(v for k, v in cells.items() if re.fullmatch(r"LUT[1-6]", k))
         lut_mem = sum(v * LUTRAM_LUTS[k] for k, v in cells.items() if k in LUTRAM_LUTS)
@@ -79,6 +78,20 @@ def count_resources(cells: dict, family: str) -> dict:
     bram, kind = count_cells(cells, family)
     return {"LUT": lut_logic + lut_mem, "LUT_logic": lut_logic, "LUT_mem": lut_mem, "FF": ff,
             "BRAM18": bram, "bram_kind": kind, "DSP": dsp}
+
+
+def count_cells(cells: dict, family: str) -> tuple[int, str]:
+    """Block-RAM units in a Yosys ``num_cells_by_type`` dict: (count, the family's unit name).
+
+    Here, not in the cost model: the ruler does not import what it measures."""
+    if family in ("xc7", "xcup"):
+        n = sum(v for k, v in cells.items() if k.startswith("RAMB18"))
+        n += 2 * sum(v for k, v in cells.items() if k.startswith("RAMB36"))
+    elif family == "ecp5":
+        n = sum(v for k, v in cells.items() if k in ("DP16KD", "PDPW16KD"))
+    else:
+        n = sum(v for k, v in cells.items() if k.startswith("SB_RAM40_4K"))
+    return n, FAMILY[family].bram_kind
 
 
 def _synth_cmd(family: str, top: str) -> str:

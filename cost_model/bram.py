@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from bitscale.boards import FAMILY
 from bitscale.hw import memstyle
 
 # The styling rule is hw/'s own (hw/memstyle.py): re-exported so that the model cannot drift from it.
@@ -87,9 +88,10 @@ FAMILY_CONFIGS: dict[str, tuple[Config, ...]] = {
                   for w, d in [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]),
     "ice40": tuple(Config("SB_RAM40_4K", w, d, 1, 64) for w, d in [(2, 2048), (4, 1024), (8, 512), (16, 256)]),
 }
-UNIT_NAME = {"xc7": "RAMB18", "xcup": "RAMB18", "ecp5": "DP16KD", "ice40": "EBR"}
-UNIT_BITS = {"xc7": 18432, "xcup": 18432, "ecp5": 18432, "ice40": 4096}
-UNIT_MAX_WIDTH = {"xc7": 36, "xcup": 36, "ecp5": 36, "ice40": 16}
+# the unit counted, its bits and its widest port: boards.Family data
+UNIT_NAME = {f.name: f.bram_kind for f in FAMILY.values()}
+UNIT_BITS = {f.name: f.bram_bits for f in FAMILY.values()}
+UNIT_MAX_WIDTH = {f.name: f.bram_max_width for f in FAMILY.values()}
 
 
 def _configs(family: str) -> tuple[Config, ...]:
@@ -248,14 +250,3 @@ def finn_bram18(width: int, depth: int) -> int:
         return _ceil(depth, 1024) * _ceil(width, 18)
     return _ceil(depth, 512) * _ceil(width, 36)
 
-
-def count_cells(cells: dict, family: str) -> tuple[int, str]:
-    """Block-RAM units in a Yosys ``num_cells_by_type`` dict: (count, unit name)."""
-    if family in ("xc7", "xcup"):
-        n = sum(v for k, v in cells.items() if k.startswith("RAMB18"))
-        n += 2 * sum(v for k, v in cells.items() if k.startswith("RAMB36"))
-    elif family == "ecp5":
-        n = sum(v for k, v in cells.items() if k in ("DP16KD", "PDPW16KD"))
-    else:
-        n = sum(v for k, v in cells.items() if k.startswith("SB_RAM40_4K"))
-    return n, UNIT_NAME[family]

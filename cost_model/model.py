@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bitscale.boards import Board
+from bitscale.boards import FAMILY, Board
 from bitscale.boards import get as get_board
 from bitscale.cost_model import bram
 from bitscale.cost_model.dsp import mul_dsp
@@ -46,15 +46,12 @@ LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "
                 "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits",
                "pool_bits")
-# LUT input count (6 on Xilinx, 4 on Lattice): depth one LUT stores per bit of a distributed memory.
-LUT_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 16}
-# Depth one LUT serves per bit of a distributed *written* memory: LUT RAM on Xilinx/ECP5; iCE40 has none,
-# so such a memory is flip-flops and a read mux (about one LUT4 per two words and bit).
-RAM_DEPTH = {"xc7": 64, "xcup": 64, "ecp5": 16, "ice40": 2}
-# Yosys maps a $mul to a DSP block when both operands are >= 2 bits and the (reduced) product is at least
-# this wide (mul2dsp DSP_Y_MINWIDTH); None: no DSP inference by default (synth_ice40 without -dsp).
-DSP_MIN_PRODUCT = {"xc7": 9, "xcup": 9, "ecp5": 1, "ice40": None}
-DSP_OPERANDS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18), "ice40": (16, 16)}
+# Family facts (boards.Family): depth one LUT stores per bit of a distributed ROM / serves per bit of a
+# distributed written memory, DSP inference threshold and operand widths.
+LUT_DEPTH = {f.name: f.lut_rom_depth for f in FAMILY.values()}
+RAM_DEPTH = {f.name: f.lut_ram_depth for f in FAMILY.values()}
+DSP_MIN_PRODUCT = {f.name: f.dsp_min_product for f in FAMILY.values()}
+DSP_OPERANDS = {f.name: f.dsp_operands for f in FAMILY.values()}
 
 # The structural priors the fit is pulled towards (bench/calibrate_cost.py), and the model's values for a
 # family without a fit. "design" is the per-design intercept: top-level FIFOs, width converters and glue.
@@ -68,7 +65,7 @@ PRIORS = {
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
-_SIBLING = {"ice40": "ecp5", "xcup": "xc7"}
+_SIBLING = {f.name: f.fit_sibling for f in FAMILY.values() if f.fit_sibling}
 
 
 @dataclass(frozen=True)
