@@ -21,7 +21,8 @@ _API.update({"UserError": "bitscale.errors", "Board": "bitscale.boards", "BOARDS
 # submodule as soon as it is imported, so the module itself is what answers the call).
 _CALLABLE_MODULES = ("sweep", "report")
 
-__all__ = ["__version__", *_API, *_CALLABLE_MODULES]
+__all__ = ["BOARDS", "Board", "Design", "Estimate", "Folding", "Run", "UserError", "__version__", "auto_fold",
+           "build", "estimate", "generate", "load_run", "report", "simulate", "sweep", "synth", "train"]
 
 
 def __getattr__(name):

@@ -167,6 +167,7 @@ def _silence_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    saved = (list(log.handlers), log.level, log.propagate)     # main() called in-process leaves logging as it was
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -186,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return 141
+    finally:
+        log.handlers[:], log.propagate = saved[0], saved[2]
+        log.setLevel(saved[1])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ written.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -51,9 +52,12 @@ def _check_out(out: Path) -> None:
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4, 8), lut=None, bram=None,
            dsp=None, budgets: int | None = None, epochs: int = 3, lr: float | None = None, train: bool = True,
-           samples: int = 200, log=print) -> dict:
+           samples: int = 200, log=_log) -> dict:
     """Run the whole search; returns search.json's content."""
     from bitscale.boards import get as get_board
     from bitscale.cost_model import estimate

@@ -16,6 +16,7 @@ Guaranteed: :func:`check_sweep` writes nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 from fractions import Fraction
 
 from bitscale.errors import UserError
@@ -72,7 +73,10 @@ def store_errors(command: str):
                         f"{hint}") from None
 
 
-def sweep_exit(summary: dict, log=print) -> int:
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def sweep_exit(summary: dict, log=_log) -> int:
     """0 when every point is done; 1 when some failed or are still running/pending elsewhere."""
     busy = int(summary.get("running_elsewhere") or 0) + int(summary.get("pending") or 0)
     if busy:

@@ -24,6 +24,7 @@ within about a second.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -145,8 +146,11 @@ def tail(path, n: int = 15) -> str:
         return "(no log)"
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | None = None,
-        heartbeat: float = HEARTBEAT_S, log=print, check: bool = True, input_text: str | None = None,
+        heartbeat: float = HEARTBEAT_S, log=_log, check: bool = True, input_text: str | None = None,
         on_timeout=None) -> ToolRun:
     """Run ``cmd`` (a list) to the end; see the module doc.
 

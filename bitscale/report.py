@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
 import os
 from pathlib import Path
 
 # pareto_front and precision_label are re-exported (bitscale.report's Python API, commands/report.py)
 from bitscale.analysis import annotate, findings, pareto_front, precision_label  # noqa: F401
+from bitscale.api import make_callable as _make_callable
 from bitscale.errors import UserError
 
 CSV_COLUMNS = [
@@ -93,7 +96,7 @@ def _csv_cell(v):
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
-        return repr(v) if v == v and abs(v) != float("inf") else ""
+        return repr(v) if math.isfinite(v) else ""
     return str(v)
 
 
@@ -107,8 +110,11 @@ def _write_csv(rows, path: Path):
     return tmp
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta: float = 1.0,
-                 reference: str | None = "w8a8", log=print) -> dict:
+                 reference: str | None = "w8a8", log=_log) -> dict:
     """Write results.csv, the SVG figures, findings.json and report.html into ``out_dir``
     (default: the sweep folder). Returns {"report": path, "findings": dict, "rows": n}."""
     if not (isinstance(delta, (int, float)) and 0 <= delta < 100):
@@ -148,6 +154,4 @@ def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta
 
 
 # ``bs.report(...)`` (import bitscale as bs): this module, called, runs bitscale.api.report (docs/api.md).
-from bitscale.api import make_callable as _make_callable  # noqa: E402
-
 _make_callable(__name__)

@@ -17,6 +17,7 @@ amaranth-boards platform. Files are written to temporary names and renamed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -59,7 +60,10 @@ def check_args(board_name: str, frames: int):
     return board
 
 
-def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=print) -> dict:
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=_log) -> dict:
     """Add the board-level files for ``board_name`` to ``build_dir``; returns the board.json content."""
     from bitscale.boards.board_top import LED_MAP
     from bitscale.hw.frame import FrameFormat

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -131,7 +132,10 @@ def core_for_family(verilog: str, family: str) -> str:
     return verilog
 
 
-def build(build_dir, *, log=print, seed: int = 1, dsp: bool = True) -> dict:
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True) -> dict:
     """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content.
 
     ``dsp=False`` keeps Yosys from mapping multipliers to DSP blocks (ECP5:

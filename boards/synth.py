@@ -25,6 +25,7 @@ UserError; synthesis failure raises UserError with the tool's last lines.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -151,7 +152,10 @@ def _version(exe: str) -> str:
         return "unknown"
 
 
-def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=print) -> dict:
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log) -> dict:
     """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax."""
     if family not in FAMILIES:
         raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")

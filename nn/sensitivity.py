@@ -35,6 +35,7 @@ a plain JSON document (:func:`sensitivity`), written atomically by :func:`write`
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
@@ -89,8 +90,11 @@ def _compute_modules(model):
     return out
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS, seed: int = 0,
-                log=print) -> dict:
+                log=_log) -> dict:
     """The sensitivity document of ``run_dir`` (see the module docstring)."""
     import torch
     import torch.nn.functional as F

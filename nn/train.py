@@ -12,6 +12,7 @@ network.json + network.npz (see :mod:`bitscale.nn.ir`).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -212,7 +213,10 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
             "golden_act_max_diff": maxdiff if total_acts else None}
 
 
-def train(cfg: TrainConfig, out_dir, log=print, init_from=None) -> dict:
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
     """Train ``cfg``, export the IR, check it against the golden model; returns metrics.json's content.
 
     ``init_from``: a run directory whose checkpoint initializes every parameter and buffer of the same

@@ -9,6 +9,7 @@ compares them, in order, with the expected frames.
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -20,10 +21,13 @@ def to_verilog(component, name: str) -> str:
     return verilog.convert(component, name=name)
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def simulate_block(component, frames, expected, out_beats: int, *, simulator: str = "verilator",
                    gaps: float = 0.0, backpressure: float = 0.0, seed: int = 0, name: str = "block",
                    cache_dir=None, timeout_cycles: int | None = None, inp: str = "inp",
-                   out: str = "out", log=print) -> dict:
+                   out: str = "out", log=_log) -> dict:
     """Returns the testbench result: outputs (word lists), matches, out_last_cycles,
     in_first_cycles, errors, passed (no mismatch, no lost or extra frame)."""
     frames = [[int(w) for w in f] for f in frames]

@@ -12,6 +12,7 @@ Verilog, same testbench); waves are not supported here.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import tempfile
 from pathlib import Path
@@ -47,8 +48,11 @@ def combined_verilog(build_dirs) -> str:
     return "\n".join(parts) + "\n" + wrapper
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def simulate_many(build_dirs, images=10, simulator: str = "verilator", *, cache_dir=None,
-                  log=print, **kw) -> list[dict]:
+                  log=_log, **kw) -> list[dict]:
     """sim.json content for each build dir (written into each unless ``write=False``).
 
     ``images``: one count for all designs, or a list with one per design.

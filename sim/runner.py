@@ -25,6 +25,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -135,8 +136,11 @@ def _runner(simulator: str):
     return get_runner(simulator)
 
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
 def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = False,
-          cache_dir: str | os.PathLike | None = None, log=print, opt: str | None = None) -> Path:
+          cache_dir: str | os.PathLike | None = None, log=_log, opt: str | None = None) -> Path:
     """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
 
     Guaranteed: the folder holds a complete build of exactly these sources

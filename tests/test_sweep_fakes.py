@@ -108,7 +108,7 @@ def main():
     out, workers = sys.argv[1], int(sys.argv[2])
     bits = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "1,2,4").split(",")]
     spec = SweepSpec(precisions=tuple((b, b) for b in bits), scales=("1/256", "1/128"), epochs=2)
-    run_sweep(spec, out, workers=workers, stages=stages())
+    run_sweep(spec, out, workers=workers, stages=stages(), log=lambda m: print(m, flush=True))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ The stages are looked up through a :class:`Stages` object so tests can inject
 fakes; the product path always uses :meth:`Stages.real`.
 """
 from bitscale.analysis import pareto_hw_points
+from bitscale.api import make_callable as _make_callable
 from bitscale.sweep.executors import default_workers
 from bitscale.sweep.hw import run_hw
 from bitscale.sweep.point import Job, run_point, weight_memory_bits
@@ -36,6 +37,4 @@ __all__ = ["DATASETS", "EXECUTORS", "MODELS", "SIMULATORS", "Job", "Stages", "Sw
 
 
 # ``bs.sweep(...)`` (import bitscale as bs): this module, called, runs bitscale.api.sweep (docs/api.md).
-from bitscale.api import make_callable as _make_callable  # noqa: E402
-
 _make_callable(__name__)

@@ -6,6 +6,7 @@ taken over; failed points are retried only when asked.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from fractions import Fraction
@@ -18,10 +19,12 @@ from bitscale.sweep.point import Job, _fmt_num, _fmt_pct, _fmt_time, run_point
 from bitscale.sweep.spec import EXECUTORS, SweepSpec
 from bitscale.sweep.stages import Stages
 
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
 
 def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers: int | None = None,
               executor: str = "local", retry_failed: bool = False, per_gpu: int = 4,
-              stages: Stages | None = None, log=print, quiet_points: bool = False) -> dict:
+              stages: Stages | None = None, log=_log, quiet_points: bool = False) -> dict:
     """Run (or resume) the sweep ``spec`` into ``out_dir``; return a summary dict.
 
     Points already done are skipped; points left running by a dead process are

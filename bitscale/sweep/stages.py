@@ -3,6 +3,7 @@ fakes; the product path always uses :meth:`Stages.real`.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,12 +34,15 @@ def _real_generate(net, folding, out_dir, run_dir, log=None):
     return generate(net, folding, out_dir, run_dir=run_dir, log=log)
 
 
-def _real_simulate(build_dir, images, simulator, log=print):
+_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+
+
+def _real_simulate(build_dir, images, simulator, log=_log):
     from bitscale.sim.simulate import simulate
     return simulate(build_dir, images=images, simulator=simulator, log=log)
 
 
-def _real_synth(build_dir, family, board, log=print):
+def _real_synth(build_dir, family, board, log=_log):
     from bitscale.boards.synth import synth
     return synth(build_dir, family, board=board, log=log)
 
