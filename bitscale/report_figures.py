@@ -215,7 +215,7 @@ def _draw(fig, ax, f: Figure, ticker):
         axis.set_major_formatter(ticker.FuncFormatter(human))
         axis.set_minor_formatter(ticker.NullFormatter())
     if f.budget is not None and all_x:
-        _budget(ax, f, ticker)
+        _budget(ax, f, f.budget, ticker)
     ax.set_xlabel(f.xlabel + (f"\n{f.note}" if f.note else ""))
     ax.set_ylabel(f.ylabel)
     # left-aligned above the axes: the legend sits at the right, outside the axes, and never covers it
@@ -231,12 +231,12 @@ def _draw(fig, ax, f: Figure, ticker):
 
 
 
-def _budget(ax, f: Figure, ticker):
+def _budget(ax, f: Figure, budget: Budget, ticker):
     """The board's limit: dashed line, shaded beyond, and a top axis in % of the board."""
-    b = f.budget.value
+    b = budget.value
     lo, hi = ax.get_xlim()
     hi = max(hi, b * (1.4 if (f.logx or f.symlogx) else 1.06))
-    ax.axvline(b, color=OKABE_ITO["vermillion"], ls="--", lw=1.4, zorder=1, label=f.budget.label)
+    ax.axvline(b, color=OKABE_ITO["vermillion"], ls="--", lw=1.4, zorder=1, label=budget.label)
     ax.axvspan(b, hi, color=OKABE_ITO["vermillion"], alpha=0.08, zorder=0, lw=0)
     ax.set_xlim(lo, hi)
     top = ax.twiny()

@@ -270,6 +270,8 @@ def _built(built, board) -> str:
     body = []
     for r in built:
         e = V.est_vs_synth(r, board)
+        if e is None:
+            continue
         clk = e["clock"]
         fm = e["fmax_mhz"]
         clock_note = (f"{fm:.0f} MHz — {clk.note}" if fm and clk and clk.source == "fmax-proxy"
@@ -340,7 +342,7 @@ def _drilldowns(rows, vw, board) -> str:
                 body.append(f"<p>Throughput: {H.esc(lim['name'])} needs {H.fmt(lim['cycles'])} cycles per frame → "
                             f"{H.fmt(round(clk.mhz * 1e6 / lim['cycles']))} FPS at {clk.mhz:g} MHz; "
                             f"clock: {H.esc(clk.note)}.</p>")
-        mlayers = V._json(r.get("max_layers"), []) or []
+        mlayers = V.json_list(r.get("max_layers"))
         if mlayers and V.target_fps(r):
             ml = V.layer_rows({"est_layers": r.get("max_layers"), "folding": r.get("max_folding"),
                            "run_dir": r.get("run_dir")})

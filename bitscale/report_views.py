@@ -57,6 +57,18 @@ def _json(v, default=None):
         return default
 
 
+def json_obj(v) -> dict:
+    """A JSON object column (str or already parsed) as a dict; {} when missing or not an object."""
+    d = _json(v, {})
+    return d if isinstance(d, dict) else {}
+
+
+def json_list(v) -> list:
+    """A JSON list column as a list; [] when missing or not a list."""
+    d = _json(v, [])
+    return d if isinstance(d, list) else []
+
+
 def budget(board, resource: str) -> float | None:
     """The board's count of ``resource`` (BRAM18: the family's block-RAM primitive)."""
     return float(getattr(board, BOARD_ATTR[resource])) if board is not None else None
@@ -81,7 +93,7 @@ def design_clock(row: dict, board) -> Clock | None:
     if board is None:
         return None
     fmax = row.get("synth_fmax_mhz")
-    syn = _json(row.get("synth_json"), {}) or {}
+    syn = json_obj(row.get("synth_json"))
     xilinx = board.family in XILINX
     if fmax:
         if xilinx or (syn.get("family") and syn.get("family") != board.family):
@@ -143,12 +155,12 @@ def views(row: dict, board) -> dict:
 
 def _layer_bits(row: dict) -> dict:
     """Layer name -> (wbits, in_bits) from the store's layer JSON, else the run's network.json."""
-    layers = _json(row.get("est_layers"), []) or []
+    layers = json_list(row.get("est_layers"))
     bits = {l["name"]: (l.get("wbits"), l.get("abits", l.get("in_bits"))) for l in layers
             if isinstance(l, dict) and l.get("wbits") is not None}
     if bits or not row.get("run_dir"):
         return bits
-    net = _json(_read(Path(row["run_dir"]) / "network.json"), {}) or {}
+    net = json_obj(_read(Path(row["run_dir"]) / "network.json"))
     for l in net.get("layers", []) if isinstance(net, dict) else []:
         if isinstance(l, dict) and l.get("wbits"):
             bits[l.get("name")] = (l.get("wbits"), l.get("in_bits"))
@@ -165,7 +177,7 @@ def _read(p: Path) -> str | None:
 def synth_by_layer(row: dict) -> dict:
     """Layer name -> {LUT, FF, BRAM18, DSP} summed over its synthesized modules
     (``bitscale_top.<layer>`` and below), plus ``(rest)`` for the glue; {} without a build."""
-    syn = _json(row.get("synth_json"), {}) or {}
+    syn = json_obj(row.get("synth_json"))
     mods = syn.get("modules") if isinstance(syn, dict) else None
     if not isinstance(mods, dict) or not mods:
         return {}
@@ -184,13 +196,13 @@ def layer_rows(row: dict) -> list[dict]:
     """The per-layer table of a point: bits, mode, PE/SIMD, cycles, LUT/FF/BRAM18/DSP, each
     one's share of the total, which layer limits throughput, and the synthesized numbers
     per layer where the build kept the hierarchy."""
-    layers = [l for l in (_json(row.get("est_layers"), []) or []) if isinstance(l, dict)]
+    layers = [l for l in json_list(row.get("est_layers")) if isinstance(l, dict)]
     if not layers:
         return []
     bits = _layer_bits(row)
     syn = synth_by_layer(row)
     # PE/SIMD/mode from the stored folding where the layer JSON lacks them
-    fold = {f.get("name"): f for f in ((_json(row.get("folding"), {}) or {}).get("layers") or [])
+    fold = {f.get("name"): f for f in (json_obj(row.get("folding")).get("layers") or [])
             if isinstance(f, dict)}
     tot = {r: sum((l.get(r) or 0) for l in layers) for r in RESOURCES}
     slowest = max((l.get("cycles") or 0) for l in layers)
@@ -268,7 +280,7 @@ def board_finding(rows: list[dict], board, *, delta: float = 1.0) -> dict | None
     pts = f"{delta:g} pt" + ("" if delta == 1 else "s")
     text = (f"On {bt} {where}, {c['precision']} at {c['scale']} is the cheapest design within {pts} of the best "
             f"accuracy ({board.bram_kind if board.bram_kind != 'RAMB18' else 'BRAM18'} "
-            f"{c['est_bram18']:g}/{board.bram} = {100 * ub:.0f}%"
+            f"{c['est_bram18']:g}/{board.bram} = {100 * (ub or 0):.0f}%"
             + (f", LUT {100 * ul:.0f}%" if ul is not None else "")
             + (f"; {100 * c['accuracy']:.2f}%, the best accuracy that fits)" if c is best else
                f"; {100 * c['accuracy']:.2f}% vs the best {100 * best['accuracy']:.2f}%, {best['precision']} at "
