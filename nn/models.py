@@ -28,7 +28,8 @@ from torch import nn
 
 from bitscale.errors import UserError
 
-MODELS = ("fc", "tfc", "sfc", "lfc", "cnv")
+MODELS = ("fc", "tfc", "sfc", "lfc", "cnv", "vgg", "darknet")
+CONV_MODELS = ("cnv", "vgg", "darknet")      # NCHW input, 32x32 (nn/presets.py: vgg, darknet)
 PRESET_BASE = {"tfc": 64, "sfc": 256, "lfc": 1024}
 CNV_CONVS = (64, 64, "P", 128, 128, "P", 256, 256)
 CNV_FCS = (512, 512)
@@ -46,7 +47,7 @@ def input_shape_for(model: str, dataset: str) -> tuple[int, ...]:
     check_model(model)
     check_name(dataset)
     h, w, c = NATIVE_SHAPES[dataset]
-    if model == "cnv":
+    if model in CONV_MODELS:
         return (CNV_INPUT, CNV_INPUT, c)
     return (h * w * c,)
 
@@ -56,6 +57,9 @@ def widths_for(model: str, scale: float, base: int = 4096, layers: int = 3) -> d
     check_model(model)
     if not (isinstance(scale, (int, float)) and math.isfinite(scale) and scale > 0):
         raise UserError(f"--scale must be a positive number, not {scale!r}")
+    if model in ("vgg", "darknet"):
+        from bitscale.nn.presets import spec
+        return {"preset": spec(model, scale)}
     if model == "cnv":
         convs = []
         for i, c in enumerate(CNV_CONVS):
@@ -213,12 +217,15 @@ def build_model(model: str, wbits: int, abits: int, scale: float, num_classes: i
     if (wbits == 0) != (abits == 0):
         raise UserError("the float baseline needs both --wbits float and --abits float")
     # wbits/abits: ints (uniform) or one value per compute layer (nn/precision.py)
+    if model in ("vgg", "darknet"):
+        from bitscale.nn.presets import ConvNet
+        return ConvNet(model, wbits, abits, scale, num_classes, in_shape, dropout)
     return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers, dropout)
 
 
 def to_torch_input(x_uint8, model: QNet, dtype=torch.float32) -> torch.Tensor:
     """uint8 images (N, *in_shape) HWC -> the model's float input (pixels / 255; NCHW for cnv)."""
     t = torch.as_tensor(x_uint8).to(dtype) / 255.0
-    if model.model == "cnv":
+    if model.model in CONV_MODELS:
         t = t.permute(0, 3, 1, 2).contiguous()
     return t
