@@ -301,7 +301,16 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
                    "golden_act_max_diff": None}
         torch.save({"config": cfg.to_json(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                    tmp / "checkpoint.pt")
-        if cfg.quantized:
+        if cfg.quantized and cfg.model in ("vgg", "darknet"):
+            # nn/presets.py: the IR through QONNX export + import, checked against Brevitas' float64 forward
+            from bitscale.nn import presets
+            tc = time.time()
+            net = presets.export(model, ds.num_classes, meta={"config": cfg.to_json(), "label": cfg.label})
+            ir.save(net, tmp)
+            metrics.update(presets.check_export(model, net, ds.test_x, ds.test_y))
+            log(f"golden: test {metrics['golden_test_acc']:.4f}  agreement {metrics['golden_agreement']:.4f}  "
+                f"logits exact {metrics['golden_logits_exact']:.4f}  ({time.time() - tc:.1f} s)")
+        elif cfg.quantized:
             tc = time.time()
             net = export(model, ds.num_classes, meta={"config": cfg.to_json(), "label": cfg.label})
             ir.save(net, tmp)
