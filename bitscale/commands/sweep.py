@@ -8,7 +8,7 @@ def register(sub):
                        description="Train every point of a precision x width grid once, estimate its cost "
                                    "with auto-folding on the board, and keep the results in an SQL store; "
                                    "resumable (a point already done is never trained again).")
-    p.add_argument("--model", default=MODEL, help="fc | tfc | sfc | lfc | cnv")
+    p.add_argument("--model", default=MODEL, help="fc | tfc | sfc | lfc | cnv | vgg | darknet")
     p.add_argument("--bits", help="tied weight/activation bits, e.g. 1,2,4,8,16,float")
     p.add_argument("--wbits", help="weight bits, e.g. 1,2,4,8,16 (crossed with --abits)")
     p.add_argument("--abits", help="activation bits, e.g. 1,2,4,8,16")

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from bitscale.errors import UserError
 
-MODELS = ("fc", "tfc", "sfc", "lfc", "cnv")
+MODELS = ("fc", "tfc", "sfc", "lfc", "cnv", "vgg", "darknet")
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 EXECUTORS = ("local", "ray")
 SIMULATORS = ("verilator", "icarus")
