@@ -295,7 +295,8 @@ def simulate(build_dir, images: int = D.IMAGES, simulator: str = D.SIMULATOR, **
     return _simulate(build_dir, images=images, simulator=simulator, log=_log("sim"), **options)
 
 
-def synth(build_dir, family: str | None = None, board=None, *, place: bool | None = None) -> dict:
+def synth(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
+          timeout: float | None = None) -> dict:
     """Yosys synthesis (and nextpnr fmax on ECP5/iCE40) of ``build_dir``; synth.json's content.
     ``board`` defaults to the board the design was generated for (``generate --board``), when
     it is of ``family``; ``family`` defaults to the family of that board, else of the default board."""
@@ -307,7 +308,7 @@ def synth(build_dir, family: str | None = None, board=None, *, place: bool | Non
     if family is None:
         family = _board(board if board is not None else D.BOARD).family
     return _synth(build_dir, family, board=None if board is None else _board(board).name, place=place,
-                  log=_log("synth"))
+                  log=_log("synth"), timeout=timeout)
 
 
 def build(build_dir, *, seed: int = 1, dsp: bool = True) -> dict:

@@ -151,12 +151,13 @@ _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (th
 
 def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | None = None,
         heartbeat: float = HEARTBEAT_S, log=_log, check: bool = True, input_text: str | None = None,
-        on_timeout=None) -> ToolRun:
+        on_timeout=None, budget: float | None = None) -> ToolRun:
     """Run ``cmd`` (a list) to the end; see the module doc.
 
     ``log_path``: the file taking stdout+stderr (None: discarded). ``check``: a non-zero exit
     raises UserError with the log's last lines. ``on_timeout(seconds)`` may return extra text
-    for the timeout message (e.g. what was reached).
+    for the timeout message (e.g. what was reached). ``budget``: the user's --timeout when
+    ``timeout`` is what is left of it (several tools sharing one limit), for the message.
     """
     log = log or (lambda *a, **k: None)
     if timeout is not None and not timeout > 0:
@@ -204,7 +205,7 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
                         except Exception:
                             extra = ""
                     where = f"; log: {log_path}" if log_path is not None else ""
-                    raise ToolTimeout(f"{what} did not finish within --timeout {timeout:g} s "
+                    raise ToolTimeout(f"{what} did not finish within --timeout {budget or timeout:g} s "
                                       f"(stopped it and its children){extra}{where}",
                                       seconds=now - t0, log_path=Path(log_path) if log_path else None)
                 if now >= next_beat:

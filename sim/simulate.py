@@ -44,13 +44,42 @@ def _load_design(build_dir: Path) -> dict:
     for key in ("top", "verilog", "frame", "model_cycles_per_frame"):
         if key not in design:
             raise UserError(f"{path} has no {key!r}")
+    # wrong field types: one line naming the field, not a traceback deep inside
+    for key, types, what in (("top", str, "a module name"), ("verilog", str, "a file name"),
+                             ("frame", dict, "an object"), ("run_dir", (str, type(None)), "a path or null"),
+                             ("layers", list, "a list"), ("memory_files", list, "a list of file names")):
+        if key in design and not isinstance(design[key], types):
+            raise UserError(f"{path}: {key!r} must be {what}, not {design[key]!r}")
+    mc = design["model_cycles_per_frame"]
+    if isinstance(mc, bool) or not isinstance(mc, int) or mc < 1:
+        raise UserError(f"{path}: 'model_cycles_per_frame' must be a positive integer, not {mc!r}")
+    if any(not isinstance(l, dict) for l in design.get("layers", [])):
+        raise UserError(f"{path}: every entry of 'layers' must be an object")
     if not (build_dir / design["verilog"]).is_file():
         raise UserError(f"design.json names {design['verilog']!r} but {build_dir / design['verilog']} is missing")
     return design
 
 
-def _inputs(design: dict, net, images, inputs, labels, seed: int, log):
-    """(x, y or None, source) with exactly ``images`` frames (``"all"``: every one) shaped like the input."""
+def resolve_run_dir(build_dir: Path, run_dir) -> Path | None:
+    """design.json's ``run_dir``: absolute as written by generate; a relative one is taken relative
+    to the build directory (where design.json lives), else to the current directory (older builds)."""
+    if not run_dir:
+        return None
+    p = Path(run_dir)
+    if p.is_absolute():
+        return p
+    for base in (build_dir, Path.cwd()):
+        if (base / p / "config.json").is_file() or (base / p / "inputs.npz").is_file():
+            return (base / p).resolve()
+    return (build_dir / p).resolve()
+
+
+def _inputs(design: dict, net, images, inputs, labels, seed: int, log, random_inputs=None):
+    """(x, y or None, source) with exactly ``images`` frames (``"all"``: every one) shaped like the input.
+
+    ``random_inputs``: True = random frames (asked for); False = the run's test set or an error;
+    None = the test set when design.json names a run (an error when it cannot be loaded: never a
+    silent switch to random frames), random frames for a design generated without a run."""
     shape = tuple(net.input_shape)
     if inputs is not None:
         x = np.asarray(inputs)
@@ -59,16 +88,18 @@ def _inputs(design: dict, net, images, inputs, labels, seed: int, log):
     else:
         x, y, source = None, None if labels is None else np.asarray(labels), "random"
         run_dir = design.get("run_dir")
-        if run_dir:
+        if run_dir and not random_inputs:
             try:
                 from bitscale.nn.data import test_set
                 x, ty = test_set(run_dir)
                 y = ty if y is None else y
                 source = "test_set"
-            except (ImportError, AttributeError) as e:
-                log(f"warning: no test-set loader ({e}); streaming random uint8 inputs")
             except (UserError, OSError, ValueError, KeyError) as e:
-                log(f"warning: cannot load the test set of {run_dir} ({e}); streaming random uint8 inputs")
+                raise UserError(f"cannot load the test set of design.json's run {run_dir} ({e}); "
+                                f"give --random-inputs to simulate random frames instead") from None
+        elif random_inputs is False:
+            raise UserError("design.json names no run, so there is no test set; give --random-inputs "
+                            "to simulate random frames")
         if x is None:
             if images == "all":
                 raise UserError("--images all needs the run's test set (design.json's run_dir) or given inputs; "
@@ -160,7 +191,7 @@ _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (th
 def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = False,
              inputs=None, labels=None, *, mode: str = "fast", gaps: float = 0.0, backpressure: float = 0.0,
              period: int = 0, hold: int = 0, seed: int = 0, cache_dir=None, write: bool = True, log=_log,
-             _harness=None) -> dict:
+             random_inputs: bool | None = None, _harness=None) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
 
     ``images``: a count or ``"all"`` (every image of the test set / ``inputs``).
@@ -200,14 +231,19 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     if _harness is not None and mode == "fast":
         raise UserError("a multi-design build runs in mode 'cocotb-stream'")
     design = _load_design(build_dir)
+    design["run_dir"] = (str(resolve_run_dir(build_dir, design.get("run_dir")))
+                         if design.get("run_dir") else None)
     from bitscale.hw.frame import FrameFormat
     from bitscale.nn import golden, ir
     net = ir.load(build_dir)
-    fmt = FrameFormat.from_json(design["frame"])
+    try:
+        fmt = FrameFormat.from_json(design["frame"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise UserError(f"{build_dir / 'design.json'}: 'frame' is not a frame format ({e!r})") from None
     if fmt.input.frame_elems < int(np.prod(net.input_shape)):
         raise UserError(f"design.json's input frame holds {fmt.input.frame_elems} elements, "
                         f"the network input has {int(np.prod(net.input_shape))}")
-    x, y, source = _inputs(design, net, images, inputs, labels, seed, log)
+    x, y, source = _inputs(design, net, images, inputs, labels, seed, log, random_inputs)
     images = len(x)
 
     # stream at least MIN_STREAM_FRAMES frames (repeating the images) so there is a steady state

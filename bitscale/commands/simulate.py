@@ -41,7 +41,10 @@ def register(sub):
                    help="fast mode: periodic back-pressure, tready low --hold cycles in every N (default 0: off)")
     p.add_argument("--hold", type=int, default=0, metavar="N", help="see --period")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed for random inputs when no test set is known and for the stall patterns")
+                   help="seed for random inputs (--random-inputs) and for the stall patterns")
+    p.add_argument("--random-inputs", action="store_true",
+                   help="stream random frames instead of the run's test set (without it, a run whose test "
+                        "set cannot be loaded is an error; a design generated without a run gets random frames)")
     p.set_defaults(func=run)
 
 
@@ -49,10 +52,42 @@ def run(args):
     import json
 
     from bitscale.sim.simulate import simulate
-    doc = simulate(args.build_dir, images=args.images, simulator=args.simulator, waves=args.waves,
-                   mode=args.mode, gaps=args.gaps, backpressure=args.backpressure, period=args.period,
-                   hold=args.hold, seed=args.seed)
+    from bitscale.errors import UserError
+    try:
+        doc = simulate(args.build_dir, images=args.images, simulator=args.simulator, waves=args.waves,
+                       mode=args.mode, gaps=args.gaps, backpressure=args.backpressure, period=args.period,
+                       hold=args.hold, seed=args.seed, random_inputs=True if args.random_inputs else None)
+    except RuntimeError as e:
+        # sim/runner.py: "<simulator> build of <top> failed (...):\n<log tail>" (e.g. truncated Verilog)
+        msg = str(e)
+        if " build of " not in msg or " failed" not in msg:
+            raise
+        lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
+        first = next((ln for ln in lines[1:] if "error" in ln.lower()), lines[0])
+        raise UserError(f"{args.simulator} cannot compile {args.build_dir}: {first[:300]}") from None
     keys = ("images", "golden_match", "hw_correct", "cycles_per_frame", "model_cycles_per_frame",
             "latency_cycles", "simulator", "mode", "input_source", "waves", "cycles_per_s", "build_s")
     print(json.dumps({k: doc[k] for k in keys}, indent=1))
-    return 0 if doc["golden_match"] == doc["images"] and not doc["errors"] else 1
+    ok = doc["golden_match"] == doc["images"] and not doc["errors"]
+    return 0 if ok and throughput_ok(doc, args) else 1
+
+
+THROUGHPUT_TOLERANCE = 0.02
+
+
+def throughput_ok(doc: dict, args=None, log=None) -> bool:
+    """Measured cycles/frame within 2% of design.json's model (when streamed without stalls);
+    otherwise says so with both numbers and returns False (the command exits 1)."""
+    import logging
+    stalls = args is not None and any(getattr(args, k, 0) for k in ("gaps", "backpressure", "period"))
+    cpf, model = doc.get("cycles_per_frame"), doc.get("model_cycles_per_frame")
+    if stalls or not cpf or not model:
+        return True
+    ratio = cpf / model
+    if abs(ratio - 1) <= THROUGHPUT_TOLERANCE:
+        return True
+    what = "slower than" if ratio > 1 else "faster than"
+    (log or logging.getLogger("bitscale.simulate").error)(
+        f"THROUGHPUT: measured {cpf:g} cycles/frame vs model {model} cycles/frame ({ratio:.2f}x, {what} "
+        f"the model by more than {THROUGHPUT_TOLERANCE:.0%})")
+    return False
