@@ -9,7 +9,17 @@
 Guaranteed: ``import bitscale`` is cheap (no torch, Amaranth or cocotb; tests/test_api.py checks
 it in a fresh interpreter): every name above is imported on first use.
 """
+from typing import TYPE_CHECKING
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first use (__getattr__)
+    from bitscale import report, sweep
+    from bitscale.api import Design, Run, auto_fold, build, estimate, generate, load_run, simulate, synth, train
+    from bitscale.boards import BOARDS, Board
+    from bitscale.cost_model import Estimate
+    from bitscale.errors import UserError
+    from bitscale.hw.folding import Folding
 
 # name -> module that defines it (imported on first access, PEP 562)
 _API = {name: "bitscale.api" for name in (

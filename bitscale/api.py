@@ -147,7 +147,8 @@ def load_run(run_dir) -> Run:
 
 # --- folding and estimate -------------------------------------------------------------------------
 
-def auto_fold(run, board=D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES, max_util: float = D.MAX_UTIL):
+def auto_fold(run, board: Board | str = D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES,
+              max_util: float = D.MAX_UTIL) -> Folding:
     """The cheapest folding of ``run`` reaching ``fps`` frames/s on ``board`` (fps=None: the
     fastest folding that fits). UserError with the numbers when the board cannot reach it."""
     from bitscale.cost_model import auto_fold as _auto_fold
@@ -163,7 +164,7 @@ def auto_fold(run, board=D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES, m
         raise
 
 
-def estimate(run, board=D.BOARD, folding=None, *, fps: float | None = D.FPS, modes=D.MODES,
+def estimate(run, board: Board | str = D.BOARD, folding=None, *, fps: float | None = D.FPS, modes=D.MODES,
              max_util: float = D.MAX_UTIL) -> Estimate:
     """Predicted LUT/FF/BRAM/DSP, cycles and FPS of ``run`` on ``board``: of ``folding`` (a
     Folding or a folding.json path) when given, else of ``auto_fold(run, board, fps)``."""
@@ -282,7 +283,7 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
             shutil.rmtree(tmp, ignore_errors=True)
     if replace:                            # never mark a folder that holds somebody else's files
         outdir.mark(out, "generate")
-    if board is not None:
+    if board is not None and board_name is not None:      # board files only when asked for (--board)
         from bitscale.boards.board import add_board
         add_board(out, board_name, frames=selftest_frames, log=log)
     return Design(out, f, source, board_name, est, int(design["model_cycles_per_frame"]), design)

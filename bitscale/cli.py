@@ -144,7 +144,7 @@ def _stdout_to_stderr():
             yield
     finally:
         sys.stderr.flush()
-        if saved is not None:
+        if saved is not None and fd is not None:
             os.dup2(saved, fd)
             os.close(saved)
 
