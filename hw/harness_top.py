@@ -3,10 +3,12 @@
 :class:`HarnessTop` wires ``harness.src`` -> the accelerator's ``s_axis_*``
 and its ``m_axis_*`` -> ``harness.sink``, and brings the harness's control
 and status out as top-level ports (``ctrl__start``, ``status__done``, ...;
-clk and rst as Amaranth's sync domain). With ``bypass`` high the DUT's
-streams are instead wired to the top's own ``s_axis_*`` / ``m_axis_*``
-ports (the accelerator's port names), so the per-beat cocotb testbench
-(sim/tb_accelerator.py) runs on the same build. The accelerator is either an
+and ``clk``). There is no reset port: the harness and the accelerator are
+held in reset for the first ``POR_CYCLES`` cycles. The control inputs are
+registered once (a command starts a cycle after ``ctrl__start`` is seen).
+So no top-level input reaches the design combinationally: Verilator then has no
+input-combinational logic to re-evaluate at every clock toggle (measured:
+that was most of the model's time when the accelerator's inputs were ports). The accelerator is either an
 Amaranth component with the ``bitscale_top`` ports (the Amaranth simulator,
 tests) or, with ``dut=None``, an instance of the Verilog module ``dut_module``
 (default ``bitscale_top``) compiled from the build directory's own Verilog.
@@ -20,7 +22,7 @@ signals (no register or FIFO in between), so cycle counts are the DUT's own.
 """
 from __future__ import annotations
 
-from amaranth import ClockSignal, Instance, Module, ResetSignal, Signal
+from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,6 +30,7 @@ from bitscale.hw.frame import FrameFormat
 from bitscale.hw.stream_harness import CONTROL, STATUS, StreamHarness
 
 TOP_NAME = "bitscale_harness"
+POR_CYCLES = 8              # power-on reset of the harness and the accelerator
 
 
 class HarnessTop(wiring.Component):
@@ -40,22 +43,34 @@ class HarnessTop(wiring.Component):
         self.frame, self.dut, self.dut_module = frame, dut, dut_module
         self.harness = StreamHarness(frame, in_frames, out_frames, backend=backend,
                                      in_words=in_words, gold_words=gold_words)
-        fin, fout = frame.input, frame.output
-        super().__init__({
-            "ctrl": In(CONTROL), "status": Out(STATUS), "bypass": In(1),
-            "s_axis_tdata": In(fin.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1), "m_axis_tdata": Out(fout.tdata_width), "m_axis_tvalid": Out(1),
-            "m_axis_tready": In(1), "m_axis_tlast": Out(1),
-        })
+        ports = {"ctrl": In(CONTROL), "status": Out(STATUS)}
+        if dut is None:             # Verilog: the clock is a port (the Amaranth simulator drives the domain)
+            ports["clk"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.harness = h = self.harness
-        wiring.connect(m, wiring.flipped(self.ctrl), h.ctrl)
+        h = self.harness
+        # No combinational path from a top-level input into the design, so Verilator's
+        # input-combinational region (evaluated at every clock toggle) stays empty: the control
+        # inputs are registered once, and there is no reset port (Amaranth's flops compute their
+        # next state combinationally from rst) but a power-on reset of POR_CYCLES cycles.
+        m.domains.sync = ClockDomain("sync", reset_less=True)
+        if self.dut is None:
+            m.d.comb += ClockSignal("sync").eq(self.clk)
+        por = Signal(range(POR_CYCLES + 1), init=POR_CYCLES)
+        rst = Signal()
+        with m.If(por != 0):
+            m.d.sync += por.eq(por - 1)
+        m.d.comb += rst.eq(por != 0)
+        m.submodules.harness = ResetInserter(rst)(h)
+        for name in CONTROL.members:
+            m.d.sync += getattr(h.ctrl, name).eq(getattr(self.ctrl, name))
         wiring.connect(m, h.status, wiring.flipped(self.status))
         fin, fout = self.frame.input, self.frame.output
         if self.dut is not None:
-            m.submodules.dut = d = self.dut
+            m.submodules.dut = ResetInserter(rst)(self.dut)
+            d = self.dut
             s_tdata, s_tvalid, s_tready, s_tlast = d.s_axis_tdata, d.s_axis_tvalid, d.s_axis_tready, d.s_axis_tlast
             m_tdata, m_tvalid, m_tready, m_tlast = d.m_axis_tdata, d.m_axis_tvalid, d.m_axis_tready, d.m_axis_tlast
         else:
@@ -66,26 +81,16 @@ class HarnessTop(wiring.Component):
                                                     Signal(name="m_axis_tvalid"), Signal(name="m_axis_tready"),
                                                     Signal(name="m_axis_tlast"))
             m.submodules.dut = Instance(
-                self.dut_module, i_clk=ClockSignal(), i_rst=ResetSignal(),
+                self.dut_module, i_clk=ClockSignal(), i_rst=rst,
                 i_s_axis_tdata=s_tdata, i_s_axis_tvalid=s_tvalid, o_s_axis_tready=s_tready,
                 i_s_axis_tlast=s_tlast, o_m_axis_tdata=m_tdata, o_m_axis_tvalid=m_tvalid,
                 i_m_axis_tready=m_tready, o_m_axis_tlast=m_tlast)
         m.d.comb += [
-            h.sink.payload.data.eq(m_tdata), h.sink.payload.last.eq(m_tlast),
-            self.m_axis_tdata.eq(m_tdata), self.m_axis_tlast.eq(m_tlast),
+            s_tdata.eq(h.src.payload.data), s_tvalid.eq(h.src.valid), s_tlast.eq(h.src.payload.last),
+            h.src.ready.eq(s_tready),
+            h.sink.payload.data.eq(m_tdata), h.sink.payload.last.eq(m_tlast), h.sink.valid.eq(m_tvalid),
+            m_tready.eq(h.sink.ready),
         ]
-        with m.If(self.bypass):         # the top's own AXI-Stream ports drive the DUT (per-beat cocotb)
-            m.d.comb += [
-                s_tdata.eq(self.s_axis_tdata), s_tvalid.eq(self.s_axis_tvalid), s_tlast.eq(self.s_axis_tlast),
-                self.s_axis_tready.eq(s_tready),
-                self.m_axis_tvalid.eq(m_tvalid), m_tready.eq(self.m_axis_tready),
-            ]
-        with m.Else():
-            m.d.comb += [
-                s_tdata.eq(h.src.payload.data), s_tvalid.eq(h.src.valid), s_tlast.eq(h.src.payload.last),
-                h.src.ready.eq(s_tready),
-                h.sink.valid.eq(m_tvalid), m_tready.eq(h.sink.ready),
-            ]
         return m
 
 

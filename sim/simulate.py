@@ -260,13 +260,15 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     t_build = time.time()
     if _harness is not None:        # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
-    else:
-        # both modes run on the harness build (cocotb-stream drives its bypass ports), so switching
-        # modes or image counts does not rebuild
+    elif mode == "fast":
         capacity = harness_capacity(len(stream) + 1, fmt.input.tdata_width, fmt.input.beats, simulator)
         sources = [build_dir / design["verilog"], runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
         sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
+    else:
+        toplevel, prefix, idle = design["top"], "", []
+        sim_dir = runner.build([build_dir / design["verilog"]], toplevel, simulator, waves=waves,
+                               cache_dir=cache, log=log)
     build_s = time.time() - t_build
     expected = golden.run(net, x)
 
@@ -294,8 +296,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
                       "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
                       "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
                       "drain_cycles": drain, "strict": False,
-                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle,
-                      "bypass": _harness is None}
+                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
             tb = TB_MODULE
         log(f"simulating {len(stream)} frame(s) on {simulator} ({mode}; model: {model} cycles/frame) ...")
         t_sim = time.time()

@@ -1,6 +1,6 @@
 """cocotb test for ``bitscale_harness`` (hw/harness_top.py): the fast whole-network run.
 
-cocotb is in charge but never touches a beat: it starts the clock, resets,
+cocotb is in charge but never touches a beat: it starts the clock, waits out the power-on reset,
 pulses ``ctrl__load`` (the memories read ``in.hex`` / ``gold.hex`` from the
 working directory with ``$readmemh``), starts one command for the stream and
 sleeps on ``status__done`` (a single value-change callback, with a Timer as
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import cocotb
@@ -33,6 +34,7 @@ from cocotb.simtime import convert, get_sim_time
 from cocotb.triggers import First, RisingEdge, Timer
 
 from bitscale.hw.frame import FrameFormat
+from bitscale.hw.harness_top import POR_CYCLES
 from bitscale.sim.runner import CLOCK_PERIOD_NS, PARAMS_ENV
 
 
@@ -59,8 +61,12 @@ def write_hex(path, words, width: int) -> None:
         f.write("".join(f"{w:0{digits}x}\n" for w in words))
 
 
-async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bool, limit: int) -> bool:
-    """One harness command; True when done rose before ``limit`` cycles."""
+async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bool, limit: int,
+                   timing: dict | None = None) -> bool:
+    """One harness command; True when done rose before ``limit`` cycles.
+
+    ``timing`` gets the command's wall seconds and clock cycles (start to done).
+    """
     await RisingEdge(dut.clk)       # drive right after an edge (a Timer may end in an edge's time step)
     dut.ctrl__first.value = first
     dut.ctrl__count.value = count
@@ -71,10 +77,14 @@ async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bo
     dut.ctrl__seed.value = int(p.get("seed", 0)) & 0xFFFFFFFF
     dut.ctrl__timeout.value = int(p.get("idle_cycles", 0))
     dut.ctrl__start.value = 1
+    t0, c0 = time.perf_counter(), get_sim_time("step")
     await RisingEdge(dut.clk)
     dut.ctrl__start.value = 0
     done = RisingEdge(dut.status__done)
     await First(done, Timer(limit * period, unit="step"))
+    if timing is not None:
+        timing["wall_s"] = time.perf_counter() - t0
+        timing["cycles"] = (get_sim_time("step") - c0) // period
     await RisingEdge(dut.clk)
     return str(dut.status__done.value) == "1" and str(dut.status__timed_out.value) != "1"
 
@@ -89,21 +99,20 @@ async def run_harness(dut):
     Clock(dut.clk, period, unit="step").start()
     for name in ("start", "first", "count", "gap", "stall", "period", "hold", "seed", "timeout", "load", "dump"):
         getattr(dut, f"ctrl__{name}").value = 0
-    dut.bypass.value = 0
-    dut.s_axis_tvalid.value = 0
-    dut.m_axis_tready.value = 0
-    dut.rst.value = 1
-    await Timer(5 * period, unit="step")
+    await Timer((POR_CYCLES + 2) * period, unit="step")     # the harness top's power-on reset
     await RisingEdge(dut.clk)
-    dut.rst.value = 0
-    dut.ctrl__load.value = 1                 # $readmemh in.hex / gold.hex at this edge
+    # the control inputs are registered once (hw/harness_top.py): a strobe acts an edge later
+    dut.ctrl__load.value = 1                 # $readmemh in.hex / gold.hex at the next-but-one edge
     await RisingEdge(dut.clk)
     dut.ctrl__load.value = 0
+    await RisingEdge(dut.clk)
     await RisingEdge(dut.clk)
 
     result = {"stream_frames": n, "errors": [], "timed_out": False, "latency": None}
     limit = int(p["timeout_cycles"])
-    ok = await _command(dut, period, 0, n, p, True, limit)
+    timing: dict = {}
+    ok = await _command(dut, period, 0, n, p, True, limit, timing)
+    result["stream_wall_s"], result["stream_cycles"] = timing["wall_s"], timing["cycles"]
     if not ok:
         result["timed_out"] = True
         result["errors"].append(f"timeout: {int(dut.status__frames_out.value)} of {n} output frames "
@@ -118,9 +127,10 @@ async def run_harness(dut):
         if not await _command(dut, period, int(lat), 1, p, False, limit):
             result["timed_out"] = True
             result["errors"].append("timeout waiting for the latency frame's output")
-    dut.ctrl__dump.value = 1                 # $writememh out / ts_in / ts_out at this edge
+    dut.ctrl__dump.value = 1                 # $writememh out / ts_in / ts_out at the next-but-one edge
     await RisingEdge(dut.clk)
     dut.ctrl__dump.value = 0
+    await RisingEdge(dut.clk)
     await RisingEdge(dut.clk)
     total = int(dut.status__frames_out.value)
     result["sim_cycles"] = int(get_sim_time("step")) // period

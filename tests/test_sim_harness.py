@@ -20,7 +20,7 @@ from bitscale.boards.selftest import selftest_data
 from bitscale.cost_model import estimate
 from bitscale.hw.folding import default_folding
 from bitscale.hw.generate import generate
-from bitscale.hw.harness_top import HarnessTop
+from bitscale.hw.harness_top import POR_CYCLES, HarnessTop
 from bitscale.hw.stream_harness import lfsr_next, lfsr_seed
 from bitscale.nn import golden
 from bitscale.nn.random_net import random_fc, random_inputs
@@ -72,7 +72,7 @@ def run_harness(net, images, *, gap=0, stall=0, period=0, hold=0, seed=0, latenc
             assert ctx.get(top.status.done), "the harness never raised done"
             assert not ctx.get(top.status.timed_out)
 
-        await ctx.tick().repeat(3)
+        await ctx.tick().repeat(POR_CYCLES + 2)      # the harness top's power-on reset
         await command(0, n, True)
         await ctx.tick().repeat(30)                # drain: a duplicated frame would show up here
         out["after_stream"] = ctx.get(top.status.frames_out)
@@ -121,6 +121,7 @@ def test_harness_continuous_is_exact_and_bubble_free():
     assert out["ts_out"][5] - out["ts_in"][5] == F // SIMD - 1 + C // OUT_ELEMS
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n=st.integers(1, 5), gap=st.integers(0, 200), stall=st.integers(0, 200),
        period=st.integers(0, 9), hold_frac=st.floats(0, 0.8), seed=st.integers(0, 2**32 - 1),
@@ -174,6 +175,7 @@ def small_acc(tmp_path_factory):
     return d, net, fold
 
 
+@pytest.mark.slow
 def test_fast_equals_per_beat_on_icarus(small_acc):
     d, net, fold = small_acc
     fast = simulate(d, images=5, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)

@@ -1,0 +1,160 @@
+"""Simulation speed: the fast HDL stream harness vs the per-beat cocotb driver, on FINN-folded designs.
+
+    .venv/bin/python bench/sim_speed.py [--designs tfc_w1a1,sfc_w2a2,cnv_w2a2,tfc_w2a2_bitserial]
+                                        [--beat-frames 4] [--cli-cnv]
+
+Designs (random weights, nn/random_net.py, generated once into $BITSCALE_BENCH_BUILD like
+bench/vs_finn.py): TFC w1a1, SFC w2a2 and CNV w2a2 at FINN's folding, and TFC w2a2 with every
+layer bit-serial (4 cycles per weight word). The fc designs stream the Fashion-MNIST test set
+(all 10,000 images for TFC/SFC, 1,000 for the bit-serial one), the CNV 50 random 32x32x3 frames.
+
+Per design, one Verilator build (cached in the design's sim_build/, shared by both modes):
+``simulate(mode="fast")`` over the images, then ``simulate(mode="cocotb-stream")`` over
+``--beat-frames`` frames. Reported: build seconds (0 when the build was cached; compile_s is
+what it took when it was made), golden match, measured vs model cycles per frame, latency,
+simulated cycles per wall second of each mode (process start-up and reading the results
+included) and their ratio. ``--cli-cnv`` also times ``bitscale simulate BUILD --images 50`` on
+the CNV in a fresh copy of its build folder (a full build). The machine's load average is
+recorded beside every row: the 2-core machine is shared, so wall times depend on it; the cycle
+counts do not. Writes bench/results/sim_speed.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+DESIGNS = {
+    # name: (vs_finn design args, inputs, fast images)
+    "tfc_w1a1": (("tfc", 1, 1, "parallel"), "fashion-mnist", "all"),
+    "tfc_w2a2_bitserial": (("tfc", 2, 2, "bit-serial"), "fashion-mnist", 1000),
+    "sfc_w2a2": (("sfc", 2, 2, "parallel"), "fashion-mnist", "all"),
+    "cnv_w2a2": (("cnv", 2, 2, "parallel"), "random", 50),
+}
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def run_design(name: str, beat_frames: int) -> dict:
+    from cost_common import build
+    from vs_finn import design
+
+    from bitscale.nn import ir
+    from bitscale.sim.simulate import simulate
+
+    (net_name, w, a, mode), source, n_fast = DESIGNS[name]
+    bd = build(design(net_name, w, a, mode))
+    net = ir.load(bd)
+    x = y = None
+    if source == "fashion-mnist":
+        from bitscale.nn.data import load_dataset
+        ds = load_dataset("fashion-mnist", None, tuple(net.input_shape))
+        x, y = ds.test_x, ds.test_y
+    row = {"design": name, "build_dir": str(bd), "load_before": load()}
+    progress(f"{name}: fast harness, {n_fast} image(s) ...")
+    fast = simulate(bd, images=n_fast, inputs=x, labels=y, mode="fast", write=False, log=progress)
+    row["load_fast"] = load()
+    progress(f"{name}: per-beat cocotb, {beat_frames} frame(s) ...")
+    beat = simulate(bd, images=beat_frames, inputs=None if x is None else x[:beat_frames],
+                    labels=None if y is None else y[:beat_frames], mode="cocotb-stream", write=False,
+                    log=progress)
+    row["load_beat"] = load()
+    for tag, doc in (("fast", fast), ("beat", beat)):
+        row[tag] = {k: doc[k] for k in ("images", "golden_match", "hw_correct", "input_source", "cycles_per_frame",
+                                        "model_cycles_per_frame", "latency_cycles", "frames_streamed",
+                                        "sim_cycles", "sim_s", "cycles_per_s", "build_s", "compile_s", "errors")}
+    row["speedup"] = round(fast["cycles_per_s"] / beat["cycles_per_s"], 1) if beat["cycles_per_s"] else None
+    row["same_cycles"] = (fast["cycles_per_frame"] == beat["cycles_per_frame"]
+                          and fast["latency_cycles"] == beat["latency_cycles"])
+    return row
+
+
+def cli_cnv(images: int = 50) -> dict:
+    """`bitscale simulate` of the CNV in a fresh copy of its build folder: a full build, timed."""
+    from cost_common import build
+    from vs_finn import design
+    bd = build(design("cnv", 2, 2))
+    with tempfile.TemporaryDirectory(prefix="bitscale-simspeed-") as tmp:
+        fresh = Path(tmp) / "cnv"
+        shutil.copytree(bd, fresh, ignore=shutil.ignore_patterns("sim_build", ".sim-*", "sim.json"))
+        env = dict(os.environ, BITSCALE_SIM_CACHE=str(Path(tmp) / "cache"))
+        t = time.time()
+        progress(f"bitscale simulate {fresh} --images {images} (fresh build) ...")
+        r = subprocess.run([sys.executable, "-m", "bitscale", "simulate", str(fresh), "--images", str(images)],
+                           capture_output=True, text=True, env=env)
+        wall = time.time() - t
+        doc = json.loads((fresh / "sim.json").read_text()) if (fresh / "sim.json").is_file() else {}
+    return {"command": f"bitscale simulate BUILD --images {images}", "returncode": r.returncode,
+            "wall_s": round(wall, 1), "build_s": doc.get("build_s"), "golden_match": doc.get("golden_match"),
+            "images": doc.get("images"), "cycles_per_s": doc.get("cycles_per_s"), "load_after": load(),
+            "stdout_tail": r.stdout[-400:], "stderr_tail": r.stderr[-800:]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--designs", default=",".join(DESIGNS))
+    ap.add_argument("--beat-frames", type=int, default=4)
+    ap.add_argument("--cli-cnv", action="store_true")
+    args = ap.parse_args(argv)
+    names = [n for n in args.designs.split(",") if n]
+    bad = [n for n in names if n not in DESIGNS]
+    if bad:
+        ap.error(f"unknown design {bad[0]!r}; choose from {', '.join(DESIGNS)}")
+    from bitscale.sim import runner
+    runner.setup_path()
+
+    out = ROOT / "bench" / "results" / "sim_speed.json"
+    prev = json.loads(out.read_text()) if out.is_file() else {}
+    rows = {r["design"]: r for r in prev.get("rows", [])}
+    for n in names:
+        rows[n] = run_design(n, args.beat_frames)
+    doc = {"machine": platform.node(), "cpus": os.cpu_count(),
+           "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+           "verilator": runner._tool_version("verilator"),
+           "build_options": runner.verilator_options(None),
+           "rows": [rows[n] for n in DESIGNS if n in rows]}
+    if args.cli_cnv:
+        doc["cli_cnv"] = cli_cnv()
+    elif "cli_cnv" in prev:
+        doc["cli_cnv"] = prev["cli_cnv"]
+
+    hdr = (f"{'design':<20} {'images':>6} {'match':>11} {'cyc/frame':>9} {'model':>6} {'latency':>7} "
+           f"{'build s':>7} {'fast cyc/s':>11} {'beat cyc/s':>10} {'x':>6} {'load':>5}")
+    print(hdr)
+    for r in doc["rows"]:
+        f, b = r["fast"], r["beat"]
+        build_s = f["build_s"] if f["build_s"] > 1 else f"({f['compile_s']})"
+        print(f"{r['design']:<20} {f['images']:>6} {f['golden_match']:>5}/{f['images']:<5} "
+              f"{f['cycles_per_frame']:>9.1f} {f['model_cycles_per_frame']:>6} {f['latency_cycles']:>7} "
+              f"{build_s!s:>7} {f['cycles_per_s']:>11,} {b['cycles_per_s']:>10,} {r['speedup']!s:>6} "
+              f"{r['load_fast']:>5}")
+    if "cli_cnv" in doc:
+        c = doc["cli_cnv"]
+        print(f"{c['command']} (CNV w2a2, fresh build): {c['wall_s']} s wall, build {c['build_s']} s, "
+              f"{c['golden_match']}/{c['images']} golden, exit {c['returncode']}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+    print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
+    ok = all(r["fast"]["golden_match"] == r["fast"]["images"] and r["beat"]["golden_match"] == r["beat"]["images"]
+             for r in doc["rows"])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
