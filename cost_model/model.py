@@ -38,6 +38,7 @@ from bitscale.boards import get as get_board
 from bitscale.cost_model import bram
 from bitscale.cost_model.dsp import mul_dsp
 from bitscale.hw import folding as fold
+from bitscale.hw import inventory
 from bitscale.nn import ir, requant
 
 MODES = fold.MODES
@@ -134,7 +135,7 @@ class CostModel:
     def layer(self, target: str, f: dict) -> np.ndarray:
         """One layer's ``target`` (LUT or FF) from its features (arrays over candidate foldings)."""
         c = self.coef[target]
-        return sum(c[k] * f[k] for k in TARGETS[target])
+        return np.asarray(sum(c[k] * f[k] for k in TARGETS[target]))
 
     def design(self, target: str) -> int:
         """The per-design intercept, as estimate() adds it to the layers' rounded sum."""
@@ -183,23 +184,10 @@ class LayerInfo:
     q_bits: int = 0
 
 
-def _param_fields(net: ir.QuantizedNetwork, l: ir.Layer):
-    """(MH, fields) unsigned field values and the field width, packed as hw/mvtu._param_words does."""
-    if l.act == "thresholds":
-        t = net.thresholds(l).astype(np.int64)
-        b = _signed_bits(t.min(), t.max())
-        return t & ((1 << b) - 1), b
-    mul, add, _ = net.requant(l)
-    mb = max(int(mul.max()).bit_length(), 1)
-    ab = _signed_bits(add.min(), add.max())
-    f = mul.astype(np.int64) | ((add.astype(np.int64) & ((1 << ab) - 1)) << mb)
-    return f.reshape(-1, 1), mb + ab
-
-
 def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
     """Per PE (index; -1 where PE does not divide MH): (live bit columns, distinct live columns up to
     complement) of the NF-deep parameter ROM."""
-    vals, bits = _param_fields(net, l)
+    vals, bits = inventory.param_fields(net, l) or (np.zeros((l.mh, 0), np.int64), 1)
     bitcols = ((vals[:, :, None] >> np.arange(bits)) & 1).astype(np.uint8)      # (MH, n, bits)
     live = [-1] * (l.mh + 1)
     distinct = [-1] * (l.mh + 1)
@@ -227,13 +215,12 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
             continue
         acc = ir.acc_bits(l)
         n_params = param_bits = mul_bits = q_bits = 0
-        if l.act == "thresholds":
-            t = net.thresholds(l)
-            n_params, param_bits = t.shape[1], _signed_bits(t.min(), t.max())
-        elif l.act == "requant":
+        pf = inventory.param_fields(net, l)            # the parameter table hw/mvtu.py packs
+        if pf is not None:
+            n_params, param_bits = pf[0].shape[1], pf[1]
+        if l.act == "requant":
             mul, add, _ = net.requant(l)
-            mul_bits = max(int(mul.max()).bit_length(), 1)
-            n_params, param_bits = 1, mul_bits + _signed_bits(add.min(), add.max())
+            mul_bits = inventory.requant_field_bits(mul, add)[0]
             q_bits = _signed_bits(*requant.operand_range(net, l))
         pool = None
         for nxt in layers[i + 1:]:
@@ -269,11 +256,8 @@ def _clog2(x):
 
 
 def planes(info: LayerInfo, mode_idx: np.ndarray):
-    """(weight planes, activation planes) per candidate, as hw/dotproduct.planes."""
-    xnor = info.wbits == 1 and info.abits == 1
-    wp = np.where((mode_idx >= 1) & (info.wbits > 1) & (not xnor), info.wbits, 1)
-    ap = np.where((mode_idx == 2) & (info.abits > 1) & (not xnor), info.abits, 1)
-    return wp, ap
+    """(weight planes, activation planes) per candidate (hw/inventory.planes_v)."""
+    return inventory.planes_v(info.wbits, info.abits, mode_idx)
 
 
 def memories(info: LayerInfo, pe, simd, mode_idx):
@@ -300,7 +284,7 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     wp, _ = planes(info, mode_idx)
     nf, sf = info.mh // pe, info.mw // simd
-    mems = [("weights", "weights", pe * simd * np.where(wp == 1, info.wbits, 1), nf * sf * wp)]
+    mems: list[tuple] = [("weights", "weights", *inventory.weight_memory(info.mh, info.mw, pe, simd, info.wbits, wp))]
     # input buffer: the SIMD words of one vector, kept for the other row-folds
     mems.append(("buffer", "inbuf", np.where(nf > 1, simd * info.abits, 0), np.where(nf > 1, sf, 0)))
     if info.n_params:
@@ -317,10 +301,9 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
         else:          # hw/maxpool.WindowMax behind a sliding window: its ring, then CF partial maxima
             mems.append(("buffer", "pool_swg", lanes * b, fold.ring_rows(h, k, s) * w * (c // lanes)))
             mems.append(("pool", "pool", lanes * b, c // lanes))
-    # the FIFO in front of the layer (hw/top.py): a whole input vector for dense layers, 4 words for conv;
-    # amaranth's SyncFIFOBuffered keeps depth - 1 words in its memory
-    fifo_depth = 4 if info.conv_in is not None else sf + 2
-    mems.append(("fifo", "fifo", simd * info.abits, fifo_depth - 1))
+    # the FIFO in front of the layer (hw/inventory.fifo_depth); amaranth's SyncFIFOBuffered keeps
+    # depth - 1 words in its memory
+    mems.append(("fifo", "fifo", simd * info.abits, inventory.fifo_depth(info.conv_in is not None, sf) - 1))
     return mems
 
 
@@ -453,7 +436,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
-    fifo_d = 4 if info.conv_in is not None else sf_ + 2
+    fifo_d = inventory.fifo_depth(info.conv_in is not None, sf_)
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
     # requantizer: saturation comparators (acc_bits) and mux, the adder (q_bits + mul_bits)
     rq = pe * (info.acc_bits + _rq_operand(info) + info.mul_bits) * one if info.act == "requant" else 0 * one
@@ -472,7 +455,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
         "neg": neg * one, "sub": sub, "wtree": wtree, "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl,
         "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
-        "wordreg": (pe * simd * np.where(wp == 1, w, 1) + pe * ybits) * one,
+        "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
     }
 

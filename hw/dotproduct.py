@@ -27,18 +27,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-MODES = ("parallel", "weight-serial", "bit-serial")
-
-
-def planes(wbits: int, abits: int, mode: str) -> tuple[int, int]:
-    """(weight planes, activation planes) iterated per SIMD word; their product is the iteration count."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if wbits == 1 and abits == 1:
-        return 1, 1  # XNOR-popcount
-    wp = wbits if mode in ("weight-serial", "bit-serial") and wbits > 1 else 1
-    ap = abits if mode == "bit-serial" and abits > 1 else 1
-    return wp, ap
+from bitscale.hw.inventory import MODES, planes  # noqa: F401  (the plane rule lives in hw/inventory.py)
 
 
 def tree_sum(terms, cut=None):

@@ -22,9 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bitscale.errors import UserError, read_json
+from bitscale.hw import inventory
+from bitscale.hw.inventory import MODES
 from bitscale.nn.ir import Layer, QuantizedNetwork
 
-MODES = ("parallel", "weight-serial", "bit-serial")
+__all__ = ["MODES"]      # re-exported: callers read fold.MODES
 MAX_SIGNAL_BITS = 1 << 16
 
 
@@ -36,24 +38,15 @@ def signal_widths(pe, simd, wlane, in_bits, out_bits, param_bits_per_pe):
 
 
 def param_bits_per_pe(net: QuantizedNetwork, layer: Layer) -> int:
-    """Bits of one output channel's activation parameters as hw/mvtu.py packs them (upper bound)."""
-    from bitscale.nn.ir import _signed_bits
-    if layer.act == "thresholds":
-        t = net.thresholds(layer)
-        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
-        return t.shape[1] * max(_signed_bits(lo), _signed_bits(hi))
-    if layer.act == "requant":
-        mul, add, _ = net.requant(layer)
-        return max(int(mul.max()).bit_length(), 1) + max(_signed_bits(int(add.min())), _signed_bits(int(add.max())))
-    return 0
+    """Bits of one output channel's activation parameters as hw/mvtu.py packs them (hw/inventory.py)."""
+    return inventory.param_bits_per_pe(net, layer)
 
 
 def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None:
     """UserError when a signal of ``layer`` folded by ``f`` is too wide to generate."""
     from bitscale.nn.ir import acc_bits
-    iters_w = layer.wbits if f.mode in ("weight-serial", "bit-serial") and layer.wbits > 1 \
-        and not (layer.wbits == 1 and layer.in_bits == 1) else 1
-    wlane = 1 if iters_w > 1 else layer.wbits
+    wp, _ = inventory.planes(layer.wbits, layer.in_bits, f.mode)
+    wlane = int(inventory.weight_lane_bits(layer.wbits, wp))
     out_bits = acc_bits(layer) if layer.act == "none" else layer.out_bits
     widths = signal_widths(f.pe, f.simd, wlane, layer.in_bits, out_bits, param_bits_per_pe(net, layer))
     for what, w in widths.items():
@@ -107,14 +100,9 @@ class Folding:
 
 
 def iterations(layer: Layer, mode: str) -> int:
-    """Cycles one SIMD word of one PE group takes in ``mode``."""
-    if layer.wbits == 1 and layer.in_bits == 1:
-        return 1  # XNOR-popcount: one cycle in every mode
-    if mode == "parallel":
-        return 1
-    if mode == "weight-serial":
-        return layer.wbits
-    return layer.wbits * layer.in_bits
+    """Cycles one SIMD word of one PE group takes in ``mode``: weight planes x activation planes."""
+    wp, ap = inventory.planes(layer.wbits, layer.in_bits, mode)
+    return wp * ap
 
 
 def layer_cycles(layer: Layer, f: LayerFolding) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bitscale.hw.dotproduct import planes
+from bitscale.hw.inventory import planes, weight_memory
 
 
 def encode(v: int, bits: int) -> int:
@@ -87,5 +87,5 @@ def weight_bytes(w: np.ndarray, pe: int, simd: int, wbits: int, abits: int, mode
 def memory_shape(mh: int, mw: int, pe: int, simd: int, wbits: int, abits: int, mode: str) -> tuple[int, int]:
     """(width, depth) of a layer's weight memory."""
     wp, _ = planes(wbits, abits, mode)
-    width = pe * simd * (wbits if wp == 1 else 1)
-    return width, (mh // pe) * (mw // simd) * wp
+    width, depth = weight_memory(mh, mw, pe, simd, wbits, wp)
+    return int(width), int(depth)

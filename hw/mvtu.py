@@ -44,13 +44,13 @@ appends to the Verilog and writes beside it.
 """
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
+from bitscale.hw import inventory
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_bytes
 from bitscale.hw.memstyle import memory_attrs, memory_style
@@ -164,23 +164,20 @@ class MVTU(wiring.Component):
     def _param_words(self, net, layer):
         """Activation parameters per row-fold: thresholds or (multiplier, offset) per PE."""
         pe, nf_n = self.pe, self.nf_n
+        pf = inventory.param_fields(net, layer)       # the packing rule the cost model counts too
+        if pf is None:
+            return None
+        fields, fb = pf
         if layer.act == "thresholds":
-            t = net.thresholds(layer).astype(np.int64)
-            self.n_thr = t.shape[1]
-            self.thr_bits = _signed_bits(t.min(), t.max())
-            return [_pack(t[nf * pe:(nf + 1) * pe].reshape(-1), self.thr_bits) for nf in range(nf_n)]
-        if layer.act == "requant":
+            self.n_thr, self.thr_bits = fields.shape[1], fb
+        else:
             mul, add, shift = net.requant(layer)
-            self.mul_bits = max(int(mul.max()).bit_length(), 1)
-            self.add_bits = _signed_bits(add.min(), add.max())
+            self.mul_bits, self.add_bits = inventory.requant_field_bits(mul, add)
             self.shift = shift
             # the multiplier's other operand: acc saturated into [L, H], exact (nn/requant.operand_range)
             self.sat_lo, self.sat_hi = requant.operand_range(net, layer)
             self.q_bits = _signed_bits(self.sat_lo, self.sat_hi)
-            fb = self.mul_bits + self.add_bits
-            return [_pack([(int(mul[c]) | ((int(add[c]) & ((1 << self.add_bits) - 1)) << self.mul_bits))
-                           for c in range(nf * pe, (nf + 1) * pe)], fb) for nf in range(nf_n)]
-        return None
+        return [_pack(fields[nf * pe:(nf + 1) * pe].reshape(-1), fb) for nf in range(nf_n)]
 
     def elaborate(self, platform):
         m = Module()

@@ -28,13 +28,12 @@ from amaranth.lib.wiring import In, Out
 from bitscale.hw import folding as fold
 from bitscale.hw.dwc import DWC
 from bitscale.hw.fifo import StreamFIFO
+from bitscale.hw.inventory import SMALL_FIFO, fifo_depth
 from bitscale.hw.frame import FrameFormat, StreamFormat
 from bitscale.hw.maxpool import MaxPool, WindowMax
 from bitscale.hw.mvtu import MVTU
 from bitscale.hw.swg import SlidingWindow
 from bitscale.nn import ir
-
-SMALL_FIFO = 4
 
 
 def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat:
@@ -101,13 +100,14 @@ class Accelerator(wiring.Component):
                 stages.append((f"{layer.name}_dwc", DWC(lanes, lf.simd, bits)))
                 lanes = lf.simd
             if layer.kind == "conv":
-                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, int(fifo_depth(True, 0)))))
                 stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits,
                                                                   stride=layer.stride, pad=layer.pad)))
             else:
                 # holds a whole input vector, so the producer runs ahead while this
                 # layer works through its later row-folds
-                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, layer.mw // lf.simd + 2)))
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits,
+                                                                int(fifo_depth(False, layer.mw // lf.simd)))))
             mvtu = MVTU(net, layer, lf)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits

@@ -1,0 +1,93 @@
+"""The structure rules of a compute layer, written once: hw/ builds with them, the cost model counts with them.
+
+* bit planes (:func:`planes`, :func:`planes_v`): the weight and activation planes a SIMD word is
+  iterated over (DESIGN: parallel 1 x 1, weight-serial w x 1, bit-serial w x a; XNOR-popcount 1 x 1);
+* the weight memory (:func:`weight_memory`): PE*SIMD*w bits wide and NF*SF deep, or bit planes
+  PE*SIMD bits wide and w times deeper;
+* the FIFO in front of a layer (:func:`fifo_depth`): a whole input vector (SF + 2 words) for a
+  dense layer, so its producer runs ahead while it works through later row-folds; SMALL_FIFO
+  words for a conv (its sliding window buffers the rows) and between other stages;
+* the activation-parameter table (:func:`param_fields`): per output channel the unsigned fields
+  hw/mvtu.py packs into one row-fold's word, thresholds (two's complement at the narrowest signed
+  width of the layer's table) or ``multiplier | offset << mul_bits`` for a requantizer.
+
+The vectorized forms take numpy arrays (the cost model costs thousands of candidate foldings at
+once); hw/ calls the same functions with ints.
+
+Guaranteed: pure functions of their inputs; no Amaranth import, so the cost model reads this
+without building hardware.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from bitscale.nn import ir
+
+MODES = ("parallel", "weight-serial", "bit-serial")
+SMALL_FIFO = 4          # words of the FIFOs between stages (and in front of a conv)
+
+
+def planes_v(wbits, abits, mode_idx):
+    """(weight planes, activation planes) for arrays of bits and mode indices into MODES."""
+    wbits, abits, mode_idx = np.asarray(wbits), np.asarray(abits), np.asarray(mode_idx)
+    xnor = (wbits == 1) & (abits == 1)
+    wp = np.where((mode_idx >= 1) & (wbits > 1) & ~xnor, wbits, 1)
+    ap = np.where((mode_idx == 2) & (abits > 1) & ~xnor, abits, 1)
+    return wp, ap
+
+
+def planes(wbits: int, abits: int, mode: str) -> tuple[int, int]:
+    """(weight planes, activation planes) iterated per SIMD word; their product is the iteration count."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    wp, ap = planes_v(wbits, abits, MODES.index(mode))
+    return int(wp), int(ap)
+
+
+def weight_lane_bits(wbits, wp):
+    """Bits per lane of a weight-memory word: the whole weight, or one plane."""
+    return np.where(np.asarray(wp) == 1, wbits, 1)
+
+
+def weight_memory(mh, mw, pe, simd, wbits, wp):
+    """(width, depth) of a layer's weight memory (ints or arrays)."""
+    width = pe * simd * weight_lane_bits(wbits, wp)
+    depth = (mh // pe) * (mw // simd) * wp
+    return width, depth
+
+
+def fifo_depth(is_conv, sf):
+    """Words of the FIFO in front of a compute layer (ints or arrays)."""
+    return np.where(is_conv, SMALL_FIFO, np.asarray(sf) + 2)
+
+
+def _signed_bits(lo: int, hi: int) -> int:
+    return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
+
+
+def param_fields(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[np.ndarray, int] | None:
+    """(fields (MH, n) unsigned int64, bits per field) of the layer's activation parameters, or None.
+
+    Thresholds: n = 2^a - 1 per channel at the table's narrowest signed width; requantizer: one
+    field per channel, the multiplier (``mul_bits`` wide) with the offset above it."""
+    if layer.act == "thresholds":
+        t = net.thresholds(layer).astype(np.int64)
+        b = _signed_bits(t.min(), t.max()) if t.size else 1
+        return t & ((1 << b) - 1), b
+    if layer.act == "requant":
+        mul, add, _ = net.requant(layer)
+        mb, ab = requant_field_bits(mul, add)
+        f = mul.astype(np.int64) | ((add.astype(np.int64) & ((1 << ab) - 1)) << mb)
+        return f.reshape(-1, 1), mb + ab
+    return None
+
+
+def requant_field_bits(mul, add) -> tuple[int, int]:
+    """(multiplier bits, offset bits) of a requantizer's parameter field."""
+    return max(int(np.max(mul)).bit_length(), 1), _signed_bits(np.min(add), np.max(add))
+
+
+def param_bits_per_pe(net: ir.QuantizedNetwork, layer: ir.Layer) -> int:
+    """Bits of one output channel's activation parameters as hw/mvtu.py packs them."""
+    pf = param_fields(net, layer)
+    return 0 if pf is None else pf[0].shape[1] * pf[1]
