@@ -312,11 +312,11 @@ def synth(build_dir, family: str | None = None, board=None, *, place: bool | Non
                   log=_log("synth"), timeout=timeout)
 
 
-def build(build_dir, *, seed: int = 1, dsp: bool = True) -> dict:
+def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:
     """Bitstream of a build directory generated with a board (ECP5/iCE40, open toolchain);
     build.json's content (utilization, fmax against the board clock)."""
     from bitscale.boards.build import build as _build
-    return _build(build_dir, seed=seed, dsp=dsp, log=_log("build"))
+    return _build(build_dir, seed=seed, dsp=dsp, log=_log("build"), timeout=timeout)
 
 
 # --- sweep and report -----------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -135,8 +134,12 @@ def core_for_family(verilog: str, family: str) -> str:
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True) -> dict:
+def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:
     """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content.
+
+    ``timeout``: seconds for the whole toolchain (default: boards.synth.default_timeout, which scales
+    with the design); on expiry every tool is stopped (bitscale.proc: one process group), the logs go
+    to BUILD_DIR/board_build.timeout/ and ToolTimeout says what was reached (nextpnr's fmax estimate).
 
     ``dsp=False`` keeps Yosys from mapping multipliers to DSP blocks (ECP5:
     ``synth_ecp5 -nodsp``), for designs with more small multipliers than the
@@ -177,9 +180,24 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True) -> dict:
         f"{'icepack' if board.family == 'ice40' else 'ecppack'} in {tmp.name} ...")
     try:
         plan = platform.prepare(top, name=NAME, **opts)
+        from bitscale.boards.synth import _nextpnr_reached, default_timeout
+        from bitscale.proc import ToolTimeout
+        from bitscale.proc import run as run_tool
+        limit = default_timeout(bdir, design) if timeout is None else timeout
+        plan.extract(str(tmp))
         try:
-            plan.execute_local(str(tmp), env=env)
-        except subprocess.CalledProcessError:
+            # the toolchain script in its own process group, tied to us, with a heartbeat and a limit
+            r = run_tool(["sh", f"{plan.script}.sh"], what=f"build for {board.name}", log_path=tmp / "build.log",
+                         cwd=tmp, env=env, timeout=limit, log=log, check=False,
+                         on_timeout=lambda _s: _nextpnr_reached(tmp / "build.log"))
+        except ToolTimeout as e:
+            kept = bdir / "board_build.timeout"
+            if kept.exists():
+                shutil.rmtree(kept)
+            os.replace(tmp, kept)
+            raise ToolTimeout(str(e).replace(str(tmp), str(kept)), seconds=e.seconds,
+                              log_path=kept / "build.log") from None
+        if r.returncode:
             # keep the logs for the user, then say why in one line
             failed = bdir / "board_build.failed"
             if failed.exists():

@@ -14,6 +14,10 @@ def register(sub):
     p.add_argument("--no-dsp", action="store_true",
                    help="build multipliers from LUTs instead of DSP blocks (ECP5), when the DSPs run out")
     p.add_argument("--json", action="store_true", help="print build.json")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="seconds for the whole toolchain (default: 10 min + 5 min per MiB of Verilog + 1 min "
+                        "per 1,000 PE*SIMD lanes); on expiry every tool is stopped and the error says what "
+                        "was reached (nextpnr's fmax estimate)")
     p.set_defaults(func=run)
 
 
@@ -22,7 +26,8 @@ def run(args):
 
     from bitscale.boards.build import build
     from bitscale.cli import Result
-    r = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp, log=logging.getLogger("bitscale.build").info)
+    r = build(args.build_dir, seed=args.seed, dsp=not args.no_dsp, log=logging.getLogger("bitscale.build").info,
+              timeout=args.timeout)
     return Result(r, build_summary(r))
 
 
