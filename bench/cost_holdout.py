@@ -86,8 +86,12 @@ def _one(name: str, family: str, n: int, seed: int) -> None:
 
 
 def synthesize_missing(ds, timeout: int, log=print) -> None:
+    """Synthesize every (design, family) not cached yet, smallest designs first (by the model's xc7 LUT
+    estimate: on a busy machine the small ones are what fits in the time)."""
+    from bitscale.cost_model import model
     HOLDOUT_CACHE.mkdir(parents=True, exist_ok=True)
-    for d in ds:
+    size = {d.name: model.estimate(d.network(), d.folding(d.network()), "pynq-z1").LUT for d in ds}
+    for d in sorted(ds, key=lambda d: size[d.name]):
         for fam in FAMILIES:
             path = HOLDOUT_CACHE / f"{d.name}.{fam}.json"
             if path.is_file():

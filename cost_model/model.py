@@ -438,8 +438,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = inventory.fifo_depth(info.conv_in is not None, sf_)
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
-    # requantizer: saturation comparators (acc_bits) and mux, the adder (q_bits + mul_bits)
-    rq = pe * (info.acc_bits + _rq_operand(info) + info.mul_bits) * one if info.act == "requant" else 0 * one
+    rq = pe * (info.acc_bits + info.mul_bits) * one if info.act == "requant" else 0 * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
         mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
