@@ -17,16 +17,19 @@ fixed calibration batch of training images:
   mostly zero, so its error is worse at 2 bits than at 1: a poor guide for the search.
 * **activations** — measured, not modelled: the activations *entering* compute layer
   ``l`` (the output of the block before it) are fake-quantized to ``a`` bits, one layer
-  at a time, and the increase of the calibration loss is recorded (``a >= 2``:
-  unsigned, clipped at the best of the max and the 99.99/99.9/99th percentiles of that
-  activation on the batch; ``a = 1``: ``{0, mean of the positive values}``, the best a
-  1-bit step can do before fine-tuning). More bits never cost more: the table is made
-  non-increasing in ``a`` (a running minimum).
+  at a time (``a >= 2``: unsigned, clipped at the 99.9th percentile of that activation on
+  the batch; ``a = 1``: ``{0, mean of the positive values}``), and the KL divergence of
+  the network's output distribution from the float one is recorded (``act``; it is the
+  expected loss increase when the float model's predictions are the labels, and unlike
+  the raw cross-entropy change it is never negative: on a small calibration batch,
+  coarse activations sometimes *lower* the labelled loss, which made 2-bit activations
+  look free). The cross-entropy increase is kept beside it (``act_ce``). More bits never
+  cost more: both tables are made non-increasing in ``a`` (a running minimum).
 
 The Hessian is taken on the float twin of the run's model (same latent weights and
 BatchNorm, plain ReLU; Brevitas' straight-through rounding has no second derivative).
 ``Omega`` approximates ``dW^T H dW``, i.e. twice the loss increase, so the search adds
-``Omega / 2`` and the measured activation loss increase: both in units of loss.
+``Omega / 2`` and the activation KL: both (approximately) loss increases in nats.
 
 Guaranteed: deterministic for a seed (seeded Rademacher draws and calibration
 subset); raises UserError for a run directory without a checkpoint; the result is
@@ -134,7 +137,7 @@ def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS
         p.requires_grad_(False)
 
     # --- activations: quantize the input of one compute layer at a time ------------------
-    act_loss = _activation_losses(twin, x, y, base_loss, bits)
+    act_loss, act_ce = _activation_losses(twin, x, y, base_loss, bits)
 
     layers = []
     for li, ((name, mod), col) in enumerate(zip(mods, est.T)):
@@ -147,11 +150,11 @@ def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS
             sq = float(((quantize_weight(w, b) - w) ** 2).sum())
             wdoc[str(b)] = {"sq_err": sq, "omega": trace / n * sq}
         layers.append({"name": name, "index": li, "n_params": n, "trace": trace, "trace_stderr": stderr,
-                       "weight": wdoc, "act": act_loss[li]})
+                       "weight": wdoc, "act": act_loss[li], "act_ce": act_ce[li]})
         log(f"{name:<8} n={n:<8} Tr(H)={trace:.4g} (+-{stderr or 0:.2g})  "
             + "  ".join(f"w{b}:{wdoc[str(b)]['omega']:.3g}" for b in bits[:5]))
     return {"format": "bitscale.Sensitivity", "version": 1, "run_dir": str(run_dir), "config": cfg.to_json(),
-            "method": "HAWQ-V2 Hutchinson trace on the float twin; measured activation loss increase",
+            "method": "HAWQ-V2 Hutchinson trace on the float twin; activation side: measured output KL per layer",
             "calibration_images": len(idx), "hutchinson_samples": samples, "hv_products": samples,
             "seed": seed, "bits": list(bits), "base_loss": base_loss, "layers": layers,
             "hv_seconds": hv_seconds, "seconds": time.time() - t0}
@@ -172,8 +175,9 @@ def hutchinson(loss_fn, params, samples: int, seed: int = 0):
     return est, float(loss.detach())
 
 
-def _activation_losses(twin, x, y, base_loss: float, bits) -> list[dict]:
-    """Per compute layer: {bits: loss increase} when only its input activations are quantized."""
+def _activation_losses(twin, x, y, base_loss: float, bits) -> tuple[list[dict], list[dict]]:
+    """Per compute layer, quantizing only its input activations: ({bits: KL(float || quantized) of the
+    output distribution}, {bits: calibration cross-entropy increase}), both non-increasing in bits."""
     import torch
     import torch.nn.functional as F
 
@@ -181,33 +185,35 @@ def _activation_losses(twin, x, y, base_loss: float, bits) -> list[dict]:
     hooks = [b.act.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o.detach()))
              for k, b in enumerate(twin.blocks)]
     with torch.no_grad():
-        twin.loss_logits(x)
+        ref = F.log_softmax(twin.loss_logits(x), dim=1)
     for h in hooks:
         h.remove()
-    out = [{} for _ in range(len(twin.blocks) + 1)]     # compute layer 0 reads the pixels: nothing to measure
+    kl_out = [{} for _ in range(len(twin.blocks) + 1)]  # compute layer 0 reads the pixels: nothing to measure
+    ce_out = [{} for _ in range(len(twin.blocks) + 1)]
     for k, blk in enumerate(twin.blocks):
         act = captured[k]
         pos = act[act > 0].flatten()[:200_000]
-        clips = [float(pos.max())] + [float(torch.quantile(pos, q)) for q in (0.9999, 0.999, 0.99)] \
-            if pos.numel() else [1.0]
+        hi = float(torch.quantile(pos, 0.999)) if pos.numel() else 1.0
         mean_pos = float(pos.mean()) if pos.numel() else 1.0
-        running = math.inf
-        for b in bits:
-            best = math.inf
-            for hi in (clips[:1] if b == 1 else clips):
-                def fq(m, i, o, b=b, hi=hi, mean_pos=mean_pos):
-                    if b == 1:
-                        return (o > 0).to(o.dtype) * mean_pos
-                    top = (1 << b) - 1
-                    s = max(hi, 1e-12) / top
-                    return torch.clamp(torch.round(o / s), 0, top) * s
-                h = blk.act.register_forward_hook(fq)
-                with torch.no_grad():
-                    best = min(best, float(F.cross_entropy(twin.loss_logits(x), y)))
-                h.remove()
-            running = min(running, max(0.0, best - base_loss))
-            out[k + 1][str(b)] = running
-    return out
+        run_kl = run_ce = math.inf
+        for b in sorted(bits):
+            def fq(m, i, o, b=b, hi=hi, mean_pos=mean_pos):
+                if b == 1:
+                    return (o > 0).to(o.dtype) * mean_pos
+                top = (1 << b) - 1
+                s = max(hi, 1e-12) / top
+                return torch.clamp(torch.round(o / s), 0, top) * s
+            h = blk.act.register_forward_hook(fq)
+            with torch.no_grad():
+                logits = twin.loss_logits(x)
+            h.remove()
+            lq = F.log_softmax(logits, dim=1)
+            kl = float((ref.exp() * (ref - lq)).sum(1).mean())
+            run_kl = min(run_kl, max(0.0, kl))
+            run_ce = min(run_ce, max(0.0, float(F.cross_entropy(logits, y)) - base_loss))
+            kl_out[k + 1][str(b)] = run_kl
+            ce_out[k + 1][str(b)] = run_ce
+    return kl_out, ce_out
 
 
 def write(doc: dict, path) -> Path:
