@@ -60,6 +60,26 @@ def _load_design(build_dir: Path) -> dict:
     return design
 
 
+def _make_safe(path: Path) -> bool:
+    """Whether ``path`` can appear in a Makefile: ASCII, no whitespace, none of make's specials."""
+    s = str(path)
+    return s.isascii() and not any(c.isspace() or c in "#$:;=%*?\"'\\" for c in s)
+
+
+def _safe_copy(verilog: Path) -> tuple[Path, Path]:
+    """(cache dir, Verilog copy) under the per-user simulation cache, keyed by the Verilog's hash."""
+    data = verilog.read_bytes()
+    root = runner.default_cache_dir()
+    src = root / f"src-{hashlib.sha256(data).hexdigest()[:16]}"
+    src.mkdir(parents=True, exist_ok=True)
+    copy = src / verilog.name
+    if not copy.is_file() or copy.read_bytes() != data:
+        tmp = src / f".{verilog.name}.{os.getpid()}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, copy)
+    return root, copy
+
+
 def resolve_run_dir(build_dir: Path, run_dir) -> Path | None:
     """design.json's ``run_dir``: absolute as written by generate; a relative one is taken relative
     to the build directory (where design.json lives), else to the current directory (older builds)."""
@@ -256,18 +276,23 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
                               + layer_sum + 64 * len(net.layers))) + 2000
     drain = min(4 * model, 5000) + 50
     cache = Path(cache_dir).resolve() if cache_dir is not None else build_dir / "sim_build"
+    verilog = build_dir / design["verilog"]
+    if not (_make_safe(cache) and _make_safe(verilog)):
+        # make (Verilator's C++ build) cannot handle spaces or non-ASCII characters in paths:
+        # build in the per-user cache under the temp dir, from a copy of the Verilog
+        cache, verilog = _safe_copy(verilog)
 
     t_build = time.time()
     if _harness is not None:        # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
     elif mode == "fast":
         capacity = harness_capacity(len(stream) + 1, fmt.input.tdata_width, fmt.input.beats, simulator)
-        sources = [build_dir / design["verilog"], runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
+        sources = [verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
         sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
     else:
         toplevel, prefix, idle = design["top"], "", []
-        sim_dir = runner.build([build_dir / design["verilog"]], toplevel, simulator, waves=waves,
+        sim_dir = runner.build([verilog], toplevel, simulator, waves=waves,
                                cache_dir=cache, log=log)
     build_s = time.time() - t_build
     expected = golden.run(net, x)
