@@ -43,11 +43,8 @@ def precision_label(wbits, abits) -> str:
 
 
 def _norm_acc(a):
-    """Accuracy as a fraction (stages may report percent)."""
-    if a is None:
-        return None
-    a = float(a)
-    return a / 100.0 if a > 1.0 else a
+    """Accuracy as a float; always a fraction (bitscale.results.TrainResult checks it at the stage)."""
+    return None if a is None else float(a)
 
 
 def annotate(rows: list[dict]) -> list[dict]:

@@ -218,6 +218,10 @@ class MemoryMap:
         d.update(bits=self.bits, fill=round(self.fill, 4))
         return d
 
+    @staticmethod
+    def from_json(doc: dict) -> "MemoryMap":
+        return MemoryMap(**{k: v for k, v in doc.items() if k not in ("bits", "fill")})
+
 
 def map_memory(width: int, depth: int, family: str, role: str = "weights", name: str = "",
                style: str | None = None, declared_width: int | None = None) -> MemoryMap:

@@ -522,6 +522,10 @@ class LayerEstimate:
         d["memories"] = [m.to_json() for m in self.memories]
         return d
 
+    @staticmethod
+    def from_json(doc: dict) -> "LayerEstimate":
+        return LayerEstimate(**{**doc, "memories": tuple(bram.MemoryMap.from_json(m) for m in doc["memories"])})
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -564,8 +568,19 @@ class Estimate:
             "total": {"LUT": self.LUT, "FF": self.FF, "BRAM18": self.BRAM18, "DSP": self.DSP,
                       "cycles": self.cycles, "fps": self.fps, "latency_cycles": self.latency_cycles,
                       "bram_floor": self.bram_floor, "fits": self.fits,
-                      "utilization": {k: round(v, 4) for k, v in self.utilization.items()}},
+                      "utilization": dict(self.utilization)},
         }
+
+    @staticmethod
+    def from_json(doc: dict) -> "Estimate":
+        """The inverse of :meth:`to_json` (``from_json(e.to_json()) == e``)."""
+        if doc.get("format") != "bitscale.Estimate":
+            raise ValueError(f"not a bitscale.Estimate document (format {doc.get('format')!r})")
+        t, d = doc["total"], doc.get("design", {})
+        return Estimate(doc["board"], doc["family"], doc["bram_kind"], doc["clock_mhz"],
+                        tuple(LayerEstimate.from_json(lay) for lay in doc["layers"]), t["LUT"], t["FF"],
+                        t["BRAM18"], t["DSP"], t["cycles"], t["fps"], t["latency_cycles"], t["bram_floor"],
+                        dict(t["utilization"]), d.get("LUT", 0), d.get("FF", 0))
 
 
 # Latency bound, beyond the layers' own cycles (measured in cocotb, tests/test_sim_accelerator.py checks

@@ -31,7 +31,8 @@ def train(kw, out_dir, log):
         time.sleep(delay / max(kw["epochs"], 1))
     acc = fake_accuracy(kw["wbits"], kw["abits"], kw["scale"])
     width = max(2, int(round(4096 * kw["scale"])))
-    m = {"accuracy": acc, "golden_agreement": None if kw["wbits"] == 0 else 1.0}
+    # shaped like bitscale.nn.train's metrics.json (bitscale.results.TrainResult.from_metrics reads it)
+    m = {"test_acc": acc, "golden_agreement": None if kw["wbits"] == 0 else 1.0}
     if kw["wbits"]:
         net = random_fc([width, width], kw["wbits"], kw["abits"], in_features=16, seed=kw["seed"])
         ir.save(net, out)

@@ -15,7 +15,8 @@ from typing import Any
 
 from bitscale.analysis import pareto_hw_points
 from bitscale.sweep.executors import _dispatch
-from bitscale.sweep.point import Job, _clean_dead_tmp, _fmt_err, _fmt_time, _host_slug, _logger, _pick
+from bitscale.results import SimResult, SynthResult
+from bitscale.sweep.point import Job, _clean_dead_tmp, _fmt_err, _fmt_time, _host_slug, _logger
 from bitscale.sweep.spec import SweepSpec, point_label, run_key
 
 
@@ -76,35 +77,29 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
 
     log(f"simulating {spec.hw_images} images ({spec.simulator})")
     t0 = time.time()
-    sim = stages.simulate(build_dir, spec.hw_images, spec.simulator, log=log) or {}
+    sim_doc = stages.simulate(build_dir, spec.hw_images, spec.simulator, log=log)
     store.add_timing(p.id, "simulate", time.time() - t0)
-    cpf = _pick(sim, "cycles_per_frame", "measured_cycles_per_frame", "steady_cycles_per_frame")
-    n_img = _pick(sim, "images", "frames", default=spec.hw_images)
-    passed = _pick(sim, "all_frames_match", "passed")
-    if passed is not None and sim.get("golden_match") is not None:
-        passed = bool(passed) and sim["golden_match"] == n_img and not sim.get("errors")
-    hw_correct = sim.get("hw_correct")
-    values.update({"sim_images": n_img, "sim_golden_match": sim.get("golden_match"),
-                   "sim_accuracy": (hw_correct / n_img) if hw_correct is not None and n_img else None,
-                   "sim_passed": bool(passed) if passed is not None else None,
+    sim = SimResult.from_sim(sim_doc)                   # the one reading of sim.json
+    cpf = sim.cycles_per_frame
+    values.update({"sim_images": sim.images, "sim_golden_match": sim.golden_match,
+                   "sim_accuracy": sim.accuracy, "sim_passed": sim.passed,
                    "sim_cycles_per_frame": cpf,
                    "sim_fps": (board.clock_mhz * 1e6 / cpf) if cpf else None,
-                   "sim_json": json.dumps(sim, default=str)})
-    log(f"simulation {'passed' if passed else 'FAILED' if passed is not None else 'done'}"
-        f"{f', {cpf} cycles/frame' if cpf else ''}")
+                   "sim_json": json.dumps(sim_doc, default=str)})
+    log(f"simulation {'passed' if sim.passed else 'FAILED'}{f', {cpf} cycles/frame' if cpf else ''}")
 
     log(f"synthesizing for {board.family}")
     t0 = time.time()
-    syn = stages.synth(build_dir, board.family, board.name, log=log) or {}
+    syn_doc = stages.synth(build_dir, board.family, board.name, log=log)
     store.add_timing(p.id, "synth", time.time() - t0)
-    values.update({"synth_lut": _pick(syn, "LUT", "lut"), "synth_ff": _pick(syn, "FF", "ff"),
-                   "synth_bram18": _pick(syn, "BRAM18", "bram18"), "synth_dsp": _pick(syn, "DSP", "dsp"),
-                   "synth_fmax_mhz": _pick(syn, "fmax_mhz"), "synth_json": json.dumps(syn, default=str)})
+    syn = SynthResult.from_synth(syn_doc)               # the one reading of synth.json
+    values.update({"synth_lut": syn.LUT, "synth_ff": syn.FF, "synth_bram18": syn.BRAM18, "synth_dsp": syn.DSP,
+                   "synth_fmax_mhz": syn.fmax_mhz, "synth_json": json.dumps(syn_doc, default=str)})
     fmax = values["synth_fmax_mhz"]
     # Xilinx families are synthesized, not placed: there is no fmax to show.
     log(f"synthesis: LUT {values['synth_lut']}, BRAM18 {values['synth_bram18']}"
         + (f", fmax {fmax:.1f} MHz" if fmax is not None else " (not placed: no fmax)"))
-    if passed is False:
+    if not sim.passed:
         raise RuntimeError(f"simulation mismatch on {build_dir} (see its sim.json)")
 
 

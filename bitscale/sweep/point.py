@@ -7,6 +7,7 @@ killed run leaves no half folder that looks finished; a failed point is stored a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bitscale.errors import UserError
+from bitscale.results import TrainResult
 from bitscale.sweep.spec import SweepSpec, point_label, precision_label, run_key
 from bitscale.sweep.stages import Stages
 
@@ -29,21 +31,6 @@ class Job:
     parent_pid: int | None = None
     device: str | None = None          # overrides spec.device (a worker's GPU)
     quiet: bool = False
-
-
-def _pick(d: dict | None, *names, default=None):
-    """The first of ``names`` present (not None) in ``d``; dotted names look inside."""
-    if not d:
-        return default
-    for n in names:
-        cur = d
-        for part in n.split("."):
-            cur = cur.get(part) if isinstance(cur, dict) else None
-            if cur is None:
-                break
-        if cur is not None:
-            return cur
-    return default
 
 
 def weight_memory_bits(net) -> int:
@@ -101,6 +88,9 @@ def _complete_run(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "config.json").is_file()
 
 
+_point_log = logging.getLogger("bitscale.sweep.point")    # pool workers send it to stderr (executors._init_worker)
+
+
 def _logger(label: str, logfile: Path, quiet: bool):
     logfile.parent.mkdir(parents=True, exist_ok=True)
 
@@ -114,7 +104,7 @@ def _logger(label: str, logfile: Path, quiet: bool):
             pass
         if not quiet:
             try:
-                print(line, flush=True)
+                _point_log.info(line)
             except (OSError, ValueError):
                 pass
     return log
@@ -188,7 +178,7 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
             f"({p.epochs} epochs, {kw['device']})")
         store.count_train_attempt(p.id)
         t0 = time.time()
-        train_metrics = stages.train(kw, tmp, log) or {}
+        train_metrics = stages.train(kw, tmp, log)
         store.add_timing(p.id, "train", time.time() - t0)
         if not (tmp / "metrics.json").is_file():   # the contract says train writes it; be safe
             (tmp / "metrics.json").write_text(json.dumps(train_metrics, indent=1, default=str))
@@ -198,10 +188,10 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
             os.replace(tmp, run_dir)
         train_metrics = json.loads((run_dir / "metrics.json").read_text())
 
+    result = TrainResult.from_metrics(train_metrics)      # the one reading of metrics.json
     row = {
-        "accuracy": _pick(train_metrics, "accuracy", "test_accuracy", "test_acc", "acc"),
-        "golden_agreement": _pick(train_metrics, "golden_agreement", "golden_match",
-                                  "golden_accuracy_agreement"),
+        "accuracy": result.accuracy,
+        "golden_agreement": result.golden_agreement,
         "train_metrics": json.dumps(train_metrics, default=str),
     }
     summary = {"accuracy": row["accuracy"]}
@@ -209,8 +199,7 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         # Weights only (as for the quantized points' IR), not biases or BatchNorm.
         params = _param_count_from_checkpoint(run_dir)
         if params is None:
-            picked = _pick(train_metrics, "params", "num_params", "parameters", "weights")
-            params = int(picked) if isinstance(picked, (int, float)) else None
+            params = result.params
         row["params"] = params
         row["weight_bits"] = 32 * params if params else None
         log(f"accuracy {_fmt_pct(row['accuracy'])} (float baseline)")
@@ -272,7 +261,8 @@ def _view(est: dict, fold_doc: dict) -> dict:
 
 
 def _fmt_pct(x):
-    return "n/a" if x is None else f"{100 * x:.2f}%" if x <= 1 else f"{x:.2f}%"
+    """An accuracy (a fraction: bitscale.results) as a percentage."""
+    return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
 def _fmt_num(x):

@@ -6,7 +6,50 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Protocol
+
+Log = Callable[[str], None]
+
+
+# What each stage takes and gives (the sweep reads every result through bitscale.results:
+# TrainResult.from_metrics, SimResult.from_sim, SynthResult.from_synth; nothing else looks inside).
+class TrainStage(Protocol):
+    def __call__(self, kw: dict, out_dir: Path, log: Log) -> dict:
+        """Train the point configured by ``kw`` (TrainConfig fields) into ``out_dir``: writes
+        network.json/.npz (quantized points), config.json and metrics.json; returns the metrics."""
+        ...
+
+
+class LoadNetStage(Protocol):
+    def __call__(self, run_dir: Path) -> Any: ...          # -> QuantizedNetwork
+
+
+class AutoFoldStage(Protocol):
+    def __call__(self, net: Any, board: Any, target_fps: float | None) -> Any: ...   # -> Folding
+
+
+class EstimateStage(Protocol):
+    def __call__(self, net: Any, folding: Any, board: Any) -> dict: ...   # -> Estimate.to_json()
+
+
+class FoldingFromJsonStage(Protocol):
+    def __call__(self, doc: dict) -> Any: ...               # -> Folding
+
+
+class GenerateStage(Protocol):
+    def __call__(self, net: Any, folding: Any, out_dir: Path, run_dir: Path, log: Log | None = None) -> dict: ...
+
+
+class SimulateStage(Protocol):
+    def __call__(self, build_dir: Path, images: int, simulator: str, log: Log = ...) -> dict:
+        """-> sim.json's content (SimResult.from_sim reads it)."""
+        ...
+
+
+class SynthStage(Protocol):
+    def __call__(self, build_dir: Path, family: str, board: str, log: Log = ...) -> dict:
+        """-> synth.json's content (SynthResult.from_synth reads it)."""
+        ...
 
 
 def _real_train(kw: dict, out_dir, log):
@@ -58,14 +101,14 @@ class Stages:
     to worker processes). ``estimate`` returns the Estimate's JSON; ``auto_fold``
     returns an object with ``to_json()``."""
 
-    train: Callable = _real_train                 # (config kwargs, out_dir, log) -> metrics dict
-    load_net: Callable = _real_load_net           # run_dir -> QuantizedNetwork
-    auto_fold: Callable = _real_auto_fold         # (net, Board, target_fps|None) -> Folding
-    estimate: Callable = _real_estimate           # (net, Folding, Board) -> Estimate JSON
-    folding_from_json: Callable = _real_folding_from_json
-    generate: Callable = _real_generate           # (net, Folding, out_dir, run_dir) -> design dict
-    simulate: Callable = _real_simulate           # (build_dir, images, simulator) -> sim dict
-    synth: Callable = _real_synth                 # (build_dir, family, board name) -> synth dict
+    train: TrainStage = _real_train
+    load_net: LoadNetStage = _real_load_net
+    auto_fold: AutoFoldStage = _real_auto_fold
+    estimate: EstimateStage = _real_estimate
+    folding_from_json: FoldingFromJsonStage = _real_folding_from_json
+    generate: GenerateStage = _real_generate
+    simulate: SimulateStage = _real_simulate
+    synth: SynthStage = _real_synth
 
     @staticmethod
     def real() -> "Stages":

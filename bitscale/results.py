@@ -1,0 +1,141 @@
+"""Typed stage results: what training, simulation and synthesis tell the sweep, the store and the report.
+
+Each is a frozen dataclass with a JSON round trip (``from_json(to_json(x)) == x``). A stage's own
+document (nn/train's metrics.json, sim.json, synth.json) is read in exactly one place, the
+``from_*`` constructor here, with one name per field: no alias lists downstream.
+
+Guaranteed: accuracies and agreements are fractions in [0, 1] (a stage reporting a percent is an
+error at this boundary, never a guess in the report); counts are non-negative integers.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+def _fraction(name: str, v) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"{name} must be a fraction in [0, 1], not {v!r}")
+    return v
+
+
+def _count(name: str, v) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or int(v) != v or v < 0:
+        raise ValueError(f"{name} must be a non-negative integer, not {v!r}")
+    return int(v)
+
+
+def _from_json(cls, doc: dict, fmt: str):
+    if doc.get("format") != fmt:
+        raise ValueError(f"not a {fmt} document (format {doc.get('format')!r})")
+    names = {f.name for f in fields(cls)}
+    unknown = set(doc) - names - {"format"}
+    if unknown:
+        raise ValueError(f"{fmt}: unknown keys {sorted(unknown)}")
+    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A trained point: test accuracy, golden-vs-Brevitas agreement, weight count (float points)."""
+
+    accuracy: float | None
+    golden_agreement: float | None = None
+    params: int | None = None
+
+    FORMAT = "bitscale.TrainResult"
+
+    def __post_init__(self):
+        object.__setattr__(self, "accuracy", _fraction("accuracy", self.accuracy))
+        object.__setattr__(self, "golden_agreement", _fraction("golden_agreement", self.golden_agreement))
+        object.__setattr__(self, "params", _count("params", self.params))
+
+    @staticmethod
+    def from_metrics(doc: dict) -> "TrainResult":
+        """From bitscale.nn.train's metrics.json (``test_acc``, ``golden_agreement``, ``params``)."""
+        return TrainResult(doc.get("test_acc"), doc.get("golden_agreement"), doc.get("params"))
+
+    def to_json(self) -> dict:
+        return {"format": self.FORMAT, **asdict(self)}
+
+    @staticmethod
+    def from_json(doc: dict) -> "TrainResult":
+        return _from_json(TrainResult, doc, TrainResult.FORMAT)
+
+
+@dataclass(frozen=True)
+class SimResult:
+    """A simulated build: images streamed, frames equal to the golden model, measured cycles."""
+
+    images: int
+    passed: bool                     # every frame came back and equals the golden model, no errors
+    golden_match: int | None = None  # frames equal to the golden model
+    hw_correct: int | None = None    # frames whose argmax is the label
+    cycles_per_frame: float | None = None
+    errors: tuple[str, ...] = ()
+
+    FORMAT = "bitscale.SimResult"
+
+    def __post_init__(self):
+        for name in ("images", "golden_match", "hw_correct"):
+            object.__setattr__(self, name, _count(name, getattr(self, name)))
+        object.__setattr__(self, "errors", tuple(str(e) for e in self.errors))
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.hw_correct / self.images if self.hw_correct is not None and self.images else None
+
+    @staticmethod
+    def from_sim(doc: dict) -> "SimResult":
+        """From bitscale.sim.simulate's sim.json."""
+        errors = tuple(doc.get("errors") or ())
+        images = int(doc["images"])
+        passed = (bool(doc.get("all_frames_match")) and not errors
+                  and (doc.get("golden_match") is None or doc["golden_match"] == images))
+        return SimResult(images, passed, doc.get("golden_match"), doc.get("hw_correct"),
+                         doc.get("cycles_per_frame"), errors)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["errors"] = list(self.errors)
+        return {"format": self.FORMAT, **d}
+
+    @staticmethod
+    def from_json(doc: dict) -> "SimResult":
+        return _from_json(SimResult, doc, SimResult.FORMAT)
+
+
+@dataclass(frozen=True)
+class SynthResult:
+    """A synthesized build: the family's LUT, FF, block-RAM units, DSP; fmax where placed."""
+
+    LUT: int
+    FF: int
+    BRAM18: int
+    DSP: int
+    fmax_mhz: float | None = None
+    bram_kind: str | None = None
+
+    FORMAT = "bitscale.SynthResult"
+
+    def __post_init__(self):
+        for name in ("LUT", "FF", "BRAM18", "DSP"):
+            object.__setattr__(self, name, _count(name, getattr(self, name)))
+
+    @staticmethod
+    def from_synth(doc: dict) -> "SynthResult":
+        """From bitscale.boards.synth's synth.json."""
+        return SynthResult(doc["LUT"], doc["FF"], doc["BRAM18"], doc["DSP"], doc.get("fmax_mhz"),
+                           doc.get("bram_kind"))
+
+    def to_json(self) -> dict:
+        return {"format": self.FORMAT, **asdict(self)}
+
+    @staticmethod
+    def from_json(doc: dict) -> "SynthResult":
+        return _from_json(SynthResult, doc, SynthResult.FORMAT)
+
