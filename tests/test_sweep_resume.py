@@ -85,7 +85,7 @@ def _kill_and_resume(out: Path, cmd: list, env: dict, k: int, n: int, *, group: 
             # Trained at most once in the resumed run; once more only if the kill interrupted it.
             assert p.train_attempts <= 1 + (p.id in interrupted), (p.id, p.train_attempts)
     assert sum(p.train_attempts for p in after) <= n + len(interrupted)
-    return res.stdout, done_before, interrupted
+    return res.stdout + res.stderr, done_before, interrupted      # the CLI's progress is on stderr
 
 
 def test_kill_resume_fake_stages_pool(tmp_path):

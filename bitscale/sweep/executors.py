@@ -28,6 +28,15 @@ def _init_worker(threads: int, parent_pid: int):
     os.environ["MKL_NUM_THREADS"] = str(threads)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
+    # the points' progress (logging, bitscale.*) as plain lines on the worker's stderr, like the CLI's
+    import logging
+    lg = logging.getLogger("bitscale")
+    if not lg.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        lg.addHandler(h)
+        lg.setLevel(logging.INFO)
+        lg.propagate = False
     # A pool worker whose sweep was killed (SIGKILL: no clean-up) would otherwise live on,
     # idle or training: exit as soon as the parent is gone. Its claim then reads as dead.
     import threading
