@@ -427,3 +427,102 @@ def test_synth_timeout_stops_yosys_and_leaves_no_hidden_folders(run_dir, tmp_pat
     assert (b / "synth-yosys.log").is_file()
     r = subprocess.run(["pgrep", "-f", f"tee -q -o .synth.{os.getpid()}."], capture_output=True, text=True)
     assert not r.stdout.strip(), "yosys still running: " + r.stdout
+
+
+# --- 2. the reference network builds --------------------------------------------------------------
+
+def _weight_words_reference(w, pe, simd, wbits, abits, mode):
+    """The per-bit definition (hw/layout.py's docstring), for small matrices only."""
+    from bitscale.hw.dotproduct import planes
+    from bitscale.hw.layout import encode, pack_lanes
+    mh, mw = w.shape
+    wp, _ = planes(wbits, abits, mode)
+    words = []
+    for nf in range(mh // pe):
+        for sf in range(mw // simd):
+            flat = [int(v) for v in w[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)]
+            if wp == 1:
+                words.append(pack_lanes(flat, wbits))
+            else:
+                codes = [encode(v, wbits) for v in flat]
+                words += [sum(((c >> i) & 1) << k for k, c in enumerate(codes)) for i in range(wp)]
+    return words
+
+
+@pytest.mark.parametrize("wbits", [1, 2, 3, 8, 16])
+@pytest.mark.parametrize("mode", ["parallel", "weight-serial", "bit-serial"])
+def test_vectorized_weight_words_equal_the_definition(wbits, mode):
+    from bitscale.hw.layout import weight_words
+    rng = np.random.default_rng(wbits)
+    for mh, mw, pe, simd in ((12, 10, 3, 5), (8, 8, 8, 8), (6, 9, 1, 1), (16, 24, 4, 3)):
+        if wbits == 1:
+            w = rng.choice([-1, 1], size=(mh, mw))
+        else:
+            w = rng.integers(-(1 << (wbits - 1)) + 1, 1 << (wbits - 1), size=(mh, mw))
+        assert weight_words(w, pe, simd, wbits, 2, mode) == _weight_words_reference(w, pe, simd, wbits, 2, mode)
+
+
+def test_auto_folding_proposes_only_what_generate_can_build():
+    """fc 784-2048x3-10 w1a1 on the U250: the fastest folding used to have 65,536-bit weight words
+    (Amaranth's `assert bit in range(1 << 16)` after minutes of generation)."""
+    from bitscale.cost_model import auto_fold
+    from bitscale.hw import folding as fold
+    from bitscale.nn.random_net import random_fc
+    net = random_fc([2048] * 3, 1, 1, in_features=784, seed=0)
+    f = auto_fold(net, "alveo-u250")
+    fold.validate(net, f)
+    for layer in net.compute_layers:
+        lf = f[layer.name]
+        assert lf.pe * lf.simd * layer.wbits < fold.MAX_SIGNAL_BITS
+    bad = fold.Folding(tuple(fold.LayerFolding(l.name, 64 if l.name == "dense1" else 2,
+                                               1024 if l.name == "dense1" else 2) for l in net.compute_layers))
+    with pytest.raises(UserError, match=r"dense1.*65536 bits.*limit"):
+        fold.validate(net, bad)
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("mode,bits", [("weight-serial", 2), ("bit-serial", 3), ("parallel", 1)])
+def test_big_layer_paths_are_bit_exact(mode, bits, tmp_path, monkeypatch):
+    """The scale paths (a $readmemh weight ROM beside the Verilog, one dot-product module instanced
+    PE times) forced on a small network: every frame equals the golden model, at the model's cycles."""
+    from bitscale.hw import mvtu
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.hw.generate import generate
+    from bitscale.nn.random_net import random_fc
+    from bitscale.sim.simulate import simulate
+    monkeypatch.setattr(mvtu, "EXTERNAL_ROM_MIN_BITS", 0)
+    monkeypatch.setattr(mvtu, "SHARED_DOT_MIN_LANES", 0)
+    net = random_fc([16, 8], bits, bits, in_features=16, seed=1)
+    f = Folding(tuple(LayerFolding(l.name, pe=4 if l.mh % 4 == 0 else 2, simd=8, mode=mode)
+                      for l in net.compute_layers))
+    design = generate(net, f, tmp_path / "b")
+    assert design["memory_files"] and all((tmp_path / "b" / m).is_file() for m in design["memory_files"])
+    text = (tmp_path / "b" / "bitscale_top.v").read_text()
+    assert "$readmemh" in text and "module bitscale_dot_8_" in text
+    doc = simulate(tmp_path / "b", images=4, simulator="icarus", log=lambda *a: None)
+    assert doc["golden_match"] == 4 and not doc["errors"], doc["errors"]
+    assert doc["cycles_per_frame"] == doc["model_cycles_per_frame"]
+
+
+# --- 4. Verilator on a path with spaces and non-ASCII characters ----------------------------------
+
+@pytest.mark.verilator
+def test_simulate_in_a_folder_with_spaces_and_non_ascii(run_dir, tmp_path, capsys, verilator_o0):
+    b = tmp_path / "my build ü" / "b"
+    assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0
+    rc, err = _cli(capsys, "simulate", b, "--images", "2")
+    assert rc == 0, err
+    doc = json.loads((b / "sim.json").read_text())
+    assert doc["golden_match"] == 2 and doc["input_source"] == "test_set"
+
+
+@pytest.mark.yosys
+@pytest.mark.nextpnr
+def test_build_timeout_stops_the_toolchain(run_dir, tmp_path, capsys):
+    b = tmp_path / "b"
+    assert _cli(capsys, "generate", run_dir, "--board", "icebreaker", "--out", b)[0] == 0
+    rc, err = _cli(capsys, "build", b, "--timeout", "2")
+    assert rc == 2 and "did not finish within --timeout 2 s" in _one_line(err)
+    assert not list(b.glob(".board_build.*")) and (b / "board_build.timeout" / "build.log").is_file()
+    r = subprocess.run(["pgrep", "-f", str(b / "board_build")], capture_output=True, text=True)
+    assert not r.stdout.strip()
