@@ -32,20 +32,48 @@ def _bits_ok(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_BITS
 
 
+# --- the one parser of bit widths and width scales (bitscale train, sweep, search) -----------
+
+FLOAT_NAMES = ("float", "fp32", "f32")
+
+
+def parse_bits_token(tok: str, flag: str) -> int:
+    """One bit width: '1'..'16', or 'float' (0); UserError naming ``flag`` and the token."""
+    t = str(tok).strip()
+    if t.lower() in FLOAT_NAMES:
+        return 0
+    try:
+        v = int(t)
+    except ValueError:
+        raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {t!r}") from None
+    if not 1 <= v <= MAX_BITS:
+        raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {v}")
+    return v
+
+
+def parse_scale(tok: str, flag: str = "--scale"):
+    """A width scale: '0.125' or '1/8' -> Fraction(1, 8); UserError unless a finite number > 0."""
+    from fractions import Fraction
+    t = str(tok).strip()
+    try:
+        f = Fraction(t)
+    except (ValueError, ZeroDivisionError):
+        raise UserError(f"{flag} must be a positive number like 0.125 or 1/8, not {t!r}") from None
+    if f <= 0:
+        raise UserError(f"{flag} must be a positive number like 0.125 or 1/8, not {t!r}")
+    return f
+
+
 def parse_list(text: str, flag: str) -> Bits:
     """'2' -> 2, 'float' -> 0, '8,2,2,4' -> (8, 2, 2, 4); UserError naming a bad entry."""
     s = str(text).strip()
-    if s.lower() in ("float", "fp32"):
+    if s.lower() in FLOAT_NAMES:
         return 0
-    toks = [t.strip() for t in s.split(",")]
     out = []
-    for t in toks:
-        try:
-            v = int(t)
-        except ValueError:
-            raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {t!r}") from None
-        if not 1 <= v <= MAX_BITS:
-            raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {v}")
+    for t in s.split(","):
+        v = parse_bits_token(t, flag)
+        if v == 0:        # float is a whole configuration, not one layer's bits
+            raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {t.strip()!r}")
         out.append(v)
     return out[0] if len(out) == 1 else tuple(out)
 

@@ -93,12 +93,22 @@ def test_grid_parsing_and_errors():
     assert parse_bits("1, 2,float", "--bits") == (1, 2, 0)
     assert parse_scales("1/32,0.125,1") == ("1/32", "1/8", "1")
     assert precisions((1, 2, 0), (1, 0), tied=False) == ((1, 1), (2, 1), (0, 0))
-    with pytest.raises(UserError, match=r"--scales: 1/0 is not a fraction > 0"):
+    with pytest.raises(UserError, match=r"--scales must be a positive number like 0.125 or 1/8, not '1/0'"):
         parse_scales("1/32,1/0")
-    with pytest.raises(UserError, match=r"--scales: -1/2 is not a fraction > 0"):
+    with pytest.raises(UserError, match=r"--scales must be a positive number like 0.125 or 1/8, not '-1/2'"):
         parse_scales("-1/2")
-    with pytest.raises(UserError, match=r"--wbits: 17"):
+    with pytest.raises(UserError, match=r"--wbits must be 1..16 or float, not 17"):
         parse_bits("1,17", "--wbits")
+    # one rule for bitscale train and bitscale sweep
+    from bitscale.commands.train import parse_scale as train_scale
+    from bitscale.nn.precision import parse_list
+    assert train_scale("1/8") == 0.125 and parse_list("float", "--wbits") == 0
+    for bad in ("17", "x"):
+        with pytest.raises(UserError) as a:
+            parse_bits(bad, "--wbits")
+        with pytest.raises(UserError) as b:
+            parse_list(bad, "--wbits")
+        assert str(a.value) == str(b.value)
     with pytest.raises(UserError, match="'float' must be in both"):
         precisions((0, 1), (1,), tied=False)
     spec = SweepSpec(precisions=((1, 1), (0, 0)), scales=("1/8",), fps=1000.0, hw=True)
@@ -107,7 +117,7 @@ def test_grid_parsing_and_errors():
         SweepSpec(fps=-1.0)
     r = subprocess.run([sys.executable, "-m", "bitscale", "sweep", "--bits", "1,2", "--scales", "1/0",
                         "--out", "unused"], capture_output=True, text=True)
-    assert r.returncode == 2 and "--scales: 1/0 is not a fraction > 0" in r.stderr
+    assert r.returncode == 2 and "--scales must be a positive number like 0.125 or 1/8, not '1/0'" in r.stderr
 
 
 # --- end to end with fake stages: report files, idempotence, hw columns -------------------------

@@ -4,18 +4,9 @@ from bitscale.defaults import DATASET, EPOCHS, MODEL, SEED
 
 
 def parse_scale(s):
-    """'0.125' or '1/8' -> float; UserError otherwise."""
-    import math
-    from fractions import Fraction
-
-    from bitscale.errors import UserError
-    try:
-        v = float(Fraction(s.strip()))
-    except (ValueError, ZeroDivisionError):
-        raise UserError(f"--scale must be a positive number like 0.125 or 1/8, not {s!r}") from None
-    if not (math.isfinite(v) and v > 0):
-        raise UserError(f"--scale must be a positive number like 0.125 or 1/8, not {s!r}")
-    return v
+    """'0.125' or '1/8' -> float (the sweep's rule: bitscale.nn.precision.parse_scale)."""
+    from bitscale.nn.precision import parse_scale as _parse
+    return float(_parse(s, "--scale"))
 
 
 def register(sub):

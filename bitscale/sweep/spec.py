@@ -20,18 +20,10 @@ SIMULATORS = ("verilator", "icarus")
 
 def parse_bits(text: str, flag: str) -> tuple[int, ...]:
     """'1,2,float' -> (1, 2, 0): bit widths 1..16, 'float' (0) for the float baseline."""
+    from bitscale.nn.precision import parse_bits_token
     out = []
     for tok in str(text).split(","):
-        t = tok.strip().lower()
-        if t in ("float", "fp32", "f32"):
-            v = 0
-        else:
-            try:
-                v = int(t)
-            except ValueError:
-                raise UserError(f"{flag}: {tok.strip()!r} is not a bit width (1..16 or 'float')") from None
-            if not 1 <= v <= 16:
-                raise UserError(f"{flag}: {v} is not a bit width in 1..16 (or 'float')")
+        v = parse_bits_token(tok, flag)       # the one bit-width rule (bitscale train uses it too)
         if v not in out:
             out.append(v)
     if not out:
@@ -40,14 +32,9 @@ def parse_bits(text: str, flag: str) -> tuple[int, ...]:
 
 
 def parse_scale(tok: str, flag: str = "--scales") -> Fraction:
-    t = str(tok).strip()
-    try:
-        f = Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise UserError(f"{flag}: {t} is not a fraction > 0 (e.g. 1/32 or 0.125)") from None
-    if f <= 0:
-        raise UserError(f"{flag}: {t} is not a fraction > 0 (e.g. 1/32 or 0.125)")
-    return f
+    """The one width-scale rule (bitscale train uses it too): bitscale.nn.precision.parse_scale."""
+    from bitscale.nn.precision import parse_scale as _parse
+    return _parse(tok, flag)
 
 
 def parse_scales(text: str, flag: str = "--scales") -> tuple[str, ...]:
