@@ -1,9 +1,10 @@
 """The Python API: the whole flow as functions, ``import bitscale as bs`` (docs/api.md).
 
 ``bs.train`` -> :class:`Run`; ``bs.load_run`` -> :class:`Run`; ``bs.auto_fold`` -> ``Folding``;
-``bs.estimate`` -> ``Estimate``; ``bs.generate`` -> :class:`Design`; ``bs.simulate``,
-``bs.synth``, ``bs.build`` -> the stage's result (the content of sim.json / synth.json /
-build.json); ``bs.sweep`` -> the sweep summary; ``bs.report`` -> the report's paths and findings.
+``bs.estimate`` -> ``Estimate``; ``bs.generate`` -> :class:`Design`; ``bs.simulate`` ->
+``SimResult``; ``bs.synth`` -> ``SynthResult`` (bitscale/results.py, shared with the sweep and
+the store); ``bs.build`` -> build.json's content; ``bs.sweep`` -> the sweep summary;
+``bs.report`` -> the report's paths and findings.
 The CLI commands call these same functions, with the same defaults (bitscale/defaults.py).
 
 Guaranteed: importing this module imports no torch, Amaranth or cocotb (each function imports
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bitscale.cost_model import Estimate
     from bitscale.hw.folding import Folding
     from bitscale.nn.ir import QuantizedNetwork
+    from bitscale.results import SimResult, SynthResult, TrainResult
 
 __all__ = ["Design", "Run", "auto_fold", "build", "choose_folding", "estimate", "generate", "load_run", "report",
            "simulate", "sweep", "synth", "train"]
@@ -55,9 +57,15 @@ class Run:
         return ir.load(self.dir)
 
     @property
+    def result(self) -> TrainResult:
+        """What training reported (metrics.json) as the typed result the sweep and store use."""
+        from bitscale.results import TrainResult
+        return TrainResult.from_metrics(self.metrics)
+
+    @property
     def accuracy(self) -> float | None:
         """Test accuracy (fraction) of the trained model, when metrics.json has it."""
-        return self.metrics.get("test_acc")
+        return self.result.accuracy
 
     def to_json(self) -> dict:
         return {"dir": str(self.dir), "config": self.config, "metrics": self.metrics}
@@ -289,16 +297,19 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
     return Design(out, f, source, board_name, est, int(design["model_cycles_per_frame"]), design)
 
 
-def simulate(build_dir, images: int = D.IMAGES, simulator: str = D.SIMULATOR, **options) -> dict:
+def simulate(build_dir, images: int = D.IMAGES, simulator: str = D.SIMULATOR, **options) -> SimResult:
     """Stream ``images`` of the run's test images through the design in ``build_dir`` with cocotb,
-    check every output against the golden model, measure cycles/frame; sim.json's content."""
+    check every output against the golden model, measure cycles/frame. The full document
+    (latency, the model's cycles, per-frame detail) is BUILD_DIR/sim.json."""
+    from bitscale.results import SimResult
     from bitscale.sim.simulate import simulate as _simulate
-    return _simulate(build_dir, images=images, simulator=simulator, log=_log("sim"), **options)
+    return SimResult.from_sim(_simulate(build_dir, images=images, simulator=simulator, log=_log("sim"), **options))
 
 
 def synth(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
-          timeout: float | None = None) -> dict:
-    """Yosys synthesis (and nextpnr fmax on ECP5/iCE40) of ``build_dir``; synth.json's content.
+          timeout: float | None = None) -> SynthResult:
+    """Yosys synthesis (and nextpnr fmax on ECP5/iCE40) of ``build_dir`` (the full document, with
+    the per-module breakdown and tool versions, is BUILD_DIR/synth.json).
     ``board`` defaults to the board the design was generated for (``generate --board``), when
     it is of ``family``; ``family`` defaults to the family of that board, else of the default board."""
     from bitscale.boards.synth import synth as _synth
@@ -308,8 +319,9 @@ def synth(build_dir, family: str | None = None, board=None, *, place: bool | Non
             board = made_for
     if family is None:
         family = _board(board if board is not None else D.BOARD).family
-    return _synth(build_dir, family, board=None if board is None else _board(board).name, place=place,
-                  log=_log("synth"), timeout=timeout)
+    from bitscale.results import SynthResult
+    return SynthResult.from_synth(_synth(build_dir, family, board=None if board is None else _board(board).name,
+                                         place=place, log=_log("synth"), timeout=timeout))
 
 
 def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:

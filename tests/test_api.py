@@ -42,7 +42,7 @@ def test_names_and_types():
     assert all(callable(getattr(bs, n)) for n in API)
     assert bs.sweep.SweepSpec is not None and bs.report.write_report is not None      # still the modules
     import dataclasses
-    for t in (bs.Run, bs.Design, bs.Estimate, bs.Folding):
+    for t in (bs.Run, bs.Design, bs.Estimate, bs.Folding, bs.TrainResult, bs.SimResult, bs.SynthResult):
         assert dataclasses.is_dataclass(t) and t.__dataclass_params__.frozen, t
     with pytest.raises(AttributeError):
         bs.no_such_thing  # noqa: B018
@@ -54,10 +54,12 @@ def test_flow_logs_and_never_prints(tmp_path, capsys, caplog):
     ir.save(random_fc([32, 16], 2, 2, in_features=64, seed=1), run_dir)
     run = bs.load_run(run_dir)
     assert isinstance(run, bs.Run) and run.network.layers and bs.Run.from_json(run.to_json()) == run
+    assert run.result == bs.TrainResult(None) and run.accuracy is None          # not trained: no metrics
     with caplog.at_level("INFO", logger="bitscale"):
         f = bs.auto_fold(run, "ulx3s-85f", 5000)
         est = bs.estimate(run, "ulx3s-85f", f)
         assert isinstance(est, bs.Estimate) and est.fits and est.fps >= 5000
+        assert bs.Estimate.from_json(json.loads(json.dumps(est.to_json()))) == est
         assert bs.estimate(run_dir, "ulx3s-85f", fps=5000) == est        # a directory works too
         d = bs.generate(run, tmp_path / "build", board="ulx3s-85f", fps=5000)
     assert isinstance(d, bs.Design) and d.folding == f and d.estimate == est and d.board == "ulx3s-85f"
@@ -75,7 +77,9 @@ def _python_blocks(md: str) -> list[str]:
     return re.findall(r"```python\n(.*?)```", md, flags=re.S)
 
 
-@pytest.mark.slow
+@pytest.mark.training
+@pytest.mark.icarus
+@pytest.mark.yosys
 def test_docs_example(tmp_path):
     """Every python block of docs/api.md, in order, in one fresh interpreter in an empty folder."""
     blocks = _python_blocks((ROOT / "docs" / "api.md").read_text())
