@@ -106,7 +106,7 @@ def test_boards_json_and_closed_pipe(tmp_path):
     assert p.returncode == 141 and b"Traceback" not in err, err
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_ctrl_c_exits_quietly(tmp_path):
     """SIGINT while training: one line, exit 130, no traceback."""
     p = subprocess.Popen([sys.executable, "-m", "bitscale", "train", "--scale", "1/128", "--epochs", "500",
@@ -178,7 +178,9 @@ def test_generate_refuses_a_folding_that_does_not_fit(run_dir, tmp_path, capsys)
 
 # --- the stages -------------------------------------------------------------------------------------
 
-@pytest.mark.slow
+@pytest.mark.training
+@pytest.mark.icarus
+@pytest.mark.yosys
 def test_train_export_simulate_synth_json(tmp_path):
     """train, export-qonnx, generate, simulate (Icarus) and synth (Yosys) --json, in subprocesses:
     all of stdout is one document even while Brevitas, cocotb and Yosys run."""

@@ -74,7 +74,7 @@ def test_pyproject_metadata():
     assert "packages" not in doc["tool"].get("setuptools", {}), "packages are derived in setup.py"
 
 
-@pytest.mark.slow
+@pytest.mark.training
 def test_wheel_installs_and_runs(tmp_path):
     whl = build_wheel(tmp_path)
     names = zipfile.ZipFile(whl).namelist()
