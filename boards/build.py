@@ -169,6 +169,8 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
     platform.add_file("bitscale_top.v", core_for_family((bdir / "bitscale_top.v").read_text(), board.family))
+    for name in design.get("memory_files") or []:      # $readmemh images of big weight memories
+        platform.add_file(name, (bdir / name).read_text())
     top = BoardTop(board.name, frame, rom)
     report = f"{NAME}.report.json"
     opts = {"nextpnr_opts": f"--report {report} --seed {seed}"}
