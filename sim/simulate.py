@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitscale.atomic import write_json, write_text
 from bitscale.errors import UserError, read_json
 from bitscale.sim import runner
 
@@ -164,9 +165,7 @@ def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         text = harness_top.harness_verilog(fmt, capacity, capacity)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text(path, text)
     return path
 
 
@@ -356,6 +355,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
             errors.append(run.summary())
         sim_cycles = res.get("sim_cycles")
         stream_s, stream_cycles = res.get("stream_wall_s"), res.get("stream_cycles")
+        stream_cpu = res.get("stream_cpu_s")
         doc = {
             "format": "bitscale.Sim", "version": 1,
             "images": images,
@@ -381,6 +381,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
             "stream_cycles": stream_cycles,
             "stream_s": round(stream_s, 3) if stream_s is not None else None,
             "cycles_per_s": round(stream_cycles / stream_s) if stream_cycles and stream_s else None,
+            "cycles_per_cpu_s": round(stream_cycles / stream_cpu) if stream_cycles and stream_cpu else None,
             "run_cycles_per_s": round(sim_cycles / sim_s) if sim_cycles and sim_s > 0 else None,
             "build_s": round(build_s, 2),
             "compile_s": runner.build_seconds(sim_dir),
@@ -390,9 +391,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         if os.environ.get("BITSCALE_SIM_KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)
     if write:
-        tmp = build_dir / ".sim.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        os.replace(tmp, build_dir / "sim.json")
+        write_json(build_dir / "sim.json", doc)
     status = "OK" if golden_match == images and not errors else "MISMATCH"
     log(f"{status}: {golden_match}/{images} match golden; "
         f"{cpf if cpf is None else f'{cpf:.1f}'} cycles/frame (model {model}); latency {doc['latency_cycles']}; "

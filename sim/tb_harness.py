@@ -77,13 +77,14 @@ async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bo
     dut.ctrl__seed.value = int(p.get("seed", 0)) & 0xFFFFFFFF
     dut.ctrl__timeout.value = int(p.get("idle_cycles", 0))
     dut.ctrl__start.value = 1
-    t0, c0 = time.perf_counter(), get_sim_time("step")
+    t0, cpu0, c0 = time.perf_counter(), time.process_time(), get_sim_time("step")
     await RisingEdge(dut.clk)
     dut.ctrl__start.value = 0
     done = RisingEdge(dut.status__done)
     await First(done, Timer(limit * period, unit="step"))
     if timing is not None:
         timing["wall_s"] = time.perf_counter() - t0
+        timing["cpu_s"] = time.process_time() - cpu0      # this process: the simulator and cocotb
         timing["cycles"] = (get_sim_time("step") - c0) // period
     await RisingEdge(dut.clk)
     return str(dut.status__done.value) == "1" and str(dut.status__timed_out.value) != "1"
@@ -113,6 +114,7 @@ async def run_harness(dut):
     timing: dict = {}
     ok = await _command(dut, period, 0, n, p, True, limit, timing)
     result["stream_wall_s"], result["stream_cycles"] = timing["wall_s"], timing["cycles"]
+    result["stream_cpu_s"] = timing["cpu_s"]
     if not ok:
         result["timed_out"] = True
         result["errors"].append(f"timeout: {int(dut.status__frames_out.value)} of {n} output frames "

@@ -1,18 +1,17 @@
 """bitscale simulate: stream test images through a generated accelerator (cocotb)."""
 
+from bitscale.defaults import IMAGES, SIMULATOR
+
 
 def _images(text: str):
-    """'all' or a positive count (argparse type: a bad value is one clear line, exit 2)."""
+    """'all' or a count (simulate() checks that it is positive: one UserError line, exit 2)."""
     import argparse
     if text.strip().lower() == "all":
         return "all"
     try:
-        n = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a positive integer or 'all', not {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'all', not {text!r}")
-    return n
 
 
 def register(sub):
@@ -22,14 +21,13 @@ def register(sub):
                     "output with the golden model and measure cycles/frame and latency; writes "
                     "BUILD_DIR/sim.json (see docs/simulation.md).")
     p.add_argument("build_dir", metavar="BUILD_DIR", help="a folder written by `bitscale generate`")
-    p.add_argument("--images", type=_images, default=10, metavar="N|all",
-                   help="images to stream, or 'all' of the run's test set (default 10)")
+    p.add_argument("--images", type=_images, default=IMAGES, metavar="N|all",
+                   help="images to stream, or 'all' of the run's test set")
     p.add_argument("--mode", default="fast", choices=["fast", "cocotb-stream"],
                    help="fast: frames stream from simulation memories beside the accelerator at the "
-                        "simulator's native speed (default); cocotb-stream: the per-beat cocotb "
+                        "simulator's native speed; cocotb-stream: the per-beat cocotb "
                         "driver/monitor (protocol debugging)")
-    p.add_argument("--simulator", default="verilator", choices=["verilator", "icarus"],
-                   help="HDL simulator (default verilator)")
+    p.add_argument("--simulator", default=SIMULATOR, choices=["verilator", "icarus"], help="HDL simulator")
     p.add_argument("--waves", action="store_true",
                    help="write a waveform file (BUILD_DIR/waves.fst with Verilator where FST is "
                         "available, else .vcd)")
@@ -49,14 +47,16 @@ def register(sub):
 
 
 def run(args):
-    import json
+    import logging
 
-    from bitscale.sim.simulate import simulate
+    from bitscale.cli import Result
     from bitscale.errors import UserError
+    from bitscale.sim.simulate import simulate
     try:
         doc = simulate(args.build_dir, images=args.images, simulator=args.simulator, waves=args.waves,
                        mode=args.mode, gaps=args.gaps, backpressure=args.backpressure, period=args.period,
-                       hold=args.hold, seed=args.seed, random_inputs=True if args.random_inputs else None)
+                       hold=args.hold, seed=args.seed, random_inputs=True if args.random_inputs else None,
+                       log=logging.getLogger("bitscale.sim").info)
     except RuntimeError as e:
         # sim/runner.py: "<simulator> build of <top> failed (...):\n<log tail>" (e.g. truncated Verilog)
         msg = str(e)
@@ -65,11 +65,12 @@ def run(args):
         lines = [ln.strip() for ln in msg.splitlines() if ln.strip()]
         first = next((ln for ln in lines[1:] if "error" in ln.lower()), lines[0])
         raise UserError(f"{args.simulator} cannot compile {args.build_dir}: {first[:300]}") from None
-    keys = ("images", "golden_match", "hw_correct", "cycles_per_frame", "model_cycles_per_frame",
-            "latency_cycles", "simulator", "mode", "input_source", "waves", "cycles_per_s", "build_s")
-    print(json.dumps({k: doc[k] for k in keys}, indent=1))
     ok = doc["golden_match"] == doc["images"] and not doc["errors"]
-    return 0 if ok and throughput_ok(doc, args) else 1
+    text = (f"{'OK' if ok else 'FAILED'}: {doc['golden_match']}/{doc['images']} outputs match the golden model "
+            f"({doc['simulator']} {doc['mode']}, {doc['input_source']} inputs); {doc['cycles_per_frame']} "
+            f"cycles/frame measured vs {doc['model_cycles_per_frame']} modelled, latency {doc['latency_cycles']} "
+            f"cycles; {doc['cycles_per_s']} cycles/s, build {doc['build_s']} s; wrote {args.build_dir}/sim.json")
+    return Result(doc, text, 0 if ok and throughput_ok(doc, args) else 1)
 
 
 THROUGHPUT_TOLERANCE = 0.02
