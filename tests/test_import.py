@@ -182,9 +182,10 @@ def test_cli_import_writes_a_run_dir(tmp_path):
     x = _images((16, 16, 3), 50, seed=4)
     np.savez(tmp_path / "calib.npz", x=_nchw(x).numpy(), y=np.arange(50) % 10)
     r = subprocess.run([sys.executable, "-m", "bitscale", "import", str(p), "--out", str(tmp_path / "run"),
-                        "--calib-npz", str(tmp_path / "calib.npz")], capture_output=True, text=True)
+                        "--calib-npz", str(tmp_path / "calib.npz"), "--json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     met = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert json.loads(r.stdout)["qonnx_agreement"] == met["qonnx_agreement"]       # --json: one document
     assert met["qonnx_agreement"] >= 0.98 and met["qonnx_max_abs_diff"] < 1e-3 and met["qonnx_images"] == 50
     assert met["input_is_pixel"] is True
     from bitscale.nn import ir

@@ -22,7 +22,10 @@ def register(sub):
 
 
 def run(args):
+    from bitscale.cli import Result
     from bitscale.nn.importer import import_to_run_dir
-    import_to_run_dir(args.model, args.out, dataset=args.dataset, calib_npz=args.calib_npz,
+    m = import_to_run_dir(args.model, args.out, dataset=args.dataset, calib_npz=args.calib_npz,
                           data_dir=args.data_dir, images=args.images, seed=args.seed, force=args.force)
-    return 0
+    agree = m.get("qonnx_agreement")
+    return Result({**m, "run_dir": str(args.out)},
+                  f"imported {args.model} -> {args.out}" + (f" (qonnx agreement {agree})" if agree is not None else ""))
