@@ -11,7 +11,6 @@ Verilog, same testbench); waves are not supported here.
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile

@@ -94,7 +94,7 @@ async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bo
 async def run_harness(dut):
     p = json.loads(Path(os.environ[PARAMS_ENV]).read_text())
     fmt = FrameFormat.from_json(p["frame"])
-    fin, fout = fmt.input, fmt.output
+    fout = fmt.output
     n = int(p["frames"])
     period = int(convert(CLOCK_PERIOD_NS, "ns", to="step"))
     Clock(dut.clk, period, unit="step").start()
