@@ -10,7 +10,7 @@ layer bit-serial (4 cycles per weight word). The fc designs stream the Fashion-M
 
 Per design, one Verilator build (cached in the design's sim_build/, shared by both modes):
 ``simulate(mode="fast")`` over the images, then ``simulate(mode="cocotb-stream")`` over
-``--beat-frames`` frames. Reported: build seconds (0 when the build was cached; compile_s is
+a few frames (its own build). Reported: build seconds (0 when the build was cached; compile_s is
 what it took when it was made), golden match, measured vs model cycles per frame, latency,
 simulated cycles per wall second of each mode (process start-up and reading the results
 included) and their ratio. ``--cli-cnv`` also times ``bitscale simulate BUILD --images 50`` on
@@ -35,11 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 DESIGNS = {
-    # name: (vs_finn design args, inputs, fast images)
-    "tfc_w1a1": (("tfc", 1, 1, "parallel"), "fashion-mnist", "all"),
-    "tfc_w2a2_bitserial": (("tfc", 2, 2, "bit-serial"), "fashion-mnist", 1000),
-    "sfc_w2a2": (("sfc", 2, 2, "parallel"), "fashion-mnist", "all"),
-    "cnv_w2a2": (("cnv", 2, 2, "parallel"), "random", 50),
+    # name: (vs_finn design args, inputs, fast images, per-beat frames)
+    "tfc_w1a1": (("tfc", 1, 1, "parallel"), "fashion-mnist", "all", 200),
+    "tfc_w2a2_bitserial": (("tfc", 2, 2, "bit-serial"), "fashion-mnist", 1000, 50),
+    "sfc_w2a2": (("sfc", 2, 2, "parallel"), "fashion-mnist", "all", 50),
+    "cnv_w2a2": (("cnv", 2, 2, "parallel"), "random", 50, 4),
 }
 
 
@@ -51,14 +51,15 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def run_design(name: str, beat_frames: int) -> dict:
+def run_design(name: str, beat_frames: int | None) -> dict:
     from cost_common import build
     from vs_finn import design
 
     from bitscale.nn import ir
     from bitscale.sim.simulate import simulate
 
-    (net_name, w, a, mode), source, n_fast = DESIGNS[name]
+    (net_name, w, a, mode), source, n_fast, n_beat = DESIGNS[name]
+    beat_frames = beat_frames or n_beat
     bd = build(design(net_name, w, a, mode))
     net = ir.load(bd)
     x = y = None
@@ -76,10 +77,14 @@ def run_design(name: str, beat_frames: int) -> dict:
                     log=progress)
     row["load_beat"] = load()
     for tag, doc in (("fast", fast), ("beat", beat)):
-        row[tag] = {k: doc[k] for k in ("images", "golden_match", "hw_correct", "input_source", "cycles_per_frame",
-                                        "model_cycles_per_frame", "latency_cycles", "frames_streamed",
-                                        "sim_cycles", "sim_s", "cycles_per_s", "build_s", "compile_s", "errors")}
+        row[tag] = {k: doc.get(k) for k in ("images", "golden_match", "hw_correct", "input_source",
+                                            "cycles_per_frame", "model_cycles_per_frame", "latency_cycles",
+                                            "frames_streamed", "sim_cycles", "sim_s", "stream_cycles", "stream_s",
+                                            "cycles_per_s", "cycles_per_cpu_s", "run_cycles_per_s", "build_s",
+                                            "compile_s", "wall_s", "errors")}
     row["speedup"] = round(fast["cycles_per_s"] / beat["cycles_per_s"], 1) if beat["cycles_per_s"] else None
+    cf, cb = fast.get("cycles_per_cpu_s"), beat.get("cycles_per_cpu_s")
+    row["speedup_cpu"] = round(cf / cb, 1) if cf and cb else None
     row["same_cycles"] = (fast["cycles_per_frame"] == beat["cycles_per_frame"]
                           and fast["latency_cycles"] == beat["latency_cycles"])
     return row
@@ -109,7 +114,8 @@ def cli_cnv(images: int = 50) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", default=",".join(DESIGNS))
-    ap.add_argument("--beat-frames", type=int, default=4)
+    ap.add_argument("--beat-frames", type=int, default=None,
+                    help="frames through the per-beat testbench (default: per design, enough for >10k cycles)")
     ap.add_argument("--cli-cnv", action="store_true")
     args = ap.parse_args(argv)
     names = [n for n in args.designs.split(",") if n]
@@ -135,14 +141,16 @@ def main(argv=None):
         doc["cli_cnv"] = prev["cli_cnv"]
 
     hdr = (f"{'design':<20} {'images':>6} {'match':>11} {'cyc/frame':>9} {'model':>6} {'latency':>7} "
-           f"{'build s':>7} {'fast cyc/s':>11} {'beat cyc/s':>10} {'x':>6} {'load':>5}")
+           f"{'build s':>7} {'fast cyc/s':>11} {'(per CPU s)':>11} {'beat cyc/s':>10} {'(per CPU s)':>11} "
+           f"{'x':>6} {'load':>5}")
     print(hdr)
     for r in doc["rows"]:
         f, b = r["fast"], r["beat"]
         build_s = f["build_s"] if f["build_s"] > 1 else f"({f['compile_s']})"
         print(f"{r['design']:<20} {f['images']:>6} {f['golden_match']:>5}/{f['images']:<5} "
               f"{f['cycles_per_frame']:>9.1f} {f['model_cycles_per_frame']:>6} {f['latency_cycles']:>7} "
-              f"{build_s!s:>7} {f['cycles_per_s']:>11,} {b['cycles_per_s']:>10,} {r['speedup']!s:>6} "
+              f"{build_s!s:>7} {f['cycles_per_s']:>11,} {f.get('cycles_per_cpu_s') or 0:>11,} "
+              f"{b['cycles_per_s']:>10,} {b.get('cycles_per_cpu_s') or 0:>11,} {r['speedup']!s:>6} "
               f"{r['load_fast']:>5}")
     if "cli_cnv" in doc:
         c = doc["cli_cnv"]
