@@ -46,9 +46,8 @@ def _images(design: dict, net, frames: int, seed: int):
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    from bitscale.atomic import write_text
+    write_text(path, text)
 
 
 def check_args(board_name: str, frames: int):

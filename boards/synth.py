@@ -35,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bitscale.atomic import write_json
 from bitscale.boards import FAMILIES, FAMILY
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError, read_json
@@ -291,7 +292,5 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
             rep = json.loads((bd / report).read_text())
             fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
             result["fmax_mhz"] = round(min(fmax), 2) if fmax else None
-        out = bd / tmp / "synth.json"
-        out.write_text(json.dumps(result, indent=1))
-        os.replace(out, bd / "synth.json")
+        write_json(bd / "synth.json", result)
     return result

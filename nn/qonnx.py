@@ -1,8 +1,6 @@
 """QONNX export of a trained run (FINN interop) via Brevitas' exporter."""
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -26,19 +24,9 @@ def export_qonnx(run_dir, out=None) -> Path:
         raise UserError(f"--out directory {out.parent} does not exist")
     import numpy as np
     x = to_torch_input(np.zeros((1, *model.in_shape), np.uint8), model)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".onnx")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with torch.no_grad():
-                bx(model, args=x, export_path=tmp, dynamo=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from bitscale.atomic import atomic_path
+    with atomic_path(out, suffix=".onnx") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            bx(model, args=x, export_path=str(tmp), dynamo=False)
     return out

@@ -37,11 +37,8 @@ a plain JSON document (:func:`sensitivity`), written atomically by :func:`write`
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -218,17 +215,8 @@ def _activation_losses(twin, x, y, base_loss: float, bits) -> tuple[list[dict], 
 
 def write(doc: dict, path) -> Path:
     """Write ``doc`` to ``path`` atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    from bitscale.atomic import write_json
+    return write_json(path, doc)
 
 
 def read(path) -> dict:

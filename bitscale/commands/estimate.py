@@ -25,13 +25,8 @@ def register(sub):
 
 
 def _atomic_json(path, doc):
-    import json
-    import os
-    import tempfile
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, path)
+    from bitscale.atomic import write_json
+    write_json(path, doc)
 
 
 def table(est) -> str:

@@ -5,13 +5,12 @@ taken over; failed points are retried only when asked.
 """
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from fractions import Fraction
 from pathlib import Path
 
+from bitscale.atomic import write_json
 from bitscale.errors import UserError
 from bitscale.sweep.executors import _dispatch, default_workers
 from bitscale.sweep.hw import _hw_phase
@@ -52,9 +51,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
     t_sweep = time.time()
     try:
         store.record_run(spec.to_json())
-        tmp = out / "sweep.json.tmp"
-        tmp.write_text(json.dumps(spec.to_json(), indent=1))
-        os.replace(tmp, out / "sweep.json")
+        write_json(out / "sweep.json", spec.to_json())
         if url != default_url(out):
             # For `bitscale report SWEEP_DIR`; a password is never written to disk.
             (out / "store.url").write_text(_redact(url) + "\n")
