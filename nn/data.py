@@ -25,12 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from bitscale.errors import UserError, read_json
+# names, shapes and classes: the torch-free catalog (re-exported here)
+from bitscale.nn.catalog import DATASETS, NATIVE_SHAPES, NUM_CLASSES, input_shape_for  # noqa: F401
+from bitscale.nn.catalog import check_dataset as check_name
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 FASHION_DIR = "/usr/share/datasets/fashion-mnist/"
-NATIVE_SHAPES = {"digits": (8, 8, 1), "fashion-mnist": (28, 28, 1), "mnist": (28, 28, 1),
-                 "cifar10": (32, 32, 3)}
-NUM_CLASSES = {"digits": 10, "fashion-mnist": 10, "mnist": 10, "cifar10": 10}
 
 
 @dataclass(frozen=True)
@@ -45,11 +44,6 @@ class Dataset:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
-
-
-def check_name(name: str) -> None:
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
 
 
 # --- digits -------------------------------------------------------------------------
@@ -223,7 +217,6 @@ def test_set(run_dir) -> tuple[np.ndarray, np.ndarray]:
         with np.load(run_dir / "inputs.npz", allow_pickle=False) as z:
             return z["x"], z["y"]
     cfg = read_json(run_dir / "config.json", f"no config.json in run directory {run_dir}")
-    from bitscale.nn.models import input_shape_for
     shape = input_shape_for(cfg["model"], cfg["dataset"])
     ds = load_dataset(cfg["dataset"], cfg.get("data_dir"), shape)
     return ds.test_x, ds.test_y

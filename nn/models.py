@@ -27,29 +27,12 @@ import torch
 from torch import nn
 
 from bitscale.errors import UserError
+# names and input shapes: the torch-free catalog (re-exported here)
+from bitscale.nn.catalog import CNV_INPUT, CONV_MODELS, MODELS, check_model, input_shape_for  # noqa: F401
 
-MODELS = ("fc", "tfc", "sfc", "lfc", "cnv", "vgg", "darknet")
-CONV_MODELS = ("cnv", "vgg", "darknet")      # NCHW input, 32x32 (nn/presets.py: vgg, darknet)
 PRESET_BASE = {"tfc": 64, "sfc": 256, "lfc": 1024}
 CNV_CONVS = (64, 64, "P", 128, 128, "P", 256, 256)
 CNV_FCS = (512, 512)
-CNV_INPUT = 32
-
-
-def check_model(name: str) -> None:
-    if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; expected one of {', '.join(MODELS)}")
-
-
-def input_shape_for(model: str, dataset: str) -> tuple[int, ...]:
-    """The network input shape for a model family on a dataset (HWC, or flat for fc)."""
-    from bitscale.nn.data import NATIVE_SHAPES, check_name
-    check_model(model)
-    check_name(dataset)
-    h, w, c = NATIVE_SHAPES[dataset]
-    if model in CONV_MODELS:
-        return (CNV_INPUT, CNV_INPUT, c)
-    return (h * w * c,)
 
 
 def widths_for(model: str, scale: float, base: int = 4096, layers: int = 3) -> dict:

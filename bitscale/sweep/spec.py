@@ -9,9 +9,8 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 from bitscale.errors import UserError
+from bitscale.nn.catalog import DATASETS, MODELS  # noqa: F401  (the one torch-free catalog)
 
-MODELS = ("fc", "tfc", "sfc", "lfc", "cnv", "vgg", "darknet")
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 EXECUTORS = ("local", "ray")
 SIMULATORS = ("verilator", "icarus")
 
