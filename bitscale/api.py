@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from bitscale.results import SimResult, SynthResult, TrainResult
 
 __all__ = ["Design", "Run", "auto_fold", "build", "choose_folding", "estimate", "generate", "load_run", "report",
-           "simulate", "sweep", "synth", "train"]
+           "simulate", "sweep", "synth", "synth_document", "train"]
 
 
 def _log(stage: str):
@@ -307,11 +307,19 @@ def simulate(build_dir, images: int = D.IMAGES, simulator: str = D.SIMULATOR, **
 
 
 def synth(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
-          timeout: float | None = None) -> SynthResult:
+          timeout: float | None = None, dsp: bool = True) -> SynthResult:
     """Yosys synthesis (and nextpnr fmax on ECP5/iCE40) of ``build_dir`` (the full document, with
-    the per-module breakdown and tool versions, is BUILD_DIR/synth.json).
-    ``board`` defaults to the board the design was generated for (``generate --board``), when
-    it is of ``family``; ``family`` defaults to the family of that board, else of the default board."""
+    the per-module breakdown and tool versions, is BUILD_DIR/synth.json, and what
+    :func:`synth_document` returns). ``board`` defaults to the board the design was generated for
+    (``generate --board``), when it is of ``family``; ``family`` defaults to the family of that
+    board, else of the default board. ``dsp=False``: multipliers from LUTs (Yosys ``-nodsp``)."""
+    from bitscale.results import SynthResult
+    return SynthResult.from_synth(synth_document(build_dir, family, board, place=place, timeout=timeout, dsp=dsp))
+
+
+def synth_document(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
+                   timeout: float | None = None, dsp: bool = True) -> dict:
+    """:func:`synth`, returning synth.json's whole content (what ``bitscale synth --json`` prints)."""
     from bitscale.boards.synth import synth as _synth
     if board is None:
         made_for = (_read_json(Path(build_dir) / "board.json").get("board") or {}).get("name")
@@ -319,9 +327,8 @@ def synth(build_dir, family: str | None = None, board=None, *, place: bool | Non
             board = made_for
     if family is None:
         family = _board(board if board is not None else D.BOARD).family
-    from bitscale.results import SynthResult
-    return SynthResult.from_synth(_synth(build_dir, family, board=None if board is None else _board(board).name,
-                                         place=place, log=_log("synth"), timeout=timeout))
+    return _synth(build_dir, family, board=None if board is None else _board(board).name, place=place,
+                  log=_log("synth"), timeout=timeout, dsp=dsp)
 
 
 def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:

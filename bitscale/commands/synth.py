@@ -15,6 +15,8 @@ def register(sub):
     p.add_argument("--board", metavar="B", help="board whose part nextpnr places on (default: the board the "
                                                 "design was generated for, else one of the family)")
     p.add_argument("--no-place", action="store_true", help="skip nextpnr (no fmax)")
+    p.add_argument("--no-dsp", action="store_true",
+                   help="build multipliers from LUTs instead of DSP blocks (Yosys -nodsp; xc7, xcup, ecp5)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="seconds for Yosys + nextpnr (default: 10 min + 5 min per MiB of Verilog + 1 min per "
                         "1,000 PE*SIMD lanes); on expiry the tools are stopped and the error says what was "
@@ -23,10 +25,10 @@ def register(sub):
 
 
 def run(args):
-    from bitscale.api import synth
+    from bitscale.api import synth_document
     from bitscale.cli import Result
-    r = synth(args.build_dir, args.family, args.board, place=False if args.no_place else None,
-              timeout=args.timeout)
+    r = synth_document(args.build_dir, args.family, args.board, place=False if args.no_place else None,
+                       timeout=args.timeout, dsp=not args.no_dsp)
     fmax = f", fmax {r['fmax_mhz']} MHz" if r.get("fmax_mhz") else ""
     return Result(r, f"{r['family']} ({r['board']}): LUT {r['LUT']}, FF {r['FF']}, {r['bram_kind']} "
                      f"{r['BRAM18']}, DSP {r['DSP']}{fmax}; wrote {args.build_dir}/synth.json")
