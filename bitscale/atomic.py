@@ -57,3 +57,18 @@ def write_bytes(path, data: bytes) -> Path:
 def write_json(path, doc, indent: int | None = 1, **kw) -> Path:
     """``doc`` as JSON (``json.dumps(doc, indent=indent, **kw)``)."""
     return write_text(path, json.dumps(doc, indent=indent, **kw))
+
+
+def replace_dir(tmp, final) -> Path:
+    """Put the complete folder ``tmp`` in place of ``final`` (which may exist): the old folder is moved
+    aside first and removed after, so ``final`` is always either the old or the new folder, whole."""
+    import shutil
+    tmp, final = Path(tmp), Path(final)
+    if not final.exists():
+        os.replace(tmp, final)
+        return final
+    old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+    os.replace(final, old / "x")
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final

@@ -24,6 +24,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bitscale.atomic import replace_dir
 from bitscale.errors import UserError
 
 
@@ -145,13 +146,7 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
-            os.replace(out, old / "s")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,12 +7,7 @@ utilization, per-layer drill-downs, estimate vs synthesis in percent, sortable a
 filterable tables; figures are inline SVG (bitscale.report_figures), one style per
 precision. The first finding names the board (bitscale.report_views.board_finding).
 
-Findings (Su et al., ARC 2018): the target accuracy is the reference
-precision's best accuracy (8-bit by default) minus ``delta`` percentage
-points. For each precision: the smallest swept width scale reaching the
-target, and its weight bits, BRAM18 and LUT relative to the reference at its
-own smallest such width; and how many times the reference's width each
-precision needs (the paper's "2-bit needs ~2x the width").
+Findings (Su et al., ARC 2018) and the Pareto fronts are computed by bitscale.analysis.
 
 Guaranteed: the outputs appear complete or not at all (each is written to a
 temporary file and renamed); numbers come from the store only.

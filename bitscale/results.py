@@ -10,6 +10,7 @@ error at this boundary, never a guess in the report); counts are non-negative in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import Any, cast
 
 
 def _fraction(name: str, v) -> float | None:
@@ -29,18 +30,28 @@ def _count(name: str, v) -> int | None:
     return int(v)
 
 
-def _from_json(cls, doc: dict, fmt: str):
-    if doc.get("format") != fmt:
-        raise ValueError(f"not a {fmt} document (format {doc.get('format')!r})")
-    names = {f.name for f in fields(cls)}
-    unknown = set(doc) - names - {"format"}
-    if unknown:
-        raise ValueError(f"{fmt}: unknown keys {sorted(unknown)}")
-    return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items() if k in names})
+class _JSON:
+    """to_json / from_json for the result dataclasses below (tuples travel as JSON lists)."""
+
+    FORMAT = ""
+
+    def to_json(self) -> dict:
+        d = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cast(Any, self)).items()}
+        return {"format": self.FORMAT, **d}
+
+    @classmethod
+    def from_json(cls, doc: dict):
+        if doc.get("format") != cls.FORMAT:
+            raise ValueError(f"not a {cls.FORMAT} document (format {doc.get('format')!r})")
+        names = {f.name for f in fields(cast(Any, cls))}
+        unknown = set(doc) - names - {"format"}
+        if unknown:
+            raise ValueError(f"{cls.FORMAT}: unknown keys {sorted(unknown)}")
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in doc.items() if k in names})
 
 
 @dataclass(frozen=True)
-class TrainResult:
+class TrainResult(_JSON):
     """A trained point: test accuracy, golden-vs-Brevitas agreement, weight count (float points)."""
 
     accuracy: float | None
@@ -59,16 +70,10 @@ class TrainResult:
         """From bitscale.nn.train's metrics.json (``test_acc``, ``golden_agreement``, ``params``)."""
         return TrainResult(doc.get("test_acc"), doc.get("golden_agreement"), doc.get("params"))
 
-    def to_json(self) -> dict:
-        return {"format": self.FORMAT, **asdict(self)}
-
-    @staticmethod
-    def from_json(doc: dict) -> "TrainResult":
-        return _from_json(TrainResult, doc, TrainResult.FORMAT)
 
 
 @dataclass(frozen=True)
-class SimResult:
+class SimResult(_JSON):
     """A simulated build: images streamed, frames equal to the golden model, measured cycles."""
 
     images: int
@@ -99,18 +104,10 @@ class SimResult:
         return SimResult(images, passed, doc.get("golden_match"), doc.get("hw_correct"),
                          doc.get("cycles_per_frame"), errors)
 
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d["errors"] = list(self.errors)
-        return {"format": self.FORMAT, **d}
-
-    @staticmethod
-    def from_json(doc: dict) -> "SimResult":
-        return _from_json(SimResult, doc, SimResult.FORMAT)
 
 
 @dataclass(frozen=True)
-class SynthResult:
+class SynthResult(_JSON):
     """A synthesized build: the family's LUT, FF, block-RAM units, DSP; fmax where placed."""
 
     LUT: int
@@ -132,10 +129,4 @@ class SynthResult:
         return SynthResult(doc["LUT"], doc["FF"], doc["BRAM18"], doc["DSP"], doc.get("fmax_mhz"),
                            doc.get("bram_kind"))
 
-    def to_json(self) -> dict:
-        return {"format": self.FORMAT, **asdict(self)}
-
-    @staticmethod
-    def from_json(doc: dict) -> "SynthResult":
-        return _from_json(SynthResult, doc, SynthResult.FORMAT)
 

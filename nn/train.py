@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitscale.atomic import replace_dir
 from bitscale.errors import UserError
 from bitscale.nn.data import DATASETS
 from bitscale.nn.models import MODELS
@@ -322,13 +323,7 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
         (tmp / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
         _publishable(tmp)
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.old-"))
-            os.replace(out_dir, old / "run")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -266,9 +266,8 @@ def _fmt_pct(x):
 
 
 def _fmt_num(x):
-    if x is None:
-        return "n/a"
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    from bitscale.analysis import _n
+    return _n(x)
 
 
 def _fmt_time(s: float) -> str:
