@@ -20,7 +20,7 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import Out
 
 from bitscale.hw.frame import FrameFormat
-from bitscale.boards.selftest import LED_COUNT, SelfTest, SelfTestData
+from bitscale.boards.selftest import LED_COUNT, SelfTest, SelfTestData, status_members
 from bitscale.boards.uart_tx import divisor_for
 
 CORE_MODULE = "bitscale_top"
@@ -50,13 +50,7 @@ class SelfTestTop(wiring.Component):
         super().__init__({
             "led": Out(LED_COUNT),
             "uart_tx": Out(1, init=1),
-            "done": Out(1),
-            "passed": Out(1),
-            "failed": Out(1),
-            "timed_out": Out(1),
-            "frames": Out(16),
-            "fail_frame": Out(16),
-            "cycles": Out(32),
+            **status_members(),
         })
 
     def elaborate(self, platform):

@@ -41,6 +41,12 @@ from bitscale.boards.uart_tx import UARTTx
 LED_COUNT = 8
 
 
+def status_members() -> dict:
+    """The self-test's status outputs, which the board top passes through: one declaration."""
+    return {"done": Out(1), "passed": Out(1), "failed": Out(1), "timed_out": Out(1),
+            "frames": Out(16), "fail_frame": Out(16), "cycles": Out(32)}
+
+
 def axis_signature(width: int) -> stream.Signature:
     """An AXI-Stream beat as an Amaranth stream: payload ``data`` (``width`` bits) and ``last``."""
     return stream.Signature(data.StructLayout({"data": width, "last": 1}))
@@ -121,13 +127,7 @@ class SelfTest(wiring.Component):
         super().__init__({
             "src": Out(axis_signature(frame.input.tdata_width)),
             "sink": In(axis_signature(frame.output.tdata_width)),
-            "done": Out(1),
-            "passed": Out(1),
-            "failed": Out(1),
-            "timed_out": Out(1),
-            "frames": Out(16),
-            "fail_frame": Out(16),
-            "cycles": Out(32),
+            **status_members(),
             "led": Out(LED_COUNT),
             "uart_tx": Out(1, init=1),
         })
