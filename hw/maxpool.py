@@ -18,14 +18,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitscale.errors import UserError
 
 
 class MaxPool(wiring.Component):
     def __init__(self, in_shape: tuple[int, int, int], kernel: int, stride: int, lanes: int, bits: int):
         h, w, c = in_shape
         if kernel != stride or kernel < 1:
-            raise UserError(f"max-pool: only kernel == stride is supported, not kernel={kernel!r} stride={stride!r}")
+            raise ValueError(f"MaxPool: kernel must equal stride (top.py uses WindowMax otherwise), "
+                             f"not kernel={kernel!r} stride={stride!r}")
         if c % lanes:
             raise ValueError(f"lanes must divide the channels C={c}, not {lanes!r}")
         self.h, self.w, self.c, self.k, self.lanes, self.bits = h, w, c, kernel, lanes, bits
