@@ -25,12 +25,6 @@ class StreamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.fifo = fifo = SyncFIFOBuffered(width=self.width, depth=self.depth)
-        m.d.comb += [
-            fifo.w_data.eq(self.inp.payload),
-            fifo.w_en.eq(self.inp.valid),
-            self.inp.ready.eq(fifo.w_rdy),
-            self.out.payload.eq(fifo.r_data),
-            self.out.valid.eq(fifo.r_rdy),
-            fifo.r_en.eq(self.out.ready),
-        ]
+        wiring.connect(m, wiring.flipped(self.inp), fifo.w_stream)
+        wiring.connect(m, fifo.r_stream, wiring.flipped(self.out))
         return m
