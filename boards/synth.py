@@ -177,7 +177,7 @@ def _yosys_reached(log) -> str:
                  if re.match(r"\s*\d+(\.\d+)*\. Executing ", ln)]
     except OSError:
         steps = []
-    return f"; Yosys had reached: {steps[-1]}" if steps else "; Yosys had not finished reading the design"
+    return f"; Yosys had reached: {steps[-1]}" if steps else "; Yosys had not reached its first pass yet"
 
 
 def _nextpnr_reached(log) -> str:

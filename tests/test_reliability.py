@@ -121,6 +121,7 @@ def test_generate_rewrites_its_own_build_dir(run_dir, tmp_path, capsys):
     assert Path(design["run_dir"]).is_absolute()                       # 3: simulate may run elsewhere
 
 
+@pytest.mark.slow
 def test_sweep_estimate_report_refuse_a_foreign_folder(run_dir, fake_sweep, tmp_path, capsys):
     user = tmp_path / "userdir"
     user.mkdir()
@@ -225,11 +226,20 @@ def test_corrupt_or_empty_sqlite_store_is_one_line(fake_sweep, capsys):
     assert db.stat().st_size == 0
 
 
+@pytest.fixture(scope="module")
+def built(run_dir, tmp_path_factory) -> Path:
+    """One generated build folder (copy it before changing it)."""
+    b = tmp_path_factory.mktemp("built") / "b"
+    assert main(["generate", str(run_dir), "--out", str(b)]) == 0
+    return b
+
+
 @pytest.mark.parametrize("field,value", [("model_cycles_per_frame", "abc"), ("frame", 3), ("top", 7),
                                          ("layers", {"a": 1}), ("run_dir", 5), ("model_cycles_per_frame", 0)])
-def test_simulate_bad_design_json_is_one_line(field, value, run_dir, tmp_path, capsys):
+def test_simulate_bad_design_json_is_one_line(field, value, built, tmp_path, capsys):
+    import shutil
     b = tmp_path / "b"
-    assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0
+    shutil.copytree(built, b)
     d = json.loads((b / "design.json").read_text())
     d[field] = value
     (b / "design.json").write_text(json.dumps(d))
@@ -238,9 +248,10 @@ def test_simulate_bad_design_json_is_one_line(field, value, run_dir, tmp_path, c
 
 
 @pytest.mark.icarus
-def test_simulate_truncated_verilog_is_one_line(run_dir, tmp_path, capsys):
+def test_simulate_truncated_verilog_is_one_line(built, tmp_path, capsys):
+    import shutil
     b = tmp_path / "b"
-    assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0
+    shutil.copytree(built, b)
     v = b / "bitscale_top.v"
     v.write_text(v.read_text()[: len(v.read_text()) // 2])
     rc, err = _cli(capsys, "simulate", b, "--simulator", "icarus", "--images", "1")
