@@ -51,7 +51,7 @@ CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
 SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"     # hw/sim_memory.py's module
 # bump when the way builds are made changes, so old cache entries are not reused
-_BUILD_RECIPE = 4
+_BUILD_RECIPE = 5
 
 
 def verilator_bin_dir() -> str | None:
@@ -244,15 +244,19 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
 def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log) -> None:
     """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
 
-    Only the top module's ports are public to VPI (a .vlt file), not every signal as
-    cocotb's runner does with --public-flat-rw: that keeps Verilator's optimizations.
+    Only the top module's ports are public to VPI (a .vlt file naming each one), not every
+    signal as cocotb's runner does with --public-flat-rw: a public signal may change under
+    VPI at any time, so Verilator re-evaluates all logic depending on it at every clock
+    toggle (measured: ``-var "*"`` on the top module alone put the whole design there).
     """
     import cocotb_tools.config as cfg
 
     from bitscale.proc import run as run_tool
 
     vlt = tmp / "public_ports.vlt"
-    vlt.write_text(f'`verilator_config\npublic_flat_rw -module "{toplevel}" -var "*"\n')
+    ports = top_ports(srcs, toplevel) or ["*"]
+    vlt.write_text("`verilator_config\n" + "".join(
+        f'public_flat_rw -module "{toplevel}" -var "{p}"\n' for p in ports))
     vargs, make_vars = verilator_options(opt)
     trace = (["--trace-fst"] if verilator_fst() else ["--trace"]) if waves else []
     libs = cfg.libs_dir
@@ -278,6 +282,22 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
     log(f"compiled {toplevel} in {time.time() - t1:.1f} s")
     if not reused:
         _save_runtime(rt, tmp)
+
+
+def top_ports(srcs, toplevel: str) -> list[str]:
+    """The port names of module ``toplevel`` (from its ``module name(a, b, ...);`` header), or []."""
+    import re
+    pat = re.compile(r"^\s*module\s+" + re.escape(toplevel) + r"\s*\(([^)]*)\)\s*;", re.M)
+    for src in srcs:
+        try:
+            text = Path(src).read_text(errors="replace")
+        except OSError:
+            continue
+        found = pat.search(text)
+        if found:
+            # "a, b" (Yosys) or "input [7:0] a, output b" (ANSI): the name is the last word
+            return [p.split()[-1] for p in found.group(1).replace("\n", " ").split(",") if p.strip()]
+    return []
 
 
 _RUNTIME_OBJS = ("verilator.o", "verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
