@@ -155,6 +155,16 @@ def test_lfsr_model():
         seen.add(s)
 
 
+def test_only_the_top_ports_are_made_public(tmp_path):
+    yosys = tmp_path / "a.v"
+    yosys.write_text("module sub(x);\nendmodule\nmodule top(ctrl__start, clk,\n  status__done);\n  input clk;\nendmodule\n")
+    ansi = tmp_path / "b.v"
+    ansi.write_text("module wrap(\n  input clk,\n  input [7:0] d0_s_axis_tdata,\n  output d0_m_axis_tlast\n);\nendmodule\n")
+    assert runner.top_ports([yosys], "top") == ["ctrl__start", "clk", "status__done"]
+    assert runner.top_ports([yosys, ansi], "wrap") == ["clk", "d0_s_axis_tdata", "d0_m_axis_tlast"]
+    assert runner.top_ports([yosys], "missing") == []
+
+
 def test_capacity_is_one_per_design_unless_outgrown():
     # TFC at FINN folding: 16 beats of 392 bits a frame -> 32768 frames in 32 MiB
     assert harness_capacity(5, 392, 16) == harness_capacity(10_001, 392, 16) == 32768
