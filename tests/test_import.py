@@ -218,3 +218,25 @@ def test_last_layer_bias_in_hardware(pe):
     x = random_inputs(net.input_shape, 4, seed=1)
     got, _, _ = run_accelerator(Accelerator(net, f), x)
     np.testing.assert_array_equal(got, golden.run(net, x))
+
+
+def _preset(model, w, a, scale, seed=0):
+    from bitscale.nn.presets import ConvNet
+    torch.manual_seed(seed)
+    return _bn_stats(ConvNet(model, w, a, scale, 10, (32, 32, 3)), torch.rand(32, 3, 32, 32), steps=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,w,a,scale", [("vgg", 1, 1, 1 / 32), ("vgg", 2, 2, 1 / 32),
+                                             ("darknet", 1, 1, 1 / 16), ("darknet", 2, 2, 1 / 16)])
+def test_vgg_darknet_round_trip(model, w, a, scale):
+    """vgg / darknet presets (tiny widths, random weights) through QONNX: golden == Brevitas on 1000 images."""
+    from bitscale.nn.presets import check_export, export
+    m = _preset(model, w, a, scale)
+    net = export(m, 10)
+    kinds = {(l.kind, l.kernel, l.stride, l.pad) for l in net.layers}
+    assert ("conv", 3, 1, 1) in kinds
+    if model == "darknet":
+        assert ("conv", 1, 1, 0) in kinds and ("maxpool", 3, 2, 0) in kinds
+    res = check_export(m, net, _images((32, 32, 3)))
+    assert res["golden_agreement"] == 1.0 and res["golden_logits_exact"] == 1.0, res
