@@ -26,7 +26,13 @@ then applies its ``act``:
 
 A channel whose BatchNorm slope is negative has its weight row negated at
 export, so thresholds are always "acc >= T" and multipliers never negative.
-* ``none``: the raw accumulator is the output (last layer; argmax = class).
+* ``none``: the raw accumulator is the output (last layer; argmax = class),
+  plus an integer per-channel ``bias`` where the layer has one (imported networks).
+
+Convolutions have a square ``kernel``, a ``stride`` and ``pad`` rows/columns of
+padding on each side; padding inserts the activation whose code is 0 (0 for
+unsigned, -1 for bipolar; docs/arithmetic.md). Format version 2 added ``pad``
+and ``bias``; version 1 files still load.
 
 Guaranteed: :func:`load` returns only networks that pass :func:`validate`;
 anything else raises :class:`~bitscale.errors.UserError` naming the bad value.
