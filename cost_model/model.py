@@ -45,7 +45,7 @@ MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
 LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom",
                 "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
-FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "rq", "swg", "swg_bits",
+FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "swg", "swg_bits",
                "pool_bits")
 # Family facts (boards.Family): depth one LUT stores per bit of a distributed ROM / serves per bit of a
 # distributed written memory, DSP inference threshold and operand widths.
@@ -61,7 +61,7 @@ PRIORS = {
             "neg": 1.0, "sub": 1.0, "wtree": 1.0, "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0,
             "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0,
-           "ctrl": 2.0, "rq": 1.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
+           "ctrl": 2.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
 }
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
@@ -221,7 +221,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         if l.act == "requant":
             mul, add, _ = net.requant(l)
             mul_bits = inventory.requant_field_bits(mul, add)[0]
-            q_bits = _signed_bits(*requant.operand_range(net, l))
+            q_bits = requant.multiplier_operand(net, l)[3]
         pool = None
         for nxt in layers[i + 1:]:
             if nxt.is_compute:
@@ -438,7 +438,14 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     nf_, sf_ = info.mh // pe, info.mw // simd
     fifo_d = inventory.fifo_depth(info.conv_in is not None, sf_)
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
-    rq = pe * (info.acc_bits + info.mul_bits) * one if info.act == "requant" else 0 * one
+    # requantizer (hw/mvtu.py), per PE: the offset adder and the output clamp (requant.sum_bits), and where
+    # the accumulator is saturated (q_bits < acc_bits) two comparisons against constants and a mux; the
+    # product itself is in DSPs (or the soft "mul" term); no flip-flops (the output register is "out")
+    rq = 0 * one
+    if info.act == "requant":
+        q = _rq_operand(info)
+        rq = pe * (requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits) + info.out_bits
+                   + (info.acc_bits + q if q < info.acc_bits else 0)) * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
         mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one

@@ -174,9 +174,9 @@ class MVTU(wiring.Component):
             mul, add, shift = net.requant(layer)
             self.mul_bits, self.add_bits = inventory.requant_field_bits(mul, add)
             self.shift = shift
-            # the multiplier's other operand: acc saturated into [L, H], exact (nn/requant.operand_range)
-            self.sat_lo, self.sat_hi = requant.operand_range(net, layer)
-            self.q_bits = _signed_bits(self.sat_lo, self.sat_hi)
+            # the multiplier's other operand: acc, or acc saturated into the exact [L, H] where that saves
+            # a DSP (nn/requant.multiplier_operand)
+            self.saturate, self.sat_lo, self.sat_hi, self.q_bits = requant.multiplier_operand(net, layer)
         return [_pack(fields[nf * pe:(nf + 1) * pe].reshape(-1), fb) for nf in range(nf_n)]
 
     def elaborate(self, platform):
@@ -340,9 +340,9 @@ class MVTU(wiring.Component):
                 add = pdata[base + mb:base + mb + bb].as_signed()
                 qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
                 q = Signal(signed(qb), name=f"rq_in{p}")
-                y = Signal(signed(qb + mb + 2 + max(bb, qb + mb)), name=f"rq{p}")
+                y = Signal(signed(requant.sum_bits(qb, mb, bb)), name=f"rq{p}")
                 top = (1 << ob) - 1
-                m.d.comb += [q.eq(Mux(acc < lo_, lo_, Mux(acc > hi_, hi_, acc))),
+                m.d.comb += [q.eq(Mux(acc < lo_, lo_, Mux(acc > hi_, hi_, acc)) if self.saturate else acc),
                              y.eq((q * mul + add) >> self.shift),
                              f.eq(Mux(y < 0, 0, Mux(y > top, top, y)))]
             fields.append(f)

@@ -251,3 +251,28 @@ def operand_range(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[int, int]:
     L = int(np.minimum(nxt - 1, hi).min())
     H = int(np.maximum(last, lo).max())
     return min(L, H), H
+
+
+# The narrowest DSP operand of the families Yosys maps multipliers to DSPs on (ECP5 MULT18X18D, 18 x 18;
+# DSP48E1 takes 25 x 18): a wider accumulator operand costs a second DSP somewhere.
+DSP_OPERAND_BITS = 18
+
+
+def multiplier_operand(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[bool, int, int, int]:
+    """(saturate, L, H, bits): the requantizer multiplier's accumulator operand as hw/mvtu.py builds it.
+
+    The saturation (two comparisons and a mux per PE, ~40 LUTs on xc7) pays only where it saves a DSP:
+    the accumulator is saturated into :func:`operand_range` iff it is wider than DSP_OPERAND_BITS and
+    the range is narrower than the accumulator; otherwise the operand is the accumulator itself."""
+    acc = ir.acc_bits(layer)
+    lo, hi = operand_range(net, layer)
+    q = max(ir._signed_bits(lo), ir._signed_bits(hi))
+    if acc > DSP_OPERAND_BITS and q < acc:
+        return True, lo, hi, q
+    return False, lo, hi, acc
+
+
+def sum_bits(operand_bits: int, mul_bits: int, add_bits: int) -> int:
+    """Signed width of ``operand*M + B`` (operand signed, M unsigned ``mul_bits``, B signed ``add_bits``):
+    exact, the product fits operand_bits + mul_bits + 1 and the sum one bit more than the wider term."""
+    return max(operand_bits + mul_bits + 1, add_bits) + 1
