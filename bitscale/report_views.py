@@ -222,6 +222,19 @@ def layer_rows(row: dict) -> list[dict]:
             d[f"synth_{r}"] = s.get(r) if s else None
             d[f"err_{r}"] = pct_error(l.get(r), d[f"synth_{r}"])
         out.append(d)
+    # What no layer holds (stream FIFOs, the top's glue, the design-level terms of the model):
+    # the estimate's total minus its layers, beside Yosys' modules outside any layer.
+    glue_est = {r: (row[f"est_{r.lower()}"] - tot[r]) if row.get(f"est_{r.lower()}") is not None else None
+                for r in RESOURCES}
+    if "(rest)" in syn or any(v for v in glue_est.values()):
+        g = {"name": "(outside the layers)", "kind": "FIFOs, glue", "wbits": None, "abits": None, "mode": None,
+             "pe": None, "simd": None, "cycles": None, "bram_floor": None, "limits": False}
+        for r in RESOURCES:
+            g[r] = glue_est[r]
+            g[f"{r}_share"] = None
+            g[f"synth_{r}"] = syn.get("(rest)", {}).get(r) if syn else None
+            g[f"err_{r}"] = pct_error(g[r], g[f"synth_{r}"])
+        out.append(g)
     return out
 
 

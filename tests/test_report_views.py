@@ -79,8 +79,11 @@ def test_layer_rows_shares_limit_and_synthesis():
                                               "bitscale_top.dense0": {"LUT": 250, "FF": 210, "BRAM18": 2, "DSP": 0},
                                               "bitscale_top.dense0.mem": {"LUT": 50, "FF": 0, "BRAM18": 0, "DSP": 0},
                                               "bitscale_top.dense1": {"LUT": 125, "FF": 40, "BRAM18": 0, "DSP": 1}}}
-    rows = layer_rows({"est_layers": json.dumps(layers), "synth_json": json.dumps(syn)})
-    d0, d1 = rows
+    rows = layer_rows({"est_layers": json.dumps(layers), "synth_json": json.dumps(syn), "est_lut": 460})
+    d0, d1, glue = rows
+    # outside the layers: the estimate's total minus its layers, beside Yosys' top-level cells
+    assert glue["name"] == "(outside the layers)" and glue["LUT"] == 60 and glue["synth_LUT"] == 10
+    assert glue["FF"] is None and not glue["limits"]
     assert d0["LUT_share"] == pytest.approx(0.75) and d0["BRAM18_share"] == 1.0 and d1["DSP_share"] == 1.0
     assert not d0["limits"] and d1["limits"]
     assert d0["synth_LUT"] == 300 and d0["err_LUT"] == pytest.approx(0.0)    # submodules summed into the layer
