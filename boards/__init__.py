@@ -80,6 +80,9 @@ class Board:
     package: str | None = None    # nextpnr package name, where placed with the open toolchain
     speed: str | None = None
     uart: bool = False
+    # what the self-test shows on the board's LEDs, by amaranth-boards ("led", index): done, pass,
+    # fail, or frames[i] (bit i of the count of frames received); () where the open flow builds none
+    leds: tuple[str, ...] = ()
 
     @property
     def bram18(self) -> float:
@@ -104,10 +107,14 @@ BOARDS: dict[str, Board] = {b.name: b for b in (
           bram_kind="RAMB18", bram_bits=18432, dsp=12288, clock_mhz=250.0),
     Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", lut=83640, ff=83640, bram=208, bram_kind="DP16KD",
           bram_bits=18432, dsp=156, clock_mhz=25.0, platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
-          package="CABGA381", speed="6", uart=True),
+          package="CABGA381", speed="6", uart=True,
+          leds=("done", "pass", "fail", "frames[0]", "frames[1]", "frames[2]", "frames[3]", "frames[4]")),
     Board("icebreaker", "ice40", "iCE40UP5K-SG48", lut=5280, ff=5280, bram=30, bram_kind="EBR",
           bram_bits=4096, dsp=8, clock_mhz=12.0, platform="amaranth_boards.icebreaker:ICEBreakerPlatform",
-          package="sg48", uart=True),
+          package="sg48", uart=True,
+          # the two on-board LEDs (red = led 0, green = led 1); the snap-off LED PMOD (pmod 2), when
+          # attached, shows done and the frame count
+          leds=("fail", "pass", "done", "frames[0]", "frames[1]", "frames[2]", "frames[3]")),
 )}
 
 

@@ -19,6 +19,7 @@ from amaranth.lib import wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import Out
 
+from bitscale.boards import BOARDS
 from bitscale.hw.frame import FrameFormat
 from bitscale.boards.selftest import LED_COUNT, SelfTest, SelfTestData, status_members
 from bitscale.boards.uart_tx import divisor_for
@@ -27,16 +28,8 @@ CORE_MODULE = "bitscale_top"
 SELFTEST_MODULE = "bitscale_selftest"
 BAUD = 115200
 
-# What each board's LEDs show: amaranth-boards ("led", index) -> SelfTest status.
-# "frames[i]" is bit i of the count of frames received.
-LED_MAP = {
-    "ulx3s-85f": {0: "done", 1: "pass", 2: "fail", 3: "frames[0]", 4: "frames[1]", 5: "frames[2]",
-                  6: "frames[3]", 7: "frames[4]"},
-    # iCEBreaker: the two on-board LEDs (red = led 0, green = led 1); the
-    # snap-off LED PMOD (pmod 2), when attached, shows done and the frame count.
-    "icebreaker": {0: "fail", 1: "pass", 2: "done", 3: "frames[0]", 4: "frames[1]", 5: "frames[2]",
-                   6: "frames[3]"},
-}
+# What each board's LEDs show (boards.Board.leds): amaranth-boards ("led", index) -> SelfTest status.
+LED_MAP = {b.name: dict(enumerate(b.leds)) for b in BOARDS.values() if b.leds}
 _STATUS_BIT = {"done": 0, "pass": 1, "fail": 2, **{f"frames[{i}]": 3 + i for i in range(LED_COUNT - 3)}}
 
 
