@@ -174,18 +174,29 @@ def _read(p: Path) -> str | None:
         return None
 
 
-def synth_by_layer(row: dict) -> dict:
-    """Layer name -> {LUT, FF, BRAM18, DSP} summed over its synthesized modules
-    (``bitscale_top.<layer>`` and below), plus ``(rest)`` for the glue; {} without a build."""
+def synth_by_layer(row: dict, layers=()) -> dict:
+    """Layer name -> {LUT, FF, BRAM18, DSP} summed over its synthesized modules, plus
+    ``(rest)`` for the rest (the top's glue, input and output FIFOs); {} without a build.
+
+    A layer ``L`` owns ``<top>.L`` and below, and its stream helpers ``<top>.L_fifo`` /
+    ``<top>.L_dwc`` (the FIFO in front of a layer is part of its estimate). Without
+    ``layers`` every first-level module is its own key."""
     syn = json_obj(row.get("synth_json"))
-    mods = syn.get("modules") if isinstance(syn, dict) else None
+    mods = syn.get("modules")
     if not isinstance(mods, dict) or not mods:
         return {}
     top = syn.get("top", "bitscale_top")
+    names = sorted((str(n) for n in layers if n), key=len, reverse=True)
     out: dict[str, dict] = {}
     for path, res in mods.items():
         parts = str(path).split(".")
-        key = parts[1] if (len(parts) >= 2 and parts[0] == top) else "(rest)"
+        key = "(rest)"
+        if len(parts) >= 2 and parts[0] == top:
+            first = parts[1]
+            if not names:
+                key = first
+            else:
+                key = next((n for n in names if first == n or first.startswith(n + "_")), "(rest)")
         d = out.setdefault(key, {r: 0 for r in RESOURCES})
         for r in RESOURCES:
             d[r] += (res or {}).get(r) or 0
@@ -200,7 +211,7 @@ def layer_rows(row: dict) -> list[dict]:
     if not layers:
         return []
     bits = _layer_bits(row)
-    syn = synth_by_layer(row)
+    syn = synth_by_layer(row, [l.get("name") for l in layers])
     # PE/SIMD/mode from the stored folding where the layer JSON lacks them
     fold = {f.get("name"): f for f in (json_obj(row.get("folding")).get("layers") or [])
             if isinstance(f, dict)}

@@ -77,12 +77,16 @@ def test_layer_rows_shares_limit_and_synthesis():
                "LUT": 100, "FF": 50, "BRAM18": 0, "DSP": 1, "cycles": 2048, "bram_floor": 0}]
     syn = {"top": "bitscale_top", "modules": {"bitscale_top": {"LUT": 10, "FF": 5, "BRAM18": 0, "DSP": 0},
                                               "bitscale_top.dense0": {"LUT": 250, "FF": 210, "BRAM18": 2, "DSP": 0},
-                                              "bitscale_top.dense0.mem": {"LUT": 50, "FF": 0, "BRAM18": 0, "DSP": 0},
+                                              "bitscale_top.dense0.mem": {"LUT": 30, "FF": 0, "BRAM18": 0, "DSP": 0},
+                                              # the FIFO in front of a layer is the layer's; in/out FIFOs are not
+                                              "bitscale_top.dense0_fifo.fifo": {"LUT": 20, "FF": 0, "BRAM18": 0,
+                                                                                "DSP": 0},
+                                              "bitscale_top.in_fifo.fifo": {"LUT": 5, "FF": 0, "BRAM18": 0, "DSP": 0},
                                               "bitscale_top.dense1": {"LUT": 125, "FF": 40, "BRAM18": 0, "DSP": 1}}}
     rows = layer_rows({"est_layers": json.dumps(layers), "synth_json": json.dumps(syn), "est_lut": 460})
     d0, d1, glue = rows
     # outside the layers: the estimate's total minus its layers, beside Yosys' top-level cells
-    assert glue["name"] == "(outside the layers)" and glue["LUT"] == 60 and glue["synth_LUT"] == 10
+    assert glue["name"] == "(outside the layers)" and glue["LUT"] == 60 and glue["synth_LUT"] == 15
     assert glue["FF"] is None and not glue["limits"]
     assert d0["LUT_share"] == pytest.approx(0.75) and d0["BRAM18_share"] == 1.0 and d1["DSP_share"] == 1.0
     assert not d0["limits"] and d1["limits"]
