@@ -148,6 +148,25 @@ def test_relative_store_url_is_made_absolute(tmp_path, monkeypatch):
     assert absolute_url("postgresql://u@h/db") == "postgresql://u@h/db"
 
 
+@pytest.mark.training
+def test_sweep_saves_a_relative_store_url_absolute(tmp_path, monkeypatch, capsys):
+    """`sweep --store sqlite:///relstore.db` then `report` from another directory: the same store,
+    not a new empty one ("0 points", exit 0)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    rc, err = _cli(capsys, "sweep", "--bits", "2", "--scales", "1/512", "--dataset", "digits", "--epochs", "1",
+                   "--store", "sqlite:///relstore.db", "--out", "sw")
+    assert rc == 0, err
+    url = (work / "sw" / "store.url").read_text().strip()
+    assert url == f"sqlite:///{work / 'relstore.db'}"
+    monkeypatch.chdir(tmp_path)
+    rc = main(["report", str(work / "sw"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 0 and doc["rows"] == 1
+    assert not (tmp_path / "relstore.db").exists()
+
+
 def test_report_missing_store_and_bogus_reference_are_errors(fake_sweep, tmp_path, capsys):
     rc, err = _cli(capsys, "report", fake_sweep, "--store", f"sqlite:///{tmp_path / 'missing.db'}")
     assert rc == 2 and "no result store" in _one_line(err)
