@@ -87,6 +87,13 @@ def run_design(name: str, beat_frames: int | None) -> dict:
     row["speedup_cpu"] = round(cf / cb, 1) if cf and cb else None
     row["same_cycles"] = (fast["cycles_per_frame"] == beat["cycles_per_frame"]
                           and fast["latency_cycles"] == beat["latency_cycles"])
+    from bitscale.cost_model import estimate
+    from bitscale.hw.folding import Folding
+    folding = Folding.from_json(json.loads((bd / "design.json").read_text())["folding"])
+    row["latency_model"] = estimate(net, folding, "pynq-z1").latency_cycles
+    row["checks"] = {"golden_exact": fast["golden_match"] == fast["images"] and beat["golden_match"] == beat["images"],
+                     "cycles_eq_model": fast["cycles_per_frame"] == fast["model_cycles_per_frame"],
+                     "latency_le_model": fast["latency_cycles"] <= row["latency_model"]}
     return row
 
 
