@@ -33,6 +33,7 @@ def mixed_run(tmp_path_factory):
     return cfg, out, m
 
 
+@pytest.mark.training
 def test_mixed_fc_golden_matches_brevitas(mixed_run):
     cfg, out, m = mixed_run
     assert cfg.mixed and cfg.wbits == MIXED_W and cfg.label == "fc-w8.2.1.4-a8.4.1.6-s0.0078125-digits"
@@ -130,7 +131,8 @@ def test_random_mixed_cnv_accelerators(data, seed):
 
 # --- the trained mixed net through generate -> cocotb (Icarus) and the cost model -----------------------
 
-@pytest.mark.slow
+@pytest.mark.training
+@pytest.mark.icarus
 def test_trained_mixed_fc_cocotb_bit_exact(mixed_run, tmp_path):
     from bitscale.cost_model import auto_fold, estimate
     from bitscale.hw.generate import generate

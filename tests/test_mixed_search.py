@@ -149,6 +149,7 @@ def src_run(tmp_path_factory):
     return out
 
 
+@pytest.mark.training
 def test_sensitivity_cli(src_run, capsys):
     assert main(["sensitivity", str(src_run), "--samples", "40", "--calib", "200"]) == 0
     doc = json.loads((src_run / "sensitivity.json").read_text())
@@ -165,6 +166,7 @@ def test_sensitivity_cli(src_run, capsys):
     assert [l["trace"] for l in again["layers"]] == [l["trace"] for l in doc["layers"]]      # deterministic
 
 
+@pytest.mark.training
 def test_search_cli_fine_tunes_a_normal_run(src_run, tmp_path, capsys):
     from bitscale.nn import ir
     out = tmp_path / "search"
@@ -192,6 +194,25 @@ def test_search_cli_fine_tunes_a_normal_run(src_run, tmp_path, capsys):
     assert [l.wbits for l in ir.load(tmp_path / "again").compute_layers] == p0["wbits"]
 
 
+@pytest.mark.training
+def test_search_and_sensitivity_json_stdout(src_run, tmp_path):
+    """--json: stdout is exactly one JSON document (progress goes to stderr)."""
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-W", "ignore", "-m", "bitscale"]
+    r = subprocess.run(cmd + ["sensitivity", str(src_run), "--samples", "10", "--calib", "64", "--out",
+                              str(tmp_path / "s.json"), "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "bitscale.Sensitivity" and doc["hv_products"] == 10
+    r = subprocess.run(cmd + ["search", str(src_run), "--board", "pynq-z1", "--fps", "100000", "--no-train",
+                              "--out", str(tmp_path / "search"), "--json"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["format"] == "bitscale.Search" and len(doc["points"]) == 1
+
+
+@pytest.mark.training
 @pytest.mark.parametrize("extra,needle", [
     (["--wbits", "1,17"], "--wbits must be widths 1..16, not 17"),
     (["--abits", "0,4"], "--abits must be widths 1..16, not 0"),
