@@ -202,27 +202,42 @@ def _fake_sweep(out, spec):
     return run_sweep(spec, out, stages=fakes.stages(), quiet_points=True, log=lambda m: None)
 
 
+def test_results_csv_plain_numbers(tmp_path):
+    """results.csv: floats unrounded and without thousands separators (the HTML keeps its format)."""
+    from bitscale.report import CSV_COLUMNS, _write_csv
+    row = {"scale": "3/1024", "scale_value": 3 / 1024, "est_fps": 97656.25, "est_lut": 123456, "accuracy": 0.912345678,
+           "pareto_bram18": True, "error": None}
+    tmp = _write_csv([row], tmp_path / "results.csv")
+    with open(tmp) as f:
+        (r,) = list(csv.DictReader(f))
+    assert list(r) == CSV_COLUMNS
+    assert r["scale_value"] == "0.0029296875" and r["est_fps"] == "97656.25" and r["est_lut"] == "123456"
+    assert float(r["accuracy"]) == 0.912345678 and r["pareto_bram18"] == "yes" and r["error"] == ""
+
+
+@pytest.mark.slow        # the sweep's pre-flight loads torch and the dataset; the report draws figures
 def test_sweep_report_json_and_plain_csv(tmp_path, capsys):
     from bitscale import defaults as D
     from bitscale.sweep import SweepSpec
     out = tmp_path / "sw"
-    spec = SweepSpec(model="fc", precisions=((2, 2), (4, 4)), scales=("1/128", "1/3"), dataset=D.DATASET,
+    spec = SweepSpec(model="fc", precisions=((2, 2), (4, 4)), scales=("1/128", "3/1024"), dataset=D.DATASET,
                      board=D.BOARD, fps=D.FPS, epochs=1, simulator=D.SIMULATOR)
     _fake_sweep(out, spec)
     # the CLI with the same grid finds every point done (no training) and says so in JSON
-    doc = jmain(capsys, "sweep", "--bits", "2,4", "--scales", "1/128,1/3", "--epochs", "1", "--out", out)
+    doc = jmain(capsys, "sweep", "--bits", "2,4", "--scales", "1/128,3/1024", "--epochs", "1", "--out", out)
     assert doc["sweep"]["done"] == 4 and doc["sweep"]["failed"] == 0
     rep = jmain(capsys, "report", out, "--out", tmp_path / "r" / "report", "--reference", "w4a4")
     assert Path(rep["report"]).is_file() and rep["rows"] == 4
     with open(tmp_path / "r" / "report" / "results.csv") as f:
         rows = list(csv.DictReader(f))
-    third = [r for r in rows if r["scale"] == "1/3"]
-    assert third and all(float(r["scale_value"]) == 1 / 3 for r in third)     # not rounded
+    odd = [r for r in rows if r["scale"] == "3/1024"]
+    assert odd and all(float(r["scale_value"]) == 3 / 1024 for r in odd)     # not rounded (was 0.00293)
     for r in rows:
         for k in ("est_fps", "est_lut", "fps_target"):
             assert "," not in r[k] and float(r[k]) >= 0, (k, r[k])   # plain numbers
 
 
+@pytest.mark.slow
 def test_demo_json(tmp_path, capsys):
     """demo --no-hw --json on a store that already holds its points (demo is idempotent)."""
     from bitscale.commands.demo import spec
