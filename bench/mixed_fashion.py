@@ -14,7 +14,7 @@ epochs. Steps:
    are added (and the JSON says so);
 4. per budget: the ILP (wbits 1,2,4,8 x abits 2,4,8 per layer), fine-tuned, estimated at its folding;
    compared with the best uniform point whose estimate fits the same budget;
-5. every searched point: generated at its folding, simulated on 20 test images (cocotb;
+5. (after all accuracies and the ILP timing are recorded) every searched point: generated at its folding, simulated on 20 test images (cocotb;
    bit-exact with the golden model), synthesized with Yosys (xc7): BRAM18 estimate == Yosys;
 6. the ILP on a synthetic 20-layer x 12-choice instance: solve time.
 
@@ -63,6 +63,8 @@ def main(argv=None):
     ap.add_argument("--simulator", default="verilator")
     ap.add_argument("--family", default="xc7")
     ap.add_argument("--no-hw", action="store_true", help="skip simulation and Yosys")
+    ap.add_argument("--hw-deadline", type=float, default=None, metavar="UNIX_TIME",
+                    help="start no simulation/synthesis after this time (the JSON records what was skipped)")
     ap.add_argument("--runs", default="/tmp/bitscale-bench-mixed", help="where run/build dirs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "mixed_fashion.json"))
     args = ap.parse_args(argv)
@@ -154,6 +156,7 @@ def main(argv=None):
     # 4. the searched points
     problem = Problem(ir.load(runs / "w8a8"), sens, board, args.fps, (1, 2, 4, 8), (2, 4, 8))
     res["ilp"] = {"variables": problem.nvar, "layers": problem.n_layers}
+    hw_jobs = []
     for bram, frm in budgets:
         budget = dict(cap, BRAM18=bram)
         sol = problem.solve(budget)
@@ -180,9 +183,7 @@ def main(argv=None):
         res["mixed"].append(row)
         print(f"budget {bram} ({frm}): {label} test {m['test_acc']:.4f} BRAM18 {est.BRAM18} "
               f"(best uniform {row['best_uniform']})", flush=True)
-        if not args.no_hw:
-            row["hw"] = _hw(net, folding, d, runs / f"build-{bram}", args, est)
-            print(f"  hw: {row['hw']}", flush=True)
+        hw_jobs.append((row, net, folding, d, runs / f"build-{bram}", est))
         save()
 
     # 6. ILP timing on a synthetic 20-layer x 12-choice instance
@@ -194,6 +195,16 @@ def main(argv=None):
         times.append(s.solve_seconds)
     res["ilp_synthetic"] = {"layers": 20, "choices_per_layer": max(len(c) for c in sp_.choices),
                             "variables": sp_.nvar, "solve_seconds": times, "max_solve_seconds": max(times)}
+    save()
+
+    # 5. hardware for every searched point (after all the accuracy results are in)
+    for row, net, folding, d, build, est in ([] if args.no_hw else hw_jobs):
+        if args.hw_deadline is not None and time.time() > args.hw_deadline:
+            row["hw"] = {"skipped": "hw deadline passed"}
+            continue
+        row["hw"] = _hw(net, folding, d, build, args, est)
+        print(f"  hw {row['label']}: {row['hw']}", flush=True)
+        save()
 
     # must-show summary
     ms = res["must_show"]
@@ -206,6 +217,7 @@ def main(argv=None):
     if not args.no_hw:
         ms["every_point_bit_exact"] = all(r.get("hw", {}).get("bit_exact") for r in res["mixed"])
         ms["every_point_bram_equal_yosys"] = all(r.get("hw", {}).get("bram_equal") for r in res["mixed"])
+        ms["hw_checked_points"] = sum(1 for r in res["mixed"] if "bit_exact" in r.get("hw", {}))
     save()
     _table(res)
     print(f"wrote {out}")
@@ -217,6 +229,9 @@ def _hw(net, folding, run_dir, build, args, est):
     from bitscale.hw.generate import generate
     from bitscale.sim import runner
     from bitscale.sim.simulate import simulate
+    cached = build / "bench_hw.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
     out = {}
     t = time.time()
     try:
@@ -237,6 +252,8 @@ def _hw(net, folding, run_dir, build, args, est):
                     "bram_equal": s["BRAM18"] == est.BRAM18, "synth_seconds": time.time() - t})
     except Exception as e:  # noqa: BLE001
         out.update({"bram_equal": False, "synth_error": f"{type(e).__name__}: {e}"})
+    if "sim_error" not in out and "synth_error" not in out:
+        cached.write_text(json.dumps(out, indent=1))
     return out
 
 
