@@ -40,7 +40,7 @@ def _train(cfg, out, init_from=None, log=print):
     from bitscale.nn.train import train
     if (out / "metrics.json").is_file():
         m = json.loads((out / "metrics.json").read_text())
-        if m.get("config") == cfg.to_json() and m.get("init_from") == (None if init_from is None else str(init_from)):
+        if m.get("config") == json.loads(json.dumps(cfg.to_json())) and m.get("init_from") == (None if init_from is None else str(init_from)):
             log(f"cached {cfg.label}: test {m['test_acc']:.4f}")
             return m
     return train(cfg, out, log=log, init_from=init_from)
