@@ -148,6 +148,12 @@ class Browser:
         """Run ``script`` (a function body; ``arguments`` holds ``args``) and return its value."""
         return self._req("POST", self._s("/execute/sync"), {"script": script, "args": list(args)})
 
+    def settle(self) -> None:
+        """Wait until the browser has painted what the last call changed (two animation frames)."""
+        self._req("POST", self._s("/execute/async"), {
+            "script": "const done = arguments[arguments.length - 1];"
+                      "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": []})
+
     def find(self, css: str) -> str:
         v = self._req("POST", self._s("/element"), {"using": "css selector", "value": css})
         return next(iter(v.values()))
@@ -159,12 +165,14 @@ class Browser:
         self._req("POST", self._s(f"/element/{self.find(css)}/value"), {"text": text})
 
     def screenshot(self, path=None) -> bytes:
+        self.settle()
         png = base64.b64decode(self._req("GET", self._s("/screenshot")))
         if path:
             Path(path).write_bytes(png)
         return png
 
     def element_screenshot(self, css: str, path=None) -> bytes:
+        self.settle()
         png = base64.b64decode(self._req("GET", self._s(f"/element/{self.find(css)}/screenshot")))
         if path:
             Path(path).write_bytes(png)

@@ -131,10 +131,10 @@ def test_report_in_headless_chromium(report):
         b.click(f"#points-table thead th:nth-child({col + 1})")
         asc = column()
         nums = [float(v) for v in asc if v]
-        assert nums == sorted(nums) and asc != before and sorted(asc) == sorted(before)
+        assert nums == sorted(nums) and asc != before and sorted(asc) == sorted(before), (before, asc)
         b.click(f"#points-table thead th:nth-child({col + 1})")
         desc = [float(v) for v in column() if v]
-        assert desc == sorted(desc, reverse=True)
+        assert desc == sorted(desc, reverse=True), desc
         assert b.js("return document.querySelector(`#points-table thead th:nth-child(${arguments[0]})`)"
                     ".getAttribute('aria-sort')", col + 1) == "descending"
 
@@ -142,16 +142,16 @@ def test_report_in_headless_chromium(report):
         b.type("input[type=search][data-table=points-table]", "w4a4")
         vis = b.js("""return [...document.querySelectorAll('#points-table tbody tr')].filter(r => !r.hidden)
                       .map(r => r.cells[0].textContent.trim());""")
-        assert vis == ["w4a4"] * 3
+        assert vis == ["w4a4"] * 3, vis
         b.js("const i=document.querySelector('input[type=search][data-table=points-table]');"
              "i.value=''; i.dispatchEvent(new Event('input'));")
         pareto = b.js("""return [...document.querySelectorAll('#points-table tbody tr.pareto')]
                          .map(r => getComputedStyle(r).backgroundColor);""")
-        assert pareto and all(c not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") for c in pareto)
+        assert pareto and all(c not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") for c in pareto), pareto
 
         # 4. every plot renders, and not blank: each figure's pixels hold ink and the series colours
         figs = b.js("return [...document.querySelectorAll('figure.plot')].map(f => f.id)")
-        assert len(figs) == 4
+        assert len(figs) == 4, figs
         for fid in figs:
             w = b.js("return document.getElementById(arguments[0]).querySelector('svg').getBoundingClientRect().width",
                      fid)
@@ -163,9 +163,10 @@ def test_report_in_headless_chromium(report):
 
         # 5. a click opens a figure over the page at the window's size; Escape closes it
         b.click("#fig-acc_vs_bram18")
+        b.settle()
         big = b.js("const o=document.getElementById('overlay');"
                    "return o.hidden ? 0 : o.querySelector('svg').getBoundingClientRect().width")
-        assert big > 1000
+        assert big > 1000, big
         b.screenshot(art / "figure-enlarged.png")
         b.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
         assert b.js("return document.getElementById('overlay').hidden") is True
@@ -173,12 +174,13 @@ def test_report_in_headless_chromium(report):
         # 6. a point's link opens its per-layer drill-down
         pid = b.js("return document.querySelector('#points-table tbody tr.pareto a').getAttribute('href')")
         b.click(f"#points-table a[href='{pid}']")
-        assert b.js("return document.getElementById(arguments[0]).open", pid[1:]) is True
+        assert b.js("return document.getElementById(arguments[0]).open", pid[1:]) is True, pid
         limits = b.js("""return [...document.querySelectorAll(arguments[0] + ' tr.limit')].length""", pid)
-        assert limits >= 1
+        assert limits >= 1, limits
 
         b.full_page_screenshot(art / "report.png")
-        assert [e for e in b.console() if e["level"] in ("SEVERE", "WARNING")] == []
+        late = b.console()
+        assert [e for e in late if e["level"] in ("SEVERE", "WARNING")] == [], late
     (art / "README.txt").write_text(json.dumps({"report": str(out / "report.html"),
                                                 "screenshots": sorted(p.name for p in art.glob("*.png"))}, indent=1))
     assert (art / "report.png").stat().st_size > 50_000
