@@ -143,16 +143,18 @@ def best_config(width: int, depth: int, family: str, writable: bool = False) -> 
     return best
 
 
-# LUT-RAM primitives Yosys considers for an unattributed written memory: (depth, width, cost) per cell
-# (xilinx/lutrams_xc5v.txt SDP RAM32M / RAM64M; lattice/lutrams_trellis.txt DPR16X4; iCE40 has none).
-LUTRAM_CELLS = {"xc7": ((32, 6, 8), (64, 3, 8)), "xcup": ((32, 6, 8), (64, 3, 8)),
-                "ecp5": ((16, 4, 4),), "ice40": ()}
+# LUT-RAM primitives Yosys considers for an unattributed written memory: (depth, width, cost, widthscale)
+# per cell (xilinx/lutrams_xc5v.txt SDP RAM32M / RAM64M, "cost 8; widthscale 7": a cell using u of its w
+# bits costs (8 - 7) + 7*u/w; lattice/lutrams_trellis.txt DPR16X4; iCE40 has none).
+LUTRAM_CELLS = {"xc7": ((32, 6, 8, 7), (64, 3, 8, 7)), "xcup": ((32, 6, 8, 7), (64, 3, 8, 7)),
+                "ecp5": ((16, 4, 4, 0),), "ice40": ()}
 
 
 # Measured bracket (docs/cost_model.md): xc7 48x100 goes to a RAMB36 though the LUT-RAM cells alone cost
 # 256 < 257, ECP5 8x197 to a DP16KD though 26 DPR16X4 cost 104 < 128, while xc7 8x197 and ECP5 64x34
-# stay in LUT-RAM: 0.25 < mux cost per bit and row < 0.5.
-LUTRAM_MUX_COST = 0.4
+# stay in LUT-RAM; with the xc7 cells' widthscale, xc7 4x513 stays in LUT-RAM (RAM64M cost 102) while
+# 16x129 goes to a RAMB18 (RAM32M cost 108): 0.51 < mux cost per bit and row < 0.59.
+LUTRAM_MUX_COST = 0.55
 BLOCK_EMU_COST = 12
 
 
@@ -171,10 +173,12 @@ def auto_block(width, depth, family: str):
     # iCE40 by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR; every xc7/ECP5 probe above holds with it
     block_cost = block_cost + BLOCK_EMU_COST
     lut_cost = np.full(shape, np.inf)
-    for cd, cw, cost in LUTRAM_CELLS[family]:
+    for cd, cw, cost, scale in LUTRAM_CELLS[family]:
         rows = _ceil(d, cd)
+        # memory_libmap's cost: per row, every cell's fixed part plus the width-scaled part of the bits used;
         # + the read mux over the rows: LUTRAM_MUX_COST per bit and extra row, bracketed by the probes
-        lut_cost = np.minimum(lut_cost, rows * _ceil(w, cw) * cost + LUTRAM_MUX_COST * w * (rows - 1))
+        per_row = _ceil(w, cw) * (cost - scale) + scale * w / cw
+        lut_cost = np.minimum(lut_cost, rows * per_row + LUTRAM_MUX_COST * w * (rows - 1))
     out = (block_cost < lut_cost) & (block_cost < w * d) & (w > 0) & (d > 0)
     return bool(out) if out.ndim == 0 else out
 
