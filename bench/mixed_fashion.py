@@ -230,8 +230,11 @@ def _hw(net, folding, run_dir, build, args, est):
     from bitscale.sim import runner
     from bitscale.sim.simulate import simulate
     cached = build / "bench_hw.json"
+    key = {"network": ir_digest(net), "folding": folding.to_json()}
     if cached.is_file():
-        return json.loads(cached.read_text())
+        doc = json.loads(cached.read_text())
+        if doc.get("key") == key:
+            return doc["hw"]
     out = {}
     t = time.time()
     try:
@@ -253,8 +256,19 @@ def _hw(net, folding, run_dir, build, args, est):
     except Exception as e:  # noqa: BLE001
         out.update({"bram_equal": False, "synth_error": f"{type(e).__name__}: {e}"})
     if "sim_error" not in out and "synth_error" not in out:
-        cached.write_text(json.dumps(out, indent=1))
+        cached.write_text(json.dumps({"key": key, "hw": out}, indent=1))
     return out
+
+
+def ir_digest(net) -> str:
+    import hashlib
+
+    from bitscale.nn import ir
+    h = hashlib.sha256(json.dumps(ir.to_json(net), sort_keys=True).encode())
+    for k in sorted(net.tensors):
+        h.update(k.encode())
+        h.update(net.tensors[k].tobytes())
+    return h.hexdigest()
 
 
 def _table(res):

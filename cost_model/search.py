@@ -14,7 +14,7 @@ utilization among those reaching ``T = f_clk / FPS`` cycles): that gives the lay
 LUT, BRAM18 and DSP at the folding it needs for the target FPS. Parameter tables
 are costed at their declared width (every threshold bit live, the accumulator's
 full range, an upper bound on a trained network's threshold tables; requantizer
-multipliers at a typical narrowed width, out_bits + 8), so a chosen configuration's
+multipliers at a typical narrowed width, out_bits + 16), so a chosen configuration's
 real estimate is usually at most the prediction (bench/mixed_fashion.py measures both).
 
 ILP. One binary ``z[l, w, a, a']`` per layer and (weights, input, output) widths whose
@@ -85,14 +85,16 @@ def layer_info_at(base: model.LayerInfo, layer: ir.Layer, wbits: int, abits: int
         n_params = 1 if out_bits == 1 else (1 << out_bits) - 1
         param_bits = max(_signed_bits(lo), _signed_bits(hi + 1))
     elif probe.act == "requant":
-        # nn/requant.py narrows the multiplier to what the levels need (a few bits over out_bits);
-        # out_bits + 8 is a generous typical width, the offset as wide as the accumulator product
-        mul_bits = min(max(ir.REQUANT_PRODUCT_BITS - acc - 1, 1), out_bits + 8)
+        # nn/requant.py narrows the multiplier to what the levels need: measured 22-24 bits for 8-bit
+        # outputs of trained fc layers (bench/mixed_fashion.py), so out_bits + 16; the offset as wide as the
+        # accumulator product; the multiplier's accumulator operand unsaturated (acc_bits, q_bits = 0)
+        mul_bits = min(max(ir.REQUANT_PRODUCT_BITS - acc - 1, 1), out_bits + 16)
         n_params, param_bits = 1, mul_bits + acc + mul_bits + 1
     pool = None if base.pool is None else (*base.pool[:-1], out_bits)
+    extra = {"q_bits": 0} if "q_bits" in model.LayerInfo.__dataclass_fields__ else {}
     return replace(base, wbits=wbits, abits=abits, acc_bits=acc, out_bits=out_bits if not last else acc,
                    act=probe.act, n_params=n_params, param_bits=param_bits, mul_bits=mul_bits, pool=pool,
-                   param_live=(), param_distinct=())
+                   param_live=(), param_distinct=(), **extra)
 
 
 class CostTable:
