@@ -31,7 +31,7 @@ def test_issue_cases():
     assert mul_dsp(30, 30, True, True, "ice40") == 0
 
 
-@pytest.mark.slow
+@pytest.mark.yosys
 def test_grid_resynthesized_points():
     """A few grid points synthesized again now (one Yosys process per family) give the fixture's counts."""
     sys.path.insert(0, str(ROOT / "bench"))
