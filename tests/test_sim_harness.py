@@ -185,7 +185,7 @@ def small_acc(tmp_path_factory):
     return d, net, fold
 
 
-@pytest.mark.slow
+@pytest.mark.icarus
 def test_fast_equals_per_beat_on_icarus(small_acc):
     d, net, fold = small_acc
     fast = simulate(d, images=5, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
@@ -201,9 +201,9 @@ def test_fast_equals_per_beat_on_icarus(small_acc):
     assert fast["cycles_per_s"] > 0 and fast["build_s"] >= 0
 
 
-@pytest.mark.slow
-def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch):
-    monkeypatch.setenv("BITSCALE_VERILATOR_OPT", "-O0")     # short runs: compile time dominates
+@pytest.mark.verilator
+@pytest.mark.usefixtures("verilator_o0")        # short runs: compile time dominates
+def test_fast_harness_verilator_stalls_are_golden_exact(small_acc):
     d, net, fold = small_acc
     kw = dict(simulator="verilator", cache_dir=CACHE, log=lambda *a: None, write=False)
     plain = simulate(d, images=12, **kw)
