@@ -253,21 +253,19 @@ def operand_range(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[int, int]:
     return min(L, H), H
 
 
-# The narrowest DSP operand of the families Yosys maps multipliers to DSPs on (ECP5 MULT18X18D, 18 x 18;
-# DSP48E1 takes 25 x 18): a wider accumulator operand costs a second DSP somewhere.
-DSP_OPERAND_BITS = 18
-
-
 def multiplier_operand(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[bool, int, int, int]:
     """(saturate, L, H, bits): the requantizer multiplier's accumulator operand as hw/mvtu.py builds it.
 
-    The saturation (two comparisons and a mux per PE, ~40 LUTs on xc7) pays only where it saves a DSP:
-    the accumulator is saturated into :func:`operand_range` iff it is wider than DSP_OPERAND_BITS and
-    the range is narrower than the accumulator; otherwise the operand is the accumulator itself."""
+    The saturation (two comparisons and a mux per PE) pays only where it saves a DSP: the accumulator
+    is saturated into :func:`operand_range` iff the narrower operand takes fewer DSP primitives on one
+    of the DSP families (Yosys' mul2dsp rule, :func:`bitscale.cost_model.dsp.mul_dsp`, for a
+    ``q x (bits(M) + 1)`` signed product); otherwise the operand is the accumulator itself."""
+    from bitscale.cost_model.dsp import MUL2DSP, mul_dsp
     acc = ir.acc_bits(layer)
     lo, hi = operand_range(net, layer)
     q = max(ir._signed_bits(lo), ir._signed_bits(hi))
-    if acc > DSP_OPERAND_BITS and q < acc:
+    mb = max(int(np.asarray(net.requant(layer)[0]).max(initial=0)).bit_length(), 1) + 1
+    if q < acc and any(mul_dsp(q, mb, True, True, f) < mul_dsp(acc, mb, True, True, f) for f in MUL2DSP):
         return True, lo, hi, q
     return False, lo, hi, acc
 
