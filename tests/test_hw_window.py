@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 from bitscale.hw import folding as fold
-from bitscale.hw.layout import pack_lanes, unpack_lanes
 from bitscale.hw.maxpool import WindowMax
 from bitscale.hw.swg import SlidingWindow
 from bitscale.hw.testbench import run_accelerator, run_stream
@@ -13,19 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
-def _values(rng, shape, bits):
-    if bits == 1:
-        return rng.choice([-1, 1], size=shape)
-    return rng.integers(0, 1 << bits, size=shape)
-
-
-def _words(frames, lanes, bits):
-    flat = [v for f in frames for v in f.reshape(-1)]
-    return [pack_lanes(flat[k:k + lanes], bits) for k in range(0, len(flat), lanes)]
-
-
-def _unwords(words, lanes, bits):
-    return np.array([v for w in words for v in unpack_lanes(w, lanes, bits, False)], dtype=np.int64)
+from test_hw_conv import _unwords, _values, _words  # noqa: E402  (shared stream helpers)
 
 
 def _check_swg(h, w, cf, simd, k, s, same, bits, frames, gaps, seed):
