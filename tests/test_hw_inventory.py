@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +29,7 @@ def test_planes_scalar_and_vectorized_agree(w, a, mode):
         assert wp == (w if w > 1 else 1) and ap == (a if mode == "bit-serial" and a > 1 else 1)
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")   # built to be inspected only
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(w=st.integers(1, 4), a=st.integers(1, 6), seed=st.integers(0, 3), mode=st.sampled_from(inventory.MODES))
 def test_hw_and_cost_model_read_one_inventory(w, a, seed, mode):
