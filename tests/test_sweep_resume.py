@@ -71,6 +71,11 @@ def _kill_and_resume(out: Path, cmd: list, env: dict, k: int, n: int, *, group: 
                                        f"{[(p.id, p.owner_pid) for p in st.points() if p.status == 'running']}"
                                        + subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout)
         time.sleep(0.2)
+    # ... and did nothing after the kill: a worker that claimed, trained or finished a point after
+    # `before` made the counts below flaky (executors._init_worker: PR_SET_PDEATHSIG).
+    def counts(pts):
+        return {p.id: (p.status, p.claims, p.train_attempts) for p in pts}
+    assert counts(st.points()) == counts(before.values()), "a pool worker went on after its sweep was killed"
     interrupted = {i for i, p in before.items() if p.status == "running"}
     res = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stdout + res.stderr

@@ -1,11 +1,13 @@
 """Executors: run jobs in this process, in local worker processes (spawn), or on Ray.
 
-Guaranteed: a local worker exits when its parent sweep is gone (its claim then reads as dead);
-workers get a share of the cores' threads each.
+Guaranteed: a local worker dies with its parent sweep (Linux: killed by the kernel at once,
+PR_SET_PDEATHSIG, so it claims, trains or stores nothing after a ``kill -9`` of the sweep; its
+claim then reads as dead); workers get a share of the cores' threads each.
 """
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -23,6 +25,15 @@ def default_workers(n_points: int, device: str = "cpu") -> int:
 
 
 def _init_worker(threads: int, parent_pid: int):
+    # A pool worker whose sweep was killed (SIGKILL: no clean-up) must not live on: polling
+    # getppid() (below) left it up to 0.5 s (seconds under load) to claim and train one more
+    # point or store one, after the sweep was gone. The kernel kills it with its parent instead;
+    # the parent is the thread that spawned it (the one in pool.submit, inside _execute_local's
+    # `with`, which outlives the pool). Checked after prctl: the parent may already be gone.
+    from bitscale.proc import set_pdeathsig
+    set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(3)
     # Keep N workers from each starting a core-count thread pool (oversubscription).
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
@@ -37,8 +48,7 @@ def _init_worker(threads: int, parent_pid: int):
         lg.addHandler(h)
         lg.setLevel(logging.INFO)
         lg.propagate = False
-    # A pool worker whose sweep was killed (SIGKILL: no clean-up) would otherwise live on,
-    # idle or training: exit as soon as the parent is gone. Its claim then reads as dead.
+    # Where prctl is missing (not Linux): exit soon after the parent is gone.
     import threading
 
     def watch():
