@@ -444,8 +444,11 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     rq = 0 * one
     if info.act == "requant":
         q = _rq_operand(info)
-        rq = pe * (requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits) + info.out_bits
-                   + (info.acc_bits + q if q < info.acc_bits else 0)) * one
+        # Xilinx: Yosys' xilinx_dsp packs the offset adder into the DSP48's post-adder (P = A*B + C) when
+        # the product is one DSP, leaving the clamp; elsewhere the adder is fabric
+        in_dsp = family in ("xc7", "xcup") and _requant_dsp(info, family) == 1
+        adder = 0 if in_dsp else requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits)
+        rq = pe * (adder + info.out_bits + (info.acc_bits + q if q < info.acc_bits else 0)) * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
         mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
