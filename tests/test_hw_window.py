@@ -124,8 +124,8 @@ def test_accelerator_mixed_layers_bit_exact(wbits, abits):
 
 @pytest.mark.parametrize("convs,bound", [
     ([("conv", 4, 1, 1, 0), ("pool", 3, 1)], "pool"),       # 3x3/1 pool emits 9x the words it takes
-    ([("conv", 4, 1, 2, 0), ("pool", 2, 1)], "input"),      # 1x1 stride 2: the window's input side
-    ([("conv", 4, 3, 2, 1)], "mvtu"),
+    pytest.param([("conv", 4, 1, 2, 0), ("pool", 2, 1)], "input", marks=pytest.mark.slow),  # 1x1 stride 2
+    pytest.param([("conv", 4, 3, 2, 1)], "mvtu", marks=pytest.mark.slow),
 ])
 def test_cycles_measured_equal_model(convs, bound):
     """Frame period in steady state == fold.network_cycles, whichever stage bounds it."""

@@ -160,7 +160,8 @@ class _Bad(nn.Module):
         return self.c2(x)
 
 
-@pytest.mark.parametrize("what,match", [("sigmoid", r"op_type Sigmoid"), ("pad", r"op_type Conv.*zero padding")])
+@pytest.mark.parametrize("what,match", [("sigmoid", r"op_type Sigmoid"),
+                                        pytest.param("pad", r"op_type Conv.*zero padding", marks=pytest.mark.slow)])
 def test_unmappable_node_is_one_named_error(tmp_path, what, match):
     p = _onnx_with(tmp_path, _Bad(what), (1, 8, 8))
     with pytest.raises(UserError, match=match):
@@ -172,6 +173,7 @@ def test_unmappable_node_is_one_named_error(tmp_path, what, match):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_cli_import_writes_a_run_dir(tmp_path):
     """bitscale import MODEL.onnx --out RUN --calib-npz X.npz: network + metrics checked against qonnx."""
     torch.manual_seed(3)
@@ -197,7 +199,7 @@ def test_cli_import_writes_a_run_dir(tmp_path):
     assert "golden_test_acc" in met and net.layers[0].pad == 2
 
 
-@pytest.mark.parametrize("pe", [1, 2, 5])
+@pytest.mark.parametrize("pe", [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(5, marks=pytest.mark.slow)])
 def test_last_layer_bias_in_hardware(pe):
     """An IR last layer with an integer bias (imported signed activations, BNN-PYNQ w2a2): MVTU == golden."""
     from dataclasses import replace as dreplace
