@@ -42,7 +42,9 @@ TIMESCALE = ("1ns", "1ps")
 CLOCK_PERIOD_NS = 10
 VERILATOR_ARGS = ["-Wno-fatal"]
 # measured on the 2-core machine (docs/simulation.md, "Builds"): see verilator_options()
-VERILATOR_FAST_ARGS = ["--x-assign", "fast", "--x-initial", "fast"]
+# (not --x-initial fast: uninitialised state may then start as any value, and it left one accelerator
+# of tests/test_sim_accelerator.py's multi-design build without output; --x-assign fast is the default)
+VERILATOR_FAST_ARGS = ["--x-assign", "fast"]
 VERILATOR_CXX_OPT = "-O2"          # the eval code (OPT_FAST) and the runtime (OPT_GLOBAL)
 VERILATOR_CXX_OPT_SLOW = "-O0"     # run-once code: constructors, initial blocks (the weight ROMs' contents)
 BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
