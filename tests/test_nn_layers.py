@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
-
-from bitscale.errors import UserError
 from bitscale.nn import golden, ir
 from bitscale.nn.random_net import random_cnv, random_inputs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitscale.errors import UserError
 
 
 @settings(max_examples=30, deadline=None)
