@@ -12,6 +12,12 @@ unknown one); the ``verilator_o0`` fixture is the one place that picks Verilator
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# One machine-independent profile: a loaded CI or dev machine must not turn "input generation is slow"
+# or a per-example deadline into a failure (bit-exactness is what the tests check, not speed).
+settings.register_profile("bitscale", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("bitscale")
 
 TOOLS = {
     "verilator": "builds and runs a Verilator simulation (cocotb)",
