@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from bitscale.store import PointKey, Store
+from bitscale.store import Store
+from test_sweep_store import _claim_all, _keys   # the same claim race, on every backend
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -128,19 +129,6 @@ def store_url(request, tmp_path):
         return f"sqlite:///{tmp_path / 'results.db'}"
     c = request.getfixturevalue("pg")
     return c.new_database(f"t{os.getpid()}_{next(_DB)}")
-
-
-def _keys(n):
-    return [PointKey("fc", 1 + i % 4, 1 + i % 4, f"1/{2 ** (i // 4 + 1)}", "digits", 1, 0, "pynq-z1", 0.0)
-            for i in range(n)]
-
-
-def _claim_all(url, ids, q, done):
-    st = Store(url)
-    won = [i for i in ids if st.claim(i)]
-    q.put((os.getpid(), won))
-    done.wait(120)          # stay alive: a dead owner's points are rightly reclaimable
-    st.dispose()
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ def _claim_all(url, ids, q, done):
     # stay alive until every process has claimed: a dead owner's points are rightly reclaimable,
     # so a process that exited early would let the slower ones take its points again
     done.wait(120)
+    st.dispose()
 
 
 def test_unique_points_and_idempotent_insert(tmp_path):
