@@ -11,8 +11,8 @@
   unlike ``Runner.test`` under pytest).
 * Verilator builds run ``verilator`` and ``make`` through :func:`bitscale.proc.run`
   (heartbeat, log, children killed with us), with :func:`verilator_options`;
-  Verilator's runtime objects are compiled once per version and options into
-  the shared cache and copied into each build.
+  Verilator's runtime objects (not cocotb's design-specific main) are compiled
+  once per version and options into the shared cache and copied into each build.
 * Waves: FST with Verilator (``--trace-fst``) where the lz4 headers Verilator's
   FST writer needs are installed, else VCD; VCD with Icarus.
 
@@ -53,7 +53,7 @@ CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
 SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"     # hw/sim_memory.py's module
 # bump when the way builds are made changes, so old cache entries are not reused
-_BUILD_RECIPE = 5
+_BUILD_RECIPE = 6
 
 
 def verilator_bin_dir() -> str | None:
@@ -273,8 +273,9 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
     t0 = time.time()
     run_tool(cmd, what=f"verilator {toplevel}", log_path=tmp / "verilate.log", cwd=tmp, env=env, log=log)
     t1 = time.time()
-    # Verilator's runtime and cocotb's main loop do not depend on the design: compiled once per
-    # (version, options) into the shared cache and copied into every build (make sees them up to date)
+    # Verilator's runtime does not depend on the design: compiled once per (version, options) into the
+    # shared cache and copied into every build (make sees them up to date). cocotb's main loop
+    # (verilator.o) does: it includes Vtop.h and allocates a Vtop, whose size is the design's ports.
     rt = _runtime_dir(vargs, make_vars, trace)
     reused = _copy_runtime(rt, tmp)
     log(f"verilated {toplevel} in {t1 - t0:.1f} s; compiling C++ (make -j{BUILD_JOBS}"
@@ -302,7 +303,9 @@ def top_ports(srcs, toplevel: str) -> list[str]:
     return []
 
 
-_RUNTIME_OBJS = ("verilator.o", "verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
+# not verilator.o: compiled from cocotb's verilator.cpp against the design's Vtop.h (`new Vtop`), so a
+# copy made for another design allocates the wrong object (heap corruption: "std::system_error" aborts)
+_RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated_threads.o")
 
 
 def _runtime_dir(vargs, make_vars, trace) -> Path:
