@@ -111,7 +111,10 @@ def test_ctrl_c_exits_quietly(tmp_path):
     """SIGINT while training: one line, exit 130, no traceback."""
     p = subprocess.Popen([sys.executable, "-m", "bitscale", "train", "--scale", "1/128", "--epochs", "500",
                           "--out", str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=_env(), text=True)
+                         env=_env(), text=True,
+                         # a test run started in the background (`cmd &`) inherits SIGINT ignored, and Python
+                         # then keeps ignoring it: give the child the default disposition a terminal has
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     first = p.stderr.readline()                      # "train fc-...": the command is running
     assert first.startswith("train "), first
     p.send_signal(signal.SIGINT)
