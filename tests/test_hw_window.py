@@ -107,19 +107,23 @@ def _mixed(wbits, abits, seed=0):
 
 
 @pytest.mark.slow
+def _golden_exact_period(net, f):
+    """Three frames through the accelerator (Amaranth sim): outputs == golden; the steady-state frame period."""
+    acc = Accelerator(net, f)
+    x = random_inputs(net.input_shape, 3, seed=5)
+    got, cycles, _ = run_accelerator(acc, x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    beats = acc.frame.output.beats
+    return cycles[2 * beats] - cycles[beats]
+
+
 @pytest.mark.parametrize("wbits,abits", [(1, 1), (2, 2)])
 def test_accelerator_mixed_layers_bit_exact(wbits, abits):
     """5x5 same, 3x3 stride-2 same, 3x3/2 pool, 1x1 conv, 2x2/1 pool: the accelerator == golden,
     and frames come out every model-cycles once the pipeline is full."""
     net = _mixed(wbits, abits, seed=wbits)
     f = fold.default_folding(net, max_pe=2, max_simd=3)
-    acc = Accelerator(net, f)
-    x = random_inputs(net.input_shape, 3, seed=5)
-    got, cycles, _ = run_accelerator(acc, x)
-    np.testing.assert_array_equal(got, golden.run(net, x))
-    beats = acc.frame.output.beats
-    period = cycles[2 * beats] - cycles[beats]
-    assert period == fold.network_cycles(net, f)
+    assert _golden_exact_period(net, f) == fold.network_cycles(net, f)
 
 
 @pytest.mark.parametrize("convs,bound", [
@@ -131,13 +135,8 @@ def test_cycles_measured_equal_model(convs, bound):
     """Frame period in steady state == fold.network_cycles, whichever stage bounds it."""
     net = random_cnv((8, 8, 3), convs, [], 2, 2, num_classes=3, seed=1)
     f = fold.default_folding(net, max_pe=4, max_simd=3)
-    acc = Accelerator(net, f)
-    x = random_inputs(net.input_shape, 3, seed=5)
-    got, cycles, _ = run_accelerator(acc, x)
-    np.testing.assert_array_equal(got, golden.run(net, x))
-    b = acc.frame.output.beats
     model = fold.network_cycles(net, f)
-    assert cycles[2 * b] - cycles[b] == model
+    assert _golden_exact_period(net, f) == model
     conv = net.compute_layers[0]
     mvtu = (conv.mh // f[conv.name].pe) * (conv.mw // f[conv.name].simd) * conv.out_pixels
     assert (model > mvtu) == (bound != "mvtu")

@@ -12,7 +12,6 @@ Skips happen only when PostgreSQL or psycopg cannot be installed here, with the 
 from __future__ import annotations
 
 import glob
-import multiprocessing as mp
 import os
 import shutil
 import signal
@@ -26,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from bitscale.store import Store
-from test_sweep_store import _claim_all, _keys   # the same claim race, on every backend
+from test_sweep_store import _claim_race, _keys   # the same claim race, on every backend
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -135,18 +134,7 @@ def store_url(request, tmp_path):
 def test_three_processes_claim_each_point_once(store_url):
     st = Store(store_url)
     ids = st.ensure_points(_keys(24), [0.5] * 24)
-    ctx = mp.get_context("spawn")
-    q, done = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=_claim_all, args=(store_url, ids if k != 1 else ids[::-1], q, done))
-             for k in range(3)]
-    for p in procs:
-        p.start()
-    res = [q.get(timeout=120) for _ in procs]
-    done.set()
-    for p in procs:
-        p.join(timeout=30)
-    won = [i for _, w in res for i in w]
-    assert sorted(won) == sorted(ids), "every point claimed exactly once"
+    _claim_race(store_url, [ids, ids[::-1], ids])
     rows = {p.id: p for p in st.points()}
     assert all(rows[i].claims == 1 and rows[i].status == "running" for i in ids)
     st.dispose()

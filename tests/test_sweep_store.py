@@ -25,6 +25,22 @@ def _claim_all(url, ids, q, done):
     st.dispose()
 
 
+def _claim_race(url, orders):
+    """One spawned process per order of point ids claims them all at once; [(pid, won ids)], each id won once."""
+    ctx = mp.get_context("spawn")
+    q, done = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_claim_all, args=(url, ids, q, done)) for ids in orders]
+    for p in procs:
+        p.start()
+    res = [q.get(timeout=120) for _ in procs]
+    done.set()
+    for p in procs:
+        p.join(timeout=30)
+    won = [i for _, w in res for i in w]
+    assert sorted(won) == sorted(orders[0]), "every point claimed exactly once"
+    return res
+
+
 def test_unique_points_and_idempotent_insert(tmp_path):
     st = Store(default_url(tmp_path))
     keys = _keys(8)
@@ -38,18 +54,7 @@ def test_two_processes_claim_each_point_once(tmp_path):
     url = default_url(tmp_path)
     st = Store(url)
     ids = st.ensure_points(_keys(24), [0.5] * 24)
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    done = ctx.Event()
-    procs = [ctx.Process(target=_claim_all, args=(url, ids if k == 0 else ids[::-1], q, done)) for k in range(3)]
-    for p in procs:
-        p.start()
-    res = [q.get(timeout=120) for _ in procs]
-    done.set()
-    for p in procs:
-        p.join(timeout=30)
-    won = [i for _, w in res for i in w]
-    assert sorted(won) == sorted(ids), "every point claimed exactly once"
+    res = _claim_race(url, [ids, ids[::-1], ids[::-1]])
     rows = {p.id: p for p in st.points()}
     for pid, w in res:
         for i in w:
