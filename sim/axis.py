@@ -282,7 +282,7 @@ class Scoreboard:
         self.decode = decode or (lambda words: list(words))
         self.expected: deque = deque()
         self.results: list[bool] = []
-        self.outputs: list[list[int]] = []
+        self.outputs: list[list[int] | None] = []   # None: a frame that did not decode
         self.errors: list[str] = []
         self.log = log
 

@@ -34,6 +34,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bitscale.errors import UserError
 
@@ -120,18 +121,16 @@ def _check_simulator(simulator: str) -> None:
         raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {simulator!r}")
 
 
-def _runner(simulator: str):
+def _runner(simulator: str, *, vcd: bool = False):
     from cocotb_tools.runner import Icarus, get_runner
 
     setup_path()
     if simulator == "icarus":
         class _Icarus(Icarus):
             """Icarus that dumps VCD (not FST) when built with our dump module."""
-            vcd = False
-
             def _test_command(self):
                 cmds = super()._test_command()
-                if self.vcd:
+                if vcd:
                     cmds = [["-vcd" if a in ("-none", "-fst") else a for a in c] for c in cmds]
                 return cmds
         return _Icarus()
@@ -391,15 +390,14 @@ def run_test(build_dir: Path, toplevel: str, test_module: str, params: dict, wor
     if results.exists():
         results.unlink()
     log_file = work_dir / "sim.log"
-    runner = _runner(simulator)
+    runner = _runner(simulator, vcd=waves and simulator == "icarus")
     env = {PARAMS_ENV: str(params_path), "COCOTB_REDUCED_LOG_FMT": "1"}
     plusargs: list[str] = []
     wave_path = None
     if waves and simulator == "icarus":
-        runner.vcd = True
         wave_path = work_dir / "waves.vcd"
         plusargs.append(f"+dumpfile_path={wave_path}")
-    kwargs = dict(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+    kwargs: dict[str, Any] = dict(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                   build_dir=build_dir, test_dir=work_dir, results_xml=str(results), extra_env=env,
                   waves=(waves and simulator == "verilator"), timescale=TIMESCALE, log_file=log_file,
                   seed=seed, plusargs=plusargs, testcase=testcase)

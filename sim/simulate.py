@@ -160,7 +160,7 @@ def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
     from bitscale.hw import harness_top, sim_memory, stream_harness
     h = hashlib.sha256(json.dumps(fmt.to_json(), sort_keys=True).encode() + str(capacity).encode())
     for mod in (harness_top, sim_memory, stream_harness):
-        h.update(Path(mod.__file__).read_bytes())
+        h.update(Path(str(mod.__file__)).read_bytes())
     path = cache / f"harness-{h.hexdigest()[:16]}.v"
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
