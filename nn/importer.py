@@ -14,7 +14,8 @@ checking). Then one pass over the nodes in topological order maps them onto the 
   ``BatchNormalization``, ``Relu``) up to the next activation ``Quant``/``BipolarQuant`` becomes
   per-channel integer thresholds, found by bisection on the chain itself evaluated in float64
   at integer accumulators (monotone per channel; a decreasing channel has its weight row
-  negated); with no quantizer (the graph output) it must be a positive per-tensor affine map,
+  negated); above 4 bits, the narrowest multiply-shift requantizer with the same steps on every
+  reachable accumulator (nn/requant.py, act ``requant``, as ``train`` exports); with no quantizer (the graph output) it must be a positive per-tensor affine map,
   and per-channel offsets become an integer bias;
 * ``MaxPool`` (no padding) is a maxpool layer; ``Flatten``/``Reshape`` to (N, -1) a flatten
   (the next dense layer's columns are reordered from CHW to HWC); ``GlobalAveragePool`` feeding
@@ -252,9 +253,8 @@ class _Importer:
             q = {"kind": "bipolar", "scale": float(np.asarray(s).reshape(-1)[0]), "bits": 1, "offset": 0}
         else:
             scale, bits, signed, narrow = self._quant_params(node)
-            if bits > ir.THRESHOLD_MAX_BITS:
-                _err(node, f"{bits}-bit activations: the importer maps activations of at most "
-                           f"{ir.THRESHOLD_MAX_BITS} bits (thresholds)")
+            if bits > ir.MAX_BITS:
+                _err(node, f"{bits}-bit activations: the IR carries activations of at most {ir.MAX_BITS} bits")
             a = _attrs(node)
             q = {"kind": "int", "scale": scale, "bits": bits, "signed": signed, "narrow": narrow,
                  "offset": (1 << (bits - 1)) if signed else 0, "zp": self.const(node.input[2]),
@@ -442,8 +442,11 @@ class _Importer:
         return np.round(y / q["scale"]).astype(np.int64) + q["offset"]
 
     def _finish(self, acc: _Acc, node, q: dict, out):
-        """A hidden compute layer ending in quantizer ``q``: thresholds by bisection on the chain."""
-        layer = replace(acc.layer, out_bits=q["bits"], act="thresholds")
+        """A hidden compute layer ending in quantizer ``q``: thresholds by bisection on the chain; above
+        ir.THRESHOLD_MAX_BITS bits the narrowest multiply-shift requantizer with the same steps on every
+        reachable accumulator (nn/requant.py, as ``train`` exports a >= 5)."""
+        act = "thresholds" if q["bits"] <= ir.THRESHOLD_MAX_BITS else "requant"
+        layer = replace(acc.layer, out_bits=q["bits"], act=act)
         alo, ahi = ir.acc_range(layer)
         C = layer.mh
         n = 1 if q["bits"] == 1 else (1 << q["bits"]) - 1
@@ -454,30 +457,56 @@ class _Importer:
         if layer.wbits > 1 and not layer.narrow and np.any(w < -(1 << (layer.wbits - 1)) + 1) and np.any(sign < 0):
             if np.any(w > (1 << (layer.wbits - 1)) - 1):
                 _err(node, "a decreasing channel with full-range weights cannot be negated")
-        kk = np.arange(1, n + 1)[:, None]                                   # (n, 1)
-        lo = np.full((n, C), alo - 1, np.int64)      # level(lo) < k (or lo below the range)
-        hi = np.full((n, C), ahi + 1, np.int64)      # level(hi) >= k (or hi above the range)
-
-        def level(t):                                 # (n, C) accumulators of the sign-corrected layer
-            return self._levels(acc, q, (t * sign[None, :]).reshape(n, C)).reshape(n, C)
-
-        while np.any(hi - lo > 1):
-            mid = (lo + hi) // 2
-            ok = level(mid) >= kk
-            hi = np.where(ok & (hi - lo > 1), mid, hi)
-            lo = np.where(~ok & (hi - lo > 1), mid, lo)
-        t = np.clip(hi, alo, ahi + 1).T                                     # (C, n)
+        t = np.concatenate([self._bisect(acc, q, sign, ks, alo, ahi)          # (C, n), levels in chunks
+                            for ks in np.array_split(np.arange(1, n + 1), max(1, (n * C) >> 20))], axis=1)
         # monotonicity check: the thresholds reproduce the chain on a sample of accumulators
         rng = np.random.default_rng(0)
         sample = np.concatenate([rng.integers(alo, ahi + 1, size=(256, C)), t.T.clip(alo, ahi), (t.T - 1).clip(alo, ahi)])
         want = self._levels(acc, q, sample * sign[None, :])
-        got = (sample[:, :, None] >= t[None, :, :]).sum(axis=-1)
+        got = np.stack([np.searchsorted(t[c], sample[:, c], side="right") for c in range(C)], axis=1)
         if not np.array_equal(got, want):
             _err(node, "the float ops between the layer and this quantizer are not monotone per channel")
         self.tensors[f"{layer.name}.weight"] = w
-        self.tensors[f"{layer.name}.thresholds"] = t.astype(np.int64)
+        if act == "thresholds":
+            self.tensors[f"{layer.name}.thresholds"] = t.astype(np.int64)
+        else:
+            layer = self._requantizer(node, layer, w, t, n, sample, want)
         self._add(layer)
         self.sym[out] = _Act(layer.out_shape, q["bits"], q["scale"], q["offset"])
+
+    def _bisect(self, acc: _Acc, q: dict, sign, ks, alo: int, ahi: int) -> np.ndarray:
+        """(C, len(ks)): per channel the least sign-corrected accumulator reaching each level in ``ks``."""
+        C = len(sign)
+        kk = np.asarray(ks, np.int64)[:, None]                             # (n, 1)
+        m = len(kk)
+        lo = np.full((m, C), alo - 1, np.int64)      # level(lo) < k (or lo below the range)
+        hi = np.full((m, C), ahi + 1, np.int64)      # level(hi) >= k (or hi above the range)
+        while np.any(hi - lo > 1):
+            mid = (lo + hi) // 2
+            ok = self._levels(acc, q, (mid * sign[None, :]).reshape(m, C)).reshape(m, C) >= kk
+            hi = np.where(ok & (hi - lo > 1), mid, hi)
+            lo = np.where(~ok & (hi - lo > 1), mid, lo)
+        return np.clip(hi, alo, ahi + 1).T
+
+    def _requantizer(self, node, layer: Layer, w: np.ndarray, t: np.ndarray, n: int, sample, want) -> Layer:
+        """The layer with act 'requant': (M, B, shift) from :func:`bitscale.nn.requant.fit` on thresholds
+        ``t`` (C, n), exact on each channel's reachable accumulators; re-checked on ``sample``."""
+        from bitscale.nn import requant
+        lo, hi = requant.reachable_w(w, layer.in_bits)
+        k0 = (t <= lo[:, None]).sum(axis=1)
+        k1 = (t <= hi[:, None]).sum(axis=1)
+        kmin = int(k0.min()) + 1
+        got = requant.fit(k0, k1, kmin, t[:, kmin - 1:max(int(k1.max()), kmin - 1)], lo, hi, n)
+        if got is None or ir.acc_bits(layer) + ir._signed_bits(int(got[0].max(initial=0))) > ir.REQUANT_PRODUCT_BITS:
+            _err(node, f"{layer.out_bits}-bit activation: no multiply-shift requantizer within "
+                       f"{ir.REQUANT_PRODUCT_BITS}-bit products reproduces this quantizer exactly")
+        M, B, shift = got
+        inside = (sample >= lo[None, :]) & (sample <= hi[None, :])
+        if not np.array_equal(np.where(inside, requant.apply(M, B, shift, sample, n), want), want):
+            _err(node, "the fitted requantizer differs from the quantizer (internal check)")
+        self.tensors[f"{layer.name}.requant_mul"] = np.asarray(M, np.int64)
+        self.tensors[f"{layer.name}.requant_add"] = np.asarray(B, np.int64)
+        return replace(layer, requant_shift=int(shift))
 
     def _last(self, acc: _Acc):
         """The output layer: logits must be alpha * (acc + bias_c) + beta with one alpha > 0."""

@@ -115,6 +115,66 @@ def test_hand_written_module_round_trip(wbits, abits):
     assert res["qonnx_agreement"] >= 0.99 and res["qonnx_max_abs_diff"] < 1e-3
 
 
+@pytest.mark.slow            # ~11 s on the shared machine
+@pytest.mark.parametrize("wbits,abits", [(4, 8), (8, 8), (2, 6)])
+def test_wide_activation_round_trip(wbits, abits):
+    """Activations above 4 bits import as exact multiply-shift requantizers (act 'requant', as train's a >= 5):
+    the hand-written module at w4a8 through QONNX, golden == Brevitas on 1,000 images and qonnx's executor."""
+    torch.manual_seed(wbits)
+    m = _bn_stats(Mixed(wbits, abits), torch.rand(64, 3, 16, 16))
+    with torch.no_grad():
+        m.fc.bias.data.zero_()
+    net, model = from_brevitas(m, (3, 16, 16))
+    hidden = [l for l in net.compute_layers if l.act != "none"]
+    assert hidden and all(l.act == "requant" and l.out_bits == abits for l in hidden)
+    x = _images((16, 16, 3))
+    agree, diff = _brevitas_vs_golden(m, net, x, _nchw)
+    assert agree == 1.0 and diff < 1e-2, (agree, diff)     # integer logits equal (float32 scales: ~1e-5..1e-3)
+    res, codes, _ = check_against_qonnx(net, model, _nchw(x[:200]).numpy())
+    assert res["qonnx_agreement"] == 1.0 and res["qonnx_max_abs_diff"] < 1e-2, res
+
+
+@pytest.mark.slow
+def test_wide_activation_in_hardware():
+    """An imported w4a8 CNN (padded, stride-2, 1x1, pools, global pool; requantizers) in Amaranth's simulator
+    == golden, and cycles == hw's cycle model."""
+    from bitscale.hw.folding import default_folding, network_cycles
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    torch.manual_seed(5)
+    m = _bn_stats(Mixed(4, 8), torch.rand(64, 3, 12, 12))
+    with torch.no_grad():
+        m.fc.bias.data.zero_()
+    net, _ = from_brevitas(m, (3, 12, 12))
+    assert any(l.act == "requant" for l in net.compute_layers)
+    f = default_folding(net)
+    acc = Accelerator(net, f)
+    x = _images((12, 12, 3), 3, seed=7)
+    got, cycles, _ = run_accelerator(acc, x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    beats = acc.frame.output.beats
+    assert cycles[2 * beats] - cycles[beats] == network_cycles(net, f)      # steady-state frame period
+
+
+def test_too_wide_activation_is_one_named_error(tmp_path):
+    from brevitas.nn import QuantReLU
+
+    class Wide(nn.Module):
+        def __init__(self):
+            super().__init__()
+            from bitscale.nn.models import _input_quant
+            from brevitas.nn import QuantLinear
+            self.iq, self.fc1 = _input_quant(), QuantLinear(8, 4, bias=False, weight_bit_width=4)
+            self.a1, self.fc2 = QuantReLU(bit_width=20), QuantLinear(4, 2, bias=False, weight_bit_width=4)
+
+        def forward(self, x):
+            return self.fc2(self.a1(self.fc1(self.iq(x))))
+
+    p = _onnx_with(tmp_path, Wide(), (8,))
+    with pytest.raises(UserError, match=r"cannot import node .*op_type Quant.*20-bit activations"):
+        import_qonnx(p)
+
+
 @pytest.mark.parametrize("model,w,a", [("fc", 2, 2), ("fc", 1, 1), pytest.param("cnv", 1, 1, marks=pytest.mark.slow),
                                        pytest.param("cnv", 2, 2, marks=pytest.mark.slow)])
 def test_preset_round_trip(model, w, a):
@@ -230,7 +290,8 @@ def _preset(model, w, a, scale, seed=0):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model,w,a,scale", [("vgg", 1, 1, 1 / 32), ("vgg", 2, 2, 1 / 32),
-                                             ("darknet", 1, 1, 1 / 16), ("darknet", 2, 2, 1 / 16)])
+                                             ("darknet", 1, 1, 1 / 16), ("darknet", 2, 2, 1 / 16),
+                                             ("darknet", 4, 8, 1 / 16)])
 def test_vgg_darknet_round_trip(model, w, a, scale):
     """vgg / darknet presets (tiny widths, random weights) through QONNX: golden == Brevitas on 1000 images."""
     from bitscale.nn.presets import check_export, export
