@@ -38,7 +38,12 @@ def pareto_front(rows: list[dict], x: str, y: str, *, x_better: str = "low", key
 
 # --- rows ------------------------------------------------------------------------------------------
 
+MIXED = "mixed"      # the precision label of every searched mixed point (its per-layer bits: ``bits``)
+
+
 def precision_label(wbits, abits) -> str:
+    if wbits is not None and wbits < 0:      # bitscale.store.mixed_key
+        return MIXED
     return "float" if not wbits else f"w{wbits}a{abits}"
 
 
@@ -53,7 +58,10 @@ def annotate(rows: list[dict]) -> list[dict]:
         r["accuracy"] = _norm_acc(r.get("accuracy"))
         if r.get("scale_value") is None and r.get("scale"):
             r["scale_value"] = float(Fraction(r["scale"]))
-    done = [r for r in rows if r.get("status") == "done" and r.get("wbits")]
+        # per-layer bits: a searched point's own label, a uniform point's precision
+        r["bits"] = r.get("mixed_label") or r["precision"]
+    # the uniform frontier (mixed points are drawn beside it and compared with it: mixed_findings)
+    done = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r["precision"] != MIXED]
     fb = set(pareto_front(done, "est_bram18", "accuracy", x_better="low"))
     ff = set(pareto_front(done, "est_fps", "accuracy", x_better="high"))
     for r in rows:
@@ -79,7 +87,8 @@ def findings(rows: list[dict], *, delta: float = 1.0, reference: str | None = "w
     data, the widest integer precision present. Returns a dict with
     ``reference``, ``target`` (fraction), ``per_precision`` (a list of dicts)
     and ``statements`` (sentences for the report)."""
-    done = [r for r in rows if r.get("status") == "done" and r.get("accuracy") is not None]
+    done = [r for r in rows if r.get("status") == "done" and r.get("accuracy") is not None
+            and r.get("precision") != MIXED]
     groups: dict[str, list[dict]] = {}
     for r in done:
         groups.setdefault(r["precision"], []).append(r)
@@ -153,6 +162,108 @@ def findings(rows: list[dict], *, delta: float = 1.0, reference: str | None = "w
             "per_precision": per, "statements": st}
 
 
+def _layer_bits(r: dict) -> list[tuple[str, int, int]]:
+    """(layer name, wbits, abits entering it) per compute layer of a row, from its estimate."""
+    import json
+    layers = r.get("est_layers")
+    try:
+        layers = json.loads(layers) if isinstance(layers, str) else (layers or [])
+    except ValueError:
+        layers = []
+    wb = r.get("mixed_wbits")
+    ab = r.get("mixed_abits")
+    wb = json.loads(wb) if isinstance(wb, str) else wb
+    ab = json.loads(ab) if isinstance(ab, str) else ab
+    names = [l.get("name", f"layer{i}") for i, l in enumerate(layers)]
+    if wb and ab:
+        names = (names + [f"layer{i}" for i in range(len(names), len(wb))])[:len(wb)]
+        return list(zip(names, wb, ab))
+    return [(l.get("name", f"layer{i}"), l.get("wbits"), l.get("abits")) for i, l in enumerate(layers)]
+
+
+def mixed_findings(rows: list[dict]) -> dict:
+    """Where the searched mixed points beat the uniform ones, from ``rows`` (annotated, done points).
+
+    Per mixed point (same model, dataset, board and FPS target as the uniform points it is compared
+    with): the best uniform accuracy within its BRAM18 (accuracy at equal BRAM18), the least BRAM18 any
+    uniform point reaching its accuracy needs (BRAM18 at equal accuracy), and its per-layer bits.
+    Returns ``{"points": [...], "statements": [...]}`` (no mixed points: both empty)."""
+    done = [r for r in rows if r.get("status") == "done" and r.get("accuracy") is not None
+            and r.get("est_bram18") is not None]
+    mixed = [r for r in done if r.get("precision") == MIXED]
+    if not mixed:
+        return {"points": [], "statements": []}
+
+    def ctx(r):
+        return (r.get("model"), r.get("dataset"), r.get("board"), r.get("fps_target"))
+
+    uniform = [r for r in done if r.get("wbits") and r.get("precision") not in (MIXED, "float")]
+    out, st = [], []
+    seen = set()
+    for m in sorted(mixed, key=lambda r: (r.get("scale_value") or 0, r["est_bram18"], -r["accuracy"])):
+        if m.get("run_dir") and m["run_dir"] in seen:
+            continue
+        seen.add(m.get("run_dir"))
+        pool = [u for u in uniform if ctx(u) == ctx(m)]
+        within = [u for u in pool if u["est_bram18"] <= m["est_bram18"]]
+        best = max(within, key=lambda u: (u["accuracy"], -u["est_bram18"])) if within else None
+        reach = [u for u in pool if u["accuracy"] >= m["accuracy"]]
+        cheapest = min(reach, key=lambda u: (u["est_bram18"], -u["accuracy"])) if reach else None
+        layers = _layer_bits(m)
+        d = {"id": m["id"], "scale": m.get("scale"), "bits": m.get("bits"), "accuracy": m["accuracy"],
+             "bram18": m["est_bram18"], "budget_bram18": m.get("mixed_budget_bram18"),
+             "layers": [{"name": n, "wbits": w, "abits": a} for n, w, a in layers],
+             "best_uniform_within": None if best is None else {
+                 "id": best["id"], "precision": best["precision"], "scale": best.get("scale"),
+                 "accuracy": best["accuracy"], "bram18": best["est_bram18"]},
+             "gain_pt": None if best is None else 100 * (m["accuracy"] - best["accuracy"]),
+             "cheapest_uniform_reaching": None if cheapest is None else {
+                 "id": cheapest["id"], "precision": cheapest["precision"], "scale": cheapest.get("scale"),
+                 "accuracy": cheapest["accuracy"], "bram18": cheapest["est_bram18"]},
+             "bram18_x": (m["est_bram18"] / cheapest["est_bram18"]) if cheapest and cheapest["est_bram18"]
+             else None}
+        d["beats_uniform"] = bool((d["gain_pt"] is not None and d["gain_pt"] > 0)
+                                  or (d["bram18_x"] is not None and d["bram18_x"] < 1)
+                                  )
+        out.append(d)
+        what = (f"Mixed {d['bits']} (scale {d['scale']}, {d['bram18']:g} BRAM18"
+                + (f", searched under {d['budget_bram18']:g}" if d["budget_bram18"] is not None else "")
+                + f"): {100 * d['accuracy']:.2f}%")
+        if best is not None:
+            what += (f"; at equal BRAM18 the best uniform point is {best['precision']} at scale {best.get('scale')} "
+                     f"({100 * best['accuracy']:.2f}% at {best['est_bram18']:g}): {d['gain_pt']:+.2f} pt")
+        else:
+            what += "; no uniform point fits within its BRAM18"
+        if cheapest is not None:
+            what += (f"; at equal accuracy uniform needs {cheapest['est_bram18']:g} BRAM18 "
+                     f"({cheapest['precision']} at scale {cheapest.get('scale')}), mixed {m['est_bram18']:g}"
+                     + (f" ({_x(d['bram18_x'])})" if d["bram18_x"] is not None else ""))
+        else:
+            what += "; no uniform point reaches its accuracy"
+        if layers:
+            what += ". Layer bits (w/a): " + ", ".join(f"{n} {w}/{a}" for n, w, a in layers)
+        st.append(what + ".")
+    wins = [d for d in out if d["gain_pt"] is not None and d["gain_pt"] > 0]
+    saves = [d for d in out if d["bram18_x"] is not None and d["bram18_x"] < 1]
+    head = (f"Mixed precision (searched): {len(out)} point(s); more accurate than every uniform point "
+            f"within the same BRAM18 on {len(wins)}")
+    if wins:
+        b = max(wins, key=lambda d: d["gain_pt"])
+        head += f" (best {b['gain_pt']:+.2f} pt, {b['bits']} at {b['bram18']:g} BRAM18)"
+    head += f"; equal accuracy with less BRAM18 than any uniform point on {len(saves)}"
+    if saves:
+        b = min(saves, key=lambda d: d["bram18_x"])
+        head += f" (least {_x(b['bram18_x'])}, {b['bits']})"
+    firstlast = [d for d in out if len(d["layers"]) >= 3]
+    if firstlast:
+        def mean(v):
+            return sum(v) / len(v)
+        edge = mean([mean([d["layers"][0]["wbits"], d["layers"][-1]["wbits"]]) for d in firstlast])
+        mid = mean([mean([l["wbits"] for l in d["layers"][1:-1]]) for d in firstlast])
+        head += (f". Mean weight bits: first/last layers {edge:.2g}, the layers between {mid:.2g}")
+    return {"points": out, "statements": [head + "."] + st}
+
+
 def _interp_width(pts, i, target):
     """Width where accuracy crosses ``target``, linear in log2(width) between two swept points."""
     r = pts[i]
@@ -194,6 +305,7 @@ def pareto_hw_points(rows: list[dict], limit: int | None = None) -> list[int]:
 
     With ``limit``, an evenly spread subset along BRAM18 (cheapest and most
     accurate always kept)."""
+    # mixed points too (wbits < 0): a searched point on the frontier is built like any other
     cand = [r for r in rows if r.get("status") == "done" and r.get("wbits")
             and r.get("accuracy") is not None and r.get("est_bram18") is not None]
     ids = set(pareto_front(cand, "est_bram18", "accuracy", x_better="low"))

@@ -56,17 +56,70 @@ def _check_out(out: Path) -> None:
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
+def _prepare(run_dir: Path, board_obj, fps: float, wbits, abits, lut, bram, dsp, samples: int, log,
+             cache_sensitivity: bool = False):
+    """The search's inputs: (run config, sensitivity table, Problem, budget). Sensitivity is read
+    from RUN_DIR/sensitivity.json when it covers the candidate bits, else computed (and, with
+    ``cache_sensitivity``, written there: the sweep's own run folders)."""
+    from bitscale.cost_model.search import Problem
+    from bitscale.nn import sensitivity as sens_mod
+    from bitscale.nn.train import load_model
+
+    cfg, _ = load_model(run_dir)
+    net = template_net(run_dir, cfg)
+    sens_path = run_dir / "sensitivity.json"
+    sens = sens_mod.read(sens_path) if sens_path.is_file() else None
+    need = set(wbits) | set(abits)
+    if sens is None or not need <= set(sens.get("bits", [])):
+        bits = sorted(need | set(sens_mod.DEFAULT_BITS))
+        log(f"sensitivity of {run_dir} ({samples} Hessian-vector products) ...")
+        sens = sens_mod.sensitivity(run_dir, samples=samples, bits=bits, log=log)
+        if cache_sensitivity:
+            sens_mod.write(sens, sens_path)
+    problem = Problem(net, sens, board_obj, fps, wbits, abits)
+    budget = problem.default_budget()
+    for r, v in (("LUT", lut), ("BRAM18", bram), ("DSP", dsp)):
+        if v is not None:
+            if not isinstance(v, int) or v < 0:
+                raise UserError(f"--{r.lower().replace('18', '')} must be a non-negative integer, not {v!r}")
+            budget[r] = v
+    return cfg, sens, problem, budget
+
+
+def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, board_obj, budget: dict, log) -> dict:
+    """Fine-tune solution ``s`` with QAT from RUN_DIR's checkpoint into ``out_run`` (a normal run dir,
+    plus folding.json and estimate.json at the ILP's folding); returns the point's measured fields."""
+    from bitscale.cost_model import estimate
+    from bitscale.nn import ir
+    from bitscale.nn.train import TrainConfig
+    from bitscale.nn.train import train as train_run
+
+    kw = {k: v for k, v in cfg.to_json().items() if k not in ("wbits", "abits", "epochs", "lr")}
+    tcfg = TrainConfig(wbits=s.wbits, abits=s.abits, epochs=epochs, lr=lr if lr is not None else cfg.lr, **kw)
+    log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
+    m = train_run(tcfg, out_run, log=log, init_from=run_dir)
+    tnet = ir.load(out_run)
+    folding = problem.folding(s)          # the folding the ILP costed for this point
+    est = estimate(tnet, folding, board_obj)
+    (out_run / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
+    (out_run / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))
+    log(f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
+        f"DSP {est.DSP} at {est.fps:,.0f} FPS")
+    return {"test_acc": m["test_acc"], "golden_test_acc": m["golden_test_acc"],
+            "golden_agreement": m["golden_agreement"],
+            "estimate": {"LUT": est.LUT, "FF": est.FF, "BRAM18": est.BRAM18, "DSP": est.DSP, "fps": est.fps,
+                         "fits_budget": all(getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP"))},
+            "folding": folding.to_json()}
+
+
 def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4, 8), lut=None, bram=None,
            dsp=None, budgets: int | None = None, epochs: int = 3, lr: float | None = None, train: bool = True,
            samples: int = 200, log=_log) -> dict:
     """Run the whole search; returns search.json's content."""
     from bitscale.boards import get as get_board
-    from bitscale.cost_model import estimate
-    from bitscale.cost_model.search import Problem, frontier_budgets
-    from bitscale.nn import ir, precision
+    from bitscale.cost_model.search import frontier_budgets
+    from bitscale.nn import precision
     from bitscale.nn import sensitivity as sens_mod
-    from bitscale.nn.train import TrainConfig, load_model
-    from bitscale.nn.train import train as train_run
 
     run_dir, out = Path(run_dir), Path(out)
     if not (run_dir / "checkpoint.pt").is_file():
@@ -77,23 +130,7 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
         raise UserError(f"--budgets must be a positive integer, not {budgets!r}")
     if not isinstance(epochs, int) or epochs < 1:
         raise UserError(f"--epochs must be a positive integer, not {epochs!r}")
-    cfg, _ = load_model(run_dir)
-    net = template_net(run_dir, cfg)
-
-    sens_path = run_dir / "sensitivity.json"
-    sens = sens_mod.read(sens_path) if sens_path.is_file() else None
-    need = set(wbits) | set(abits)
-    if sens is None or not need <= set(sens.get("bits", [])):
-        bits = sorted(need | set(sens_mod.DEFAULT_BITS))
-        log(f"sensitivity of {run_dir} ({samples} Hessian-vector products) ...")
-        sens = sens_mod.sensitivity(run_dir, samples=samples, bits=bits, log=log)
-    problem = Problem(net, sens, board_obj, fps, wbits, abits)
-    budget = problem.default_budget()
-    for r, v in (("LUT", lut), ("BRAM18", bram), ("DSP", dsp)):
-        if v is not None:
-            if not isinstance(v, int) or v < 0:
-                raise UserError(f"--{r.lower().replace('18', '')} must be a non-negative integer, not {v!r}")
-            budget[r] = v
+    cfg, sens, problem, budget = _prepare(run_dir, board_obj, fps, wbits, abits, lut, bram, dsp, samples, log)
     if budgets is None:
         sols = [problem.solve(budget)]
     else:
@@ -123,24 +160,9 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
                     point["same_as"] = done[key]
                 else:
                     done[key] = point["name"]
-                    kw = {k: v for k, v in cfg.to_json().items() if k not in ("wbits", "abits", "epochs", "lr")}
-                    tcfg = TrainConfig(wbits=s.wbits, abits=s.abits, epochs=epochs,
-                                       lr=lr if lr is not None else cfg.lr, **kw)
-                    log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
-                    m = train_run(tcfg, pdir / "run", log=log, init_from=run_dir)
-                    tnet = ir.load(pdir / "run")
-                    folding = problem.folding(s)          # the folding the ILP costed for this point
-                    est = estimate(tnet, folding, board_obj)
-                    (pdir / "run" / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
-                    (pdir / "run" / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))
-                    point.update({"run_dir": f"p{i}/run", "test_acc": m["test_acc"],
-                                  "golden_test_acc": m["golden_test_acc"], "golden_agreement": m["golden_agreement"],
-                                  "estimate": {"LUT": est.LUT, "FF": est.FF, "BRAM18": est.BRAM18, "DSP": est.DSP,
-                                               "fps": est.fps, "fits_budget": all(
-                                                   getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP"))},
-                                  "folding": folding.to_json()})
-                    log(f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
-                        f"DSP {est.DSP} at {est.fps:,.0f} FPS")
+                    point.update({"run_dir": f"p{i}/run",
+                                  **_fine_tune(problem, s, cfg, run_dir, pdir / "run", epochs, lr, board_obj,
+                                               budget, log)})
             doc["points"].append(point)
         (tmp / "search.json").write_text(json.dumps(doc, indent=1))
         umask = os.umask(0)
@@ -150,4 +172,38 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return doc
+
+
+def search_point(source_run, out_run, board: str, fps: float, k: int, of: int, wbits=(1, 2, 4, 8),
+                 abits=(2, 4, 8), epochs: int = 3, lr: float | None = None, samples: int = 200, log=_log) -> dict:
+    """One point of a traced mixed frontier, for the sweep (``bitscale sweep --mixed K``): the k-th
+    (0-based) of ``of`` BRAM18 budgets from the least any configuration needs to what the widest one
+    needs (``--budgets K`` of ``bitscale search``), solved and fine-tuned from ``source_run`` into
+    ``out_run`` (a normal run dir, which also gets ``search_point.json``: this function's result).
+    The source run's sensitivity.json is computed once and kept there for the other K-1 points."""
+    from bitscale.boards import get as get_board
+    from bitscale.cost_model.search import frontier_budgets
+    from bitscale.nn import precision
+
+    source_run, out_run = Path(source_run), Path(out_run)
+    if not (source_run / "checkpoint.pt").is_file():
+        raise UserError(f"no checkpoint.pt in run directory {source_run}")
+    if not (isinstance(of, int) and isinstance(k, int) and 0 <= k < of):
+        raise UserError(f"mixed point {k!r} of {of!r}: need 0 <= k < K")
+    board_obj = get_board(board)
+    cfg, _, problem, budget = _prepare(source_run, board_obj, fps, wbits, abits, None, None, None, samples, log,
+                                       cache_sensitivity=True)
+    levels = frontier_budgets(problem, of, budget)
+    b = levels[min(k, len(levels) - 1)]           # fewer distinct budgets than K: the last repeats
+    s = problem.solve(dict(budget, BRAM18=b))
+    label = precision.label(s.wbits, s.abits)
+    log(f"mixed point {k + 1}/{of}: BRAM18 budget {b} -> {label} predicted {s.predicted} "
+        f"(ILP {s.solve_seconds * 1000:.0f} ms)")
+    doc = {"format": "bitscale.SearchPoint", "version": 1, "source_run": str(source_run), "board": board_obj.name,
+           "fps": float(fps), "k": k, "of": of, "budget_levels": levels, "label": label, **s.to_json(),
+           "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
+           "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(source_run)}}
+    doc.update(_fine_tune(problem, s, cfg, source_run, out_run, epochs, lr, board_obj, budget, log))
+    (out_run / "search_point.json").write_text(json.dumps(doc, indent=1))
     return doc

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 # pareto_front and precision_label are re-exported (bitscale.report's Python API, commands/report.py)
-from bitscale.analysis import annotate, findings, pareto_front, precision_label  # noqa: F401
+from bitscale.analysis import annotate, findings, mixed_findings, pareto_front, precision_label  # noqa: F401
 from bitscale.api import make_callable as _make_callable
 from bitscale.errors import UserError
 
@@ -35,7 +35,7 @@ CSV_COLUMNS = [
     "sim_cycles_per_frame", "design_cycles_per_frame", "sim_fps", "synth_lut", "synth_ff",
     "synth_bram18", "synth_dsp", "synth_fmax_mhz", "train_attempts", "claims", "t_train_s",
     "t_estimate_s", "t_point_s", "t_generate_s", "t_simulate_s", "t_synth_s", "t_hw_s", "run_dir",
-    "build_dir",
+    "build_dir", "bits", "mixed_budget_bram18", "mixed_perturbation", "mixed_source_run",
 ]
 
 
@@ -121,6 +121,10 @@ def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta
     out = Path(out_dir) if out_dir else sweep_dir
     out.mkdir(parents=True, exist_ok=True)
     fnd = findings(rows, delta=delta, reference=reference)
+    mx = mixed_findings(rows)
+    if mx["points"]:       # where searched mixed points beat uniform ones, and their per-layer bits
+        fnd["mixed"] = mx
+        fnd["statements"].extend(mx["statements"])
     from bitscale import report_views
     from bitscale.report_page import render
     board = report_views.get_board(spec.get("board") if spec else None)

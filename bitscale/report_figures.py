@@ -49,6 +49,8 @@ class Style:
 # Looks for labels that are not "wNaM" (extend here: e.g. SPECIAL_STYLES["mixed"] = Style(...)).
 SPECIAL_STYLES: dict[str, Style] = {
     "float": Style(OKABE_ITO["black"], "*", size=8.0),
+    # searched mixed per-layer precision (bitscale sweep --mixed): a filled plus, black, joined dotted
+    "mixed": Style(OKABE_ITO["black"], "P", size=9.0, line=":"),
 }
 # Functions label -> Style | None, tried in order before the wNaM rule (for families of labels).
 STYLE_RULES: list[Callable[[str], Style | None]] = []
@@ -87,7 +89,7 @@ def human(v: float, _pos=None) -> str:
         return ""
     a = abs(v)
     for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div:
+        if a >= div * 0.9995:           # 999.5M reads 1G, never "1e+03M"
             return f"{v / div:.3g}{suf}"
     if a >= 1 or a == 0:
         return f"{v:.3g}"

@@ -23,6 +23,7 @@ import time
 from bitscale import report_figures as F
 from bitscale import report_html as H
 from bitscale import report_views as V
+from bitscale.analysis import MIXED
 
 FIG_NAMES = ("acc_vs_max_fps", "acc_vs_bram18", "acc_vs_lut", "acc_vs_weight_bits")
 
@@ -55,8 +56,12 @@ def _swatch(prec: str) -> str:
     return f'<span class="swatch" style="background:{st.color}"></span>{H.esc(prec)}'
 
 
-def _prec_cell(prec: str) -> H.Cell:
-    return H.Cell(prec, prec, html=_swatch(prec), cls="t")
+def _prec_cell(prec: str, text: str | None = None) -> H.Cell:
+    """A precision with its swatch; ``text`` (a mixed point's per-layer bits) shown instead of the label."""
+    st = F.style_for(prec)
+    label = text or prec
+    return H.Cell(label, label, html=f'<span class="swatch" style="background:{st.color}"></span>{H.esc(label)}',
+                  cls="t")
 
 
 def _series(pts, x_of, y_of):
@@ -68,7 +73,8 @@ def _series(pts, x_of, y_of):
         by.setdefault(r["precision"], []).append((r.get("scale_value") or 0, x, y, r["scale"], r["id"]))
     out = []
     for p, v in by.items():
-        v.sort()
+        # a precision's widths in order; searched mixed points along their BRAM18 (several per width)
+        v.sort(key=(lambda a: (a[1], a[2])) if p == MIXED else None)
         out.append(F.Series(p, tuple(a[1] for a in v), tuple(a[2] for a in v), tuple(a[3] for a in v),
                             tuple(a[4] for a in v)))
     return tuple(out)
@@ -96,6 +102,7 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
     tgt = (spec or {}).get("fps")
     at = f"at ≥ {F.human(tgt)} FPS" if tgt else "at the fastest folding that fits"
     ints = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("accuracy") is not None]
+    uni = [r for r in ints if r["precision"] != MIXED]    # the frontier is the uniform one; mixed beside it
     def acc(r):
         return 100.0 * r["accuracy"]
 
@@ -105,7 +112,7 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
     def mx(r):
         return vw[r["id"]]["max_fps"]
 
-    fr, _ = _front(ints, mx, acc, "high")
+    fr, _ = _front(uni, mx, acc, "high")
     out["acc_vs_max_fps"] = F.scatter_svg(F.Figure(
         "acc_vs_max_fps", f"Accuracy vs max FPS on {bt}", f"frames/s, fastest folding that fits {bt}",
         "test accuracy (%)", _series(ints, mx, acc), logx=True, front=fr, front_where="pre",
@@ -115,7 +122,7 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
         def xo(r, c=col):
             return r.get(c)
 
-        fr, _ = _front(ints, xo, acc, "low")
+        fr, _ = _front(uni, xo, acc, "low")
         kind = board.bram_kind if (board and res == "BRAM18") else res
         bud = V.budget(board, res)
         measured = tuple((r[meas], acc(r), r["precision"]) for r in ints if r.get(meas) is not None)
@@ -128,7 +135,7 @@ def figures(rows, board, spec, vw) -> dict[str, str]:
     def wbits(r):
         return r.get("weight_bits")
 
-    fr, _ = _front([r for r in wb if r.get("wbits")], wbits, acc, "low")
+    fr, _ = _front([r for r in wb if r.get("wbits") and r["precision"] != MIXED], wbits, acc, "low")
     out["acc_vs_weight_bits"] = F.scatter_svg(F.Figure(
         "acc_vs_weight_bits", "Accuracy vs weight memory", "weight memory (bits, log)", "test accuracy (%)",
         _series(wb, wbits, acc), logx=True, front=fr, front_where="post"))
@@ -150,7 +157,8 @@ def render(rows: list[dict], spec: dict | None, fnd: dict, board, *, sweep_dir: 
     """(report.html's text, {figure name: svg})."""
     vw = {r["id"]: V.views(r, board) for r in rows}
     figs = figures(rows, board, spec, vw)
-    ints = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("accuracy") is not None]
+    ints_all = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("accuracy") is not None]
+    ints = [r for r in ints_all if r["precision"] != MIXED]
     _, front_max = _front(ints, lambda r: vw[r["id"]]["max_fps"], lambda r: r["accuracy"], "high")
     bt = V.board_title(board.name if board else (spec or {}).get("board"))
     parts = ["<h1>bitscale sweep report</h1>", _context(rows, spec, board, sweep_dir)]
@@ -161,7 +169,10 @@ def render(rows: list[dict], spec: dict | None, fnd: dict, board, *, sweep_dir: 
         parts.append(f"<li{cls}>{H.esc(s)}</li>")
     parts.append("</ul>")
     parts.append("<h2>Plots</h2><p class='muted'>Colour: weight bits, marker: activation bits (one style per "
-                 "precision); labels: width scale. Click a plot to enlarge it (Escape closes).</p><div class='plots'>")
+                 "precision); labels: width scale. Click a plot to enlarge it (Escape closes)."
+                 + (" Black filled plus (dotted): searched mixed per-layer precision (<code>--mixed</code>), "
+                    "beside the uniform points' frontier." if any(r["precision"] == MIXED for r in ints_all) else "")
+                 + "</p><div class='plots'>")
     for name in FIG_NAMES:
         parts.append(H.figure(figs[name], f"fig-{name}", CAPTIONS[name]))
     parts.append("</div>")
@@ -239,7 +250,7 @@ def _points(rows, vw, board, front_max, bt) -> str:
         front = " ".join(k for k, on in (("BRAM", r.get("pareto_bram18")), ("maxFPS", r["id"] in front_max)) if on)
         link = H.Cell(r["scale"], r.get("scale_value"), html=f'<a href="#pt-{r["id"]}">{H.esc(r["scale"])}</a>')
         body.append([
-            _prec_cell(r["precision"]), link, H.Cell(r.get("status") or "", cls="t"), _pct(r.get("accuracy")),
+            _prec_cell(r["precision"], r.get("mixed_label")), link, H.Cell(r.get("status") or "", cls="t"), _pct(r.get("accuracy")),
             r.get("weight_bits"),
             H.Cell(f"{v['fps']:,.0f}" if v["fps"] else "", v["fps"]),
             _util_cell(r.get("est_bram18"), v["util_BRAM18"]), _util_cell(r.get("est_lut"), v["util_LUT"]),
@@ -323,7 +334,7 @@ def _drilldowns(rows, vw, board) -> str:
             continue
         v = vw[r["id"]]
         lrows = V.layer_rows(r)
-        summ = (f"{r['precision']} at {r['scale']} — {H.fmt(_pct(r.get('accuracy')))}%"
+        summ = (f"{r.get('mixed_label') or r['precision']} at {r['scale']} — {H.fmt(_pct(r.get('accuracy')))}%"
                 + (f" — BRAM18 {H.fmt(r.get('est_bram18'))}" if r.get("est_bram18") is not None else "")
                 + (f" ({100 * v['util_BRAM18']:.0f}%)" if v["util_BRAM18"] is not None else "")
                 + (f" — LUT {H.fmt(r.get('est_lut'))}" if r.get("est_lut") is not None else "")

@@ -130,3 +130,45 @@ class SynthResult(_JSON):
                            doc.get("bram_kind"))
 
 
+
+
+@dataclass(frozen=True)
+class SearchResult(_JSON):
+    """A searched mixed-precision point (``bitscale sweep --mixed K``): per-layer bits, the BRAM18
+    budget it was searched under, the ILP's predicted cost and objective, and its source run."""
+
+    wbits: tuple[int, ...]           # per compute layer
+    abits: tuple[int, ...]           # bits entering each compute layer (abits[0] = the input's 8)
+    label: str                       # e.g. w1.1.1.2-a8.4.4.4
+    budget_bram18: int
+    predicted_lut: int
+    predicted_bram18: int
+    predicted_dsp: int
+    perturbation: float
+    solve_seconds: float
+    source_run: str
+    k: int = 0                       # the k-th (0-based) of ``of`` budgets of the width's frontier
+    of: int = 1
+
+    FORMAT = "bitscale.SearchResult"
+
+    def __post_init__(self):
+        object.__setattr__(self, "wbits", tuple(int(b) for b in self.wbits))
+        object.__setattr__(self, "abits", tuple(int(b) for b in self.abits))
+        if not self.wbits or len(self.wbits) != len(self.abits):
+            raise ValueError(f"per-layer bits need one wbits and one abits per layer, not {self.wbits} / {self.abits}")
+        for b in self.wbits + self.abits:
+            if not 1 <= b <= 16:
+                raise ValueError(f"per-layer bits must be 1..16, not {b}")
+        for name in ("budget_bram18", "predicted_lut", "predicted_bram18", "predicted_dsp", "k", "of"):
+            object.__setattr__(self, name, _count(name, getattr(self, name)))
+        if not 0 <= self.k < self.of:
+            raise ValueError(f"mixed point k={self.k} of {self.of}: need 0 <= k < of")
+
+    @staticmethod
+    def from_search(doc: dict) -> "SearchResult":
+        """From bitscale.mixed.search_point's search_point.json."""
+        p = doc["predicted"]
+        return SearchResult(tuple(doc["wbits"]), tuple(doc["abits"]), doc["label"], doc["budget"]["BRAM18"],
+                            p["LUT"], p["BRAM18"], p["DSP"], float(doc["perturbation"]),
+                            float(doc["solve_seconds"]), str(doc["source_run"]), doc.get("k", 0), doc.get("of", 1))

@@ -15,6 +15,10 @@ Tables:
   beside the estimate; it has its own status, owner and heartbeat.
 * ``estimate_views``: more cost views of a done point (``max``: the fastest folding
   that fits the board, beside the target-FPS estimate in ``metrics``).
+* ``mixed_results``: a searched mixed-precision point's per-layer bits, its budget and the ILP's
+  prediction (``bitscale sweep --mixed K``). Such a point is a ``points`` row like any other, keyed
+  by ``wbits = -k``, ``abits = -K`` (the k-th of K searched points of its width: its bits are only
+  known once the search ran); :func:`mixed_key` / :func:`is_mixed` say so.
 * ``timings``: seconds per (point, stage).
 * ``sweep_runs``: one row per invocation of a sweep (its spec as JSON).
 
@@ -71,7 +75,7 @@ class Point(_Claimable, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(32))
-    wbits: Mapped[int] = mapped_column(Integer)          # 0 = float baseline
+    wbits: Mapped[int] = mapped_column(Integer)          # 0 = float baseline; < 0: mixed (mixed_key)
     abits: Mapped[int] = mapped_column(Integer)
     scale: Mapped[str] = mapped_column(String(32))       # canonical fraction, "1/32"
     scale_value: Mapped[float] = mapped_column(Float)
@@ -149,6 +153,36 @@ class EstimateView(Base):
     layers: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON list
     folding: Mapped[str | None] = mapped_column(Text, nullable=True)     # JSON
     error: Mapped[str | None] = mapped_column(Text, nullable=True)       # e.g. "nothing fits"
+
+
+class MixedResult(Base):
+    """The search behind a mixed point (``points.wbits < 0``): per-layer bits (JSON lists), the
+    BRAM18 budget it was searched under, the ILP's predicted cost and objective, and the run it was
+    fine-tuned from. A table of its own, so an older results.db gains it by ``create_all``.
+    Read by ``rows()`` as ``mixed_wbits``, ``mixed_abits``, ``mixed_label``, ..."""
+
+    __tablename__ = "mixed_results"
+
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
+    wbits: Mapped[str] = mapped_column(Text)                # JSON list, one per compute layer
+    abits: Mapped[str] = mapped_column(Text)                # JSON list: bits entering each compute layer
+    label: Mapped[str] = mapped_column(String(255))         # e.g. w1.1.1.2-a8.4.4.4
+    budget_bram18: Mapped[float | None] = mapped_column(Float, nullable=True)
+    predicted: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON {"LUT", "BRAM18", "DSP"}
+    perturbation: Mapped[float | None] = mapped_column(Float, nullable=True)
+    solve_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    source_run: Mapped[str | None] = mapped_column(Text, nullable=True)
+    search_json: Mapped[str | None] = mapped_column(Text, nullable=True)    # the search point's document
+
+
+def mixed_key(k: int, of: int) -> tuple[int, int]:
+    """The (wbits, abits) key columns of the k-th (0-based) of ``of`` searched mixed points of a width."""
+    return -(k + 1), -of
+
+
+def is_mixed(wbits) -> bool:
+    """Whether a ``points.wbits`` value marks a searched mixed point (per-layer bits in ``mixed_results``)."""
+    return wbits is not None and wbits < 0
 
 
 class Timing(Base):
@@ -480,6 +514,7 @@ class Store:
         out = []
         with self.session() as s:
             metrics = {m.point_id: m for m in s.scalars(select(Metrics))}
+            mixed = {m.point_id: m for m in s.scalars(select(MixedResult))}
             hws = {h.point_id: h for h in s.scalars(select(HwResult))}
             views: dict[int, list[EstimateView]] = {}
             for v in s.scalars(select(EstimateView)):
@@ -500,6 +535,11 @@ class Store:
                             d[f"hw_{k}" if k in ("status", "error", "owner_host", "owner_pid",
                                                  "heartbeat", "claimed_at", "finished_at",
                                                  "attempts") else k] = v
+                mx = mixed.get(p.id)
+                if mx is not None:
+                    for k, v in _as_dict(mx).items():
+                        if k != "point_id":
+                            d[f"mixed_{k}"] = v
                 for v in views.get(p.id, []):
                     for k, val in _as_dict(v).items():
                         if k not in ("point_id", "view"):

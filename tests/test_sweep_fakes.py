@@ -95,10 +95,42 @@ def synth(build_dir, family, board, log=None):
     return {"LUT": 1000, "FF": 900, "BRAM18": 2, "DSP": 0}
 
 
+def search(source_run, out_dir, req, log):
+    """Shaped like bitscale.mixed.search_point: the k-th of K points gets wider inner layers as k
+    grows, the first and last layers stay at the widest candidate, and it is a little more accurate
+    than the uniform point of its inner bits (so the report's mixed findings have wins to name)."""
+    out = Path(out_dir)
+    src = json.loads((Path(source_run) / "config.json").read_text())
+    W, A = sorted(req["wbits"]), sorted(req["abits"])
+    k, of = req["k"], req["of"]
+    w_in, a_in = W[min(k, len(W) - 1)], A[min(k, len(A) - 1)]
+    width = max(2, int(round(4096 * src["scale"])))
+    wb = [max(W), w_in, max(W)]
+    net = random_fc([width, width], wb, [a_in, a_in], in_features=16, seed=src["seed"])
+    ir.save(net, out)
+    ab = [l.in_bits for l in net.compute_layers]
+    acc = min(0.99, fake_accuracy(w_in, a_in, src["scale"]) + 0.01)
+    (out / "config.json").write_text(json.dumps(dict(src, wbits=wb, abits=ab, epochs=req["epochs"])))
+    (out / "metrics.json").write_text(json.dumps({"test_acc": acc, "golden_agreement": 1.0}))
+    label = f"w{'.'.join(map(str, wb))}-a{'.'.join(map(str, ab))}"
+    bram = sum(math.ceil(l.mh * l.mw * l.wbits / 18432) if l.mh * l.mw * l.wbits > 4096 else 0
+               for l in net.compute_layers)
+    doc = {"format": "bitscale.SearchPoint", "source_run": str(source_run), "board": req["board"],
+           "fps": req["fps"], "k": k, "of": of, "label": label, "wbits": wb, "abits": ab,
+           "perturbation": 0.1 / (k + 1), "predicted": {"LUT": 1000, "BRAM18": bram, "DSP": 0},
+           "budget": {"LUT": 10 ** 6, "BRAM18": bram + k, "DSP": 0}, "solve_seconds": 0.01,
+           "folding": default_folding(net).to_json(), "test_acc": acc}
+    (out / "search_point.json").write_text(json.dumps(doc))
+    with open(Path(os.environ.get("BITSCALE_FAKE_LOG", "/dev/null")), "a") as f:
+        f.write(f"mixed{k + 1}of{of}-{src['scale']}\n")
+    return doc
+
+
 def stages():
     from bitscale.sweep import Stages
     return Stages(train=train, load_net=load_net, auto_fold=auto_fold, estimate=estimate,
-                  folding_from_json=folding_from_json, generate=generate, simulate=simulate, synth=synth)
+                  folding_from_json=folding_from_json, generate=generate, simulate=simulate, synth=synth,
+                  search=search)
 
 
 def main():

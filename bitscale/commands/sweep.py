@@ -35,6 +35,13 @@ def register(sub):
     p.add_argument("--hw-max", type=int, help="build at most this many Pareto points")
     p.add_argument("--hw-images", type=int, default=8, help="images per cocotb simulation (default 8)")
     p.add_argument("--simulator", default=SIMULATOR, choices=["verilator", "icarus"], help="HDL simulator")
+    p.add_argument("--mixed", type=int, default=0, metavar="K",
+                   help="also K mixed-precision points per width, searched by `bitscale search` on the cost "
+                        "model at --fps (K BRAM18 budgets from the cheapest to the widest configuration) and "
+                        "fine-tuned from the width's float point (else its widest precision); docs/mixed_precision.md")
+    p.add_argument("--mixed-wbits", default="1,2,4,8", help="per-layer weight-bit candidates of --mixed")
+    p.add_argument("--mixed-abits", default="2,4,8", help="per-layer activation-bit candidates of --mixed")
+    p.add_argument("--mixed-epochs", type=int, help="fine-tuning epochs of a --mixed point (default --epochs)")
     p.add_argument("--retry-failed", action="store_true", help="retry points that failed before")
     p.add_argument("--report", action="store_true", help="write the report when the sweep is done")
     p.set_defaults(func=run)
@@ -56,7 +63,18 @@ def spec_from_args(args):
                      dataset=args.dataset, board=args.board, fps=parse_fps(args.fps), epochs=args.epochs,
                      seed=args.seed,
                      batch_size=args.batch_size, lr=args.lr, device=args.device, data_dir=args.data_dir,
-                     hw=args.hw, hw_images=args.hw_images, hw_max=args.hw_max, simulator=args.simulator)
+                     hw=args.hw, hw_images=args.hw_images, hw_max=args.hw_max, simulator=args.simulator,
+                     mixed=args.mixed, mixed_wbits=_candidates(args.mixed_wbits, "--mixed-wbits"),
+                     mixed_abits=_candidates(args.mixed_abits, "--mixed-abits"), mixed_epochs=args.mixed_epochs)
+
+
+def _candidates(text, flag):
+    from bitscale.errors import UserError
+    from bitscale.sweep import parse_bits
+    bits = parse_bits(text, flag)
+    if 0 in bits:
+        raise UserError(f"{flag} must be 1..16, not float")
+    return bits
 
 
 def run(args):

@@ -122,7 +122,7 @@ def run_point(job: Job) -> dict:
     """Claim, train, estimate and store one point. Returns a short summary dict;
     ``claimed`` False when another process had it (nothing was done)."""
     from bitscale.boards import get as get_board
-    from bitscale.store import EstimateView, Heartbeat, Metrics, Store
+    from bitscale.store import EstimateView, Heartbeat, Metrics, MixedResult, Store
 
     spec = SweepSpec.from_json(job.spec)
     store = Store(job.store_url)
@@ -142,9 +142,11 @@ def run_point(job: Job) -> dict:
                 if hb.lost:
                     return {"id": p.id, "claimed": False, "lost": True}
                 views = metrics_row.pop("_views", {})
+                mixed = metrics_row.pop("_mixed", None)
                 ok = store.finish(p.id, ok=True, values={"run_dir": str(run_dir)},
                                   extra=[Metrics(point_id=p.id, **metrics_row),
-                                         *(EstimateView(point_id=p.id, view=k, **v) for k, v in views.items())])
+                                         *(EstimateView(point_id=p.id, view=k, **v) for k, v in views.items()),
+                                         *([MixedResult(point_id=p.id, **mixed)] if mixed else [])])
                 store.add_timing(p.id, "point", time.time() - t_start)
                 return {"id": p.id, "claimed": ok, "status": "done", "label": label,
                         "seconds": time.time() - t_start, **summary}
@@ -159,6 +161,9 @@ def run_point(job: Job) -> dict:
 
 
 def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
+    from bitscale.store import is_mixed
+    if is_mixed(p.wbits):
+        return _search_and_estimate(job, spec, store, p, run_dir, log, board)
     stages = job.stages
     if _complete_run(run_dir):
         log(f"reusing the trained run {run_dir}")
@@ -206,17 +211,26 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         return row, summary
 
     net = stages.load_net(run_dir)
-    row["params"] = int(sum(l.mh * l.mw for l in net.compute_layers))
-    row["weight_bits"] = weight_memory_bits(net)
     t0 = time.time()
     fps = p.fps_target or None
     try:
         folding = stages.auto_fold(net, board, fps)
     except UserError as e:   # nothing fits this board: a result, not a failure
+        row["params"] = int(sum(l.mh * l.mw for l in net.compute_layers))
+        row["weight_bits"] = weight_memory_bits(net)
         row["est_error"] = str(e)
         log(f"accuracy {_fmt_pct(row['accuracy'])}; no folding fits {board.name}: {e}")
         summary["est_error"] = str(e)
         return row, summary
+    return _estimate(stages, store, p, run_dir, net, folding, board, t0, row, summary, log)
+
+
+def _estimate(stages, store, p, run_dir: Path, net, folding, board, t0: float, row: dict, summary: dict, log):
+    """Estimate ``net`` at ``folding`` (and at the fastest folding that fits), write the run's
+    folding-/estimate- files and fill the point's metrics row."""
+    fps = p.fps_target or None
+    row["params"] = int(sum(l.mh * l.mw for l in net.compute_layers))
+    row["weight_bits"] = weight_memory_bits(net)
     est = stages.estimate(net, folding, board)
     store.add_timing(p.id, "estimate", time.time() - t0)
     fold_doc = folding.to_json()
@@ -249,6 +263,63 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     else:
         row["_views"] = {"max": _view(est, fold_doc)}
     return row, summary
+
+
+def _search_and_estimate(job, spec, store, p, run_dir: Path, log, board):
+    """A searched mixed point (``sweep --mixed K``): from its width's source point (done first),
+    search and fine-tune it (bitscale.mixed.search_point via the ``search`` stage) into its run
+    folder, then estimate it at the folding the ILP chose."""
+    from bitscale.results import SearchResult
+    from bitscale.store import is_mixed
+    assert is_mixed(p.wbits)
+    stages = job.stages
+    k, of = -p.wbits - 1, -p.abits
+    src_key = spec.source_point(p)
+    sid = store.find_point(src_key)
+    src = store.point(sid) if sid is not None else None
+    if src is None or src.status != "done" or not src.run_dir:
+        raise UserError(f"mixed point {k + 1} of {of} at scale {p.scale}: its source point "
+                        f"{point_label(src_key)} is {src.status if src else 'not in the store'}, not done")
+    source_run = Path(src.run_dir)
+    if _complete_run(run_dir) and (run_dir / "search_point.json").is_file():
+        log(f"reusing the searched run {run_dir}")
+    else:
+        _clean_dead_tmp(run_dir)
+        tmp = run_dir.with_name(f"{run_dir.name}.tmp-{_host_slug()}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        req = {"board": board.name, "fps": float(p.fps_target), "k": k, "of": of,
+               "wbits": list(spec.mixed_wbits), "abits": list(spec.mixed_abits),
+               "epochs": spec.mixed_epochs or p.epochs, "lr": spec.lr}
+        log(f"searching mixed point {k + 1} of {of} from {source_run} (candidates w {req['wbits']} x "
+            f"a {req['abits']}, {req['epochs']} fine-tuning epochs)")
+        store.count_train_attempt(p.id)
+        t0 = time.time()
+        doc = stages.search(source_run, tmp, req, log)
+        store.add_timing(p.id, "train", time.time() - t0)
+        if not (tmp / "search_point.json").is_file():   # the contract says the stage writes it
+            (tmp / "search_point.json").write_text(json.dumps(doc, indent=1, default=str))
+        if run_dir.exists():   # someone else finished it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.replace(tmp, run_dir)
+    doc = json.loads((run_dir / "search_point.json").read_text())
+    found = SearchResult.from_search(doc)                       # the one reading of search_point.json
+    train_metrics = json.loads((run_dir / "metrics.json").read_text())
+    result = TrainResult.from_metrics(train_metrics)
+    row = {"accuracy": result.accuracy, "golden_agreement": result.golden_agreement,
+           "train_metrics": json.dumps(train_metrics, default=str),
+           "_mixed": {"wbits": json.dumps(list(found.wbits)), "abits": json.dumps(list(found.abits)),
+                      "label": found.label, "budget_bram18": found.budget_bram18,
+                      "predicted": json.dumps({"LUT": found.predicted_lut, "BRAM18": found.predicted_bram18,
+                                               "DSP": found.predicted_dsp}),
+                      "perturbation": found.perturbation, "solve_seconds": found.solve_seconds,
+                      "source_run": found.source_run, "search_json": json.dumps(doc, default=str)}}
+    summary = {"accuracy": row["accuracy"], "bits": found.label}
+    log(f"searched {found.label} under {found.budget_bram18} BRAM18 (predicted {found.predicted_bram18})")
+    net = stages.load_net(run_dir)
+    folding = stages.folding_from_json(doc["folding"])     # the folding the ILP costed
+    return _estimate(stages, store, p, run_dir, net, folding, board, time.time(), row, summary, log)
 
 
 def _view(est: dict, fold_doc: dict) -> dict:

@@ -15,7 +15,7 @@ from bitscale.errors import UserError
 from bitscale.sweep.executors import _dispatch, default_workers
 from bitscale.sweep.hw import _hw_phase
 from bitscale.sweep.point import Job, _fmt_num, _fmt_pct, _fmt_time, run_point
-from bitscale.sweep.spec import EXECUTORS, SweepSpec
+from bitscale.sweep.spec import EXECUTORS, SweepSpec, precision_label
 from bitscale.sweep.stages import Stages
 
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
@@ -56,8 +56,10 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
             # For `bitscale report SWEEP_DIR`; a password is never written to disk.
             (out / "store.url").write_text(_redact(url) + "\n")
 
-        keys = spec.points()
+        # the uniform grid first, then the searched mixed points (each needs its width's source point)
+        keys = spec.points() + spec.mixed_points()
         ids = store.ensure_points(keys, [float(Fraction(k.scale)) for k in keys])
+        mixed_ids = set(ids[len(spec.points()):])
         if retry_failed:
             store.reset_failed(ids)
         by_id = {p.id: p for p in store.points()}
@@ -68,7 +70,8 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
         failed0 = sum(by_id[i].status == "failed" for i in ids)
         busy = [i for i in ids if by_id[i].status == "running" and i not in todo]
         workers = workers or default_workers(len(todo), spec.device)
-        log(f"[sweep] {n} points ({len(spec.precisions)} precisions x {len(spec.scales)} scales) "
+        mixed_note = f" + {spec.mixed} mixed" if spec.mixed else ""
+        log(f"[sweep] {n} points ({len(spec.precisions)} precisions{mixed_note} x {len(spec.scales)} scales) "
             f"on {spec.dataset}, board {spec.board}: {done0} done, {failed0} failed, "
             f"{len(busy)} running elsewhere, {len(todo)} to do; {workers} worker(s), {executor} executor, "
             f"store {_redact(url)}")
@@ -94,8 +97,21 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
                 f"{what}{extra} ({r.get('seconds', 0):.1f} s); elapsed {_fmt_time(el)}, "
                 f"ETA {_fmt_time(eta)}", )
 
-        jobs = [Job(url, i, str(out), spec.to_json(), stages, quiet=quiet_points) for i in todo]
+        jobs = [Job(url, i, str(out), spec.to_json(), stages, quiet=quiet_points) for i in todo
+                if i not in mixed_ids]
         _dispatch(run_point, jobs, workers, on_point, spec, executor, per_gpu)
+        mixed_todo = [i for i in todo if i in mixed_ids]
+        if mixed_todo:
+            # a mixed point whose source point is not done (failed, or running elsewhere) waits
+            status = {p.id: p.status for p in store.points()}
+            src = spec.source_precision()
+            ready = [i for i in mixed_todo
+                     if status.get(store.find_point(spec.source_point(by_id[i]))) == "done"]
+            if len(ready) < len(mixed_todo):
+                log(f"[sweep] {len(mixed_todo) - len(ready)} mixed point(s) wait for their source point "
+                    f"({precision_label(*src)} at their width), which is not done")
+            _dispatch(run_point, [Job(url, i, str(out), spec.to_json(), stages, quiet=quiet_points)
+                                  for i in ready], workers, on_point, spec, executor, per_gpu)
 
         hw_summary = None
         if spec.hw:

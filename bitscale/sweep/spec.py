@@ -61,6 +61,9 @@ def precisions(wbits, abits, tied: bool) -> tuple[tuple[int, int], ...]:
 
 
 def precision_label(wbits: int, abits: int) -> str:
+    """'w2a2', 'float', or for the k-th of K searched mixed points (store.mixed_key) 'mixed2of3'."""
+    if wbits < 0:
+        return f"mixed{-wbits}of{-abits}"
     return "float" if wbits == 0 else f"w{wbits}a{abits}"
 
 
@@ -90,6 +93,10 @@ class SweepSpec:
     hw_images: int = 8
     hw_max: int | None = None           # at most this many Pareto points go to hardware
     simulator: str = "verilator"
+    mixed: int = 0                      # searched mixed-precision points per width (bitscale.mixed)
+    mixed_wbits: tuple[int, ...] = (1, 2, 4, 8)     # the search's per-layer candidates
+    mixed_abits: tuple[int, ...] = (2, 4, 8)
+    mixed_epochs: int | None = None     # fine-tuning epochs of a searched point; None: ``epochs``
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -126,11 +133,27 @@ class SweepSpec:
             raise UserError(f"--hw-max: {self.hw_max!r} is not an integer >= 1")
         if self.simulator not in SIMULATORS:
             raise UserError(f"--simulator: {self.simulator!r} is not one of {', '.join(SIMULATORS)}")
+        if isinstance(self.mixed, bool) or not isinstance(self.mixed, int) or self.mixed < 0:
+            raise UserError(f"--mixed: {self.mixed!r} is not an integer >= 0")
+        if self.mixed:
+            if self.fps is None:
+                raise UserError("--mixed needs a target --fps (the search costs each layer at the folding "
+                                "that frame rate needs), not 'max'")
+            for flag, bits in (("--mixed-wbits", self.mixed_wbits), ("--mixed-abits", self.mixed_abits)):
+                if not bits:
+                    raise UserError(f"{flag}: no bit widths given")
+                for b in bits:
+                    if isinstance(b, bool) or not isinstance(b, int) or not 1 <= b <= 16:
+                        raise UserError(f"{flag} must be 1..16, not {b!r}")
+            if self.mixed_epochs is not None and (not isinstance(self.mixed_epochs, int) or self.mixed_epochs < 1):
+                raise UserError(f"--mixed-epochs: {self.mixed_epochs!r} is not an integer >= 1")
 
     def to_json(self) -> dict:
         d = asdict(self)
         d["precisions"] = [list(p) for p in self.precisions]
         d["scales"] = list(self.scales)
+        d["mixed_wbits"] = list(self.mixed_wbits)
+        d["mixed_abits"] = list(self.mixed_abits)
         return {"format": "bitscale.SweepSpec", **d}
 
     @staticmethod
@@ -138,6 +161,9 @@ class SweepSpec:
         d = {k: v for k, v in doc.items() if k != "format"}
         d["precisions"] = tuple(tuple(p) for p in d.get("precisions", ()))
         d["scales"] = tuple(d.get("scales", ()))
+        for k in ("mixed_wbits", "mixed_abits"):
+            if k in d:
+                d[k] = tuple(d[k])
         return SweepSpec(**d)
 
     def points(self):
@@ -146,6 +172,24 @@ class SweepSpec:
         return [PointKey(self.model, w, a, s, self.dataset, self.epochs, self.seed, self.board,
                          float(self.fps or 0.0))
                 for s in self.scales for (w, a) in self.precisions]
+
+    def source_precision(self) -> tuple[int, int]:
+        """The grid point a width's mixed search starts from (its sensitivity and its fine-tuning's
+        initialization): the float baseline when the grid has one, else the widest precision."""
+        return (0, 0) if (0, 0) in self.precisions else max(self.precisions)
+
+    def mixed_points(self):
+        """The searched mixed points (``mixed`` per width, keyed by store.mixed_key), as store keys."""
+        from bitscale.store import PointKey, mixed_key
+        return [PointKey(self.model, *mixed_key(k, self.mixed), s, self.dataset, self.epochs, self.seed,
+                         self.board, float(self.fps or 0.0))
+                for s in self.scales for k in range(self.mixed)]
+
+    def source_point(self, p):
+        """The store key of the uniform point mixed point ``p`` is searched from."""
+        from bitscale.store import PointKey
+        w, a = self.source_precision()
+        return PointKey(p.model, w, a, p.scale, p.dataset, p.epochs, p.seed, p.board, p.fps_target)
 
 
 def run_key(p) -> str:

@@ -12,11 +12,21 @@ Log = Callable[[str], None]
 
 
 # What each stage takes and gives (the sweep reads every result through bitscale.results:
-# TrainResult.from_metrics, SimResult.from_sim, SynthResult.from_synth; nothing else looks inside).
+# TrainResult.from_metrics, SimResult.from_sim, SynthResult.from_synth, SearchResult.from_search;
+# nothing else looks inside).
 class TrainStage(Protocol):
     def __call__(self, kw: dict, out_dir: Path, log: Log) -> dict:
         """Train the point configured by ``kw`` (TrainConfig fields) into ``out_dir``: writes
         network.json/.npz (quantized points), config.json and metrics.json; returns the metrics."""
+        ...
+
+
+class SearchStage(Protocol):
+    def __call__(self, source_run: Path, out_dir: Path, req: dict, log: Log) -> dict:
+        """Search the ``req["k"]``-th of ``req["of"]`` mixed-precision points of a width from the
+        trained ``source_run`` (board, fps, candidate ``wbits``/``abits``, ``epochs``, ``lr`` in
+        ``req``) and fine-tune it into ``out_dir`` (a normal run dir, plus search_point.json);
+        returns search_point.json's content (SearchResult.from_search reads it)."""
         ...
 
 
@@ -55,6 +65,13 @@ class SynthStage(Protocol):
 def _real_train(kw: dict, out_dir, log):
     from bitscale.nn.train import TrainConfig, train
     return train(TrainConfig(**kw), out_dir, log=log)
+
+
+def _real_search(source_run, out_dir, req, log):
+    from bitscale.mixed import search_point
+    return search_point(source_run, out_dir, req["board"], req["fps"], req["k"], req["of"],
+                        wbits=tuple(req["wbits"]), abits=tuple(req["abits"]), epochs=req["epochs"],
+                        lr=req.get("lr"), log=log)
 
 
 def _real_load_net(run_dir):
@@ -109,6 +126,7 @@ class Stages:
     generate: GenerateStage = _real_generate
     simulate: SimulateStage = _real_simulate
     synth: SynthStage = _real_synth
+    search: SearchStage = _real_search
 
     @staticmethod
     def real() -> "Stages":
