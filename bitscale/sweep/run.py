@@ -103,7 +103,7 @@ def run_sweep(spec: SweepSpec, out_dir, *, store_url: str | None = None, workers
         mixed_todo = [i for i in todo if i in mixed_ids]
         if mixed_todo:
             # a mixed point whose source point is not done (failed, or running elsewhere) waits
-            status = {p.id: p.status for p in store.points()}
+            status: dict[int | None, str] = {p.id: p.status for p in store.points()}
             src = spec.source_precision()
             ready = [i for i in mixed_todo
                      if status.get(store.find_point(spec.source_point(by_id[i]))) == "done"]
