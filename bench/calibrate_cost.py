@@ -45,7 +45,7 @@ def design_features(d, family):
     for info in model.layer_infos(net):
         lf = f[info.name]
         fe = model.features(info, np.array([lf.pe]), np.array([lf.simd]),
-                            np.array([model.MODES.index(lf.mode)]), family)
+                            np.array([model.MODES.index(lf.mode)]), family, model._mac_index([lf.mac]))
         for k, v in fe.items():
             feats[k] = feats.get(k, 0.0) + float(np.ravel(v)[0])
     return feats

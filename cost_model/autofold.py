@@ -11,6 +11,11 @@ fit the board under ``max_util``, the weight of the overflowing resource is
 raised and the choice repeated a few times. With no target, the smallest
 budget that fits is found by bisection over the candidates' cycle counts.
 
+The MAC resource (``mac``: LUT or DSP products) is a candidate dimension too:
+LUT first, so a product goes into a DSP block only where that is cheaper in
+weighted utilization, which for small products means only once LUTs run short
+(the LUT weight rises). :func:`choose_mac` does the same at a given PE/SIMD/mode.
+
 Candidates with a signal too wide to generate (hw/folding.MAX_SIGNAL_BITS: the
 weight, input, output or parameter word) are left out.
 
@@ -27,10 +32,12 @@ from bitscale.boards import get as get_board
 from bitscale.cost_model import model
 from bitscale.errors import UserError
 from bitscale.hw import folding as fold
+from bitscale.hw import inventory
 from bitscale.nn import ir
 
 MAX_UTIL = 0.8
 RESOURCES = ("LUT", "BRAM18", "DSP")
+LUT_MAC = inventory.MACS.index("lut")
 
 
 def _divisors(n: int) -> list[int]:
@@ -45,17 +52,22 @@ class _Table:
         pes = _divisors(info.mh)
         simds = [s for s in _divisors(info.mw) if simd_cap % s == 0]
         mode_idx = [model.MODES.index(m) for m in modes]
-        p, s, m = np.meshgrid(pes, simds, mode_idx, indexing="ij")
-        p, s, m = p.ravel(), s.ravel(), m.ravel()
+        # MAC resource: LUT products first, so a tie goes to LUTs; DSP products only where there are
+        # products (parallel mode, integer x integer), elsewhere "mac" changes nothing
+        p, s, m, k = np.meshgrid(pes, simds, mode_idx, [LUT_MAC, model.DSP_MAC], indexing="ij")
+        p, s, m, k = p.ravel(), s.ravel(), m.ravel(), k.ravel()
+        products = (m == model.MODES.index("parallel")) & (info.wbits > 1) & (info.abits > 1)
+        keep = (k == LUT_MAC) | products
+        p, s, m, k = p[keep], s[keep], m[keep], k[keep]
         # only what generate can build: no signal at or above hw/folding.MAX_SIGNAL_BITS
         serial = np.isin(m, [model.MODES.index(x) for x in ("weight-serial", "bit-serial")])
         wlane = np.where(serial & (info.wbits > 1), 1, info.wbits)
         widths = fold.signal_widths(p, s, wlane, info.abits, info.out_bits, info.n_params * info.param_bits)
         ok = np.logical_and.reduce([np.asarray(w) < fold.MAX_SIGNAL_BITS for w in widths.values()])
-        p, s, m = p[ok], s[ok], m[ok]
-        c = model.layer_costs(info, p, s, m, family, coef)
+        p, s, m, k = p[ok], s[ok], m[ok], k[ok]
+        c = model.layer_costs(info, p, s, m, family, coef, k)
         # the same (cycles, resources) under a different mode is a duplicate; keep them (cheap)
-        self.pe, self.simd, self.mode = p, s, m
+        self.pe, self.simd, self.mode, self.mac = p, s, m, k
         self.cycles = c["cycles"].astype(np.int64)
         self.res = {k: np.asarray(c[k], float) for k in RESOURCES}
 
@@ -93,7 +105,8 @@ def _choose(tables, budget, board, max_util, fixed=None):
 
 def _folding(tables, infos, picks) -> fold.Folding:
     return fold.Folding(tuple(
-        fold.LayerFolding(info.name, int(t.pe[i]), int(t.simd[i]), model.MODES[int(t.mode[i])])
+        fold.LayerFolding(info.name, int(t.pe[i]), int(t.simd[i]), model.MODES[int(t.mode[i])],
+                          inventory.MACS[int(t.mac[i])])
         for t, info, i in zip(tables, infos, picks)))
 
 
@@ -166,3 +179,38 @@ def _smallest_usage(tables, board, fixed=None) -> str:
     picks = [t.pick(budget, weights) for t in tables]
     return ", ".join(f"{k} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}"
                      for k in RESOURCES)
+
+
+def choose_mac(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str,
+               max_util: float = MAX_UTIL) -> fold.Folding:
+    """``folding`` with each layer's ``mac`` chosen for ``board`` (PE, SIMD and mode kept): LUT
+    products everywhere, then, while the LUTs exceed ``max_util`` of the board, DSP products for the
+    layer that saves the most LUTs per DSP block, as long as the DSPs stay within ``max_util``."""
+    if isinstance(board, str):
+        board = get_board(board)
+    fold.validate(net, folding)
+    coef = model.coefficients(board.family)
+    infos = model.layer_infos(net)
+    cost = {}
+    for info in infos:
+        lf = folding[info.name]
+        c = model.layer_costs(info, lf.pe, lf.simd, [lf.mode], board.family, coef, [LUT_MAC, model.DSP_MAC])
+        cost[info.name] = {k: (float(c[k][0]), float(c[k][1])) for k in ("LUT", "DSP")}
+    macs = {info.name: LUT_MAC for info in infos}
+    lut = coef.design("LUT") + sum(c["LUT"][0] for c in cost.values())
+    dsp = sum(c["DSP"][0] for c in cost.values())
+    while lut > max_util * board.lut:
+        best = None
+        for name, c in cost.items():
+            extra_dsp, saved = c["DSP"][1] - c["DSP"][0], c["LUT"][0] - c["LUT"][1]
+            if macs[name] != LUT_MAC or extra_dsp <= 0 or saved <= 0 or dsp + extra_dsp > max_util * board.dsp:
+                continue
+            if best is None or saved / extra_dsp > best[0]:
+                best = (saved / extra_dsp, name, saved, extra_dsp)
+        if best is None:
+            break
+        _, name, saved, extra_dsp = best
+        macs[name] = model.DSP_MAC
+        lut, dsp = lut - saved, dsp + extra_dsp
+    return fold.Folding(tuple(fold.LayerFolding(lf.name, lf.pe, lf.simd, lf.mode, inventory.MACS[macs[lf.name]])
+                              for lf in folding.layers))

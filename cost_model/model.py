@@ -348,12 +348,30 @@ def _cut_term_bits(info: LayerInfo, wp, ap):
     return np.where(par, par_bits, plane_bits)
 
 
-def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.ndarray]:
-    """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index)."""
+def _mac_index(macs) -> np.ndarray:
+    """Indices into hw/inventory.MACS of an array of MAC resource names (or indices)."""
+    arr = np.atleast_1d(np.asarray(macs))
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return np.array([inventory.MACS.index(m) for m in arr], dtype=np.int64)
+
+
+DSP_MAC = inventory.MACS.index("dsp")
+
+
+def dsp_product_lanes(info: LayerInfo, family: str, mac_idx=DSP_MAC) -> np.ndarray:
+    """DSP blocks per parallel-mode lane (array over ``mac_idx``): Yosys' count for DSP products,
+    0 for LUT products (hw/dotproduct.py builds those without a multiplier)."""
+    return np.where(np.asarray(mac_idx) == DSP_MAC, _dsp_lanes(info, family), 0)
+
+
+def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) -> dict[str, np.ndarray]:
+    """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index)."""
     pe = np.asarray(pe, np.int64)
     simd = np.asarray(simd, np.int64)
     mode_idx = np.asarray(mode_idx, np.int64)
-    one = np.ones(np.broadcast(pe, simd, mode_idx).shape)
+    mac_idx = np.asarray(mac_idx, np.int64)
+    one = np.ones(np.broadcast(pe, simd, mode_idx, mac_idx).shape)
     w, a = info.wbits, info.abits
     wp, ap = planes(info, mode_idx)
     lanes = (pe * simd).astype(float)
@@ -374,12 +392,12 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
             p_tree = 1.0 * w
         else:
             p_tree = float(w + a + 1)
-        soft_mul = 1.0 if (w >= 2 and a >= 2 and _dsp_lanes(info, family) == 0) else 0.0
-        if _dsp_lanes(info, family):
-            # products in DSP blocks: Xilinx packs part of the adder tree into the DSP post-adders
-            dtree = np.where(par, lanes * p_tree, dtree)
-        else:
-            tree = np.where(par, lanes * p_tree, tree)
+        # LUT products (mac "lut", or a product Yosys keeps in logic): partial products + adders
+        in_dsp = dsp_product_lanes(info, family, mac_idx) > 0
+        soft_mul = np.where((w >= 2 and a >= 2) & ~in_dsp, 1.0, 0.0)
+        # products in DSP blocks: Xilinx packs part of the adder tree into the DSP post-adders
+        dtree = np.where(par & in_dsp, lanes * p_tree, dtree)
+        tree = np.where(par & ~in_dsp, lanes * p_tree, tree)
         mul = np.where(par, lanes * soft_mul * w * a, mul)
         # weight planes only (weight-serial, or bit-serial with bipolar activations)
         ws = (wp > 1) & (ap == 1)
@@ -405,6 +423,12 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     else:
         sub = 0 * one
     cut = pe * _ceil(simd, 4) * _cut_term_bits(info, wp, ap) * (simd > 4)
+    # mac "dsp": the product register behind each integer product (hw/dotproduct.py); Xilinx packs it
+    # into the DSP48 (MREG) where the product is a DSP, elsewhere it is fabric flip-flops
+    prod_reg = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)
+    if family in ("xc7", "xcup"):
+        prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
+    cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
@@ -469,17 +493,20 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str) -> dict[str, np.n
     }
 
 
-def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None) -> dict[str, np.ndarray]:
+def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None,
+                macs=DSP_MAC) -> dict[str, np.ndarray]:
     """LUT, FF, BRAM, BRAM floor, DSP and cycles of one layer for arrays of candidate foldings.
 
-    ``modes`` is an array of mode names or mode indices into hw/folding.MODES.
+    ``modes`` is an array of mode names or mode indices into hw/folding.MODES; ``macs`` of MAC
+    resource names or indices into hw/inventory.MACS (default: DSP products).
     """
     coef = coef or coefficients(family)
     pe = np.atleast_1d(np.asarray(pe, np.int64))
     simd = np.atleast_1d(np.asarray(simd, np.int64))
     mode_idx = np.atleast_1d(np.asarray(modes)) if np.asarray(modes).dtype.kind in "iu" else _mode_index(modes)
-    pe, simd, mode_idx = np.broadcast_arrays(pe, simd, mode_idx)
-    f = features(info, pe, simd, mode_idx, family)
+    mac_idx = _mac_index(macs)
+    pe, simd, mode_idx, mac_idx = np.broadcast_arrays(pe, simd, mode_idx, mac_idx)
+    f = features(info, pe, simd, mode_idx, family, mac_idx)
     lut = coef.layer("LUT", f)
     ff = coef.layer("FF", f)
     wp, ap = planes(info, mode_idx)
@@ -504,7 +531,7 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel |
         n_floor += np.where(block, bram.floor(lw, d_, family), 0)
     par = (wp == 1) & (ap == 1)
     # (memory addresses come from counters, not constant multiplies, so they take no DSPs)
-    dsp = np.where(par, pe * simd * _dsp_lanes(info, family), 0) + pe * _requant_dsp(info, family)
+    dsp = np.where(par, pe * simd * dsp_product_lanes(info, family, mac_idx), 0) + pe * _requant_dsp(info, family)
     return {"LUT": lut, "FF": ff, "BRAM18": n_bram, "bram_floor": n_floor, "DSP": dsp, "cycles": cycles}
 
 
@@ -526,6 +553,7 @@ class LayerEstimate:
     memories: tuple[bram.MemoryMap, ...] = field(default=())
     wbits: int = 0          # the layer's weight bits and the bits of the activations entering it
     abits: int = 0          # (per layer: mixed-precision networks differ layer by layer)
+    mac: str = "dsp"        # the Folding's MAC resource (hw/folding.LayerFolding.mac)
 
     def to_json(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "memories"}
@@ -616,7 +644,7 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
     out = []
     for info in layer_infos(net):
         lf = folding[info.name]
-        c = layer_costs(info, lf.pe, lf.simd, [lf.mode], family, coef)
+        c = layer_costs(info, lf.pe, lf.simd, [lf.mode], family, coef, [lf.mac])
         m_idx = _mode_index([lf.mode])
         maps = []
         for role, name, w_, d_, lw in memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
@@ -629,7 +657,7 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
         out.append(LayerEstimate(info.name, info.kind, lf.pe, lf.simd, lf.mode,
                                  int(round(float(c["LUT"][0]))), int(round(float(c["FF"][0]))),
                                  int(c["BRAM18"][0]), int(c["DSP"][0]), int(c["cycles"][0]),
-                                 int(c["bram_floor"][0]), tuple(maps), wbits=info.wbits, abits=info.abits))
+                                 int(c["bram_floor"][0]), tuple(maps), wbits=info.wbits, abits=info.abits, mac=lf.mac))
     cycles = max(l.cycles for l in out)
     tot = {k: sum(getattr(l, k) for l in out) for k in ("LUT", "FF", "BRAM18", "DSP", "bram_floor")}
     design = {k: coef.design(k) for k in ("LUT", "FF")}

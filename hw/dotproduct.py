@@ -20,6 +20,18 @@ bipolar bit, otherwise ``abits``-bit unsigned.
 * binary x binary: ``2 * popcount(xnor(w, x)) - SIMD``, one cycle in any mode.
 * bipolar weights x integers: ``2 * sum(b * v) - sum(v)``; integer weights x
   bipolar activations: ``2 * sum(w * b) - sum(w)``.
+
+MAC resource (``mac``, per layer in the Folding), for integer x integer products in
+parallel mode (every other case has no multiplier and ignores it):
+
+* ``"lut"``: no ``*`` at all: the products are unrolled weight bit-planes,
+  ``sum_i (-1 if i = w-1 else 1) * 2^i * sum_s (bit_i(w_s) ? x_s : 0)``: AND gates and
+  adders, which Yosys cannot turn into DSP blocks (tests/test_hw_yosys.py: 0 DSP cells);
+* ``"dsp"``: ``w_s * x_s`` written as a product between registers (the caller's
+  registered weight/activation words in front, one product register behind: latency + 1),
+  so Yosys maps it to a DSP block where the family does (its input/multiplier/output
+  registers on Xilinx, where xilinx_dsp packs them) and the multiplier is alone in its
+  timing path.
 """
 from __future__ import annotations
 
@@ -27,7 +39,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.inventory import MODES, planes  # noqa: F401  (the plane rule lives in hw/inventory.py)
+from bitscale.hw.inventory import MACS, MODES, planes  # noqa: F401  (the plane rule lives in hw/inventory.py)
 
 
 def tree_sum(terms, cut=None):
@@ -70,22 +82,28 @@ class DotProduct(wiring.Component):
     each), ``wplane``/``xplane`` (the planes of this cycle), ``en`` (the
     pipeline moves), ``y`` (signed contribution, ``ybits`` wide).
 
-    ``latency`` is 0 (combinational) for SIMD <= PIPELINE_SIMD, else 1: the
-    adder trees are cut by a register after CUT_LEVEL levels (updated when
-    ``en``), and ``y`` belongs to the inputs of the previous ``en`` cycle.
+    ``latency`` (registers between the inputs and ``y``, each updated when ``en``; ``y``
+    belongs to the inputs of ``latency`` ``en`` cycles before): one where SIMD >
+    PIPELINE_SIMD (the adder trees are cut after CUT_LEVEL levels), plus one for DSP
+    products (the product register, :attr:`product_reg`).
     """
 
-    def __init__(self, simd: int, wbits: int, abits: int, mode: str):
+    def __init__(self, simd: int, wbits: int, abits: int, mode: str, mac: str = "dsp"):
         for what, v in (("wbits", wbits), ("abits", abits)):
             if not 1 <= v <= 16:
                 raise ValueError(f"{what} must be 1..16, not {v!r}")
         if simd < 1:
             raise ValueError(f"SIMD must be >= 1, not {simd!r}")
-        self.simd, self.wbits, self.abits, self.mode = simd, wbits, abits, mode
+        if mac not in MACS:
+            raise ValueError(f"mac must be one of {', '.join(MACS)}, not {mac!r}")
+        self.simd, self.wbits, self.abits, self.mode, self.mac = simd, wbits, abits, mode, mac
         self.wplanes, self.aplanes = planes(wbits, abits, mode)
         self.iterations = self.wplanes * self.aplanes
         self.wlane = 1 if self.wplanes > 1 else wbits
-        self.latency = 1 if simd > PIPELINE_SIMD else 0
+        # integer x integer products, one cycle: the only case with multipliers
+        self.has_products = self.iterations == 1 and wbits > 1 and abits > 1
+        self.product_reg = self.has_products and mac == "dsp"
+        self.latency = int(simd > PIPELINE_SIMD) + int(self.product_reg)
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
         super().__init__({
@@ -107,15 +125,15 @@ class DotProduct(wiring.Component):
 
         cut = None
         wplane, xplane = self.wplane, self.xplane   # as seen after the cut
-        if self.latency:
-            regs = []
+        regs = []
 
-            def register(v):
-                r = Signal(v.shape() if hasattr(v, "shape") else signed(self.ybits), name=f"cut{len(regs)}")
-                with m.If(self.en):
-                    m.d.sync += r.eq(v)
-                regs.append(r)
-                return r
+        def register(v, name="cut"):
+            r = Signal(v.shape() if hasattr(v, "shape") else signed(self.ybits), name=f"{name}{len(regs)}")
+            with m.If(self.en):
+                m.d.sync += r.eq(v)
+            regs.append(r)
+            return r
+        if self.simd > PIPELINE_SIMD:
             cut = (CUT_LEVEL, register)
             wplane, xplane = register(self.wplane), register(self.xplane)
 
@@ -132,8 +150,15 @@ class DotProduct(wiring.Component):
                 # sum(w (2b-1)) = sum(b ? w : -w)
                 y = tree_sum((Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed())
                               for s in range(simd)), cut)
+            elif self.mac == "dsp":
+                # one product per lane between registers (a DSP block's input and output registers)
+                prods = [register(w_lanes[s].as_signed() * x_lanes[s], "prod") for s in range(simd)]
+                y = tree_sum(prods, cut)
             else:
-                y = tree_sum((w_lanes[s].as_signed() * x_lanes[s] for s in range(simd)), cut)
+                # LUT products, no multiplier: weight bit-planes unrolled, the MSB plane negative
+                planes_ = [tree_sum((Mux(w_lanes[s][i], x_lanes[s], 0) for s in range(simd)), cut)
+                           for i in range(self.wbits)]
+                y = sum(((-t if i == self.wbits - 1 else t) << i for i, t in enumerate(planes_)), 0)
         elif self.wplanes == 1:
             # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))
             xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]

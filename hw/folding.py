@@ -58,10 +58,17 @@ def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None
 
 @dataclass(frozen=True)
 class LayerFolding:
+    """One compute layer's folding. ``mac``: where its integer x integer products are built
+    (parallel mode, both operands >= 2 bits; elsewhere there are none and it is ignored): ``"lut"``
+    (logic, never a DSP block) or ``"dsp"`` (a registered product that Yosys maps to a DSP block
+    where the family does). Auto-folding chooses it per layer under the board's budget; a folding
+    file without it means ``"dsp"`` (the products as written before the field existed)."""
+
     name: str
     pe: int = 1
     simd: int = 1
     mode: str = "parallel"
+    mac: str = "dsp"
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class Folding:
         for i, d in enumerate(doc["layers"]):
             if not isinstance(d, dict) or not isinstance(d.get("name"), str):
                 raise UserError(f"folding layer {i} must be an object with a 'name'")
-            unknown = set(d) - {"name", "pe", "simd", "mode"}
+            unknown = set(d) - {"name", "pe", "simd", "mode", "mac"}
             if unknown:
                 raise UserError(f"folding layer {d['name']!r} has unknown field(s): {', '.join(sorted(unknown))}")
             out.append(LayerFolding(**d))
@@ -183,6 +190,8 @@ def validate_layer(layer: Layer, f: LayerFolding) -> None:
             raise UserError(f"{where}: {what} must be a positive integer, not {v!r}")
     if f.mode not in MODES:
         raise UserError(f"{where}: mode must be one of {', '.join(MODES)}, not {f.mode!r}")
+    if f.mac not in inventory.MACS:
+        raise UserError(f"{where}: mac must be one of {', '.join(inventory.MACS)}, not {f.mac!r}")
     if layer.mh % f.pe:
         raise UserError(f"{where}: PE must divide MH={layer.mh}, not {f.pe!r}")
     if layer.mw % f.simd:

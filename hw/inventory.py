@@ -24,6 +24,8 @@ import numpy as np
 from bitscale.nn import ir
 
 MODES = ("parallel", "weight-serial", "bit-serial")
+# where an integer x integer product is built (Folding "mac"): logic, or a registered DSP product
+MACS = ("lut", "dsp")
 SMALL_FIFO = 4          # words of the FIFOs between stages (and in front of a conv)
 
 

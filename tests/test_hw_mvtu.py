@@ -57,31 +57,33 @@ def simulate_mvtu(net, layer, lf, x, **kw):
 @given(wbits=st.integers(1, 16), in_bits=st.integers(1, 16),
        out_bits=st.sampled_from([0, 1, 2, 3, 4, 6, 8]), mode=st.sampled_from(MODES),
        pe=st.sampled_from([1, 2, 4]), nf=st.integers(1, 3), simd=st.sampled_from([1, 2, 3, 5, 8]),
-       sf=st.integers(1, 3), narrow=st.booleans(), gaps=st.booleans(), seed=st.integers(0, 2**16))
-def test_mvtu_matches_golden(wbits, in_bits, out_bits, mode, pe, nf, simd, sf, narrow, gaps, seed):
+       sf=st.integers(1, 3), narrow=st.booleans(), gaps=st.booleans(), mac=st.sampled_from(["lut", "dsp"]),
+       seed=st.integers(0, 2**16))
+def test_mvtu_matches_golden(wbits, in_bits, out_bits, mode, pe, nf, simd, sf, narrow, gaps, mac, seed):
     rng = np.random.default_rng(seed)
     mh, mw = pe * nf, simd * sf
     if out_bits == 1 or wbits * in_bits > 64:
         pass
     net, layer = make_layer(rng, mh, mw, wbits, in_bits, out_bits, narrow)
     x = random_acts(rng, 3, mw, in_bits)
-    got, _, _ = simulate_mvtu(net, layer, LayerFolding("d", pe, simd, mode), x,
+    got, _, _ = simulate_mvtu(net, layer, LayerFolding("d", pe, simd, mode, mac), x,
                               in_gap=0.3 if gaps else 0.0, out_stall=0.3 if gaps else 0.0, seed=seed)
     want = golden.run_layer(net, layer, x)
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("mode,wbits,in_bits,pe,simd", [
+@pytest.mark.parametrize("mode,wbits,in_bits,pe,simd,mac", [t if len(t) == 6 else (*t, "dsp") for t in [
     ("parallel", 4, 4, 2, 4), ("weight-serial", 3, 2, 1, 2), ("bit-serial", 2, 3, 2, 1),
     ("parallel", 1, 1, 4, 1), ("parallel", 2, 2, 1, 8), ("bit-serial", 3, 2, 2, 8), ("weight-serial", 1, 4, 1, 16),
     ("bit-serial", 1, 3, 2, 8), ("bit-serial", 4, 1, 1, 8), ("weight-serial", 3, 4, 2, 8), ("parallel", 1, 1, 2, 8),
     ("parallel", 1, 5, 2, 8), ("parallel", 5, 1, 2, 8), ("parallel", 16, 16, 1, 8),
-])
-def test_mvtu_has_no_bubbles(mode, wbits, in_bits, pe, simd):
-    """Steady state: one output vector every (MH/PE)(MW/SIMD)*iters cycles, exactly."""
+    ("parallel", 2, 2, 2, 8, "lut"), ("parallel", 4, 4, 2, 4, "lut"), ("parallel", 3, 5, 1, 3, "lut"),
+]])
+def test_mvtu_has_no_bubbles(mode, wbits, in_bits, pe, simd, mac):
+    """Steady state: one output vector every (MH/PE)(MW/SIMD)*iters cycles, exactly (either MAC resource)."""
     rng = np.random.default_rng(1)
     net, layer = make_layer(rng, 2 * pe, 2 * simd, wbits, in_bits, 2)
-    lf = LayerFolding("d", pe, simd, mode)
+    lf = LayerFolding("d", pe, simd, mode, mac)
     x = random_acts(rng, 6, layer.mw, in_bits)
     got, cycles, dut = simulate_mvtu(net, layer, lf, x)
     np.testing.assert_array_equal(got, golden.run_layer(net, layer, x))

@@ -38,3 +38,21 @@ def test_weight_memory_becomes_block_ram(tmp_path):
     assert xil.get("RAMB18E1", 0) + 2 * xil.get("RAMB36E1", 0) == 1, xil
     ecp5 = _yosys_stat(v, "synth_ecp5", tmp_path / "e.json")
     assert ecp5.get("DP16KD", 0) == 1, ecp5
+
+
+@pytest.mark.slow
+@pytest.mark.yosys
+def test_lut_products_never_become_dsps(tmp_path):
+    """mac "lut": no DSP cell on ECP5 (which maps every >= 2x2-bit product) nor Xilinx; mac "dsp":
+    one MULT18X18D per lane on ECP5, as cost_model/dsp.py counts."""
+    from bitscale.cost_model import estimate
+    net = random_fc([16], 4, 4, in_features=32, seed=0)        # 4-bit weights x 8-bit pixels, then x 4-bit
+    for mac in ("lut", "dsp"):
+        f = Folding(tuple(LayerFolding(n, 2, 4, "parallel", mac) for n in ("dense0", "dense1")))
+        generate(net, f, tmp_path / mac)
+        v = tmp_path / mac / "bitscale_top.v"
+        ecp5 = _yosys_stat(v, "synth_ecp5", tmp_path / mac / "e.json")
+        assert ecp5.get("MULT18X18D", 0) == estimate(net, f, "ulx3s-85f").DSP == (0 if mac == "lut" else 16), ecp5
+        if mac == "lut":
+            xil = _yosys_stat(v, "synth_xilinx -flatten", tmp_path / mac / "x.json")
+            assert not any(k.startswith("DSP48") for k in xil), xil
