@@ -331,11 +331,14 @@ def synth_document(build_dir, family: str | None = None, board=None, *, place: b
                   log=_log("synth"), timeout=timeout, dsp=dsp)
 
 
-def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:
-    """Bitstream of a build directory generated with a board (ECP5/iCE40, open toolchain);
-    build.json's content (utilization, fmax against the board clock)."""
+def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None,
+          clock_mhz: float | None = None) -> dict:
+    """Bitstream of a build directory generated with a board (ECP5/iCE40, open toolchain), the
+    accelerator on the family's PLL: at ``clock_mhz`` (the highest PLL frequency at or below it) or,
+    by default, the fastest PLL clock nextpnr closes; build.json's content (utilization, the clock,
+    fmax and FPS at it)."""
     from bitscale.boards.build import build as _build
-    return _build(build_dir, seed=seed, dsp=dsp, log=_log("build"), timeout=timeout)
+    return _build(build_dir, seed=seed, dsp=dsp, log=_log("build"), timeout=timeout, clock_mhz=clock_mhz)
 
 
 # --- sweep and report -----------------------------------------------------------------------------

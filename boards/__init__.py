@@ -18,6 +18,41 @@ from bitscale.errors import UserError
 
 
 @dataclass(frozen=True)
+class PllRange:
+    """The legal ranges of a family's clock PLL (used by boards/pll.py; frequencies in MHz, inclusive).
+
+    ``d``/``m``/``o``: reference divider, feedback multiplier, output divider (for ``out_pow2``, the
+    exponent range: iCE40 DIVQ, output divider 2^DIVQ); every PLL is used with its feedback on the VCO
+    (ECP5: internal, through CLKOS3 at divide 1), so f_pfd = f_in/D, f_vco = f_pfd*M, f_out = f_vco/O.
+    ``tolerance``: how far below
+    a request inside the output range the best setting may fall (fraction). Sources: Lattice TN1263
+    (ECP5 sysCLOCK, as Trellis' ecppll checks), iCE40 sysCLOCK PLL guide (icepll), Xilinx DS181
+    (7-series MMCM, speed -1) and DS925 (UltraScale+ MMCM, speed -2; output up to the BUFG limit)."""
+
+    primitive: str
+    fin_mhz: tuple[float, float]
+    fpfd_mhz: tuple[float, float]
+    fvco_mhz: tuple[float, float]
+    fout_mhz: tuple[float, float]
+    d: tuple[int, int]
+    m: tuple[int, int]
+    o: tuple[int, int]
+    out_pow2: bool = False
+    tolerance: float = 0.025
+    search_start_mhz: float = 100.0  # `bitscale build` tries this clock first when no fmax estimate exists
+
+
+PLL = {
+    "ecp5": PllRange("EHXPLLL", (8, 400), (3.125, 400), (400, 800), (10, 400), (1, 128), (1, 128), (1, 128),
+                     search_start_mhz=150.0),
+    "ice40": PllRange("SB_PLL40", (10, 133), (10, 133), (533, 1066), (16, 275), (1, 16), (1, 128), (1, 6),
+                      out_pow2=True, search_start_mhz=50.0),
+    "xc7": PllRange("MMCME2_BASE", (10, 800), (10, 450), (600, 1200), (4.69, 464), (1, 106), (2, 64), (1, 128)),
+    "xcup": PllRange("MMCME4_BASE", (10, 800), (10, 500), (800, 1600), (6.25, 775), (1, 106), (2, 128), (1, 128)),
+}
+
+
+@dataclass(frozen=True)
 class Family:
     """What the cost model, synthesis and the board flow need to know of an FPGA family (one place).
 
@@ -44,17 +79,20 @@ class Family:
     default_board: str
     fit_sibling: str | None = None
     bitstream: str | None = None     # the open flow's bitstream file type; None: Vivado (Verilog + scripts)
+    pll: PllRange | None = None      # the clock PLL's legal ranges (boards/pll.py)
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 FAMILY: dict[str, Family] = {f.name: f for f in (
-    Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1"),
-    Family("xcup", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (27, 18), 9, False, "zcu104", fit_sibling="xc7"),
-    Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f", bitstream="bit"),
+    Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1", pll=PLL["xc7"]),
+    Family("xcup", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (27, 18), 9, False, "zcu104", fit_sibling="xc7",
+           pll=PLL["xcup"]),
+    Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f", bitstream="bit",
+           pll=PLL["ecp5"]),
     Family("ice40", "lattice", 4, 16, 2, "EBR", 4096, 16, (16, 16), None, True, "icebreaker", fit_sibling="ecp5",
-           bitstream="bin"),
+           bitstream="bin", pll=PLL["ice40"]),
 )}
 FAMILIES = tuple(FAMILY)
 

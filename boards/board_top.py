@@ -7,9 +7,12 @@ directory's ``design.json`` (frame format) and never re-elaborates the core.
 * :class:`SelfTestTop` — :class:`~bitscale.boards.selftest.SelfTest` + the core, on the
   ``sync`` domain (ports ``clk``/``rst`` in Verilog). Converted to the Verilog
   module ``bitscale_selftest`` for cocotb and for the Xilinx self-test project.
-* :class:`BoardTop` — SelfTestTop on an amaranth-boards platform: board clock
-  with a power-on reset, button 0 restarts the test, the status
-  on the LEDs (see ``LED_MAP``) and the UART line at 115200 baud.
+* :class:`BoardTop` — SelfTestTop on an amaranth-boards platform: the accelerator
+  clock from the family's PLL (boards/pll.py; EHXPLLL, SB_PLL40_PAD) with the reset
+  released only after the PLL locks (synchronized) and a power-on delay, button 0
+  restarts the test, the status on the LEDs (see ``LED_MAP``) and the UART line at
+  115200 baud (divisor from the PLL's real output frequency). In simulation the PLL
+  is a pass-through (:func:`pll_clock_domain` with a platform-less PLL).
 """
 from __future__ import annotations
 
@@ -68,32 +71,74 @@ def selftest_verilog(frame: FrameFormat, rom: SelfTestData, **kw) -> str:
     return verilog.convert(SelfTestTop(frame, rom, **kw), name=SELFTEST_MODULE, emit_src=False)
 
 
-class BoardTop(Elaboratable):
-    """The self-test on an amaranth-boards platform (board name selects the LED mapping)."""
+def pll_clock_domain(m: Module, pll, *, domain: str = "sync", por_cycles: int = 15):
+    """Domain ``domain`` on the PLL's output, reset until the PLL is locked (the lock, asynchronous to
+    the output clock, goes through a two-flop reset synchronizer: asserted at once, released on a
+    clock edge) and then for ``por_cycles`` more cycles; returns the signal that is high while held.
+    A lost lock resets the domain again. ``pll``: a :class:`bitscale.boards.pll.PLL` (its clk_in is
+    the caller's to drive)."""
+    from amaranth.lib.cdc import ResetSynchronizer
+    m.submodules.pll = pll
+    m.domains += ClockDomain(domain)
+    m.d.comb += ClockSignal(domain).eq(pll.clk_out)
+    m.submodules.lock_sync = ResetSynchronizer(~pll.locked, domain=domain)
+    por = Signal(range(por_cycles + 1), name="por_count")
+    held = Signal(name="por_held")
+    m.d.comb += held.eq(por != por_cycles)
+    with m.If(held):
+        m.d[domain] += por.eq(por + 1)
+    return held
 
-    def __init__(self, board_name: str, frame: FrameFormat, rom: SelfTestData, *, repeat_seconds: float = 1.0):
+
+class BoardTop(Elaboratable):
+    """The self-test on an amaranth-boards platform (board name selects the LED mapping).
+
+    ``pll``: the :class:`~bitscale.boards.pll.PllConfig` of the accelerator clock (the family's PLL
+    from the board clock; the UART divisor and the self-test's repeat/timeout times come from its
+    real output frequency); None runs everything on the board clock."""
+
+    def __init__(self, board_name: str, frame: FrameFormat, rom: SelfTestData, *, repeat_seconds: float = 1.0,
+                 pll=None):
         if board_name not in LED_MAP:
             raise ValueError(f"no board-level LED mapping for {board_name!r}; known: {', '.join(LED_MAP)}")
         self.board_name, self.frame, self.rom = board_name, frame, rom
         self.repeat_seconds = repeat_seconds
+        self.pll = pll
 
     def elaborate(self, platform):
         m = Module()
-        clk_hz = platform.default_clk_frequency
+        if self.pll is None:
+            clk_hz = platform.default_clk_frequency
+            # The platform's sync domain may be reset-less (ECP5 relies on the
+            # configuration's initial values), so hold the test in reset for the
+            # first 15 cycles after configuration with a counter of our own.
+            por = Signal(4)
+            with m.If(por != 15):
+                m.d.sync += por.eq(por + 1)
+            held = por != 15
+        else:
+            from bitscale.boards.pll import PLL
+            clk_hz = self.pll.fout_hz
+            if self.pll.family == "ice40":
+                # SB_PLL40_PAD takes the reference straight from the clock pin (the board's clock
+                # pin is the PLL's pad on the iCEBreaker), no input buffer in between
+                pad = platform.request(platform.default_clk, 0, dir="-")
+                pll = PLL(self.pll, pad=pad.io)
+            else:
+                clk_in = platform.request(platform.default_clk, 0)
+                pll = PLL(self.pll)
+                m.d.comb += pll.clk_in.eq(clk_in.i)
+            # iCE40 block RAMs read zeroes for ~3 us after configuration: hold 15 us (as Amaranth does)
+            # (nextpnr derives the PLL output's clock constraint from the board clock and the dividers)
+            held = pll_clock_domain(m, pll, por_cycles=max(15, int(15e-6 * clk_hz)))
         # Button 0 restarts the test: the core and the self-test sit on a domain
-        # reset by the platform's power-on reset or the (synchronized) button.
+        # reset by the power-on reset (after the PLL's lock) or the (synchronized) button.
         button = platform.request("button", 0)
         pressed = Signal(name="button_pressed")
         m.submodules.button_sync = FFSynchronizer(button.i, pressed)
-        # The platform's sync domain may be reset-less (ECP5 relies on the
-        # configuration's initial values), so hold the test in reset for the
-        # first 15 cycles after configuration with a counter of our own.
-        por = Signal(4)
-        with m.If(por != 15):
-            m.d.sync += por.eq(por + 1)
         m.domains.test = ClockDomain("test")
         m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")),
-                     ResetSignal("test").eq((por != 15) | pressed)]
+                     ResetSignal("test").eq(held | pressed)]
 
         top = SelfTestTop(self.frame, self.rom, uart_divisor=divisor_for(clk_hz, BAUD),
                           repeat_cycles=int(clk_hz * self.repeat_seconds), timeout_cycles=int(clk_hz))

