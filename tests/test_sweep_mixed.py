@@ -76,7 +76,8 @@ def test_search_result_round_trip_and_checks():
 
 def test_report_marks_mixed_points_and_names_their_bits(tmp_path):
     out = tmp_path / "sw"
-    _sweep(out)
+    _, summary = _sweep(out, hw=True)            # the Pareto points (mixed ones too) go to hardware
+    assert summary["hw"]["failed"] == 0 and summary["hw"]["done"] == summary["hw"]["points"] > 0
     rep = write_report(out, log=lambda m: None)
     fnd = rep["findings"]
     mx = fnd["mixed"]
@@ -103,6 +104,7 @@ def test_report_marks_mixed_points_and_names_their_bits(tmp_path):
     rows = list(csv.DictReader(open(out / "results.csv")))
     mixed = [r for r in rows if r["precision"] == "mixed"]
     assert len(mixed) == 4 and all(r["bits"].startswith("w8.") for r in mixed)
+    assert any(r["hw_status"] == "done" for r in mixed)      # built like any other Pareto point
     # the uniform frontier stays uniform: no mixed point is flagged on it
     assert not any(r["pareto_bram18"] == "yes" for r in mixed)
 
