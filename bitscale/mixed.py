@@ -35,9 +35,11 @@ def template_net(run_dir: Path, cfg):
         return ir.load(run_dir)
     from bitscale.nn.data import NUM_CLASSES
     from bitscale.nn.models import input_shape_for, widths_for
-    from bitscale.nn.random_net import random_cnv, random_fc
+    from bitscale.nn.random_net import random_cnv, random_fc, random_preset
     w = widths_for(cfg.model, cfg.scale, cfg.base, cfg.layers)
     shape = input_shape_for(cfg.model, cfg.dataset)
+    if "preset" in w:            # vgg / darknet: same-padded convs, pools k != s, global pooling
+        return random_preset(w["preset"], shape, 2, 2, num_classes=NUM_CLASSES[cfg.dataset])
     if "fc" in w:
         return random_fc(w["fc"], 2, 2, num_classes=NUM_CLASSES[cfg.dataset], in_features=shape[0])
     return random_cnv(shape, w["convs"], w["fcs"], 2, 2, num_classes=NUM_CLASSES[cfg.dataset])

@@ -294,7 +294,7 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
         mems.append(("buffer", "swg", simd * info.abits, fold.ring_rows(h, k, *sp) * w * (c // simd)))
     if info.pool is not None:
         h, w, c, k, s, b = info.pool
-        ow = (w - k) // s + 1
+        ow = ir.conv_out_hw(h, w, k, s)[1]          # the pool's output row (no padding)
         lanes = pe     # the pool takes the producing layer's PE lanes (PE | MH = C)
         if k == s:
             mems.append(("pool", "pool", lanes * b, ow * (c // lanes)))
@@ -517,7 +517,7 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel |
     if info.pool is not None:             # a max-pool with kernel != stride can be the slowest stage
         h, w, c, k, s, _ = info.pool
         words_in = h * w * (c // pe)
-        pool_c = words_in if k == s else np.maximum(words_in, ((h - k) // s + 1) * ((w - k) // s + 1) * k * k
+        pool_c = words_in if k == s else np.maximum(words_in, int(np.prod(ir.conv_out_hw(h, w, k, s))) * k * k
                                                     * (c // pe))
         cycles = np.maximum(cycles, pool_c)
     n_bram = np.zeros(pe.shape, np.int64)

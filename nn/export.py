@@ -179,7 +179,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
             h, w_, c = shape
             oc = wint.shape[0]
             wint = wint.transpose(0, 2, 3, 1)                                  # (OC, KH, KW, IC)
-            out_shape = (h - 2, w_ - 2, oc)
+            out_shape = (*ir.conv_out_hw(h, w_, 3), oc)                      # 3x3 valid, stride 1
             layer = Layer("conv", f"conv{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i],
                           narrow=True, kernel=3)
         else:
@@ -212,7 +212,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
         shape, in_bits, s_in = layer.out_shape, abits, s_act
         if b.pool is not None:
             h, w_, c = shape
-            out = ((h - 2) // 2 + 1, (w_ - 2) // 2 + 1, c)
+            out = (*ir.conv_out_hw(h, w_, 2, 2), c)
             layers.append(Layer("maxpool", f"pool{i}", shape, out, in_bits=in_bits, kernel=2, stride=2))
             shape = out
         if i == m.flatten_after:

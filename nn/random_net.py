@@ -97,6 +97,23 @@ def random_cnv(in_shape, convs, dense, wbits, abits, num_classes=10, seed=0, nar
     return _build(seed, tuple(in_shape), spec, num_classes, wb, ab, narrow)
 
 
+def random_preset(spec, in_shape, wbits, abits, num_classes=10, seed=0, narrow=True) -> QuantizedNetwork:
+    """A random IR with the layer shapes ``nn/presets.export`` gives the vgg/darknet preset ``spec``
+    (:func:`bitscale.nn.presets.spec`): k x k "same" convs (stride 1, pad k // 2), pools, dense layers;
+    global average pooling is, as the importer folds it, a flatten of the pooled map into the classifier."""
+    convs, dense = [], []
+    for item in spec:
+        if item[0] == "conv":
+            convs.append(("conv", item[2], item[1], 1, item[1] // 2))
+        elif item[0] == "pool":
+            convs.append(("pool", item[1], item[2]))
+        elif item[0] == "fc":
+            dense.append(item[1])
+        elif item[0] != "gap":
+            raise ValueError(f"unknown preset item {item!r}")
+    return random_cnv(in_shape, convs, dense, wbits, abits, num_classes, seed, narrow)
+
+
 def _build(seed, in_shape, spec, num_classes, wb, ab, narrow) -> QuantizedNetwork:
     rng = np.random.default_rng(seed)
     x = random_inputs(in_shape, 64, seed).astype(np.int64)
