@@ -109,6 +109,9 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         tmp = Path(tempfile.mkdtemp(prefix=".vivado.", dir=bdir))
         try:
             doc["vivado"] = write_vivado(tmp, board, frame, rom, (bdir / "bitscale_top.v").read_text())
+            from bitscale.boards.vivado import shell_pll
+            pll = shell_pll(board)
+            doc["accelerator_clock"] = {"mhz": pll.fout_mhz, "pll": {**pll.to_json(), "params": pll.primitive_params()}}
             final = bdir / "vivado"
             if final.exists():
                 shutil.rmtree(final)

@@ -16,8 +16,11 @@ Vivado is not needed to generate these files, only to run them. Written into
   ``-tclargs bitstream``, the bitstream and the .hwh a PYNQ overlay needs.
 * ``create_selftest_project.tcl`` (every Xilinx board) — the PL-only self-test:
   ``bitscale_selftest.v`` (ROMs + checker + core) in ``bitscale_board_top.v``
-  (clock buffers, power-on reset, LEDs, UART where the PL has one) with
-  ``bitscale_<board>.xdc``.
+  (an MMCM making the accelerator clock from the oscillator — the clocking
+  wizard's equivalent, no IP — with the reset held until it locks, power-on
+  reset, LEDs, UART where the PL has one) with ``bitscale_<board>.xdc`` (the
+  oscillator's create_clock and the MMCM output as ``accel_clk`` at the chosen
+  clock, by default the board's clock the cost model quotes FPS at).
 
 Guaranteed: every file the scripts name exists in the build directory; the
 wrapper's ports match the core's Verilog header and design.json (tests parse both).
@@ -167,8 +170,41 @@ endmodule
 """
 
 
-def board_top_verilog(board_name: str) -> str:
-    """``bitscale_board_top``: clock buffer, power-on reset, restart button, LEDs/UART around bitscale_selftest."""
+def shell_pll(board, clock_mhz: float | None = None):
+    """The MMCM setting of the self-test's accelerator clock: the highest legal frequency at or below
+    ``clock_mhz`` (default: the board's clock, the one the cost model's FPS is quoted at) from the
+    board's oscillator (boards/pll.py, ranges in boards.FAMILY)."""
+    from bitscale.boards.pll import pll_for
+    return pll_for(board.family, SHELLS[board.name].clock_mhz, board.clock_mhz if clock_mhz is None else clock_mhz)
+
+
+def _mmcm_verilog(pll, clk_in: str) -> list[str]:
+    """The MMCM (Vivado's clocking-wizard equivalent, no IP needed) making ``clk`` from ``clk_in``, and
+    the reset that holds until it locks: asserted at once, released two ``clk`` edges after LOCKED."""
+    p = pll.primitive_params()
+    return [
+        f"    // {pll.primitive}: {pll.fin_mhz:g} MHz / {p['DIVCLK_DIVIDE']} * {p['CLKFBOUT_MULT_F']} = VCO "
+        f"{pll.fvco_mhz:g} MHz, / {p['CLKOUT0_DIVIDE_F']} = {pll.fout_mhz:g} MHz accelerator clock",
+        "    wire mmcm_fb_out, mmcm_fb, mmcm_out, mmcm_locked;",
+        f"    {pll.primitive} #(.CLKIN1_PERIOD({1000 / pll.fin_mhz:.3f}), .DIVCLK_DIVIDE({p['DIVCLK_DIVIDE']}),",
+        f"        .CLKFBOUT_MULT_F({float(p['CLKFBOUT_MULT_F']):.3f}), .CLKOUT0_DIVIDE_F({float(p['CLKOUT0_DIVIDE_F']):.3f}))",
+        f"        mmcm (.CLKIN1({clk_in}), .CLKFBIN(mmcm_fb), .CLKFBOUT(mmcm_fb_out), .CLKOUT0(mmcm_out),",
+        "              .LOCKED(mmcm_locked), .RST(1'b0), .PWRDWN(1'b0));",
+        "    BUFG fb_bufg (.I(mmcm_fb_out), .O(mmcm_fb));     // feedback through a BUFG, as the clocking wizard",
+        "    BUFG clk_bufg (.I(mmcm_out), .O(clk));",
+        "    // reset until the MMCM locks: LOCKED synchronized to clk (asynchronous assert, synchronous release)",
+        "    (* ASYNC_REG = \"TRUE\" *) reg [1:0] lock_sync = 2'b00;",
+        "    always @(posedge clk or negedge mmcm_locked)",
+        "        if (!mmcm_locked) lock_sync <= 2'b00; else lock_sync <= {lock_sync[0], 1'b1};",
+        "    wire locked = lock_sync[1];",
+    ]
+
+
+def board_top_verilog(board_name: str, pll=None) -> str:
+    """``bitscale_board_top``: clock buffer, power-on reset, restart button, LEDs/UART around bitscale_selftest.
+
+    ``pll`` (a :class:`~bitscale.boards.pll.PllConfig`, see :func:`shell_pll`): the self-test and the
+    core run on the MMCM's output, held in reset until the MMCM locks; None: on the oscillator."""
     s = SHELLS[board_name]
     diff = len(s.clock_pins) == 2
     ports = ["    input  wire clk_p,\n    input  wire clk_n," if diff else "    input  wire clk,"]
@@ -177,7 +213,13 @@ def board_top_verilog(board_name: str) -> str:
     if s.uart_tx:
         ports.append("    output wire uart_tx,")
     ports.append(f"    output wire [{len(s.leds) - 1}:0] led")
-    if diff:
+    if pll is not None:
+        buf = (["    wire clk_ibuf, clk;", "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
+               if diff else ["    wire clk;"])
+        buf += _mmcm_verilog(pll, "clk_ibuf" if diff else "clk_pin")
+        if not diff:
+            ports[0] = "    input  wire clk_pin,"
+    elif diff:
         buf = ["    wire clk_ibuf, clk;",
                "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
         if s.clock_divide > 1:
@@ -187,21 +229,26 @@ def board_top_verilog(board_name: str) -> str:
             buf.append("    BUFG clk_bufg (.I(clk_ibuf), .O(clk));")
     else:
         buf = []
+    por_rst = "(por != 4'hf)"
     btn = ("    reg btn_s0 = 1'b0, btn_s1 = 1'b0;\n"
            "    always @(posedge clk) begin btn_s0 <= btn; btn_s1 <= btn_s0; end\n"
-           "    wire rst = (por != 4'hf) | btn_s1;") if s.button else "    wire rst = (por != 4'hf);"
+           f"    wire rst = {por_rst} | btn_s1;") if s.button else f"    wire rst = {por_rst};"
+    por = ("    reg [3:0] por = 4'h0;\n"
+           + ("    always @(posedge clk) if (!locked) por <= 4'h0; else if (por != 4'hf) por <= por + 4'h1;"
+              if pll is not None else "    always @(posedge clk) if (por != 4'hf) por <= por + 4'h1;"))
+    clock_note = (f"{pll.fout_mhz:g} MHz from the {s.clock_mhz:g} MHz oscillator by {pll.primitive}" if pll is not None
+                  else f"{s.clock_mhz:g} MHz oscillator" + (f" / {s.clock_divide}" if s.clock_divide > 1 else ""))
     leds = "\n".join(f"    assign led[{i}] = status[{i}];  // {LED_STATUS[i]}" for i in range(len(s.leds)))
     uart = ",\n        .uart_tx(uart_tx)" if s.uart_tx else ""
     return f"""// Generated by bitscale: self-test top for {board_name}
-// ({s.clock_mhz:g} MHz oscillator{f' / {s.clock_divide}' if s.clock_divide > 1 else ''}).
+// ({clock_note}).
 `timescale 1ns / 1ps
 module bitscale_board_top (
 {chr(10).join(ports)}
 );
 {chr(10).join(buf)}
-    // hold the test in reset for 15 cycles after configuration{', and while the button is down' if s.button else ''}
-    reg [3:0] por = 4'h0;
-    always @(posedge clk) if (por != 4'hf) por <= por + 4'h1;
+    // hold the test in reset for 15 cycles after configuration{' (after the lock)' if pll is not None else ''}{', and while the button is down' if s.button else ''}
+{por}
 {btn}
     wire [7:0] status;
     bitscale_selftest selftest (
@@ -214,7 +261,9 @@ endmodule
 """
 
 
-def xdc(board_name: str) -> str:
+def xdc(board_name: str, pll=None) -> str:
+    """The self-test's constraints: pins, the oscillator's clock and (with ``pll``) the MMCM's output
+    named ``accel_clk`` at the chosen frequency (a generated clock: Vivado times the core against it)."""
     s = SHELLS[board_name]
     period = 1000.0 / s.clock_mhz
     lines = [f"# Generated by bitscale: self-test top (bitscale_board_top) on {board_name}.",
@@ -227,8 +276,17 @@ def xdc(board_name: str) -> str:
                   f"set_property -dict {{PACKAGE_PIN {n} IOSTANDARD {s.clock_iostandard}}} [get_ports clk_n]",
                   f"create_clock -period {period:.3f} -name board_clk [get_ports clk_p]"]
     else:
-        lines += [f"set_property -dict {{PACKAGE_PIN {s.clock_pins[0]} IOSTANDARD {s.clock_iostandard}}} [get_ports clk]",
-                  f"create_clock -period {period:.3f} -name board_clk [get_ports clk]"]
+        port = "clk_pin" if pll is not None else "clk"
+        lines += [f"set_property -dict {{PACKAGE_PIN {s.clock_pins[0]} IOSTANDARD {s.clock_iostandard}}} [get_ports {port}]",
+                  f"create_clock -period {period:.3f} -name board_clk [get_ports {port}]"]
+    if pll is not None:
+        p = pll.primitive_params()
+        lines += [f"# the accelerator clock: {pll.primitive} {pll.fin_mhz:g} MHz * {p['CLKFBOUT_MULT_F']} / "
+                  f"({p['DIVCLK_DIVIDE']} * {p['CLKOUT0_DIVIDE_F']}) = {pll.fout_mhz:g} MHz "
+                  f"(period {1000 / pll.fout_mhz:.3f} ns)",
+                  f"create_generated_clock -name accel_clk -source [get_pins mmcm/CLKIN1] "
+                  f"-multiply_by {p['CLKFBOUT_MULT_F']} -divide_by {p['DIVCLK_DIVIDE'] * p['CLKOUT0_DIVIDE_F']} "
+                  f"[get_pins mmcm/CLKOUT0]"]
     for i, pin in enumerate(s.leds):
         lines.append(f"set_property -dict {{PACKAGE_PIN {pin} IOSTANDARD {s.led_iostandard}}} [get_ports {{led[{i}]}}]")
     lines.append("set_false_path -to [get_ports {led[*]}]")
@@ -256,8 +314,9 @@ create_project {proj} [file join $here {proj}] -part {part} -force
 """
 
 
-def project_tcl(board, in_width: int, out_width: int) -> str:
-    """create_project.tcl: PS + AXI DMA + core block design (PYNQ-Z1, ZCU104)."""
+def project_tcl(board, in_width: int, out_width: int, clock_mhz: float = 100.0) -> str:
+    """create_project.tcl: PS + AXI DMA + core block design (PYNQ-Z1, ZCU104), all on the PS's fabric
+    clock asked for ``clock_mhz`` (the PS's own PLL and dividers make it; Vivado reports the actual)."""
     s = SHELLS[board.name]
     if s.ps is None:
         raise ValueError(f"{board.name} has no processing system; use the self-test project")
@@ -274,21 +333,21 @@ create_bd_design bitscale_bd
     if s.ps == "ps7":
         t.append("""set ps [create_bd_cell -type ip -vlnv [latest_ip processing_system7] ps]
 apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config [list make_external "FIXED_IO, DDR" apply_board_preset $preset] $ps
-set_property -dict [list CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {100}] $ps
+set_property -dict [list CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {@MHZ@}] $ps
 set ps_master /ps/M_AXI_GP0
 set ps_slave /ps/S_AXI_HP0
 set ps_clk [get_bd_pins ps/FCLK_CLK0]
 set ps_resetn [get_bd_pins ps/FCLK_RESET0_N]
-""")
+""".replace("@MHZ@", f"{clock_mhz:g}"))
     else:
         t.append("""set ps [create_bd_cell -type ip -vlnv [latest_ip zynq_ultra_ps_e] ps]
 apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config [list apply_board_preset $preset] $ps
-set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__S_AXI_GP2 {1} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {100}] $ps
+set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__S_AXI_GP2 {1} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {@MHZ@}] $ps
 set ps_master /ps/M_AXI_HPM0_FPD
 set ps_slave /ps/S_AXI_HP0_FPD
 set ps_clk [get_bd_pins ps/pl_clk0]
 set ps_resetn [get_bd_pins ps/pl_resetn0]
-""")
+""".replace("@MHZ@", f"{clock_mhz:g}"))
     t.append(f"""# the DMA: simple mode, one stream each way, widths from design.json (core tdata {in_width} -> {wi}, {out_width} -> {wo})
 set dma [create_bd_cell -type ip -vlnv [latest_ip axi_dma] dma]
 set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_include_stscntrl_strm {{0}} CONFIG.c_sg_length_width {{26}} \\
@@ -344,27 +403,32 @@ if {{$do_bitstream}} {{
 """
 
 
-def write_vivado(out: Path, board, frame, rom, core_verilog: str) -> list[str]:
-    """Write the Vivado files for ``board`` into ``out`` (a folder); returns the file names written."""
+def write_vivado(out: Path, board, frame, rom, core_verilog: str, *, clock_mhz: float | None = None) -> list[str]:
+    """Write the Vivado files for ``board`` into ``out`` (a folder); returns the file names written.
+
+    The self-test runs at :func:`shell_pll` (``clock_mhz``, default the board's clock) from an MMCM; the
+    PS project's fabric clock (FCLK0 / pl_clk0) is asked for the same frequency."""
     from bitscale.boards.board_top import selftest_verilog
     from bitscale.boards.uart_tx import divisor_for
     if board.name not in SHELLS:
         raise UserError(f"no Vivado shell for board {board.name!r}; Xilinx boards: {', '.join(SHELLS)}")
     s = SHELLS[board.name]
     check_core_ports(core_verilog, frame)
+    pll = shell_pll(board, clock_mhz)
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "bitscale_axis_wrap.v": axis_wrap_verilog(frame.input.tdata_width, frame.output.tdata_width),
-        "bitscale_board_top.v": board_top_verilog(board.name),
-        f"bitscale_{board.name}.xdc": xdc(board.name),
+        "bitscale_board_top.v": board_top_verilog(board.name, pll),
+        f"bitscale_{board.name}.xdc": xdc(board.name, pll),
         "create_selftest_project.tcl": selftest_tcl(board),
     }
-    clk = shell_clock_hz(board.name)
+    clk = pll.fout_hz
     files["bitscale_selftest.v"] = selftest_verilog(
         frame, rom, uart_divisor=divisor_for(clk) if s.uart_tx else None,
         repeat_cycles=int(clk) if s.uart_tx else 0, timeout_cycles=int(clk))
     if s.ps:
-        files["create_project.tcl"] = project_tcl(board, frame.input.tdata_width, frame.output.tdata_width)
+        files["create_project.tcl"] = project_tcl(board, frame.input.tdata_width, frame.output.tdata_width,
+                                                  clock_mhz=pll.fout_mhz)
     for name, text in files.items():
         (out / name).write_text(text)
     return sorted(files)

@@ -248,3 +248,54 @@ def test_real_build_picks_the_fastest_pll_clock_that_closes(tmp_path):
     assert (d / "bitscale_board.bin").stat().st_size > 10000 and not list(d.glob(".board_build.*"))
     tim = (d / "board_build" / "bitscale_board.tim").read_text()
     assert "Derived frequency constraint of" in tim     # nextpnr timed the PLL's output clock
+
+
+# --- Vivado: the MMCM (clocking-wizard equivalent) and its timing constraint ---------------------------
+
+@pytest.mark.parametrize("board", ["pynq-z1", "zcu104", "alveo-u250"])
+def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
+    import re
+
+    from bitscale.boards.vivado import SHELLS, board_top_verilog, project_tcl, shell_pll, xdc
+    b = BOARDS[board]
+    pll = shell_pll(b)
+    assert legal(pll) == [] and pll.fout_mhz == b.clock_mhz and pll.fin_mhz == SHELLS[board].clock_mhz
+    top = board_top_verilog(board, pll)
+    p = pll.primitive_params()
+    assert f"{pll.primitive} #(.CLKIN1_PERIOD({1000 / pll.fin_mhz:.3f}), .DIVCLK_DIVIDE({p['DIVCLK_DIVIDE']})," in top
+    assert f".CLKFBOUT_MULT_F({p['CLKFBOUT_MULT_F']:.3f}), .CLKOUT0_DIVIDE_F({p['CLKOUT0_DIVIDE_F']:.3f})" in top
+    assert "BUFG clk_bufg (.I(mmcm_out), .O(clk));" in top and "BUFGCE_DIV" not in top
+    # reset until the lock: synchronized LOCKED gates the power-on counter, which gates rst
+    assert "always @(posedge clk or negedge mmcm_locked)" in top and "wire locked = lock_sync[1];" in top
+    assert "if (!locked) por <= 4'h0;" in top and re.search(r"wire rst = \(por != 4'hf\)", top)
+    con = xdc(board, pll)
+    osc = re.search(r"create_clock -period ([\d.]+) -name board_clk", con)
+    assert osc and float(osc.group(1)) == pytest.approx(1000 / SHELLS[board].clock_mhz, abs=1e-3)
+    gen = re.search(r"create_generated_clock -name accel_clk -source \[get_pins mmcm/CLKIN1\] "
+                    r"-multiply_by (\d+) -divide_by (\d+) \[get_pins mmcm/CLKOUT0\]", con)
+    assert gen and pll.fin_mhz * int(gen.group(1)) / int(gen.group(2)) == pytest.approx(pll.fout_mhz)
+    # another clock on request
+    faster = shell_pll(b, 150.0)
+    assert faster.fout_mhz == 150.0 and "multiply_by" in xdc(board, faster)
+    if SHELLS[board].ps:
+        tcl = project_tcl(b, 32, 16, clock_mhz=pll.fout_mhz)
+        key = "PCW_FPGA0_PERIPHERAL_FREQMHZ" if SHELLS[board].ps == "ps7" else "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"
+        assert f"CONFIG.{key} {{{pll.fout_mhz:g}}}" in tcl
+
+
+@pytest.mark.verilator
+def test_vivado_mmcm_top_lints(tmp_path):
+    """verilator --lint-only of the MMCM board tops (primitives and the self-test stubbed)."""
+    from test_board_vivado import STUBS, _verilator
+
+    from bitscale.boards.vivado import board_top_verilog, shell_pll
+    stub = STUBS + ("module bitscale_selftest(input clk, input rst, output [7:0] led, output uart_tx);\n"
+                    "  reg [7:0] c = 0; always @(posedge clk) c <= rst ? 8'd0 : c + 8'd1;\n"
+                    "  assign led = c; assign uart_tx = c[0];\nendmodule\n")
+    (tmp_path / "stubs.v").write_text(stub)
+    for board in ("pynq-z1", "alveo-u250"):
+        (tmp_path / f"{board}.v").write_text(board_top_verilog(board, shell_pll(BOARDS[board])))
+        r = subprocess.run([_verilator(), "--lint-only", "-Wno-fatal", "-Wno-PINMISSING", "--top-module",
+                            "bitscale_board_top", str(tmp_path / "stubs.v"), str(tmp_path / f"{board}.v")],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0 and "%Error" not in r.stderr, r.stderr[-3000:]
