@@ -2,6 +2,7 @@
 1x1, pools with kernel != stride, global pooling) use hw's one cycle rule: per layer and per candidate folding,
 cycles == hw/folding.layer_cycles (and the max-pool stage behind the layer, hw/folding.pool_cycles)."""
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from bitscale.nn.random_net import random_preset
 MODEL_SCALE = {"vgg": 1 / 8, "darknet": 1 / 8}
 
 
+@lru_cache(maxsize=None)
 def _preset(name, w, a, scale=None):
     from bitscale.nn.presets import spec
     return random_preset(spec(name, scale or MODEL_SCALE[name]), (32, 32, 3), w, a, num_classes=10, seed=1)
@@ -37,7 +39,10 @@ def _hw_cycles(net, layer, pe, simd, mode):
     return c
 
 
-@pytest.mark.parametrize("name", ["vgg", "darknet"])
+VGG_SLOW = pytest.param("vgg", marks=pytest.mark.slow)      # vgg: 13 convs, ~5-9 s per test on the shared machine
+
+
+@pytest.mark.parametrize("name", [VGG_SLOW, "darknet"])
 def test_presets_have_the_new_layers(name):
     net = _preset(name, 2, 2)
     kinds = {(l.kind, l.kernel, l.stride, l.pad) for l in net.layers}
@@ -46,7 +51,8 @@ def test_presets_have_the_new_layers(name):
         assert ("conv", 1, 1, 0) in kinds and ("maxpool", 3, 2, 0) in kinds
 
 
-@pytest.mark.parametrize("name,w,a", [("vgg", 2, 2), ("darknet", 1, 1), ("darknet", 4, 8)])
+@pytest.mark.parametrize("name,w,a", [pytest.param("vgg", 2, 2, marks=pytest.mark.slow), ("darknet", 1, 1),
+                                      ("darknet", 4, 8)])
 def test_every_candidate_folding_costs_hw_cycles(name, w, a):
     """Auto-folding's candidate table (all legal PE x SIMD x mode x MAC): cycles == hw's, every layer."""
     net = _preset(name, w, a)
@@ -60,7 +66,7 @@ def test_every_candidate_folding_costs_hw_cycles(name, w, a):
     assert n > 100
 
 
-@pytest.mark.parametrize("name", ["vgg", "darknet"])
+@pytest.mark.parametrize("name", [VGG_SLOW, "darknet"])
 def test_search_costs_hw_cycles_at_every_bit_width(name):
     """The ILP's cost table (cost_model/search.py) at every (w, a_in, a_out): each option's cycles equal hw's
     for the layer at those bits (serial modes' planes depend on them)."""
@@ -77,7 +83,7 @@ def test_search_costs_hw_cycles_at_every_bit_width(name):
     assert checked > 50
 
 
-@pytest.mark.parametrize("name", ["vgg", "darknet"])
+@pytest.mark.parametrize("name", [VGG_SLOW, "darknet"])
 def test_estimate_and_auto_fold_cycles_equal_network_cycles(name):
     """estimate(): per-layer cycles == hw's, total == fold.network_cycles, at auto-folding's pick and at the
     default folding; auto-folding's pick reaches its FPS by hw's count."""
@@ -114,3 +120,22 @@ def test_mixed_template_of_a_float_preset_run(tmp_path):
     net = template_net(tmp_path, cfg)
     assert [l.name for l in net.layers] == [l.name for l in _preset("darknet", 2, 2).layers]
     assert any(l.kind == "conv" and l.pad == 1 for l in net.layers)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["vgg", "darknet"])
+def test_window_memories_match_the_generated_design(name):
+    """The cost model's sliding-window rings (convs with padding, pools with kernel != stride) have the depths of
+    the generator's (hw/generate.describe of the elaborated Accelerator), and its per-layer cycles hw's."""
+    from bitscale.hw.generate import describe
+    from bitscale.hw.top import Accelerator
+    net = _preset(name, 2, 2)
+    f = fold.default_folding(net)
+    est = model.estimate(net, f, "pynq-z1")
+    design = describe(Accelerator(net, f))
+    hw = sorted(d["window_buffer"]["depth"] for d in design["layers"] if d.get("window_buffer"))
+    assert hw == sorted(m.depth for l in est.layers for m in l.memories if m.name.endswith("swg"))
+    for d in design["layers"]:
+        if d["kind"] in ("conv", "dense"):
+            assert d["cycles_per_frame"] == fold.layer_cycles(next(l for l in net.layers if l.name == d["name"]),
+                                                              f[d["name"]])
