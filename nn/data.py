@@ -51,9 +51,9 @@ class Dataset:
 def _digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    d = load_digits()
-    x = np.round(d.images.astype(np.float64) * 255.0 / 16.0).astype(np.uint8)[..., None]
-    y = d.target.astype(np.int64)
+    data, target = load_digits(return_X_y=True)
+    x = np.round(data.reshape(-1, 8, 8).astype(np.float64) * 255.0 / 16.0).astype(np.uint8)[..., None]
+    y = target.astype(np.int64)
     xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, random_state=0, stratify=y)
     return xtr, ytr, xte, yte
 

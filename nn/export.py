@@ -22,12 +22,17 @@ last-layer integer accumulators (float64 forward), for checking the export.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from torch import nn
 
 from bitscale.nn import ir
 from bitscale.nn.ir import Layer, QuantizedNetwork
+
+if TYPE_CHECKING:
+    from brevitas.nn.quant_layer import QuantWeightBiasInputOutputLayer
 
 
 # --- reading Brevitas' scales ------------------------------------------------------------
@@ -37,14 +42,14 @@ def _scale(t) -> float:
 
 
 @torch.no_grad()
-def act_scale(act: torch.nn.Module, dtype=torch.float64) -> float:
+def act_scale(act: nn.Module, dtype=torch.float64) -> float:
     """Per-tensor scale of a Brevitas activation quantizer (eval mode)."""
-    q = act.act_quant(torch.zeros(1, dtype=dtype))
+    q = _submodule(act, "act_quant")(torch.zeros(1, dtype=dtype))
     return _scale(q.scale)
 
 
 @torch.no_grad()
-def weight_ints(layer: torch.nn.Module) -> tuple[np.ndarray, float]:
+def weight_ints(layer: QuantWeightBiasInputOutputLayer) -> tuple[np.ndarray, float]:
     qw = layer.quant_weight()
     s = qw.scale
     if torch.as_tensor(s).numel() != 1:
@@ -54,7 +59,22 @@ def weight_ints(layer: torch.nn.Module) -> tuple[np.ndarray, float]:
 
 # --- the folding ------------------------------------------------------------------------
 
-def _bn_affine(bn: torch.nn.Module):
+def _submodule(m: nn.Module, name: str) -> nn.Module:
+    """``m.<name>``, a child module (torch's ``__getattr__`` is typed ``Tensor | Module``)."""
+    child = getattr(m, name)
+    if not isinstance(child, nn.Module):
+        raise TypeError(f"{type(m).__name__}.{name} is not a module")
+    return child
+
+
+def _hwc(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """A conv layer's (H, W, C) input shape."""
+    if len(shape) != 3:
+        raise ValueError(f"a conv block needs an (H, W, C) input, not {shape}")
+    return shape[0], shape[1], shape[2]
+
+
+def _bn_affine(bn: nn.modules.batchnorm._BatchNorm):
     """(gamma, beta, mean, var, eps) as float64 numpy arrays (eval-mode BatchNorm)."""
     f = lambda t: t.detach().to(torch.float64).cpu().numpy()  # noqa: E731
     return f(bn.weight), f(bn.bias), f(bn.running_mean), f(bn.running_var), float(bn.eps)
@@ -170,13 +190,13 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
     m = copy.deepcopy(model).to("cpu").double().eval()
     layers, tensors = [], {}
     requant_info = {}       # per requantizer layer: multiplier bits, exact (narrow fit) or wide fallback
-    shape = tuple(m.in_shape)
+    shape: tuple[int, ...] = tuple(m.in_shape)
     in_bits, s_in = ir.INPUT_BITS, act_scale(m.input_quant)
     reorder_chw = None
     for i, b in enumerate(m.blocks):
         wint, sw = weight_ints(b.compute)
         if b.kind == "conv":
-            h, w_, c = shape
+            h, w_, c = _hwc(shape)
             oc = wint.shape[0]
             wint = wint.transpose(0, 2, 3, 1)                                  # (OC, KH, KW, IC)
             out_shape = (*ir.conv_out_hw(h, w_, 3), oc)                      # 3x3 valid, stride 1

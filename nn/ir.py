@@ -45,6 +45,7 @@ import os
 import zipfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -181,7 +182,7 @@ def _signed_bits(v: int) -> int:
 
 # --- validation ----------------------------------------------------------------
 
-def _fail(msg: str):
+def _fail(msg: str) -> NoReturn:
     raise UserError(msg)
 
 
@@ -359,12 +360,15 @@ def from_json(doc: dict, tensors: dict[str, np.ndarray]) -> QuantizedNetwork:
         if unknown:
             _fail(f"layer {i} in network.json has unknown field(s): {', '.join(sorted(unknown))}")
         try:
-            d = dict(d, in_shape=tuple(d["in_shape"]), out_shape=tuple(d["out_shape"]))
-            layers.append(Layer(**d))
+            kw: dict[str, Any] = {**d, "in_shape": tuple(d["in_shape"]), "out_shape": tuple(d["out_shape"])}
+            layers.append(Layer(**kw))
         except (KeyError, TypeError) as e:
             _fail(f"layer {i} in network.json is malformed: {e}")
+    num_classes = doc.get("num_classes")
+    if not isinstance(num_classes, int):
+        _fail(f"num_classes must be an integer >= 2, not {num_classes!r}")
     net = QuantizedNetwork(layers=tuple(layers), tensors=dict(tensors),
-                           num_classes=doc.get("num_classes"), meta=doc.get("meta") or {})
+                           num_classes=num_classes, meta=doc.get("meta") or {})
     validate(net)
     return net
 
@@ -374,7 +378,8 @@ def save(net: QuantizedNetwork, directory: str | os.PathLike) -> Path:
     validate(net)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    _atomic_write(d / "network.npz", lambda f: np.savez_compressed(f, **net.tensors), binary=True)
+    arrays: dict[str, Any] = dict(net.tensors)       # tensor names hold a dot: never numpy's allow_pickle
+    _atomic_write(d / "network.npz", lambda f: np.savez_compressed(f, **arrays), binary=True)
     _atomic_write(d / "network.json", lambda f: json.dump(to_json(net), f, indent=1))
     return d / "network.json"
 

@@ -22,6 +22,7 @@ by 255: ``(N, D)`` for fc and ``(N, C, H, W)`` for cnv.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -29,6 +30,10 @@ from torch import nn
 from bitscale.errors import UserError
 # names and input shapes: the torch-free catalog (re-exported here)
 from bitscale.nn.catalog import CNV_INPUT, CONV_MODELS, MODELS, check_model, input_shape_for  # noqa: F401
+
+if TYPE_CHECKING:
+    from bitscale.nn.precision import Bits
+    from bitscale.nn.presets import ConvNet
 
 PRESET_BASE = {"tfc": 64, "sfc": 256, "lfc": 1024}
 CNV_CONVS = (64, 64, "P", 128, 128, "P", 256, 256)
@@ -81,7 +86,8 @@ def _input_quant():
         scaling_impl_type = ScalingImplType.CONST
         scaling_const = 1.0 / 255.0
         max_val = 1.0
-        min_val = 0.0
+        # Brevitas' injector DSL: a constant overrides the base quantizer's computed `min_val` value
+        min_val = 0.0  # pyright: ignore[reportAssignmentType]
 
     return QuantIdentity(act_quant=PixelQuant, return_quant_tensor=False)
 
@@ -139,7 +145,7 @@ class Block(nn.Module):
 class QNet(nn.Module):
     """A stack of :class:`Block` s, an optional flatten (after the last conv) and the last linear."""
 
-    def __init__(self, model: str, wbits: int, abits: int, scale: float, num_classes: int,
+    def __init__(self, model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
                  in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0):
         super().__init__()
         self.model, self.wbits, self.abits = model, wbits, abits
@@ -195,8 +201,9 @@ class QNet(nn.Module):
         return self(x) * torch.exp(self.logit_gain)
 
 
-def build_model(model: str, wbits: int, abits: int, scale: float, num_classes: int,
-                in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0) -> QNet:
+def build_model(model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
+                in_shape: tuple[int, ...], base: int = 4096, layers: int = 3,
+                dropout: float = 0.0) -> QNet | ConvNet:
     if (wbits == 0) != (abits == 0):
         raise UserError("the float baseline needs both --wbits float and --abits float")
     # wbits/abits: ints (uniform) or one value per compute layer (nn/precision.py)
@@ -206,7 +213,7 @@ def build_model(model: str, wbits: int, abits: int, scale: float, num_classes: i
     return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers, dropout)
 
 
-def to_torch_input(x_uint8, model: QNet, dtype=torch.float32) -> torch.Tensor:
+def to_torch_input(x_uint8, model: QNet | ConvNet, dtype=torch.float32) -> torch.Tensor:
     """uint8 images (N, *in_shape) HWC -> the model's float input (pixels / 255; NCHW for cnv)."""
     t = torch.as_tensor(x_uint8).to(dtype) / 255.0
     if model.model in CONV_MODELS:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from bitscale.errors import UserError
+from bitscale.nn.precision import Bits
 
 PRESETS = ("vgg", "darknet")
 INPUT = 32
@@ -55,7 +56,7 @@ def spec(model: str, scale: float) -> list:
         out += [("fc", _w(c, scale, f"vgg fc layer {i}")) for i, c in enumerate(VGG_FCS)]
     elif model == "darknet":
         for i, item in enumerate(DARKNET):
-            out.append(("pool", item[1], item[2]) if item[0] == "P"
+            out.append(("pool", item[1], item[2]) if len(item) == 3      # ("P", kernel, stride)
                        else ("conv", item[0], _w(item[1], scale, f"darknet conv layer {i}")))
         out.append(("gap",))
     else:
@@ -66,7 +67,7 @@ def spec(model: str, scale: float) -> list:
 class ConvNet(nn.Module):
     """vgg / darknet as a Brevitas QAT model (the same interface as nn/models.QNet)."""
 
-    def __init__(self, model: str, wbits: int, abits: int, scale: float, num_classes: int,
+    def __init__(self, model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
                  in_shape: tuple[int, ...], dropout: float = 0.0):
         super().__init__()
         from bitscale.nn.models import _act, _input_quant, _linear, _weight_kwargs

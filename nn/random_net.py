@@ -88,7 +88,7 @@ def random_cnv(in_shape, convs, dense, wbits, abits, num_classes=10, seed=0, nar
         if isinstance(c, tuple):
             return ("conv", c[1], (c[2], c[3], c[4]))
         return ("conv", c, (3, 1, 0))
-    spec = [item(c) for c in convs]
+    spec: list[tuple[str, int, tuple[int, ...] | None]] = [item(c) for c in convs]
     spec.append(("flatten", 0, None))
     spec += [("dense", d, None) for d in dense]
     n_compute = sum(1 for s in spec if s[0] in ("dense", "conv")) + 1

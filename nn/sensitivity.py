@@ -41,10 +41,14 @@ import logging
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bitscale.errors import UserError
+
+if TYPE_CHECKING:
+    from torch import nn
 
 DEFAULT_BITS = (1, 2, 3, 4, 5, 6, 7, 8, 16)
 
@@ -61,7 +65,7 @@ def quantize_weight(w: np.ndarray, bits: int) -> np.ndarray:
     m = np.abs(w).max()
     if m == 0:
         return w.copy()
-    best, best_err = None, np.inf
+    best, best_err = w, np.inf
     for r in CLIP_GRID:
         s = r * m / top
         q = np.clip(np.round(w / s), -top, top) * s
@@ -83,10 +87,16 @@ def _float_twin(cfg, model):
     return twin.eval().double()
 
 
-def _compute_modules(model):
+def _compute_modules(model) -> list[tuple[str, nn.Linear | nn.Conv2d]]:
     """[(IR layer name, module with .weight)] in compute-layer order (the names nn/export.py gives)."""
-    out = [(f"{'conv' if b.kind == 'conv' else 'fc'}{i}", b.compute) for i, b in enumerate(model.blocks)]
-    out.append(("fc_out", model.last))
+    from torch import nn
+    mods = [(f"{'conv' if b.kind == 'conv' else 'fc'}{i}", b.compute) for i, b in enumerate(model.blocks)]
+    mods.append(("fc_out", model.last))
+    out: list[tuple[str, nn.Linear | nn.Conv2d]] = []
+    for name, mod in mods:
+        if not isinstance(mod, (nn.Linear, nn.Conv2d)):
+            raise TypeError(f"{name}: {type(mod).__name__} is not a linear or conv layer")
+        out.append((name, mod))
     return out
 
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -126,7 +127,8 @@ class TrainConfig:
         if unknown:
             raise UserError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
         try:
-            return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()})
+            kw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in doc.items()}
+            return cls(**kw)
         except TypeError as e:
             raise UserError(f"bad TrainConfig: {e}") from None
 
@@ -302,9 +304,9 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
                    "golden_act_max_diff": None}
         torch.save({"config": cfg.to_json(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
                    tmp / "checkpoint.pt")
-        if cfg.quantized and cfg.model in ("vgg", "darknet"):
+        from bitscale.nn import presets
+        if cfg.quantized and isinstance(model, presets.ConvNet):      # vgg, darknet
             # nn/presets.py: the IR through QONNX export + import, checked against Brevitas' float64 forward
-            from bitscale.nn import presets
             tc = time.time()
             net = presets.export(model, ds.num_classes, meta={"config": cfg.to_json(), "label": cfg.label})
             ir.save(net, tmp)
