@@ -1,0 +1,118 @@
+"""BRAM packing (cost_model/packing.py): property tests of the plan, the exact/heuristic solvers,
+the JSON round trip and the FINN-design numbers the bench reports."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bitscale.cost_model import bram, packing
+from bitscale.cost_model.packing import Item, PackingPlan
+
+FAMILIES = ("xc7", "xcup", "ecp5", "ice40")
+
+
+@st.composite
+def item_sets(draw, max_items=8):
+    n = draw(st.integers(1, max_items))
+    items = []
+    for k in range(n):
+        w = draw(st.integers(1, 300))
+        d = draw(st.integers(16, 3000))
+        if w * d < bram.BLOCK_MIN_BITS:
+            d = -(-bram.BLOCK_MIN_BITS // w)
+        p = draw(st.sampled_from([1, 1, 2, 3, 4, 8, 64]))
+        items.append((f"l{k}.weights", w, d, p))
+    return items
+
+
+def _items(raw, family):
+    return [Item(n, n.split(".")[0], "weights", w, d, p, int(bram.block_count(w, d, family))) for n, w, d, p in raw]
+
+
+def _schedule_conflict_free(plan: PackingPlan):
+    """Simulate each port's round-robin for lcm-many cycles: every item gets a slot at least once per period."""
+    for b in plan.bins:
+        for port in range(b.ports):
+            k = b.slots[port]
+            for p in (p for p in b.placements if p.port == port):
+                period = plan.item(p.item).period
+                gaps = [t for t in range(3 * k) if t % k == p.slot]
+                assert all(g2 - g1 <= period for g1, g2 in zip(gaps, gaps[1:]))
+                assert len({q.slot for q in b.placements if q.port == port}) == k    # one owner per slot
+
+
+@settings(max_examples=60)
+@given(item_sets(), st.sampled_from(FAMILIES))
+def test_plan_properties(raw, family):
+    items = _items(raw, family)
+    plan = packing.pack(items, family, budget_s=0.2)
+    plan.validate()
+    placed = sorted(p.item for b in plan.bins for p in b.placements)
+    assert placed == sorted(i.name for i in items)           # every memory exactly once
+    assert plan.packed <= plan.unpacked                        # never worse than today
+    assert plan.packed >= max(plan.capacity_floor, 0)          # never below the capacity floor
+    for b in plan.bins:
+        assert b.ports <= packing.family_ports(family)
+        assert b.units == packing.bin_units(b.width, b.depth, b.ports, family)[0]
+    _schedule_conflict_free(plan)
+    assert PackingPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+
+
+@settings(max_examples=15)
+@given(item_sets(max_items=6), st.sampled_from(("xc7", "ecp5")))
+def test_heuristic_valid_and_not_better_than_exact(raw, family):
+    items = _items(raw, family)
+    exact = packing.pack(items, family)
+    heur = packing.pack(items, family, exact_max=0, budget_s=0.2)
+    heur.validate()
+    assert exact.solver in ("ilp", "none") and heur.solver == "heuristic"
+    assert exact.packed <= heur.packed <= heur.unpacked
+
+
+def test_time_multiplexed_port_stacks_shallow_wide_memories():
+    # four 512-bit-wide, 64-deep weight memories read every 2 cycles (bit-serial, a = 2): alone each
+    # takes 15 RAMB18 (bandwidth-bound); two ports x two slots stack all four in depth
+    items = _items([(f"l{k}.weights", 512, 64, 2) for k in range(4)], "xc7")
+    plan = packing.pack(items, "xc7")
+    assert plan.unpacked == 60
+    assert len(plan.bins) == 1 and plan.bins[0].ports == 2 and plan.bins[0].slots == (2, 2)
+    assert plan.packed == 29          # 512 bits per port / 18 per RAMB18 port, 1024 deep
+    # read every cycle: at most one memory per port, no sharing on a port
+    items1 = _items([(f"l{k}.weights", 512, 64, 1) for k in range(3)], "xc7")
+    plan1 = packing.pack(items1, "xc7")
+    assert all(s == 1 for b in plan1.bins for s in b.slots)
+
+
+def test_ice40_one_read_port():
+    items = _items([("a.weights", 16, 256, 1), ("b.weights", 16, 256, 1)], "ice40")
+    plan = packing.pack(items, "ice40")
+    assert all(b.ports == 1 for b in plan.bins) and plan.packed == plan.unpacked == 2
+    items2 = _items([("a.weights", 16, 128, 2), ("b.weights", 16, 128, 2)], "ice40")
+    assert packing.pack(items2, "ice40").packed == 1           # one EBR, one port, two slots
+
+
+def test_validate_rejects_a_cycle_changing_plan():
+    # iCE40: one read port, so two memories in one EBR share it (slots 2): legal at period 2 only
+    items = _items([("a.weights", 16, 128, 2), ("b.weights", 16, 128, 2)], "ice40")
+    plan = packing.pack(items, "ice40")
+    assert plan.packed == 1 and plan.bins[0].slots == (2,)
+    bad = PackingPlan(plan.family, plan.bram_kind,
+                      tuple(Item(i.name, i.layer, i.role, i.width, i.depth, 1, i.units) for i in plan.items),
+                      plan.bins, plan.solver)
+    with pytest.raises(ValueError, match="cycles/frame would change"):
+        bad.validate()
+
+
+def test_finn_designs_never_worse():
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from vs_finn import design
+    d = design("tfc", 1, 1)
+    net = d.network()
+    plan = packing.plan_design(net, d.folding(net), "xc7")
+    assert plan.unpacked == 26 and plan.packed <= 26
+    assert plan.seconds < 30
