@@ -222,6 +222,8 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
     if folding is not None:
         f = _load_folding(folding)
         source = f"--folding {folding}" if isinstance(folding, (str, os.PathLike)) else "the given folding"
+        if fps is not None and fps != "max" and b is None:
+            raise UserError("--fps with --folding is checked on a board: give --board B too")
     elif saved is not None and saved.is_file() and fps is None and (b is None or est_doc.get("board") == b.name):
         f = _load_folding(saved)
         fps_note = est_doc.get("total", {}).get("fps")
@@ -244,6 +246,10 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
         est = _estimate(net, f, b)
         if not est.fits:
             raise UserError(fit_message(est))
+        if folding is not None and fps not in (None, "max") and est.fps < float(fps):
+            raise UserError(f"the folding reaches {est.fps:,.0f} FPS on {b.name} (estimate at "
+                            f"{est.clock_mhz:g} MHz), below --fps {float(fps):,.0f}; leave out --folding to "
+                            f"auto-fold for it")
         log(f"estimate on {b.name}: LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
             f"{est.BRAM18} ({est.utilization['BRAM18']:.0%}), DSP {est.DSP}, {est.fps:,.0f} FPS")
     return f, source, (b.name if b is not None else None), est
@@ -273,6 +279,10 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
     log = _log("generate")
     f, source, board_name, est = choose_folding(run, board=board, fps=fps, folding=folding, modes=modes,
                                                 max_util=max_util, log=log)
+    if board is not None and board_name is not None:      # the self-test's ROMs must fit beside the core
+        from bitscale.boards.board import check_selftest_fits
+        from bitscale.hw.top import frame_format
+        check_selftest_fits(_board(board_name), est, frame_format(net, f), selftest_frames)
     out = Path(out)
     replace = outdir.replaceable(out, "generate")
     outdir.prepare(out, "generate", force=force, inputs=[run.dir], create=False)

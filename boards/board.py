@@ -59,6 +59,30 @@ def check_args(board_name: str, frames: int):
     return board
 
 
+def selftest_bram(frame, frames: int, family: str) -> int:
+    """Block RAMs (the family's units) the self-test's two ROMs take: ``frames`` frames of input words
+    and of golden output words, counted like the core's memories (cost_model/bram.py). They carry no
+    ram_style, so Yosys picks their style by cost, as for FIFOs (bram.auto_block)."""
+    from bitscale.cost_model.bram import auto_block, map_memory
+    n = 0
+    for width, depth in ((frame.input.tdata_width, frames * frame.input.beats),
+                         (frame.output.tdata_width, frames * frame.output.beats)):
+        block = bool(auto_block(np.int64(width), np.int64(depth), family))
+        n += map_memory(width, depth, family, role="weights", style="block" if block else "distributed").count
+    return n
+
+
+def check_selftest_fits(board, est, frame, frames: int) -> int:
+    """The self-test ROMs' block RAMs (see :func:`selftest_bram`); UserError with the numbers when the
+    core's estimate plus them exceeds ``board`` (generate refuses before writing anything)."""
+    rom = selftest_bram(frame, frames, board.family)
+    if est is not None and est.BRAM18 + rom > board.bram:
+        raise UserError(f"the design with its self-test does not fit {board.name}: {board.bram_kind} "
+                        f"{est.BRAM18 + rom:,}/{board.bram:,} (core {est.BRAM18:,} + self-test ROMs {rom:,} for "
+                        f"{frames} frames); give fewer --selftest-frames or a smaller folding")
+    return rom
+
+
 _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 

@@ -10,8 +10,9 @@ def register(sub):
                                    "`bitscale estimate` wrote one (for this --board, and no --fps given); else, "
                                    "with --board, auto-folded for the board like estimate (cheapest folding "
                                    "reaching --fps); else the default folding (parallel, PE <= 8, SIMD <= 16). "
-                                   "A folding that does not fit the board is refused, with the numbers, before "
-                                   "any Verilog is written.")
+                                   "A folding that does not fit the board (the core's estimate, and beside it the "
+                                   "self-test's ROMs), or a --folding below the --fps given, is refused, with "
+                                   "the numbers, before anything is written.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory with network.json/.npz (bitscale train)")
     p.add_argument("--out", required=True, metavar="BUILD_DIR",
                    help="build directory to write: new, empty, or one generate wrote before (replaced)")
