@@ -186,7 +186,10 @@ def test_search_finds_a_clock_that_closes_near_the_fmax(true_fmax):
     """A fake oracle: place and route reaches true_fmax whatever the constraint."""
     best, attempts, built = _search(lambda f: true_fmax, 150.0)
     assert best is not None and best.fout_mhz <= true_fmax
-    assert best.fout_mhz >= 0.95 * true_fmax * 0.99 or best.fout_mhz >= 0.95 * min(true_fmax, 150) * 0.99
+    # within the search's 5% step of the fmax (or of the start, when the design is faster than it)
+    assert best.fout_mhz >= 0.95 * min(true_fmax, 150.0)
+    if true_fmax > 150 / 0.95:
+        assert best.fout_mhz >= 0.99 * true_fmax                         # headroom: one step up to it
     assert len(built) <= 3 and len(set(built)) == len(built)            # no clock built twice
     assert all(a["met"] == (a["fmax_mhz"] >= a["clock_mhz"]) for a in attempts)
     assert best.fout_mhz == max(a["clock_mhz"] for a in attempts if a["met"])   # the fastest that closed
@@ -194,10 +197,8 @@ def test_search_finds_a_clock_that_closes_near_the_fmax(true_fmax):
 
 def test_search_retries_lower_when_fmax_drops_with_the_constraint():
     """fmax that falls as the constraint relaxes (a looser placement): the search keeps going lower."""
-    fmax_of = {}.get
-    best, attempts, built = _search(lambda f: 0.97 * f, 150.0, max_tries=5)
+    best, attempts, built = _search(lambda f: 0.97 * f, 150.0, max_tries=5)     # never closes
     assert best is None and len(built) == 5 and built == sorted(built, reverse=True)
-    del fmax_of
     best, attempts, built = _search(lambda f: 120.0 if f > 121 else 0.99 * f + 2, 150.0)
     assert best is not None and best.fout_mhz <= 120 and attempts[-1]["met"]
 
