@@ -38,6 +38,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from bitscale.nn import ir
@@ -52,7 +53,7 @@ SUPPORTED = ("Quant", "BipolarQuant", "Conv", "MatMul", "Gemm", "Transpose", "Ad
              "Identity", "Dropout")
 
 
-def _err(node, why: str):
+def _err(node, why: str) -> NoReturn:
     raise UserError(f"cannot import node {node.name!r} (op_type {node.op_type}): {why}")
 
 
@@ -125,7 +126,7 @@ class _Importer:
         for node in self.g.node:
             op = node.op_type
             ins = list(node.input)
-            out = node.output[0] if node.output else None
+            out = node.output[0] if node.output else ""
             dyn = [i for i in ins if i and self.const(i) is None]
             if op not in SUPPORTED:
                 _err(node, f"op {op} is not supported (supported: {', '.join(SUPPORTED)})")
@@ -142,7 +143,7 @@ class _Importer:
                     self.weights_meta[out] = ("bipolar", node, vals, {})
                 elif op == "Transpose" and ins[0] in self.weights_meta:      # Gemm transB, lowered
                     perm = _attrs(node).get("perm")
-                    self.consts[out] = np.transpose(vals[0], perm)
+                    self.consts[out] = np.transpose(np.asarray(vals[0]), perm)
                     kind, qn, qv, qa = self.weights_meta[ins[0]]
                     qv = [np.transpose(v, perm) if isinstance(v, np.ndarray) and v.ndim == len(perm or v.shape)
                           else v for v in qv]
@@ -352,7 +353,10 @@ class _Importer:
         if not isinstance(x, _Act) or not x.spatial:
             _err(node, "max-pool must follow an activation quantizer (pool before quantizing is not supported)")
         a = _attrs(node)
-        k, st = list(a.get("kernel_shape")), list(a.get("strides", a.get("kernel_shape")))
+        ks = a.get("kernel_shape")
+        if ks is None:
+            _err(node, "a MaxPool without kernel_shape")
+        k, st = list(ks), list(a.get("strides", ks))
         if any(a.get("pads", [0, 0, 0, 0])) or x.pad:
             _err(node, "padded max-pool is not supported")
         if a.get("ceil_mode", 0):
@@ -634,7 +638,7 @@ def ir_inputs(net: QuantizedNetwork, quantized: np.ndarray) -> np.ndarray:
     return codes.astype(np.uint8)
 
 
-def check_against_qonnx(net: QuantizedNetwork, model, x_float: np.ndarray) -> dict:
+def check_against_qonnx(net: QuantizedNetwork, model, x_float: np.ndarray) -> tuple[dict, np.ndarray, np.ndarray]:
     """Golden model vs qonnx's executor on float inputs: argmax agreement and max |diff| of the
     logits' integer part ((logit - beta) / alpha vs the golden accumulators)."""
     from bitscale.nn import golden
