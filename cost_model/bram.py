@@ -121,11 +121,11 @@ def block_count(width, depth, family: str, writable: bool = False):
     """
     w = np.asarray(width, dtype=np.int64)
     d = np.asarray(depth, dtype=np.int64)
-    best_cost = np.full(np.broadcast(w, d).shape, np.iinfo(np.int64).max, dtype=np.int64)
-    best_units = np.zeros_like(best_cost)
+    best_cost = np.full(np.broadcast(w, d).shape, np.inf)
+    best_units = np.zeros(best_cost.shape, np.int64)
     for c in _configs(family):
         n = _units(w, d, c, writable)
-        cost = n * c.cost
+        cost = _block_cost(n, w, d, c, writable)
         take = cost < best_cost          # strict: Yosys keeps the first of equal costs
         best_cost = np.where(take, cost, best_cost)
         best_units = np.where(take, n * c.units, best_units)
@@ -133,12 +133,31 @@ def block_count(width, depth, family: str, writable: bool = False):
     return int(best_units) if best_units.ndim == 0 else best_units
 
 
+# memory_libmap's cost of the soft logic around a mapping (passes/memory/memory_libmap.cc FACTOR_MUX,
+# FACTOR_DEMUX): per read-data bit and extra depth slice (the read mux), per extra slice's write enable
+MUX_FACTOR = 0.5
+
+
+def _block_cost(n, w, d, c: Config, writable: bool = False):
+    """memory_libmap's cost of ``n`` primitives of ``c`` for a ``w`` x ``d`` memory: the primitives, plus
+    the read mux over the depth slices (0.5 per data bit and extra slice) and, for a written memory, the
+    write-enable demux (0.5 per slice). So FINN CNV w4a4's 32 x 32768 ROM takes 29 RAMB36 4Kx9 (8 slices,
+    cost 7,565) rather than 57 RAMB18 2Kx9 (16 slices, 7,593), while its 16 x 32768 ROM stays on 29 RAMB18
+    2Kx9 (3,861 vs 3,911): Yosys' count, one RAMB18-equivalent above the cheapest in primitives."""
+    slices = _ceil(np.asarray(d), c.depth)
+    cost = n * c.cost + MUX_FACTOR * np.asarray(w) * (slices - 1)
+    if writable:
+        cost = cost + MUX_FACTOR * np.where(slices > 1, slices, 0)
+    return cost
+
+
 def best_config(width: int, depth: int, family: str, writable: bool = False) -> tuple[Config, int]:
     """The configuration Yosys picks and how many primitives of it (not units)."""
     best = None
     for c in _configs(family):
         n = _units(width, depth, c, writable)
-        if best is None or n * c.cost < best[1] * best[0].cost:
+        if best is None or _block_cost(n, width, depth, c, writable) < _block_cost(best[1], width, depth, best[0],
+                                                                                   writable):
             best = (c, n)
     return best
 
