@@ -1,0 +1,193 @@
+"""One packing bin (cost_model/packing.py) in hardware: a shared block ROM with one or two read ports,
+each port serving its items directly or through a static round-robin arbiter.
+
+The bin is ONE Amaranth memory of ``bin.width x bin.depth`` bits (``ram_style = "block"``), so Yosys
+maps exactly the primitives the plan counts (packing.bin_units). Item ``i`` lives at columns
+``x .. x + width*slices`` and rows ``y .. y + min(depth, bin.depth)``; an item deeper than the bin
+is cut into depth slices side by side (word ``a`` is row ``y + a mod D``, slice ``a div D``). Only
+the plan's ``width`` columns of an item are stored (its non-constant columns first): the constant
+columns of its declared word are wired (Yosys drops them from a private ROM the same way).
+
+Every item is read in its fixed order 0, 1, .., depth-1, 0, ... (the MVTU's weight address and its
+row-fold counter), so its consumer interface is address-free:
+
+* ``en_<k>`` (in): load the output register ``data_<k>`` with the current word (the read enable the
+  MVTU gives its own memory: ``adv``);
+* ``step_<k>`` (in): after this cycle, the current word is the next one;
+* ``data_<k>`` (out): the registered word, the item's full declared width;
+* ``ready_<k>`` (out): the current word is available (the MVTU issues only then).
+
+A port with one item (``slots == 1``) is a plain read port addressed by a counter: ``ready`` is
+always 1. A port with K >= 2 items runs a free-running slot counter (``t mod K``); in its slot an item
+whose two-word prefetch buffer (counting a read in flight, and a word leaving this cycle) has room
+reads its next word, which lands in the buffer two cycles later. The plan allows this only for items
+with ``period >= K`` (at least ``period`` cycles between two steps), and then ``ready`` never drops
+once the first word is in: after a step at cycle a, the following word is already buffered, and the
+refill requested in the item's next slot (<= a + K - 1) is in the buffer by a + K <= a + period, i.e.
+before the next step. So the MVTU's cycles are those of a private memory except the very first
+iteration after reset (which waits at most 2K + 2 cycles for the first word);
+tests/test_hw_packed_memory.py checks both under random stalls against a numpy model.
+
+Guaranteed: ``data_<k>`` after an ``en_<k>`` cycle equals the item's word at its current position,
+for any en/step pattern that steps only when ready.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+
+def stored_columns(words: list[int], declared: int, width: int) -> list[int]:
+    """The ``width`` declared columns an item stores: its non-constant ones first, then constant ones."""
+    first = words[0] if words else 0
+    live = [c for c in range(declared) if any(((w ^ first) >> c) & 1 for w in words)]
+    if len(live) > width:
+        raise ValueError(f"an item with {len(live)} non-constant columns cannot be stored {width} wide")
+    rest = [c for c in range(declared) if c not in set(live)]
+    return sorted(live + rest[:width - len(live)])
+
+
+class PackedMemory(wiring.Component):
+    """The bin ``bin_`` (packing.Bin) holding ``items`` (name -> (packing.Item, declared width, words))."""
+
+    def __init__(self, bin_, items: dict):
+        self.bin = bin_
+        self.names = [p.item for p in bin_.placements]
+        self.items = items
+        self.cols = {}
+        for p in bin_.placements:
+            it, declared, words = items[p.item]
+            if len(words) != it.depth:
+                raise ValueError(f"{p.item}: {len(words)} words for depth {it.depth}")
+            self.cols[p.item] = stored_columns(words, declared, it.width)
+        members = {}
+        for k, p in enumerate(bin_.placements):
+            members[f"en_{k}"] = In(1)
+            members[f"step_{k}"] = In(1)
+            members[f"ready_{k}"] = Out(1)
+            members[f"data_{k}"] = Out(items[p.item][1])
+        super().__init__(members)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+    def rows(self) -> list[int]:
+        """The bin's initial contents, one int per row."""
+        b = self.bin
+        rows = [0] * b.depth
+        for p in b.placements:
+            it, declared, words = self.items[p.item]
+            cols = self.cols[p.item]
+            for a, w in enumerate(words):
+                stored = 0
+                for j, c in enumerate(cols):
+                    stored |= ((w >> c) & 1) << j
+                row, sl = p.y + a % b.depth, a // b.depth
+                rows[row] |= stored << (p.x + sl * it.width)
+        return rows
+
+    def _expand(self, p, stored):
+        """The declared word from the stored columns (constant columns wired)."""
+        it, declared, words = self.items[p.item]
+        cols = self.cols[p.item]
+        if cols == list(range(declared)):
+            return stored
+        first = words[0] if words else 0
+        pos = {c: j for j, c in enumerate(cols)}
+        return Cat(*[stored[pos[c]] if c in pos else Const((first >> c) & 1, 1) for c in range(declared)])
+
+    def elaborate(self, platform):
+        m = Module()
+        b = self.bin
+        mem = Memory(shape=unsigned(b.width), depth=b.depth, init=self.rows(), attrs={"ram_style": "block"})
+        m.submodules.mem = mem
+        D = b.depth
+        dbits = max(D - 1, 1).bit_length() if D > 1 else 0
+        for port in range(b.ports):
+            rd = mem.read_port()
+            on_port = sorted((p for p in b.placements if p.port == port), key=lambda p: p.slot)
+            K = b.slots[port]
+
+            def locate(p, addr):
+                """(row, slice) of word ``addr`` (a Signal) of item placement ``p``."""
+                if p.slices == 1:
+                    return p.y + addr, Const(0, 1)
+                return addr[:dbits], addr[dbits:]
+
+            def column(p, data, sl):
+                it = self.items[p.item][0]
+                field = data[p.x:p.x + it.width * p.slices]
+                return field.word_select(sl, it.width) if p.slices > 1 else field
+
+            if K == 1:
+                p = on_port[0]
+                k = self.index(p.item)
+                it = self.items[p.item][0]
+                cur = Signal(range(max(it.depth, 2)), name=f"cur_{k}")
+                with m.If(getattr(self, f"step_{k}")):
+                    m.d.sync += cur.eq(Mux(cur == it.depth - 1, 0, cur + 1))
+                row, sl = locate(p, cur)
+                sl_r = Signal(max(len(sl), 1), name=f"slice_{k}")
+                with m.If(getattr(self, f"en_{k}")):
+                    m.d.sync += sl_r.eq(sl)
+                m.d.comb += [rd.addr.eq(row), rd.en.eq(getattr(self, f"en_{k}")),
+                             getattr(self, f"ready_{k}").eq(1),
+                             getattr(self, f"data_{k}").eq(self._expand(p, column(p, rd.data, sl_r)))]
+                continue
+
+            # K >= 2: the static round-robin, slot t mod K to the item with that slot
+            slot = Signal(range(K), name=f"slot_p{port}")
+            m.d.sync += slot.eq(Mux(slot == K - 1, 0, slot + 1))
+            rows_, sls = [], []
+            landing = Signal(range(K + 1), init=K, name=f"landing_p{port}")     # whose read lands next cycle (K: none)
+            land_sl = Signal(max(p.slices for p in on_port).bit_length() or 1, name=f"landing_slice_p{port}")
+            reqs = []
+            for p in on_port:
+                k = self.index(p.item)
+                it = self.items[p.item][0]
+                fa = Signal(range(max(it.depth, 2)), name=f"fetch_{k}")
+                cnt = Signal(range(3), name=f"count_{k}")
+                inflight = Signal(name=f"inflight_{k}")
+                b0 = Signal(it.width, name=f"buf0_{k}")
+                b1 = Signal(it.width, name=f"buf1_{k}")
+                step, en = getattr(self, f"step_{k}"), getattr(self, f"en_{k}")
+                req = Signal(name=f"req_{k}")
+                m.d.comb += req.eq((slot == p.slot) & (cnt + inflight < 2 + step))
+                reqs.append(req)
+                row, sl = locate(p, fa)
+                rows_.append(row)
+                sls.append(sl)
+                with m.If(req):
+                    m.d.sync += fa.eq(Mux(fa == it.depth - 1, 0, fa + 1))
+                m.d.sync += inflight.eq(req)
+                push = Signal(name=f"push_{k}")
+                word_in = Signal(it.width, name=f"word_in_{k}")
+                m.d.comb += [push.eq(landing == p.slot),
+                             word_in.eq(column(p, rd.data, land_sl) if p.slices > 1
+                                        else rd.data[p.x:p.x + it.width])]
+                with m.If(push & step):
+                    with m.If(cnt == 1):
+                        m.d.sync += b0.eq(word_in)
+                    with m.Else():
+                        m.d.sync += [b0.eq(b1), b1.eq(word_in)]
+                with m.Elif(step):
+                    m.d.sync += [b0.eq(b1), cnt.eq(cnt - 1)]
+                with m.Elif(push):
+                    with m.If(cnt == 0):
+                        m.d.sync += b0.eq(word_in)
+                    with m.Else():
+                        m.d.sync += b1.eq(word_in)
+                    m.d.sync += cnt.eq(cnt + 1)
+                dreg = Signal(self.items[p.item][1], name=f"dreg_{k}")
+                with m.If(en):
+                    m.d.sync += dreg.eq(self._expand(p, b0))
+                m.d.comb += [getattr(self, f"ready_{k}").eq(cnt != 0), getattr(self, f"data_{k}").eq(dreg)]
+            any_req = Signal(name=f"any_req_p{port}")
+            m.d.comb += any_req.eq(Cat(*reqs).any())
+            rsel = Array(rows_)[slot]
+            ssel = Array(s if len(s) else Const(0, 1) for s in sls)[slot]
+            m.d.comb += [rd.addr.eq(rsel), rd.en.eq(1)]
+            m.d.sync += [landing.eq(Mux(any_req, slot, K)), land_sl.eq(ssel)]
+        return m
