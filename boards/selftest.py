@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Board self-test: stream ROM images through an AXI-Stream accelerator and check every output word.
 
 The :class:`SelfTest` component holds two ROMs: N test frames packed as the
@@ -31,10 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from bitscale.hw import axis
+from bitscale.hw.amaranth_types import read_port
 from bitscale.hw.frame import FrameFormat
 from bitscale.boards.uart_tx import UARTTx
 
@@ -45,11 +49,6 @@ def status_members() -> dict:
     """The self-test's status outputs, which the board top passes through: one declaration."""
     return {"done": Out(1), "passed": Out(1), "failed": Out(1), "timed_out": Out(1),
             "frames": Out(16), "fail_frame": Out(16), "cycles": Out(32)}
-
-
-def axis_signature(width: int) -> stream.Signature:
-    """An AXI-Stream beat as an Amaranth stream: payload ``data`` (``width`` bits) and ``last``."""
-    return stream.Signature(data.StructLayout({"data": width, "last": 1}))
 
 
 @dataclass(frozen=True)
@@ -114,6 +113,18 @@ class _BCDCounter:
 
 class SelfTest(wiring.Component):
     """Self-test of an AXI-Stream accelerator with the frame format ``frame`` (see module doc)."""
+    # signature members (status_members() and below), created by wiring.Component.__init__
+    src: axis.Interface
+    sink: axis.Interface
+    done: Signal
+    passed: Signal
+    failed: Signal
+    timed_out: Signal
+    frames: Signal
+    fail_frame: Signal
+    cycles: Signal
+    led: Signal
+    uart_tx: Signal
 
     def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
                  repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
@@ -125,8 +136,8 @@ class SelfTest(wiring.Component):
         self.frame, self.rom = frame, rom
         self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
         super().__init__({
-            "src": Out(axis_signature(frame.input.tdata_width)),
-            "sink": In(axis_signature(frame.output.tdata_width)),
+            "src": Out(axis.signature(frame.input.tdata_width)),
+            "sink": In(axis.signature(frame.output.tdata_width)),
             **status_members(),
             "led": Out(LED_COUNT),
             "uart_tx": Out(1, init=1),
@@ -166,7 +177,7 @@ class SelfTest(wiring.Component):
         # --- source: N frames back to back -----------------------------------
         n_in = n * fin.beats
         m.submodules.in_rom = in_rom = Memory(shape=fin.tdata_width, depth=n_in, init=self.rom.in_words)
-        in_rd = in_rom.read_port()
+        in_rd = read_port(in_rom)
         in_idx = Signal(range(n_in + 1))
         in_beat = Signal(range(fin.beats))
         src_fire = Signal()
@@ -184,7 +195,7 @@ class SelfTest(wiring.Component):
         # --- sink: compare every output beat with the golden ROM ----------------
         n_out = n * fout.beats
         m.submodules.gold_rom = gold_rom = Memory(shape=fout.tdata_width, depth=n_out, init=self.rom.gold_words)
-        gold_rd = gold_rom.read_port()
+        gold_rd = read_port(gold_rom)
         out_idx = Signal(range(n_out + 1))
         out_beat = Signal(range(fout.beats))
         frames = Signal(16)
@@ -248,12 +259,12 @@ class SelfTest(wiring.Component):
         ]
 
         if self.uart_divisor is not None:
-            self._elaborate_uart(m, n, done, failed, timed_out, fail_bcd)
+            self._elaborate_uart(m, self.uart_divisor, n, done, failed, timed_out, fail_bcd)
         return m
 
-    def _elaborate_uart(self, m, n, done, failed, timed_out, fail_bcd):
+    def _elaborate_uart(self, m, divisor: int, n, done, failed, timed_out, fail_bcd):
         """One status line after done: a sequencer over constant characters and fail-frame digits."""
-        m.submodules.uart = uart = UARTTx(self.uart_divisor)
+        m.submodules.uart = uart = UARTTx(divisor)
         m.d.comb += self.uart_tx.eq(uart.tx)
 
         # Each line is a list of items: an int (a character) or ("digit", i).

@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """A UART transmitter: 8 data bits, no parity, one stop bit (8N1), LSB first.
 
 Guaranteed: a byte accepted on ``data`` (valid & ready) goes out on ``tx`` as
@@ -13,6 +15,8 @@ from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bitscale.hw.amaranth_types import stream_signature
+
 
 def divisor_for(clock_hz: float, baud: int = 115200) -> int:
     """Clock cycles per bit for ``baud`` from ``clock_hz``; ValueError if off by more than 2%."""
@@ -24,13 +28,15 @@ def divisor_for(clock_hz: float, baud: int = 115200) -> int:
 
 class UARTTx(wiring.Component):
     """8N1 UART transmitter fed by a byte stream."""
+    data: stream.Interface      # signature members, created by wiring.Component.__init__
+    tx: Signal
 
     def __init__(self, divisor: int):
         if not isinstance(divisor, int) or divisor < 2:
             raise ValueError(f"UART divisor must be an integer >= 2, not {divisor!r}")
         self.divisor = divisor
         super().__init__({
-            "data": In(stream.Signature(8)),
+            "data": In(stream_signature(8)),
             "tx": Out(1, init=1),
         })
 

@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Data-width converter: a stream of ``in_lanes``-element words to ``out_lanes``-element words.
 
 Elements keep their order (lane 0 first) and their ``bits``. Guaranteed:
@@ -15,15 +17,20 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from bitscale.hw.amaranth_types import stream_signature
+
 
 class DWC(wiring.Component):
+    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    out: stream.Interface
+
     def __init__(self, in_lanes: int, out_lanes: int, bits: int):
         for what, v in (("in_lanes", in_lanes), ("out_lanes", out_lanes), ("bits", bits)):
             if v < 1:
                 raise ValueError(f"{what} must be >= 1, not {v!r}")
         self.in_lanes, self.out_lanes, self.bits = in_lanes, out_lanes, bits
-        super().__init__({"inp": In(stream.Signature(in_lanes * bits)),
-                          "out": Out(stream.Signature(out_lanes * bits))})
+        super().__init__({"inp": In(stream_signature(in_lanes * bits)),
+                          "out": Out(stream_signature(out_lanes * bits))})
 
     def elaborate(self, platform):
         m = Module()

@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """The fast-simulation top: an accelerator and its :class:`StreamHarness`, for Verilator/Icarus.
 
 :class:`HarnessTop` wires ``harness.src`` -> the accelerator's ``s_axis_*``
@@ -22,6 +24,8 @@ signals (no register or FIFO in between), so cycle counts are the DUT's own.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -35,6 +39,10 @@ POR_CYCLES = 8              # power-on reset of the harness and the accelerator
 
 class HarnessTop(wiring.Component):
     """``dut`` (or the Verilog module ``dut_module``) fed and drained by a :class:`StreamHarness`."""
+    # signature members, created by wiring.Component.__init__
+    ctrl: Any                   # In(CONTROL): Amaranth creates its members at run time
+    status: Any                 # Out(STATUS)
+    clk: Signal                 # only with dut=None (the Verilog top)
 
     def __init__(self, frame: FrameFormat, in_frames: int, out_frames: int, *, dut=None,
                  dut_module: str = "bitscale_top", backend: str | None = None, in_words=(), gold_words=()):

@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Streaming max-pool over an HWC map: :class:`MaxPool` for kernel == stride (FINN CNV's 2x2/2),
 :class:`WindowMax` behind a sliding-window generator for kernel != stride (2x2/1, 3x3/2).
 
@@ -17,10 +19,14 @@ from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from bitscale.hw.amaranth_types import lanes, read_port, stream_signature, write_port
 
 
 
 class MaxPool(wiring.Component):
+    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    out: stream.Interface
+
     def __init__(self, in_shape: tuple[int, int, int], kernel: int, stride: int, lanes: int, bits: int):
         h, w, c = in_shape
         if kernel != stride or kernel < 1:
@@ -31,7 +37,7 @@ class MaxPool(wiring.Component):
         self.h, self.w, self.c, self.k, self.lanes, self.bits = h, w, c, kernel, lanes, bits
         self.cf = c // lanes
         self.oh, self.ow = h // kernel, w // kernel
-        super().__init__({"inp": In(stream.Signature(lanes * bits)), "out": Out(stream.Signature(lanes * bits))})
+        super().__init__({"inp": In(stream_signature(lanes * bits)), "out": Out(stream_signature(lanes * bits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -47,8 +53,8 @@ class MaxPool(wiring.Component):
 
         mem = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": "distributed"})  # async read: LUT RAM
         m.submodules.partial = mem
-        wp = mem.write_port()
-        rp = mem.read_port(domain="comb")
+        wp = write_port(mem)
+        rp = read_port(mem, domain="comb")
 
         out_valid = Signal()
         out_data = Signal(width)
@@ -66,10 +72,8 @@ class MaxPool(wiring.Component):
         addr = Signal(range(max(depth, 2)))
         m.d.comb += [rp.addr.eq(addr), wp.addr.eq(addr)]
 
-        cur = self.inp.payload
         lanes_max = []
-        for k in range(L):
-            a, b = cur[k * B:(k + 1) * B], rp.data[k * B:(k + 1) * B]
+        for a, b in zip(lanes(self.inp.payload, B, L), lanes(rp.data, B, L)):
             lanes_max.append(Mux(first, a, Mux(a > b, a, b)))
         merged = Signal(width)
         m.d.comb += merged.eq(Cat(*lanes_max))
@@ -114,12 +118,15 @@ class WindowMax(wiring.Component):
     accepted per cycle while the output can move; CF partial maxima live in a small LUT memory.
     """
 
+    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    out: stream.Interface
+
     def __init__(self, kernel: int, channels: int, lanes: int, bits: int):
         if channels % lanes:
             raise ValueError(f"lanes must divide the channels C={channels}, not {lanes!r}")
         self.k, self.c, self.lanes, self.bits = kernel, channels, lanes, bits
         self.cf = channels // lanes
-        super().__init__({"inp": In(stream.Signature(lanes * bits)), "out": Out(stream.Signature(lanes * bits))})
+        super().__init__({"inp": In(stream_signature(lanes * bits)), "out": Out(stream_signature(lanes * bits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -127,8 +134,8 @@ class WindowMax(wiring.Component):
         width = L * B
         mem = Memory(shape=unsigned(width), depth=max(CF, 2), init=[], attrs={"ram_style": "distributed"})
         m.submodules.partial = mem
-        wp = mem.write_port()
-        rp = mem.read_port(domain="comb")
+        wp = write_port(mem)
+        rp = read_port(mem, domain="comb")
         tap, cf = Signal(range(T)), Signal(range(CF))
         out_valid, out_data = Signal(), Signal(width)
         adv, accepted = Signal(), Signal()
@@ -138,13 +145,10 @@ class WindowMax(wiring.Component):
             accepted.eq(self.inp.valid & adv),
             rp.addr.eq(cf), wp.addr.eq(cf),
         ]
-        cur = self.inp.payload
         first, final = tap == 0, tap == T - 1
         merged = Signal(width)
-        m.d.comb += merged.eq(Cat(*[Mux(first, cur[k * B:(k + 1) * B],
-                                        Mux(cur[k * B:(k + 1) * B] > rp.data[k * B:(k + 1) * B],
-                                            cur[k * B:(k + 1) * B], rp.data[k * B:(k + 1) * B]))
-                                    for k in range(L)]))
+        m.d.comb += merged.eq(Cat(*[Mux(first, a, Mux(a > b, a, b))
+                                    for a, b in zip(lanes(self.inp.payload, B, L), lanes(rp.data, B, L))]))
         m.d.comb += [wp.data.eq(merged), wp.en.eq(accepted & ~final)]
         with m.If(adv):
             m.d.sync += [out_valid.eq(accepted & final), out_data.eq(merged)]

@@ -19,10 +19,12 @@ written in the same cycle).
 """
 from __future__ import annotations
 
-from amaranth import ClockSignal, Instance, Module
+from amaranth import ClockSignal, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from bitscale.hw.amaranth_types import read_port, write_port
 
 BACKENDS = ("verilog", "amaranth")
 VERILOG_MODULE = "bitscale_simmem"
@@ -30,6 +32,14 @@ VERILOG_MODULE = "bitscale_simmem"
 
 class SimMemory(wiring.Component):
     """``depth`` words of ``width`` bits (see module doc)."""
+    # signature members, created by wiring.Component.__init__
+    raddr: Signal
+    rdata: Signal
+    waddr: Signal
+    wdata: Signal
+    we: Signal
+    load: Signal
+    dump: Signal
 
     def __init__(self, width: int, depth: int, *, backend: str = "amaranth", file: str = "mem.hex",
                  dump_file: str | None = None, init=()):
@@ -63,8 +73,8 @@ class SimMemory(wiring.Component):
                 i_load=self.load, i_dump=self.dump)
             return m
         m.submodules.mem = self.memory = Memory(shape=self.width, depth=self.depth, init=self.init)
-        rd = self.memory.read_port()
-        wr = self.memory.write_port()
+        rd = read_port(self.memory)
+        wr = write_port(self.memory)
         m.d.comb += [rd.addr.eq(self.raddr), self.rdata.eq(rd.data),
                      wr.addr.eq(self.waddr), wr.data.eq(self.wdata), wr.en.eq(self.we)]
         return m

@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """HDL-side stream harness: frames stream from simulation memories into an accelerator at native speed.
 
 :class:`StreamHarness` sits beside an AXI-Stream accelerator in simulation
@@ -46,11 +48,13 @@ repeat one.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitscale.boards.selftest import axis_signature
+from bitscale.hw import axis
 from bitscale.hw.frame import FrameFormat
 from bitscale.hw.sim_memory import SimMemory
 
@@ -88,6 +92,11 @@ def lfsr_seed(seed: int, sink: bool = False) -> int:
 
 class StreamHarness(wiring.Component):
     """Source, sink and memories for ``in_frames`` input and ``out_frames`` output frames of ``frame``."""
+    # signature members, created by wiring.Component.__init__
+    src: axis.Interface
+    sink: axis.Interface
+    ctrl: Any                   # In(CONTROL): Amaranth creates its members at run time
+    status: Any                 # Out(STATUS)
 
     def __init__(self, frame: FrameFormat, in_frames: int, out_frames: int, *, backend: str = "amaranth",
                  in_words=(), gold_words=()):
@@ -105,8 +114,8 @@ class StreamHarness(wiring.Component):
             "ts_out": SimMemory(TS_BITS, out_frames, backend=backend, file="ts_out.hex"),
         }
         super().__init__({
-            "src": Out(axis_signature(fin.tdata_width)),
-            "sink": In(axis_signature(fout.tdata_width)),
+            "src": Out(axis.signature(fin.tdata_width)),
+            "sink": In(axis.signature(fout.tdata_width)),
             "ctrl": In(CONTROL),
             "status": Out(STATUS),
         })

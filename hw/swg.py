@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Sliding-window generator (im2col) for a KxK convolution with stride and padding.
 
 Input stream: an HWC feature map, each pixel as C/SIMD words of SIMD channels
@@ -28,11 +30,15 @@ from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from bitscale.hw.amaranth_types import read_port, stream_signature, write_port
 from bitscale.hw.folding import _row_plan, ring_rows
 from bitscale.hw.memstyle import memory_attrs, memory_style
 
 
 class SlidingWindow(wiring.Component):
+    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    out: stream.Interface
+
     def __init__(self, in_shape: tuple[int, int, int], kernel: int, simd: int, bits: int,
                  stride: int = 1, pad: int = 0):
         h, w, c = in_shape
@@ -48,7 +54,7 @@ class SlidingWindow(wiring.Component):
         self.row_words = w * self.cf
         self.depth = self.rows * self.row_words
         self.style = memory_style(simd * bits, self.depth, "buffer")
-        super().__init__({"inp": In(stream.Signature(simd * bits)), "out": Out(stream.Signature(simd * bits))})
+        super().__init__({"inp": In(stream_signature(simd * bits)), "out": Out(stream_signature(simd * bits))})
 
     @property
     def in_words(self) -> int:
@@ -68,8 +74,8 @@ class SlidingWindow(wiring.Component):
 
         mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=memory_attrs(width, self.depth, "buffer"))
         m.submodules.lines = mem
-        wp = mem.write_port()
-        rp = mem.read_port()
+        wp = write_port(mem)
+        rp = read_port(mem)
 
         def table(values, rng):
             return Array(Const(v, rng) for v in values)
