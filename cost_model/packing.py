@@ -445,6 +445,21 @@ def design_items(net, folding, family: str) -> tuple[Item, ...]:
     return tuple(out)
 
 
+def check_design(plan: PackingPlan, net, folding) -> None:
+    """UserError unless ``plan`` is a valid plan of exactly this design's memories (names, shapes and read
+    periods: a plan made for another folding could change cycles/frame)."""
+    from bitscale.errors import UserError
+    try:
+        plan.validate()
+    except ValueError as e:
+        raise UserError(f"packing plan rejected: {e}") from None
+    want = {(i.name, i.width, i.depth, i.period) for i in design_items(net, folding, plan.family)}
+    got = {(i.name, i.width, i.depth, i.period) for i in plan.items}
+    if want != got:
+        diff = sorted(n for n, *_ in want ^ got)
+        raise UserError(f"packing plan rejected: it is not this design's (memories differ: {', '.join(diff)})")
+
+
 def plan_design(net, folding, family: str, **kw) -> PackingPlan:
     """:func:`pack` over :func:`design_items`."""
     return pack(design_items(net, folding, family), family, **kw)

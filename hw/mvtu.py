@@ -74,8 +74,11 @@ def _pack(fields, bits: int) -> int:
 class MVTU(wiring.Component):
     """One dense/conv layer's matrix-vector product + activation, bit-exact with nn/golden.py."""
 
-    def __init__(self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding):
+    def __init__(self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding, packed: tuple = ()):
+        # packed: the memories ("weights", "params") that live in a shared bin (hw/packed_memory.py) and
+        # are read through ports w_*/p_* instead of a private memory
         validate_layer(layer, lf)
+        self.packed = tuple(packed)
         self.layer, self.lf = layer, lf
         self.pe, self.simd, self.mode = lf.pe, lf.simd, lf.mode
         self.nf_n, self.sf_n = layer.mh // lf.pe, layer.mw // lf.simd
@@ -100,10 +103,15 @@ class MVTU(wiring.Component):
         self._params = self._param_words(net, layer)
         # act 'none' with a bias (imported nets): the accumulator starts at the channel's bias
         self._bias = net.tensors[f"{layer.name}.bias"].astype(int).tolist() if layer.bias else None
-        super().__init__({
+        members = {
             "inp": In(stream.Signature(lf.simd * layer.in_bits)),
             "out": Out(stream.Signature(lf.pe * self.out_bits)),
-        })
+        }
+        for role, pre, width in (("weights", "w", self.mem_width), ("params", "p", self._param_width_or0())):
+            if role in self.packed:
+                members.update({f"{pre}_en": Out(1), f"{pre}_step": Out(1), f"{pre}_ready": In(1),
+                                f"{pre}_rdata": In(width)})
+        super().__init__(members)
 
     @property
     def cycles_per_vector(self) -> int:
@@ -197,11 +205,17 @@ class MVTU(wiring.Component):
         adv = Signal()          # the whole pipeline moves this cycle
         need_input = Signal()   # this iteration starts a new SIMD word of the first row-fold
         issue = Signal()
+        # shared memories (hw/packed_memory.py): issue only while their current word is there (always,
+        # once the first word is in: the plan's schedule is conflict-free)
+        mem_ready = Signal()
+        readies = [getattr(self, f"{pre}_ready") for role, pre in (("weights", "w"), ("params", "p"))
+                   if role in self.packed]
+        m.d.comb += mem_ready.eq(Cat(*readies).all() if readies else 1)
         m.d.comb += [
             adv.eq(~out_valid | self.out.ready),
             need_input.eq((nf == 0) & (wi == 0) & (aj == 0)),
-            issue.eq(adv & (~need_input | self.inp.valid)),
-            self.inp.ready.eq(adv & need_input),
+            issue.eq(adv & (~need_input | self.inp.valid) & mem_ready),
+            self.inp.ready.eq(adv & need_input & mem_ready),
         ]
         with m.If(issue):
             m.d.sync += aj.eq(Mux(last_aj, 0, aj + 1))
@@ -218,7 +232,10 @@ class MVTU(wiring.Component):
         waddr = Signal(range(max(self.mem_depth, 2)))
         with m.If(issue & last_aj):
             m.d.sync += waddr.eq(Mux(last_wi & last_sf & last_nf, 0, waddr + 1))
-        if self.external_rom:
+        if "weights" in self.packed:
+            m.d.comb += [self.w_en.eq(adv), self.w_step.eq(issue & last_aj)]
+            w_data = self.w_rdata
+        elif self.external_rom:
             w_data = Signal(self.mem_width)
             aw = max(self.mem_depth - 1, 1).bit_length()
             m.submodules.weights = Instance(self.rom_module, i_clk=ClockSignal("sync"), i_en=adv,
@@ -314,7 +331,10 @@ class MVTU(wiring.Component):
         s4_valid = Signal()
         with m.If(adv):
             m.d.sync += s4_valid.eq(s3["valid"] & s3["last"])
-        if self._params is not None:
+        if "params" in self.packed:
+            m.d.comb += [self.p_en.eq(adv), self.p_step.eq(adv & s3["valid"] & s3["last"])]
+            pdata = self.p_rdata
+        elif self._params is not None:
             pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
                           attrs=memory_attrs(self._param_width(), NF, "params", rom=True))
             m.submodules.params = pmem
@@ -372,6 +392,9 @@ class MVTU(wiring.Component):
                 m.d.sync += r.eq(v)
             nxt[k] = r
         return nxt
+
+    def _param_width_or0(self) -> int:
+        return 0 if self._params is None else self._param_width()
 
     def _param_width(self) -> int:
         if self.layer.act == "thresholds":

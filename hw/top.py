@@ -54,9 +54,16 @@ def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat
 class Accelerator(wiring.Component):
     """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value)."""
 
-    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding):
+    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding, packing=None):
+        # packing: a cost_model.packing.PackingPlan of this design; its bins of two or more memories become
+        # shared memories (hw/packed_memory.py), single-memory bins stay the layers' own memories
         fold.validate(net, folding)
         self.net, self.folding = net, folding
+        self.packing = packing
+        if packing is not None:
+            from bitscale.cost_model.packing import check_design
+            check_design(packing, net, folding)
+        self._shared = [b for b in packing.bins if len(b.placements) > 1] if packing is not None else []
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
         self.out_width = self.frame.output.tdata_width
@@ -108,11 +115,37 @@ class Accelerator(wiring.Component):
                 # layer works through its later row-folds
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits,
                                                                 int(fifo_depth(False, layer.mw // lf.simd)))))
-            mvtu = MVTU(net, layer, lf)
+            roles = tuple(p.item.split(".", 1)[1] for b in self._shared for p in b.placements
+                          if p.item.split(".", 1)[0] == layer.name)
+            mvtu = MVTU(net, layer, lf, packed=roles)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
         stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
         return stages
+
+    def _connect_packed(self, m):
+        """The shared memories of the packing plan, wired to their layers' w_*/p_* ports."""
+        from bitscale.hw.packed_memory import PackedMemory
+        mvtus = {c.layer.name: c for c in self.mvtus}
+        for k, b in enumerate(self._shared):
+            items = {}
+            for p in b.placements:
+                layer, role = p.item.split(".", 1)
+                mv = mvtus[layer]
+                words = mv._weights if role == "weights" else mv._params
+                if words is None:
+                    raise ValueError(f"{p.item}: an external weight ROM cannot be packed")
+                width = mv.mem_width if role == "weights" else mv._param_width()
+                items[p.item] = (self.packing.item(p.item), width, words)
+            pm = PackedMemory(b, items)
+            m.submodules[f"packed_bin{k}"] = pm
+            for p in b.placements:
+                layer, role = p.item.split(".", 1)
+                mv, i, pre = mvtus[layer], pm.index(p.item), "w" if role == "weights" else "p"
+                m.d.comb += [getattr(pm, f"en_{i}").eq(getattr(mv, f"{pre}_en")),
+                             getattr(pm, f"step_{i}").eq(getattr(mv, f"{pre}_step")),
+                             getattr(mv, f"{pre}_ready").eq(getattr(pm, f"ready_{i}")),
+                             getattr(mv, f"{pre}_rdata").eq(getattr(pm, f"data_{i}"))]
 
     @property
     def mvtus(self) -> list[MVTU]:
@@ -124,6 +157,7 @@ class Accelerator(wiring.Component):
             m.submodules[name] = comp
         for (_, a), (_, b) in zip(self.stages, self.stages[1:]):
             wiring.connect(m, a.out, b.inp)
+        self._connect_packed(m)
         first, last = self.stages[0][1], self.stages[-1][1]
         fin, fout = self.frame.input, self.frame.output
 

@@ -4,6 +4,7 @@ stalls); every word is the item's, and ``ready`` never drops after an item's fir
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from amaranth.sim import Simulator
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -99,3 +100,48 @@ def test_shared_port_constant_columns_and_slices():
     wb = [int(v) for v in rng.integers(0, 256, 300)]
     bad, late = _simulate(plan.bins[0], {"a.params": (a, 16, wa), "b.weights": (b, 8, wb)}, rng, 500)
     assert not bad and not late
+
+
+def _two_layer_case():
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.nn.random_net import random_fc
+    net = random_fc([64, 64], 2, 2, num_classes=10, in_features=64, seed=3)
+    f = Folding((LayerFolding("dense0", 8, 8, "bit-serial"), LayerFolding("dense1", 8, 8, "bit-serial"),
+                 LayerFolding("dense2", 2, 8, "bit-serial")))
+    # iCE40's EBR has one read port: the two weight memories share it, slot 0 / slot 1
+    plan = packing.plan_design(net, f, "ice40")
+    shared = [b for b in plan.bins if len(b.placements) > 1]
+    assert len(shared) == 1 and shared[0].slots == (2,)
+    assert {p.item for p in shared[0].placements} == {"dense0.weights", "dense1.weights"}
+    assert plan.packed < plan.unpacked
+    return net, f, plan
+
+
+@pytest.mark.slow
+def test_accelerator_two_layers_share_a_port_bit_exact_same_cycles():
+    from bitscale.hw.folding import layer_cycles
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import golden
+    from bitscale.nn.random_net import random_inputs
+    net, f, plan = _two_layer_case()
+    x = random_inputs(net.input_shape, 3, seed=3)
+    acc = Accelerator(net, f, packing=plan)
+    got, cycles, _ = run_accelerator(acc, x, in_gap=0.1, out_stall=0.1)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
+    _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
+    assert cycles == cycles0                  # every output beat on the cycle of the unpacked design
+    beats = acc.frame.output.beats
+    assert set(np.diff(cycles[beats - 1::beats])) == {max(layer_cycles(l, f[l.name]) for l in net.compute_layers)}
+
+
+def test_accelerator_rejects_a_plan_of_another_folding():
+    from bitscale.errors import UserError
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.hw.top import Accelerator
+    net, f, plan = _two_layer_case()
+    other = Folding((LayerFolding("dense0", 8, 8, "bit-serial"), LayerFolding("dense1", 8, 8, "parallel"),
+                     LayerFolding("dense2", 2, 8, "bit-serial")))
+    with pytest.raises(UserError, match="dense1.weights"):
+        Accelerator(net, other, packing=plan)
