@@ -3,13 +3,28 @@ scikit-learn's digits (fc, bits 1/2/4/8 + float, three widths), auto-folded for
 50,000 frames/s on PYNQ-Z1, hardware for two Pareto points (generate, cocotb
 simulation on Icarus, Yosys synthesis), then the report.
 Idempotent: a second run reuses the store and only rewrites the report."""
+from dataclasses import dataclass
 
 # A target FPS keeps the designs small enough to simulate and synthesize in about a minute
 # each on 2 cores (the fastest folding that fits would fill the board); lr 0.01 reaches
 # useful accuracy on digits in 5 epochs. Icarus compiles these designs in seconds, where
 # Verilator's C++ build takes a minute or more.
-DEMO = dict(model="fc", bits=(1, 2, 4, 8, 0), scales=("1/128", "1/64", "1/32"), dataset="digits",
-            board="pynq-z1", fps=50_000.0, epochs=5, lr=0.01, hw_max=2, hw_images=4, simulator="icarus")
+@dataclass(frozen=True)
+class DemoSettings:
+    model: str = "fc"
+    bits: tuple[int, ...] = (1, 2, 4, 8, 0)
+    scales: tuple[str, ...] = ("1/128", "1/64", "1/32")
+    dataset: str = "digits"
+    board: str = "pynq-z1"
+    fps: float = 50_000.0
+    epochs: int = 5
+    lr: float = 0.01
+    hw_max: int = 2
+    hw_images: int = 4
+    simulator: str = "icarus"
+
+
+DEMO = DemoSettings()
 
 
 def register(sub):
@@ -23,17 +38,17 @@ def register(sub):
     p.add_argument("--no-hw", action="store_true", help="skip generate / simulate / synthesize")
     p.add_argument("--force", action="store_true",
                    help="use a non-empty --out folder that is not a sweep folder (nothing in it is deleted)")
-    p.add_argument("--simulator", default=DEMO["simulator"], choices=["icarus", "verilator"],
+    p.add_argument("--simulator", default=DEMO.simulator, choices=["icarus", "verilator"],
                    help="HDL simulator (the demo's own default: Icarus compiles these designs in seconds)")
     p.set_defaults(func=run)
 
 
-def spec(hw=True, simulator=DEMO["simulator"]):
+def spec(hw=True, simulator=DEMO.simulator):
     from bitscale.sweep import SweepSpec
-    return SweepSpec(model=DEMO["model"], precisions=tuple((b, b) for b in DEMO["bits"]),
-                     scales=DEMO["scales"], dataset=DEMO["dataset"], board=DEMO["board"], fps=DEMO["fps"],
-                     epochs=DEMO["epochs"], lr=DEMO["lr"], hw=hw, hw_max=DEMO["hw_max"],
-                     hw_images=DEMO["hw_images"], simulator=simulator)
+    return SweepSpec(model=DEMO.model, precisions=tuple((b, b) for b in DEMO.bits),
+                     scales=DEMO.scales, dataset=DEMO.dataset, board=DEMO.board, fps=DEMO.fps,
+                     epochs=DEMO.epochs, lr=DEMO.lr, hw=hw, hw_max=DEMO.hw_max,
+                     hw_images=DEMO.hw_images, simulator=simulator)
 
 
 def run(args):
