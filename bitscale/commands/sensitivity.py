@@ -19,17 +19,18 @@ def run(args):
     import logging
     from pathlib import Path
 
-    import torch
-
     from bitscale.cli import Result
     from bitscale.errors import UserError
-    from bitscale.nn.sensitivity import sensitivity, write
-    torch.set_num_threads(1)
+    # bad input first: one line before torch is even imported
     if not (Path(args.run_dir) / "checkpoint.pt").is_file():
         raise UserError(f"no checkpoint.pt in run directory {args.run_dir}")
     out = Path(args.out) if args.out else Path(args.run_dir) / "sensitivity.json"
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
+    import torch
+
+    from bitscale.nn.sensitivity import sensitivity, write
+    torch.set_num_threads(1)
     doc = sensitivity(args.run_dir, samples=args.samples, calib=args.calib, seed=args.seed,
                       log=logging.getLogger("bitscale.sensitivity").info)
     write(doc, out)
