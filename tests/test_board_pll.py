@@ -22,11 +22,17 @@ from bitscale.errors import UserError  # noqa: E402
 INPUTS = [("ecp5", 25.0), ("ice40", 12.0), ("xc7", 125.0), ("xcup", 125.0), ("xcup", 150.0)]
 
 
+def _range(fam: str):
+    r = FAMILY[fam].pll
+    assert r is not None
+    return r
+
+
 @st.composite
 def requests(draw):
     fam, fin = draw(st.sampled_from(INPUTS))
     lo = frequencies(fam, fin)[0]
-    want = draw(st.floats(min_value=lo, max_value=FAMILY[fam].pll.fout_mhz[1], allow_nan=False))
+    want = draw(st.floats(min_value=lo, max_value=_range(fam).fout_mhz[1], allow_nan=False))
     return fam, fin, want
 
 
@@ -34,7 +40,7 @@ def requests(draw):
 def test_pll_setting_is_legal_and_within_tolerance(req):
     fam, fin, want = req
     cfg = pll_for(fam, fin, want)
-    r = FAMILY[fam].pll
+    r = _range(fam)
     assert legal(cfg) == []
     assert cfg.fout_mhz <= want + 1e-6                        # never faster than asked
     assert cfg.fout_mhz >= want * (1 - r.tolerance), (cfg, want)
@@ -49,7 +55,7 @@ def test_pll_setting_is_legal_and_within_tolerance(req):
 
 @given(st.sampled_from(sorted(FAMILY)), st.data())
 def test_any_input_clock_gives_legal_settings_or_one_error(fam, data):
-    r = FAMILY[fam].pll
+    r = _range(fam)
     fin = data.draw(st.floats(min_value=r.fin_mhz[0], max_value=min(r.fin_mhz[1], 300.0)))
     want = data.draw(st.floats(min_value=r.fout_mhz[0], max_value=r.fout_mhz[1]))
     try:
@@ -127,6 +133,7 @@ def _prepared(board: str, mhz: float, tmp: Path) -> str:
     from bitscale.boards.build import load_platform
     b = BOARDS[board]
     frame = _frame()
+    assert b.platform is not None
     platform = load_platform(b.platform)
     platform.add_file("bitscale_top.v", standin_core(frame))
     plan = platform.prepare(BoardTop(board, frame, standin_rom(frame, 4), pll=pll_for(b.family, b.clock_mhz, mhz)),
