@@ -166,6 +166,7 @@ def search_clock(start_mhz: float, try_at, pll_at, *, max_tries: int = 5, step: 
         log(f"build: clock {cfg.fout_mhz:g} MHz ({cfg.primitive} from {cfg.fin_mhz:g} MHz): fmax {fmax} MHz, "
             f"timing {'met' if met else 'NOT met'}")
         if met:
+            assert fmax is not None
             if best is None or cfg.fout_mhz > best[0].fout_mhz:
                 best = (cfg, fmax)
             up = fmax * 0.999
@@ -242,8 +243,10 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
         kept[cfg.fout_mhz] = (tmp, result)
         return result["fmax_mhz"]
 
+    top_mhz = FAMILY[board.family].pll.fout_mhz[1]      # type: ignore[union-attr]  # Lattice: always has one
+
     def pll_at(mhz):           # the search may start above what the PLL makes (a fast fmax estimate)
-        return pll_for(board.family, board.clock_mhz, min(mhz, FAMILY[board.family].pll.fout_mhz[1]))
+        return pll_for(board.family, board.clock_mhz, min(mhz, top_mhz))
 
     try:
         if clock_mhz is not None:

@@ -20,6 +20,7 @@ import bisect
 import functools
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from amaranth import Elaboratable, Instance, Module, Signal
 
@@ -193,7 +194,7 @@ class PLL(Elaboratable):
                 i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
                 i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=self.locked)
         elif c.family == "ice40":
-            common = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
+            common: dict[str, Any] = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
                           p_FILTER_RANGE=p["FILTER_RANGE"], i_RESETB=1, i_BYPASS=0,
                           o_PLLOUTGLOBAL=self.clk_out, o_LOCK=self.locked)
             if self.pad is not None:
@@ -201,10 +202,9 @@ class PLL(Elaboratable):
             else:
                 m.submodules.pll = Instance("SB_PLL40_CORE", i_REFERENCECLK=self.clk_in, **common)
         else:
-            prim = FAMILY[c.family].pll.primitive
             fb = Signal()
             m.submodules.pll = Instance(
-                prim, p_CLKIN1_PERIOD=round(1000 / c.fin_mhz, 3), p_DIVCLK_DIVIDE=p["DIVCLK_DIVIDE"],
+                c.primitive, p_CLKIN1_PERIOD=round(1000 / c.fin_mhz, 3), p_DIVCLK_DIVIDE=p["DIVCLK_DIVIDE"],
                 p_CLKFBOUT_MULT_F=float(p["CLKFBOUT_MULT_F"]), p_CLKOUT0_DIVIDE_F=float(p["CLKOUT0_DIVIDE_F"]),
                 i_CLKIN1=self.clk_in, i_CLKFBIN=fb, o_CLKFBOUT=fb, o_CLKOUT0=self.clk_out,
                 i_RST=0, i_PWRDWN=0, o_LOCKED=self.locked)
