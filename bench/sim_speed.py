@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,14 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def uptime() -> str:
+    """`uptime`'s line: 8 engineers share the 2 cores, so every wall number needs it beside it."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return f"load average {os.getloadavg()}"
+
+
 def run_design(name: str, beat_frames: int | None) -> dict:
     from cost_common import build
     from vs_finn import design
@@ -67,7 +76,7 @@ def run_design(name: str, beat_frames: int | None) -> dict:
         from bitscale.nn.data import load_dataset
         ds = load_dataset("fashion-mnist", None, tuple(net.input_shape))
         x, y = ds.test_x, ds.test_y
-    row = {"design": name, "build_dir": str(bd), "load_before": load()}
+    row = {"design": name, "build_dir": str(bd), "load_before": load(), "uptime_before": uptime()}
     progress(f"{name}: fast harness, {n_fast} image(s) ...")
     fast = simulate(bd, images=n_fast, inputs=x, labels=y, mode="fast", write=False, log=progress)
     row["load_fast"] = load()
@@ -76,12 +85,13 @@ def run_design(name: str, beat_frames: int | None) -> dict:
                     labels=None if y is None else y[:beat_frames], mode="cocotb-stream", write=False,
                     log=progress)
     row["load_beat"] = load()
+    row["uptime_after"] = uptime()
     for tag, doc in (("fast", fast), ("beat", beat)):
         row[tag] = {k: doc.get(k) for k in ("images", "golden_match", "hw_correct", "input_source",
                                             "cycles_per_frame", "model_cycles_per_frame", "latency_cycles",
                                             "frames_streamed", "sim_cycles", "sim_s", "stream_cycles", "stream_s",
                                             "cycles_per_s", "cycles_per_cpu_s", "run_cycles_per_s", "build_s",
-                                            "compile_s", "wall_s", "errors")}
+                                            "compile_s", "compile_cpu_s", "wall_s", "errors")}
     row["speedup"] = round(fast["cycles_per_s"] / beat["cycles_per_s"], 1) if beat["cycles_per_s"] else None
     cf, cb = fast.get("cycles_per_cpu_s"), beat.get("cycles_per_cpu_s")
     row["speedup_cpu"] = round(cf / cb, 1) if cf and cb else None
@@ -106,14 +116,19 @@ def cli_cnv(images: int = 50) -> dict:
         fresh = Path(tmp) / "cnv"
         shutil.copytree(bd, fresh, ignore=shutil.ignore_patterns("sim_build", ".sim-*", "sim.json"))
         env = dict(os.environ, BITSCALE_SIM_CACHE=str(Path(tmp) / "cache"))
-        t = time.time()
+        t, up0 = time.time(), uptime()
+        c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         progress(f"bitscale simulate {fresh} --images {images} (fresh build) ...")
         r = subprocess.run([sys.executable, "-m", "bitscale", "simulate", str(fresh), "--images", str(images)],
                            capture_output=True, text=True, env=env)
         wall = time.time() - t
+        c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)    # the whole command, build included
         doc = json.loads((fresh / "sim.json").read_text()) if (fresh / "sim.json").is_file() else {}
     return {"command": f"bitscale simulate BUILD --images {images}", "returncode": r.returncode,
-            "wall_s": round(wall, 1), "build_s": doc.get("build_s"), "golden_match": doc.get("golden_match"),
+            "wall_s": round(wall, 1), "build_s": doc.get("build_s"), "compile_cpu_s": doc.get("compile_cpu_s"),
+            "cpu_s": round(cpu, 1), "sim_s": doc.get("sim_s"), "cycles_per_cpu_s": doc.get("cycles_per_cpu_s"),
+            "uptime_before": up0, "uptime_after": uptime(), "golden_match": doc.get("golden_match"),
             "images": doc.get("images"), "cycles_per_s": doc.get("cycles_per_s"), "load_after": load(),
             "stdout_tail": r.stdout[-400:], "stderr_tail": r.stderr[-800:]}
 

@@ -47,6 +47,10 @@ VERILATOR_ARGS = ["-Wno-fatal"]
 # of tests/test_sim_accelerator.py's multi-design build without output; --x-assign fast is the default)
 VERILATOR_FAST_ARGS = ["--x-assign", "fast"]
 VERILATOR_CXX_OPT = "-O2"          # the eval code (OPT_FAST) and the runtime (OPT_GLOBAL)
+# the eval code only, where the compiler takes it: +16% cycles per CPU second on the CNV at the same compile
+# time (bench/results/sim_flags.json); the build key then holds this machine's CPU (a copied build folder
+# on another CPU rebuilds instead of running foreign instructions)
+VERILATOR_CXX_NATIVE = "-march=native"
 VERILATOR_CXX_OPT_SLOW = "-O0"     # run-once code: constructors, initial blocks (the weight ROMs' contents)
 BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
 PARAMS_ENV = "BITSCALE_SIM_PARAMS"
@@ -54,7 +58,7 @@ CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
 SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"     # hw/sim_memory.py's module
 # bump when the way builds are made changes, so old cache entries are not reused
-_BUILD_RECIPE = 6
+_BUILD_RECIPE = 7    # 7: big memory initialisers as $readmemh files (sim/rom_init.py)
 
 
 def verilator_bin_dir() -> str | None:
@@ -163,7 +167,9 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
     h = hashlib.sha256()
     for part in (simulator, toplevel, str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
                  _tool_version(simulator), str(_BUILD_RECIPE), str(opt),
-                 repr(verilator_options(opt)) if simulator == "verilator" else ""):
+                 repr(verilator_options(opt)) if simulator == "verilator" else "",
+                 str(_rom_min_chunks()) if simulator == "verilator" else "",
+                 cpu_id() if simulator == "verilator" and VERILATOR_CXX_NATIVE in repr(verilator_options(opt)) else ""):
         h.update(part.encode() + b"\0")
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
@@ -183,12 +189,12 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
 
 def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log, opt) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
-    t0 = time.time()
+    t0, cpu0 = time.time(), _children_cpu()
     log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
     srcs = [str(s) for s in sources]
     try:
         if simulator == "verilator":
-            _verilate(tmp, srcs, toplevel, waves, opt, log)
+            _verilate(tmp, srcs, toplevel, waves, opt, log, target)
         else:
             _icarus_build(tmp, srcs, toplevel, waves)
     except (RuntimeError, SystemExit, subprocess.CalledProcessError, UserError) as e:
@@ -196,23 +202,32 @@ def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}):\n{tail}") from None
     seconds = round(time.time() - t0, 1)
-    (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": seconds}))
+    cpu = round(_children_cpu() - cpu0, 1)     # the tools' CPU seconds: what the build costs on an idle machine
+    (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": seconds, "cpu_s": cpu}))
     try:
         os.rename(tmp, target)
     except OSError:                      # another process finished the same build first
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "BUILD_OK").is_file():
             raise
-    log(f"built {toplevel} with {simulator} in {seconds:.1f} s ({target})")
+    log(f"built {toplevel} with {simulator} in {seconds:.1f} s ({cpu:.0f} CPU s; {target})")
     return target
 
 
-def build_seconds(build_dir: Path) -> float | None:
-    """How long the build in ``build_dir`` took (from its BUILD_OK marker), or None."""
+def build_seconds(build_dir: Path, key: str = "seconds") -> float | None:
+    """How long the build in ``build_dir`` took (from its BUILD_OK marker), or None.
+
+    ``key="cpu_s"``: the CPU seconds of its tools (builds made since recipe 7)."""
     try:
-        return float(json.loads((Path(build_dir) / "BUILD_OK").read_text())["seconds"])
+        return float(json.loads((Path(build_dir) / "BUILD_OK").read_text())[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _children_cpu() -> float:
+    import resource
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _icarus_build(tmp: Path, srcs: list[str], toplevel: str, waves: bool) -> None:
@@ -237,12 +252,41 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
     vargs = list(VERILATOR_ARGS) + list(VERILATOR_FAST_ARGS)
     make_vars = ["CFG_CXXFLAGS_PCH_I=-include"]
     # the runtime (OPT_GLOBAL) is compiled once into the shared cache: always optimized
-    make_vars += [f"OPT_FAST={opt or VERILATOR_CXX_OPT}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}",
+    fast = opt or (f"{VERILATOR_CXX_OPT} {VERILATOR_CXX_NATIVE}" if _native_ok() else VERILATOR_CXX_OPT)
+    make_vars += [f"OPT_FAST={fast}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}",
                   f"OPT_GLOBAL={VERILATOR_CXX_OPT}"]
     return vargs, make_vars
 
 
-def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log) -> None:
+@functools.lru_cache(maxsize=None)
+def _native_ok() -> bool:
+    """Whether the C++ compiler takes VERILATOR_CXX_NATIVE."""
+    try:
+        out = subprocess.run(["c++", VERILATOR_CXX_NATIVE, "-x", "c++", "-E", "-"], input="int x;\n",
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_id() -> str:
+    """This machine's CPU (architecture, model, feature flags): part of the key of -march=native builds."""
+    import platform
+    info = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.split(":")[0].strip() in ("model name", "flags", "Features", "CPU part"):
+                info += line + "\n"
+            elif not line.strip() and info:
+                break                       # the first processor is enough
+    except OSError:
+        pass
+    return platform.machine() + "\n" + info
+
+
+def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log,
+              target: Path | None = None) -> None:
     """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
 
     Only the top module's ports are public to VPI (a .vlt file naming each one), not every
@@ -258,6 +302,7 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
     ports = top_ports(srcs, toplevel) or ["*"]
     vlt.write_text("`verilator_config\n" + "".join(
         f'public_flat_rw -module "{toplevel}" -var "{p}"\n' for p in ports))
+    srcs = _externalize_roms(tmp, srcs, target or tmp, log)
     vargs, make_vars = verilator_options(opt)
     trace = (["--trace-fst"] if verilator_fst() else ["--trace"]) if waves else []
     libs = cfg.libs_dir
@@ -286,6 +331,32 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
         _save_runtime(rt, tmp)
 
 
+def _rom_min_chunks() -> int:
+    from bitscale.sim import rom_init
+    return rom_init.MIN_CHUNKS
+
+
+def _externalize_roms(tmp: Path, srcs: list[str], final: Path, log) -> list[str]:
+    """The sources with big memory initialisers moved to $readmemh files in ``tmp/rom``
+    (sim/rom_init.py; named by their path in ``final``, the folder ``tmp`` becomes)."""
+    from bitscale.sim.rom_init import externalize_inits
+
+    out, count = [], 0
+    for k, src in enumerate(srcs):
+        text = Path(src).read_text(errors="surrogateescape")
+        new, files = externalize_inits(text, tmp / "rom", final / "rom", _rom_min_chunks())
+        if files:
+            copy = tmp / f"src{k}_{Path(src).name}"
+            copy.write_text(new, errors="surrogateescape")
+            out.append(str(copy))
+            count += len(files)
+        else:
+            out.append(src)
+    if count:
+        log(f"{count} memory initialiser(s) moved to $readmemh files (not compiled as C++)")
+    return out
+
+
 def top_ports(srcs, toplevel: str) -> list[str]:
     """The port names of module ``toplevel`` (from its ``module name(a, b, ...);`` header), or []."""
     import re
@@ -308,6 +379,8 @@ _RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated
 
 
 def _runtime_dir(vargs, make_vars, trace) -> Path:
+    # the runtime is compiled with OPT_GLOBAL: builds at any OPT_FAST / OPT_SLOW share it
+    make_vars = [v for v in make_vars if not v.startswith(("OPT_FAST=", "OPT_SLOW="))]
     h = hashlib.sha256(repr((_tool_version("verilator"), _BUILD_RECIPE, vargs, make_vars, trace,
                              str(verilator_bin_dir()))).encode())
     return default_cache_dir() / f"verilator-runtime-{h.hexdigest()[:16]}"

@@ -385,6 +385,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
             "run_cycles_per_s": round(sim_cycles / sim_s) if sim_cycles and sim_s > 0 else None,
             "build_s": round(build_s, 2),
             "compile_s": runner.build_seconds(sim_dir),
+            "compile_cpu_s": runner.build_seconds(sim_dir, "cpu_s"),
             "wall_s": round(time.time() - t0, 2),
         }
     finally:

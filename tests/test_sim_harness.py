@@ -24,7 +24,7 @@ from bitscale.hw.harness_top import POR_CYCLES, HarnessTop
 from bitscale.hw.stream_harness import lfsr_next, lfsr_seed
 from bitscale.nn import golden
 from bitscale.nn.random_net import random_fc, random_inputs
-from bitscale.sim import runner
+from bitscale.sim import rom_init, runner
 from bitscale.sim.simulate import harness_capacity, simulate
 from sim_fake_top import FrameDot
 
@@ -203,11 +203,16 @@ def test_fast_equals_per_beat_on_icarus(small_acc):
 
 @pytest.mark.verilator
 @pytest.mark.usefixtures("verilator_o0")        # short runs: compile time dominates
-def test_fast_harness_verilator_stalls_are_golden_exact(small_acc):
+def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch):
     d, net, fold = small_acc
+    # every memory initialiser of the accelerator as a $readmemh file (sim/rom_init.py), not only big ones
+    monkeypatch.setattr(rom_init, "MIN_CHUNKS", 1)
     kw = dict(simulator="verilator", cache_dir=CACHE, log=lambda *a: None, write=False)
     plain = simulate(d, images=12, **kw)
     assert plain["errors"] == [] and plain["golden_match"] == 12 and plain["all_frames_match"]
+    built = [b for b in CACHE.glob("verilator-bitscale_harness-*")
+             if str(d / "bitscale_top.v") in (b / "BUILD_OK").read_text()]
+    assert built and all(list((b / "rom").glob("rom-*.hex")) for b in built)
     assert plain["cycles_per_frame"] == plain["model_cycles_per_frame"]
     assert plain["latency_cycles"] <= estimate(net, fold, "pynq-z1").latency_cycles
     again = simulate(d, images=12, **kw)                       # cached: no rebuild
