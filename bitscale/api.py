@@ -258,10 +258,12 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
 # --- hardware -------------------------------------------------------------------------------------
 
 def generate(run, out, *, board=None, fps: float | str | None = None, folding=None, selftest_frames: int = 16,
-             force: bool = False, modes=D.MODES, max_util: float = D.MAX_UTIL) -> Design:
+             force: bool = False, modes=D.MODES, max_util: float = D.MAX_UTIL, pack: bool = False) -> Design:
     """Generate the accelerator for ``run`` into ``out`` (Verilog, design.json, a copy of the
     network): folded as :func:`choose_folding` says, refused before any Verilog is written if it
-    does not fit the board; with ``board``, also the board-level top and self-test."""
+    does not fit the board; with ``board``, also the board-level top and self-test. ``pack``: its
+    read-only memories packed across layers (cost_model/packing.py, for the board's family, else the
+    default board's), the plan in design.json."""
     import shutil
     import tempfile
 
@@ -287,12 +289,16 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
     replace = outdir.replaceable(out, "generate")
     outdir.prepare(out, "generate", force=force, inputs=[run.dir], create=False)
     run_dir = str(run.dir.resolve())       # absolute: simulate may run from elsewhere
+    plan = None
+    if pack:
+        from bitscale.cost_model.packing import plan_design
+        plan = plan_design(net, f, _board(board_name or D.BOARD).family)
     if replace:
-        design = _generate(net, f, out, run_dir=run_dir, log=log)
+        design = _generate(net, f, out, run_dir=run_dir, log=log, packing=plan)
     else:                                  # --force into a folder that is not ours: add, never replace
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".bitscale-generate-tmp."))
         try:
-            design = _generate(net, f, tmp / "build", run_dir=run_dir, log=log)
+            design = _generate(net, f, tmp / "build", run_dir=run_dir, log=log, packing=plan)
             for p in (tmp / "build").iterdir():
                 if (out / p.name).is_dir() and not p.is_dir():
                     shutil.rmtree(out / p.name)

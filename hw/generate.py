@@ -117,8 +117,12 @@ def side_files(acc) -> dict[str, str]:
     return out
 
 
-def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None) -> dict:
-    """Write the build directory; returns the design.json content. UserError for an illegal folding."""
+def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None,
+             packing=None) -> dict:
+    """Write the build directory; returns the design.json content. UserError for an illegal folding.
+
+    ``packing``: a cost_model.packing.PackingPlan of this design (its shared bins are built, and
+    design.json records it under "packing"); UserError if it is not this design's."""
     from bitscale.hw.top import Accelerator
 
     log = log or (lambda *a, **k: None)
@@ -127,8 +131,9 @@ def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_di
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    acc = Accelerator(net, folding)
+    acc = Accelerator(net, folding, packing=packing)
     design = describe(acc)
+    design["packing"] = packing.to_json() if packing is not None else None
     design["run_dir"] = str(run_dir) if run_dir is not None else None
     files = side_files(acc)
     design["memory_files"] = sorted(files)      # $readmemh images the Verilog reads (big layers)

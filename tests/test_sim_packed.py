@@ -1,0 +1,48 @@
+"""A packed design end to end (#16): two bit-serial layers whose weight memories share one block RAM
+through the time-multiplexed port (an iCE40 plan: its EBR has one read port), generated with the plan,
+simulated in cocotb on Verilator (golden-exact, cycles/frame = the model) and mapped by Yosys (block RAMs =
+the estimate with the plan's packed count in place of the unpacked memories)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from bitscale.cost_model import estimate
+from bitscale.hw.generate import generate
+from bitscale.sim import runner
+from bitscale.sim.simulate import simulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_hw_packed_memory import _two_layer_case  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def packed_build(tmp_path_factory):
+    net, f, plan = _two_layer_case()
+    d = tmp_path_factory.mktemp("packed")
+    design = generate(net, f, d, packing=plan)
+    assert design["packing"]["summary"]["packed"] == plan.packed
+    return d, net, f, plan
+
+
+@pytest.mark.verilator
+@pytest.mark.usefixtures("verilator_o0")
+def test_packed_design_verilator_bit_exact_cycles_model(packed_build):
+    d, net, f, plan = packed_build
+    doc = simulate(d, images=5, simulator="verilator", cache_dir=runner.default_cache_dir(), log=lambda *a: None)
+    assert doc["errors"] == [] and doc["golden_match"] == 5 and doc["all_frames_match"]
+    assert doc["cycles_per_frame"] == doc["model_cycles_per_frame"]
+    doc = simulate(d, images=4, simulator="verilator", gaps=0.3, backpressure=0.5, seed=5,
+                   cache_dir=runner.default_cache_dir(), log=lambda *a: None, write=False)
+    assert doc["errors"] == [] and doc["golden_match"] == 4 and doc["all_frames_match"]
+
+
+@pytest.mark.yosys
+def test_packed_design_yosys_maps_the_plan(packed_build):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from packing import yosys_bram
+    d, net, f, plan = packed_build
+    e = estimate(net, f, "icebreaker")
+    assert yosys_bram(d, "ice40") == e.BRAM18 - plan.unpacked + plan.packed < e.BRAM18
