@@ -38,9 +38,11 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, event, select, update)
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import (ArgumentError, DatabaseError, IntegrityError, OperationalError,
                             ProgrammingError)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -55,6 +57,11 @@ STALE_AFTER_S = 120.0
 
 class Base(DeclarativeBase):
     pass
+
+
+def _rowcount(s: Session, stmt) -> int:
+    """Rows an UPDATE matched. (SQLAlchemy returns a CursorResult for DML but types execute() as Result.)"""
+    return cast(CursorResult, s.execute(stmt)).rowcount
 
 
 class _Claimable:
@@ -385,7 +392,10 @@ class Store:
 
     def point(self, point_id: int) -> Point:
         with self.session() as s:
-            return s.get(Point, point_id)
+            p = s.get(Point, point_id)
+        if p is None:
+            raise LookupError(f"no point {point_id} in the store")
+        return p
 
     def points(self) -> list[Point]:
         with self.session() as s:
@@ -397,7 +407,7 @@ class Store:
             q = update(Point).where(Point.status == "failed")
             if ids is not None:
                 q = q.where(Point.id.in_(list(ids)))
-            return s.execute(q.values(status="pending", error=None)).rowcount
+            return _rowcount(s, q.values(status="pending", error=None))
 
     # --- claiming ----------------------------------------------------------------------------
     def claimable(self, row, now=None) -> bool:
@@ -411,7 +421,7 @@ class Store:
             return True
         return row.heartbeat is None or row.heartbeat < now - self.stale_after
 
-    def claim(self, point_id: int, *, table=Point, pid: int | None = None) -> bool:
+    def claim(self, point_id: int, *, table: type[Point] | type[HwResult] = Point, pid: int | None = None) -> bool:
         """Atomically take ``point_id`` for this process; True when we won it.
 
         Taking a Point counts one claim (a HwResult: one attempt); training is
@@ -419,8 +429,8 @@ class Store:
         """
         pid = os.getpid() if pid is None else pid
         host = this_host()
-        counter = table.claims if table is Point else table.attempts
-        key = table.id if table is Point else table.point_id
+        counter = table.claims if issubclass(table, Point) else table.attempts
+        key = table.id if issubclass(table, Point) else table.point_id
         with self.session() as s:
             row = s.get(table, point_id)
         if row is None or not self.claimable(row):
@@ -433,9 +443,9 @@ class Store:
             c = getattr(table, col)
             cond.append(c.is_(None) if v is None else c == v)
         with self.session() as s, s.begin():
-            n = s.execute(update(table).where(*cond).values(
+            n = _rowcount(s, update(table).where(*cond).values(
                 status="running", owner_host=host, owner_pid=pid, heartbeat=now, claimed_at=now,
-                error=None, **{counter.key: counter + 1})).rowcount
+                error=None, **{counter.key: counter + 1}))
         return n == 1
 
     def count_train_attempt(self, point_id: int) -> None:
@@ -444,16 +454,17 @@ class Store:
             s.execute(update(Point).where(Point.id == point_id)
                       .values(train_attempts=Point.train_attempts + 1))
 
-    def heartbeat(self, point_id: int, *, table=Point, pid: int | None = None) -> bool:
+    def heartbeat(self, point_id: int, *, table: type[Point] | type[HwResult] = Point,
+                  pid: int | None = None) -> bool:
         """Refresh our heartbeat; False when the row is no longer ours (it was reclaimed)."""
         pid = os.getpid() if pid is None else pid
-        key = table.id if table is Point else table.point_id
+        key = table.id if issubclass(table, Point) else table.point_id
         with self.session() as s, s.begin():
-            return s.execute(update(table).where(
+            return _rowcount(s, update(table).where(
                 key == point_id, table.status == "running", table.owner_host == this_host(),
-                table.owner_pid == pid).values(heartbeat=time.time())).rowcount == 1
+                table.owner_pid == pid).values(heartbeat=time.time())) == 1
 
-    def finish(self, point_id: int, *, table=Point, ok: bool, error: str | None = None,
+    def finish(self, point_id: int, *, table: type[Point] | type[HwResult] = Point, ok: bool, error: str | None = None,
                pid: int | None = None, values: dict | None = None, extra=()) -> bool:
         """Mark our claimed row done/failed and write ``extra`` rows in the same transaction.
 
@@ -461,13 +472,13 @@ class Store:
         claim (it was presumed dead) never overwrites the new owner's result.
         """
         pid = os.getpid() if pid is None else pid
-        key = table.id if table is Point else table.point_id
+        key = table.id if issubclass(table, Point) else table.point_id
         with self.session() as s, s.begin():
-            n = s.execute(update(table).where(
+            n = _rowcount(s, update(table).where(
                 key == point_id, table.status == "running", table.owner_host == this_host(),
                 table.owner_pid == pid).values(
                     status="done" if ok else "failed", error=error, finished_at=time.time(),
-                    **(values or {}))).rowcount
+                    **(values or {})))
             if n != 1:
                 s.rollback()
                 return False
@@ -489,8 +500,8 @@ class Store:
 
     def reset_failed_hw(self) -> int:
         with self.session() as s, s.begin():
-            return s.execute(update(HwResult).where(HwResult.status == "failed")
-                             .values(status="pending", error=None)).rowcount
+            return _rowcount(s, update(HwResult).where(HwResult.status == "failed")
+                             .values(status="pending", error=None))
 
     # --- misc --------------------------------------------------------------------------------
     def add_timing(self, point_id: int, stage: str, seconds: float) -> None:
@@ -577,8 +588,8 @@ class Heartbeat:
     pool worker whose sweep was killed must not train on as an orphan).
     """
 
-    def __init__(self, store: Store, point_id: int, *, table=Point, interval: float = HEARTBEAT_S,
-                 parent_pid: int | None = None):
+    def __init__(self, store: Store, point_id: int, *, table: type[Point] | type[HwResult] = Point,
+                 interval: float = HEARTBEAT_S, parent_pid: int | None = None):
         self.store, self.point_id, self.table = store, point_id, table
         self.interval, self.parent_pid = interval, parent_pid
         self.lost = False

@@ -11,7 +11,6 @@ import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from bitscale.analysis import pareto_hw_points
 from bitscale.sweep.executors import _dispatch
@@ -25,11 +24,10 @@ def run_hw(job: Job) -> dict:
     from bitscale.boards import get as get_board
     from bitscale.store import Heartbeat, HwResult, Store
 
-    hw_table: Any = HwResult          # the store's table= parameters are inferred as type[Point]
     spec = SweepSpec.from_json(job.spec)
     store = Store(job.store_url)
     try:
-        if not store.claim(job.point_id, table=hw_table):
+        if not store.claim(job.point_id, table=HwResult):
             return {"id": job.point_id, "claimed": False}
         p = store.point(job.point_id)
         label = point_label(p)
@@ -41,14 +39,14 @@ def run_hw(job: Job) -> dict:
         log = _logger(f"hw {label}", sweep_dir / "logs" / f"{run_key(p)}-hw.log", job.quiet)
         t_start = time.time()
         values = {"build_dir": str(build_dir)}
-        with Heartbeat(store, p.id, table=hw_table, parent_pid=job.parent_pid):
+        with Heartbeat(store, p.id, table=HwResult, parent_pid=job.parent_pid):
             try:
                 _build_sim_synth(job, spec, store, p, run_dir, build_dir, board, tag, values, log)
                 ok, err = True, None
             except Exception as e:
                 ok, err = False, _fmt_err(e)
                 log(f"FAILED: {err}")
-            store.finish(p.id, table=hw_table, ok=ok, error=err, values=values)
+            store.finish(p.id, table=HwResult, ok=ok, error=err, values=values)
         store.add_timing(p.id, "hw", time.time() - t_start)
         return {"id": p.id, "claimed": True, "status": "done" if ok else "failed", "label": label,
                 "error": err, "seconds": time.time() - t_start, **values}
