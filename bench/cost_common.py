@@ -26,7 +26,7 @@ _NETS: dict = {}     # network spec -> QuantizedNetwork (random_cnv of a full CN
 class Design:
     name: str
     net: tuple          # ("fc", widths, w, a, in_features, seed) | ("cnv", in_shape, convs, dense, w, a, seed)
-    fold: tuple         # ((pe, simd, mode), ...) per compute layer
+    fold: tuple         # ((pe, simd, mode[, mac]), ...) per compute layer
 
     def network(self):
         if self.net not in _NETS:
@@ -38,6 +38,9 @@ class Design:
         if self.net[0] == "fc":
             _, widths, w, a, n_in, seed = self.net
             return random_fc(list(widths), w, a, in_features=n_in, seed=seed)
+        if self.net[0] == "cnv+bias":      # an imported net's last layer: an integer bias per class
+            _, shape, convs, dense, w, a, seed = self.net
+            return with_bias(random_cnv(shape, list(convs), list(dense), w, a, seed=seed), seed)
         _, shape, convs, dense, w, a, seed = self.net
         return random_cnv(shape, list(convs), list(dense), w, a, seed=seed)
 
@@ -46,7 +49,26 @@ class Design:
         layers = net.compute_layers
         if len(layers) != len(self.fold):
             raise ValueError(f"{self.name}: {len(self.fold)} foldings for {len(layers)} layers")
-        return Folding(tuple(LayerFolding(l.name, p, s, m) for l, (p, s, m) in zip(layers, self.fold)))
+        return Folding(tuple(LayerFolding(l.name, *t) for l, t in zip(layers, self.fold)))
+
+
+def with_bias(net, seed: int):
+    """``net`` with a random integer bias on its last (act 'none') layer, as imported networks have
+    (nn/ir.py: |bias| at most the accumulator's own range)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from bitscale.nn import ir
+    last = net.layers[-1]
+    lo, hi = ir.acc_range(last)
+    m = max(-lo, hi)
+    rng = np.random.default_rng(seed + 7919)
+    tensors = dict(net.tensors)
+    tensors[f"{last.name}.bias"] = rng.integers(-m // 4, m // 4 + 1, size=last.mh).astype(np.int64)
+    out = replace(net, layers=(*net.layers[:-1], replace(last, bias=True)), tensors=tensors)
+    ir.validate(out)
+    return out
 
 
 def build(d: Design) -> Path:
@@ -61,8 +83,11 @@ def build(d: Design) -> Path:
 
 
 def hw_commit() -> str:
-    """The last commit touching hw/ (the generator version a design was built with)."""
+    """The last commit touching hw/ (the generator version a design was built with), or the snapshot's
+    commit when the bench runs on one (bench/snapshot_run.py)."""
     import subprocess
+    if os.environ.get("BITSCALE_SNAPSHOT_COMMIT"):
+        return os.environ["BITSCALE_SNAPSHOT_COMMIT"]
     r = subprocess.run(["git", "log", "-1", "--format=%h", "--", "hw/"], cwd=ROOT, capture_output=True, text=True)
     return r.stdout.strip() or "unknown"
 
@@ -129,6 +154,11 @@ CALIBRATION = [
     Design("cal_cnv_w1a1", ("cnv", (10, 10, 3), (16, "P", 16), (16,), 1, 1, 12),
            ((8, 3, P), (8, 8, P), (4, 16, P), (2, 8, P))),
     Design("cal_fc_deep", ("fc", (256, 64), 1, 2, 256, 13), ((2, 4, P), (4, 8, P), (2, 8, P))),
+    # #12's windows: "same" padding, stride 2, 1x1 and 5x5 kernels, a 3x3/2 pool, and a biased last layer
+    Design("cal_cnv_pad_s2", ("cnv+bias", (8, 8, 3), (("conv", 8, 3, 1, 1), ("conv", 8, 3, 2, 1), ("pool", 3, 2)),
+                              (), 2, 2, 61), ((4, 3, P), (2, 4, WS), (2, 8, P))),
+    Design("cal_cnv_k5_k1", ("cnv", (8, 8, 2), (("conv", 6, 5, 1, 2), ("conv", 8, 1, 2, 0)), (16,), 3, 3, 62),
+           ((3, 2, BS), (4, 6, P), (4, 8, WS), (2, 4, P))),
 ]
 
 # Validation set: bench/cost_vs_yosys.py synthesizes these for both families (the fit then pools them with

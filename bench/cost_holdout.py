@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -38,10 +39,39 @@ def _divisor(rng, n: int, cap: int) -> int:
     return int(rng.choice([d for d in range(1, min(n, cap) + 1) if n % d == 0]))
 
 
-def random_design(i: int, seed: int) -> Design:
-    """Design ``i`` of the held-out set drawn with ``seed`` (deterministic)."""
+FIRST_WINDOWED = 60     # designs from this index on also draw #12's windows (padding, stride 2, 1x1, 5x5, pools)
+
+
+def _windowed_cnv(rng, i: int) -> tuple:
+    """A cnv spec with "same"-padded and stride-2 convs (kernel 1, 3, 5) and pools with kernel != stride."""
+    h = int(rng.choice([6, 8, 10]))
+    c_in = int(rng.choice([1, 2, 3]))
+    convs, size = [], h
+    for _ in range(int(rng.integers(1, 3))):
+        k = int(rng.choice([1, 3, 3, 5])) if size >= 5 else int(rng.choice([1, 3]))
+        stride = int(rng.choice([1, 2])) if size >= 4 else 1
+        pad = k // 2 if (rng.random() < 0.7 or size < k) else 0
+        convs.append(("conv", int(rng.choice([4, 6, 8, 12])), k, stride, pad))
+        size = (size + 2 * pad - k) // stride + 1
+        if size >= 4 and rng.random() < 0.35:
+            pk, ps = [(2, 2), (2, 1), (3, 2)][int(rng.integers(0, 3))]
+            convs.append(("pool", pk, ps))
+            size = (size - pk) // ps + 1
+    dense = (int(rng.choice([8, 16])),) if rng.random() < 0.5 else ()
+    n_compute = sum(1 for c in convs if c[0] == "conv") + len(dense) + 1
+    wb = tuple(int(rng.choice(BITS)) for _ in range(n_compute))
+    ab = tuple(int(rng.choice(BITS)) for _ in range(n_compute - 1))
+    return ("cnv", (h, h, c_in), tuple(convs), dense, wb, ab, 1000 + i)
+
+
+TRAIN_SEED, TRAIN_FIRST = 11, FIRST_WINDOWED   # the random *training* designs (bench/calibrate_cost.py fits on them)
+
+
+def random_design(i: int, seed: int, prefix: str = "ho") -> Design:
+    """Design ``i`` drawn with ``seed`` (deterministic), named ``<prefix><seed>_<i>``: prefix "ho" for the
+    held-out set (seed 7), "tr" for the random training designs (TRAIN_SEED), which join the fit."""
     rng = np.random.default_rng([seed, i])
-    if rng.random() < 0.65:
+    if rng.random() < (0.65 if i < FIRST_WINDOWED else 0.4):
         n_in = int(rng.choice([16, 24, 32, 48, 64]))
         widths = tuple(int(rng.choice([8, 12, 16, 24, 32, 48, 64])) for _ in range(int(rng.integers(1, 3))))
         n_compute = len(widths) + 1
@@ -50,6 +80,9 @@ def random_design(i: int, seed: int) -> Design:
         net = ("fc", widths, wb, ab, n_in, 1000 + i)
         shapes = [(w, n) for w, n in zip((*widths, 10), (n_in, *widths))]       # (MH, MW) per layer
         ics = [None] * n_compute
+    elif i >= FIRST_WINDOWED:
+        net = _windowed_cnv(rng, i)
+        shapes, ics = None, None
     else:
         h = int(rng.choice([8, 10]))
         c_in = int(rng.choice([1, 2, 3]))
@@ -61,7 +94,7 @@ def random_design(i: int, seed: int) -> Design:
         ab = tuple(int(rng.choice(BITS)) for _ in range(n_compute - 1))
         net = ("cnv", (h, h, c_in), convs, dense, wb, ab, 1000 + i)
         shapes, ics = None, None
-    d = Design(f"ho{seed}_{i:03d}", net, ())
+    d = Design(f"{prefix}{seed}_{i:03d}", net, ())
     n = d.network()
     shapes = [(l.mh, l.mw) for l in n.compute_layers]
     ics = [l.in_shape[2] if l.kind == "conv" else None for l in n.compute_layers]
@@ -78,14 +111,30 @@ def designs(n: int, seed: int) -> list[Design]:
     return [random_design(i, seed) for i in range(n)]
 
 
+def training_designs(n: int) -> list[Design]:
+    """The first ``n`` random training designs (seed TRAIN_SEED, indices from TRAIN_FIRST: windowed convs
+    included); their Yosys runs are cached with the calibration designs', in bench/results/cost_synth/."""
+    return [random_design(i, TRAIN_SEED, "tr") for i in range(TRAIN_FIRST, TRAIN_FIRST + n)]
+
+
+def by_name(name: str) -> Design:
+    """The random design named ``name`` (``ho7_012``, ``tr11_064``)."""
+    import re
+    m = re.fullmatch(r"(ho|tr)(\d+)_(\d+)", name)
+    if not m:
+        raise ValueError(f"not a random design name: {name!r}")
+    return random_design(int(m.group(3)), int(m.group(2)), m.group(1))
+
+
 def _one(name: str, family: str, n: int, seed: int) -> None:
     """Child process: generate and synthesize one design for one family into the holdout cache."""
-    d = next(x for x in designs(n, seed) if x.name == name)
-    cost_common.CACHE = HOLDOUT_CACHE
+    d = by_name(name)
+    if not name.startswith("tr"):
+        cost_common.CACHE = HOLDOUT_CACHE
     cost_common.synthesized(d, family, log=lambda *a: None)
 
 
-def synthesize_missing(ds, timeout: int, log=print) -> None:
+def synthesize_missing(ds, timeout: int, log=print, n_total: int | None = None) -> None:
     """Synthesize every (design, family) not cached yet, smallest designs first (by the model's xc7 LUT
     estimate: on a busy machine the small ones are what fits in the time)."""
     from bitscale.cost_model import model
@@ -93,12 +142,13 @@ def synthesize_missing(ds, timeout: int, log=print) -> None:
     size = {d.name: model.estimate(d.network(), d.folding(d.network()), "pynq-z1").LUT for d in ds}
     for d in sorted(ds, key=lambda d: size[d.name]):
         for fam in FAMILIES:
-            path = HOLDOUT_CACHE / f"{d.name}.{fam}.json"
+            path = (cost_common.CACHE if d.name.startswith("tr") else HOLDOUT_CACHE) / f"{d.name}.{fam}.json"
             if path.is_file():
                 continue
             t = time.time()
-            cmd = ["timeout", str(timeout), "nice", "-n", "10", sys.executable, __file__, "--one", d.name, fam,
-                   "-n", str(len(ds)), "--seed", str(_SEED)]
+            snap = [str(Path(__file__).with_name("snapshot_run.py"))] if os.environ.get("BITSCALE_SNAPSHOT") else []
+            cmd = ["timeout", str(timeout), "nice", "-n", "10", sys.executable, *snap, __file__, "--one", d.name, fam,
+                   "-n", str(n_total or len(ds)), "--seed", str(_SEED)]
             r = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if not path.is_file():
                 why = "timeout" if r.returncode == 124 else f"failed (exit {r.returncode}): {r.stderr[-300:]}"
@@ -172,15 +222,23 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=int, default=300, help="seconds per Yosys run (child process)")
     ap.add_argument("--report-only", action="store_true", help="cached runs only")
+    ap.add_argument("--synth-from", type=int, default=0, metavar="I",
+                    help="synthesize only designs with index >= I (the report still covers all n)")
+    ap.add_argument("--train", type=int, default=0, metavar="N",
+                    help="instead: synthesize the first N random *training* designs (seed TRAIN_SEED) into the "
+                         "calibration cache bench/results/cost_synth/ (bench/calibrate_cost.py fits on them)")
     ap.add_argument("--one", nargs=2, metavar=("DESIGN", "FAMILY"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     _SEED = args.seed
     if args.one:
         _one(args.one[0], args.one[1], args.n, args.seed)
         return
+    if args.train:
+        synthesize_missing(training_designs(args.train), args.timeout)
+        return
     ds = designs(args.n, args.seed)
     if not args.report_only:
-        synthesize_missing(ds, args.timeout)
+        synthesize_missing(ds[args.synth_from:], args.timeout, n_total=len(ds))
     doc = report(ds)
     doc.update({"n": args.n, "seed": args.seed, "timeout_s": args.timeout})
     write_result("cost_holdout", doc)

@@ -52,6 +52,11 @@ FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff",
 LUT_DEPTH = {f.name: f.lut_rom_depth for f in FAMILY.values()}
 RAM_DEPTH = {f.name: f.lut_ram_depth for f in FAMILY.values()}
 DSP_MIN_PRODUCT = {f.name: f.dsp_min_product for f in FAMILY.values()}
+# A (random) weight ROM built as logic: Yosys + ABC spend about one LUT per 16 entries of a bit column, on
+# LUT6 as on LUT4, not the 64 a LUT6 could hold: measured on the xc7 per-module counts of the cached
+# calibration and held-out designs with a logic weight ROM (columns 20..3840 deep: LUTs ~ depth/16 per
+# column); ECP5's fit is best at its LUT depth, 16 (leave-one-out 5.5% vs 7.7% at 4)
+ROM_DEPTH = {f.name: min(f.lut_rom_depth, 16) for f in FAMILY.values()}
 DSP_OPERANDS = {f.name: f.dsp_operands for f in FAMILY.values()}
 
 # The structural priors the fit is pulled towards (bench/calibrate_cost.py), and the model's values for a
@@ -182,6 +187,7 @@ class LayerInfo:
     # requant: bits of the multiplier's other operand, the accumulator saturated into the exact range
     # nn/requant.operand_range gives (hw/mvtu.py); 0 = the full accumulator
     q_bits: int = 0
+    bias: bool = False      # act 'none' with a per-channel bias (imported nets): an NF-deep constant table
 
 
 def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
@@ -234,7 +240,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         live, distinct = _param_live(net, l) if n_params else ((), ())
         out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
                              l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
-                             conv_in, pool, live, distinct, q_bits))
+                             conv_in, pool, live, distinct, q_bits, bool(l.bias)))
     return tuple(out)
 
 
@@ -331,6 +337,56 @@ def _rq_operand(info: LayerInfo) -> int:
     return info.q_bits or info.acc_bits
 
 
+def rq_preadder(info: LayerInfo, family: str) -> bool:
+    """Whether Yosys (synth_xilinx's xilinx_dsp) packs the layer's accumulator into the requantizer's DSP48
+    pre-adder: on Xilinx, when the requantizer product is one DSP and its A operand (the wider one, ties to
+    the accumulator) is the accumulator register itself (not saturated). Then the dot product register goes
+    to DREG, the accumulator adder to the pre-adder and the accumulator register to ADREG, and none of them
+    is fabric (seen in the netlist: port A tied to 0, i.e. the feedback is not kept; docs/cost_model.md)."""
+    if family not in ("xc7", "xcup") or info.act != "requant" or _requant_dsp(info, family) != 1:
+        return False
+    return info.q_bits in (0, info.acc_bits) and info.acc_bits >= info.mul_bits + 1
+
+
+def _swg_counter_bits(conv_in: tuple, simd):
+    """log2 of the ranges of the sliding window's counters (hw/swg.py): output row/column, ky, kx, channel
+    fold, the kx*CF word counter, the ring's read base / write slot / fill level and the write word."""
+    h, w, c, k, stride, pad = conv_in
+    oh, ow = ir.conv_out_hw(h, w, k, stride, pad)
+    cf = c // np.asarray(simd, np.int64)
+    r = fold.ring_rows(h, k, stride, pad)
+    return (_clog2(oh) + _clog2(ow) + 2 * _clog2(k) + _clog2(cf) + _clog2(k * cf) + 2 * _clog2(r) + _clog2(r + 1)
+            + _clog2(w * cf))
+
+
+def _log_shifter(p, s, cap):
+    """(mux bits, output width) of ``t << k`` for a ``p``-bit ``t`` and ``k`` in range(s) (arrays): a
+    log2 shifter whose stage j passes min(p + 2^(j+1) - 1, cap) bits (Amaranth sizes the shift amount
+    to ceil(log2 s) bits, so the range is the next power of two)."""
+    p, k = np.asarray(p, np.int64), _clog2(s)
+    bits = np.zeros(np.broadcast(p, k, cap).shape, np.int64)
+    for j in range(int(np.max(k, initial=0))):
+        bits = bits + np.where(j < k, np.minimum(p + (2 << j) - 1, cap), 0)
+    return bits, np.minimum(p + (1 << k) - 1, cap)
+
+
+def _shifter_bits(info: LayerInfo, simd, wp, ap, ybits):
+    """Mux bits per PE of the plane shifters of hw/dotproduct.py: the activation plane's shift of a
+    popcount (bit-serial), then the weight plane's shift of that (or of the AND-gated activation sum,
+    weight-serial); their inputs are narrow, so this is far below ybits x log2(planes)."""
+    pop = _clog2(simd + 1)
+    w, a = info.wbits, info.abits
+    if w == 1 and a == 1:
+        return np.zeros_like(np.asarray(simd * wp * ap))
+    # activation-plane shift: 2*popcount - popcount (bipolar weights) or popcount(w_i & x_j)
+    xs, xw = _log_shifter(np.where(wp == 1, pop + 2, pop), ap, ybits)
+    xs = np.where(ap > 1, xs, 0)
+    # weight-plane shift of the activation-plane result, the bipolar-activation popcount or the AND tree
+    t = np.where(ap > 1, xw, pop + 2 if a == 1 else pop + a)
+    ws, _ = _log_shifter(t, wp, ybits)
+    return xs + np.where(wp > 1, ws, 0)
+
+
 def _cut_term_bits(info: LayerInfo, wp, ap):
     """Bits registered per partial sum where hw/dotproduct.py cuts its adder trees (SIMD > 4: after two
     levels, ceil(SIMD/4) partial sums per tree), summed over the dot product's trees."""
@@ -410,7 +466,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
         # both planes: popcount of AND
         pop = np.where((wp > 1) & (ap > 1), lanes, pop)
     ybits = _clog2(simd + 1) + w + a + 2
-    shift = pe * ybits * _clog2(wp * ap)
+    shift = pe * _shifter_bits(info, simd, wp, ap, ybits)
     # weight planes: the MSB plane's contribution is negated (an adder and a mux per bit)
     neg = np.where(wp > 1, pe * ybits, 0)
     # bipolar operands: y = 2*A - B, a second sum and a subtractor per PE (hw/dotproduct.py)
@@ -429,7 +485,8 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
     if family in ("xc7", "xcup"):
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
-    acc = pe * info.acc_bits * one
+    pre = rq_preadder(info, family)
+    acc = pe * info.acc_bits * one * (not pre)
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
     rom = np.zeros_like(one)
@@ -445,23 +502,32 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
         if role == "fifo":
             fifo += np.where(dist, mw_ * _ceil(md, max(2 * RAM_DEPTH[family] // 4, 1)), 0)
             continue
-        per_column = _ceil(md, LUT_DEPTH[family])
         if role == "params":
             # a logic ROM: identical / constant columns are built once / not at all, and so are
-            # their read-register FFs (identical FFs are merged)
+            # their read-register FFs (identical FFs are merged); a table of sorted thresholds / per-channel
+            # constants is far from random, so it keeps a LUT's full depth per column
             cols = param_columns(info, pe, distinct=True) * one
-            rom += np.where(dist, cols * per_column, 0)
+            rom += np.where(dist, cols * _ceil(md, LUT_DEPTH[family]), 0)
             ff_wreg += np.where(dist, cols, 0)
             continue
-        if role == "weights":       # a distributed ROM is logic: one function per bit column
-            rom += np.where(dist, mw_ * per_column, 0)
+        if role == "weights":       # a distributed ROM is logic: one (random) function per bit column
+            rom += np.where(dist, mw_ * _ceil(md, ROM_DEPTH[family]), 0)
         else:
             lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
         ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
+    if info.bias:   # hw/mvtu.py starts each accumulator at its channel's bias: a constant table by row-fold
+        rom = rom + np.where(nf_ > 1, pe * info.acc_bits * _ceil(nf_, ROM_DEPTH[family]), 0)
     fifo_d = inventory.fifo_depth(info.conv_in is not None, sf_)
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
+    if info.conv_in is not None:
+        ctrl = ctrl + _swg_counter_bits(info.conv_in, simd)
+    if info.pool is not None and info.pool[3] != info.pool[4]:
+        # a max-pool with kernel != stride: its own sliding window on the PE lanes, then hw/maxpool.WindowMax
+        # (tap and channel-fold counters)
+        ph, pw, pc, pk, ps, _ = info.pool
+        ctrl = ctrl + _swg_counter_bits((ph, pw, pc, pk, ps, 0), pe) + _clog2(pk * pk) + _clog2(pc // pe)
     # requantizer (hw/mvtu.py), per PE: the offset adder and the output clamp (requant.sum_bits), and where
     # the accumulator is saturated (q_bits < acc_bits) two comparisons against constants and a mux; the
     # product itself is in DSPs (or the soft "mul" term); no flip-flops (the output register is "out")
@@ -488,7 +554,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
         "neg": neg * one, "sub": sub, "wtree": wtree, "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl,
         "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
-        "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
+        "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits * (not pre)) * one,
         "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
     }
 
@@ -622,12 +688,13 @@ class Estimate:
 
 
 # Latency bound, beyond the layers' own cycles (measured in cocotb, tests/test_sim_accelerator.py checks
-# the bound): per compute layer the MVTU pipeline (issue .. output register, 6-7 stages), the FIFO in
-# front of it and a width converter; per other layer (pool, flatten) a few stages; per design the input
-# and output FIFOs and the output packing.
-PIPELINE_CYCLES = 10
-OTHER_LAYER_CYCLES = 4
-STREAM_CYCLES = 6
+# the bound): per compute layer the MVTU pipeline (issue .. output register, 8-13 stages since the
+# fmax pipelining of #13), the FIFO in front of it (with its output register) and a width converter;
+# per other layer (pool, flatten) a few stages plus a FIFO; per design the input and output FIFOs and
+# the output packing.
+PIPELINE_CYCLES = 16
+OTHER_LAYER_CYCLES = 5
+STREAM_CYCLES = 8
 
 
 def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str,
