@@ -95,12 +95,29 @@ def _choose(tables, budget, board, max_util, fixed=None):
         if any(p is None for p in picks):
             return None
         used = {k: fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
+        if "pack" in fixed:         # block RAM as packed across layers
+            used["BRAM18"] -= fixed["pack"](picks)
         over = [k for k in RESOURCES if used[k] > max_util * cap[k]]
         if not over:
             return picks
         for k in over:
             weights[k] *= 4.0
     return None
+
+
+def _packing_saving(net, tables, infos, board):
+    """picks -> block RAM units packing saves on them (cost_model/packing.py, a short heuristic budget)."""
+    from bitscale.cost_model import packing
+    memo: dict = {}
+
+    def saving(picks):
+        key = tuple(picks)
+        if key not in memo:
+            plan = packing.plan_design(net, _folding(tables, infos, picks), board.family, exact_max=8,
+                                       budget_s=0.05)
+            memo[key] = plan.unpacked - plan.packed
+        return memo[key]
+    return saving
 
 
 def _folding(tables, infos, picks) -> fold.Folding:
@@ -111,10 +128,11 @@ def _folding(tables, infos, picks) -> fold.Folding:
 
 
 def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | None = None,
-              modes=fold.MODES, max_util: float = MAX_UTIL) -> fold.Folding:
+              modes=fold.MODES, max_util: float = MAX_UTIL, pack: bool = False) -> fold.Folding:
     """The cheapest legal folding of ``net`` reaching ``target_fps`` on ``board`` (None: the fastest that fits).
 
-    ``modes`` limits the MAC modes considered (e.g. ("parallel",)).
+    ``modes`` limits the MAC modes considered (e.g. ("parallel",)). ``pack``: the fit check counts
+    block RAM as packed across layers (cost_model/packing.py; for ``generate --pack``).
     """
     if isinstance(board, str):
         board = get_board(board)
@@ -130,6 +148,8 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
     coef = model.coefficients(board.family)
     tables = [_Table(info, board.family, coef, modes) for info in infos]
     fixed = {"LUT": coef.design("LUT")}
+    if pack:
+        fixed["pack"] = _packing_saving(net, tables, infos, board)
     clock = board.clock_mhz * 1e6
     # every distinct achievable bottleneck, fastest first
     budgets = np.unique(np.concatenate([t.cycles for t in tables]))
