@@ -193,6 +193,32 @@ def _nextpnr_reached(log) -> str:
     return f"; nextpnr was in {stage}{est}"
 
 
+def critical_path(log: str) -> dict:
+    """nextpnr's last critical-path report: its source and sink cells and the delay split
+    (ns of logic and of routing), {} when the log has none."""
+    blocks = log.split("Critical path report for clock")
+    if len(blocks) < 2:
+        return {}
+    last = blocks[-1].split("\n\n")[0]
+    src = re.search(r"Source (\S+)", last)
+    sink = re.search(r"Sink (\S+)", last)
+    logic = re.search(r"([\d.]+) ns logic, ([\d.]+) ns routing", blocks[-1])
+    out = {"source": src.group(1) if src else None, "sink": sink.group(1) if sink else None}
+    if logic:
+        out.update(logic_ns=float(logic.group(1)), routing_ns=float(logic.group(2)))
+    return out
+
+
+def _path_segments(report: dict) -> list:
+    """The worst critical path of a nextpnr --report document as [type, ns, to cell] per segment."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return []
+    worst = max(paths, key=lambda p: sum(float(s.get("delay", 0)) for s in p["path"]))
+    return [[s.get("type"), round(float(s.get("delay", 0)), 3), (s.get("to") or {}).get("cell")]
+            for s in worst["path"]]
+
+
 def _clean_dead_tmp(bd: Path) -> None:
     """Remove the .synth.<pid>.* folders of synth runs that died (kill -9 leaves them)."""
     from bitscale.store import pid_alive
@@ -215,8 +241,12 @@ _log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (th
 
 
 def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log,
-          timeout: float | None = None, dsp: bool = True) -> dict:
+          timeout: float | None = None, dsp: bool = True, freq_mhz: float | None = None) -> dict:
     """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax.
+
+    ``freq_mhz``: the clock nextpnr places and routes for (default the board's clock); fmax is what
+    it achieved, and a target near the design's fmax makes the placer work for it. ``critical_path``
+    in the result names the source and sink of nextpnr's worst path.
 
     ``timeout``: seconds for Yosys and nextpnr together (default :func:`default_timeout`); when it
     expires the tools are stopped (nothing left running, no temporary folder left) and ToolTimeout
@@ -281,7 +311,7 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
             result["tools"]["nextpnr"] = _version(npr)
             report = tmp / "report.json"
             cmd = [npr, *_nextpnr_args(brd), "--json", str(tmp / "net.json"), "--report", str(report),
-                   "--timing-allow-fail", "--freq", str(brd.clock_mhz), "--seed", "1"]
+                   "--timing-allow-fail", "--freq", str(freq_mhz or brd.clock_mhz), "--seed", "1"]
             if family == "ice40":
                 cmd += ["--asc", str(tmp / "out.asc")]
             else:
@@ -293,5 +323,8 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
             rep = json.loads((bd / report).read_text())
             fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
             result["fmax_mhz"] = round(min(fmax), 2) if fmax else None
+            result["freq_mhz"] = freq_mhz or brd.clock_mhz
+            result["critical_path"] = critical_path((bd / tmp / "nextpnr.log").read_text(errors="replace"))
+            result["critical_path"]["segments"] = _path_segments(rep)
         write_json(bd / "synth.json", result)
     return result

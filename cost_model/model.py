@@ -485,6 +485,10 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
     if family in ("xc7", "xcup"):
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
+    # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
+    dot_lat = (simd > 4).astype(np.int64) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
+    out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act),
+                                          (info.mw // simd) * wp * ap)
     pre = rq_preadder(info, family)
     acc = pe * info.acc_bits * one * (not pre)
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
@@ -555,7 +559,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
         "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits * (not pre)) * one,
-        "out": pe * info.out_bits * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
+        "out": pe * info.out_bits * out_words * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
     }
 
 

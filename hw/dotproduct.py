@@ -74,6 +74,17 @@ PIPELINE_SIMD = 4
 CUT_LEVEL = 2
 
 
+def has_products(wbits: int, abits: int, mode: str) -> bool:
+    """Integer x integer products in one cycle (parallel mode): the only case with multipliers."""
+    wp, ap = planes(wbits, abits, mode)
+    return wp * ap == 1 and wbits > 1 and abits > 1
+
+
+def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str) -> int:
+    """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`)."""
+    return int(simd > PIPELINE_SIMD) + int(has_products(wbits, abits, mode) and mac == "dsp")
+
+
 class DotProduct(wiring.Component):
     """One iteration's contribution of a SIMD-lane dot product.
 
@@ -101,9 +112,9 @@ class DotProduct(wiring.Component):
         self.iterations = self.wplanes * self.aplanes
         self.wlane = 1 if self.wplanes > 1 else wbits
         # integer x integer products, one cycle: the only case with multipliers
-        self.has_products = self.iterations == 1 and wbits > 1 and abits > 1
+        self.has_products = has_products(wbits, abits, mode)
         self.product_reg = self.has_products and mac == "dsp"
-        self.latency = int(simd > PIPELINE_SIMD) + int(self.product_reg)
+        self.latency = dot_latency(simd, wbits, abits, mode, mac)
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
         super().__init__({

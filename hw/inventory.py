@@ -58,6 +58,19 @@ def weight_memory(mh, mw, pe, simd, wbits, wp):
     return width, depth
 
 
+def mvtu_latency(dot_latency, act: str):
+    """Cycles from an iteration's issue to its row-fold's output word entering the MVTU's output
+    queue (hw/mvtu.py): s1, s2, s2x, the dot product's registers, s3, s4, s5, then the activation's
+    stages (thresholds 1, requantizer 3, raw accumulator 0)."""
+    return 6 + np.asarray(dot_latency) + {"thresholds": 1, "requant": 3}.get(act, 0)
+
+
+def out_queue_words(latency, cycles_per_word):
+    """Words of the MVTU's output queue: room for every word issued but not yet taken when the
+    consumer is always ready, so the pipeline never waits: ceil((latency + 1) / cycles per word) + 1."""
+    return -(-(np.asarray(latency) + 1) // np.asarray(cycles_per_word)) + 1
+
+
 def fifo_depth(is_conv, sf):
     """Words of the FIFO in front of a compute layer (ints or arrays)."""
     return np.where(is_conv, SMALL_FIFO, np.asarray(sf) + 2)

@@ -15,11 +15,17 @@ always ready there are no bubbles.
 
 Pipeline (a stall freezes every stage; ``adv`` = the output register can move):
 issue (counters, weight/buffer read addresses) -> s1 (memory words out) -> s2
-(memory words registered) -> [one more for SIMD > 4: the adder trees are cut]
--> s3 (dot products registered; accumulate) -> s4 (final accumulators,
-activation parameters) -> output register: a row-fold's output word is valid
-5 (6) cycles after its last iteration issued. Memory addresses
-come from counters (no multipliers for Yosys to put in DSP blocks).
+(memory words registered straight from the memories' data outputs) -> s2x (the
+live or buffered input word chosen) -> [dot product registers: one for SIMD > 4,
+the adder trees cut; one for DSP products, the product register] -> s3 (dot
+products registered; accumulate) -> s4 (final accumulators, activation
+parameters read) -> s5 (both registered) -> [thresholds: s6 comparisons
+registered, then their count; requantizer: s6 saturation, s7 product, s8 offset
+and shift, then the clamp] -> output register. Every register sits where
+nextpnr found the critical path (bench/fmax.py): no logic behind a block RAM's
+data out (ECP5 DP16KD: 5.8 ns clock-to-out), at most a few adder levels per
+stage. cycles per frame do not depend on the depth (no bubbles); only latency.
+Memory addresses come from counters (no multipliers for Yosys to put in DSP blocks).
 
 Weights live in ONE memory read one word per cycle (hw/layout.py: whole
 weights PE*SIMD*w bits wide, or bit-planes PE*SIMD bits wide and w times
@@ -49,7 +55,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.dotproduct import DotProduct, planes, tree_sum
+from bitscale.hw.dotproduct import DotProduct, dot_latency, planes, tree_sum
 from bitscale.hw import inventory
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_bytes
@@ -112,6 +118,19 @@ class MVTU(wiring.Component):
                 members.update({f"{pre}_en": Out(1), f"{pre}_step": Out(1), f"{pre}_ready": In(1),
                                 f"{pre}_rdata": In(width)})
         super().__init__(members)
+
+    @property
+    def dot_latency(self) -> int:
+        return dot_latency(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an iteration's issue to its row-fold's word entering the output queue."""
+        return int(inventory.mvtu_latency(self.dot_latency, self.layer.act))
+
+    @property
+    def out_queue_words(self) -> int:
+        return int(inventory.out_queue_words(self.latency, self.sf_n * self.iters))
 
     @property
     def cycles_per_vector(self) -> int:
@@ -200,9 +219,11 @@ class MVTU(wiring.Component):
         last_aj, last_wi = aj == AP - 1, wi == WP - 1
         last_sf, last_nf = sf == SF - 1, nf == NF - 1
 
-        out_valid = Signal()
-        out_data = Signal(pe * self.out_bits)
-        adv = Signal()          # the whole pipeline moves this cycle
+        # free-running pipeline (no stall signal fanning out to every register): an iteration issues
+        # only while the output queue has room for every output word issued and not yet taken (``owed``)
+        adv = Signal()          # the pipeline moves: always
+        owed = Signal(range(self.out_queue_words + 1))
+        room = Signal()
         need_input = Signal()   # this iteration starts a new SIMD word of the first row-fold
         issue = Signal()
         # shared memories (hw/packed_memory.py): issue only while their current word is there (always,
@@ -212,10 +233,11 @@ class MVTU(wiring.Component):
                    if role in self.packed]
         m.d.comb += mem_ready.eq(Cat(*readies).all() if readies else 1)
         m.d.comb += [
-            adv.eq(~out_valid | self.out.ready),
+            adv.eq(1),
+            room.eq(owed < self.out_queue_words),
             need_input.eq((nf == 0) & (wi == 0) & (aj == 0)),
-            issue.eq(adv & (~need_input | self.inp.valid) & mem_ready),
-            self.inp.ready.eq(adv & need_input & mem_ready),
+            issue.eq(room & (~need_input | self.inp.valid) & mem_ready),
+            self.inp.ready.eq(room & need_input & mem_ready),
         ]
         with m.If(issue):
             m.d.sync += aj.eq(Mux(last_aj, 0, aj + 1))
@@ -263,7 +285,14 @@ class MVTU(wiring.Component):
             "fresh": nf == 0,
             "nf": nf, "wi": wi, "aj": aj,
         }, "s1")
-        x_word = Signal(simd * ab)
+        # --- s2: memory words registered straight from the memories' data outputs (a block RAM's
+        # clock-to-out takes most of a cycle: 5.8 ns on ECP5, so nothing may sit between it and a register)
+        s2 = self._stage(m, adv, s1, "s2")
+        w_word = Signal(self.mem_width)
+        x_live = Signal(simd * ab)
+        with m.If(adv):
+            m.d.sync += [w_word.eq(w_data), x_live.eq(xreg)]
+        x_buf = None
         if NF > 1:
             ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
                           attrs=memory_attrs(simd * ab, SF, "buffer"))
@@ -271,17 +300,17 @@ class MVTU(wiring.Component):
             ibw = ibuf.write_port()
             ibr = ibuf.read_port()
             m.d.comb += [ibw.addr.eq(sf), ibw.data.eq(self.inp.payload), ibw.en.eq(accepted),
-                         ibr.addr.eq(sf), ibr.en.eq(adv),
-                         x_word.eq(Mux(s1["fresh"], xreg, ibr.data))]
-        else:
-            m.d.comb += x_word.eq(xreg)
+                         ibr.addr.eq(sf), ibr.en.eq(adv)]
+            x_buf = Signal(simd * ab)
+            with m.If(adv):
+                m.d.sync += x_buf.eq(ibr.data)
 
-        # --- s2: memory words registered (Yosys may use the block RAM's output register)
-        s2 = self._stage(m, adv, s1, "s2")
-        w_word = Signal(self.mem_width)
+        # --- s2x: the live or buffered input word chosen (row-fold 0 or later), weight word alongside
+        s2x = self._stage(m, adv, s2, "s2x")
+        w2 = Signal(self.mem_width)
         x2 = Signal(simd * ab)
         with m.If(adv):
-            m.d.sync += [w_word.eq(w_data), x2.eq(x_word)]
+            m.d.sync += [w2.eq(w_word), x2.eq(x_live if x_buf is None else Mux(s2["fresh"], x_live, x_buf))]
 
         # --- s3: dot products registered (wide trees are cut once more inside) -----
         wl = self.mem_width // (pe * simd)
@@ -291,13 +320,13 @@ class MVTU(wiring.Component):
             dp = DotProduct(simd, self.layer.wbits, ab, self.mode, self.lf.mac)
             dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
-            w_slice = w_word[p * simd * wl:(p + 1) * simd * wl]
+            w_slice = w2[p * simd * wl:(p + 1) * simd * wl]
             if self.shared_dot:
                 # one converted module, PE instances (the Amaranth component's own ports);
                 # ``dp`` only describes it here (its ybits and latency)
                 dp._MustUse__silence = True
                 dy = Signal(signed(dp.ybits), name=f"dot_out{p}")
-                ports = dict(i_w=w_slice, i_x=x2, i_wplane=s2["wi"], i_xplane=s2["aj"], i_en=adv, o_y=dy)
+                ports = dict(i_w=w_slice, i_x=x2, i_wplane=s2x["wi"], i_xplane=s2x["aj"], i_en=adv, o_y=dy)
                 if dp.latency:
                     ports.update(i_clk=ClockSignal("sync"), i_rst=ResetSignal("sync"))
                 m.submodules[f"dot{p}"] = Instance(self.dot_module, **ports)
@@ -307,14 +336,14 @@ class MVTU(wiring.Component):
                 m.d.comb += [
                     dp.w.eq(w_slice),
                     dp.x.eq(x2),
-                    dp.wplane.eq(s2["wi"]),
-                    dp.xplane.eq(s2["aj"]),
+                    dp.wplane.eq(s2x["wi"]),
+                    dp.xplane.eq(s2x["aj"]),
                     dp.en.eq(adv),
                 ]
             with m.If(adv):
                 m.d.sync += y.eq(dy)
             ys.append(y)
-        sd = s2
+        sd = s2x
         for k in range(dots[0].latency):
             sd = self._stage(m, adv, sd, f"s2d{k}")
         s3 = self._stage(m, adv, sd, "s3")
@@ -331,6 +360,7 @@ class MVTU(wiring.Component):
         s4_valid = Signal()
         with m.If(adv):
             m.d.sync += s4_valid.eq(s3["valid"] & s3["last"])
+        pdata = None
         if "params" in self.packed:
             m.d.comb += [self.p_en.eq(adv), self.p_step.eq(adv & s3["valid"] & s3["last"])]
             pdata = self.p_rdata
@@ -342,37 +372,67 @@ class MVTU(wiring.Component):
             m.d.comb += [prd.addr.eq(s3["nf"]), prd.en.eq(adv)]
             pdata = prd.data
 
-        fields = []
-        ob = self.out_bits
-        for p in range(pe):
-            f = Signal(ob, name=f"act{p}")
-            acc = accs[p]
-            if self.raw:
-                m.d.comb += f.eq(acc)
-            elif self.layer.act == "thresholds":
-                tb, n = self.thr_bits, self.n_thr
-                thr = [pdata[(p * n + k) * tb:(p * n + k + 1) * tb].as_signed() for k in range(n)]
-                m.d.comb += f.eq(tree_sum(acc >= t for t in thr))
-            else:
-                mb, bb = self.mul_bits, self.add_bits
-                base = p * (mb + bb)
-                mul = pdata[base:base + mb]
-                add = pdata[base + mb:base + mb + bb].as_signed()
-                qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
-                q = Signal(signed(qb), name=f"rq_in{p}")
-                y = Signal(signed(requant.sum_bits(qb, mb, bb)), name=f"rq{p}")
-                top = (1 << ob) - 1
-                m.d.comb += [q.eq(Mux(acc < lo_, lo_, Mux(acc > hi_, hi_, acc)) if self.saturate else acc),
-                             y.eq((q * mul + add) >> self.shift),
-                             f.eq(Mux(y < 0, 0, Mux(y > top, top, y)))]
-            fields.append(f)
-
-        # --- output register -------------------------------------------------------
+        # --- s5: final accumulators and the parameters registered (the parameter ROM's data straight
+        # into a register), then the activation's own stages (thresholds: s6 comparisons; requantizer:
+        # s6 saturation, s7 product, s8 offset and shift); every stage moves with ``adv``
+        valid = Signal(name="s5_valid")
         with m.If(adv):
-            m.d.sync += out_valid.eq(s4_valid)
-            with m.If(s4_valid):
-                m.d.sync += out_data.eq(Cat(*fields))
-        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
+            m.d.sync += valid.eq(s4_valid)
+        acc5 = [self._reg(m, adv, a, f"acc5_{p}") for p, a in enumerate(accs)]
+        pd5 = self._reg(m, adv, pdata, "params5") if pdata is not None else None
+        ob = self.out_bits
+        fields = []
+        if self.raw:
+            fields = acc5
+        elif self.layer.act == "thresholds":
+            tb, n = self.thr_bits, self.n_thr
+            valid = self._reg(m, adv, valid, "s6_valid")
+            for p in range(pe):
+                thr = [pd5[(p * n + k) * tb:(p * n + k + 1) * tb].as_signed() for k in range(n)]
+                reached = self._reg(m, adv, Cat(*(acc5[p] >= t for t in thr)), f"reached{p}")
+                f = Signal(ob, name=f"act{p}")
+                m.d.comb += f.eq(tree_sum(reached[k] for k in range(n)))
+                fields.append(f)
+        else:
+            mb, bb = self.mul_bits, self.add_bits
+            qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
+            top = (1 << ob) - 1
+            for k in (6, 7, 8):
+                valid = self._reg(m, adv, valid, f"s{k}_valid")
+            for p in range(pe):
+                base = p * (mb + bb)
+                a5 = acc5[p]
+                q = Signal(signed(qb), name=f"rq_in{p}")
+                m.d.comb += q.eq(Mux(a5 < lo_, lo_, Mux(a5 > hi_, hi_, a5)) if self.saturate else a5)
+                q6 = self._reg(m, adv, q, f"rq_q{p}")
+                mul6 = self._reg(m, adv, pd5[base:base + mb], f"rq_mul{p}")
+                add6 = self._reg(m, adv, pd5[base + mb:base + mb + bb].as_signed(), f"rq_add{p}")
+                prod7 = self._reg(m, adv, q6 * mul6, f"rq_prod{p}")
+                add7 = self._reg(m, adv, add6, f"rq_add7_{p}")
+                y = Signal(signed(requant.sum_bits(qb, mb, bb)), name=f"rq{p}")
+                m.d.comb += y.eq((prod7 + add7) >> self.shift)
+                y8 = self._reg(m, adv, y, f"rq_y{p}")
+                f = Signal(ob, name=f"act{p}")
+                m.d.comb += f.eq(Mux(y8 < 0, 0, Mux(y8 > top, top, y8)))
+                fields.append(f)
+
+        # --- output queue: out_queue_words registers, the head is the output (no logic behind it) ----
+        Q = self.out_queue_words
+        word = Cat(*fields)
+        push, pop = valid, self.out.valid & self.out.ready
+        entries = [Signal(len(word), name=f"outq{k}") for k in range(Q)]
+        count = Signal(range(Q + 1))
+        m.d.sync += count.eq(count + push - pop)
+        for k in range(Q):
+            with m.If(pop):
+                with m.If(push & (count == k + 1)):
+                    m.d.sync += entries[k].eq(word)
+                with m.Elif(k + 1 < Q):
+                    m.d.sync += entries[k].eq(entries[min(k + 1, Q - 1)])
+            with m.Elif(push & (count == k)):
+                m.d.sync += entries[k].eq(word)
+        m.d.sync += owed.eq(owed + (issue & last_sf & last_wi & last_aj) - pop)
+        m.d.comb += [self.out.valid.eq(count != 0), self.out.payload.eq(entries[0])]
         return m
 
     def _bias_at(self, nf, p: int):
@@ -381,6 +441,14 @@ class MVTU(wiring.Component):
             return 0
         from amaranth.hdl import Array, Const
         return Array(Const(self._bias[k * self.pe + p], signed(self.acc_bits)) for k in range(self.nf_n))[nf]
+
+    @staticmethod
+    def _reg(m, adv, value, name: str) -> Signal:
+        """A pipeline register of ``value`` (moves when ``adv``)."""
+        r = Signal(value.shape(), name=name)
+        with m.If(adv):
+            m.d.sync += r.eq(value)
+        return r
 
     @staticmethod
     def _stage(m, adv, prev: dict, stage: str) -> dict:

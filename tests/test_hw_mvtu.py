@@ -72,17 +72,23 @@ def test_mvtu_matches_golden(wbits, in_bits, out_bits, mode, pe, nf, simd, sf, n
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("mode,wbits,in_bits,pe,simd,mac", [t if len(t) == 6 else (*t, "dsp") for t in [
+def _case(mode, wbits, in_bits, pe, simd, mac="dsp", sf=2):
+    return mode, wbits, in_bits, pe, simd, mac, sf
+
+
+@pytest.mark.parametrize("mode,wbits,in_bits,pe,simd,mac,sf", [_case(*t) for t in [
     ("parallel", 4, 4, 2, 4), ("weight-serial", 3, 2, 1, 2), ("bit-serial", 2, 3, 2, 1),
     ("parallel", 1, 1, 4, 1), ("parallel", 2, 2, 1, 8), ("bit-serial", 3, 2, 2, 8), ("weight-serial", 1, 4, 1, 16),
     ("bit-serial", 1, 3, 2, 8), ("bit-serial", 4, 1, 1, 8), ("weight-serial", 3, 4, 2, 8), ("parallel", 1, 1, 2, 8),
     ("parallel", 1, 5, 2, 8), ("parallel", 5, 1, 2, 8), ("parallel", 16, 16, 1, 8),
     ("parallel", 2, 2, 2, 8, "lut"), ("parallel", 4, 4, 2, 4, "lut"), ("parallel", 3, 5, 1, 3, "lut"),
+    ("parallel", 4, 4, 2, 4, "dsp", 1), ("parallel", 2, 6, 2, 4, "dsp", 1), ("parallel", 1, 1, 2, 8, "lut", 1),
 ]])
-def test_mvtu_has_no_bubbles(mode, wbits, in_bits, pe, simd, mac):
-    """Steady state: one output vector every (MH/PE)(MW/SIMD)*iters cycles, exactly (either MAC resource)."""
+def test_mvtu_has_no_bubbles(mode, wbits, in_bits, pe, simd, mac, sf):
+    """Steady state: one output vector every (MH/PE)(MW/SIMD)*iters cycles, exactly (either MAC resource;
+    sf = 1: one output word a cycle, the output queue at its deepest)."""
     rng = np.random.default_rng(1)
-    net, layer = make_layer(rng, 2 * pe, 2 * simd, wbits, in_bits, 2)
+    net, layer = make_layer(rng, 2 * pe, sf * simd, wbits, in_bits, 6 if sf == 1 and in_bits > 4 else 2)
     lf = LayerFolding("d", pe, simd, mode, mac)
     x = random_acts(rng, 6, layer.mw, in_bits)
     got, cycles, dut = simulate_mvtu(net, layer, lf, x)
