@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Board-level tops: the self-test wrapper around the accelerator core, on a board's clock, LEDs and UART.
 
 The accelerator is the generated Verilog module ``bitscale_top`` (hw/generate.py),
@@ -38,11 +40,13 @@ _STATUS_BIT = {"done": 0, "pass": 1, "fail": 2, **{f"frames[{i}]": 3 + i for i i
 
 class SelfTestTop(wiring.Component):
     """The self-test wrapper driving the accelerator core ``bitscale_top`` (a Verilog black box)."""
+    led: Signal                 # signature members, created by wiring.Component.__init__ (and status_members())
+    uart_tx: Signal
 
     def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
                  repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
         self.frame, self.rom = frame, rom
-        self.kw = dict(uart_divisor=uart_divisor, repeat_cycles=repeat_cycles, timeout_cycles=timeout_cycles)
+        self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
         super().__init__({
             "led": Out(LED_COUNT),
             "uart_tx": Out(1, init=1),
@@ -51,7 +55,8 @@ class SelfTestTop(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.selftest = st = SelfTest(self.frame, self.rom, **self.kw)
+        m.submodules.selftest = st = SelfTest(self.frame, self.rom, uart_divisor=self.uart_divisor,
+                                              repeat_cycles=self.repeat_cycles, timeout_cycles=self.timeout_cycles)
         m.submodules.core = Instance(
             CORE_MODULE,
             i_clk=ClockSignal(), i_rst=ResetSignal(),

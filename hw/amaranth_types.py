@@ -8,7 +8,9 @@ follow). These helpers call Amaranth unchanged and give the results the types
 Amaranth documents.
 
 Guaranteed: each helper returns exactly what the Amaranth call it names returns
-(no wrapping, no copies); only the static type differs.
+(no wrapping, no copies; a port's signals are named after the caller's variable,
+as with the direct call), so the Verilog is byte-identical; only the static type
+differs.
 
 Not covered here: ``with m.If()/m.Elif()/m.Else()`` (Amaranth builds them with a
 decorator that hides the context-manager type). Files that use them carry
@@ -54,9 +56,9 @@ class WritePortIO(Protocol):
 
 def read_port(mem: Memory, *, domain: str = "sync", transparent_for: tuple = ()) -> ReadPortIO:
     """``mem.read_port(domain=..., transparent_for=...)``."""
-    return cast(ReadPortIO, mem.read_port(domain=domain, transparent_for=transparent_for))
+    return cast(ReadPortIO, mem.read_port(domain=domain, transparent_for=transparent_for, src_loc_at=1))
 
 
 def write_port(mem: Memory, *, granularity: int | None = None) -> WritePortIO:
     """``mem.write_port(granularity=...)``."""
-    return cast(WritePortIO, mem.write_port(granularity=granularity))
+    return cast(WritePortIO, mem.write_port(granularity=granularity, src_loc_at=1))

@@ -72,6 +72,8 @@ def describe(acc) -> dict:
             pw = c.lanes * c.bits
             d["row_buffer"] = _mem(pw, c.cf, "distributed")
             swg = comps.get(f"{layer.name}_swg")
+            if not isinstance(swg, SlidingWindow):
+                raise ValueError(f"{layer.name}: a window max needs its sliding window stage")
             d["window_buffer"] = _mem(pw, swg.depth, swg.style)
         layers.append(d)
     ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
