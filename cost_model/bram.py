@@ -57,6 +57,8 @@ def block_mask(width, depth, role: str = "weights", family: str | None = None):
     """Vectorized "is it in block RAM": :func:`memory_style` == "block", or for role "fifo" (which
     needs ``family``) :func:`auto_block`."""
     if role == "fifo":
+        if family is None:
+            raise ValueError("role 'fifo' needs the family (Yosys' own choice: auto_block)")
         return np.asarray(auto_block(np.asarray(width, np.int64), np.asarray(depth, np.int64), family))
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -159,6 +161,8 @@ def best_config(width: int, depth: int, family: str, writable: bool = False) -> 
         if best is None or _block_cost(n, width, depth, c, writable) < _block_cost(best[1], width, depth, best[0],
                                                                                    writable):
             best = (c, n)
+    if best is None:
+        raise ValueError(f"no block RAM configuration for family {family!r}")
     return best
 
 
@@ -254,7 +258,7 @@ def map_memory(width: int, depth: int, family: str, role: str = "weights", name:
     """
     if style is None:
         style = "block" if bool(block_mask(width, depth, role, family)) else "distributed"
-    fl = floor(width, depth, family)
+    fl = int(floor(width, depth, family))
     dw = declared_width if declared_width not in (None, width) else None
     if style != "block" or width * depth == 0:
         return MemoryMap(name, role, width, depth, style, family, 0, fl, declared_width=dw)

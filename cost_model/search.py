@@ -186,7 +186,7 @@ def _check_bits(bits, flag):
 class Problem:
     """The ILP of one network, sensitivity table, board, FPS and candidate bits (budget given per solve)."""
 
-    def __init__(self, net: ir.QuantizedNetwork, sens: dict, board: Board | str, fps: float,
+    def __init__(self, net: ir.QuantizedNetwork, sens: dict | None, board: Board | str, fps: float,
                  wbits=(1, 2, 4, 8), abits=(2, 4, 8), modes=fold.MODES, perturbation=None):
         self.board = get_board(board) if isinstance(board, str) else board
         _check_bits(wbits, "--wbits")
@@ -201,7 +201,12 @@ class Problem:
         n = len(layers)
         if sens is not None and len(sens["layers"]) != n:
             raise UserError(f"sensitivity.json has {len(sens['layers'])} layers, the network {n} compute layers")
-        pert = perturbation or (lambda li, w, a: _perturbation(sens, li, w, a))
+        if perturbation is not None:
+            pert = perturbation
+        elif sens is not None:
+            pert = lambda li, w, a: _perturbation(sens, li, w, a)  # noqa: E731
+        else:
+            raise ValueError("the ILP needs a sensitivity table or a perturbation function")
         W, A = self.costs.wbits, self.costs.abits
         self.choices = [[(w, a) for w in W for a in ((INPUT_BITS,) if li == 0 else A)] for li in range(n)]
         # one binary z per (layer, w, a in, a out, folding option) reaching the FPS (a out = 0 for the last)
@@ -236,12 +241,13 @@ class Problem:
 
     def _milp(self, c, budget):
         from scipy.optimize import Bounds, LinearConstraint, milp
-        cons = [LinearConstraint(self.A_eq, self.b_eq, self.b_eq)]
+        # scipy leaves lb/ub unannotated; pyright infers `float` from their -np.inf/np.inf defaults
+        cons = [LinearConstraint(self.A_eq, self.b_eq, self.b_eq)]  # pyright: ignore[reportArgumentType]
         for r, v in budget.items():
             if v is not None:
                 cons.append(LinearConstraint(self.res[r][None, :], -np.inf, float(v) - self.costs.fixed[r] + 1e-6))
-        return milp(c, constraints=cons, integrality=self.integrality, bounds=Bounds(np.zeros(self.nvar), self.ub),
-                    options={"presolve": True})
+        bounds = Bounds(np.zeros(self.nvar), self.ub)  # pyright: ignore[reportArgumentType]  (as above)
+        return milp(c, constraints=cons, integrality=self.integrality, bounds=bounds, options={"presolve": True})
 
     def least(self, budget: dict | None = None) -> dict:
         """The least of each resource any configuration needs (each minimized alone, the others' budgets kept)."""
