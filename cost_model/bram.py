@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bitscale.boards import FAMILY
+from bitscale.boards import FAMILY, BramConfig
 from bitscale.hw import memstyle
 
 # The styling rule is hw/'s own (hw/memstyle.py): re-exported so that the model cannot drift from it.
@@ -65,41 +65,17 @@ def block_mask(width, depth, role: str = "weights", family: str | None = None):
     return memstyle.is_block(width, depth, role)
 
 
-@dataclass(frozen=True)
-class Config:
-    primitive: str    # cell name Yosys emits
-    width: int        # data bits per read
-    depth: int        # words
-    units: int        # counted units per primitive (RAMB36 = 2 RAMB18)
-    cost: int         # Yosys memory_libmap cost
-
-
-def _xilinx(r18: str, r36: str) -> tuple[Config, ...]:
-    half = [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]
-    full = [(w, 2 * d) for w, d in half] + [(72, 512)]
-    casc = [(1, 65536), (2, 32768), (4, 16384), (9, 8192)]
-    return (tuple(Config(r18, w, d, 1, 129) for w, d in half)
-            + tuple(Config(r36, w, d, 2, 257) for w, d in full)
-            + tuple(Config(r36, w, d, 4, 513) for w, d in casc))
-
-
-FAMILY_CONFIGS: dict[str, tuple[Config, ...]] = {
-    "xc7": _xilinx("RAMB18E1", "RAMB36E1"),
-    "xcup": _xilinx("RAMB18E2", "RAMB36E2"),
-    "ecp5": tuple(Config("DP16KD", w, d, 1, 128)
-                  for w, d in [(1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512)]),
-    "ice40": tuple(Config("SB_RAM40_4K", w, d, 1, 64) for w, d in [(2, 2048), (4, 1024), (8, 512), (16, 256)]),
-}
-# the unit counted, its bits and its widest port: boards.Family data
+Config = BramConfig          # one block-RAM configuration (boards.Family.bram_configs)
+# the block-RAM configurations, the unit counted, its bits and its widest port: boards.Family data
 UNIT_NAME = {f.name: f.bram_kind for f in FAMILY.values()}
 UNIT_BITS = {f.name: f.bram_bits for f in FAMILY.values()}
 UNIT_MAX_WIDTH = {f.name: f.bram_max_width for f in FAMILY.values()}
 
 
 def _configs(family: str) -> tuple[Config, ...]:
-    if family not in FAMILY_CONFIGS:
-        raise ValueError(f"family must be one of {', '.join(FAMILY_CONFIGS)}, not {family!r}")
-    return FAMILY_CONFIGS[family]
+    if family not in FAMILY:
+        raise ValueError(f"family must be one of {', '.join(FAMILY)}, not {family!r}")
+    return FAMILY[family].bram_configs
 
 
 def _ceil(a, b):
@@ -166,13 +142,6 @@ def best_config(width: int, depth: int, family: str, writable: bool = False) -> 
     return best
 
 
-# LUT-RAM primitives Yosys considers for an unattributed written memory: (depth, width, cost, widthscale)
-# per cell (xilinx/lutrams_xc5v.txt SDP RAM32M / RAM64M, "cost 8; widthscale 7": a cell using u of its w
-# bits costs (8 - 7) + 7*u/w; lattice/lutrams_trellis.txt DPR16X4; iCE40 has none).
-LUTRAM_CELLS = {"xc7": ((32, 6, 8, 7), (64, 3, 8, 7)), "xcup": ((32, 6, 8, 7), (64, 3, 8, 7)),
-                "ecp5": ((16, 4, 4, 0),), "ice40": ()}
-
-
 # Measured bracket (docs/cost_model.md): xc7 48x100 goes to a RAMB36 though the LUT-RAM cells alone cost
 # 256 < 257, ECP5 8x197 to a DP16KD though 26 DPR16X4 cost 104 < 128, while xc7 8x197 and ECP5 64x34
 # stay in LUT-RAM; with the xc7 cells' widthscale, xc7 4x513 stays in LUT-RAM (RAM64M cost 102) while
@@ -196,7 +165,7 @@ def auto_block(width, depth, family: str):
     # iCE40 by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR; every xc7/ECP5 probe above holds with it
     block_cost = block_cost + BLOCK_EMU_COST
     lut_cost = np.full(shape, np.inf)
-    for cd, cw, cost, scale in LUTRAM_CELLS[family]:
+    for cd, cw, cost, scale in FAMILY[family].lutram_cells:       # boards.Family: Yosys' LUT-RAM cells
         rows = _ceil(d, cd)
         # memory_libmap's cost: per row, every cell's fixed part plus the width-scaled part of the bits used;
         # + the read mux over the rows: LUTRAM_MUX_COST per bit and extra row, bracketed by the probes
