@@ -75,6 +75,14 @@ def designs():
             out.append((f"cnv_w{w}a{a}_{mode}", net, d.folding(net), f"FINN PE/SIMD, {mode}"))
             f = auto_fold(net, BOARD, target_fps=fps / 4, modes=(mode,))
             out.append((f"cnv_w{w}a{a}_{mode}_auto", net, f, f"auto-folded {mode} for {fps / 4:.0f} FPS"))
+    # a small design with a reshaped and a time-shared memory that Yosys maps in seconds (tests/test_sim_packed.py)
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.nn.random_net import random_fc
+    net = random_fc([64, 64], 2, 2, num_classes=10, in_features=64, seed=3)
+    out.append(("fc64_w2a2_bit-serial", net, Folding((LayerFolding("dense0", 8, 8, "bit-serial"),
+                                                      LayerFolding("dense1", 8, 8, "bit-serial"),
+                                                      LayerFolding("dense2", 2, 8, "bit-serial"))),
+                "64-64-64-10 fc, bit-serial (the hardware tests' design)"))
     return out
 
 
@@ -82,7 +90,10 @@ def evaluate(name, net, folding, note):
     from bitscale.cost_model import bram, estimate, packing
     e = estimate(net, folding, BOARD)
     t = time.perf_counter()
-    plan = packing.plan_design(net, folding, FAMILY)
+    items = packing.design_items(net, folding, FAMILY)
+    items_seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    plan = packing.pack(items, FAMILY)
     seconds = time.perf_counter() - t
     unit = bram.UNIT_BITS[FAMILY]
     bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
@@ -102,8 +113,10 @@ def evaluate(name, net, folding, note):
            "rom_bandwidth_floor": _bandwidth_floor(plan),
            "finn_weights_BRAM18": finn, "solver": plan.solver, "items": len(plan.items),
            "shared_bins": sum(len(b.placements) > 1 for b in plan.bins),
+           "reshaped_items": sum(p.rows_per_word > 1 for b in plan.bins for p in b.placements),
            "time_multiplexed_ports": sum(s > 1 for b in plan.bins for s in b.slots),
-           "packer_seconds": round(seconds, 3), "plan": plan.to_json()}
+           "packer_seconds": round(seconds, 3), "items_seconds": round(items_seconds, 3),
+           "plan": plan.to_json()}
     return row, plan
 
 

@@ -14,15 +14,17 @@ Model (docs/cost_model.md, "Packing"):
   laid side by side (Yosys' own swizzle), so it is ``width*slices`` bits wide and ``min(depth, bin
   depth)`` rows high; rectangles sit in vertical strips (first-fit decreasing height) and never overlap.
 * a **port** serves its K items round-robin, one slot per cycle (a static schedule: slot ``t mod K``);
-  K = 1 is a plain read port; K >= 2 is allowed only when every item on the port has ``period >= K``:
-  each then gets a read every K <= period cycles, which with a two-word prefetch buffer per item
-  (hw/packed_memory.py) is never late, so cycles/frame are unchanged (the hardware test checks it
+  an item may store a word as ``k`` rows of ``ceil(width/k)`` bits (``rows_per_word``) read in k of
+  its slots. K = k = 1 is a plain read port; otherwise every item on the port needs ``K*k <= period``:
+  it then gets a word every K*k <= period cycles, which with a two-word prefetch buffer per item
+  (hw/packed_memory.py) is never late, so cycles/frame are unchanged (the hardware tests check it
   under random stalls). A plan that breaks this is rejected (:meth:`PackingPlan.validate`).
 * a bin's units are what Yosys maps for its ``width x depth`` memory with that many read ports
   (:func:`bin_units`: bram.py's rule over the configurations a port of that count allows; measured:
   xc7 36x1024 two read ports -> one RAMB36E1, 18x1024 -> one RAMB18E1, ECP5 18x1024 -> one DP16KD).
 
-Solver: with at most :data:`EXACT_MAX_ITEMS` items, every subset's best bin is laid out and the set
+Solver: with at most :data:`EXACT_MAX_ITEMS` items, every subset's best bin (configuration, ports, k per
+item) is laid out and the set
 partition (each item in exactly one bin, fewest units) is solved exactly by ``scipy.optimize.milp``;
 beyond that, first-fit decreasing then simulated annealing over item moves (seeded, deterministic)
 within a time budget. A singleton bin is the item's own mapping today, so the plan never takes
@@ -47,8 +49,9 @@ import numpy as np
 
 from bitscale.cost_model import bram
 
-EXACT_MAX_ITEMS = 10
+EXACT_MAX_ITEMS = 12
 MAX_SLOTS = 8                 # at most this many items time-share one port
+MAX_ROWS_PER_WORD = 8         # at most this many reads assemble one word
 DEFAULT_BUDGET_S = 2.0        # heuristic time budget per design
 FORMAT = "bitscale.PackingPlan"
 
@@ -78,6 +81,14 @@ class Placement:
     slices: int        # depth slices side by side (item rows = min(depth, bin depth))
     port: int
     slot: int          # its slot in the port's round-robin (0 .. slots-1)
+    rows_per_word: int = 1   # k: a word stored as k rows of ceil(width/k) bits, read in k slots
+
+    def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
+        """(rectangle width, rectangle rows, slices) of item ``it`` in a bin ``bin_depth`` deep."""
+        k = self.rows_per_word
+        rows = it.depth * k
+        slices = -(-rows // bin_depth)
+        return -(-it.width // k) * slices, min(rows, bin_depth), slices
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,11 @@ class Bin:
     slots: tuple[int, ...]          # K per port
     units: int
     placements: tuple[Placement, ...]
+
+
+def is_plain(b: Bin) -> bool:
+    """One memory mapped as it is today (one port, one row per word): the layer keeps its own memory."""
+    return len(b.placements) == 1 and b.placements[0].rows_per_word == 1
 
 
 @dataclass(frozen=True)
@@ -152,17 +168,18 @@ class PackingPlan:
             rects = []
             for p in b.placements:
                 it = self.item(p.item)
-                w, h = it.width * p.slices, min(it.depth, b.depth)
-                if p.slices != -(-it.depth // b.depth) or p.x < 0 or p.y < 0 or p.x + w > b.width \
+                w, h, slices = p.shape(it, b.depth)
+                if p.slices != slices or p.rows_per_word < 1 or p.x < 0 or p.y < 0 or p.x + w > b.width \
                         or p.y + h > b.depth:
                     raise ValueError(f"{p.item} does not fit its bin {b.primitive} {b.width}x{b.depth}")
                 if p.slices > 1 and p.y:
                     raise ValueError(f"{p.item}: a sliced item starts at row 0")
                 if not 0 <= p.port < b.ports or not 0 <= p.slot < b.slots[p.port]:
                     raise ValueError(f"{p.item}: port {p.port} slot {p.slot} out of range")
-                if it.period < b.slots[p.port]:
+                if it.period < b.slots[p.port] * p.rows_per_word:
                     raise ValueError(f"{p.item} reads a word every {it.period} cycles but its port is shared "
-                                     f"{b.slots[p.port]} ways: cycles/frame would change")
+                                     f"{b.slots[p.port]} ways and a word takes {p.rows_per_word} reads: "
+                                     f"cycles/frame would change")
                 rects.append((p.x, p.y, w, h, p.item))
             for k, (x, y, w, h, n) in enumerate(rects):
                 for x2, y2, w2, h2, n2 in rects[k + 1:]:
@@ -203,6 +220,7 @@ class PackingPlan:
                 f"{p.item} {self.item(p.item).width}x{self.item(p.item).depth}@({p.x},{p.y})"
                 + (f" port{p.port}" if b.ports > 1 else "")
                 + (f" slot{p.slot}/{b.slots[p.port]}" if b.slots[p.port] > 1 else "")
+                + (f" {p.rows_per_word} rows/word" if p.rows_per_word > 1 else "")
                 for p in b.placements)
             lines.append(f"  bin {k}: {b.primitive} x{b.units} units {b.width}x{b.depth} "
                          f"fill {self.bin_fill(b):.0%}: {held}")
@@ -254,7 +272,7 @@ def _groups(periods: list[int], ports: int) -> list[list[int]] | None:
     return groups
 
 
-def _layout(items: list[Item], family: str, ports_max: int):
+def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROWS_PER_WORD):
     """The fewest-units single bin holding ``items`` (Bin) or None."""
     periods = [i.period for i in items]
     if sum(p == 1 for p in periods) > ports_max:      # each item read every cycle needs its own port
@@ -271,22 +289,32 @@ def _layout(items: list[Item], family: str, ports_max: int):
             D = c.depth
             # rectangles, strips by first-fit decreasing height
             rects = []
+            slots_of = {i: len(g) for g in groups for i in g}
             for idx, it in enumerate(items):
-                s = -(-it.depth // D)
-                rects.append((min(it.depth, D), it.width * s, s, idx))
+                # k rows per word where the period leaves k reads per word: narrower, deeper rectangles
+                best_k = None
+                k = 1
+                while k * slots_of[idx] <= it.period and k <= max_k and k <= it.width:
+                    s = -(-(it.depth * k) // D)
+                    area = -(-it.width // k) * s
+                    if best_k is None or area < best_k[0]:
+                        best_k = (area, k, s)
+                    k *= 2
+                area, k, s = best_k
+                rects.append((min(it.depth * k, D), area, s, idx, k))
             rects.sort(key=lambda r: (-r[0], -r[1]))
             strips = []      # [x, width, used height]
             pos = {}
             x_end = 0
-            for h, w, s, idx in rects:
+            for h, w, s, idx, k in rects:
                 for st in strips:
                     if st[1] >= w and st[2] + h <= D and s == 1:
-                        pos[idx] = (st[0], st[2], s)
+                        pos[idx] = (st[0], st[2], s, k)
                         st[2] += h
                         break
                 else:
                     strips.append([x_end, w, h])
-                    pos[idx] = (x_end, 0, s)
+                    pos[idx] = (x_end, 0, s, k)
                     x_end += w
             width = -(-x_end // c.width) * c.width
             units, prim = bin_units(width, D, ports, family)
@@ -298,8 +326,8 @@ def _layout(items: list[Item], family: str, ports_max: int):
     placements = []
     for port, g in enumerate(groups):
         for slot, idx in enumerate(g):
-            x, y, s = pos[idx]
-            placements.append(Placement(items[idx].name, x, y, s, port, slot))
+            x, y, s, k = pos[idx]
+            placements.append(Placement(items[idx].name, x, y, s, port, slot, k))
     placements.sort(key=lambda p: p.item)
     return Bin(prim, width, D, ports, tuple(len(g) for g in groups), units, tuple(placements))
 
@@ -317,8 +345,9 @@ def _single(it: Item, family: str) -> Bin:
 # --- solvers ------------------------------------------------------------------------------------
 
 def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: float = DEFAULT_BUDGET_S,
-         seed: int = 0) -> PackingPlan:
-    """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large."""
+         seed: int = 0, max_rows_per_word: int = MAX_ROWS_PER_WORD) -> PackingPlan:
+    """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large.
+    ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
     t0 = time.perf_counter()
     items = tuple(sorted(items, key=lambda i: i.name))
     ports = family_ports(family)
@@ -327,7 +356,11 @@ def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: floa
     def layout(idx: frozenset):
         if idx not in cache:
             sel = [items[i] for i in sorted(idx)]
-            cache[idx] = _single(sel[0], family) if len(sel) == 1 else _layout(sel, family, ports)
+            if len(sel) == 1:      # today's mapping, or a reshaped one (k rows per word) where that is fewer
+                own, alt = _single(sel[0], family), _layout(sel, family, ports, max_rows_per_word)
+                cache[idx] = alt if alt is not None and alt.units < own.units else own
+            else:
+                cache[idx] = _layout(sel, family, ports, max_rows_per_word)
             b = cache[idx]
             if b is not None and len(sel) > 1 and b.units >= sum(i.units for i in sel):
                 cache[idx] = None          # no saving: keep them apart

@@ -17,15 +17,16 @@ row-fold counter), so its consumer interface is address-free:
 * ``data_<k>`` (out): the registered word, the item's full declared width;
 * ``ready_<k>`` (out): the current word is available (the MVTU issues only then).
 
-A port with one item (``slots == 1``) is a plain read port addressed by a counter: ``ready`` is
-always 1. A port with K >= 2 items runs a free-running slot counter (``t mod K``); in its slot an item
-whose two-word prefetch buffer (counting a read in flight, and a word leaving this cycle) has room
-reads its next word, which lands in the buffer two cycles later. The plan allows this only for items
-with ``period >= K`` (at least ``period`` cycles between two steps), and then ``ready`` never drops
-once the first word is in: after a step at cycle a, the following word is already buffered, and the
-refill requested in the item's next slot (<= a + K - 1) is in the buffer by a + K <= a + period, i.e.
-before the next step. So the MVTU's cycles are those of a private memory except the very first
-iteration after reset (which waits at most 2K + 2 cycles for the first word);
+A port with one item stored one row per word is a plain read port addressed by a counter: ``ready``
+is always 1. Otherwise the port runs a free-running slot counter (``t mod K``, K items); in its slot
+an item whose two-word prefetch buffer (counting a word landing, and a word leaving this cycle) has
+room reads the next row of its next word; a word stored as k rows (``rows_per_word``) is assembled
+from k reads in k of its slots and enters the buffer with its last row. The plan allows this only
+for items with ``period >= K*k`` (at least ``period`` cycles between two steps), and then ``ready``
+never drops once the first word is in: after a step at cycle a, the following word is already
+buffered, and the refill started in the item's next slot (<= a + K - 1) is in the buffer by
+a + K*k <= a + period, i.e. before the next step. So the MVTU's cycles are those of a private memory
+except the very first iteration after reset (which waits at most 2Kk + 2 cycles for the first word);
 tests/test_hw_packed_memory.py checks both under random stalls against a numpy model.
 
 Guaranteed: ``data_<k>`` after an ``en_<k>`` cycle equals the item's word at its current position,
@@ -80,12 +81,16 @@ class PackedMemory(wiring.Component):
         for p in b.placements:
             it, declared, words = self.items[p.item]
             cols = self.cols[p.item]
+            kk = p.rows_per_word
+            wk = -(-it.width // kk)
             for a, w in enumerate(words):
                 stored = 0
                 for j, c in enumerate(cols):
                     stored |= ((w >> c) & 1) << j
-                row, sl = p.y + a % b.depth, a // b.depth
-                rows[row] |= stored << (p.x + sl * it.width)
+                for r in range(kk):          # a word is kk rows of wk bits (sub-row a*kk + r)
+                    idx = a * kk + r
+                    row, sl = p.y + idx % b.depth, idx // b.depth
+                    rows[row] |= ((stored >> (r * wk)) & ((1 << wk) - 1)) << (p.x + sl * wk)
         return rows
 
     def _expand(self, p, stored):
@@ -118,10 +123,11 @@ class PackedMemory(wiring.Component):
 
             def column(p, data, sl):
                 it = self.items[p.item][0]
-                field = data[p.x:p.x + it.width * p.slices]
-                return field.word_select(sl, it.width) if p.slices > 1 else field
+                wk = -(-it.width // p.rows_per_word)
+                field = data[p.x:p.x + wk * p.slices]
+                return field.word_select(sl, wk) if p.slices > 1 else field
 
-            if K == 1:
+            if K == 1 and on_port[0].rows_per_word == 1:
                 p = on_port[0]
                 k = self.index(p.item)
                 it = self.items[p.item][0]
@@ -137,9 +143,11 @@ class PackedMemory(wiring.Component):
                              getattr(self, f"data_{k}").eq(self._expand(p, column(p, rd.data, sl_r)))]
                 continue
 
-            # K >= 2: the static round-robin, slot t mod K to the item with that slot
-            slot = Signal(range(K), name=f"slot_p{port}")
-            m.d.sync += slot.eq(Mux(slot == K - 1, 0, slot + 1))
+            # K >= 2 (or one item reading k > 1 rows per word): the static round-robin, slot t mod K to the
+            # item with that slot; an item's word is k rows, read in k of its slots and assembled
+            slot = Signal(range(max(K, 2)), name=f"slot_p{port}")
+            if K > 1:
+                m.d.sync += slot.eq(Mux(slot == K - 1, 0, slot + 1))
             rows_, sls = [], []
             landing = Signal(range(K + 1), init=K, name=f"landing_p{port}")     # whose read lands next cycle (K: none)
             land_sl = Signal(max(p.slices for p in on_port).bit_length() or 1, name=f"landing_slice_p{port}")
@@ -147,26 +155,40 @@ class PackedMemory(wiring.Component):
             for p in on_port:
                 k = self.index(p.item)
                 it = self.items[p.item][0]
-                fa = Signal(range(max(it.depth, 2)), name=f"fetch_{k}")
+                kk = p.rows_per_word
+                wk = -(-it.width // kk)
+                nrows = it.depth * kk
+                fa = Signal(range(max(nrows, 2)), name=f"fetch_{k}")          # the next sub-row to read
+                sub = Signal(range(max(kk, 2)), name=f"sub_{k}")               # its row within the word
+                land_sub = Signal(range(max(kk, 2)), name=f"land_sub_{k}")
                 cnt = Signal(range(3), name=f"count_{k}")
                 inflight = Signal(name=f"inflight_{k}")
                 b0 = Signal(it.width, name=f"buf0_{k}")
                 b1 = Signal(it.width, name=f"buf1_{k}")
                 step, en = getattr(self, f"step_{k}"), getattr(self, f"en_{k}")
                 req = Signal(name=f"req_{k}")
-                m.d.comb += req.eq((slot == p.slot) & (cnt + inflight < 2 + step))
+                # a new word only where the buffer (with the word landing and the one leaving) has room;
+                # the rest of a word's rows follow in the item's next slots
+                m.d.comb += req.eq((slot == p.slot) & ((sub != 0) | (cnt + inflight < 2 + step)))
                 reqs.append(req)
                 row, sl = locate(p, fa)
                 rows_.append(row)
                 sls.append(sl)
                 with m.If(req):
-                    m.d.sync += fa.eq(Mux(fa == it.depth - 1, 0, fa + 1))
-                m.d.sync += inflight.eq(req)
+                    m.d.sync += [fa.eq(Mux(fa == nrows - 1, 0, fa + 1)), sub.eq(Mux(sub == kk - 1, 0, sub + 1)),
+                                 land_sub.eq(sub)]
+                m.d.sync += inflight.eq(req & (sub == kk - 1))
                 push = Signal(name=f"push_{k}")
                 word_in = Signal(it.width, name=f"word_in_{k}")
-                m.d.comb += [push.eq(landing == p.slot),
-                             word_in.eq(column(p, rd.data, land_sl) if p.slices > 1
-                                        else rd.data[p.x:p.x + it.width])]
+                row_in = column(p, rd.data, land_sl) if p.slices > 1 else rd.data[p.x:p.x + wk]
+                if kk == 1:
+                    m.d.comb += [push.eq(landing == p.slot), word_in.eq(row_in)]
+                else:
+                    asm = Signal(wk * (kk - 1), name=f"assemble_{k}")      # rows 0 .. k-2 of the word
+                    with m.If((landing == p.slot) & (land_sub != kk - 1)):
+                        m.d.sync += asm.word_select(land_sub, wk).eq(row_in)
+                    m.d.comb += [push.eq((landing == p.slot) & (land_sub == kk - 1)),
+                                 word_in.eq(Cat(asm, row_in)[:it.width])]
                 with m.If(push & step):
                     with m.If(cnt == 1):
                         m.d.sync += b0.eq(word_in)

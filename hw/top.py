@@ -63,7 +63,8 @@ class Accelerator(wiring.Component):
         if packing is not None:
             from bitscale.cost_model.packing import check_design
             check_design(packing, net, folding)
-        self._shared = [b for b in packing.bins if len(b.placements) > 1] if packing is not None else []
+        from bitscale.cost_model.packing import is_plain
+        self._shared = [] if packing is None else [b for b in packing.bins if not is_plain(b)]
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
         self.out_width = self.frame.output.tdata_width

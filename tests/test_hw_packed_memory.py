@@ -109,7 +109,7 @@ def _two_layer_case():
     f = Folding((LayerFolding("dense0", 8, 8, "bit-serial"), LayerFolding("dense1", 8, 8, "bit-serial"),
                  LayerFolding("dense2", 2, 8, "bit-serial")))
     # iCE40's EBR has one read port: the two weight memories share it, slot 0 / slot 1
-    plan = packing.plan_design(net, f, "ice40")
+    plan = packing.plan_design(net, f, "ice40", max_rows_per_word=1)
     shared = [b for b in plan.bins if len(b.placements) > 1]
     assert len(shared) == 1 and shared[0].slots == (2,)
     assert {p.item for p in shared[0].placements} == {"dense0.weights", "dense1.weights"}
@@ -132,6 +132,16 @@ def test_accelerator_two_layers_share_a_port_bit_exact_same_cycles():
     got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
     _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
     assert cycles == cycles0                  # every output beat on the cycle of the unpacked design
+    # the default xc7 plan reshapes both memories (8 and 2 rows per word): exact, same cycles
+    plan8 = packing.plan_design(net, f, "xc7")
+    assert sorted(p.rows_per_word for b in plan8.bins for p in b.placements) == [2, 8]
+    assert plan8.packed == 2 < plan8.unpacked == 4
+    got, cycles8, _ = run_accelerator(Accelerator(net, f, packing=plan8), x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    # the first word of a reshaped memory takes k reads after reset: a constant offset of a few cycles,
+    # every later beat exactly as far apart as in the unpacked design (cycles/frame unchanged)
+    offset = {c8 - c0 for c8, c0 in zip(cycles8, cycles0)}
+    assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 8 + 2
     beats = acc.frame.output.beats
     assert set(np.diff(cycles[beats - 1::beats])) == {max(layer_cycles(l, f[l.name]) for l in net.compute_layers)}
 
@@ -145,3 +155,25 @@ def test_accelerator_rejects_a_plan_of_another_folding():
                      LayerFolding("dense2", 2, 8, "bit-serial")))
     with pytest.raises(UserError, match="dense1.weights"):
         Accelerator(net, other, packing=plan)
+
+
+def test_rows_per_word_alone_and_shared():
+    # a 40-bit word every 4 cycles: alone it is stored as 4 rows of 10 bits (one RAMB18 instead of two)
+    rng = np.random.default_rng(2)
+    a = packing.Item("a.weights", "a", "weights", 40, 100, 4, 2)
+    plan = packing.pack([a], "xc7")
+    assert plan.packed == 1 and plan.bins[0].placements[0].rows_per_word == 4
+    words = [int(v) for v in rng.integers(0, 1 << 40, 100, dtype=np.int64)]
+    bad, late = _simulate(plan.bins[0], {"a.weights": (a, 40, words)}, rng, 600)
+    assert not bad and not late
+    # shared with another on one iCE40 port: 2 slots x 2 rows per word <= period 4
+    a = packing.Item("a.weights", "a", "weights", 40, 100, 4, int(bram.block_count(40, 100, "ice40")))
+    b = packing.Item("b.weights", "b", "weights", 32, 128, 4, int(bram.block_count(32, 128, "ice40")))
+    plan = packing.pack([a, b], "ice40")
+    assert any(p.rows_per_word > 1 for bn in plan.bins for p in bn.placements)
+    words_b = [int(v) for v in rng.integers(0, 1 << 32, 128, dtype=np.int64)]
+    for bn in plan.bins:
+        content = {n: c for n, c in {"a.weights": (a, 40, words), "b.weights": (b, 32, words_b)}.items()
+                   if n in {p.item for p in bn.placements}}
+        bad, late = _simulate(bn, content, rng, 600)
+        assert not bad and not late
