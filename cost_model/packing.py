@@ -251,6 +251,7 @@ def bin_units(width: int, depth: int, ports: int, family: str) -> tuple[int, str
         n = bram._units(width, depth, c, False)
         if best is None or n * c.cost < best[0] * best[1].cost:
             best = (n, c)
+    assert best is not None
     n, c = best
     return n * c.units, f"{c.primitive} {c.depth}x{c.width}"
 
@@ -300,6 +301,7 @@ def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROW
                     if best_k is None or area < best_k[0]:
                         best_k = (area, k, s)
                     k *= 2
+                assert best_k is not None          # k = 1 always qualifies (period >= slots)
                 area, k, s = best_k
                 rects.append((min(it.depth * k, D), area, s, idx, k))
             rects.sort(key=lambda r: (-r[0], -r[1]))
@@ -372,7 +374,9 @@ def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: floa
         bins, solver = _exact(items, layout), "ilp"
     else:
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
-    plan = PackingPlan(family, bram.UNIT_NAME[family], items, tuple(layout(frozenset(g)) for g in bins),
+    made = [layout(frozenset(g)) for g in bins]
+    assert all(b is not None for b in made)            # every chosen group was laid out
+    plan = PackingPlan(family, bram.UNIT_NAME[family], items, tuple(b for b in made if b is not None),
                        solver, round(time.perf_counter() - t0, 4))
     plan.validate()
     return plan
@@ -401,19 +405,21 @@ def _exact(items, layout) -> list[list[int]]:
 def _anneal(items, layout, budget_s: float, seed: int) -> list[list[int]]:
     n = len(items)
     order = sorted(range(n), key=lambda i: -items[i].units)
+
+    def cost(g):
+        b = layout(frozenset(g)) if g else None
+        return b.units if b is not None else 0
+
     # first-fit decreasing: into the first bin where the item saves units
     bins: list[list[int]] = []
     for i in order:
         for g in bins:
             nb = layout(frozenset(g + [i]))
-            if nb is not None and nb.units < layout(frozenset(g)).units + items[i].units:
+            if nb is not None and nb.units < cost(g) + items[i].units:
                 g.append(i)
                 break
         else:
             bins.append([i])
-
-    def cost(g):
-        return layout(frozenset(g)).units if g else 0
 
     total = sum(cost(g) for g in bins)
     best = ([list(g) for g in bins], total)
@@ -437,7 +443,7 @@ def _anneal(items, layout, budget_s: float, seed: int) -> list[list[int]]:
         if ld is None or (src and ls is None):
             continue
         old = cost(bins[a]) + (cost(bins[b]) if b < len(bins) else 0)
-        new = (ls.units if src else 0) + ld.units
+        new = (ls.units if ls is not None else 0) + ld.units
         d = new - old
         if d <= 0 or rng.random() < math.exp(-d / temp):
             bins[a] = src
