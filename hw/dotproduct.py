@@ -39,29 +39,32 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.inventory import MACS, MODES, planes  # noqa: F401  (the plane rule lives in hw/inventory.py)
+from bitscale.hw.inventory import CUT_LEVEL, MACS, MODES, PIPELINE_SIMD, planes, tree_cuts  # noqa: F401
 
 
 def tree_sum(terms, cut=None):
     """Balanced adder tree (shallower logic than a chain).
 
-    ``cut``: optional (level, register) — the partial sums after ``level``
-    adder levels pass through ``register(value) -> Signal`` (a pipeline cut).
+    ``cut``: optional (every, register, n) — the partial sums after every ``every`` adder levels
+    pass through ``register(value) -> Signal`` (pipeline cuts), ``n`` of them in all, the ones the
+    tree is too shallow for at its end: every tree with the same ``n`` has the same latency.
     """
     terms = list(terms)
     if not terms:
         return 0
-    level = 0
+    level = done = 0
     while len(terms) > 1:
-        if cut is not None and level == cut[0]:
+        if cut is not None and level and level % cut[0] == 0 and done < cut[2]:
             terms = [cut[1](t) for t in terms]
+            done += 1
         nxt = [terms[k] + terms[k + 1] for k in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
             nxt.append(terms[-1])
         terms = nxt
         level += 1
-    if cut is not None and level <= cut[0]:
+    while cut is not None and done < cut[2]:
         terms = [cut[1](terms[0])]
+        done += 1
     return terms[0]
 
 
@@ -69,9 +72,8 @@ def popcount(bits, cut=None):
     return tree_sum((bits[k] for k in range(len(bits))), cut)
 
 
-# SIMD above this: the adder trees get a register after CUT_LEVEL levels (latency 1)
-PIPELINE_SIMD = 4
-CUT_LEVEL = 2
+# SIMD above PIPELINE_SIMD: the adder trees get a register after every CUT_LEVEL levels
+# (hw/inventory.tree_cuts of them)
 
 
 def has_products(wbits: int, abits: int, mode: str) -> bool:
@@ -82,7 +84,7 @@ def has_products(wbits: int, abits: int, mode: str) -> bool:
 
 def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str) -> int:
     """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`)."""
-    return int(simd > PIPELINE_SIMD) + int(has_products(wbits, abits, mode) and mac == "dsp")
+    return int(tree_cuts(simd)) + int(has_products(wbits, abits, mode) and mac == "dsp")
 
 
 class DotProduct(wiring.Component):
@@ -94,8 +96,8 @@ class DotProduct(wiring.Component):
     pipeline moves), ``y`` (signed contribution, ``ybits`` wide).
 
     ``latency`` (registers between the inputs and ``y``, each updated when ``en``; ``y``
-    belongs to the inputs of ``latency`` ``en`` cycles before): one where SIMD >
-    PIPELINE_SIMD (the adder trees are cut after CUT_LEVEL levels), plus one for DSP
+    belongs to the inputs of ``latency`` ``en`` cycles before): for SIMD > PIPELINE_SIMD
+    one after every CUT_LEVEL adder levels (hw/inventory.tree_cuts), plus one for DSP
     products (the product register, :attr:`product_reg`).
     """
 
@@ -144,9 +146,11 @@ class DotProduct(wiring.Component):
                 m.d.sync += r.eq(v)
             regs.append(r)
             return r
-        if self.simd > PIPELINE_SIMD:
-            cut = (CUT_LEVEL, register)
-            wplane, xplane = register(self.wplane), register(self.xplane)
+        n_cuts = int(tree_cuts(self.simd))
+        if n_cuts:
+            cut = (CUT_LEVEL, register, n_cuts)
+            for _ in range(n_cuts):
+                wplane, xplane = register(wplane), register(xplane)
 
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount

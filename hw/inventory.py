@@ -58,6 +58,19 @@ def weight_memory(mh, mw, pe, simd, wbits, wp):
     return width, depth
 
 
+PIPELINE_SIMD = 4       # dot products wider than this have registers inside their adder trees
+CUT_LEVEL = 2           # adder levels between two of those registers
+
+
+def tree_cuts(simd):
+    """Registers in each adder tree of a SIMD-lane dot product (hw/dotproduct.py; ints or arrays):
+    none up to PIPELINE_SIMD lanes, else one after every CUT_LEVEL adder levels, the last at the end
+    of the tree: ceil(ceil(log2 SIMD) / CUT_LEVEL)."""
+    simd = np.asarray(simd, np.int64)
+    depth = np.ceil(np.log2(np.maximum(simd, 1))).astype(np.int64)
+    return np.where(simd > PIPELINE_SIMD, -(-depth // CUT_LEVEL), 0)
+
+
 def mvtu_latency(dot_latency, act: str):
     """Cycles from an iteration's issue to its row-fold's output word entering the MVTU's output
     queue (hw/mvtu.py): s1, s2, s2x, the dot product's registers, s3, s4, s5, then the activation's
