@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """One packing bin (cost_model/packing.py) in hardware: a shared block ROM with one or two read ports,
 each port serving its items directly or through a static round-robin arbiter.
 
@@ -34,10 +36,12 @@ for any en/step pattern that steps only when ready.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+
+from bitscale.hw.amaranth_types import read_port
 
 
 def stored_columns(words: list[int], declared: int, width: int) -> list[int]:
@@ -111,7 +115,7 @@ class PackedMemory(wiring.Component):
         D = b.depth
         dbits = max(D - 1, 1).bit_length() if D > 1 else 0
         for port in range(b.ports):
-            rd = mem.read_port()
+            rd = read_port(mem)
             on_port = sorted((p for p in b.placements if p.port == port), key=lambda p: p.slot)
             K = b.slots[port]
 
@@ -124,7 +128,7 @@ class PackedMemory(wiring.Component):
             def column(p, data, sl):
                 it = self.items[p.item][0]
                 wk = -(-it.width // p.rows_per_word)
-                field = data[p.x:p.x + wk * p.slices]
+                field = Value.cast(data)[p.x:p.x + wk * p.slices]
                 return field.word_select(sl, wk) if p.slices > 1 else field
 
             if K == 1 and on_port[0].rows_per_word == 1:
@@ -180,13 +184,13 @@ class PackedMemory(wiring.Component):
                 m.d.sync += inflight.eq(req & (sub == kk - 1))
                 push = Signal(name=f"push_{k}")
                 word_in = Signal(it.width, name=f"word_in_{k}")
-                row_in = column(p, rd.data, land_sl) if p.slices > 1 else rd.data[p.x:p.x + wk]
+                row_in = column(p, rd.data, land_sl) if p.slices > 1 else Value.cast(rd.data)[p.x:p.x + wk]
                 if kk == 1:
                     m.d.comb += [push.eq(landing == p.slot), word_in.eq(row_in)]
                 else:
                     asm = Signal(wk * (kk - 1), name=f"assemble_{k}")      # rows 0 .. k-2 of the word
                     with m.If((landing == p.slot) & (land_sub != kk - 1)):
-                        m.d.sync += asm.word_select(land_sub, wk).eq(row_in)
+                        m.d.sync += Value.cast(asm).word_select(land_sub, wk).eq(row_in)
                     m.d.comb += [push.eq((landing == p.slot) & (land_sub == kk - 1)),
                                  word_in.eq(Cat(asm, row_in)[:it.width])]
                 with m.If(push & step):
@@ -207,7 +211,7 @@ class PackedMemory(wiring.Component):
                     m.d.sync += dreg.eq(self._expand(p, b0))
                 m.d.comb += [getattr(self, f"ready_{k}").eq(cnt != 0), getattr(self, f"data_{k}").eq(dreg)]
             any_req = Signal(name=f"any_req_p{port}")
-            m.d.comb += any_req.eq(Cat(*reqs).any())
+            m.d.comb += any_req.eq(Value.cast(Cat(*reqs)).any())
             rsel = Array(rows_)[slot]
             ssel = Array(s if len(s) else Const(0, 1) for s in sls)[slot]
             m.d.comb += [rd.addr.eq(rsel), rd.en.eq(1)]
