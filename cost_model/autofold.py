@@ -25,6 +25,8 @@ meets ``target_fps`` and fits the board (each of LUT, BRAM, DSP at most
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from bitscale.boards import Board
@@ -147,7 +149,7 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
     infos = model.layer_infos(net)
     coef = model.coefficients(board.family)
     tables = [_Table(info, board.family, coef, modes) for info in infos]
-    fixed = {"LUT": coef.design("LUT")}
+    fixed: dict[str, Any] = {"LUT": coef.design("LUT")}      # + "pack": picks -> units packing saves
     if pack:
         fixed["pack"] = _packing_saving(net, tables, infos, board)
     clock = board.clock_mhz * 1e6

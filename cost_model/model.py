@@ -32,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bitscale.boards import FAMILY, Board
 from bitscale.boards import get as get_board
@@ -415,13 +416,13 @@ def _mac_index(macs) -> np.ndarray:
 DSP_MAC = inventory.MACS.index("dsp")
 
 
-def dsp_product_lanes(info: LayerInfo, family: str, mac_idx=DSP_MAC) -> np.ndarray:
+def dsp_product_lanes(info: LayerInfo, family: str, mac_idx: ArrayLike = DSP_MAC) -> np.ndarray:
     """DSP blocks per parallel-mode lane (array over ``mac_idx``): Yosys' count for DSP products,
     0 for LUT products (hw/dotproduct.py builds those without a multiplier)."""
     return np.where(np.asarray(mac_idx) == DSP_MAC, _dsp_lanes(info, family), 0)
 
 
-def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) -> dict[str, np.ndarray]:
+def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLike = DSP_MAC) -> dict[str, np.ndarray]:
     """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index)."""
     pe = np.asarray(pe, np.int64)
     simd = np.asarray(simd, np.int64)
@@ -564,7 +565,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx=DSP_MAC) 
 
 
 def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None,
-                macs=DSP_MAC) -> dict[str, np.ndarray]:
+                macs: ArrayLike = DSP_MAC) -> dict[str, np.ndarray]:
     """LUT, FF, BRAM, BRAM floor, DSP and cycles of one layer for arrays of candidate foldings.
 
     ``modes`` is an array of mode names or mode indices into hw/folding.MODES; ``macs`` of MAC
