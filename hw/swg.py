@@ -109,8 +109,10 @@ class SlidingWindow(wiring.Component):
         ky, kx, cf = Signal(range(K)), Signal(range(K)), Signal(range(CF))
         base = Signal(range(R))            # ring slot of input row first(oy)
         kc = Signal(range(K * CF))         # kx * CF + cf: consecutive words of one window row
-        out_valid = Signal()
+        out_valid = Signal()       # the output register holds a word
+        rd_valid = Signal()        # the memory's data out holds a word (read last cycle)
         out_pad = Signal()
+        out_data = Signal(width)
         adv = Signal()
         issue = Signal()
         t_need = table(need_y, range(R + 1))
@@ -134,7 +136,10 @@ class SlidingWindow(wiring.Component):
             rp.en.eq(adv),
         ]
         with m.If(adv):
-            m.d.sync += [out_valid.eq(issue), out_pad.eq(pad_tap)]
+            # the memory's data out goes straight into the output register (a block RAM's clock-to-out
+            # is most of a cycle on ECP5); a padded tap resets it to 0 (a synchronous reset, no LUT)
+            m.d.sync += [rd_valid.eq(issue), out_pad.eq(pad_tap), out_valid.eq(rd_valid),
+                         out_data.eq(Mux(out_pad, 0, rp.data))]
         last_cf, last_kx, last_ky, last_ox, last_oy = (cf == CF - 1), (kx == K - 1), (ky == K - 1), \
             (ox == OW - 1), (oy == OH - 1)
         with m.If(issue):
@@ -155,5 +160,5 @@ class SlidingWindow(wiring.Component):
                             m.d.sync += [oy.eq(Mux(last_oy, 0, oy + 1)),
                                          base.eq(Mux(nb >= R, nb - R, nb))]
         m.d.sync += ahead.eq(ahead + row_done - release)
-        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(Mux(out_pad, 0, rp.data))]
+        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
         return m
