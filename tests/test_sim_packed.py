@@ -1,5 +1,6 @@
 """A packed design end to end (#16): two bit-serial layers whose weight memories share one block RAM
-through the time-multiplexed port (an iCE40 plan: its EBR has one read port), generated with the plan,
+through the time-multiplexed port (an iCE40 plan: its EBR has one read port), and the xc7 plan that
+stores both memories reshaped (8 and 2 rows per word, read in 8 / 2 cycles), generated with the plan,
 simulated in cocotb on Verilator (golden-exact, cycles/frame = the model) and mapped by Yosys (block RAMs =
 the estimate with the plan's packed count in place of the unpacked memories)."""
 from __future__ import annotations
@@ -18,9 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_hw_packed_memory import _two_layer_case  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def packed_build(tmp_path_factory):
+@pytest.fixture(scope="module", params=["ice40-shared-port", "xc7-rows-per-word"])
+def packed_build(request, tmp_path_factory):
     net, f, plan = _two_layer_case()
+    if request.param == "xc7-rows-per-word":        # both memories alone, 8 and 2 rows per word
+        from bitscale.cost_model import packing
+        plan = packing.plan_design(net, f, "xc7")
+        assert sorted(p.rows_per_word for b in plan.bins for p in b.placements) == [2, 8]
     d = tmp_path_factory.mktemp("packed")
     design = generate(net, f, d, packing=plan)
     assert design["packing"]["summary"]["packed"] == plan.packed
@@ -44,5 +49,5 @@ def test_packed_design_yosys_maps_the_plan(packed_build):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from packing import yosys_bram
     d, net, f, plan = packed_build
-    e = estimate(net, f, "icebreaker")
-    assert yosys_bram(d, "ice40") == e.BRAM18 - plan.unpacked + plan.packed < e.BRAM18
+    e = estimate(net, f, {"ice40": "icebreaker", "xc7": "pynq-z1"}[plan.family])
+    assert yosys_bram(d, plan.family) == e.BRAM18 - plan.unpacked + plan.packed < e.BRAM18
