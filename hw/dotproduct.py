@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Dot product over SIMD lanes, in one of three MAC modes (docs/hardware.md).
 
 The unit is combinational: each cycle it gives the *contribution* ``y`` of one
@@ -100,6 +102,13 @@ class DotProduct(wiring.Component):
     one after every CUT_LEVEL adder levels (hw/inventory.tree_cuts), plus one for DSP
     products (the product register, :attr:`product_reg`).
     """
+    # signature members, created by wiring.Component.__init__
+    w: Signal
+    x: Signal
+    wplane: Signal
+    xplane: Signal
+    en: Signal
+    y: Signal
 
     def __init__(self, simd: int, wbits: int, abits: int, mode: str, mac: str = "dsp"):
         for what, v in (("wbits", wbits), ("abits", abits)):

@@ -27,7 +27,7 @@ class MaxPool(wiring.Component):
     inp: stream.Interface         # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, in_shape: tuple[int, int, int], kernel: int, stride: int, lanes: int, bits: int):
+    def __init__(self, in_shape: tuple[int, ...], kernel: int, stride: int, lanes: int, bits: int):
         h, w, c = in_shape
         if kernel != stride or kernel < 1:
             raise ValueError(f"MaxPool: kernel must equal stride (top.py uses WindowMax otherwise), "

@@ -39,7 +39,7 @@ class SlidingWindow(wiring.Component):
     inp: stream.Interface         # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, in_shape: tuple[int, int, int], kernel: int, simd: int, bits: int,
+    def __init__(self, in_shape: tuple[int, ...], kernel: int, simd: int, bits: int,
                  stride: int = 1, pad: int = 0):
         h, w, c = in_shape
         if kernel < 1 or stride < 1 or not (0 <= pad < kernel) or kernel > min(h, w) + 2 * pad:

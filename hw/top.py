@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Accelerator: the whole network as one streaming dataflow with AXI-Stream ports.
 
 Chain (docs/hardware.md): s_axis -> FIFO -> per layer { width converter to the
@@ -20,6 +22,7 @@ input frames, in order, under any tvalid/tready pattern.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
@@ -34,6 +37,9 @@ from bitscale.hw.maxpool import MaxPool, WindowMax
 from bitscale.hw.mvtu import MVTU
 from bitscale.hw.swg import SlidingWindow
 from bitscale.nn import ir
+
+if TYPE_CHECKING:
+    from bitscale.cost_model.packing import PackingPlan
 
 
 def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat:
@@ -53,8 +59,17 @@ def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat
 
 class Accelerator(wiring.Component):
     """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value)."""
+    # signature members (the Verilog top's ports), created by wiring.Component.__init__
+    s_axis_tdata: Signal
+    s_axis_tvalid: Signal
+    s_axis_tready: Signal
+    s_axis_tlast: Signal
+    m_axis_tdata: Signal
+    m_axis_tvalid: Signal
+    m_axis_tready: Signal
+    m_axis_tlast: Signal
 
-    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding, packing=None):
+    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding, packing: PackingPlan | None = None):
         # packing: a cost_model.packing.PackingPlan of this design; its bins of two or more memories become
         # shared memories (hw/packed_memory.py), single-memory bins stay the layers' own memories
         fold.validate(net, folding)
@@ -126,6 +141,9 @@ class Accelerator(wiring.Component):
 
     def _connect_packed(self, m):
         """The shared memories of the packing plan, wired to their layers' w_*/p_* ports."""
+        plan = self.packing
+        if plan is None:
+            return
         from bitscale.hw.packed_memory import PackedMemory
         mvtus = {c.layer.name: c for c in self.mvtus}
         for k, b in enumerate(self._shared):
@@ -137,7 +155,7 @@ class Accelerator(wiring.Component):
                 if words is None:
                     raise ValueError(f"{p.item}: an external weight ROM cannot be packed")
                 width = mv.mem_width if role == "weights" else mv._param_width()
-                items[p.item] = (self.packing.item(p.item), width, words)
+                items[p.item] = (plan.item(p.item), width, words)
             pm = PackedMemory(b, items)
             m.submodules[f"packed_bin{k}"] = pm
             for p in b.placements:
