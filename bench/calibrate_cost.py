@@ -107,8 +107,10 @@ def fit_model(fam, rows_lut, rows_ff, prior_only=()):
     from bitscale.cost_model import model
     coef = {}
     for target, rows in (("LUT", rows_lut), ("FF", rows_ff)):
-        names = list(model.TARGETS[target]) + [model.DESIGN]
+        fixed = model.FIXED.get(target, ())          # exact counts: kept at the prior, not fitted
+        names = [k for k in model.TARGETS[target] if k not in fixed] + [model.DESIGN]
         c, _, _ = fit(rows, names, model.PRIORS[target])
+        c.update({k: model.PRIORS[target][k] for k in fixed})
         coef[target] = {k: round(v, 4) for k, v in c.items()}
     return model.CostModel(fam, coef, "fitted", tuple(prior_only))
 

@@ -45,9 +45,12 @@ from bitscale.nn import ir, requant
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
 LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom",
-                "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits")
+                "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits", "outq")
 FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "swg", "swg_bits",
-               "pool_bits")
+               "pool_bits", "pipe")
+# coefficients that are exact counts, not fitted (bench/calibrate_cost.py keeps them at the prior): "pipe" counts
+# the fmax pipeline's flip-flops of hw/mvtu.py one by one, "outq" its output queue's muxes, and most cached
+# Yosys runs predate that pipeline (dbbf3bf), so a fit would drive them to zero
 # Family facts (boards.Family): depth one LUT stores per bit of a distributed ROM / serves per bit of a
 # distributed written memory, DSP inference threshold and operand widths.
 LUT_DEPTH = {f.name: f.lut_rom_depth for f in FAMILY.values()}
@@ -65,10 +68,11 @@ DSP_OPERANDS = {f.name: f.dsp_operands for f in FAMILY.values()}
 PRIORS = {
     "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
             "neg": 1.0, "sub": 1.0, "wtree": 1.0, "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0,
-            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
+            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0, "outq": 1.0, "design": 50.0},
     "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0,
-           "ctrl": 2.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "design": 50.0},
+           "ctrl": 2.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "pipe": 1.0, "design": 50.0},
 }
+FIXED = {"FF": ("pipe",), "LUT": ("outq",)}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -338,15 +342,28 @@ def _rq_operand(info: LayerInfo) -> int:
     return info.q_bits or info.acc_bits
 
 
-def rq_preadder(info: LayerInfo, family: str) -> bool:
-    """Whether Yosys (synth_xilinx's xilinx_dsp) packs the layer's accumulator into the requantizer's DSP48
-    pre-adder: on Xilinx, when the requantizer product is one DSP and its A operand (the wider one, ties to
-    the accumulator) is the accumulator register itself (not saturated). Then the dot product register goes
-    to DREG, the accumulator adder to the pre-adder and the accumulator register to ADREG, and none of them
-    is fabric (seen in the netlist: port A tied to 0, i.e. the feedback is not kept; docs/cost_model.md)."""
-    if family not in ("xc7", "xcup") or info.act != "requant" or _requant_dsp(info, family) != 1:
-        return False
-    return info.q_bits in (0, info.acc_bits) and info.acc_bits >= info.mul_bits + 1
+def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
+    """Flip-flops of hw/mvtu.py's fmax pipeline beyond the registers the other FF features count: the
+    weight and input words once more (w2; x_live, x_buf where NF > 1), the s2x control, the final
+    accumulators (acc5) and parameter word (params5, its distinct live columns), and the activation's
+    stages: thresholds' comparison bits, or the requantizer's q6, mul6, add6, prod7, add7 and y8 per PE,
+    of which synth_xilinx packs all but add6 into a one-DSP48 requantizer (AREG, BREG, MREG, CREG, PREG)."""
+    pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
+    nf = info.mh // pe
+    regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
+    regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
+    if info.n_params:
+        regs = regs + param_columns(info, pe, distinct=True)
+    if info.act == "thresholds":
+        regs = regs + pe * info.n_params + 1
+    elif info.act == "requant":
+        q, mb = _rq_operand(info), info.mul_bits
+        bb = info.param_bits - mb
+        per = bb
+        if not (family in ("xc7", "xcup") and _requant_dsp(info, family) == 1):
+            per = per + q + mb + (q + mb + 1) + bb + requant.sum_bits(q, mb, bb)
+        regs = regs + pe * per + 3
+    return regs
 
 
 def _swg_counter_bits(conv_in: tuple, simd):
@@ -479,7 +496,11 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         sub = np.where(wp > 1, pe * ybits, 0) * one       # weight planes x bipolar activations
     else:
         sub = 0 * one
-    cut = pe * _ceil(simd, 4) * _cut_term_bits(info, wp, ap) * (simd > 4)
+    # registers inside the adder trees: after every 2 levels, ceil(SIMD/4^k) partial sums at the k-th
+    # (hw/inventory.tree_cuts of them; the ones a shallow tree has no level for hold its final sum)
+    cuts = inventory.tree_cuts(simd)
+    cut_terms = sum(np.where(k < cuts, np.maximum(_ceil(simd, 4 ** (k + 1)), 1), 0) for k in range(8))
+    cut = pe * cut_terms * _cut_term_bits(info, wp, ap)
     # mac "dsp": the product register behind each integer product (hw/dotproduct.py); Xilinx packs it
     # into the DSP48 (MREG) where the product is a DSP, elsewhere it is fabric flip-flops
     prod_reg = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)
@@ -487,11 +508,10 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
-    dot_lat = (simd > 4).astype(np.int64) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
+    dot_lat = inventory.tree_cuts(simd) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
     out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act),
                                           (info.mw // simd) * wp * ap)
-    pre = rq_preadder(info, family)
-    acc = pe * info.acc_bits * one * (not pre)
+    acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
     rom = np.zeros_like(one)
@@ -539,10 +559,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
     rq = 0 * one
     if info.act == "requant":
         q = _rq_operand(info)
-        # Xilinx: Yosys' xilinx_dsp packs the offset adder into the DSP48's post-adder (P = A*B + C) when
-        # the product is one DSP, leaving the clamp; elsewhere the adder is fabric
-        in_dsp = family in ("xc7", "xcup") and _requant_dsp(info, family) == 1
-        adder = 0 if in_dsp else requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits)
+        # the offset adder is fabric on every family since the requantizer is pipelined (product register,
+        # then the sum: held-out ho7_002 on xc7, +157 LUT = its 4 x 27-bit adders + the output queue)
+        adder = requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits)
         rq = pe * (adder + info.out_bits + (info.acc_bits + q if q < info.acc_bits else 0)) * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
         mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
@@ -559,7 +578,10 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         "neg": neg * one, "sub": sub, "wtree": wtree, "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl,
         "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
-        "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits * (not pre)) * one,
+        "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
+        "pipe": _pipeline_regs(info, pe, simd, wp, ap, family) * one,
+        # the output queue's entries (hw/mvtu.py): a load/shift/hold mux per bit
+        "outq": pe * info.out_bits * out_words * one,
         "out": pe * info.out_bits * out_words * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
     }
 
