@@ -46,6 +46,7 @@ def _check(rows):
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.slow                    # 20 s on the loaded 2-core machine (fast tier, #17)
 def test_estimate_reproduces_calibration_on_the_calibration_designs():
     """The 14 calibration designs x 4 families (small random networks: cheap to rebuild)."""
     _check(_fitted_rows(small=True))

@@ -117,6 +117,7 @@ def _golden_exact_period(net, f):
     return cycles[2 * beats] - cycles[beats]
 
 
+@pytest.mark.slow                    # 50-65 s each on the loaded 2-core machine (fast tier, #17)
 @pytest.mark.parametrize("wbits,abits", [(1, 1), (2, 2)])
 def test_accelerator_mixed_layers_bit_exact(wbits, abits):
     """5x5 same, 3x3 stride-2 same, 3x3/2 pool, 1x1 conv, 2x2/1 pool: the accelerator == golden,

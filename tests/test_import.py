@@ -156,6 +156,7 @@ def test_wide_activation_in_hardware():
     assert cycles[2 * beats] - cycles[beats] == network_cycles(net, f)      # steady-state frame period
 
 
+@pytest.mark.slow                    # 20 s on the loaded 2-core machine (fast tier, #17)
 def test_too_wide_activation_is_one_named_error(tmp_path):
     from brevitas.nn import QuantReLU
 

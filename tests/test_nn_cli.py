@@ -92,6 +92,7 @@ def test_export_qonnx_errors(tmp_path):
     assert r.returncode == 2 and "float baseline" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow                    # 17 s on the loaded 2-core machine (fast tier, #17)
 def test_refuses_to_replace_a_foreign_directory(tmp_path):
     (tmp_path / "keep.txt").write_text("precious")
     r = _run(["train", "--scale", "1/128", "--epochs", "1", "--out", str(tmp_path)])
