@@ -1,3 +1,5 @@
+# pyright: reportGeneralTypeIssues=false
+# (Amaranth's m.If/m.Elif/m.Else: hw/amaranth_types.py)
 """Matrix-vector-threshold unit (MVTU): one compute layer, folded PE x SIMD.
 
 Input stream: one SIMD word (SIMD activations of ``in_bits``) per beat, MW/SIMD
@@ -54,6 +56,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, S
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from bitscale.hw.amaranth_types import read_port, stream_signature, write_port
 
 from bitscale.hw.dotproduct import DotProduct, dot_latency, planes, tree_sum
 from bitscale.hw import inventory
@@ -79,6 +82,17 @@ def _pack(fields, bits: int) -> int:
 
 class MVTU(wiring.Component):
     """One dense/conv layer's matrix-vector product + activation, bit-exact with nn/golden.py."""
+    # signature members, created by wiring.Component.__init__ (w_*/p_* only for a packed role)
+    inp: stream.Interface
+    out: stream.Interface
+    w_en: Signal
+    w_step: Signal
+    w_ready: Signal
+    w_rdata: Signal
+    p_en: Signal
+    p_step: Signal
+    p_ready: Signal
+    p_rdata: Signal
 
     def __init__(self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding, packed: tuple = ()):
         # packed: the memories ("weights", "params") that live in a shared bin (hw/packed_memory.py) and
@@ -110,8 +124,8 @@ class MVTU(wiring.Component):
         # act 'none' with a bias (imported nets): the accumulator starts at the channel's bias
         self._bias = net.tensors[f"{layer.name}.bias"].astype(int).tolist() if layer.bias else None
         members = {
-            "inp": In(stream.Signature(lf.simd * layer.in_bits)),
-            "out": Out(stream.Signature(lf.pe * self.out_bits)),
+            "inp": In(stream_signature(lf.simd * layer.in_bits)),
+            "out": Out(stream_signature(lf.pe * self.out_bits)),
         }
         for role, pre, width in (("weights", "w", self.mem_width), ("params", "p", self._param_width_or0())):
             if role in self.packed:
@@ -266,7 +280,7 @@ class MVTU(wiring.Component):
             wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
                           attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True))
             m.submodules.weights = wmem
-            wrd = wmem.read_port()
+            wrd = read_port(wmem)
             m.d.comb += [wrd.addr.eq(waddr), wrd.en.eq(adv)]
             w_data = wrd.data
 
@@ -297,8 +311,8 @@ class MVTU(wiring.Component):
             ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
                           attrs=memory_attrs(simd * ab, SF, "buffer"))
             m.submodules.inbuf = ibuf
-            ibw = ibuf.write_port()
-            ibr = ibuf.read_port()
+            ibw = write_port(ibuf)
+            ibr = read_port(ibuf)
             m.d.comb += [ibw.addr.eq(sf), ibw.data.eq(self.inp.payload), ibw.en.eq(accepted),
                          ibr.addr.eq(sf), ibr.en.eq(adv)]
             x_buf = Signal(simd * ab)
@@ -368,7 +382,7 @@ class MVTU(wiring.Component):
             pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
                           attrs=memory_attrs(self._param_width(), NF, "params", rom=True))
             m.submodules.params = pmem
-            prd = pmem.read_port()
+            prd = read_port(pmem)
             m.d.comb += [prd.addr.eq(s3["nf"]), prd.en.eq(adv)]
             pdata = prd.data
 
