@@ -53,4 +53,10 @@ def memory_attrs(width: int, depth: int, role: str, rom: bool = False) -> dict:
     style = memory_style(width, depth, role)
     if style == "distributed" and rom:
         return {"ram_style": "logic"}
+    if role == "buffer":
+        # a written buffer is never read where it is written in the same cycle, or the word read is
+        # not used (hw/mvtu.py input buffer during row-fold 0, hw/swg.py ring rows): without this
+        # Yosys builds read-old-data bypass logic behind the block RAM (53 LUT4 + 83 FF on a 36 x 512
+        # ECP5 memory), which sits in the critical path of a 5.8 ns clock-to-out
+        return {"ram_style": style, "no_rw_check": 1}
     return {"ram_style": style}
