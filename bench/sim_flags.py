@@ -12,7 +12,7 @@ with the same frames. Per variant: wall and CPU seconds of that compile (make an
 children), simulated cycles per wall second and per CPU second of the simulator over the
 timed stream, and whether every frame matched the golden words. The load average beside each
 row: the 2-core machine is shared, so wall numbers depend on it, CPU numbers much less.
-Writes bench/results/sim_flags.json (rows merged by variant).
+Writes bench/results/sim_flags.json (earlier rows kept: a repeated variant adds a row).
 """
 from __future__ import annotations
 
@@ -119,12 +119,12 @@ def main(argv=None):
     progress(f"harness build {sim_dir} (made in {doc.get('compile_s')} s)")
     out = ROOT / "bench" / "results" / "sim_flags.json"
     prev = json.loads(out.read_text()) if out.is_file() else {}
-    rows = {(r["design"], r["opt_fast"]): r for r in prev.get("rows", [])}
+    rows = {(r["design"], r["opt_fast"], r.get("when")): r for r in prev.get("rows", [])}   # repeats kept
     with tempfile.TemporaryDirectory(prefix="bitscale-simflags-", dir=bd) as tmp:
         for opt in [v.strip() for v in args.variants.split(";") if v.strip()]:
             row = {"design": args.design, **run_variant(sim_dir, run_dir, opt, Path(tmp)),
                    "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-            rows[(args.design, opt)] = row
+            rows[(args.design, opt, row["when"])] = row
             print(json.dumps(row), flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({"cpus": os.cpu_count(), "verilator": runner._tool_version("verilator"),
