@@ -57,6 +57,12 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _head() -> str:
+    import subprocess
+    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return f"HEAD {r.stdout.strip()}" if r.returncode == 0 else "unknown commit"
+
+
 def designs():
     """(name, net, folding, note) of every row."""
     from bitscale.cost_model import auto_fold, estimate
@@ -142,14 +148,14 @@ def with_yosys(row, net, folding, plan, timeout):
             t = time.time()
             n = yosys_bram(build, FAMILY, timeout)
             doc = {"digest": digest, "BRAM18_yosys": n, "seconds": round(time.time() - t, 1),
-                   "stage": "memory mapping only (-run begin:map_ffram)"}
+                   "stage": "memory mapping only (-run begin:map_ffram)", "rtl": _head()}
             YOSYS_CACHE.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(doc, indent=1))
     row.update(BRAM18_yosys=doc["BRAM18_yosys"], yosys_stage=doc["stage"])
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--yosys", nargs="*", default=[], metavar="NAME", help="designs to check with Yosys")
     ap.add_argument("--yosys-timeout", type=float, default=1800)
     args = ap.parse_args(argv)
@@ -165,7 +171,9 @@ def main(argv=None):
         else:
             cached = YOSYS_CACHE / f"{name}.{FAMILY}.json"
             if cached.is_file():        # an earlier --yosys run (digest not re-checked without generating)
-                row.update(BRAM18_yosys=json.loads(cached.read_text())["BRAM18_yosys"], yosys_stage="cached")
+                doc = json.loads(cached.read_text())
+                row.update(BRAM18_yosys=doc["BRAM18_yosys"],
+                           yosys_stage=f"cached: {doc['stage']}, {doc.get('rtl', 'an earlier RTL')}")
         rows.append(row)
         progress(f"{name:<28} {row['fps']:>8.0f} {row['BRAM18_unpacked']:>6} {row['BRAM18_packed']:>6} "
                  f"{row['capacity_floor']:>6} {row['efficiency_unpacked']:>6.1%} {row['efficiency_packed']:>6.1%} "
