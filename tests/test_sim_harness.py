@@ -165,6 +165,17 @@ def test_only_the_top_ports_are_made_public(tmp_path):
     assert runner.top_ports([yosys], "missing") == []
 
 
+def test_build_options_fast_model_shared_runtime():
+    vargs, default = runner.verilator_options(None)
+    _, o0 = runner.verilator_options("-O0")
+    native = f"OPT_FAST={runner.VERILATOR_CXX_OPT} {runner.VERILATOR_CXX_NATIVE}"
+    assert (native in default) == runner._native_ok() and "OPT_FAST=-O0" in o0 and "OPT_SLOW=-O0" in default
+    assert "--x-assign" in vargs and "--x-initial" not in vargs
+    # the runtime objects (OPT_GLOBAL) are shared by builds at any OPT_FAST
+    assert runner._runtime_dir(vargs, default, []) == runner._runtime_dir(vargs, o0, [])
+    assert runner.cpu_id() == runner.cpu_id() and runner.cpu_id()
+
+
 def test_capacity_is_one_per_design_unless_outgrown():
     # TFC at FINN folding: 16 beats of 392 bits a frame -> 32768 frames in 32 MiB
     assert harness_capacity(5, 392, 16) == harness_capacity(10_001, 392, 16) == 32768
