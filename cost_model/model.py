@@ -344,7 +344,8 @@ def _rq_operand(info: LayerInfo) -> int:
 
 def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
     """Flip-flops of hw/mvtu.py's fmax pipeline beyond the registers the other FF features count: the
-    weight and input words once more (w2; x_live, x_buf where NF > 1), the s2x control, the final
+    weight and input words once more (w2; x_live, x_buf where NF > 1), the s2x control, the input FIFO's
+    output register (hw/fifo.py), the final
     accumulators (acc5) and parameter word (params5, its distinct live columns), and the activation's
     stages: thresholds' comparison bits, or the requantizer's q6, mul6, add6, prod7, add7 and y8 per PE,
     of which synth_xilinx packs all but add6 into a one-DSP48 requantizer (AREG, BREG, MREG, CREG, PREG)."""
@@ -352,6 +353,7 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
     nf = info.mh // pe
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
     regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
+    regs = regs + simd * info.abits + 1         # the output register of the FIFO in front (hw/fifo.py)
     if info.n_params:
         regs = regs + param_columns(info, pe, distinct=True)
     if info.act == "thresholds":
