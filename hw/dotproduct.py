@@ -41,6 +41,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from bitscale.hw.amaranth_types import bit, lanes
 from bitscale.hw.inventory import CUT_LEVEL, MACS, MODES, PIPELINE_SIMD, planes, tree_cuts  # noqa: F401
 
 
@@ -140,8 +141,8 @@ class DotProduct(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         simd, wl, ab = self.simd, self.wlane, self.abits
-        w_lanes = [self.w[s * wl:(s + 1) * wl] for s in range(simd)]
-        x_lanes = [self.x[s * ab:(s + 1) * ab] for s in range(simd)]
+        w_lanes = lanes(self.w, wl, simd)
+        x_lanes = lanes(self.x, ab, simd)
         bip_w = self.wbits == 1
         bip_x = ab == 1
 
@@ -163,7 +164,7 @@ class DotProduct(wiring.Component):
 
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount
-            matches = popcount([~(w_lanes[s][0] ^ x_lanes[s][0]) for s in range(simd)], cut)
+            matches = popcount([~(bit(w_lanes[s], 0) ^ bit(x_lanes[s], 0)) for s in range(simd)], cut)
             y = 2 * matches - simd
         elif self.wplanes == 1 and self.aplanes == 1:
             if bip_w:
@@ -186,13 +187,13 @@ class DotProduct(wiring.Component):
         elif self.wplanes == 1:
             # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))
             xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
-            t = 2 * popcount([w_lanes[s][0] & xj[s] for s in range(simd)], cut) - popcount(xj, cut)
+            t = 2 * popcount([bit(w_lanes[s], 0) & xj[s] for s in range(simd)], cut) - popcount(xj, cut)
             y = t << xplane
         else:
             # weight plane i (one bit per lane); MSB plane carries the negative weight
-            wi = [w_lanes[s][0] for s in range(simd)]
+            wi = [bit(w_lanes[s], 0) for s in range(simd)]
             if bip_x:
-                t = 2 * popcount([wi[s] & x_lanes[s][0] for s in range(simd)], cut) - popcount(wi, cut)
+                t = 2 * popcount([wi[s] & bit(x_lanes[s], 0) for s in range(simd)], cut) - popcount(wi, cut)
             elif self.aplanes == 1:
                 t = tree_sum((Mux(wi[s], x_lanes[s], 0) for s in range(simd)), cut)
             else:
