@@ -91,7 +91,10 @@ def _prepare(run_dir: Path, board_obj, fps: float, wbits, abits, lut, bram, dsp,
 def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, board_obj, budget: dict, log) -> dict:
     """Fine-tune solution ``s`` with QAT from RUN_DIR's checkpoint into ``out_run`` (a normal run dir,
     plus folding.json and estimate.json at the ILP's folding); returns the point's measured fields."""
+    from dataclasses import replace
+
     from bitscale.cost_model import estimate
+    from bitscale.hw.folding import Folding
     from bitscale.nn import ir
     from bitscale.nn.train import TrainConfig
     from bitscale.nn.train import train as train_run
@@ -102,6 +105,10 @@ def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, b
     m = train_run(tcfg, out_run, log=log, init_from=run_dir)
     tnet = ir.load(out_run)
     folding = problem.folding(s)          # the folding the ILP costed for this point
+    # named after the trained network's layers (a float source's template net names its own: dense0, ...)
+    names = [l.name for l in tnet.compute_layers]
+    assert len(names) == len(folding.layers), (names, folding)
+    folding = Folding(tuple(replace(f, name=n) for f, n in zip(folding.layers, names)))
     est = estimate(tnet, folding, board_obj)
     (out_run / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
     (out_run / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))

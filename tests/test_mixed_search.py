@@ -216,7 +216,7 @@ def test_search_and_sensitivity_json_stdout(src_run, tmp_path):
 @pytest.mark.parametrize("extra,needle", [
     (["--wbits", "1,17"], "--wbits must be widths 1..16, not 17"),
     (["--abits", "0,4"], "--abits must be widths 1..16, not 0"),
-    (["--bram", "0", "--lut", "10"], "infeasible budget"),
+    (["--bram", "0", "--lut", "10"], "at 100000 FPS on pynq-z1: the least any configuration needs is LUT "),
     (["NOCKPT"], "no checkpoint.pt in run directory"),
     (["FOREIGN"], "is a non-empty directory that is not a bitscale search"),
 ])
