@@ -282,8 +282,9 @@ def _hw(net, folding, run_dir, build, args, est):
         sim_json = build / "sim.json"
         if sim_json.is_file() and (build / "design.json").is_file() \
                 and json.loads(sim_json.read_text()).get("images") == args.images \
-                and json.loads((build / "network.json").read_text()) == json.loads(json.dumps(ir.to_json(net))):
-            doc = json.loads(sim_json.read_text())          # this network, already simulated
+                and json.loads((build / "network.json").read_text()) == json.loads(json.dumps(ir.to_json(net))) \
+                and json.loads((build / "design.json").read_text()).get("folding") == folding.to_json():
+            doc = json.loads(sim_json.read_text())          # this network at this folding, already simulated
         else:
             generate(net, folding, build, run_dir=run_dir)
             doc = simulate(build, images=args.images, simulator=args.simulator,
