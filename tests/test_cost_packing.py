@@ -44,6 +44,7 @@ def _schedule_conflict_free(plan: PackingPlan):
                 assert len({q.slot for q in b.placements if q.port == port}) == k    # one owner per slot
 
 
+@pytest.mark.slow
 @settings(max_examples=30)
 @given(item_sets(), st.sampled_from(FAMILIES))
 def test_plan_properties(raw, family):

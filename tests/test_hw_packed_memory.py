@@ -70,6 +70,7 @@ def packed_items(draw):
     return family, raw, draw(st.integers(0, 2**31 - 1))
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None)
 @given(packed_items())
 def test_packed_memory_matches_numpy(case):
