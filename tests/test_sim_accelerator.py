@@ -27,11 +27,10 @@ pytestmark = [pytest.mark.icarus, pytest.mark.usefixtures("verilator_o0")]
 
 
 def fold(net, spec):
-    """spec: one (pe, simd, mode) per compute layer, or a mode for default_folding."""
+    """spec: one (pe, simd, mode[, mac]) per compute layer, or a mode for default_folding."""
     if isinstance(spec, str):
         return default_folding(net, spec, max_pe=4, max_simd=8)
-    return Folding(tuple(LayerFolding(l.name, pe, simd, mode)
-                         for l, (pe, simd, mode) in zip(net.compute_layers, spec)))
+    return Folding(tuple(LayerFolding(l.name, *t) for l, t in zip(net.compute_layers, spec)))
 
 
 def fc_net(w, a, seed=0):
@@ -49,6 +48,9 @@ POINTS = {
     "fc-w3a2-weightserial": (lambda: fc_net(3, 2, seed=2), [(2, 8, "weight-serial"), (4, 4, "weight-serial"), (5, 16, "weight-serial")]),
     "fc-w2a3-mixed": (lambda: fc_net(2, 3, seed=3), [(4, 16, "bit-serial"), (8, 4, "parallel"), (2, 8, "weight-serial")]),
     "fc-w4a6-requant": (lambda: fc_net(4, 6, seed=4), [(4, 8, "parallel"), (2, 16, "parallel"), (10, 4, "parallel")]),
+    # LUT and DSP products side by side (#13: mac per layer; the DSP lanes have a product register)
+    "fc-w4a4-lut-dsp": (lambda: fc_net(4, 4, seed=7), [(4, 8, "parallel", "lut"), (2, 16, "parallel", "dsp"),
+                                                       (10, 4, "parallel", "lut")]),
     "cnv-w2a2-parallel": (lambda: cnv_net(2, 2), "parallel"),
     "cnv-w1a1-weightserial": (lambda: cnv_net(1, 1, seed=5), "weight-serial"),
     # 9x9 -> 7x7 -> pool drops a row and a column -> 3x3 -> 1x1
@@ -113,7 +115,8 @@ def test_random_fc_random_folding_icarus(tmp_path_factory, data, w, a, seed):
     net = random_fc([24, 12], w, a, num_classes=6, in_features=32, seed=seed)
     lfs = tuple(LayerFolding(l.name, data.draw(st.sampled_from(_divisors(l.mh))),
                              data.draw(st.sampled_from(_divisors(l.mw))),
-                             data.draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"])))
+                             data.draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"])),
+                             data.draw(st.sampled_from(["lut", "dsp"])))
                 for l in net.compute_layers)
     d = tmp_path_factory.mktemp("hyp")
     generate(net, Folding(lfs), d)
