@@ -40,6 +40,11 @@ def lanes(word: Value, width: int, n: int) -> list[Value]:
     return [v[k * width:(k + 1) * width] for k in range(n)]
 
 
+def field(word: Value, start: int, stop: int) -> Value:
+    """``word[start:stop]``, typed as the Value it is."""
+    return Value.cast(word)[start:stop]
+
+
 def bit(word: Value, i: int) -> Value:
     """``word[i]``, typed as the Value it is."""
     return Value.cast(word)[i]

