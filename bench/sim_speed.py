@@ -55,6 +55,14 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def _hw_commit(bd: Path) -> str | None:
+    """The hw/ commit the design was generated with (bench/cost_common.py writes it)."""
+    try:
+        return (bd / "hw_commit.txt").read_text().strip()
+    except OSError:
+        return None
+
+
 def uptime() -> str:
     """`uptime`'s line: 8 engineers share the 2 cores, so every wall number needs it beside it."""
     try:
@@ -79,7 +87,8 @@ def run_design(name: str, beat_frames: int | None) -> dict:
         from bitscale.nn.data import load_dataset
         ds = load_dataset("fashion-mnist", None, tuple(net.input_shape))
         x, y = ds.test_x, ds.test_y
-    row = {"design": name, "build_dir": str(bd), "load_before": load(), "uptime_before": uptime()}
+    row = {"design": name, "build_dir": str(bd), "hw_commit": _hw_commit(bd), "load_before": load(),
+           "uptime_before": uptime()}
     progress(f"{name}: fast harness, {n_fast} image(s) ...")
     fast = simulate(bd, images=n_fast, inputs=x, labels=y, mode="fast", write=False, log=progress)
     row["load_fast"] = load()
@@ -133,6 +142,7 @@ def cli_cnv(images: int = 50) -> dict:
         cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)    # the whole command, build included
         doc = json.loads((fresh / "sim.json").read_text()) if (fresh / "sim.json").is_file() else {}
     return {"command": f"bitscale simulate BUILD --images {images}", "returncode": r.returncode,
+            "hw_commit": _hw_commit(bd),
             "wall_s": round(wall, 1), "build_s": doc.get("build_s"), "compile_cpu_s": doc.get("compile_cpu_s"),
             "cpu_s": round(cpu, 1), "sim_s": doc.get("sim_s"), "cycles_per_cpu_s": doc.get("cycles_per_cpu_s"),
             "uptime_before": up0, "uptime_after": uptime(), "golden_match": doc.get("golden_match"),
