@@ -39,14 +39,30 @@ NETS = {
 PRECISIONS = [(1, 1), (2, 2), (4, 4)]
 
 
-def design(net_name, w, a, mode="parallel") -> Design:
+def design(net_name, w, a, mode="parallel", folder_mac=False) -> Design:
+    """The FINN design; ``folder_mac``: each layer's MAC resource (LUT or DSP products) chosen by the
+    folder for the board (cost_model.autofold.choose_mac; #13), named ``..._mac`` where that differs
+    from the products-as-written default (DSP) the earlier cached runs were built with."""
     spec, fold = NETS[net_name]
     spec = list(spec)
     if spec[0] == "fc":
         spec[2], spec[3] = w, a
     else:
         spec[4], spec[5] = w, a
-    return Design(f"finn_{net_name}_w{w}a{a}_{mode}", tuple(spec), tuple((p, s, mode) for p, s in fold))
+    d = Design(f"finn_{net_name}_w{w}a{a}_{mode}", tuple(spec), tuple((p, s, mode) for p, s in fold))
+    if not folder_mac:
+        return d
+    from bitscale.cost_model.autofold import choose_mac
+    net = d.network()
+    chosen = choose_mac(net, d.folding(net), BOARD)
+    macs = [lf.mac for lf in chosen.layers]
+    name = d.name + ("_mac" if any(m != "dsp" and _has_products(l) for m, l in zip(macs, net.compute_layers))
+                     else "")
+    return Design(name, d.net, tuple((p, s, mode, m) for (p, s), m in zip(fold, macs)))
+
+
+def _has_products(layer) -> bool:
+    return layer.wbits > 1 and layer.in_bits > 1
 
 
 def finn_lut(layer, pe, simd) -> float:
@@ -83,6 +99,10 @@ def evaluate(d: Design, with_yosys: bool, resynth: bool, cached_only: bool = Fal
     row = {"design": d.name, "BRAM18_weights": ours, "bound_block": bound_block, "bound_all": bound_all,
            "finn_BRAM18": finn, "BRAM18_total": e.BRAM18, "LUT_model": e.LUT, "LUT_finn": round(finn_luts),
            "DSP": e.DSP, "fps": round(e.fps, 1), "cycles": e.cycles,
+           "mac": [le.mac for le in e.layers],
+           # products of <= 4x4 bits (the first layer takes 8-bit pixels) in DSP blocks (model = Yosys)
+           "DSP_small_products": sum(le.DSP for l, le in zip(net.compute_layers, e.layers)
+                                     if _has_products(l) and l.wbits <= 4 and l.in_bits <= 4),
            "over_bound": round(ours / bound_block - 1, 4) if bound_block else 0.0,
            "weight_memories": [m.to_json() for le in e.layers for m in le.memories if m.role == "weights"]}
     if with_yosys:
@@ -97,6 +117,8 @@ def main(argv=None):
     ap.add_argument("--yosys", default="tfc", help="comma-separated networks to also synthesize (xc7); '' for none")
     ap.add_argument("--resynth", action="store_true")
     ap.add_argument("--cached-only", action="store_true", help="use cached Yosys runs only, start none")
+    ap.add_argument("--as-written", action="store_true",
+                    help="products as written (DSP where Yosys maps them), not the folder's MAC choice")
     args = ap.parse_args(argv)
     ysets = {s for s in args.yosys.split(",") if s}
     t0 = time.time()
@@ -105,7 +127,7 @@ def main(argv=None):
              f"{'LUT model':>10} {'LUT yosys':>10} {'LUT FINN':>9} {'FPS':>10}")
     for name in NETS:
         for w, a in PRECISIONS:
-            d = design(name, w, a)
+            d = design(name, w, a, folder_mac=not args.as_written)
             row = evaluate(d, name in ysets, args.resynth, args.cached_only)
             rows.append(row)
             progress(f"{d.name:<24} {row['BRAM18_weights']:>5} {row['bound_block']:>6} {row['bound_all']:>6} "
@@ -131,7 +153,14 @@ def main(argv=None):
         "bram_within_10pct_of_bound": all(r["over_bound"] <= 0.10 for r in rows),
         "bram_never_above_finn": all(r["BRAM18_weights"] <= r["finn_BRAM18"] for r in rows),
         "lut_yosys_le_0.7_finn": all(r["LUT_yosys"] <= 0.7 * r["LUT_finn"] for r in rows if "LUT_yosys" in r),
+        # #13: <= 0.6 with the folder's MAC choice (Yosys where run, else the model, marked per row)
+        "lut_le_0.6_finn": all(r.get("LUT_yosys", r["LUT_model"]) <= 0.6 * r["LUT_finn"] for r in rows),
+        "no_dsp_for_products_le_4x4": all(r["DSP_small_products"] == 0 for r in rows),
     }
+    for r in rows:
+        r["LUT_ratio"] = round(r.get("LUT_yosys", r["LUT_model"]) / r["LUT_finn"], 3)
+        r["LUT_ratio_from"] = "yosys" if "LUT_yosys" in r else "model"
+    progress("\n" + "  ".join(f"{r['design']} {r['LUT_ratio']} ({r['LUT_ratio_from']})" for r in rows))
     progress(f"\nchecks: {checks}")
     out = write_result("vs_finn", {"board": BOARD, "rows": rows, "modes": modes, "checks": checks,
                                    "seconds": round(time.time() - t0, 1),
