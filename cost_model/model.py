@@ -354,6 +354,8 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
     regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
     regs = regs + simd * info.abits + 1         # the output register of the FIFO in front (hw/fifo.py)
+    if info.act == "none":                      # the last layer: the design's output FIFO's register too
+        regs = regs + pe * info.out_bits + 1
     if info.n_params:
         regs = regs + param_columns(info, pe, distinct=True)
     if info.act == "thresholds":
