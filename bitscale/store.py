@@ -48,6 +48,7 @@ from sqlalchemy.exc import (ArgumentError, DatabaseError, IntegrityError, Operat
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bitscale.errors import UserError
+from bitscale.proc import pid_alive as pid_alive   # re-exported (it lives with the process helpers)
 
 STATUSES = ("pending", "running", "done", "failed")
 POINT_KEY = ("model", "wbits", "abits", "scale", "dataset", "epochs", "seed", "board", "fps_target")
@@ -217,23 +218,6 @@ class SweepRun(Base):
 
 def this_host() -> str:
     return socket.gethostname()
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists on this host and is not a zombie."""
-    if not pid or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that nobody reaped yet is gone for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def default_url(sweep_dir) -> str:

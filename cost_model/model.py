@@ -40,6 +40,7 @@ from bitscale.cost_model import bram
 from bitscale.cost_model.dsp import mul_dsp
 from bitscale.hw import folding as fold
 from bitscale.hw import inventory
+from bitscale.hw.mul2dsp import requant_operand
 from bitscale.nn import ir, requant
 
 MODES = fold.MODES
@@ -232,7 +233,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         if l.act == "requant":
             mul, add, _ = net.requant(l)
             mul_bits = inventory.requant_field_bits(mul, add)[0]
-            q_bits = requant.multiplier_operand(net, l)[3]
+            q_bits = requant_operand(net, l)[3]
         pool = None
         for nxt in layers[i + 1:]:
             if nxt.is_compute:

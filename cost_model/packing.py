@@ -33,6 +33,10 @@ more units than the memories unpacked.
 Written memories (input buffers, line buffers, FIFOs) are not packed: they need a write port and
 are read at data-dependent times; they keep their own block RAMs.
 
+The plan's data classes (Item, Placement, Bin, PackingPlan's structure, is_plain, FORMAT) live in
+hw/packing_plan.py, the structure hw/ builds (hw/ may not import cost_model/, issue #17); they are
+re-exported here, and :class:`PackingPlan` here subclasses hw's with the cost facts above.
+
 Guaranteed: :func:`pack` returns a plan that passes :meth:`PackingPlan.validate` (every item placed
 exactly once, rectangles inside their bin and disjoint, at most the bin's ports, every shared port
 conflict-free) with ``packed <= unpacked``; plans round-trip through JSON.
@@ -42,92 +46,27 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from bitscale.cost_model import bram
+from bitscale.hw import packing_plan as _plan
+from bitscale.hw.packing_plan import FORMAT as FORMAT          # re-exported: callers keep importing them here
+from bitscale.hw.packing_plan import Bin, Item, Placement
+from bitscale.hw.packing_plan import is_plain as is_plain
 
 EXACT_MAX_ITEMS = 12
 MAX_SLOTS = 8                 # at most this many items time-share one port
 MAX_ROWS_PER_WORD = 8         # at most this many reads assemble one word
 DEFAULT_BUDGET_S = 2.0        # heuristic time budget per design
-FORMAT = "bitscale.PackingPlan"
 
 
 @dataclass(frozen=True)
-class Item:
-    """One read-only memory to place."""
-
-    name: str          # "<layer>.weights" / "<layer>.params"
-    layer: str
-    role: str          # weights | params
-    width: int         # bits read per word (live columns)
-    depth: int
-    period: int        # at least this many cycles between two distinct words at full throughput
-    units: int         # its own block-RAM count (unpacked)
-
-    @property
-    def bits(self) -> int:
-        return self.width * self.depth
-
-
-@dataclass(frozen=True)
-class Placement:
-    item: str
-    x: int             # first bit column in the bin word
-    y: int             # first row
-    slices: int        # depth slices side by side (item rows = min(depth, bin depth))
-    port: int
-    slot: int          # its slot in the port's round-robin (0 .. slots-1)
-    rows_per_word: int = 1   # k: a word stored as k rows of ceil(width/k) bits, read in k slots
-
-    def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
-        """(rectangle width, rectangle rows, slices) of item ``it`` in a bin ``bin_depth`` deep."""
-        k = self.rows_per_word
-        rows = it.depth * k
-        slices = -(-rows // bin_depth)
-        return -(-it.width // k) * slices, min(rows, bin_depth), slices
-
-
-@dataclass(frozen=True)
-class Bin:
-    primitive: str     # the configuration Yosys uses, e.g. "RAMB18E1 1024x18"
-    width: int
-    depth: int
-    ports: int
-    slots: tuple[int, ...]          # K per port
-    units: int
-    placements: tuple[Placement, ...]
-
-
-def is_plain(b: Bin) -> bool:
-    """One memory mapped as it is today (one port, one row per word): the layer keeps its own memory."""
-    return len(b.placements) == 1 and b.placements[0].rows_per_word == 1
-
-
-@dataclass(frozen=True)
-class PackingPlan:
-    family: str
-    bram_kind: str
-    items: tuple[Item, ...]
-    bins: tuple[Bin, ...]
-    solver: str                     # "ilp" | "heuristic" | "none"
-    seconds: float = 0.0
-    notes: tuple[str, ...] = field(default=())
-
-    @property
-    def packed(self) -> int:
-        return sum(b.units for b in self.bins)
-
-    @property
-    def unpacked(self) -> int:
-        return sum(i.units for i in self.items)
-
-    @property
-    def bits(self) -> int:
-        return sum(i.bits for i in self.items)
+class PackingPlan(_plan.PackingPlan):
+    """hw/packing_plan.PackingPlan (the structure hw/ builds) plus the cost facts: what Yosys maps each bin
+    to, the family's read ports, the capacity floor and the mapping efficiency."""
 
     @property
     def capacity_floor(self) -> int:
@@ -138,16 +77,6 @@ class PackingPlan:
         """Bits stored / bits of the block RAMs used."""
         return self.bits / (self.packed * bram.UNIT_BITS[self.family]) if self.packed else 1.0
 
-    def item(self, name: str) -> Item:
-        return next(i for i in self.items if i.name == name)
-
-    def bin_of(self, name: str) -> tuple[int, Placement]:
-        for k, b in enumerate(self.bins):
-            for p in b.placements:
-                if p.item == name:
-                    return k, p
-        raise KeyError(name)
-
     def bin_fill(self, b: Bin) -> float:
         return sum(self.item(p.item).bits for p in b.placements) / (b.units * bram.UNIT_BITS[self.family])
 
@@ -155,60 +84,17 @@ class PackingPlan:
         """Raise ValueError unless every item is placed once, inside its bin, without overlap, within the
         bin's ports, on a conflict-free port schedule (so cycles/frame are unchanged), and the bin's units
         are what Yosys maps."""
-        names = [i.name for i in self.items]
-        placed = [p.item for b in self.bins for p in b.placements]
-        if sorted(names) != sorted(placed) or len(set(names)) != len(names):
-            raise ValueError(f"items placed {sorted(placed)} != items {sorted(names)}")
         for b in self.bins:
             if not 1 <= b.ports <= family_ports(self.family) or len(b.slots) != b.ports:
                 raise ValueError(f"bin {b.primitive}: {b.ports} ports")
             if b.units != bin_units(b.width, b.depth, b.ports, self.family)[0]:
                 raise ValueError(f"bin {b.primitive}: {b.units} units, Yosys maps "
                                  f"{bin_units(b.width, b.depth, b.ports, self.family)[0]}")
-            rects = []
-            for p in b.placements:
-                it = self.item(p.item)
-                w, h, slices = p.shape(it, b.depth)
-                if p.slices != slices or p.rows_per_word < 1 or p.x < 0 or p.y < 0 or p.x + w > b.width \
-                        or p.y + h > b.depth:
-                    raise ValueError(f"{p.item} does not fit its bin {b.primitive} {b.width}x{b.depth}")
-                if p.slices > 1 and p.y:
-                    raise ValueError(f"{p.item}: a sliced item starts at row 0")
-                if not 0 <= p.port < b.ports or not 0 <= p.slot < b.slots[p.port]:
-                    raise ValueError(f"{p.item}: port {p.port} slot {p.slot} out of range")
-                if it.period < b.slots[p.port] * p.rows_per_word:
-                    raise ValueError(f"{p.item} reads a word every {it.period} cycles but its port is shared "
-                                     f"{b.slots[p.port]} ways and a word takes {p.rows_per_word} reads: "
-                                     f"cycles/frame would change")
-                rects.append((p.x, p.y, w, h, p.item))
-            for k, (x, y, w, h, n) in enumerate(rects):
-                for x2, y2, w2, h2, n2 in rects[k + 1:]:
-                    if x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h:
-                        raise ValueError(f"{n} and {n2} overlap in bin {b.primitive}")
-            for port in range(b.ports):
-                slots = sorted(p.slot for p in b.placements if p.port == port)
-                if slots != list(range(b.slots[port])):
-                    raise ValueError(f"bin {b.primitive} port {port}: slots {slots}")
-        if self.packed > self.unpacked:
-            raise ValueError(f"packed {self.packed} > unpacked {self.unpacked}")
+        self.validate_layout()
 
-    def to_json(self) -> dict:
-        return {"format": FORMAT, "family": self.family, "bram_kind": self.bram_kind, "solver": self.solver,
-                "seconds": self.seconds, "notes": list(self.notes),
-                "items": [asdict(i) for i in self.items],
-                "bins": [{**asdict(b), "slots": list(b.slots), "placements": [asdict(p) for p in b.placements]}
-                         for b in self.bins],
-                "summary": {"packed": self.packed, "unpacked": self.unpacked, "bits": self.bits,
-                            "capacity_floor": self.capacity_floor, "efficiency": round(self.efficiency, 4)}}
-
-    @staticmethod
-    def from_json(doc: dict) -> "PackingPlan":
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"not a {FORMAT} document (format {doc.get('format')!r})")
-        bins = tuple(Bin(b["primitive"], b["width"], b["depth"], b["ports"], tuple(b["slots"]), b["units"],
-                         tuple(Placement(**p) for p in b["placements"])) for b in doc["bins"])
-        return PackingPlan(doc["family"], doc["bram_kind"], tuple(Item(**i) for i in doc["items"]), bins,
-                           doc["solver"], doc.get("seconds", 0.0), tuple(doc.get("notes", ())))
+    def summary(self) -> dict:
+        return {**super().summary(), "capacity_floor": self.capacity_floor,
+                "efficiency": round(self.efficiency, 4)}
 
     def table(self) -> str:
         """Per bin: what it holds and its fill (the estimate command prints this)."""
@@ -225,6 +111,8 @@ class PackingPlan:
             lines.append(f"  bin {k}: {b.primitive} x{b.units} units {b.width}x{b.depth} "
                          f"fill {self.bin_fill(b):.0%}: {held}")
         return "\n".join(lines)
+
+
 
 
 # --- the family's bins -------------------------------------------------------------------------

@@ -66,6 +66,7 @@ from bitscale.hw import inventory
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_bytes
 from bitscale.hw.memstyle import memory_attrs, memory_style
+from bitscale.hw.mul2dsp import requant_operand
 from bitscale.nn import ir, requant
 
 EXTERNAL_ROM_MIN_BITS = 1 << 22     # weight memories this big: a $readmemh ROM module (see above)
@@ -218,8 +219,8 @@ class MVTU(wiring.Component):
             self.mul_bits, self.add_bits = inventory.requant_field_bits(mul, add)
             self.shift = shift
             # the multiplier's other operand: acc, or acc saturated into the exact [L, H] where that saves
-            # a DSP (nn/requant.multiplier_operand)
-            self.saturate, self.sat_lo, self.sat_hi, self.q_bits = requant.multiplier_operand(net, layer)
+            # a DSP (hw/mul2dsp.requant_operand)
+            self.saturate, self.sat_lo, self.sat_hi, self.q_bits = requant_operand(net, layer)
         return [_pack(fields[nf * pe:(nf + 1) * pe].reshape(-1), fb) for nf in range(nf_n)]
 
     def elaborate(self, platform):

@@ -39,7 +39,7 @@ from bitscale.hw.swg import SlidingWindow
 from bitscale.nn import ir
 
 if TYPE_CHECKING:
-    from bitscale.cost_model.packing import PackingPlan
+    from bitscale.hw.packing_plan import PackingPlan
 
 
 def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat:
@@ -70,15 +70,13 @@ class Accelerator(wiring.Component):
     m_axis_tlast: Signal
 
     def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding, packing: PackingPlan | None = None):
-        # packing: a cost_model.packing.PackingPlan of this design; its bins of two or more memories become
-        # shared memories (hw/packed_memory.py), single-memory bins stay the layers' own memories
+        # packing: a plan of this design (hw/packing_plan.py; cost_model/packing.py solves for it); its bins
+        # of two or more memories become shared memories (hw/packed_memory.py), single-memory bins stay the
+        # layers' own memories. Checked against the memories the layers build (below, after _plan).
+        from bitscale.hw.packing_plan import is_plain
         fold.validate(net, folding)
         self.net, self.folding = net, folding
         self.packing = packing
-        if packing is not None:
-            from bitscale.cost_model.packing import check_design
-            check_design(packing, net, folding)
-        from bitscale.cost_model.packing import is_plain
         self._shared = [] if packing is None else [b for b in packing.bins if not is_plain(b)]
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
@@ -94,6 +92,14 @@ class Accelerator(wiring.Component):
             "m_axis_tlast": Out(1),
         })
         self.stages = self._plan()
+        if packing is not None:
+            from bitscale.hw.packing_plan import check_memories
+            try:
+                check_memories(packing, self._memories())
+            except Exception:
+                for comp in (self, *(c for _, c in self.stages)):   # rejected: never elaborated, on purpose
+                    comp._MustUse__silence = True  # pyright: ignore[reportAttributeAccessIssue]
+                raise
 
     def _plan(self):
         """The chain of stream components, in order, as (name, component)."""
@@ -138,6 +144,17 @@ class Accelerator(wiring.Component):
             lanes, bits = lf.pe, mvtu.out_bits
         stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
         return stages
+
+    def _memories(self) -> dict[str, tuple[int, int, int]]:
+        """The read-only memories a packing plan may hold, as name -> (width, depth, read period): a weight
+        memory gives a new word every activation-plane count of cycles, a parameter table every row fold."""
+        out = {}
+        for mv in self.mvtus:
+            name = mv.layer.name
+            out[f"{name}.weights"] = (mv.mem_width, mv.mem_depth, mv.aplanes)
+            if mv._params is not None:
+                out[f"{name}.params"] = (mv._param_width(), len(mv._params), mv.sf_n * mv.wplanes * mv.aplanes)
+        return out
 
     def _connect_packed(self, m):
         """The shared memories of the packing plan, wired to their layers' w_*/p_* ports."""

@@ -24,6 +24,8 @@ hardware can produce lies inside (a proven bound, not a sample).
 The hardware also narrows the *other* operand: :func:`operand_range` gives one per-layer interval
 [L, H] such that saturating ``acc`` into it changes no channel's output on its reachable range, so
 the multiplier sees ``bits(L, H)`` bits instead of the full accumulator (proof in the function).
+Whether the hardware saturates (only where it saves a DSP) is a hardware decision:
+:func:`bitscale.hw.mul2dsp.requant_operand` (nn/ imports nothing from hw/ or cost_model/, issue #17).
 
 Guaranteed: :func:`narrow` returns (M, B, s) equal, on every reachable accumulator of every channel,
 to the requantizer it is given, or that requantizer itself when no narrower one exists in range;
@@ -251,23 +253,6 @@ def operand_range(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[int, int]:
     L = int(np.minimum(nxt - 1, hi).min())
     H = int(np.maximum(last, lo).max())
     return min(L, H), H
-
-
-def multiplier_operand(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[bool, int, int, int]:
-    """(saturate, L, H, bits): the requantizer multiplier's accumulator operand as hw/mvtu.py builds it.
-
-    The saturation (two comparisons and a mux per PE) pays only where it saves a DSP: the accumulator
-    is saturated into :func:`operand_range` iff the narrower operand takes fewer DSP primitives on one
-    of the DSP families (Yosys' mul2dsp rule, :func:`bitscale.cost_model.dsp.mul_dsp`, for a
-    ``q x (bits(M) + 1)`` signed product); otherwise the operand is the accumulator itself."""
-    from bitscale.cost_model.dsp import MUL2DSP, mul_dsp
-    acc = ir.acc_bits(layer)
-    lo, hi = operand_range(net, layer)
-    q = max(ir._signed_bits(lo), ir._signed_bits(hi))
-    mb = max(int(np.asarray(net.requant(layer)[0]).max(initial=0)).bit_length(), 1) + 1
-    if q < acc and any(mul_dsp(q, mb, True, True, f) < mul_dsp(acc, mb, True, True, f) for f in MUL2DSP):
-        return True, lo, hi, q
-    return False, lo, hi, acc
 
 
 def sum_bits(operand_bits: int, mul_bits: int, add_bits: int) -> int:

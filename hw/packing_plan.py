@@ -1,0 +1,181 @@
+"""The BRAM packing plan as a hardware structure: which read-only memories (items) share which block
+RAM (bin), where each sits in it, and on which port and slot it is read.
+
+A plan is data that hw/ builds from (hw/top.py wires each bin of two or more memories as one
+hw/packed_memory.PackedMemory); cost_model/packing.py solves for it and adds the cost facts (what Yosys
+maps a bin to, the capacity floor, the family's port count) in its subclass
+:class:`bitscale.cost_model.packing.PackingPlan`. The classes live here because hw/ may import only nn/
+and hw/ (issue #17's layering: nn -> hw -> boards | sim | cost_model); cost_model/packing.py re-exports
+them, so ``from bitscale.cost_model.packing import Item, PackingPlan`` keeps working.
+
+Guaranteed: the classes are frozen and round-trip through JSON (:meth:`PackingPlan.to_json` /
+:meth:`PackingPlan.from_json`, format ``bitscale.PackingPlan``); :meth:`PackingPlan.validate_layout`
+raises ValueError unless every item is placed exactly once, inside its bin, without overlap, on a
+conflict-free port schedule (so cycles/frame are unchanged); :func:`check_memories` raises UserError
+unless every item names a memory of the design with the hardware's depth and read period.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from bitscale.errors import UserError
+
+FORMAT = "bitscale.PackingPlan"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One read-only memory to place."""
+
+    name: str          # "<layer>.weights" / "<layer>.params"
+    layer: str
+    role: str          # weights | params
+    width: int         # bits read per word (live columns)
+    depth: int
+    period: int        # at least this many cycles between two distinct words at full throughput
+    units: int         # its own block-RAM count (unpacked)
+
+    @property
+    def bits(self) -> int:
+        return self.width * self.depth
+
+
+@dataclass(frozen=True)
+class Placement:
+    item: str
+    x: int             # first bit column in the bin word
+    y: int             # first row
+    slices: int        # depth slices side by side (item rows = min(depth, bin depth))
+    port: int
+    slot: int          # its slot in the port's round-robin (0 .. slots-1)
+    rows_per_word: int = 1   # k: a word stored as k rows of ceil(width/k) bits, read in k slots
+
+    def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
+        """(rectangle width, rectangle rows, slices) of item ``it`` in a bin ``bin_depth`` deep."""
+        k = self.rows_per_word
+        rows = it.depth * k
+        slices = -(-rows // bin_depth)
+        return -(-it.width // k) * slices, min(rows, bin_depth), slices
+
+
+@dataclass(frozen=True)
+class Bin:
+    primitive: str     # the configuration Yosys uses, e.g. "RAMB18E1 1024x18"
+    width: int
+    depth: int
+    ports: int
+    slots: tuple[int, ...]          # K per port
+    units: int
+    placements: tuple[Placement, ...]
+
+
+def is_plain(b: Bin) -> bool:
+    """One memory mapped as it is today (one port, one row per word): the layer keeps its own memory."""
+    return len(b.placements) == 1 and b.placements[0].rows_per_word == 1
+
+
+@dataclass(frozen=True)
+class PackingPlan:
+    family: str
+    bram_kind: str
+    items: tuple[Item, ...]
+    bins: tuple[Bin, ...]
+    solver: str                     # "ilp" | "heuristic" | "none"
+    seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def packed(self) -> int:
+        return sum(b.units for b in self.bins)
+
+    @property
+    def unpacked(self) -> int:
+        return sum(i.units for i in self.items)
+
+    @property
+    def bits(self) -> int:
+        return sum(i.bits for i in self.items)
+
+    def item(self, name: str) -> Item:
+        return next(i for i in self.items if i.name == name)
+
+    def bin_of(self, name: str) -> tuple[int, Placement]:
+        for k, b in enumerate(self.bins):
+            for p in b.placements:
+                if p.item == name:
+                    return k, p
+        raise KeyError(name)
+
+    def validate_layout(self) -> None:
+        """Raise ValueError unless every item is placed once, inside its bin, without overlap, on a
+        conflict-free port schedule (so cycles/frame are unchanged) and the plan saves units. What Yosys
+        maps a bin to and the family's port count are cost_model/packing.py's checks (``validate``)."""
+        names = [i.name for i in self.items]
+        placed = [p.item for b in self.bins for p in b.placements]
+        if sorted(names) != sorted(placed) or len(set(names)) != len(names):
+            raise ValueError(f"items placed {sorted(placed)} != items {sorted(names)}")
+        for b in self.bins:
+            if b.ports < 1 or len(b.slots) != b.ports:
+                raise ValueError(f"bin {b.primitive}: {b.ports} ports")
+            rects = []
+            for p in b.placements:
+                it = self.item(p.item)
+                w, h, slices = p.shape(it, b.depth)
+                if p.slices != slices or p.rows_per_word < 1 or p.x < 0 or p.y < 0 or p.x + w > b.width \
+                        or p.y + h > b.depth:
+                    raise ValueError(f"{p.item} does not fit its bin {b.primitive} {b.width}x{b.depth}")
+                if p.slices > 1 and p.y:
+                    raise ValueError(f"{p.item}: a sliced item starts at row 0")
+                if not 0 <= p.port < b.ports or not 0 <= p.slot < b.slots[p.port]:
+                    raise ValueError(f"{p.item}: port {p.port} slot {p.slot} out of range")
+                if it.period < b.slots[p.port] * p.rows_per_word:
+                    raise ValueError(f"{p.item} reads a word every {it.period} cycles but its port is shared "
+                                     f"{b.slots[p.port]} ways and a word takes {p.rows_per_word} reads: "
+                                     f"cycles/frame would change")
+                rects.append((p.x, p.y, w, h, p.item))
+            for k, (x, y, w, h, n) in enumerate(rects):
+                for x2, y2, w2, h2, n2 in rects[k + 1:]:
+                    if x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h:
+                        raise ValueError(f"{n} and {n2} overlap in bin {b.primitive}")
+            for port in range(b.ports):
+                slots = sorted(p.slot for p in b.placements if p.port == port)
+                if slots != list(range(b.slots[port])):
+                    raise ValueError(f"bin {b.primitive} port {port}: slots {slots}")
+        if self.packed > self.unpacked:
+            raise ValueError(f"packed {self.packed} > unpacked {self.unpacked}")
+
+    def summary(self) -> dict:
+        """The "summary" of the JSON document (cost_model/packing.py's subclass adds its cost facts)."""
+        return {"packed": self.packed, "unpacked": self.unpacked, "bits": self.bits}
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "family": self.family, "bram_kind": self.bram_kind, "solver": self.solver,
+                "seconds": self.seconds, "notes": list(self.notes),
+                "items": [asdict(i) for i in self.items],
+                "bins": [{**asdict(b), "slots": list(b.slots), "placements": [asdict(p) for p in b.placements]}
+                         for b in self.bins],
+                "summary": self.summary()}
+
+    @classmethod
+    def from_json(cls, doc: dict):
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} document (format {doc.get('format')!r})")
+        bins = tuple(Bin(b["primitive"], b["width"], b["depth"], b["ports"], tuple(b["slots"]), b["units"],
+                         tuple(Placement(**p) for p in b["placements"])) for b in doc["bins"])
+        return cls(doc["family"], doc["bram_kind"], tuple(Item(**i) for i in doc["items"]), bins,
+                   doc["solver"], doc.get("seconds", 0.0), tuple(doc.get("notes", ())))
+
+
+def check_memories(plan: PackingPlan, memories: dict[str, tuple[int, int, int]]) -> None:
+    """UserError unless ``plan``'s layout is valid and every item names one of ``memories`` (name ->
+    (width, depth, read period), as the hardware builds them) with that depth and period and at most that
+    width: a plan made for another folding could change cycles/frame or read the wrong words."""
+    try:
+        plan.validate_layout()
+    except ValueError as e:
+        raise UserError(f"packing plan rejected: {e}") from None
+    bad = sorted(i.name for i in plan.items
+                 if i.name not in memories or (i.depth, i.period) != memories[i.name][1:]
+                 or i.width > memories[i.name][0])
+    if bad:
+        raise UserError(f"packing plan rejected: it is not this design's (memories differ: {', '.join(bad)})")
