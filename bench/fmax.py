@@ -8,8 +8,9 @@ on the family's benchmark part: ECP5 LFE5U-85F speed 6 (ULX3S-85F), iCE40UP5K (i
 nextpnr's clock target at the goal (150 / 50 MHz) so the placer works for it. ECP5 designs with
 integer products run twice, LUT products (mac "lut") and DSP products (mac "dsp", MULT18X18D).
 
-Results are cached per (design, family) in bench/results/fmax_synth/ with the hash of hw/ they were
-built from: a re-run only places what changed (``--rerun`` forces, ``--cached-only`` starts no tool).
+Results are cached per (design, family) in bench/results/fmax_synth/ with the hash of the Verilog they
+were measured on (the design is generated again, seconds, to compare): a re-run only places what
+changed (``--rerun`` forces, ``--cached-only`` starts no tool and marks changed designs stale).
 One tool at a time (the machine is shared). Prints the table and writes bench/results/fmax.json.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cost_common import Design, ROOT, progress, write_result  # noqa: E402
 CACHE = ROOT / "bench" / "results" / "fmax_synth"
 BUILD = Path("/tmp/bitscale_fmax_builds")
 GOAL = {"ecp5": 150.0, "ice40": 50.0}
+TIMEOUT_S = 2400.0      # Yosys + nextpnr per design (placement alone took ~10 min at load 11 on 2 cores)
 BOARD = {"ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 P, BS = "parallel", "bit-serial"
 
@@ -45,7 +47,9 @@ DESIGNS = {
     "tfc_w1a1": (_fc("fmax_tfc_w1a1", 1, 1, ((8, 16, P), (8, 16, P), (8, 16, P), (2, 16, P))), ("ecp5",)),
     "tfc_w2a2_lut": (_fc("fmax_tfc_w2a2_lut", 2, 2, ((4, 16, P, "lut"), (4, 16, P, "lut"), (4, 16, P, "lut"),
                                                      (2, 16, P, "lut"))), ("ecp5",)),
-    "tfc_w2a2_dsp": (_fc("fmax_tfc_w2a2_dsp", 2, 2, ((4, 16, P, "dsp"), (4, 16, P, "dsp"), (4, 16, P, "dsp"),
+    # DSP products where they fit the part (ECP5-85F: 156 MULT18X18D; all four layers would need 224):
+    # the first layer (2-bit weights x 8-bit pixels) and the last in MULT18X18Ds, 96 in all
+    "tfc_w2a2_dsp": (_fc("fmax_tfc_w2a2_dsp", 2, 2, ((4, 16, P, "dsp"), (4, 16, P, "lut"), (4, 16, P, "lut"),
                                                      (2, 16, P, "dsp"))), ("ecp5",)),
     "sfc_w2a2_bs": (_fc("fmax_sfc_w2a2_bs", 2, 2, ((4, 16, BS), (4, 16, BS), (4, 16, BS), (2, 16, BS)),
                         widths=(256, 256, 256)), ("ecp5",)),
@@ -63,45 +67,43 @@ DESIGNS = {
 }
 
 
-def hw_hash() -> str:
-    """Hash of the generator's source (hw/ and the netlist-relevant nn/ files): a cached result is
-    reused only for the RTL it was measured on."""
-    h = hashlib.sha256()
-    for p in sorted((ROOT / "hw").glob("*.py")) + [ROOT / "nn" / "ir.py", ROOT / "nn" / "requant.py"]:
-        h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def measure(d: Design, family: str, rerun: bool, cached_only: bool, version: str) -> dict | None:
-    from bitscale.boards.synth import synth
+def generated(d: Design) -> tuple[Path, str]:
+    """Generate ``d`` from the working tree's hw/ (a fresh build folder); (folder, hash of its Verilog)."""
     from bitscale.hw.generate import generate
-    CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{d.name}.{family}.json"
-    if path.is_file() and not rerun:
-        doc = json.loads(path.read_text())
-        if doc.get("hw_hash") == version or cached_only:
-            return doc
-    if cached_only:
-        return None
     bd = BUILD / d.name
     if bd.exists():
         shutil.rmtree(bd)
     net = d.network()
     generate(net, d.folding(net), bd)
+    return bd, hashlib.sha256((bd / "bitscale_top.v").read_bytes()).hexdigest()[:16]
+
+
+def measure(d: Design, family: str, rerun: bool, cached_only: bool) -> dict | None:
+    from bitscale.boards.synth import synth
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"{d.name}.{family}.json"
+    bd, version = generated(d)
+    if path.is_file() and not rerun:
+        doc = json.loads(path.read_text())
+        if doc.get("verilog_hash") == version or cached_only:
+            return {**doc, "current": doc.get("verilog_hash") == version}
+    if cached_only:
+        return None
     t0 = time.time()
     progress(f"[{time.strftime('%H:%M:%S')}] {d.name} {family}: yosys + nextpnr at {GOAL[family]:g} MHz ...")
     try:
-        r = synth(bd, family, board=BOARD[family], place=True, freq_mhz=GOAL[family], log=lambda *a: None)
+        r = synth(bd, family, board=BOARD[family], place=True, freq_mhz=GOAL[family], log=lambda *a: None,
+                  timeout=TIMEOUT_S)
     except Exception as e:   # a bench keeps going: record the failure
         progress(f"  FAILED: {e}")
         return None
     keep = {k: r.get(k) for k in ("LUT", "FF", "BRAM18", "bram_kind", "DSP", "fmax_mhz", "freq_mhz",
                                   "critical_path", "seconds", "tools", "board", "part")}
-    doc = {"design": d.name, "family": family, "hw_hash": version, **keep, "wall_s": round(time.time() - t0, 1)}
+    doc = {"design": d.name, "family": family, "verilog_hash": version, **keep, "wall_s": round(time.time() - t0, 1)}
     path.write_text(json.dumps(doc, indent=1))
     progress(f"  fmax {doc['fmax_mhz']} MHz, LUT {doc['LUT']} FF {doc['FF']} DSP {doc['DSP']} "
              f"({doc['wall_s']} s); critical: {doc['critical_path']}")
-    return doc
+    return {**doc, "current": True}
 
 
 def main(argv=None) -> int:
@@ -117,15 +119,14 @@ def main(argv=None) -> int:
         print(f"unknown design(s) {unknown}; known: {', '.join(DESIGNS)}", file=sys.stderr)
         return 2
     fams = [f for f in args.families.split(",") if f]
-    version = hw_hash()
     rows = []
     for name in names:
         d, families = DESIGNS[name]
         for fam in families:
             if fam not in fams:
                 continue
-            r = measure(d, fam, args.rerun, args.cached_only, version)
-            row = {"design": name, "family": fam, "goal_mhz": GOAL[fam], "current": bool(r and r.get("hw_hash") == version)}
+            r = measure(d, fam, args.rerun, args.cached_only)
+            row = {"design": name, "family": fam, "goal_mhz": GOAL[fam], "current": bool(r and r.get("current"))}
             if r:
                 row.update({k: r.get(k) for k in ("fmax_mhz", "LUT", "FF", "BRAM18", "DSP", "critical_path")})
                 row["meets_goal"] = bool(r.get("fmax_mhz") and r["fmax_mhz"] >= GOAL[fam])
@@ -136,11 +137,11 @@ def main(argv=None) -> int:
         cp = r.get("critical_path") or {}
         fm = r.get("fmax_mhz")
         flag = "" if r.get("meets_goal") else "  MISS" if fm else "  (not run)"
-        stale = "" if r["current"] else " (stale hw)"
+        stale = "" if r["current"] or not r.get("fmax_mhz") else " (stale: the Verilog changed since)"
         progress(f"{r['design']:<16} {r['family']:<6} {fm if fm else '-':>9} {r['goal_mhz']:>5g} {r.get('LUT', '-'):>7} "
                  f"{r.get('FF', '-'):>7} {r.get('BRAM18', '-'):>5} {r.get('DSP', '-'):>4}  "
                  f"{cp.get('source', '')} -> {cp.get('sink', '')}{flag}{stale}")
-    out = write_result("fmax", {"goal_mhz": GOAL, "boards": BOARD, "hw_hash": version, "rows": rows,
+    out = write_result("fmax", {"goal_mhz": GOAL, "boards": BOARD, "rows": rows,
                                 "command": "bench/fmax.py " + " ".join(argv if argv is not None else sys.argv[1:])})
     progress(f"wrote {out}")
     return 0
