@@ -7,10 +7,17 @@ its folder; every package below a root (any folder with an ``__init__.py``) is f
 in the wheel without touching this file. tests/test_packaging.py builds the wheel and
 checks it holds every package of the source tree.
 """
+
 from setuptools import find_packages, setup
 
-ROOTS = {"bitscale": "bitscale", "bitscale.nn": "nn", "bitscale.hw": "hw", "bitscale.sim": "sim",
-         "bitscale.cost_model": "cost_model", "bitscale.boards": "boards"}
+ROOTS = {
+    "bitscale": "bitscale",
+    "bitscale.nn": "nn",
+    "bitscale.hw": "hw",
+    "bitscale.sim": "sim",
+    "bitscale.cost_model": "cost_model",
+    "bitscale.boards": "boards",
+}
 
 
 def packages_and_dirs():

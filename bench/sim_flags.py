@@ -14,6 +14,7 @@ timed stream, and whether every frame matched the golden words. The load average
 row: the 2-core machine is shared, so wall numbers depend on it, CPU numbers much less.
 Writes bench/results/sim_flags.json (earlier rows kept: a repeated variant adds a row).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ def harness_build(name: str, images: int):
     doc = simulate(bd, images=images, mode="fast", write=False, log=progress)
     os.environ.pop("BITSCALE_SIM_KEEP")
     runs = sorted(set(bd.glob(".sim-*")) - before, key=lambda p: p.stat().st_mtime)
-    builds = sorted((p for p in (bd / "sim_build").glob("verilator-bitscale_harness-*") if (p / "BUILD_OK").is_file()),
-                    key=lambda p: (p / "BUILD_OK").stat().st_mtime)
+    builds = sorted(
+        (p for p in (bd / "sim_build").glob("verilator-bitscale_harness-*") if (p / "BUILD_OK").is_file()),
+        key=lambda p: (p / "BUILD_OK").stat().st_mtime,
+    )
     return bd, builds[-1], runs[-1], doc
 
 
@@ -79,8 +82,12 @@ def run_variant(sim_dir: Path, run_dir: Path, opt: str, work_root: Path) -> dict
     env.pop("MAKEFLAGS", None)
     progress(f"{opt}: compiling the eval code ...")
     t0, c0 = time.time(), _children_cpu()
-    r = subprocess.run(["make", f"-j{runner.BUILD_JOBS}", "-C", str(vdir), "-f", "Vtop.mk", "VM_TRACE=0"] + make_vars,
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        ["make", f"-j{runner.BUILD_JOBS}", "-C", str(vdir), "-f", "Vtop.mk", "VM_TRACE=0"] + make_vars,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     compile_wall, compile_cpu = time.time() - t0, _children_cpu() - c0
     if r.returncode:
         return {"opt_fast": opt, "error": r.stderr[-2000:]}
@@ -94,14 +101,21 @@ def run_variant(sim_dir: Path, run_dir: Path, opt: str, work_root: Path) -> dict
     run = runner.run_test(vdir, HARNESS_TOP, HARNESS_TB, params, work, "verilator")
     res = json.loads((work / "result.json").read_text()) if (work / "result.json").is_file() else {}
     cycles, wall, cpu = res.get("stream_cycles"), res.get("stream_wall_s"), res.get("stream_cpu_s")
-    row = {"opt_fast": opt, "compile_wall_s": round(compile_wall, 1), "compile_cpu_s": round(compile_cpu, 1),
-           "passed": run.passed, "frames": len(res.get("matches", [])),
-           "golden_exact": bool(res.get("matches")) and all(res["matches"]),
-           "stream_cycles": cycles, "stream_wall_s": round(wall, 3) if wall else None,
-           "stream_cpu_s": round(cpu, 3) if cpu else None,
-           "cycles_per_s": round(cycles / wall) if cycles and wall else None,
-           "cycles_per_cpu_s": round(cycles / cpu) if cycles and cpu else None,
-           "load": load, "load_after": round(os.getloadavg()[0], 2)}
+    row = {
+        "opt_fast": opt,
+        "compile_wall_s": round(compile_wall, 1),
+        "compile_cpu_s": round(compile_cpu, 1),
+        "passed": run.passed,
+        "frames": len(res.get("matches", [])),
+        "golden_exact": bool(res.get("matches")) and all(res["matches"]),
+        "stream_cycles": cycles,
+        "stream_wall_s": round(wall, 3) if wall else None,
+        "stream_cpu_s": round(cpu, 3) if cpu else None,
+        "cycles_per_s": round(cycles / wall) if cycles and wall else None,
+        "cycles_per_cpu_s": round(cycles / cpu) if cycles and cpu else None,
+        "load": load,
+        "load_after": round(os.getloadavg()[0], 2),
+    }
     shutil.rmtree(vdir, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return row
@@ -114,29 +128,45 @@ def main(argv=None):
     ap.add_argument("--variants", default="-O0;-O1;-O2;-O3;-O2 -march=native")
     args = ap.parse_args(argv)
     from bitscale.sim import runner
+
     runner.setup_path()
     bd, sim_dir, run_dir, doc = harness_build(args.design, args.images)
     progress(f"harness build {sim_dir} (made in {doc.get('compile_s')} s)")
     out = ROOT / "bench" / "results" / "sim_flags.json"
     prev = json.loads(out.read_text()) if out.is_file() else {}
-    rows = {(r["design"], r["opt_fast"], r.get("when")): r for r in prev.get("rows", [])}   # repeats kept
+    rows = {(r["design"], r["opt_fast"], r.get("when")): r for r in prev.get("rows", [])}  # repeats kept
     with tempfile.TemporaryDirectory(prefix="bitscale-simflags-", dir=bd) as tmp:
         for opt in [v.strip() for v in args.variants.split(";") if v.strip()]:
-            row = {"design": args.design, **run_variant(sim_dir, run_dir, opt, Path(tmp)),
-                   "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            row = {
+                "design": args.design,
+                **run_variant(sim_dir, run_dir, opt, Path(tmp)),
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            }
             rows[(args.design, opt, row["when"])] = row
             print(json.dumps(row), flush=True)
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({"cpus": os.cpu_count(), "verilator": runner._tool_version("verilator"),
-                                       "build_options": runner.verilator_options(None),
-                                       "rows": list(rows.values())}, indent=1))
+            out.write_text(
+                json.dumps(
+                    {
+                        "cpus": os.cpu_count(),
+                        "verilator": runner._tool_version("verilator"),
+                        "build_options": runner.verilator_options(None),
+                        "rows": list(rows.values()),
+                    },
+                    indent=1,
+                )
+            )
     shutil.rmtree(run_dir, ignore_errors=True)
-    print(f"{'design':<10} {'OPT_FAST':<22} {'compile s wall/CPU':>18} {'cycles/s':>9} {'per CPU s':>10} "
-          f"{'golden':>6} {'load':>5}")
+    print(
+        f"{'design':<10} {'OPT_FAST':<22} {'compile s wall/CPU':>18} {'cycles/s':>9} {'per CPU s':>10} "
+        f"{'golden':>6} {'load':>5}"
+    )
     for r in rows.values():
-        print(f"{r['design']:<10} {r['opt_fast']:<22} {r.get('compile_wall_s')!s:>8}/{r.get('compile_cpu_s')!s:<9} "
-              f"{r.get('cycles_per_s')!s:>9} {r.get('cycles_per_cpu_s')!s:>10} {r.get('golden_exact')!s:>6} "
-              f"{r.get('load')!s:>5}")
+        print(
+            f"{r['design']:<10} {r['opt_fast']:<22} {r.get('compile_wall_s')!s:>8}/{r.get('compile_cpu_s')!s:<9} "
+            f"{r.get('cycles_per_s')!s:>9} {r.get('cycles_per_cpu_s')!s:>10} {r.get('golden_exact')!s:>6} "
+            f"{r.get('load')!s:>5}"
+        )
     return 0
 
 

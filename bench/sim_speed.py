@@ -21,6 +21,7 @@ simulator, which depend much less on the load). ``--cli-cnv`` runs with an empty
 so its build also compiles Verilator's runtime objects (a machine's first build).
 Writes bench/results/sim_speed.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,41 +86,78 @@ def run_design(name: str, beat_frames: int | None) -> dict:
     x = y = None
     if source == "fashion-mnist":
         from bitscale.nn.data import load_dataset
+
         ds = load_dataset("fashion-mnist", None, tuple(net.input_shape))
         x, y = ds.test_x, ds.test_y
-    row = {"design": name, "build_dir": str(bd), "hw_commit": _hw_commit(bd), "load_before": load(),
-           "uptime_before": uptime()}
+    row = {
+        "design": name,
+        "build_dir": str(bd),
+        "hw_commit": _hw_commit(bd),
+        "load_before": load(),
+        "uptime_before": uptime(),
+    }
     progress(f"{name}: fast harness, {n_fast} image(s) ...")
     fast = simulate(bd, images=n_fast, inputs=x, labels=y, mode="fast", write=False, log=progress)
     row["load_fast"] = load()
     progress(f"{name}: per-beat cocotb, {beat_frames} frame(s) ...")
-    beat = simulate(bd, images=beat_frames, inputs=None if x is None else x[:beat_frames],
-                    labels=None if y is None else y[:beat_frames], mode="cocotb-stream", write=False,
-                    log=progress)
+    beat = simulate(
+        bd,
+        images=beat_frames,
+        inputs=None if x is None else x[:beat_frames],
+        labels=None if y is None else y[:beat_frames],
+        mode="cocotb-stream",
+        write=False,
+        log=progress,
+    )
     row["load_beat"] = load()
     row["uptime_after"] = uptime()
     for tag, doc in (("fast", fast), ("beat", beat)):
-        row[tag] = {k: doc.get(k) for k in ("images", "golden_match", "hw_correct", "input_source",
-                                            "cycles_per_frame", "model_cycles_per_frame", "latency_cycles",
-                                            "frames_streamed", "sim_cycles", "sim_s", "stream_cycles", "stream_s",
-                                            "cycles_per_s", "cycles_per_cpu_s", "run_cycles_per_s", "build_s",
-                                            "compile_s", "compile_cpu_s", "wall_s", "errors")}
+        row[tag] = {
+            k: doc.get(k)
+            for k in (
+                "images",
+                "golden_match",
+                "hw_correct",
+                "input_source",
+                "cycles_per_frame",
+                "model_cycles_per_frame",
+                "latency_cycles",
+                "frames_streamed",
+                "sim_cycles",
+                "sim_s",
+                "stream_cycles",
+                "stream_s",
+                "cycles_per_s",
+                "cycles_per_cpu_s",
+                "run_cycles_per_s",
+                "build_s",
+                "compile_s",
+                "compile_cpu_s",
+                "wall_s",
+                "errors",
+            )
+        }
     row["speedup"] = round(fast["cycles_per_s"] / beat["cycles_per_s"], 1) if beat["cycles_per_s"] else None
     cf, cb = fast.get("cycles_per_cpu_s"), beat.get("cycles_per_cpu_s")
     row["speedup_cpu"] = round(cf / cb, 1) if cf and cb else None
-    row["same_cycles"] = (fast["cycles_per_frame"] == beat["cycles_per_frame"]
-                          and fast["latency_cycles"] == beat["latency_cycles"])
+    row["same_cycles"] = (
+        fast["cycles_per_frame"] == beat["cycles_per_frame"] and fast["latency_cycles"] == beat["latency_cycles"]
+    )
     from bitscale.cost_model import estimate
     from bitscale.hw.folding import Folding
+
     folding = Folding.from_json(json.loads((bd / "design.json").read_text())["folding"])
-    try:        # the cost model's latency bound (a side column: a cost model mid-refit must not lose the run)
+    try:  # the cost model's latency bound (a side column: a cost model mid-refit must not lose the run)
         row["latency_model"] = estimate(net, folding, "pynq-z1").latency_cycles
     except (ValueError, KeyError) as e:
         row["latency_model"], row["latency_model_error"] = None, str(e)
-    row["checks"] = {"golden_exact": fast["golden_match"] == fast["images"] and beat["golden_match"] == beat["images"],
-                     "cycles_eq_model": fast["cycles_per_frame"] == fast["model_cycles_per_frame"],
-                     "latency_le_model": (fast["latency_cycles"] <= row["latency_model"]
-                                          if row["latency_model"] is not None else None)}
+    row["checks"] = {
+        "golden_exact": fast["golden_match"] == fast["images"] and beat["golden_match"] == beat["images"],
+        "cycles_eq_model": fast["cycles_per_frame"] == fast["model_cycles_per_frame"],
+        "latency_le_model": (
+            fast["latency_cycles"] <= row["latency_model"] if row["latency_model"] is not None else None
+        ),
+    }
     return row
 
 
@@ -127,6 +165,7 @@ def cli_cnv(images: int = 50) -> dict:
     """`bitscale simulate` of the CNV in a fresh copy of its build folder: a full build, timed."""
     from cost_common import build
     from vs_finn import design
+
     bd = build(design("cnv", 2, 2))
     with tempfile.TemporaryDirectory(prefix="bitscale-simspeed-") as tmp:
         fresh = Path(tmp) / "cnv"
@@ -135,26 +174,46 @@ def cli_cnv(images: int = 50) -> dict:
         t, up0 = time.time(), uptime()
         c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         progress(f"bitscale simulate {fresh} --images {images} (fresh build) ...")
-        r = subprocess.run([sys.executable, "-m", "bitscale", "simulate", str(fresh), "--images", str(images)],
-                           capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            [sys.executable, "-m", "bitscale", "simulate", str(fresh), "--images", str(images)],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         wall = time.time() - t
         c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)    # the whole command, build included
+        cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)  # the whole command, build included
         doc = json.loads((fresh / "sim.json").read_text()) if (fresh / "sim.json").is_file() else {}
-    return {"command": f"bitscale simulate BUILD --images {images}", "returncode": r.returncode,
-            "hw_commit": _hw_commit(bd),
-            "wall_s": round(wall, 1), "build_s": doc.get("build_s"), "compile_cpu_s": doc.get("compile_cpu_s"),
-            "cpu_s": round(cpu, 1), "sim_s": doc.get("sim_s"), "cycles_per_cpu_s": doc.get("cycles_per_cpu_s"),
-            "uptime_before": up0, "uptime_after": uptime(), "golden_match": doc.get("golden_match"),
-            "images": doc.get("images"), "cycles_per_s": doc.get("cycles_per_s"), "load_after": load(),
-            "stdout_tail": r.stdout[-400:], "stderr_tail": r.stderr[-800:]}
+    return {
+        "command": f"bitscale simulate BUILD --images {images}",
+        "returncode": r.returncode,
+        "hw_commit": _hw_commit(bd),
+        "wall_s": round(wall, 1),
+        "build_s": doc.get("build_s"),
+        "compile_cpu_s": doc.get("compile_cpu_s"),
+        "cpu_s": round(cpu, 1),
+        "sim_s": doc.get("sim_s"),
+        "cycles_per_cpu_s": doc.get("cycles_per_cpu_s"),
+        "uptime_before": up0,
+        "uptime_after": uptime(),
+        "golden_match": doc.get("golden_match"),
+        "images": doc.get("images"),
+        "cycles_per_s": doc.get("cycles_per_s"),
+        "load_after": load(),
+        "stdout_tail": r.stdout[-400:],
+        "stderr_tail": r.stderr[-800:],
+    }
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", default=",".join(DESIGNS))
-    ap.add_argument("--beat-frames", type=int, default=None,
-                    help="frames through the per-beat testbench (default: per design, enough for >10k cycles)")
+    ap.add_argument(
+        "--beat-frames",
+        type=int,
+        default=None,
+        help="frames through the per-beat testbench (default: per design, enough for >10k cycles)",
+    )
     ap.add_argument("--cli-cnv", action="store_true")
     args = ap.parse_args(argv)
     names = [n for n in args.designs.split(",") if n]
@@ -162,6 +221,7 @@ def main(argv=None):
     if bad:
         ap.error(f"unknown design {bad[0]!r}; choose from {', '.join(DESIGNS)}")
     from bitscale.sim import runner
+
     runner.setup_path()
 
     out = ROOT / "bench" / "results" / "sim_speed.json"
@@ -169,12 +229,17 @@ def main(argv=None):
     rows = {r["design"]: r for r in prev.get("rows", [])}
     doc: dict = {}
 
-    def save() -> None:          # after every design: a late failure keeps what was measured
-        doc.update({"machine": platform.node(), "cpus": os.cpu_count(),
-                    "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "verilator": runner._tool_version("verilator"),
-                    "build_options": runner.verilator_options(None),
-                    "rows": [rows[n] for n in DESIGNS if n in rows]})
+    def save() -> None:  # after every design: a late failure keeps what was measured
+        doc.update(
+            {
+                "machine": platform.node(),
+                "cpus": os.cpu_count(),
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "verilator": runner._tool_version("verilator"),
+                "build_options": runner.verilator_options(None),
+                "rows": [rows[n] for n in DESIGNS if n in rows],
+            }
+        )
         if "cli_cnv" not in doc and "cli_cnv" in prev:
             doc["cli_cnv"] = prev["cli_cnv"]
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -187,25 +252,33 @@ def main(argv=None):
         doc["cli_cnv"] = cli_cnv()
         save()
 
-    hdr = (f"{'design':<20} {'images':>6} {'match':>11} {'cyc/frame':>9} {'model':>6} {'latency':>7} "
-           f"{'build s':>7} {'fast cyc/s':>11} {'(per CPU s)':>11} {'beat cyc/s':>10} {'(per CPU s)':>11} "
-           f"{'x':>6} {'load':>5}")
+    hdr = (
+        f"{'design':<20} {'images':>6} {'match':>11} {'cyc/frame':>9} {'model':>6} {'latency':>7} "
+        f"{'build s':>7} {'fast cyc/s':>11} {'(per CPU s)':>11} {'beat cyc/s':>10} {'(per CPU s)':>11} "
+        f"{'x':>6} {'load':>5}"
+    )
     print(hdr)
     for r in doc["rows"]:
         f, b = r["fast"], r["beat"]
         build_s = f["build_s"] if f["build_s"] > 1 else f"({f['compile_s']})"
-        print(f"{r['design']:<20} {f['images']:>6} {f['golden_match']:>5}/{f['images']:<5} "
-              f"{f['cycles_per_frame']:>9.1f} {f['model_cycles_per_frame']:>6} {f['latency_cycles']:>7} "
-              f"{build_s!s:>7} {f['cycles_per_s']:>11,} {f.get('cycles_per_cpu_s') or 0:>11,} "
-              f"{b['cycles_per_s']:>10,} {b.get('cycles_per_cpu_s') or 0:>11,} {r['speedup']!s:>6} "
-              f"{r['load_fast']:>5}")
+        print(
+            f"{r['design']:<20} {f['images']:>6} {f['golden_match']:>5}/{f['images']:<5} "
+            f"{f['cycles_per_frame']:>9.1f} {f['model_cycles_per_frame']:>6} {f['latency_cycles']:>7} "
+            f"{build_s!s:>7} {f['cycles_per_s']:>11,} {f.get('cycles_per_cpu_s') or 0:>11,} "
+            f"{b['cycles_per_s']:>10,} {b.get('cycles_per_cpu_s') or 0:>11,} {r['speedup']!s:>6} "
+            f"{r['load_fast']:>5}"
+        )
     if "cli_cnv" in doc:
         c = doc["cli_cnv"]
-        print(f"{c['command']} (CNV w2a2, fresh build): {c['wall_s']} s wall, build {c['build_s']} s, "
-              f"{c['golden_match']}/{c['images']} golden, exit {c['returncode']}")
+        print(
+            f"{c['command']} (CNV w2a2, fresh build): {c['wall_s']} s wall, build {c['build_s']} s, "
+            f"{c['golden_match']}/{c['images']} golden, exit {c['returncode']}"
+        )
     print(f"wrote {out.relative_to(ROOT)}", file=sys.stderr)
-    ok = all(r["fast"]["golden_match"] == r["fast"]["images"] and r["beat"]["golden_match"] == r["beat"]["images"]
-             for r in doc["rows"])
+    ok = all(
+        r["fast"]["golden_match"] == r["fast"]["images"] and r["beat"]["golden_match"] == r["beat"]["images"]
+        for r in doc["rows"]
+    )
     return 0 if ok else 1
 
 

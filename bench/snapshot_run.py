@@ -10,16 +10,24 @@ environment and are started through this file again (bench/cost_holdout.py does)
 
 Guaranteed: only the import mapping of the editable install changes (to DIR); the script runs as __main__.
 """
+
 import os
 import runpy
 import sys
 
-FOLDERS = {"bitscale": "bitscale", "bitscale.boards": "boards", "bitscale.cost_model": "cost_model",
-           "bitscale.hw": "hw", "bitscale.nn": "nn", "bitscale.sim": "sim"}
+FOLDERS = {
+    "bitscale": "bitscale",
+    "bitscale.boards": "boards",
+    "bitscale.cost_model": "cost_model",
+    "bitscale.hw": "hw",
+    "bitscale.nn": "nn",
+    "bitscale.sim": "sim",
+}
 
 
 def redirect(snap: str) -> None:
     import __editable___bitscale_0_1_0_finder as finder  # the editable install's import mapping
+
     for name in finder.MAPPING:
         finder.MAPPING[name] = os.path.join(snap, FOLDERS[name])
 

@@ -17,6 +17,7 @@ Per design, weight memories only (what FINN's formula covers):
 Then the same networks at equal PE*SIMD in parallel vs weight-serial vs bit-serial (model): BRAM18, LUT, FPS.
 Writes bench/results/vs_finn.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,10 @@ NETS = {
     "tfc": (("fc", (64, 64, 64), None, None, 784, 0), [(16, 49), (8, 8), (8, 8), (10, 8)]),
     "sfc": (("fc", (256, 256, 256), None, None, 784, 0), [(16, 49), (16, 16), (16, 16), (10, 16)]),
     "lfc": (("fc", (1024, 1024, 1024), None, None, 784, 0), [(32, 49), (64, 32), (32, 64), (10, 8)]),
-    "cnv": (("cnv", (32, 32, 3), (64, 64, "P", 128, 128, "P", 256, 256), (512, 512), None, None, 0),
-            [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1, 4), (1, 8), (5, 1)]),
+    "cnv": (
+        ("cnv", (32, 32, 3), (64, 64, "P", 128, 128, "P", 256, 256), (512, 512), None, None, 0),
+        [(16, 3), (32, 32), (16, 32), (16, 32), (4, 32), (1, 32), (1, 4), (1, 8), (5, 1)],
+    ),
 }
 PRECISIONS = [(1, 1), (2, 2), (4, 4)]
 
@@ -53,11 +56,11 @@ def design(net_name, w, a, mode="parallel", folder_mac=False) -> Design:
     if not folder_mac:
         return d
     from bitscale.cost_model.autofold import choose_mac
+
     net = d.network()
     chosen = choose_mac(net, d.folding(net), BOARD)
     macs = [lf.mac for lf in chosen.layers]
-    name = d.name + ("_mac" if any(m != "dsp" and _has_products(l) for m, l in zip(macs, net.compute_layers))
-                     else "")
+    name = d.name + ("_mac" if any(m != "dsp" and _has_products(l) for m, l in zip(macs, net.compute_layers)) else "")
     return Design(name, d.net, tuple((p, s, mode, m) for (p, s), m in zip(fold, macs)))
 
 
@@ -68,6 +71,7 @@ def _has_products(layer) -> bool:
 def finn_lut(layer, pe, simd) -> float:
     """FINN's HLS MVAU LUT estimate (anchors file): 300 + 1.1*PE*(mult + addertree + acc + thresholds)."""
     from bitscale.nn import ir
+
     W, A = layer.wbits, layer.in_bits
     Q = simd
     mult = Q * (2 * math.ceil((W + A) / 6) - 1) * (W + A)
@@ -77,12 +81,13 @@ def finn_lut(layer, pe, simd) -> float:
     if layer.act == "thresholds":
         B = layer.out_bits
         tmem = layer.mh // pe
-        thr = (2 ** B - 1) * acc * math.ceil(tmem / 64) + (2 ** B - 1) * acc
+        thr = (2**B - 1) * acc * math.ceil(tmem / 64) + (2**B - 1) * acc
     return 300 + 1.1 * pe * (mult + addertree + acc + thr)
 
 
 def evaluate(d: Design, with_yosys: bool, resynth: bool, cached_only: bool = False):
     from bitscale.cost_model import bram, estimate
+
     net = d.network()
     f = d.folding(net)
     e = estimate(net, f, BOARD)
@@ -96,15 +101,28 @@ def evaluate(d: Design, with_yosys: bool, resynth: bool, cached_only: bool = Fal
             bound_block += wm.floor
         finn += bram.finn_bram18(wm.width, wm.depth)
         finn_luts += finn_lut(l, le.pe, le.simd)
-    row = {"design": d.name, "BRAM18_weights": ours, "bound_block": bound_block, "bound_all": bound_all,
-           "finn_BRAM18": finn, "BRAM18_total": e.BRAM18, "LUT_model": e.LUT, "LUT_finn": round(finn_luts),
-           "DSP": e.DSP, "fps": round(e.fps, 1), "cycles": e.cycles,
-           "mac": [le.mac for le in e.layers],
-           # products of <= 4x4 bits (the first layer takes 8-bit pixels) in DSP blocks (model = Yosys)
-           "DSP_small_products": sum(le.DSP for l, le in zip(net.compute_layers, e.layers)
-                                     if _has_products(l) and l.wbits <= 4 and l.in_bits <= 4),
-           "over_bound": round(ours / bound_block - 1, 4) if bound_block else 0.0,
-           "weight_memories": [m.to_json() for le in e.layers for m in le.memories if m.role == "weights"]}
+    row = {
+        "design": d.name,
+        "BRAM18_weights": ours,
+        "bound_block": bound_block,
+        "bound_all": bound_all,
+        "finn_BRAM18": finn,
+        "BRAM18_total": e.BRAM18,
+        "LUT_model": e.LUT,
+        "LUT_finn": round(finn_luts),
+        "DSP": e.DSP,
+        "fps": round(e.fps, 1),
+        "cycles": e.cycles,
+        "mac": [le.mac for le in e.layers],
+        # products of <= 4x4 bits (the first layer takes 8-bit pixels) in DSP blocks (model = Yosys)
+        "DSP_small_products": sum(
+            le.DSP
+            for l, le in zip(net.compute_layers, e.layers)
+            if _has_products(l) and l.wbits <= 4 and l.in_bits <= 4
+        ),
+        "over_bound": round(ours / bound_block - 1, 4) if bound_block else 0.0,
+        "weight_memories": [m.to_json() for le in e.layers for m in le.memories if m.role == "weights"],
+    }
     if with_yosys:
         r = cached(d, "xc7") if cached_only else synthesized(d, "xc7", resynth=resynth, log=progress)
         if r:
@@ -117,26 +135,34 @@ def main(argv=None):
     ap.add_argument("--yosys", default="tfc", help="comma-separated networks to also synthesize (xc7); '' for none")
     ap.add_argument("--resynth", action="store_true")
     ap.add_argument("--cached-only", action="store_true", help="use cached Yosys runs only, start none")
-    ap.add_argument("--as-written", action="store_true",
-                    help="products as written (DSP where Yosys maps them), not the folder's MAC choice")
+    ap.add_argument(
+        "--as-written",
+        action="store_true",
+        help="products as written (DSP where Yosys maps them), not the folder's MAC choice",
+    )
     args = ap.parse_args(argv)
     ysets = {s for s in args.yosys.split(",") if s}
     t0 = time.time()
     rows = []
-    progress(f"{'design':<24} {'ours':>5} {'bound':>6} {'(all)':>6} {'FINN':>5} {'total':>6} "
-             f"{'LUT model':>10} {'LUT yosys':>10} {'LUT FINN':>9} {'FPS':>10}")
+    progress(
+        f"{'design':<24} {'ours':>5} {'bound':>6} {'(all)':>6} {'FINN':>5} {'total':>6} "
+        f"{'LUT model':>10} {'LUT yosys':>10} {'LUT FINN':>9} {'FPS':>10}"
+    )
     for name in NETS:
         for w, a in PRECISIONS:
             d = design(name, w, a, folder_mac=not args.as_written)
             row = evaluate(d, name in ysets, args.resynth, args.cached_only)
             rows.append(row)
-            progress(f"{d.name:<24} {row['BRAM18_weights']:>5} {row['bound_block']:>6} {row['bound_all']:>6} "
-                     f"{row['finn_BRAM18']:>5} {row['BRAM18_total']:>6} {row['LUT_model']:>10} "
-                     f"{row.get('LUT_yosys', '-'):>10} {row['LUT_finn']:>9} {row['fps']:>10.0f}")
+            progress(
+                f"{d.name:<24} {row['BRAM18_weights']:>5} {row['bound_block']:>6} {row['bound_all']:>6} "
+                f"{row['finn_BRAM18']:>5} {row['BRAM18_total']:>6} {row['LUT_model']:>10} "
+                f"{row.get('LUT_yosys', '-'):>10} {row['LUT_finn']:>9} {row['fps']:>10.0f}"
+            )
     progress("\nequal PE*SIMD, three MAC modes (model, pynq-z1 @ 100 MHz)")
     progress(f"{'network':<12} {'mode':<14} {'BRAM18':>7} {'LUT':>8} {'DSP':>5} {'FPS':>12}")
     modes = []
     from bitscale.cost_model import estimate
+
     nets = {}
     for name in NETS:
         for w, a in PRECISIONS[1:]:
@@ -145,8 +171,14 @@ def main(argv=None):
                 key = (name, w, a)
                 net = nets[key] = nets.get(key) or d.network()
                 e = estimate(net, d.folding(net), BOARD)
-                m = {"network": f"{name}_w{w}a{a}", "mode": mode, "BRAM18": e.BRAM18, "LUT": e.LUT,
-                     "DSP": e.DSP, "fps": round(e.fps, 1)}
+                m = {
+                    "network": f"{name}_w{w}a{a}",
+                    "mode": mode,
+                    "BRAM18": e.BRAM18,
+                    "LUT": e.LUT,
+                    "DSP": e.DSP,
+                    "fps": round(e.fps, 1),
+                }
                 modes.append(m)
                 progress(f"{m['network']:<12} {mode:<14} {e.BRAM18:>7} {e.LUT:>8} {e.DSP:>5} {e.fps:>12,.0f}")
     checks = {
@@ -162,9 +194,17 @@ def main(argv=None):
         r["LUT_ratio_from"] = "yosys" if "LUT_yosys" in r else "model"
     progress("\n" + "  ".join(f"{r['design']} {r['LUT_ratio']} ({r['LUT_ratio_from']})" for r in rows))
     progress(f"\nchecks: {checks}")
-    out = write_result("vs_finn", {"board": BOARD, "rows": rows, "modes": modes, "checks": checks,
-                                   "seconds": round(time.time() - t0, 1),
-                                   "command": "bench/vs_finn.py --yosys " + args.yosys})
+    out = write_result(
+        "vs_finn",
+        {
+            "board": BOARD,
+            "rows": rows,
+            "modes": modes,
+            "checks": checks,
+            "seconds": round(time.time() - t0, 1),
+            "command": "bench/vs_finn.py --yosys " + args.yosys,
+        },
+    )
     progress(f"wrote {out}")
 
 

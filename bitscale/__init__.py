@@ -9,6 +9,7 @@
 Guaranteed: ``import bitscale`` is cheap (no torch, Amaranth or cocotb; tests/test_api.py checks
 it in a fresh interpreter): every name above is imported on first use.
 """
+
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
@@ -23,23 +24,66 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time these load on first
     from bitscale.results import SimResult, SynthResult, TrainResult
 
 # name -> module that defines it (imported on first access, PEP 562)
-_API = {name: "bitscale.api" for name in (
-    "Run", "Design", "train", "load_run", "auto_fold", "estimate", "generate", "simulate", "synth", "build")}
-_API.update({"UserError": "bitscale.errors", "Board": "bitscale.boards", "BOARDS": "bitscale.boards",
-             "Folding": "bitscale.hw.folding", "Estimate": "bitscale.cost_model",
-             "TrainResult": "bitscale.results", "SimResult": "bitscale.results", "SynthResult": "bitscale.results"})
+_API = {
+    name: "bitscale.api"
+    for name in (
+        "Run",
+        "Design",
+        "train",
+        "load_run",
+        "auto_fold",
+        "estimate",
+        "generate",
+        "simulate",
+        "synth",
+        "build",
+    )
+}
+_API.update(
+    {
+        "UserError": "bitscale.errors",
+        "Board": "bitscale.boards",
+        "BOARDS": "bitscale.boards",
+        "Folding": "bitscale.hw.folding",
+        "Estimate": "bitscale.cost_model",
+        "TrainResult": "bitscale.results",
+        "SimResult": "bitscale.results",
+        "SynthResult": "bitscale.results",
+    }
+)
 # bs.sweep and bs.report are the modules bitscale.sweep and bitscale.report, callable as the API
 # functions bitscale.api.sweep / .report (a package attribute named like a submodule becomes that
 # submodule as soon as it is imported, so the module itself is what answers the call).
 _CALLABLE_MODULES = ("sweep", "report")
 
-__all__ = ["BOARDS", "Board", "Design", "Estimate", "Folding", "Run", "SimResult", "SynthResult", "TrainResult",
-           "UserError", "__version__", "auto_fold", "build", "estimate", "generate", "load_run", "report", "simulate",
-           "sweep", "synth", "train"]
+__all__ = [
+    "BOARDS",
+    "Board",
+    "Design",
+    "Estimate",
+    "Folding",
+    "Run",
+    "SimResult",
+    "SynthResult",
+    "TrainResult",
+    "UserError",
+    "__version__",
+    "auto_fold",
+    "build",
+    "estimate",
+    "generate",
+    "load_run",
+    "report",
+    "simulate",
+    "sweep",
+    "synth",
+    "train",
+]
 
 
 def __getattr__(name):
     import importlib
+
     if name in _API:
         value = getattr(importlib.import_module(_API[name]), name)
     elif name in _CALLABLE_MODULES:

@@ -13,6 +13,7 @@ its stage when called); no function prints: progress goes to the ``bitscale.<sta
 bad value before any slow work; ``generate`` refuses a folding that does not fit the board it
 is meant for, with the numbers, before any Verilog is written.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,22 @@ if TYPE_CHECKING:  # pragma: no cover
     from bitscale.nn.ir import QuantizedNetwork
     from bitscale.results import SimResult, SynthResult, TrainResult
 
-__all__ = ["Design", "Run", "auto_fold", "build", "choose_folding", "estimate", "generate", "load_run", "report",
-           "simulate", "sweep", "synth", "synth_document", "train"]
+__all__ = [
+    "Design",
+    "Run",
+    "auto_fold",
+    "build",
+    "choose_folding",
+    "estimate",
+    "generate",
+    "load_run",
+    "report",
+    "simulate",
+    "sweep",
+    "synth",
+    "synth_document",
+    "train",
+]
 
 
 def _log(stage: str):
@@ -54,12 +69,14 @@ class Run:
     def network(self) -> QuantizedNetwork:
         """The validated integer IR (loaded from network.json/.npz on each access)."""
         from bitscale.nn import ir
+
         return ir.load(self.dir)
 
     @property
     def result(self) -> TrainResult:
         """What training reported (metrics.json) as the typed result the sweep and store use."""
         from bitscale.results import TrainResult
+
         return TrainResult.from_metrics(self.metrics)
 
     @property
@@ -86,13 +103,18 @@ class Design:
     board: str | None
     estimate: Estimate | None
     cycles_per_frame: int
-    design: dict = field(default_factory=dict, repr=False)     # design.json's content
+    design: dict = field(default_factory=dict, repr=False)  # design.json's content
 
     def to_json(self) -> dict:
-        return {"build_dir": str(self.build_dir), "folding": self.folding.to_json(),
-                "folding_source": self.folding_source, "board": self.board,
-                "estimate": self.estimate.to_json() if self.estimate is not None else None,
-                "cycles_per_frame": self.cycles_per_frame, "design": self.design}
+        return {
+            "build_dir": str(self.build_dir),
+            "folding": self.folding.to_json(),
+            "folding_source": self.folding_source,
+            "board": self.board,
+            "estimate": self.estimate.to_json() if self.estimate is not None else None,
+            "cycles_per_frame": self.cycles_per_frame,
+            "design": self.design,
+        }
 
 
 def _read_json(path: Path) -> dict:
@@ -105,6 +127,7 @@ def _read_json(path: Path) -> dict:
 def _network(run) -> tuple[QuantizedNetwork, Path | None]:
     """(IR, run directory or None) from a Run, a run/build directory, or a QuantizedNetwork."""
     from bitscale.nn import ir
+
     if isinstance(run, Run):
         return run.network, run.dir
     if isinstance(run, (str, os.PathLike)):
@@ -117,13 +140,25 @@ def _network(run) -> tuple[QuantizedNetwork, Path | None]:
 def _board(board) -> Board:
     from bitscale.boards import Board
     from bitscale.boards import get as get_board
+
     return board if isinstance(board, Board) else get_board(board)
 
 
 # --- train / load ---------------------------------------------------------------------------------
 
-def train(out, *, model: str = D.MODEL, wbits=2, abits=2, scale: float | str = 0.125,
-          dataset: str = D.DATASET, epochs: int = D.EPOCHS, seed: int = D.SEED, **options) -> Run:
+
+def train(
+    out,
+    *,
+    model: str = D.MODEL,
+    wbits=2,
+    abits=2,
+    scale: float | str = 0.125,
+    dataset: str = D.DATASET,
+    epochs: int = D.EPOCHS,
+    seed: int = D.SEED,
+    **options,
+) -> Run:
     """Train ``model`` with Brevitas QAT at ``wbits``/``abits`` (1..16, 0 = float, or one per
     compute layer) and width ``scale``, export the IR into ``out`` and check it against the golden
     model. ``options``: the other TrainConfig fields (batch_size, lr, device, data_dir, base,
@@ -132,14 +167,17 @@ def train(out, *, model: str = D.MODEL, wbits=2, abits=2, scale: float | str = 0
 
     from bitscale.nn.train import TrainConfig
     from bitscale.nn.train import train as _train
+
     if isinstance(scale, str):
         try:
             scale = float(Fraction(scale.strip()))
         except (ValueError, ZeroDivisionError):
             raise UserError(f"scale must be a number like 0.125 or '1/8', not {scale!r}") from None
-    cfg = TrainConfig(model=model, wbits=wbits, abits=abits, scale=scale, dataset=dataset, epochs=epochs,
-                      seed=seed, **options)
+    cfg = TrainConfig(
+        model=model, wbits=wbits, abits=abits, scale=scale, dataset=dataset, epochs=epochs, seed=seed, **options
+    )
     from bitscale.outdir import check_parent_writable
+
     check_parent_writable(out)
     _train(cfg, out, log=_log("train"))
     return load_run(out)
@@ -148,18 +186,22 @@ def train(out, *, model: str = D.MODEL, wbits=2, abits=2, scale: float | str = 0
 def load_run(run_dir) -> Run:
     """The run in ``run_dir`` (network.json/.npz, and config.json/metrics.json where present)."""
     from bitscale.nn import ir
+
     d = Path(run_dir)
-    ir.load(d)                      # validates, one clear error for a broken run
+    ir.load(d)  # validates, one clear error for a broken run
     return Run(d, _read_json(d / "config.json"), _read_json(d / "metrics.json"))
 
 
 # --- folding and estimate -------------------------------------------------------------------------
 
-def auto_fold(run, board: Board | str = D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES,
-              max_util: float = D.MAX_UTIL) -> Folding:
+
+def auto_fold(
+    run, board: Board | str = D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES, max_util: float = D.MAX_UTIL
+) -> Folding:
     """The cheapest folding of ``run`` reaching ``fps`` frames/s on ``board`` (fps=None: the
     fastest folding that fits). UserError with the numbers when the board cannot reach it."""
     from bitscale.cost_model import auto_fold as _auto_fold
+
     net, _ = _network(run)
     b = _board(board)
     if isinstance(modes, str):
@@ -172,39 +214,61 @@ def auto_fold(run, board: Board | str = D.BOARD, fps: float | None = D.FPS, *, m
         raise
 
 
-def estimate(run, board: Board | str = D.BOARD, folding=None, *, fps: float | None = D.FPS, modes=D.MODES,
-             max_util: float = D.MAX_UTIL) -> Estimate:
+def estimate(
+    run,
+    board: Board | str = D.BOARD,
+    folding=None,
+    *,
+    fps: float | None = D.FPS,
+    modes=D.MODES,
+    max_util: float = D.MAX_UTIL,
+) -> Estimate:
     """Predicted LUT/FF/BRAM/DSP, cycles and FPS of ``run`` on ``board``: of ``folding`` (a
     Folding or a folding.json path) when given, else of ``auto_fold(run, board, fps)``."""
     from bitscale.cost_model import estimate as _estimate
+
     net, _ = _network(run)
     b = _board(board)
-    f = _load_folding(folding) if folding is not None else auto_fold(net, b, fps, modes=modes,
-                                                                      max_util=max_util)
+    f = _load_folding(folding) if folding is not None else auto_fold(net, b, fps, modes=modes, max_util=max_util)
     return _estimate(net, f, b)
 
 
 def _load_folding(folding):
     from bitscale.hw.folding import Folding
+
     return folding if isinstance(folding, Folding) else Folding.load(folding)
 
 
 def fit_message(est) -> str:
     """One line with every resource against the board, for a folding that does not fit."""
     from bitscale.boards import get as get_board
+
     b = get_board(est.board)
     cap = {"LUT": b.lut, "FF": b.ff, "BRAM18": b.bram, "DSP": b.dsp}
     name = {"BRAM18": est.bram_kind}
-    parts = [f"{name.get(k, k)} {getattr(est, k):,}/{cap[k]:,} ({est.utilization[k]:.0%})" for k in cap
-             if k in est.utilization]
+    parts = [
+        f"{name.get(k, k)} {getattr(est, k):,}/{cap[k]:,} ({est.utilization[k]:.0%})"
+        for k in cap
+        if k in est.utilization
+    ]
     over = [name.get(k, k) for k in cap if est.utilization.get(k, 0) > 1]
-    return (f"the folding does not fit {est.board}: {', '.join(parts)}; over: {', '.join(over)}. "
-            f"Fold for the board (bitscale estimate RUN_DIR --board {est.board} [--fps N]) or give a "
-            f"smaller --folding")
+    return (
+        f"the folding does not fit {est.board}: {', '.join(parts)}; over: {', '.join(over)}. "
+        f"Fold for the board (bitscale estimate RUN_DIR --board {est.board} [--fps N]) or give a "
+        f"smaller --folding"
+    )
 
 
-def choose_folding(run, *, board=None, fps: float | str | None = None, folding=None, modes=D.MODES,
-                   max_util: float = D.MAX_UTIL, log=None):
+def choose_folding(
+    run,
+    *,
+    board=None,
+    fps: float | str | None = None,
+    folding=None,
+    modes=D.MODES,
+    max_util: float = D.MAX_UTIL,
+    log=None,
+):
     """The folding ``generate`` builds, and where it came from, as (Folding, source, board name or
     None, Estimate or None). In order: ``folding`` when given; RUN_DIR/folding.json when
     ``bitscale estimate`` wrote one (for this board, when a board is given, and no ``fps`` asked);
@@ -214,6 +278,7 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
     and refused with the numbers if it does not fit."""
     from bitscale.cost_model import estimate as _estimate
     from bitscale.hw.folding import default_folding
+
     log = log or _log("generate")
     net, run_dir = _network(run)
     b = _board(board) if board is not None else None
@@ -227,19 +292,28 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
     elif saved is not None and saved.is_file() and fps is None and (b is None or est_doc.get("board") == b.name):
         f = _load_folding(saved)
         fps_note = est_doc.get("total", {}).get("fps")
-        source = (f"{saved} (written by bitscale estimate" + (f" for {est_doc['board']}" if est_doc.get("board") else "")
-                  + (f", {fps_note:,.0f} FPS" if isinstance(fps_note, (int, float)) else "") + ")")
+        source = (
+            f"{saved} (written by bitscale estimate"
+            + (f" for {est_doc['board']}" if est_doc.get("board") else "")
+            + (f", {fps_note:,.0f} FPS" if isinstance(fps_note, (int, float)) else "")
+            + ")"
+        )
         if b is None and est_doc.get("board"):
             b = _board(est_doc["board"])
     elif b is not None:
         target = D.FPS if fps is None else None if fps == "max" else float(fps)
         f = auto_fold(net, b, target, modes=modes, max_util=max_util)
-        source = (f"auto-folded for {b.name}: the fastest folding that fits" if target is None else
-                  f"auto-folded for {b.name} at {target:,.0f} FPS (the cheapest folding reaching it)")
+        source = (
+            f"auto-folded for {b.name}: the fastest folding that fits"
+            if target is None
+            else f"auto-folded for {b.name} at {target:,.0f} FPS (the cheapest folding reaching it)"
+        )
     else:
         f = default_folding(net)
-        source = ("the default folding (parallel, PE <= 8, SIMD <= 16); for a board, run "
-                  "`bitscale estimate RUN_DIR --board B` first or give --board")
+        source = (
+            "the default folding (parallel, PE <= 8, SIMD <= 16); for a board, run "
+            "`bitscale estimate RUN_DIR --board B` first or give --board"
+        )
     log(f"folding: {source}")
     est = None
     if b is not None:
@@ -247,18 +321,34 @@ def choose_folding(run, *, board=None, fps: float | str | None = None, folding=N
         if not est.fits:
             raise UserError(fit_message(est))
         if folding is not None and fps not in (None, "max") and est.fps < float(fps):
-            raise UserError(f"the folding reaches {est.fps:,.0f} FPS on {b.name} (estimate at "
-                            f"{est.clock_mhz:g} MHz), below --fps {float(fps):,.0f}; leave out --folding to "
-                            f"auto-fold for it")
-        log(f"estimate on {b.name}: LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
-            f"{est.BRAM18} ({est.utilization['BRAM18']:.0%}), DSP {est.DSP}, {est.fps:,.0f} FPS")
+            raise UserError(
+                f"the folding reaches {est.fps:,.0f} FPS on {b.name} (estimate at "
+                f"{est.clock_mhz:g} MHz), below --fps {float(fps):,.0f}; leave out --folding to "
+                f"auto-fold for it"
+            )
+        log(
+            f"estimate on {b.name}: LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
+            f"{est.BRAM18} ({est.utilization['BRAM18']:.0%}), DSP {est.DSP}, {est.fps:,.0f} FPS"
+        )
     return f, source, (b.name if b is not None else None), est
 
 
 # --- hardware -------------------------------------------------------------------------------------
 
-def generate(run, out, *, board=None, fps: float | str | None = None, folding=None, selftest_frames: int = 16,
-             force: bool = False, modes=D.MODES, max_util: float = D.MAX_UTIL, pack: bool = False) -> Design:
+
+def generate(
+    run,
+    out,
+    *,
+    board=None,
+    fps: float | str | None = None,
+    folding=None,
+    selftest_frames: int = 16,
+    force: bool = False,
+    modes=D.MODES,
+    max_util: float = D.MAX_UTIL,
+    pack: bool = False,
+) -> Design:
     """Generate the accelerator for ``run`` into ``out`` (Verilog, design.json, a copy of the
     network): folded as :func:`choose_folding` says, refused before any Verilog is written if it
     does not fit the board; with ``board``, also the board-level top and self-test. ``pack``: its
@@ -269,33 +359,40 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
 
     from bitscale import outdir
     from bitscale.hw.generate import generate as _generate
-    if board is not None:                  # a bad board or frame count fails before the slow part
+
+    if board is not None:  # a bad board or frame count fails before the slow part
         from bitscale.boards.board import check_args
+
         check_args(board if isinstance(board, str) else board.name, selftest_frames)
     if isinstance(run, (str, os.PathLike)):
         run = load_run(run)
     if not isinstance(run, Run):
-        raise UserError("generate needs a run (bs.load_run(dir) or a run directory): simulate and the "
-                        "board self-test take their test images from it")
+        raise UserError(
+            "generate needs a run (bs.load_run(dir) or a run directory): simulate and the "
+            "board self-test take their test images from it"
+        )
     net = run.network
     log = _log("generate")
-    f, source, board_name, est = choose_folding(run, board=board, fps=fps, folding=folding, modes=modes,
-                                                max_util=max_util, log=log)
-    if board is not None and board_name is not None:      # the self-test's ROMs must fit beside the core
+    f, source, board_name, est = choose_folding(
+        run, board=board, fps=fps, folding=folding, modes=modes, max_util=max_util, log=log
+    )
+    if board is not None and board_name is not None:  # the self-test's ROMs must fit beside the core
         from bitscale.boards.board import check_selftest_fits
         from bitscale.hw.top import frame_format
+
         check_selftest_fits(_board(board_name), est, frame_format(net, f), selftest_frames)
     out = Path(out)
     replace = outdir.replaceable(out, "generate")
     outdir.prepare(out, "generate", force=force, inputs=[run.dir], create=False)
-    run_dir = str(run.dir.resolve())       # absolute: simulate may run from elsewhere
+    run_dir = str(run.dir.resolve())  # absolute: simulate may run from elsewhere
     plan = None
     if pack:
         from bitscale.cost_model.packing import plan_design
+
         plan = plan_design(net, f, _board(board_name or D.BOARD).family)
     if replace:
         design = _generate(net, f, out, run_dir=run_dir, log=log, packing=plan)
-    else:                                  # --force into a folder that is not ours: add, never replace
+    else:  # --force into a folder that is not ours: add, never replace
         tmp = Path(tempfile.mkdtemp(dir=out, prefix=".bitscale-generate-tmp."))
         try:
             design = _generate(net, f, tmp / "build", run_dir=run_dir, log=log, packing=plan)
@@ -305,10 +402,11 @@ def generate(run, out, *, board=None, fps: float | str | None = None, folding=No
                 os.replace(p, out / p.name)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    if replace:                            # never mark a folder that holds somebody else's files
+    if replace:  # never mark a folder that holds somebody else's files
         outdir.mark(out, "generate")
-    if board is not None and board_name is not None:      # board files only when asked for (--board)
+    if board is not None and board_name is not None:  # board files only when asked for (--board)
         from bitscale.boards.board import add_board
+
         add_board(out, board_name, frames=selftest_frames, log=log)
     return Design(out, f, source, board_name, est, int(design["model_cycles_per_frame"]), design)
 
@@ -319,62 +417,113 @@ def simulate(build_dir, images: int = D.IMAGES, simulator: str = D.SIMULATOR, **
     (latency, the model's cycles, per-frame detail) is BUILD_DIR/sim.json."""
     from bitscale.results import SimResult
     from bitscale.sim.simulate import simulate as _simulate
+
     return SimResult.from_sim(_simulate(build_dir, images=images, simulator=simulator, log=_log("sim"), **options))
 
 
-def synth(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
-          timeout: float | None = None, dsp: bool = True) -> SynthResult:
+def synth(
+    build_dir,
+    family: str | None = None,
+    board=None,
+    *,
+    place: bool | None = None,
+    timeout: float | None = None,
+    dsp: bool = True,
+) -> SynthResult:
     """Yosys synthesis (and nextpnr fmax on ECP5/iCE40) of ``build_dir`` (the full document, with
     the per-module breakdown and tool versions, is BUILD_DIR/synth.json, and what
     :func:`synth_document` returns). ``board`` defaults to the board the design was generated for
     (``generate --board``), when it is of ``family``; ``family`` defaults to the family of that
     board, else of the default board. ``dsp=False``: multipliers from LUTs (Yosys ``-nodsp``)."""
     from bitscale.results import SynthResult
+
     return SynthResult.from_synth(synth_document(build_dir, family, board, place=place, timeout=timeout, dsp=dsp))
 
 
-def synth_document(build_dir, family: str | None = None, board=None, *, place: bool | None = None,
-                   timeout: float | None = None, dsp: bool = True) -> dict:
+def synth_document(
+    build_dir,
+    family: str | None = None,
+    board=None,
+    *,
+    place: bool | None = None,
+    timeout: float | None = None,
+    dsp: bool = True,
+) -> dict:
     """:func:`synth`, returning synth.json's whole content (what ``bitscale synth --json`` prints)."""
     from bitscale.boards.synth import synth as _synth
+
     if board is None:
         made_for = (_read_json(Path(build_dir) / "board.json").get("board") or {}).get("name")
         if made_for and (family is None or _board(made_for).family == family):
             board = made_for
     if family is None:
         family = _board(board if board is not None else D.BOARD).family
-    return _synth(build_dir, family, board=None if board is None else _board(board).name, place=place,
-                  log=_log("synth"), timeout=timeout, dsp=dsp)
+    return _synth(
+        build_dir,
+        family,
+        board=None if board is None else _board(board).name,
+        place=place,
+        log=_log("synth"),
+        timeout=timeout,
+        dsp=dsp,
+    )
 
 
-def build(build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None,
-          clock_mhz: float | None = None) -> dict:
+def build(
+    build_dir, *, seed: int = 1, dsp: bool = True, timeout: float | None = None, clock_mhz: float | None = None
+) -> dict:
     """Bitstream of a build directory generated with a board (ECP5/iCE40, open toolchain), the
     accelerator on the family's PLL: at ``clock_mhz`` (the highest PLL frequency at or below it) or,
     by default, the fastest PLL clock nextpnr closes; build.json's content (utilization, the clock,
     fmax and FPS at it)."""
     from bitscale.boards.build import build as _build
+
     return _build(build_dir, seed=seed, dsp=dsp, log=_log("build"), timeout=timeout, clock_mhz=clock_mhz)
 
 
 # --- sweep and report -----------------------------------------------------------------------------
 
-def sweep(out, *, bits=(1, 2, 4, 8), scales=("1/64", "1/32"), model: str = D.MODEL, dataset: str = D.DATASET,
-          board: str = D.BOARD, fps: float | None = D.FPS, epochs: int = D.EPOCHS, seed: int = D.SEED,
-          hw: bool = False, workers: int | None = None, store: str | None = None, **spec) -> dict:
+
+def sweep(
+    out,
+    *,
+    bits=(1, 2, 4, 8),
+    scales=("1/64", "1/32"),
+    model: str = D.MODEL,
+    dataset: str = D.DATASET,
+    board: str = D.BOARD,
+    fps: float | None = D.FPS,
+    epochs: int = D.EPOCHS,
+    seed: int = D.SEED,
+    hw: bool = False,
+    workers: int | None = None,
+    store: str | None = None,
+    **spec,
+) -> dict:
     """Train and estimate a precision x width grid into a result store in ``out`` (resumable);
     ``bits``: tied weight/activation bits (0 = float). ``spec``: the other SweepSpec fields."""
     from bitscale.sweep import SweepSpec, run_sweep
-    s = SweepSpec(model=model, precisions=tuple((int(b), int(b)) for b in bits), scales=tuple(map(str, scales)),
-                  dataset=dataset, board=board, fps=fps, epochs=epochs, seed=seed, hw=hw, **spec)
+
+    s = SweepSpec(
+        model=model,
+        precisions=tuple((int(b), int(b)) for b in bits),
+        scales=tuple(map(str, scales)),
+        dataset=dataset,
+        board=board,
+        fps=fps,
+        epochs=epochs,
+        seed=seed,
+        hw=hw,
+        **spec,
+    )
     return run_sweep(s, out, store_url=store, workers=workers, log=_log("sweep"), quiet_points=True)
 
 
 def report(sweep_dir, *, out=None, store: str | None = None, reference: str = "w8a8", delta: float = 1.0) -> dict:
     """results.csv, plots, findings.json and report.html of a sweep; {"report", "findings", "rows"}."""
     from bitscale.report import write_report
-    return write_report(sweep_dir, store_url=store, out_dir=out, reference=reference, delta=delta,
-                        log=_log("report"))
+
+    return write_report(sweep_dir, store_url=store, out_dir=out, reference=reference, delta=delta, log=_log("report"))
 
 
 class CallableModule(types.ModuleType):

@@ -10,6 +10,7 @@ then ``os.replace``); on any error, including KeyboardInterrupt, the temporary f
 and an existing target is untouched; the new file gets the usual permissions (0o666 less the
 umask), not ``mkstemp``'s 0o600.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,6 +64,7 @@ def replace_dir(tmp, final) -> Path:
     """Put the complete folder ``tmp`` in place of ``final`` (which may exist): the old folder is moved
     aside first and removed after, so ``final`` is always either the old or the new folder, whole."""
     import shutil
+
     tmp, final = Path(tmp), Path(final)
     if not final.exists():
         os.replace(tmp, final)

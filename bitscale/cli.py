@@ -13,6 +13,7 @@ Conventions, the same for every command (tests/test_cli.py checks each):
   exits 141 with no traceback, after the command's files are written.
 * help shows every option's default; ``-v``/``-q`` before the command set the log level.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,20 @@ from dataclasses import dataclass
 from bitscale import __version__
 from bitscale.errors import UserError
 
-ORDER = ["demo", "train", "export_qonnx", "generate", "simulate", "estimate", "synth", "build",
-         "boards", "sweep", "report", "completion"]
+ORDER = [
+    "demo",
+    "train",
+    "export_qonnx",
+    "generate",
+    "simulate",
+    "estimate",
+    "synth",
+    "build",
+    "boards",
+    "sweep",
+    "report",
+    "completion",
+]
 
 log = logging.getLogger("bitscale")
 
@@ -53,7 +66,7 @@ def to_jsonable(obj):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
-    if hasattr(obj, "item") and callable(obj.item):        # numpy scalars
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
         return obj.item()
     return obj
 
@@ -91,14 +104,21 @@ class DefaultsFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action):
         h = action.help or ""
         d = action.default
-        if ("default" in h or d is None or d is False or d is argparse.SUPPRESS
-                or not action.option_strings or isinstance(d, bool)):
+        if (
+            "default" in h
+            or d is None
+            or d is False
+            or d is argparse.SUPPRESS
+            or not action.option_strings
+            or isinstance(d, bool)
+        ):
             return h
         return f"{h} (default {d})" if h else f"(default {d})"
 
 
 def _command_modules():
     import bitscale.commands as pkg
+
     found = {m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_")}
     for name in ORDER + sorted(found - set(ORDER)):
         if name in found:
@@ -106,9 +126,14 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bitscale", formatter_class=DefaultsFormatter, description=(
-        "Reduced-precision accelerator co-design: train -> estimate -> generate -> simulate -> synth "
-        "-> report. Every command takes --json (one JSON document on stdout; progress on stderr)."))
+    p = argparse.ArgumentParser(
+        prog="bitscale",
+        formatter_class=DefaultsFormatter,
+        description=(
+            "Reduced-precision accelerator co-design: train -> estimate -> generate -> simulate -> synth "
+            "-> report. Every command takes --json (one JSON document on stdout; progress on stderr)."
+        ),
+    )
     p.add_argument("--version", action="version", version=f"bitscale {__version__}")
     g = p.add_mutually_exclusive_group()
     g.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -120,8 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sp in sub.choices.values():
         sp.formatter_class = DefaultsFormatter
         if "--json" not in sp._option_string_actions:
-            sp.add_argument("--json", action="store_true",
-                            help="print the result as one JSON document on stdout")
+            sp.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout")
     return p
 
 
@@ -133,7 +157,7 @@ def _stdout_to_stderr():
     try:
         fd = sys.stdout.fileno()
         err_fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):       # stdout replaced (pytest's capsys)
+    except (AttributeError, OSError, ValueError):  # stdout replaced (pytest's capsys)
         fd = None
     saved = None
     if fd is not None:
@@ -167,7 +191,7 @@ def _silence_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    saved = (list(log.handlers), log.level, log.propagate)     # main() called in-process leaves logging as it was
+    saved = (list(log.handlers), log.level, log.propagate)  # main() called in-process leaves logging as it was
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

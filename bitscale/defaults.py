@@ -9,6 +9,7 @@ margin). Auto-folding then picks the *cheapest* folding that reaches it on the b
 stay small enough to simulate, synthesize and compare; ``--fps max`` asks for the fastest folding
 that fits instead (it fills the board: tens of thousands of LUTs for a 4.6k-parameter MLP).
 """
+
 from __future__ import annotations
 
 MODEL = "fc"
@@ -28,6 +29,7 @@ def parse_fps(text) -> float | None:
     import math
 
     from bitscale.errors import UserError
+
     if text is None:
         return FPS
     if isinstance(text, str) and text.strip().lower() in ("max", "fastest"):

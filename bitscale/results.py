@@ -7,6 +7,7 @@ document (nn/train's metrics.json, sim.json, synth.json) is read in exactly one 
 Guaranteed: accuracies and agreements are fractions in [0, 1] (a stage reporting a percent is an
 error at this boundary, never a guess in the report); counts are non-negative integers.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
@@ -71,15 +72,14 @@ class TrainResult(_JSON):
         return TrainResult(doc.get("test_acc"), doc.get("golden_agreement"), doc.get("params"))
 
 
-
 @dataclass(frozen=True)
 class SimResult(_JSON):
     """A simulated build: images streamed, frames equal to the golden model, measured cycles."""
 
     images: int
-    passed: bool                     # every frame came back and equals the golden model, no errors
+    passed: bool  # every frame came back and equals the golden model, no errors
     golden_match: int | None = None  # frames equal to the golden model
-    hw_correct: int | None = None    # frames whose argmax is the label
+    hw_correct: int | None = None  # frames whose argmax is the label
     cycles_per_frame: float | None = None
     errors: tuple[str, ...] = ()
 
@@ -99,11 +99,14 @@ class SimResult(_JSON):
         """From bitscale.sim.simulate's sim.json."""
         errors = tuple(doc.get("errors") or ())
         images = int(doc["images"])
-        passed = (bool(doc.get("all_frames_match")) and not errors
-                  and (doc.get("golden_match") is None or doc["golden_match"] == images))
-        return SimResult(images, passed, doc.get("golden_match"), doc.get("hw_correct"),
-                         doc.get("cycles_per_frame"), errors)
-
+        passed = (
+            bool(doc.get("all_frames_match"))
+            and not errors
+            and (doc.get("golden_match") is None or doc["golden_match"] == images)
+        )
+        return SimResult(
+            images, passed, doc.get("golden_match"), doc.get("hw_correct"), doc.get("cycles_per_frame"), errors
+        )
 
 
 @dataclass(frozen=True)
@@ -126,10 +129,7 @@ class SynthResult(_JSON):
     @staticmethod
     def from_synth(doc: dict) -> "SynthResult":
         """From bitscale.boards.synth's synth.json."""
-        return SynthResult(doc["LUT"], doc["FF"], doc["BRAM18"], doc["DSP"], doc.get("fmax_mhz"),
-                           doc.get("bram_kind"))
-
-
+        return SynthResult(doc["LUT"], doc["FF"], doc["BRAM18"], doc["DSP"], doc.get("fmax_mhz"), doc.get("bram_kind"))
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,9 @@ class SearchResult(_JSON):
     """A searched mixed-precision point (``bitscale sweep --mixed K``): per-layer bits, the BRAM18
     budget it was searched under, the ILP's predicted cost and objective, and its source run."""
 
-    wbits: tuple[int, ...]           # per compute layer
-    abits: tuple[int, ...]           # bits entering each compute layer (abits[0] = the input's 8)
-    label: str                       # e.g. w1.1.1.2-a8.4.4.4
+    wbits: tuple[int, ...]  # per compute layer
+    abits: tuple[int, ...]  # bits entering each compute layer (abits[0] = the input's 8)
+    label: str  # e.g. w1.1.1.2-a8.4.4.4
     budget_bram18: int
     predicted_lut: int
     predicted_bram18: int
@@ -147,7 +147,7 @@ class SearchResult(_JSON):
     perturbation: float
     solve_seconds: float
     source_run: str
-    k: int = 0                       # the k-th (0-based) of ``of`` budgets of the width's frontier
+    k: int = 0  # the k-th (0-based) of ``of`` budgets of the width's frontier
     of: int = 1
 
     FORMAT = "bitscale.SearchResult"
@@ -169,6 +169,17 @@ class SearchResult(_JSON):
     def from_search(doc: dict) -> "SearchResult":
         """From bitscale.mixed.search_point's search_point.json."""
         p = doc["predicted"]
-        return SearchResult(tuple(doc["wbits"]), tuple(doc["abits"]), doc["label"], doc["budget"]["BRAM18"],
-                            p["LUT"], p["BRAM18"], p["DSP"], float(doc["perturbation"]),
-                            float(doc["solve_seconds"]), str(doc["source_run"]), doc.get("k", 0), doc.get("of", 1))
+        return SearchResult(
+            tuple(doc["wbits"]),
+            tuple(doc["abits"]),
+            doc["label"],
+            doc["budget"]["BRAM18"],
+            p["LUT"],
+            p["BRAM18"],
+            p["DSP"],
+            float(doc["perturbation"]),
+            float(doc["solve_seconds"]),
+            str(doc["source_run"]),
+            doc.get("k", 0),
+            doc.get("of", 1),
+        )

@@ -29,6 +29,7 @@ while it is ``pending``, or ``running`` under an owner that is gone: a process
 on this host that no longer exists, or a heartbeat older than ``stale_after``
 seconds (the only test possible for another host).
 """
+
 from __future__ import annotations
 
 import json
@@ -40,15 +41,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import (Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
-                        create_engine, event, select, update)
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import (ArgumentError, DatabaseError, IntegrityError, OperationalError,
-                            ProgrammingError)
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bitscale.errors import UserError
-from bitscale.proc import pid_alive as pid_alive   # re-exported (it lives with the process helpers)
+from bitscale.proc import pid_alive as pid_alive  # re-exported (it lives with the process helpers)
 
 STATUSES = ("pending", "running", "done", "failed")
 POINT_KEY = ("model", "wbits", "abits", "scale", "dataset", "epochs", "seed", "board", "fps_target")
@@ -83,17 +94,17 @@ class Point(_Claimable, Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     model: Mapped[str] = mapped_column(String(32))
-    wbits: Mapped[int] = mapped_column(Integer)          # 0 = float baseline; < 0: mixed (mixed_key)
+    wbits: Mapped[int] = mapped_column(Integer)  # 0 = float baseline; < 0: mixed (mixed_key)
     abits: Mapped[int] = mapped_column(Integer)
-    scale: Mapped[str] = mapped_column(String(32))       # canonical fraction, "1/32"
+    scale: Mapped[str] = mapped_column(String(32))  # canonical fraction, "1/32"
     scale_value: Mapped[float] = mapped_column(Float)
     dataset: Mapped[str] = mapped_column(String(32))
     epochs: Mapped[int] = mapped_column(Integer)
     seed: Mapped[int] = mapped_column(Integer)
     board: Mapped[str] = mapped_column(String(32))
-    fps_target: Mapped[float] = mapped_column(Float)     # 0 = the fastest folding that fits
-    claims: Mapped[int] = mapped_column(Integer, default=0)           # times the point was taken
-    train_attempts: Mapped[int] = mapped_column(Integer, default=0)   # times training was started
+    fps_target: Mapped[float] = mapped_column(Float)  # 0 = the fastest folding that fits
+    claims: Mapped[int] = mapped_column(Integer, default=0)  # times the point was taken
+    train_attempts: Mapped[int] = mapped_column(Integer, default=0)  # times training was started
     run_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
@@ -112,9 +123,9 @@ class Metrics(Base):
     est_cycles: Mapped[float | None] = mapped_column(Float, nullable=True)
     est_fps: Mapped[float | None] = mapped_column(Float, nullable=True)
     est_latency_cycles: Mapped[float | None] = mapped_column(Float, nullable=True)
-    est_layers: Mapped[str | None] = mapped_column(Text, nullable=True)   # JSON list
-    folding: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON
-    est_error: Mapped[str | None] = mapped_column(Text, nullable=True)    # e.g. "nothing fits"
+    est_layers: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list
+    folding: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    est_error: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "nothing fits"
     train_metrics: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON from train()
 
 
@@ -127,7 +138,7 @@ class HwResult(_Claimable, Base):
     sim_images: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sim_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     sim_golden_match: Mapped[int | None] = mapped_column(Integer, nullable=True)  # frames equal to golden
-    sim_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)      # on the simulated images
+    sim_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)  # on the simulated images
     sim_cycles_per_frame: Mapped[float | None] = mapped_column(Float, nullable=True)
     sim_fps: Mapped[float | None] = mapped_column(Float, nullable=True)
     synth_lut: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -158,9 +169,9 @@ class EstimateView(Base):
     bram18: Mapped[float | None] = mapped_column(Float, nullable=True)
     dsp: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_cycles: Mapped[float | None] = mapped_column(Float, nullable=True)
-    layers: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON list
-    folding: Mapped[str | None] = mapped_column(Text, nullable=True)     # JSON
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)       # e.g. "nothing fits"
+    layers: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON list
+    folding: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "nothing fits"
 
 
 class MixedResult(Base):
@@ -172,15 +183,15 @@ class MixedResult(Base):
     __tablename__ = "mixed_results"
 
     point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
-    wbits: Mapped[str] = mapped_column(Text)                # JSON list, one per compute layer
-    abits: Mapped[str] = mapped_column(Text)                # JSON list: bits entering each compute layer
-    label: Mapped[str] = mapped_column(String(255))         # e.g. w1.1.1.2-a8.4.4.4
+    wbits: Mapped[str] = mapped_column(Text)  # JSON list, one per compute layer
+    abits: Mapped[str] = mapped_column(Text)  # JSON list: bits entering each compute layer
+    label: Mapped[str] = mapped_column(String(255))  # e.g. w1.1.1.2-a8.4.4.4
     budget_bram18: Mapped[float | None] = mapped_column(Float, nullable=True)
-    predicted: Mapped[str | None] = mapped_column(Text, nullable=True)      # JSON {"LUT", "BRAM18", "DSP"}
+    predicted: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON {"LUT", "BRAM18", "DSP"}
     perturbation: Mapped[float | None] = mapped_column(Float, nullable=True)
     solve_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     source_run: Mapped[str | None] = mapped_column(Text, nullable=True)
-    search_json: Mapped[str | None] = mapped_column(Text, nullable=True)    # the search point's document
+    search_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # the search point's document
 
 
 def mixed_key(k: int, of: int) -> tuple[int, int]:
@@ -216,6 +227,7 @@ class SweepRun(Base):
 
 # ---------------------------------------------------------------------------------------------
 
+
 def this_host() -> str:
     return socket.gethostname()
 
@@ -236,6 +248,7 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of an SQLite URL (None for other URLs and in-memory databases)."""
     try:
         from sqlalchemy.engine import make_url
+
         u = make_url(url)
     except Exception:
         return None
@@ -251,6 +264,7 @@ def absolute_url(url: str) -> str:
     if p is None or p.is_absolute():
         return url
     from sqlalchemy.engine import make_url
+
     return make_url(url).set(database=str(p.resolve())).render_as_string(hide_password=False)
 
 
@@ -288,9 +302,11 @@ class Store:
             if not db.exists() and not create:
                 raise StoreError(f"--store: no result store at {db}")
             if db.is_file() and db.stat().st_size == 0:
-                raise StoreError(f"--store: {db} is empty (0 bytes), not a result store; move it away "
-                                 f"(a new sweep starts a fresh store, losing the attempts and timings "
-                                 f"it should hold) or restore it")
+                raise StoreError(
+                    f"--store: {db} is empty (0 bytes), not a result store; move it away "
+                    f"(a new sweep starts a fresh store, losing the attempts and timings "
+                    f"it should hold) or restore it"
+                )
             if not db.parent.is_dir():
                 raise StoreError(f"--store: the folder of {db} does not exist")
         try:
@@ -317,7 +333,7 @@ class Store:
                 if attempt == 2:
                     raise
                 time.sleep(0.5)
-            except DatabaseError as e:   # "file is not a database", "database disk image is malformed"
+            except DatabaseError as e:  # "file is not a database", "database disk image is malformed"
                 raise StoreError(f"--store: {_redacted(url)} is not a readable result store: {e.orig}") from None
         if db is not None:
             self._check_sqlite(db)
@@ -325,6 +341,7 @@ class Store:
     def _check_sqlite(self, db: Path) -> None:
         """A truncated or damaged SQLite file: one clear error now, not a traceback mid-sweep."""
         from sqlalchemy import text
+
         try:
             with self.engine.connect() as c:
                 res = [r[0] for r in c.execute(text("PRAGMA quick_check"))]
@@ -332,12 +349,15 @@ class Store:
                     c.execute(select(*t.columns)).fetchall()
         except DatabaseError as e:
             self.engine.dispose()
-            raise StoreError(f"--store: {db} is corrupt ({e.orig}); restore it from a backup or "
-                             f"move it away to start a new store") from None
+            raise StoreError(
+                f"--store: {db} is corrupt ({e.orig}); restore it from a backup or move it away to start a new store"
+            ) from None
         if res != ["ok"]:
             self.engine.dispose()
-            raise StoreError(f"--store: {db} is corrupt (integrity check: {'; '.join(map(str, res[:3]))}); "
-                             f"restore it from a backup or move it away to start a new store")
+            raise StoreError(
+                f"--store: {db} is corrupt (integrity check: {'; '.join(map(str, res[:3]))}); "
+                f"restore it from a backup or move it away to start a new store"
+            )
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -356,8 +376,7 @@ class Store:
                     break
                 try:
                     with self.session() as s, s.begin():
-                        p = Point(**key.as_dict(), scale_value=sv, status="pending", claims=0,
-                                  train_attempts=0)
+                        p = Point(**key.as_dict(), scale_value=sv, status="pending", claims=0, train_attempts=0)
                         s.add(p)
                         s.flush()
                         pid = p.id
@@ -427,29 +446,58 @@ class Store:
             c = getattr(table, col)
             cond.append(c.is_(None) if v is None else c == v)
         with self.session() as s, s.begin():
-            n = _rowcount(s, update(table).where(*cond).values(
-                status="running", owner_host=host, owner_pid=pid, heartbeat=now, claimed_at=now,
-                error=None, **{counter.key: counter + 1}))
+            n = _rowcount(
+                s,
+                update(table)
+                .where(*cond)
+                .values(
+                    status="running",
+                    owner_host=host,
+                    owner_pid=pid,
+                    heartbeat=now,
+                    claimed_at=now,
+                    error=None,
+                    **{counter.key: counter + 1},
+                ),
+            )
         return n == 1
 
     def count_train_attempt(self, point_id: int) -> None:
         """Count that training of ``point_id`` starts now (the resume test reads this)."""
         with self.session() as s, s.begin():
-            s.execute(update(Point).where(Point.id == point_id)
-                      .values(train_attempts=Point.train_attempts + 1))
+            s.execute(update(Point).where(Point.id == point_id).values(train_attempts=Point.train_attempts + 1))
 
-    def heartbeat(self, point_id: int, *, table: type[Point] | type[HwResult] = Point,
-                  pid: int | None = None) -> bool:
+    def heartbeat(self, point_id: int, *, table: type[Point] | type[HwResult] = Point, pid: int | None = None) -> bool:
         """Refresh our heartbeat; False when the row is no longer ours (it was reclaimed)."""
         pid = os.getpid() if pid is None else pid
         key = table.id if issubclass(table, Point) else table.point_id
         with self.session() as s, s.begin():
-            return _rowcount(s, update(table).where(
-                key == point_id, table.status == "running", table.owner_host == this_host(),
-                table.owner_pid == pid).values(heartbeat=time.time())) == 1
+            return (
+                _rowcount(
+                    s,
+                    update(table)
+                    .where(
+                        key == point_id,
+                        table.status == "running",
+                        table.owner_host == this_host(),
+                        table.owner_pid == pid,
+                    )
+                    .values(heartbeat=time.time()),
+                )
+                == 1
+            )
 
-    def finish(self, point_id: int, *, table: type[Point] | type[HwResult] = Point, ok: bool, error: str | None = None,
-               pid: int | None = None, values: dict | None = None, extra=()) -> bool:
+    def finish(
+        self,
+        point_id: int,
+        *,
+        table: type[Point] | type[HwResult] = Point,
+        ok: bool,
+        error: str | None = None,
+        pid: int | None = None,
+        values: dict | None = None,
+        extra=(),
+    ) -> bool:
         """Mark our claimed row done/failed and write ``extra`` rows in the same transaction.
 
         Nothing is written unless the row is still ours, so a worker that lost its
@@ -458,11 +506,14 @@ class Store:
         pid = os.getpid() if pid is None else pid
         key = table.id if issubclass(table, Point) else table.point_id
         with self.session() as s, s.begin():
-            n = _rowcount(s, update(table).where(
-                key == point_id, table.status == "running", table.owner_host == this_host(),
-                table.owner_pid == pid).values(
-                    status="done" if ok else "failed", error=error, finished_at=time.time(),
-                    **(values or {})))
+            n = _rowcount(
+                s,
+                update(table)
+                .where(
+                    key == point_id, table.status == "running", table.owner_host == this_host(), table.owner_pid == pid
+                )
+                .values(status="done" if ok else "failed", error=error, finished_at=time.time(), **(values or {})),
+            )
             if n != 1:
                 s.rollback()
                 return False
@@ -484,19 +535,22 @@ class Store:
 
     def reset_failed_hw(self) -> int:
         with self.session() as s, s.begin():
-            return _rowcount(s, update(HwResult).where(HwResult.status == "failed")
-                             .values(status="pending", error=None))
+            return _rowcount(
+                s, update(HwResult).where(HwResult.status == "failed").values(status="pending", error=None)
+            )
 
     # --- misc --------------------------------------------------------------------------------
     def add_timing(self, point_id: int, stage: str, seconds: float) -> None:
         with self.session() as s, s.begin():
-            s.add(Timing(point_id=point_id, stage=stage, seconds=float(seconds), host=this_host(),
-                         at=time.time()))
+            s.add(Timing(point_id=point_id, stage=stage, seconds=float(seconds), host=this_host(), at=time.time()))
 
     def record_run(self, spec: dict) -> None:
         with self.session() as s, s.begin():
-            s.add(SweepRun(started_at=time.time(), host=this_host(), pid=os.getpid(),
-                           spec=json.dumps(spec, sort_keys=True)))
+            s.add(
+                SweepRun(
+                    started_at=time.time(), host=this_host(), pid=os.getpid(), spec=json.dumps(spec, sort_keys=True)
+                )
+            )
 
     def last_spec(self) -> dict | None:
         with self.session() as s:
@@ -516,7 +570,7 @@ class Store:
                 views.setdefault(v.point_id, []).append(v)
             timings: dict[int, dict[str, float]] = {}
             for t in s.scalars(select(Timing).order_by(Timing.id)):
-                timings.setdefault(t.point_id, {})[t.stage] = t.seconds   # the latest wins
+                timings.setdefault(t.point_id, {})[t.stage] = t.seconds  # the latest wins
             for p in s.scalars(select(Point).order_by(Point.id)):
                 d = _as_dict(p)
                 m = metrics.get(p.id)
@@ -527,9 +581,21 @@ class Store:
                 if h is not None:
                     for k, v in _as_dict(h).items():
                         if k != "point_id":
-                            d[f"hw_{k}" if k in ("status", "error", "owner_host", "owner_pid",
-                                                 "heartbeat", "claimed_at", "finished_at",
-                                                 "attempts") else k] = v
+                            d[
+                                f"hw_{k}"
+                                if k
+                                in (
+                                    "status",
+                                    "error",
+                                    "owner_host",
+                                    "owner_pid",
+                                    "heartbeat",
+                                    "claimed_at",
+                                    "finished_at",
+                                    "attempts",
+                                )
+                                else k
+                            ] = v
                 mx = mixed.get(p.id)
                 if mx is not None:
                     for k, v in _as_dict(mx).items():
@@ -548,6 +614,7 @@ class Store:
 def _redacted(url: str) -> str:
     try:
         from sqlalchemy.engine import make_url
+
         return repr(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return "the given URL"
@@ -572,8 +639,15 @@ class Heartbeat:
     pool worker whose sweep was killed must not train on as an orphan).
     """
 
-    def __init__(self, store: Store, point_id: int, *, table: type[Point] | type[HwResult] = Point,
-                 interval: float = HEARTBEAT_S, parent_pid: int | None = None):
+    def __init__(
+        self,
+        store: Store,
+        point_id: int,
+        *,
+        table: type[Point] | type[HwResult] = Point,
+        interval: float = HEARTBEAT_S,
+        parent_pid: int | None = None,
+    ):
         self.store, self.point_id, self.table = store, point_id, table
         self.interval, self.parent_pid = interval, parent_pid
         self.lost = False

@@ -14,6 +14,7 @@ ECP5 / iCE40 boards need nothing more: ``bitscale build`` elaborates the
 board top (:class:`bitscale.boards.board_top.BoardTop`) through the board's
 amaranth-boards platform. Files are written to temporary names and renamed.
 """
+
 from __future__ import annotations
 
 import json
@@ -36,23 +37,27 @@ def _images(design: dict, net, frames: int, seed: int):
     if run_dir:
         try:
             from bitscale.nn.data import test_set
+
             x, _ = test_set(run_dir)
             if len(x) >= frames:
                 return np.asarray(x[:frames]), f"test set of {run_dir}"
         except (ImportError, UserError, OSError, KeyError, ValueError):
             pass
     from bitscale.nn.random_net import random_inputs
+
     return random_inputs(net.input_shape, frames, seed), f"random 8-bit frames (seed {seed})"
 
 
 def _write(path: Path, text: str) -> None:
     from bitscale.atomic import write_text
+
     write_text(path, text)
 
 
 def check_args(board_name: str, frames: int):
     """The Board for ``board_name``; UserError for an unknown board or a frame count outside 1..MAX_FRAMES."""
     from bitscale.boards import get as get_board
+
     board = get_board(board_name)
     if not isinstance(frames, int) or isinstance(frames, bool) or not 1 <= frames <= MAX_FRAMES:
         raise UserError(f"--selftest-frames must be 1..{MAX_FRAMES}, not {frames!r}")
@@ -64,9 +69,12 @@ def selftest_bram(frame, frames: int, family: str) -> int:
     and of golden output words, counted like the core's memories (cost_model/bram.py). They carry no
     ram_style, so Yosys picks their style by cost, as for FIFOs (bram.auto_block)."""
     from bitscale.cost_model.bram import auto_block, map_memory
+
     n = 0
-    for width, depth in ((frame.input.tdata_width, frames * frame.input.beats),
-                         (frame.output.tdata_width, frames * frame.output.beats)):
+    for width, depth in (
+        (frame.input.tdata_width, frames * frame.input.beats),
+        (frame.output.tdata_width, frames * frame.output.beats),
+    ):
         block = bool(auto_block(np.int64(width), np.int64(depth), family))
         n += map_memory(width, depth, family, role="weights", style="block" if block else "distributed").count
     return n
@@ -77,13 +85,15 @@ def check_selftest_fits(board, est, frame, frames: int) -> int:
     core's estimate plus them exceeds ``board`` (generate refuses before writing anything)."""
     rom = selftest_bram(frame, frames, board.family)
     if est is not None and est.BRAM18 + rom > board.bram:
-        raise UserError(f"the design with its self-test does not fit {board.name}: {board.bram_kind} "
-                        f"{est.BRAM18 + rom:,}/{board.bram:,} (core {est.BRAM18:,} + self-test ROMs {rom:,} for "
-                        f"{frames} frames); give fewer --selftest-frames or a smaller folding")
+        raise UserError(
+            f"the design with its self-test does not fit {board.name}: {board.bram_kind} "
+            f"{est.BRAM18 + rom:,}/{board.bram:,} (core {est.BRAM18:,} + self-test ROMs {rom:,} for "
+            f"{frames} frames); give fewer --selftest-frames or a smaller folding"
+        )
     return rom
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
 def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, images=None, log=_log) -> dict:
@@ -112,28 +122,36 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         nxt = f"bitscale build {bdir}"
     else:
         from bitscale.boards.vivado import LED_STATUS, SHELLS
+
         leds = {f"LD{i}": LED_STATUS[i] for i in range(len(SHELLS[board.name].leds))}
-        nxt = (f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
-               if SHELLS[board.name].ps else
-               f"vivado -mode batch -source {bdir / 'vivado' / 'create_selftest_project.tcl'} -tclargs bitstream")
+        nxt = (
+            f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
+            if SHELLS[board.name].ps
+            else f"vivado -mode batch -source {bdir / 'vivado' / 'create_selftest_project.tcl'} -tclargs bitstream"
+        )
     has_uart = board.family in ("ecp5", "ice40") or board.name == "alveo-u250"
     doc = {
-        "format": "bitscale.BoardBuild", "version": 1,
+        "format": "bitscale.BoardBuild",
+        "version": 1,
         "board": board.to_json(),
         "selftest": {
-            "frames": rom.frames, "images": source,
+            "frames": rom.frames,
+            "images": source,
             "leds": leds,
             "uart": "115200 8N1: 'PASS N/N' or 'FAIL at frame K' (0-based), repeated every second"
-                    if has_uart else None,
+            if has_uart
+            else None,
         },
         "next": nxt,
     }
     if board.family not in ("ecp5", "ice40"):
         from bitscale.boards.vivado import write_vivado
+
         tmp = Path(tempfile.mkdtemp(prefix=".vivado.", dir=bdir))
         try:
             doc["vivado"] = write_vivado(tmp, board, frame, rom, (bdir / "bitscale_top.v").read_text())
             from bitscale.boards.vivado import shell_pll
+
             pll = shell_pll(board)
             doc["accelerator_clock"] = {"mhz": pll.fout_mhz, "pll": {**pll.to_json(), "params": pll.primitive_params()}}
             final = bdir / "vivado"

@@ -16,6 +16,7 @@ directory's ``design.json`` (frame format) and never re-elaborates the core.
   115200 baud (divisor from the PLL's real output frequency). In simulation the PLL
   is a pass-through (:func:`pll_clock_domain` with a platform-less PLL).
 """
+
 from __future__ import annotations
 
 from amaranth import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
@@ -40,30 +41,50 @@ _STATUS_BIT = {"done": 0, "pass": 1, "fail": 2, **{f"frames[{i}]": 3 + i for i i
 
 class SelfTestTop(wiring.Component):
     """The self-test wrapper driving the accelerator core ``bitscale_top`` (a Verilog black box)."""
-    led: Signal                 # signature members, created by wiring.Component.__init__ (and status_members())
+
+    led: Signal  # signature members, created by wiring.Component.__init__ (and status_members())
     uart_tx: Signal
 
-    def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
-                 repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
+    def __init__(
+        self,
+        frame: FrameFormat,
+        rom: SelfTestData,
+        *,
+        uart_divisor: int | None = None,
+        repeat_cycles: int = 0,
+        timeout_cycles: int = 1 << 24,
+    ):
         self.frame, self.rom = frame, rom
         self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
-        super().__init__({
-            "led": Out(LED_COUNT),
-            "uart_tx": Out(1, init=1),
-            **status_members(),
-        })
+        super().__init__(
+            {
+                "led": Out(LED_COUNT),
+                "uart_tx": Out(1, init=1),
+                **status_members(),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.selftest = st = SelfTest(self.frame, self.rom, uart_divisor=self.uart_divisor,
-                                              repeat_cycles=self.repeat_cycles, timeout_cycles=self.timeout_cycles)
+        m.submodules.selftest = st = SelfTest(
+            self.frame,
+            self.rom,
+            uart_divisor=self.uart_divisor,
+            repeat_cycles=self.repeat_cycles,
+            timeout_cycles=self.timeout_cycles,
+        )
         m.submodules.core = Instance(
             CORE_MODULE,
-            i_clk=ClockSignal(), i_rst=ResetSignal(),
-            i_s_axis_tdata=st.src.payload.data, i_s_axis_tvalid=st.src.valid,
-            o_s_axis_tready=st.src.ready, i_s_axis_tlast=st.src.payload.last,
-            o_m_axis_tdata=st.sink.payload.data, o_m_axis_tvalid=st.sink.valid,
-            i_m_axis_tready=st.sink.ready, o_m_axis_tlast=st.sink.payload.last,
+            i_clk=ClockSignal(),
+            i_rst=ResetSignal(),
+            i_s_axis_tdata=st.src.payload.data,
+            i_s_axis_tvalid=st.src.valid,
+            o_s_axis_tready=st.src.ready,
+            i_s_axis_tlast=st.src.payload.last,
+            o_m_axis_tdata=st.sink.payload.data,
+            o_m_axis_tvalid=st.sink.valid,
+            i_m_axis_tready=st.sink.ready,
+            o_m_axis_tlast=st.sink.payload.last,
         )
         for name in ("led", "uart_tx", "done", "passed", "failed", "timed_out", "frames", "fail_frame", "cycles"):
             m.d.comb += getattr(self, name).eq(getattr(st, name))
@@ -73,6 +94,7 @@ class SelfTestTop(wiring.Component):
 def selftest_verilog(frame: FrameFormat, rom: SelfTestData, **kw) -> str:
     """Verilog of :class:`SelfTestTop` as module ``bitscale_selftest`` (ports clk, rst, led, uart_tx, ...)."""
     from amaranth.back import verilog
+
     return verilog.convert(SelfTestTop(frame, rom, **kw), name=SELFTEST_MODULE, emit_src=False)
 
 
@@ -83,6 +105,7 @@ def pll_clock_domain(m: Module, pll, *, domain: str = "sync", por_cycles: int = 
     A lost lock resets the domain again. ``pll``: a :class:`bitscale.boards.pll.PLL` (its clk_in is
     the caller's to drive)."""
     from amaranth.lib.cdc import ResetSynchronizer
+
     m.submodules.pll = pll
     m.domains += ClockDomain(domain)
     m.d.comb += ClockSignal(domain).eq(pll.clk_out)
@@ -102,8 +125,9 @@ class BoardTop(Elaboratable):
     from the board clock; the UART divisor and the self-test's repeat/timeout times come from its
     real output frequency); None runs everything on the board clock."""
 
-    def __init__(self, board_name: str, frame: FrameFormat, rom: SelfTestData, *, repeat_seconds: float = 1.0,
-                 pll=None):
+    def __init__(
+        self, board_name: str, frame: FrameFormat, rom: SelfTestData, *, repeat_seconds: float = 1.0, pll=None
+    ):
         if board_name not in LED_MAP:
             raise ValueError(f"no board-level LED mapping for {board_name!r}; known: {', '.join(LED_MAP)}")
         self.board_name, self.frame, self.rom = board_name, frame, rom
@@ -123,6 +147,7 @@ class BoardTop(Elaboratable):
             held = por != 15
         else:
             from bitscale.boards.pll import PLL
+
             clk_hz = self.pll.fout_hz
             if self.pll.family == "ice40":
                 # SB_PLL40_PAD takes the reference straight from the clock pin (the board's clock
@@ -142,11 +167,15 @@ class BoardTop(Elaboratable):
         pressed = Signal(name="button_pressed")
         m.submodules.button_sync = FFSynchronizer(button.i, pressed)
         m.domains.test = ClockDomain("test")
-        m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")),
-                     ResetSignal("test").eq(held | pressed)]
+        m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")), ResetSignal("test").eq(held | pressed)]
 
-        top = SelfTestTop(self.frame, self.rom, uart_divisor=divisor_for(clk_hz, BAUD),
-                          repeat_cycles=int(clk_hz * self.repeat_seconds), timeout_cycles=int(clk_hz))
+        top = SelfTestTop(
+            self.frame,
+            self.rom,
+            uart_divisor=divisor_for(clk_hz, BAUD),
+            repeat_cycles=int(clk_hz * self.repeat_seconds),
+            timeout_cycles=int(clk_hz),
+        )
         m.submodules.selftest = DomainRenamer("test")(top)
 
         if self.board_name == "icebreaker":
@@ -157,4 +186,3 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0)
         m.d.comb += uart.tx.o.eq(top.uart_tx)
         return m
-

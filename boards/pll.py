@@ -14,6 +14,7 @@ lowest frequency the PLL makes from the input and the top of the output range it
 ``PllRange.tolerance`` of the request (a property test checks both); below, a UserError names the range. :class:`PLL` is the family's primitive (EHXPLLL, SB_PLL40_PAD/_CORE, MMCM)
 under a platform and a pass-through (clk_out = clk_in, locked = 1) in simulation.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -35,9 +36,9 @@ class PllConfig:
     family: str
     primitive: str
     fin_mhz: float
-    d: int          # reference divider (CLKI_DIV | DIVR + 1 | DIVCLK_DIVIDE)
-    m: int          # feedback multiplier (CLKFB_DIV | DIVF + 1 | CLKFBOUT_MULT)
-    o: int          # output divider (CLKOP_DIV | 2^DIVQ | CLKOUT0_DIVIDE)
+    d: int  # reference divider (CLKI_DIV | DIVR + 1 | DIVCLK_DIVIDE)
+    m: int  # feedback multiplier (CLKFB_DIV | DIVF + 1 | CLKFBOUT_MULT)
+    o: int  # output divider (CLKOP_DIV | 2^DIVQ | CLKOUT0_DIVIDE)
     fpfd_mhz: float
     fvco_mhz: float
     fout_mhz: float
@@ -58,8 +59,12 @@ class PllConfig:
         if self.family == "ecp5":
             return {"CLKI_DIV": self.d, "CLKFB_DIV": self.m, "CLKOP_DIV": self.o}
         if self.family == "ice40":
-            return {"DIVR": self.d - 1, "DIVF": self.m - 1, "DIVQ": self.o.bit_length() - 1,
-                    "FILTER_RANGE": ice40_filter_range(self.fpfd_mhz)}
+            return {
+                "DIVR": self.d - 1,
+                "DIVF": self.m - 1,
+                "DIVQ": self.o.bit_length() - 1,
+                "FILTER_RANGE": ice40_filter_range(self.fpfd_mhz),
+            }
         return {"DIVCLK_DIVIDE": self.d, "CLKFBOUT_MULT_F": self.m, "CLKOUT0_DIVIDE_F": self.o}
 
 
@@ -75,7 +80,7 @@ def _candidates(r: PllRange, fin: float, want: float | None = None):
     """Every legal (d, m, o, fpfd, fvco, fout) for input ``fin`` MHz; with ``want``, per (d, m) only the
     smallest output divider with fout <= want (the fastest such setting)."""
     eps = 1e-9
-    outs = ([1 << q for q in range(r.o[0], r.o[1] + 1)] if r.out_pow2 else list(range(r.o[0], r.o[1] + 1)))
+    outs = [1 << q for q in range(r.o[0], r.o[1] + 1)] if r.out_pow2 else list(range(r.o[0], r.o[1] + 1))
     for d in range(r.d[0], r.d[1] + 1):
         fpfd = fin / d
         if not r.fpfd_mhz[0] - eps <= fpfd <= r.fpfd_mhz[1] + eps:
@@ -85,9 +90,9 @@ def _candidates(r: PllRange, fin: float, want: float | None = None):
             if not r.fvco_mhz[0] - eps <= fvco <= r.fvco_mhz[1] + eps:
                 continue
             if want is not None:
-                need = fvco / want - eps            # fout <= want  <=>  o >= fvco / want
+                need = fvco / want - eps  # fout <= want  <=>  o >= fvco / want
                 i = bisect.bisect_left(outs, need)
-                cands = outs[i:i + 1]
+                cands = outs[i : i + 1]
             else:
                 cands = outs
             for o in cands:
@@ -107,10 +112,14 @@ def pll_for(family: str, fin_mhz: float, want_mhz: float) -> PllConfig:
         raise UserError(f"no PLL data for family {family}")
     if not r.fin_mhz[0] <= fin_mhz <= r.fin_mhz[1]:
         raise UserError(f"{r.primitive}: input clock {fin_mhz:g} MHz is outside {r.fin_mhz[0]:g}..{r.fin_mhz[1]:g} MHz")
-    if not isinstance(want_mhz, (int, float)) or not math.isfinite(want_mhz) \
-            or not r.fout_mhz[0] <= want_mhz <= r.fout_mhz[1]:
-        raise UserError(f"clock {want_mhz!r} MHz: the {family} PLL ({r.primitive}) makes "
-                        f"{r.fout_mhz[0]:g}..{r.fout_mhz[1]:g} MHz")
+    if (
+        not isinstance(want_mhz, (int, float))
+        or not math.isfinite(want_mhz)
+        or not r.fout_mhz[0] <= want_mhz <= r.fout_mhz[1]
+    ):
+        raise UserError(
+            f"clock {want_mhz!r} MHz: the {family} PLL ({r.primitive}) makes {r.fout_mhz[0]:g}..{r.fout_mhz[1]:g} MHz"
+        )
     best = None
     for d, m, o, fpfd, fvco, fout in _candidates(r, fin_mhz, want_mhz):
         key = (round(fout, 9), -d, fvco)
@@ -118,9 +127,12 @@ def pll_for(family: str, fin_mhz: float, want_mhz: float) -> PllConfig:
             best = (key, (d, m, o, fpfd, fvco, fout))
     if best is None:
         low = frequencies(family, fin_mhz)
-        raise UserError(f"clock {want_mhz:g} MHz: the {family} PLL ({r.primitive}) makes nothing at or below it from "
-                        f"{fin_mhz:g} MHz (lowest {low[0]:g} MHz)" if low else
-                        f"the {family} PLL ({r.primitive}) makes nothing legal from {fin_mhz:g} MHz")
+        raise UserError(
+            f"clock {want_mhz:g} MHz: the {family} PLL ({r.primitive}) makes nothing at or below it from "
+            f"{fin_mhz:g} MHz (lowest {low[0]:g} MHz)"
+            if low
+            else f"the {family} PLL ({r.primitive}) makes nothing legal from {fin_mhz:g} MHz"
+        )
     d, m, o, fpfd, fvco, fout = best[1]
     return PllConfig(family, r.primitive, float(fin_mhz), d, m, o, round(fpfd, 6), round(fvco, 6), round(fout, 6))
 
@@ -139,8 +151,12 @@ def legal(cfg: PllConfig) -> list[str]:
     fpfd = cfg.fin_mhz / cfg.d
     fvco = fpfd * cfg.m
     fout = fvco / cfg.o
-    for name, v, (lo, hi) in (("f_in", cfg.fin_mhz, r.fin_mhz), ("f_pfd", fpfd, r.fpfd_mhz),
-                              ("f_vco", fvco, r.fvco_mhz), ("f_out", fout, r.fout_mhz)):
+    for name, v, (lo, hi) in (
+        ("f_in", cfg.fin_mhz, r.fin_mhz),
+        ("f_pfd", fpfd, r.fpfd_mhz),
+        ("f_vco", fvco, r.fvco_mhz),
+        ("f_out", fout, r.fout_mhz),
+    ):
         if not lo - 1e-6 <= v <= hi + 1e-6:
             bad.append(f"{name}={v:g} outside {lo:g}..{hi:g} MHz")
     if abs(fout - cfg.fout_mhz) > 1e-5:
@@ -181,22 +197,56 @@ class PLL(Elaboratable):
         if c.family == "ecp5":
             m.submodules.pll = Instance(
                 "EHXPLLL",
-                a_FREQUENCY_PIN_CLKI=f"{c.fin_mhz:g}", a_FREQUENCY_PIN_CLKOP=f"{c.fout_mhz:g}",
-                a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
-                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
-                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA", p_OUTDIVIDER_MUXB="DIVB",
-                p_OUTDIVIDER_MUXC="DIVC", p_OUTDIVIDER_MUXD="DIVD",
-                p_CLKI_DIV=p["CLKI_DIV"], p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p["CLKOP_DIV"],
-                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1, p_CLKOP_FPHASE=0,
-                p_FEEDBK_PATH="INT_OS3", p_CLKOS3_ENABLE="ENABLED", p_CLKOS3_DIV=1, p_CLKOS3_CPHASE=0,
-                p_CLKOS3_FPHASE=0, p_CLKFB_DIV=p["CLKFB_DIV"],
-                i_RST=0, i_STDBY=0, i_CLKI=self.clk_in, o_CLKOP=self.clk_out,
-                i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
-                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_LOCK=self.locked)
+                a_FREQUENCY_PIN_CLKI=f"{c.fin_mhz:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{c.fout_mhz:g}",
+                a_ICP_CURRENT="12",
+                a_LPF_RESISTOR="8",
+                a_MFG_ENABLE_FILTEROPAMP="1",
+                a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED",
+                p_INTFB_WAKE="DISABLED",
+                p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED",
+                p_OUTDIVIDER_MUXA="DIVA",
+                p_OUTDIVIDER_MUXB="DIVB",
+                p_OUTDIVIDER_MUXC="DIVC",
+                p_OUTDIVIDER_MUXD="DIVD",
+                p_CLKI_DIV=p["CLKI_DIV"],
+                p_CLKOP_ENABLE="ENABLED",
+                p_CLKOP_DIV=p["CLKOP_DIV"],
+                p_CLKOP_CPHASE=p["CLKOP_DIV"] - 1,
+                p_CLKOP_FPHASE=0,
+                p_FEEDBK_PATH="INT_OS3",
+                p_CLKOS3_ENABLE="ENABLED",
+                p_CLKOS3_DIV=1,
+                p_CLKOS3_CPHASE=0,
+                p_CLKOS3_FPHASE=0,
+                p_CLKFB_DIV=p["CLKFB_DIV"],
+                i_RST=0,
+                i_STDBY=0,
+                i_CLKI=self.clk_in,
+                o_CLKOP=self.clk_out,
+                i_PHASESEL0=0,
+                i_PHASESEL1=0,
+                i_PHASEDIR=1,
+                i_PHASESTEP=1,
+                i_PHASELOADREG=1,
+                i_PLLWAKESYNC=0,
+                i_ENCLKOP=0,
+                o_LOCK=self.locked,
+            )
         elif c.family == "ice40":
-            common: dict[str, Any] = dict(p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"], p_DIVQ=p["DIVQ"],
-                          p_FILTER_RANGE=p["FILTER_RANGE"], i_RESETB=1, i_BYPASS=0,
-                          o_PLLOUTGLOBAL=self.clk_out, o_LOCK=self.locked)
+            common: dict[str, Any] = dict(
+                p_FEEDBACK_PATH="SIMPLE",
+                p_DIVR=p["DIVR"],
+                p_DIVF=p["DIVF"],
+                p_DIVQ=p["DIVQ"],
+                p_FILTER_RANGE=p["FILTER_RANGE"],
+                i_RESETB=1,
+                i_BYPASS=0,
+                o_PLLOUTGLOBAL=self.clk_out,
+                o_LOCK=self.locked,
+            )
             if self.pad is not None:
                 m.submodules.pll = Instance("SB_PLL40_PAD", i_PACKAGEPIN=self.pad, **common)
             else:
@@ -204,8 +254,17 @@ class PLL(Elaboratable):
         else:
             fb = Signal()
             m.submodules.pll = Instance(
-                c.primitive, p_CLKIN1_PERIOD=round(1000 / c.fin_mhz, 3), p_DIVCLK_DIVIDE=p["DIVCLK_DIVIDE"],
-                p_CLKFBOUT_MULT_F=float(p["CLKFBOUT_MULT_F"]), p_CLKOUT0_DIVIDE_F=float(p["CLKOUT0_DIVIDE_F"]),
-                i_CLKIN1=self.clk_in, i_CLKFBIN=fb, o_CLKFBOUT=fb, o_CLKOUT0=self.clk_out,
-                i_RST=0, i_PWRDWN=0, o_LOCKED=self.locked)
+                c.primitive,
+                p_CLKIN1_PERIOD=round(1000 / c.fin_mhz, 3),
+                p_DIVCLK_DIVIDE=p["DIVCLK_DIVIDE"],
+                p_CLKFBOUT_MULT_F=float(p["CLKFBOUT_MULT_F"]),
+                p_CLKOUT0_DIVIDE_F=float(p["CLKOUT0_DIVIDE_F"]),
+                i_CLKIN1=self.clk_in,
+                i_CLKFBIN=fb,
+                o_CLKFBOUT=fb,
+                o_CLKOUT0=self.clk_out,
+                i_RST=0,
+                i_PWRDWN=0,
+                o_LOCKED=self.locked,
+            )
         return m

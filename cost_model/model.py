@@ -24,6 +24,7 @@ the scalar, per-layer-detailed view. Guaranteed: ``estimate`` raises
 UserError for an illegal folding (hw/folding.validate) and is a pure function
 of its inputs.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,10 +46,43 @@ from bitscale.nn import ir, requant
 
 MODES = fold.MODES
 COEF_PATH = Path(__file__).with_name("coefficients.json")
-LUT_FEATURES = ("layer", "pop", "tree", "dtree", "mul", "acc", "thr", "shift", "neg", "sub", "wtree", "lutram", "rom",
-                "fifo", "ctrl", "rq", "swg", "swg_bits", "pool_bits", "outq")
-FF_FEATURES = ("layer", "acc", "out", "xin", "wreg", "wordreg", "cut", "ram_ff", "ctrl", "swg", "swg_bits",
-               "pool_bits", "pipe")
+LUT_FEATURES = (
+    "layer",
+    "pop",
+    "tree",
+    "dtree",
+    "mul",
+    "acc",
+    "thr",
+    "shift",
+    "neg",
+    "sub",
+    "wtree",
+    "lutram",
+    "rom",
+    "fifo",
+    "ctrl",
+    "rq",
+    "swg",
+    "swg_bits",
+    "pool_bits",
+    "outq",
+)
+FF_FEATURES = (
+    "layer",
+    "acc",
+    "out",
+    "xin",
+    "wreg",
+    "wordreg",
+    "cut",
+    "ram_ff",
+    "ctrl",
+    "swg",
+    "swg_bits",
+    "pool_bits",
+    "pipe",
+)
 # coefficients that are exact counts, not fitted (bench/calibrate_cost.py keeps them at the prior): "pipe" counts
 # the fmax pipeline's flip-flops of hw/mvtu.py one by one, "outq" its output queue's muxes, and most cached
 # Yosys runs predate that pipeline (dbbf3bf), so a fit would drive them to zero
@@ -67,11 +101,45 @@ DSP_OPERANDS = {f.name: f.dsp_operands for f in FAMILY.values()}
 # The structural priors the fit is pulled towards (bench/calibrate_cost.py), and the model's values for a
 # family without a fit. "design" is the per-design intercept: top-level FIFOs, width converters and glue.
 PRIORS = {
-    "LUT": {"layer": 60.0, "pop": 1.0, "tree": 1.0, "dtree": 0.5, "mul": 1.0, "acc": 1.0, "thr": 0.5, "shift": 1.0,
-            "neg": 1.0, "sub": 1.0, "wtree": 1.0, "lutram": 1.0, "rom": 1.0, "fifo": 1.0, "ctrl": 4.0, "rq": 1.0,
-            "swg": 80.0, "swg_bits": 2.0, "pool_bits": 2.0, "outq": 1.0, "design": 50.0},
-    "FF": {"layer": 40.0, "acc": 1.0, "out": 1.0, "xin": 2.0, "wreg": 1.0, "wordreg": 1.0, "cut": 1.0, "ram_ff": 1.0,
-           "ctrl": 2.0, "swg": 40.0, "swg_bits": 2.0, "pool_bits": 2.0, "pipe": 1.0, "design": 50.0},
+    "LUT": {
+        "layer": 60.0,
+        "pop": 1.0,
+        "tree": 1.0,
+        "dtree": 0.5,
+        "mul": 1.0,
+        "acc": 1.0,
+        "thr": 0.5,
+        "shift": 1.0,
+        "neg": 1.0,
+        "sub": 1.0,
+        "wtree": 1.0,
+        "lutram": 1.0,
+        "rom": 1.0,
+        "fifo": 1.0,
+        "ctrl": 4.0,
+        "rq": 1.0,
+        "swg": 80.0,
+        "swg_bits": 2.0,
+        "pool_bits": 2.0,
+        "outq": 1.0,
+        "design": 50.0,
+    },
+    "FF": {
+        "layer": 40.0,
+        "acc": 1.0,
+        "out": 1.0,
+        "xin": 2.0,
+        "wreg": 1.0,
+        "wordreg": 1.0,
+        "cut": 1.0,
+        "ram_ff": 1.0,
+        "ctrl": 2.0,
+        "swg": 40.0,
+        "swg_bits": 2.0,
+        "pool_bits": 2.0,
+        "pipe": 1.0,
+        "design": 50.0,
+    },
 }
 FIXED = {"FF": ("pipe",), "LUT": ("outq",)}
 DESIGN = "design"
@@ -93,8 +161,8 @@ class CostModel:
     """
 
     family: str
-    coef: dict                       # {"LUT": {feature: c, ..., "design": c}, "FF": {...}}
-    source: str = "prior"            # "fitted", "fitted (<sibling>)" or "prior"
+    coef: dict  # {"LUT": {feature: c, ..., "design": c}, "FF": {...}}
+    source: str = "prior"  # "fitted", "fitted (<sibling>)" or "prior"
     prior_only: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -105,10 +173,15 @@ class CostModel:
             want = set(names) | {DESIGN}
             missing, unknown = sorted(want - set(got)), sorted(set(got) - want)
             if missing or unknown:
-                raise ValueError(f"cost model {self.family} {target}: coefficients do not match the features "
-                                 f"(missing {missing}, unknown {unknown})")
-        unknown = [k for k in self.prior_only if k.partition(".")[0] not in TARGETS
-                   or k.partition(".")[2] not in self.coef[k.partition(".")[0]]]
+                raise ValueError(
+                    f"cost model {self.family} {target}: coefficients do not match the features "
+                    f"(missing {missing}, unknown {unknown})"
+                )
+        unknown = [
+            k
+            for k in self.prior_only
+            if k.partition(".")[0] not in TARGETS or k.partition(".")[2] not in self.coef[k.partition(".")[0]]
+        ]
         if unknown:
             raise ValueError(f"cost model {self.family}: prior_only names unknown coefficients {unknown}")
 
@@ -165,6 +238,7 @@ def coefficients(family: str) -> CostModel:
 
 # --- per-layer static data -----------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LayerInfo:
     """What the model needs of one compute layer, independent of its folding."""
@@ -177,13 +251,13 @@ class LayerInfo:
     wbits: int
     abits: int
     acc_bits: int
-    out_bits: int           # activation bits out, or acc_bits for the raw last layer
+    out_bits: int  # activation bits out, or acc_bits for the raw last layer
     act: str
-    n_params: int           # thresholds per channel, or 2 (multiplier, offset) for requant, 0 for none
-    param_bits: int         # bits per threshold / (mul + add) bits per channel for requant
-    mul_bits: int           # requant multiplier bits (0 otherwise)
-    conv_in: tuple | None   # (H, W, C, K) for a conv's sliding window
-    pool: tuple | None      # (H, W, C, K, S, bits) of a max-pool right after this layer
+    n_params: int  # thresholds per channel, or 2 (multiplier, offset) for requant, 0 for none
+    param_bits: int  # bits per threshold / (mul + add) bits per channel for requant
+    mul_bits: int  # requant multiplier bits (0 otherwise)
+    conv_in: tuple | None  # (H, W, C, K) for a conv's sliding window
+    pool: tuple | None  # (H, W, C, K, S, bits) of a max-pool right after this layer
     # live (non-constant) bit columns of the parameter ROM per PE (index = PE): Yosys drops constant
     # columns of a ROM before mapping it, and NF-deep threshold tables have many (shared sign bits)
     param_live: tuple = ()
@@ -193,24 +267,24 @@ class LayerInfo:
     # requant: bits of the multiplier's other operand, the accumulator saturated into the exact range
     # nn/requant.operand_range gives (hw/mvtu.py); 0 = the full accumulator
     q_bits: int = 0
-    bias: bool = False      # act 'none' with a per-channel bias (imported nets): an NF-deep constant table
+    bias: bool = False  # act 'none' with a per-channel bias (imported nets): an NF-deep constant table
 
 
 def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
     """Per PE (index; -1 where PE does not divide MH): (live bit columns, distinct live columns up to
     complement) of the NF-deep parameter ROM."""
     vals, bits = inventory.param_fields(net, l) or (np.zeros((l.mh, 0), np.int64), 1)
-    bitcols = ((vals[:, :, None] >> np.arange(bits)) & 1).astype(np.uint8)      # (MH, n, bits)
+    bitcols = ((vals[:, :, None] >> np.arange(bits)) & 1).astype(np.uint8)  # (MH, n, bits)
     live = [-1] * (l.mh + 1)
     distinct = [-1] * (l.mh + 1)
     for pe in range(1, l.mh + 1):
         if l.mh % pe:
             continue
-        cols = bitcols.reshape(l.mh // pe, -1)                  # (NF, PE * n * bits), one column per ROM bit
+        cols = bitcols.reshape(l.mh // pe, -1)  # (NF, PE * n * bits), one column per ROM bit
         keep = (cols != cols[:1]).any(axis=0)
         live[pe] = int(np.count_nonzero(keep))
         c = cols[:, keep]
-        c = np.where(c[:1] == 1, 1 - c, c)                      # a column and its complement are one function
+        c = np.where(c[:1] == 1, 1 - c, c)  # a column and its complement are one function
         distinct[pe] = int(np.unique(c, axis=1).shape[1]) if c.size else 0
     return tuple(live), tuple(distinct)
 
@@ -227,7 +301,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
             continue
         acc = ir.acc_bits(l)
         n_params = param_bits = mul_bits = q_bits = 0
-        pf = inventory.param_fields(net, l)            # the parameter table hw/mvtu.py packs
+        pf = inventory.param_fields(net, l)  # the parameter table hw/mvtu.py packs
         if pf is not None:
             n_params, param_bits = pf[0].shape[1], pf[1]
         if l.act == "requant":
@@ -235,7 +309,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
             mul_bits = inventory.requant_field_bits(mul, add)[0]
             q_bits = requant_operand(net, l)[3]
         pool = None
-        for nxt in layers[i + 1:]:
+        for nxt in layers[i + 1 :]:
             if nxt.is_compute:
                 break
             if nxt.kind == "maxpool":
@@ -244,13 +318,34 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 break
         conv_in = (*l.in_shape, l.kernel, l.stride, l.pad) if l.kind == "conv" else None
         live, distinct = _param_live(net, l) if n_params else ((), ())
-        out.append(LayerInfo(l.name, l.kind, l.mh, l.mw, l.out_pixels, l.wbits, l.in_bits, acc,
-                             l.out_bits if l.act != "none" else acc, l.act, n_params, param_bits, mul_bits,
-                             conv_in, pool, live, distinct, q_bits, bool(l.bias)))
+        out.append(
+            LayerInfo(
+                l.name,
+                l.kind,
+                l.mh,
+                l.mw,
+                l.out_pixels,
+                l.wbits,
+                l.in_bits,
+                acc,
+                l.out_bits if l.act != "none" else acc,
+                l.act,
+                n_params,
+                param_bits,
+                mul_bits,
+                conv_in,
+                pool,
+                live,
+                distinct,
+                q_bits,
+                bool(l.bias),
+            )
+        )
     return tuple(out)
 
 
 # --- vectorized per-layer costs -------------------------------------------------------------
+
 
 def _mode_index(modes) -> np.ndarray:
     if isinstance(modes, str):
@@ -302,15 +397,15 @@ def _memories(info: LayerInfo, pe, simd, mode_idx):
     if info.n_params:
         mems.append(("params", "params", pe * info.n_params * info.param_bits, nf, param_columns(info, pe)))
     if info.conv_in is not None:
-        h, w, c, k, *sp = info.conv_in        # (H, W, C, K[, stride, pad])
+        h, w, c, k, *sp = info.conv_in  # (H, W, C, K[, stride, pad])
         mems.append(("buffer", "swg", simd * info.abits, fold.ring_rows(h, k, *sp) * w * (c // simd)))
     if info.pool is not None:
         h, w, c, k, s, b = info.pool
-        ow = ir.conv_out_hw(h, w, k, s)[1]          # the pool's output row (no padding)
-        lanes = pe     # the pool takes the producing layer's PE lanes (PE | MH = C)
+        ow = ir.conv_out_hw(h, w, k, s)[1]  # the pool's output row (no padding)
+        lanes = pe  # the pool takes the producing layer's PE lanes (PE | MH = C)
         if k == s:
             mems.append(("pool", "pool", lanes * b, ow * (c // lanes)))
-        else:          # hw/maxpool.WindowMax behind a sliding window: its ring, then CF partial maxima
+        else:  # hw/maxpool.WindowMax behind a sliding window: its ring, then CF partial maxima
             mems.append(("buffer", "pool_swg", lanes * b, fold.ring_rows(h, k, s) * w * (c // lanes)))
             mems.append(("pool", "pool", lanes * b, c // lanes))
     # the FIFO in front of the layer (hw/inventory.fifo_depth); amaranth's SyncFIFOBuffered keeps
@@ -354,8 +449,8 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
     nf = info.mh // pe
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
     regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
-    regs = regs + simd * info.abits + 1         # the output register of the FIFO in front (hw/fifo.py)
-    if info.act == "none":                      # the last layer: the design's output FIFO's register too
+    regs = regs + simd * info.abits + 1  # the output register of the FIFO in front (hw/fifo.py)
+    if info.act == "none":  # the last layer: the design's output FIFO's register too
         regs = regs + pe * info.out_bits + 1
     if info.n_params:
         regs = regs + param_columns(info, pe, distinct=True)
@@ -378,8 +473,16 @@ def _swg_counter_bits(conv_in: tuple, simd):
     oh, ow = ir.conv_out_hw(h, w, k, stride, pad)
     cf = c // np.asarray(simd, np.int64)
     r = fold.ring_rows(h, k, stride, pad)
-    return (_clog2(oh) + _clog2(ow) + 2 * _clog2(k) + _clog2(cf) + _clog2(k * cf) + 2 * _clog2(r) + _clog2(r + 1)
-            + _clog2(w * cf))
+    return (
+        _clog2(oh)
+        + _clog2(ow)
+        + 2 * _clog2(k)
+        + _clog2(cf)
+        + _clog2(k * cf)
+        + 2 * _clog2(r)
+        + _clog2(r + 1)
+        + _clog2(w * cf)
+    )
 
 
 def _log_shifter(p, s, cap):
@@ -415,15 +518,15 @@ def _cut_term_bits(info: LayerInfo, wp, ap):
     levels, ceil(SIMD/4) partial sums per tree), summed over the dot product's trees."""
     w, a = info.wbits, info.abits
     if w == 1 and a == 1:
-        return 3 * np.ones_like(wp)                      # one popcount
+        return 3 * np.ones_like(wp)  # one popcount
     par = (wp == 1) & (ap == 1)
     if w == 1:
-        par_bits = 2 * (a + 2)                           # select tree + activation-sum tree
+        par_bits = 2 * (a + 2)  # select tree + activation-sum tree
     elif a == 1:
         par_bits = w + 3
     else:
         par_bits = w + a + 2
-    plane_bits = np.where(wp > 1, np.where(ap > 1, 3, 6 if a == 1 else a + 2), 6)   # popcounts / AND tree
+    plane_bits = np.where(wp > 1, np.where(ap > 1, 3, 6 if a == 1 else a + 2), 6)  # popcounts / AND tree
     return np.where(par, par_bits, plane_bits)
 
 
@@ -483,7 +586,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         if a == 1:
             pop = np.where(ws, 2 * lanes, pop)
         else:
-            wtree = np.where(ws, lanes * a, 0) * one    # adder tree of AND-gated a-bit activations
+            wtree = np.where(ws, lanes * a, 0) * one  # adder tree of AND-gated a-bit activations
         # activation planes only (bipolar weights, bit-serial)
         pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
         # both planes: popcount of AND
@@ -496,9 +599,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
     if xnor:
         sub = 0 * one
     elif w == 1:
-        sub = pe * ybits * one                            # 2*sum(b ? x : 0) - sum(x), every mode
+        sub = pe * ybits * one  # 2*sum(b ? x : 0) - sum(x), every mode
     elif a == 1:
-        sub = np.where(wp > 1, pe * ybits, 0) * one       # weight planes x bipolar activations
+        sub = np.where(wp > 1, pe * ybits, 0) * one  # weight planes x bipolar activations
     else:
         sub = 0 * one
     # registers inside the adder trees: after every 2 levels, ceil(SIMD/4^k) partial sums at the k-th
@@ -514,8 +617,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
     cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
     dot_lat = inventory.tree_cuts(simd) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
-    out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act),
-                                          (info.mw // simd) * wp * ap)
+    out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act), (info.mw // simd) * wp * ap)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
@@ -528,7 +630,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         md = np.asarray(md) * one
         dist = ~bram.block_mask(mw_, md, role, family) & (md > 0)
         if role in ("buffer", "pool", "fifo") and family == "ice40":
-            ram_ff += np.where(dist, mw_ * md, 0)      # no LUT RAM: every bit is a flip-flop
+            ram_ff += np.where(dist, mw_ * md, 0)  # no LUT RAM: every bit is a flip-flop
         if role == "fifo":
             fifo += np.where(dist, mw_ * _ceil(md, max(2 * RAM_DEPTH[family] // 4, 1)), 0)
             continue
@@ -540,14 +642,14 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
             rom += np.where(dist, cols * _ceil(md, LUT_DEPTH[family]), 0)
             ff_wreg += np.where(dist, cols, 0)
             continue
-        if role == "weights":       # a distributed ROM is logic: one (random) function per bit column
+        if role == "weights":  # a distributed ROM is logic: one (random) function per bit column
             rom += np.where(dist, mw_ * _ceil(md, ROM_DEPTH[family]), 0)
         else:
             lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
         ff_wreg += np.where(dist, live * one, 0)
     # control: loop counters, FIFO pointers and the weight address, each log2 of its range
     nf_, sf_ = info.mh // pe, info.mw // simd
-    if info.bias:   # hw/mvtu.py starts each accumulator at its channel's bias: a constant table by row-fold
+    if info.bias:  # hw/mvtu.py starts each accumulator at its channel's bias: a constant table by row-fold
         rom = rom + np.where(nf_ > 1, pe * info.acc_bits * _ceil(nf_, ROM_DEPTH[family]), 0)
     fifo_d = inventory.fifo_depth(info.conv_in is not None, sf_)
     ctrl = (_clog2(nf_) + _clog2(sf_) + _clog2(wp * ap) + _clog2(fifo_d) + _clog2(nf_ * sf_ * wp)) * one
@@ -569,30 +671,51 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         adder = requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits)
         rq = pe * (adder + info.out_bits + (info.acc_bits + q if q < info.acc_bits else 0)) * one
     if info.act == "requant" and _requant_dsp(info, family) == 0:
-        mul = mul + pe * _rq_operand(info) * info.mul_bits   # the requantizer's product in soft logic (iCE40)
+        mul = mul + pe * _rq_operand(info) * info.mul_bits  # the requantizer's product in soft logic (iCE40)
     swg = (1.0 if info.conv_in is not None else 0.0) * one
     swg_bits = swg * simd * a
-    if info.pool is not None and info.pool[3] != info.pool[4]:      # the pool's own sliding window
+    if info.pool is not None and info.pool[3] != info.pool[4]:  # the pool's own sliding window
         swg = swg + 1.0
         swg_bits = swg_bits + np.minimum(pe, info.pool[2]) * info.pool[5] * one
     pool_bits = np.zeros_like(one)
     if info.pool is not None:
         pool_bits = np.minimum(pe, info.pool[2]) * info.pool[5] * one
     return {
-        "layer": one, "pop": pop, "tree": tree, "dtree": dtree, "mul": mul, "acc": acc, "thr": thr, "shift": shift * one,
-        "neg": neg * one, "sub": sub, "wtree": wtree, "lutram": lut_ram, "rom": rom, "fifo": fifo, "ctrl": ctrl,
-        "rq": rq, "swg": swg, "swg_bits": swg_bits, "pool_bits": pool_bits,
+        "layer": one,
+        "pop": pop,
+        "tree": tree,
+        "dtree": dtree,
+        "mul": mul,
+        "acc": acc,
+        "thr": thr,
+        "shift": shift * one,
+        "neg": neg * one,
+        "sub": sub,
+        "wtree": wtree,
+        "lutram": lut_ram,
+        "rom": rom,
+        "fifo": fifo,
+        "ctrl": ctrl,
+        "rq": rq,
+        "swg": swg,
+        "swg_bits": swg_bits,
+        "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
         "pipe": _pipeline_regs(info, pe, simd, wp, ap, family) * one,
         # the output queue's entries (hw/mvtu.py): a load/shift/hold mux per bit
         "outq": pe * info.out_bits * out_words * one,
-        "out": pe * info.out_bits * out_words * one, "xin": simd * a * one, "wreg": ff_wreg, "cut": cut * one, "ram_ff": ram_ff,
+        "out": pe * info.out_bits * out_words * one,
+        "xin": simd * a * one,
+        "wreg": ff_wreg,
+        "cut": cut * one,
+        "ram_ff": ram_ff,
     }
 
 
-def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None,
-                macs: ArrayLike = DSP_MAC) -> dict[str, np.ndarray]:
+def layer_costs(
+    info: LayerInfo, pe, simd, modes, family: str, coef: CostModel | None = None, macs: ArrayLike = DSP_MAC
+) -> dict[str, np.ndarray]:
     """LUT, FF, BRAM, BRAM floor, DSP and cycles of one layer for arrays of candidate foldings.
 
     ``modes`` is an array of mode names or mode indices into hw/folding.MODES; ``macs`` of MAC
@@ -609,14 +732,15 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel |
     ff = coef.layer("FF", f)
     wp, ap = planes(info, mode_idx)
     cycles = (info.mh // pe) * (info.mw // simd) * wp * ap * info.pixels
-    if info.conv_in is not None:          # a strided conv can be bound by its window's input side
+    if info.conv_in is not None:  # a strided conv can be bound by its window's input side
         h, w, c = info.conv_in[:3]
         cycles = np.maximum(cycles, h * w * (c // simd))
-    if info.pool is not None:             # a max-pool with kernel != stride can be the slowest stage
+    if info.pool is not None:  # a max-pool with kernel != stride can be the slowest stage
         h, w, c, k, s, _ = info.pool
         words_in = h * w * (c // pe)
-        pool_c = words_in if k == s else np.maximum(words_in, int(np.prod(ir.conv_out_hw(h, w, k, s))) * k * k
-                                                    * (c // pe))
+        pool_c = (
+            words_in if k == s else np.maximum(words_in, int(np.prod(ir.conv_out_hw(h, w, k, s))) * k * k * (c // pe))
+        )
         cycles = np.maximum(cycles, pool_c)
     n_bram = np.zeros(pe.shape, np.int64)
     n_floor = np.zeros(pe.shape, np.int64)
@@ -635,6 +759,7 @@ def layer_costs(info: LayerInfo, pe, simd, modes, family: str, coef: CostModel |
 
 # --- the scalar, detailed estimate -------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LayerEstimate:
     name: str
@@ -649,9 +774,9 @@ class LayerEstimate:
     cycles: int
     bram_floor: int
     memories: tuple[bram.MemoryMap, ...] = field(default=())
-    wbits: int = 0          # the layer's weight bits and the bits of the activations entering it
-    abits: int = 0          # (per layer: mixed-precision networks differ layer by layer)
-    mac: str = "dsp"        # the Folding's MAC resource (hw/folding.LayerFolding.mac)
+    wbits: int = 0  # the layer's weight bits and the bits of the activations entering it
+    abits: int = 0  # (per layer: mixed-precision networks differ layer by layer)
+    mac: str = "dsp"  # the Folding's MAC resource (hw/folding.LayerFolding.mac)
 
     def to_json(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k != "memories"}
@@ -685,7 +810,7 @@ class Estimate:
     latency_cycles: int
     bram_floor: int
     utilization: dict
-    design_LUT: int = 0     # the per-design intercept (top-level FIFOs, glue), included in LUT and FF
+    design_LUT: int = 0  # the per-design intercept (top-level FIFOs, glue), included in LUT and FF
     design_FF: int = 0
 
     @property
@@ -701,10 +826,18 @@ class Estimate:
             "clock_mhz": self.clock_mhz,
             "layers": [l.to_json() for l in self.layers],
             "design": {"LUT": self.design_LUT, "FF": self.design_FF},
-            "total": {"LUT": self.LUT, "FF": self.FF, "BRAM18": self.BRAM18, "DSP": self.DSP,
-                      "cycles": self.cycles, "fps": self.fps, "latency_cycles": self.latency_cycles,
-                      "bram_floor": self.bram_floor, "fits": self.fits,
-                      "utilization": dict(self.utilization)},
+            "total": {
+                "LUT": self.LUT,
+                "FF": self.FF,
+                "BRAM18": self.BRAM18,
+                "DSP": self.DSP,
+                "cycles": self.cycles,
+                "fps": self.fps,
+                "latency_cycles": self.latency_cycles,
+                "bram_floor": self.bram_floor,
+                "fits": self.fits,
+                "utilization": dict(self.utilization),
+            },
         }
 
     @staticmethod
@@ -713,10 +846,24 @@ class Estimate:
         if doc.get("format") != "bitscale.Estimate":
             raise ValueError(f"not a bitscale.Estimate document (format {doc.get('format')!r})")
         t, d = doc["total"], doc.get("design", {})
-        return Estimate(doc["board"], doc["family"], doc["bram_kind"], doc["clock_mhz"],
-                        tuple(LayerEstimate.from_json(lay) for lay in doc["layers"]), t["LUT"], t["FF"],
-                        t["BRAM18"], t["DSP"], t["cycles"], t["fps"], t["latency_cycles"], t["bram_floor"],
-                        dict(t["utilization"]), d.get("LUT", 0), d.get("FF", 0))
+        return Estimate(
+            doc["board"],
+            doc["family"],
+            doc["bram_kind"],
+            doc["clock_mhz"],
+            tuple(LayerEstimate.from_json(lay) for lay in doc["layers"]),
+            t["LUT"],
+            t["FF"],
+            t["BRAM18"],
+            t["DSP"],
+            t["cycles"],
+            t["fps"],
+            t["latency_cycles"],
+            t["bram_floor"],
+            dict(t["utilization"]),
+            d.get("LUT", 0),
+            d.get("FF", 0),
+        )
 
 
 # Latency bound, beyond the layers' own cycles (measured in cocotb, tests/test_sim_accelerator.py checks
@@ -729,8 +876,9 @@ OTHER_LAYER_CYCLES = 5
 STREAM_CYCLES = 8
 
 
-def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str,
-             cost_model: CostModel | None = None) -> Estimate:
+def estimate(
+    net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str, cost_model: CostModel | None = None
+) -> Estimate:
     """Cost and speed of ``net`` folded by ``folding`` on ``board``; UserError on an illegal folding.
 
     ``cost_model``: the LUT/FF model (default: the board family's fitted one; bench/calibrate_cost.py
@@ -750,24 +898,62 @@ def estimate(net: ir.QuantizedNetwork, folding: fold.Folding, board: Board | str
             w_, d_, lw = int(np.ravel(w_)[0]), int(np.ravel(d_)[0]), int(np.ravel(lw)[0])
             if w_ * d_:
                 style = "block" if bool(bram.block_mask(w_, d_, role, family)) else "distributed"
-                maps.append(bram.map_memory(lw, d_, family, role, name=f"{info.name}.{name}", style=style,
-                                            declared_width=w_))
+                maps.append(
+                    bram.map_memory(lw, d_, family, role, name=f"{info.name}.{name}", style=style, declared_width=w_)
+                )
         assert sum(m.count for m in maps) == int(c["BRAM18"][0])
-        out.append(LayerEstimate(info.name, info.kind, lf.pe, lf.simd, lf.mode,
-                                 int(round(float(c["LUT"][0]))), int(round(float(c["FF"][0]))),
-                                 int(c["BRAM18"][0]), int(c["DSP"][0]), int(c["cycles"][0]),
-                                 int(c["bram_floor"][0]), tuple(maps), wbits=info.wbits, abits=info.abits, mac=lf.mac))
+        out.append(
+            LayerEstimate(
+                info.name,
+                info.kind,
+                lf.pe,
+                lf.simd,
+                lf.mode,
+                int(round(float(c["LUT"][0]))),
+                int(round(float(c["FF"][0]))),
+                int(c["BRAM18"][0]),
+                int(c["DSP"][0]),
+                int(c["cycles"][0]),
+                int(c["bram_floor"][0]),
+                tuple(maps),
+                wbits=info.wbits,
+                abits=info.abits,
+                mac=lf.mac,
+            )
+        )
     cycles = max(l.cycles for l in out)
     tot = {k: sum(getattr(l, k) for l in out) for k in ("LUT", "FF", "BRAM18", "DSP", "bram_floor")}
     design = {k: coef.design(k) for k in ("LUT", "FF")}
     tot["LUT"] += design["LUT"]
     tot["FF"] += design["FF"]
-    util = {"LUT": tot["LUT"] / board.lut, "FF": tot["FF"] / board.ff,
-            "BRAM18": tot["BRAM18"] / board.bram, "DSP": tot["DSP"] / board.dsp if board.dsp else
-            (0.0 if tot["DSP"] == 0 else float("inf"))}
+    util = {
+        "LUT": tot["LUT"] / board.lut,
+        "FF": tot["FF"] / board.ff,
+        "BRAM18": tot["BRAM18"] / board.bram,
+        "DSP": tot["DSP"] / board.dsp if board.dsp else (0.0 if tot["DSP"] == 0 else float("inf")),
+    }
     n_compute = len(net.compute_layers)
-    latency = (sum(l.cycles for l in out) + PIPELINE_CYCLES * n_compute
-               + OTHER_LAYER_CYCLES * (len(net.layers) - n_compute) + STREAM_CYCLES)
-    return Estimate(board.name, family, board.bram_kind, board.clock_mhz, tuple(out), tot["LUT"], tot["FF"],
-                    tot["BRAM18"], tot["DSP"], cycles, board.clock_mhz * 1e6 / cycles, latency,
-                    tot["bram_floor"], util, design["LUT"], design["FF"])
+    latency = (
+        sum(l.cycles for l in out)
+        + PIPELINE_CYCLES * n_compute
+        + OTHER_LAYER_CYCLES * (len(net.layers) - n_compute)
+        + STREAM_CYCLES
+    )
+    return Estimate(
+        board.name,
+        family,
+        board.bram_kind,
+        board.clock_mhz,
+        tuple(out),
+        tot["LUT"],
+        tot["FF"],
+        tot["BRAM18"],
+        tot["DSP"],
+        cycles,
+        board.clock_mhz * 1e6 / cycles,
+        latency,
+        tot["bram_floor"],
+        util,
+        design["LUT"],
+        design["FF"],
+    )

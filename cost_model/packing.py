@@ -41,6 +41,7 @@ Guaranteed: :func:`pack` returns a plan that passes :meth:`PackingPlan.validate`
 exactly once, rectangles inside their bin and disjoint, at most the bin's ports, every shared port
 conflict-free) with ``packed <= unpacked``; plans round-trip through JSON.
 """
+
 from __future__ import annotations
 
 import math
@@ -53,14 +54,14 @@ import numpy as np
 
 from bitscale.cost_model import bram
 from bitscale.hw import packing_plan as _plan
-from bitscale.hw.packing_plan import FORMAT as FORMAT          # re-exported: callers keep importing them here
+from bitscale.hw.packing_plan import FORMAT as FORMAT  # re-exported: callers keep importing them here
 from bitscale.hw.packing_plan import Bin, Item, Placement
 from bitscale.hw.packing_plan import is_plain as is_plain
 
 EXACT_MAX_ITEMS = 12
-MAX_SLOTS = 8                 # at most this many items time-share one port
-MAX_ROWS_PER_WORD = 8         # at most this many reads assemble one word
-DEFAULT_BUDGET_S = 2.0        # heuristic time budget per design
+MAX_SLOTS = 8  # at most this many items time-share one port
+MAX_ROWS_PER_WORD = 8  # at most this many reads assemble one word
+DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
 
 
 @dataclass(frozen=True)
@@ -88,34 +89,38 @@ class PackingPlan(_plan.PackingPlan):
             if not 1 <= b.ports <= family_ports(self.family) or len(b.slots) != b.ports:
                 raise ValueError(f"bin {b.primitive}: {b.ports} ports")
             if b.units != bin_units(b.width, b.depth, b.ports, self.family)[0]:
-                raise ValueError(f"bin {b.primitive}: {b.units} units, Yosys maps "
-                                 f"{bin_units(b.width, b.depth, b.ports, self.family)[0]}")
+                raise ValueError(
+                    f"bin {b.primitive}: {b.units} units, Yosys maps "
+                    f"{bin_units(b.width, b.depth, b.ports, self.family)[0]}"
+                )
         self.validate_layout()
 
     def summary(self) -> dict:
-        return {**super().summary(), "capacity_floor": self.capacity_floor,
-                "efficiency": round(self.efficiency, 4)}
+        return {**super().summary(), "capacity_floor": self.capacity_floor, "efficiency": round(self.efficiency, 4)}
 
     def table(self) -> str:
         """Per bin: what it holds and its fill (the estimate command prints this)."""
-        lines = [f"BRAM packing ({self.solver}, {self.seconds:.2f} s): {self.packed} {self.bram_kind} packed, "
-                 f"{self.unpacked} unpacked, capacity floor {self.capacity_floor}, "
-                 f"mapping efficiency {self.efficiency:.1%}"]
+        lines = [
+            f"BRAM packing ({self.solver}, {self.seconds:.2f} s): {self.packed} {self.bram_kind} packed, "
+            f"{self.unpacked} unpacked, capacity floor {self.capacity_floor}, "
+            f"mapping efficiency {self.efficiency:.1%}"
+        ]
         for k, b in enumerate(self.bins):
             held = ", ".join(
                 f"{p.item} {self.item(p.item).width}x{self.item(p.item).depth}@({p.x},{p.y})"
                 + (f" port{p.port}" if b.ports > 1 else "")
                 + (f" slot{p.slot}/{b.slots[p.port]}" if b.slots[p.port] > 1 else "")
                 + (f" {p.rows_per_word} rows/word" if p.rows_per_word > 1 else "")
-                for p in b.placements)
-            lines.append(f"  bin {k}: {b.primitive} x{b.units} units {b.width}x{b.depth} "
-                         f"fill {self.bin_fill(b):.0%}: {held}")
+                for p in b.placements
+            )
+            lines.append(
+                f"  bin {k}: {b.primitive} x{b.units} units {b.width}x{b.depth} fill {self.bin_fill(b):.0%}: {held}"
+            )
         return "\n".join(lines)
 
 
-
-
 # --- the family's bins -------------------------------------------------------------------------
+
 
 def family_ports(family: str) -> int:
     """Read ports a block RAM offers: 2 (true dual port) except iCE40's EBR (one read, one write)."""
@@ -124,8 +129,8 @@ def family_ports(family: str) -> int:
 
 @lru_cache(maxsize=None)
 def _port_configs(family: str, ports: int) -> tuple[bram.Config, ...]:
-    cfgs = [c for c in bram._configs(family) if c.units <= 2]          # no cascades in a bin
-    if ports == 2:      # true dual port: each port at most half the unit's widest port
+    cfgs = [c for c in bram._configs(family) if c.units <= 2]  # no cascades in a bin
+    if ports == 2:  # true dual port: each port at most half the unit's widest port
         cfgs = [c for c in cfgs if c.width <= bram.UNIT_MAX_WIDTH[family] // 2 * c.units]
     return tuple(cfgs)
 
@@ -135,7 +140,7 @@ def bin_units(width: int, depth: int, ports: int, family: str) -> tuple[int, str
     """(units, "PRIMITIVE DxW") Yosys maps for a ROM of ``width x depth`` with ``ports`` read ports
     (bram.py's cheapest-cost rule over the configurations that many ports allow)."""
     best = None
-    for c in (_port_configs(family, ports) if ports == 2 else bram._configs(family)):
+    for c in _port_configs(family, ports) if ports == 2 else bram._configs(family):
         n = bram._units(width, depth, c, False)
         if best is None or n * c.cost < best[0] * best[1].cost:
             best = (n, c)
@@ -156,7 +161,7 @@ def _groups(periods: list[int], ports: int) -> list[list[int]] | None:
         g = 1
         while k + g < len(order) and g + 1 <= MAX_SLOTS and periods[order[k + g]] >= g + 1:
             g += 1
-        groups.append(order[k:k + g])
+        groups.append(order[k : k + g])
         k += g
     return groups
 
@@ -164,7 +169,7 @@ def _groups(periods: list[int], ports: int) -> list[list[int]] | None:
 def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROWS_PER_WORD):
     """The fewest-units single bin holding ``items`` (Bin) or None."""
     periods = [i.period for i in items]
-    if sum(p == 1 for p in periods) > ports_max:      # each item read every cycle needs its own port
+    if sum(p == 1 for p in periods) > ports_max:  # each item read every cycle needs its own port
         return None
     best = None
     for ports in range(1, ports_max + 1):
@@ -189,11 +194,11 @@ def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROW
                     if best_k is None or area < best_k[0]:
                         best_k = (area, k, s)
                     k *= 2
-                assert best_k is not None          # k = 1 always qualifies (period >= slots)
+                assert best_k is not None  # k = 1 always qualifies (period >= slots)
                 area, k, s = best_k
                 rects.append((min(it.depth * k, D), area, s, idx, k))
             rects.sort(key=lambda r: (-r[0], -r[1]))
-            strips = []      # [x, width, used height]
+            strips = []  # [x, width, used height]
             pos = {}
             x_end = 0
             for h, w, s, idx, k in rects:
@@ -228,14 +233,21 @@ def _single(it: Item, family: str) -> Bin:
     width = -(-it.width * -(-it.depth // cfg.depth) // cfg.width) * cfg.width
     units, prim = bin_units(width, cfg.depth, 1, family)
     assert units == it.units == n * cfg.units, (it, units, n * cfg.units)
-    return Bin(prim, width, cfg.depth, 1, (1,), units,
-               (Placement(it.name, 0, 0, -(-it.depth // cfg.depth), 0, 0),))
+    return Bin(prim, width, cfg.depth, 1, (1,), units, (Placement(it.name, 0, 0, -(-it.depth // cfg.depth), 0, 0),))
 
 
 # --- solvers ------------------------------------------------------------------------------------
 
-def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: float = DEFAULT_BUDGET_S,
-         seed: int = 0, max_rows_per_word: int = MAX_ROWS_PER_WORD) -> PackingPlan:
+
+def pack(
+    items,
+    family: str,
+    *,
+    exact_max: int = EXACT_MAX_ITEMS,
+    budget_s: float = DEFAULT_BUDGET_S,
+    seed: int = 0,
+    max_rows_per_word: int = MAX_ROWS_PER_WORD,
+) -> PackingPlan:
     """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large.
     ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
     t0 = time.perf_counter()
@@ -246,14 +258,14 @@ def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: floa
     def layout(idx: frozenset):
         if idx not in cache:
             sel = [items[i] for i in sorted(idx)]
-            if len(sel) == 1:      # today's mapping, or a reshaped one (k rows per word) where that is fewer
+            if len(sel) == 1:  # today's mapping, or a reshaped one (k rows per word) where that is fewer
                 own, alt = _single(sel[0], family), _layout(sel, family, ports, max_rows_per_word)
                 cache[idx] = alt if alt is not None and alt.units < own.units else own
             else:
                 cache[idx] = _layout(sel, family, ports, max_rows_per_word)
             b = cache[idx]
             if b is not None and len(sel) > 1 and b.units >= sum(i.units for i in sel):
-                cache[idx] = None          # no saving: keep them apart
+                cache[idx] = None  # no saving: keep them apart
         return cache[idx]
 
     if not items:
@@ -263,15 +275,22 @@ def pack(items, family: str, *, exact_max: int = EXACT_MAX_ITEMS, budget_s: floa
     else:
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
     made = [layout(frozenset(g)) for g in bins]
-    assert all(b is not None for b in made)            # every chosen group was laid out
-    plan = PackingPlan(family, bram.UNIT_NAME[family], items, tuple(b for b in made if b is not None),
-                       solver, round(time.perf_counter() - t0, 4))
+    assert all(b is not None for b in made)  # every chosen group was laid out
+    plan = PackingPlan(
+        family,
+        bram.UNIT_NAME[family],
+        items,
+        tuple(b for b in made if b is not None),
+        solver,
+        round(time.perf_counter() - t0, 4),
+    )
     plan.validate()
     return plan
 
 
 def _exact(items, layout) -> list[list[int]]:
     from scipy.optimize import Bounds, LinearConstraint, milp
+
     n = len(items)
     cols, costs = [], []
     for mask in range(1, 1 << n):
@@ -283,9 +302,13 @@ def _exact(items, layout) -> list[list[int]]:
     A = np.zeros((n, len(cols)))
     for j, idx in enumerate(cols):
         A[list(idx), j] = 1
-    res = milp(np.asarray(costs, float), constraints=LinearConstraint(A, 1, 1),
-               integrality=np.ones(len(cols)), bounds=Bounds(0, 1))
-    if res.x is None:         # cannot happen: the singletons are a solution
+    res = milp(
+        np.asarray(costs, float),
+        constraints=LinearConstraint(A, 1, 1),
+        integrality=np.ones(len(cols)),
+        bounds=Bounds(0, 1),
+    )
+    if res.x is None:  # cannot happen: the singletons are a solution
         return [[i] for i in range(n)]
     return [sorted(cols[j]) for j in range(len(cols)) if res.x[j] > 0.5]
 
@@ -348,9 +371,11 @@ def _anneal(items, layout, budget_s: float, seed: int) -> list[list[int]]:
 
 # --- the items of a design ----------------------------------------------------------------------
 
+
 def design_items(net, folding, family: str) -> tuple[Item, ...]:
     """The block ROMs of ``net`` folded by ``folding`` (weights, block parameter tables) as items."""
     from bitscale.cost_model import model
+
     out = []
     for info in model.layer_infos(net):
         lf = folding[info.name]
@@ -376,6 +401,7 @@ def check_design(plan: PackingPlan, net, folding) -> None:
     """UserError unless ``plan`` is a valid plan of exactly this design's memories (names, shapes and read
     periods: a plan made for another folding could change cycles/frame)."""
     from bitscale.errors import UserError
+
     try:
         plan.validate()
     except ValueError as e:

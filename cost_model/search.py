@@ -32,6 +32,7 @@ raises UserError naming the infeasible budget and the least any configuration
 needs; every chosen per-layer cost is one the cost model computes for a legal
 folding reaching the target FPS.
 """
+
 from __future__ import annotations
 
 import time
@@ -57,15 +58,21 @@ class Solution:
     wbits: tuple[int, ...]
     abits: tuple[int, ...]
     perturbation: float
-    predicted: dict            # {"LUT", "BRAM18", "DSP"} totals at the chosen foldings
-    layers: tuple[dict, ...]   # per layer: name, wbits, abits, out_bits, pe, simd, mode, LUT, BRAM18, DSP, cycles
+    predicted: dict  # {"LUT", "BRAM18", "DSP"} totals at the chosen foldings
+    layers: tuple[dict, ...]  # per layer: name, wbits, abits, out_bits, pe, simd, mode, LUT, BRAM18, DSP, cycles
     budget: dict
     solve_seconds: float
 
     def to_json(self) -> dict:
-        return {"wbits": list(self.wbits), "abits": list(self.abits), "perturbation": self.perturbation,
-                "predicted": dict(self.predicted), "layers": [dict(l) for l in self.layers],
-                "budget": dict(self.budget), "solve_seconds": self.solve_seconds}
+        return {
+            "wbits": list(self.wbits),
+            "abits": list(self.abits),
+            "perturbation": self.perturbation,
+            "predicted": dict(self.predicted),
+            "layers": [dict(l) for l in self.layers],
+            "budget": dict(self.budget),
+            "solve_seconds": self.solve_seconds,
+        }
 
 
 def _signed_bits(v: int) -> int:
@@ -76,8 +83,13 @@ def layer_info_at(base: model.LayerInfo, layer: ir.Layer, wbits: int, abits: int
     """``base`` (the cost model's LayerInfo of ``layer`` in the template network) at (wbits, abits in,
     out_bits), with the parameter table at its declared width (no live-column data: every bit counts)."""
     last = layer.act == "none"
-    probe = replace(layer, wbits=wbits, in_bits=abits, out_bits=0 if last else out_bits,
-                    act="none" if last else ("thresholds" if out_bits <= ir.THRESHOLD_MAX_BITS else "requant"))
+    probe = replace(
+        layer,
+        wbits=wbits,
+        in_bits=abits,
+        out_bits=0 if last else out_bits,
+        act="none" if last else ("thresholds" if out_bits <= ir.THRESHOLD_MAX_BITS else "requant"),
+    )
     acc = ir.acc_bits(probe)
     n_params = param_bits = mul_bits = 0
     if probe.act == "thresholds":
@@ -92,16 +104,29 @@ def layer_info_at(base: model.LayerInfo, layer: ir.Layer, wbits: int, abits: int
         n_params, param_bits = 1, mul_bits + acc + mul_bits + 1
     pool = None if base.pool is None else (*base.pool[:-1], out_bits)
     extra = {"q_bits": 0} if "q_bits" in model.LayerInfo.__dataclass_fields__ else {}
-    return replace(base, wbits=wbits, abits=abits, acc_bits=acc, out_bits=out_bits if not last else acc,
-                   act=probe.act, n_params=n_params, param_bits=param_bits, mul_bits=mul_bits, pool=pool,
-                   param_live=(), param_distinct=(), **extra)
+    return replace(
+        base,
+        wbits=wbits,
+        abits=abits,
+        acc_bits=acc,
+        out_bits=out_bits if not last else acc,
+        act=probe.act,
+        n_params=n_params,
+        param_bits=param_bits,
+        mul_bits=mul_bits,
+        pool=pool,
+        param_live=(),
+        param_distinct=(),
+        **extra,
+    )
 
 
 class CostTable:
     """Per layer and (w, a_in, a_out): the resources at the folding auto-folding picks for a cycle budget."""
 
-    def __init__(self, net: ir.QuantizedNetwork, board: Board, fps: float, wbits, abits,
-                 modes=fold.MODES, max_options: int = 8):
+    def __init__(
+        self, net: ir.QuantizedNetwork, board: Board, fps: float, wbits, abits, modes=fold.MODES, max_options: int = 8
+    ):
         self.board, self.fps = board, fps
         self.layers = net.compute_layers
         self.wbits, self.abits = tuple(wbits), tuple(abits)
@@ -133,9 +158,9 @@ def _options(t: _Table, budget: int, weights: dict, k: int) -> list[dict]:
     if first is None:
         return []
     ok = np.flatnonzero(t.cycles <= budget)
-    res = np.stack([np.round(t.res[r][ok]) for r in RESOURCES], axis=1)          # (m, 3)
+    res = np.stack([np.round(t.res[r][ok]) for r in RESOURCES], axis=1)  # (m, 3)
     # Pareto filter (with the cycles as a last tie-break: fewer cycles is not better here, only cost is)
-    order = np.lexsort((res[:, 2], res[:, 0], res[:, 1]))                      # by BRAM, then LUT, then DSP
+    order = np.lexsort((res[:, 2], res[:, 0], res[:, 1]))  # by BRAM, then LUT, then DSP
     keep = []
     for i in order:
         if any((res[j] <= res[i]).all() for j in keep):
@@ -144,19 +169,30 @@ def _options(t: _Table, budget: int, weights: dict, k: int) -> list[dict]:
     first_local = int(np.flatnonzero(ok == first)[0])
     if first_local not in keep and not any((res[j] <= res[first_local]).all() for j in keep):
         keep.append(first_local)
-    if len(keep) > k:       # thin: the extremes, auto-folding's pick, and evenly spaced by BRAM between
-        ext = {keep[0], min(keep, key=lambda i: tuple(res[i][[0, 1, 2]])), min(keep, key=lambda i: tuple(res[i][[2, 1, 0]]))}
+    if len(keep) > k:  # thin: the extremes, auto-folding's pick, and evenly spaced by BRAM between
+        ext = {
+            keep[0],
+            min(keep, key=lambda i: tuple(res[i][[0, 1, 2]])),
+            min(keep, key=lambda i: tuple(res[i][[2, 1, 0]])),
+        }
         rest = [i for i in keep if i not in ext]
         step = max(1, len(rest) // max(1, k - len(ext)))
-        keep = sorted(ext | set(rest[::step][:max(0, k - len(ext))]), key=lambda i: tuple(res[i][[1, 0, 2]]))
+        keep = sorted(ext | set(rest[::step][: max(0, k - len(ext))]), key=lambda i: tuple(res[i][[1, 0, 2]]))
     # auto-folding's pick (or what dominates it) first
     pick = min(keep, key=lambda i: sum(weights[r] * res[i][j] for j, r in enumerate(RESOURCES)))
     keep = [pick] + [i for i in keep if i != pick]
     out = []
     for i in keep:
         g = int(ok[i])
-        out.append({"pe": int(t.pe[g]), "simd": int(t.simd[g]), "mode": model.MODES[int(t.mode[g])],
-                    "cycles": int(t.cycles[g]), **{r: int(res[i][j]) for j, r in enumerate(RESOURCES)}})
+        out.append(
+            {
+                "pe": int(t.pe[g]),
+                "simd": int(t.simd[g]),
+                "mode": model.MODES[int(t.mode[g])],
+                "cycles": int(t.cycles[g]),
+                **{r: int(res[i][j]) for j, r in enumerate(RESOURCES)},
+            }
+        )
     return out
 
 
@@ -165,8 +201,10 @@ def _perturbation(sens: dict, li: int, w: int, a: int) -> float:
     try:
         pw = lay["weight"][str(w)]["omega"] / 2
     except KeyError:
-        raise UserError(f"sensitivity.json has no {w}-bit weight entry for layer {lay['name']}; "
-                        f"re-run `bitscale sensitivity` with that width") from None
+        raise UserError(
+            f"sensitivity.json has no {w}-bit weight entry for layer {lay['name']}; "
+            f"re-run `bitscale sensitivity` with that width"
+        ) from None
     if li == 0:
         return pw
     try:
@@ -186,8 +224,17 @@ def _check_bits(bits, flag):
 class Problem:
     """The ILP of one network, sensitivity table, board, FPS and candidate bits (budget given per solve)."""
 
-    def __init__(self, net: ir.QuantizedNetwork, sens: dict | None, board: Board | str, fps: float,
-                 wbits=(1, 2, 4, 8), abits=(2, 4, 8), modes=fold.MODES, perturbation=None):
+    def __init__(
+        self,
+        net: ir.QuantizedNetwork,
+        sens: dict | None,
+        board: Board | str,
+        fps: float,
+        wbits=(1, 2, 4, 8),
+        abits=(2, 4, 8),
+        modes=fold.MODES,
+        perturbation=None,
+    ):
         self.board = get_board(board) if isinstance(board, str) else board
         _check_bits(wbits, "--wbits")
         _check_bits(abits, "--abits")
@@ -196,6 +243,7 @@ class Problem:
         self.fps = float(fps)
         self.net = net
         import scipy.optimize  # noqa: F401  (imported here so solve_seconds times the solver, not the import)
+
         self.costs = CostTable(net, self.board, fps, sorted(set(wbits)), sorted(set(abits)), modes)
         layers = self.costs.layers
         n = len(layers)
@@ -213,19 +261,28 @@ class Problem:
         self.keys = [(*key, f) for key, opts in self.costs.cost.items() for f in range(len(opts))]
         k = self.nvar = len(self.keys)
         self.pert = np.array([pert(li, w, a) for li, w, a, _, _ in self.keys], float)
-        self.res = {r: np.array([self.costs.cost[key[:4]][key[4]][r] for key in self.keys], float)
-                    for r in RESOURCES}
+        self.res = {r: np.array([self.costs.cost[key[:4]][key[4]][r] for key in self.keys], float) for r in RESOURCES}
         # among equal perturbations prefer the cheaper hardware (a tie-break far below any real difference)
         cap = {"LUT": self.board.lut, "BRAM18": self.board.bram, "DSP": self.board.dsp or 1}
         tie = sum(self.res[r] / cap[r] for r in RESOURCES)
         self.obj = self.pert + 1e-9 * tie
         rows = []
-        for li in range(n):                                   # one choice per layer
+        for li in range(n):  # one choice per layer
             rows.append((np.array([key[0] == li for key in self.keys], float), 1.0))
-        for li in range(n - 1):                               # layer l's a out is layer l+1's a in
+        for li in range(n - 1):  # layer l's a out is layer l+1's a in
             for a2 in A:
-                rows.append((np.array([(key[0] == li and key[3] == a2) - (key[0] == li + 1 and key[2] == a2)
-                                       for key in self.keys], float), 0.0))
+                rows.append(
+                    (
+                        np.array(
+                            [
+                                (key[0] == li and key[3] == a2) - (key[0] == li + 1 and key[2] == a2)
+                                for key in self.keys
+                            ],
+                            float,
+                        ),
+                        0.0,
+                    )
+                )
         self.A_eq = np.array([r for r, _ in rows]).reshape(len(rows), k)
         self.b_eq = np.array([b for _, b in rows])
         self.integrality = np.ones(k)
@@ -241,6 +298,7 @@ class Problem:
 
     def _milp(self, c, budget):
         from scipy.optimize import Bounds, LinearConstraint, milp
+
         # scipy leaves lb/ub unannotated; pyright infers `float` from their -np.inf/np.inf defaults
         cons = [LinearConstraint(self.A_eq, self.b_eq, self.b_eq)]  # pyright: ignore[reportArgumentType]
         for r, v in budget.items():
@@ -298,8 +356,15 @@ class Problem:
             layers.append({"name": l.name, "wbits": w, "abits": a, "out_bits": ao, **cost})
             for r in RESOURCES:
                 tot[r] += cost[r]
-        return Solution(wb, ab, float(self.pert @ np.round(x)), {r: round(v) for r, v in tot.items()},
-                        tuple(layers), dict(budget), dt)
+        return Solution(
+            wb,
+            ab,
+            float(self.pert @ np.round(x)),
+            {r: round(v) for r, v in tot.items()},
+            tuple(layers),
+            dict(budget),
+            dt,
+        )
 
     def folding(self, sol: Solution) -> fold.Folding:
         """The per-layer folding the ILP chose (generate the fine-tuned network with it)."""
@@ -308,14 +373,18 @@ class Problem:
     def _infeasible(self, budget: dict):
         structural = self._milp(np.zeros(self.nvar), {}) if self.nvar else None
         if structural is None or structural.x is None:
-            raise UserError(f"target {self.fps:g} FPS is out of reach on {self.board.name}: no folding of some "
-                            f"layer reaches it at any candidate precision")
+            raise UserError(
+                f"target {self.fps:g} FPS is out of reach on {self.board.name}: no folding of some "
+                f"layer reaches it at any candidate precision"
+            )
         least = self.least({})
         bad = [r for r in RESOURCES if budget.get(r) is not None and least[r] is not None and budget[r] < least[r]]
         what = ", ".join(f"{r} {budget[r]:g}" for r in (bad or [r for r in RESOURCES if budget.get(r) is not None]))
         need = ", ".join(f"{r} {least[r]}" for r in RESOURCES)
-        raise UserError(f"infeasible budget {what} at {self.fps:g} FPS on {self.board.name}: "
-                        f"the least any configuration needs is {need} (each alone)")
+        raise UserError(
+            f"infeasible budget {what} at {self.fps:g} FPS on {self.board.name}: "
+            f"the least any configuration needs is {need} (each alone)"
+        )
 
 
 def frontier_budgets(problem: Problem, k: int, budget: dict, resource: str = "BRAM18") -> list[int]:
@@ -336,10 +405,18 @@ def frontier_budgets(problem: Problem, k: int, budget: dict, resource: str = "BR
     return sorted({round(float(v)) for v in np.linspace(lo, hi, k)})
 
 
-def synthetic_problem(n_layers: int = 20, width: int = 256, board: str = "zcu104", fps: float = 20_000,
-                      wbits=(1, 2, 3, 4), abits=(2, 4, 8), seed: int = 0) -> Problem:
+def synthetic_problem(
+    n_layers: int = 20,
+    width: int = 256,
+    board: str = "zcu104",
+    fps: float = 20_000,
+    wbits=(1, 2, 3, 4),
+    abits=(2, 4, 8),
+    seed: int = 0,
+) -> Problem:
     """A random-sensitivity ILP on an ``n_layers``-deep fc (for timing the solver; 12 choices per layer)."""
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([width] * (n_layers - 1), 2, 2, num_classes=10, in_features=width, seed=seed)
     rng = np.random.default_rng(seed)
     tw = rng.uniform(0.5, 20, n_layers)
@@ -347,4 +424,5 @@ def synthetic_problem(n_layers: int = 20, width: int = 256, board: str = "zcu104
 
     def pert(li, w, a):
         return tw[li] * 4.0 ** (-w) + (0.0 if li == 0 else ta[li] * 4.0 ** (-(a - 1)))
+
     return Problem(net, None, board, fps, wbits, abits, perturbation=pert)

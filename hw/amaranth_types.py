@@ -17,6 +17,7 @@ decorator that hides the context-manager type). Files that use them carry
 ``# pyright: reportGeneralTypeIssues=false`` at the top, which silences only
 that rule, for that file.
 """
+
 from __future__ import annotations
 
 from typing import Protocol, cast
@@ -37,7 +38,7 @@ def lanes(word: Value, width: int, n: int) -> list[Value]:
     (Amaranth infers ``Value.__getitem__`` as possibly returning an ``IOConcat``, which has no arithmetic.)
     """
     v = Value.cast(word)
-    return [v[k * width:(k + 1) * width] for k in range(n)]
+    return [v[k * width : (k + 1) * width] for k in range(n)]
 
 
 def field(word: Value, start: int, stop: int) -> Value:
@@ -52,13 +53,15 @@ def bit(word: Value, i: int) -> Value:
 
 class ReadPortIO(Protocol):
     """The members of ``amaranth.lib.memory.ReadPort`` (Amaranth documents them; it declares none)."""
+
     addr: Signal
     data: Signal
-    en: Value                 # Const(1) on an asynchronous ("comb") port
+    en: Value  # Const(1) on an asynchronous ("comb") port
 
 
 class WritePortIO(Protocol):
     """The members of ``amaranth.lib.memory.WritePort``."""
+
     addr: Signal
     data: Signal
     en: Signal

@@ -11,6 +11,7 @@ its tlast, and ``valid``/``ready`` are tvalid/tready (a beat moves in a cycle
 with both high). :class:`Interface` is the static type of such a stream's
 interface object (Amaranth creates the members at run time).
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -40,6 +41,7 @@ class Payload(Protocol):
 
 class Interface(Protocol):
     """``signature(width).create()`` (or its flipped side), as pyright sees it."""
+
     payload: Payload
     valid: Value
     ready: Value

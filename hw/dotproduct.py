@@ -35,6 +35,7 @@ parallel mode (every other case has no multiplier and ignores it):
   registers on Xilinx, where xilinx_dsp packs them) and the multiplier is alone in its
   timing path.
 """
+
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
@@ -103,6 +104,7 @@ class DotProduct(wiring.Component):
     one after every CUT_LEVEL adder levels (hw/inventory.tree_cuts), plus one for DSP
     products (the product register, :attr:`product_reg`).
     """
+
     # signature members, created by wiring.Component.__init__
     w: Signal
     x: Signal
@@ -129,14 +131,16 @@ class DotProduct(wiring.Component):
         self.latency = dot_latency(simd, wbits, abits, mode, mac)
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
-        super().__init__({
-            "w": In(simd * self.wlane),
-            "x": In(simd * abits),
-            "wplane": In(range(max(self.wplanes, 2))),
-            "xplane": In(range(max(self.aplanes, 2))),
-            "en": In(1),
-            "y": Out(signed(self.ybits)),
-        })
+        super().__init__(
+            {
+                "w": In(simd * self.wlane),
+                "x": In(simd * abits),
+                "wplane": In(range(max(self.wplanes, 2))),
+                "xplane": In(range(max(self.aplanes, 2))),
+                "en": In(1),
+                "y": Out(signed(self.ybits)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -147,7 +151,7 @@ class DotProduct(wiring.Component):
         bip_x = ab == 1
 
         cut = None
-        wplane, xplane = self.wplane, self.xplane   # as seen after the cut
+        wplane, xplane = self.wplane, self.xplane  # as seen after the cut
         regs = []
 
         def register(v, name="cut"):
@@ -156,6 +160,7 @@ class DotProduct(wiring.Component):
                 m.d.sync += r.eq(v)
             regs.append(r)
             return r
+
         n_cuts = int(tree_cuts(self.simd))
         if n_cuts:
             cut = (CUT_LEVEL, register, n_cuts)
@@ -173,16 +178,18 @@ class DotProduct(wiring.Component):
                 y = 2 * sel - tree_sum(x_lanes, cut)
             elif bip_x:
                 # sum(w (2b-1)) = sum(b ? w : -w)
-                y = tree_sum((Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed())
-                              for s in range(simd)), cut)
+                y = tree_sum(
+                    (Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed()) for s in range(simd)), cut
+                )
             elif self.mac == "dsp":
                 # one product per lane between registers (a DSP block's input and output registers)
                 prods = [register(w_lanes[s].as_signed() * x_lanes[s], "prod") for s in range(simd)]
                 y = tree_sum(prods, cut)
             else:
                 # LUT products, no multiplier: weight bit-planes unrolled, the MSB plane negative
-                planes_ = [tree_sum((Mux(w_lanes[s][i], x_lanes[s], 0) for s in range(simd)), cut)
-                           for i in range(self.wbits)]
+                planes_ = [
+                    tree_sum((Mux(w_lanes[s][i], x_lanes[s], 0) for s in range(simd)), cut) for i in range(self.wbits)
+                ]
                 y = sum(((-t if i == self.wbits - 1 else t) << i for i, t in enumerate(planes_)), 0)
         elif self.wplanes == 1:
             # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))

@@ -9,6 +9,7 @@ one word per cycle in steady state on the wider side's terms (an up-converter
 takes one input word a cycle, a down-converter gives one output word a
 cycle). Ratios that are not whole numbers go through lcm(in, out) lanes.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,7 +22,7 @@ from bitscale.hw.amaranth_types import stream_signature
 
 
 class DWC(wiring.Component):
-    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
     def __init__(self, in_lanes: int, out_lanes: int, bits: int):
@@ -29,8 +30,7 @@ class DWC(wiring.Component):
             if v < 1:
                 raise ValueError(f"{what} must be >= 1, not {v!r}")
         self.in_lanes, self.out_lanes, self.bits = in_lanes, out_lanes, bits
-        super().__init__({"inp": In(stream_signature(in_lanes * bits)),
-                          "out": Out(stream_signature(out_lanes * bits))})
+        super().__init__({"inp": In(stream_signature(in_lanes * bits)), "out": Out(stream_signature(out_lanes * bits))})
 
     def elaborate(self, platform):
         m = Module()
@@ -53,7 +53,7 @@ class DWC(wiring.Component):
     def _up(self, m, k):
         """Collect k input words (the first lands lowest), then emit them as one word."""
         iw = self.in_lanes * self.bits
-        parts = Signal((k - 1) * iw)          # the first k-1 words of the group, in order
+        parts = Signal((k - 1) * iw)  # the first k-1 words of the group, in order
         count = Signal(range(k))
         out_valid = Signal()
         out_data = Signal(k * iw)
@@ -69,8 +69,10 @@ class DWC(wiring.Component):
             with m.If(count == k - 1):
                 m.d.sync += [out_data.eq(Cat(parts, self.inp.payload)), out_valid.eq(1), count.eq(0)]
             with m.Else():
-                m.d.sync += [parts.eq(Cat(parts[iw:], self.inp.payload) if k > 2 else self.inp.payload),
-                             count.eq(count + 1)]
+                m.d.sync += [
+                    parts.eq(Cat(parts[iw:], self.inp.payload) if k > 2 else self.inp.payload),
+                    count.eq(count + 1),
+                ]
 
     def _down(self, m, k):
         """Hold one input word and emit its k parts, lowest first."""

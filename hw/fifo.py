@@ -9,6 +9,7 @@ the FIFO (so a block RAM's slow data out only ever feeds that register; one
 word more of capacity, one cycle more of latency). Deep FIFOs use a Memory, so
 Yosys may map them to block RAM.
 """
+
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
@@ -20,7 +21,7 @@ from bitscale.hw.amaranth_types import stream_signature
 
 
 class StreamFIFO(wiring.Component):
-    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
     def __init__(self, width: int, depth: int):

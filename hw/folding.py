@@ -15,6 +15,7 @@ word): Amaranth's netlist numbers a signal's bits in 16 bits (and Verilator's
 ``--max-num-width`` is 65536), so generate could not build it. Auto-folding
 proposes only foldings inside the same limit (:func:`signal_widths`).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,15 +27,19 @@ from bitscale.hw import inventory
 from bitscale.hw.inventory import MODES
 from bitscale.nn.ir import Layer, QuantizedNetwork
 
-__all__ = ["MODES"]      # re-exported: callers read fold.MODES
+__all__ = ["MODES"]  # re-exported: callers read fold.MODES
 MAX_SIGNAL_BITS = 1 << 16
 
 
 def signal_widths(pe, simd, wlane, in_bits, out_bits, param_bits_per_pe):
     """The widest words of an MVTU (vectorized over numpy arrays too): weight word (``wlane`` bits
     per lane: w for whole weights, 1 for bit-planes), input word, output word, parameter word."""
-    return {"weight word PE*SIMD*w": pe * simd * wlane, "input word SIMD*a": simd * in_bits,
-            "output word PE*bits": pe * out_bits, "parameter word": pe * param_bits_per_pe}
+    return {
+        "weight word PE*SIMD*w": pe * simd * wlane,
+        "input word SIMD*a": simd * in_bits,
+        "output word PE*bits": pe * out_bits,
+        "parameter word": pe * param_bits_per_pe,
+    }
 
 
 def param_bits_per_pe(net: QuantizedNetwork, layer: Layer) -> int:
@@ -45,15 +50,18 @@ def param_bits_per_pe(net: QuantizedNetwork, layer: Layer) -> int:
 def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None:
     """UserError when a signal of ``layer`` folded by ``f`` is too wide to generate."""
     from bitscale.nn.ir import acc_bits
+
     wp, _ = inventory.planes(layer.wbits, layer.in_bits, f.mode)
     wlane = int(inventory.weight_lane_bits(layer.wbits, wp))
     out_bits = acc_bits(layer) if layer.act == "none" else layer.out_bits
     widths = signal_widths(f.pe, f.simd, wlane, layer.in_bits, out_bits, param_bits_per_pe(net, layer))
     for what, w in widths.items():
         if w >= MAX_SIGNAL_BITS:
-            raise UserError(f"layer {layer.name!r}: PE {f.pe}, SIMD {f.simd} ({f.mode}) makes the {what} "
-                            f"{w} bits, at or above the {MAX_SIGNAL_BITS}-bit limit of one signal; "
-                            f"use a smaller PE or SIMD")
+            raise UserError(
+                f"layer {layer.name!r}: PE {f.pe}, SIMD {f.simd} ({f.mode}) makes the {what} "
+                f"{w} bits, at or above the {MAX_SIGNAL_BITS}-bit limit of one signal; "
+                f"use a smaller PE or SIMD"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ def pool_cycles(layer: Layer, lanes: int) -> int:
 def stream_lanes(net: QuantizedNetwork, folding: Folding) -> dict[str, int]:
     """Elements per word entering each max-pool layer, as hw/top.py builds the chain."""
     import math
+
     out = {}
     lanes = folding[net.compute_layers[0].name].simd
     for layer in net.layers:

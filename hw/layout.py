@@ -4,6 +4,7 @@ Guaranteed: :func:`weight_words` is the exact content of a layer's weight
 memory (address ``(nf*SF + sf)*planes + i``), and :func:`pack_lanes` /
 :func:`unpack_lanes` are inverse for in-range values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,9 +76,9 @@ def weight_bytes(w: np.ndarray, pe: int, simd: int, wbits: int, abits: int, mode
     codes = codes.astype(small)
     blocks = codes.reshape(nf_n, pe, sf_n, simd).transpose(0, 2, 1, 3).reshape(nf_n * sf_n, pe * simd)
     shifts = np.arange(wbits, dtype=small)
-    bits = ((blocks[:, :, None] >> shifts) & 1).astype(np.uint8)      # (rows, fields, wbits)
+    bits = ((blocks[:, :, None] >> shifts) & 1).astype(np.uint8)  # (rows, fields, wbits)
     if wp == 1:
-        rows = bits.reshape(nf_n * sf_n, pe * simd * wbits)           # field k at bits [k*w, (k+1)*w)
+        rows = bits.reshape(nf_n * sf_n, pe * simd * wbits)  # field k at bits [k*w, (k+1)*w)
     else:
         # plane i of row r is word r*wp + i: bit k = bit i of field k
         rows = bits.transpose(0, 2, 1).reshape(nf_n * sf_n * wp, pe * simd)

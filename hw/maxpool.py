@@ -13,6 +13,7 @@ bipolar bits (value 2b-1) it is the OR of the bits, which is the maximum of
 the values. A row of partial maxima is kept in one memory (OW*C/LANES words);
 one input word is accepted per cycle while the output can move.
 """
+
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
@@ -22,16 +23,17 @@ from amaranth.lib.wiring import In, Out
 from bitscale.hw.amaranth_types import lanes, read_port, stream_signature, write_port
 
 
-
 class MaxPool(wiring.Component):
-    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
     def __init__(self, in_shape: tuple[int, ...], kernel: int, stride: int, lanes: int, bits: int):
         h, w, c = in_shape
         if kernel != stride or kernel < 1:
-            raise ValueError(f"MaxPool: kernel must equal stride (top.py uses WindowMax otherwise), "
-                             f"not kernel={kernel!r} stride={stride!r}")
+            raise ValueError(
+                f"MaxPool: kernel must equal stride (top.py uses WindowMax otherwise), "
+                f"not kernel={kernel!r} stride={stride!r}"
+            )
         if c % lanes:
             raise ValueError(f"lanes must divide the channels C={c}, not {lanes!r}")
         self.h, self.w, self.c, self.k, self.lanes, self.bits = h, w, c, kernel, lanes, bits
@@ -47,11 +49,13 @@ class MaxPool(wiring.Component):
 
         # position of the incoming word
         y, x, cf = Signal(range(self.h)), Signal(range(self.w)), Signal(range(CF))
-        ky, kx = Signal(range(K)), Signal(range(K))       # y % K, x % K
-        ox = Signal(range(self.ow + 1))                    # x // K
-        oy = Signal(range(self.oh + 1))                    # y // K
+        ky, kx = Signal(range(K)), Signal(range(K))  # y % K, x % K
+        ox = Signal(range(self.ow + 1))  # x // K
+        oy = Signal(range(self.oh + 1))  # y // K
 
-        mem = Memory(shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": "distributed"})  # async read: LUT RAM
+        mem = Memory(
+            shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": "distributed"}
+        )  # async read: LUT RAM
         m.submodules.partial = mem
         wp = write_port(mem)
         rp = read_port(mem, domain="comb")
@@ -101,11 +105,13 @@ class MaxPool(wiring.Component):
                     with m.If(y == self.h - 1):
                         m.d.sync += [y.eq(0), ky.eq(0), oy.eq(0)]
                     with m.Else():
-                        m.d.sync += [y.eq(y + 1), ky.eq(Mux(ky == K - 1, 0, ky + 1)),
-                                     oy.eq(Mux(ky == K - 1, oy + 1, oy))]
+                        m.d.sync += [
+                            y.eq(y + 1),
+                            ky.eq(Mux(ky == K - 1, 0, ky + 1)),
+                            oy.eq(Mux(ky == K - 1, oy + 1, oy)),
+                        ]
                 with m.Else():
-                    m.d.sync += [x.eq(x + 1), kx.eq(Mux(kx == K - 1, 0, kx + 1)),
-                                 ox.eq(Mux(kx == K - 1, ox + 1, ox))]
+                    m.d.sync += [x.eq(x + 1), kx.eq(Mux(kx == K - 1, 0, kx + 1)), ox.eq(Mux(kx == K - 1, ox + 1, ox))]
         return m
 
 
@@ -118,7 +124,7 @@ class WindowMax(wiring.Component):
     accepted per cycle while the output can move; CF partial maxima live in a small LUT memory.
     """
 
-    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
     def __init__(self, kernel: int, channels: int, lanes: int, bits: int):
@@ -143,12 +149,14 @@ class WindowMax(wiring.Component):
             adv.eq(~out_valid | self.out.ready),
             self.inp.ready.eq(adv),
             accepted.eq(self.inp.valid & adv),
-            rp.addr.eq(cf), wp.addr.eq(cf),
+            rp.addr.eq(cf),
+            wp.addr.eq(cf),
         ]
         first, final = tap == 0, tap == T - 1
         merged = Signal(width)
-        m.d.comb += merged.eq(Cat(*[Mux(first, a, Mux(a > b, a, b))
-                                    for a, b in zip(lanes(self.inp.payload, B, L), lanes(rp.data, B, L))]))
+        m.d.comb += merged.eq(
+            Cat(*[Mux(first, a, Mux(a > b, a, b)) for a, b in zip(lanes(self.inp.payload, B, L), lanes(rp.data, B, L))])
+        )
         m.d.comb += [wp.data.eq(merged), wp.en.eq(accepted & ~final)]
         with m.If(adv):
             m.d.sync += [out_valid.eq(accepted & final), out_data.eq(merged)]

@@ -19,6 +19,7 @@
 Guaranteed: :func:`is_block` is the rule every ``ram_style`` attribute hw/
 emits follows; tests/test_cost_bram.py checks hw/ and the cost model agree.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,7 @@ def is_block(width, depth, role: str = "weights"):
 
 
 def memory_style(width: int, depth: int, role: str = "weights") -> str:
-    """"block" (block RAM) or "distributed" (LUT RAM / logic) by :func:`is_block`."""
+    """ "block" (block RAM) or "distributed" (LUT RAM / logic) by :func:`is_block`."""
     return "block" if bool(is_block(width, depth, role)) else "distributed"
 
 

@@ -24,6 +24,7 @@ The rule (mul2dsp.v, applied recursively to the slices it creates):
    on signed-only families) as ``a_partial``-bit operands, plus the rest of A as the last slice; else
    B wider than ``b_max`` likewise with ``b_partial``; else one primitive.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -76,14 +77,12 @@ def _count(a: int, b: int, sa: bool, sb: bool, y: int, p: Mul2Dsp, top: bool) ->
         ap = p.a_partial or p.a_max
         n = (a - p.a_max + ap - h - 1) // (ap - h)
         last = a - n * (ap - h)
-        return (n * _count(ap, b, bool(h), sb, min(y, b + ap), p, False)
-                + _count(last, b, sa, sb, b + last, p, False))
+        return n * _count(ap, b, bool(h), sb, min(y, b + ap), p, False) + _count(last, b, sa, sb, b + last, p, False)
     if b > p.b_max:
         bp = p.b_partial or p.b_max
         n = (b - p.b_max + bp - h - 1) // (bp - h)
         last = b - n * (bp - h)
-        return (n * _count(a, bp, sa, bool(h), min(y, a + bp), p, False)
-                + _count(a, last, sa, sb, a + last, p, False))
+        return n * _count(a, bp, sa, bool(h), min(y, a + bp), p, False) + _count(a, last, sa, sb, a + last, p, False)
     return 1
 
 

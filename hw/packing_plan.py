@@ -14,6 +14,7 @@ raises ValueError unless every item is placed exactly once, inside its bin, with
 conflict-free port schedule (so cycles/frame are unchanged); :func:`check_memories` raises UserError
 unless every item names a memory of the design with the hardware's depth and read period.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -27,13 +28,13 @@ FORMAT = "bitscale.PackingPlan"
 class Item:
     """One read-only memory to place."""
 
-    name: str          # "<layer>.weights" / "<layer>.params"
+    name: str  # "<layer>.weights" / "<layer>.params"
     layer: str
-    role: str          # weights | params
-    width: int         # bits read per word (live columns)
+    role: str  # weights | params
+    width: int  # bits read per word (live columns)
     depth: int
-    period: int        # at least this many cycles between two distinct words at full throughput
-    units: int         # its own block-RAM count (unpacked)
+    period: int  # at least this many cycles between two distinct words at full throughput
+    units: int  # its own block-RAM count (unpacked)
 
     @property
     def bits(self) -> int:
@@ -43,12 +44,12 @@ class Item:
 @dataclass(frozen=True)
 class Placement:
     item: str
-    x: int             # first bit column in the bin word
-    y: int             # first row
-    slices: int        # depth slices side by side (item rows = min(depth, bin depth))
+    x: int  # first bit column in the bin word
+    y: int  # first row
+    slices: int  # depth slices side by side (item rows = min(depth, bin depth))
     port: int
-    slot: int          # its slot in the port's round-robin (0 .. slots-1)
-    rows_per_word: int = 1   # k: a word stored as k rows of ceil(width/k) bits, read in k slots
+    slot: int  # its slot in the port's round-robin (0 .. slots-1)
+    rows_per_word: int = 1  # k: a word stored as k rows of ceil(width/k) bits, read in k slots
 
     def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
         """(rectangle width, rectangle rows, slices) of item ``it`` in a bin ``bin_depth`` deep."""
@@ -60,11 +61,11 @@ class Placement:
 
 @dataclass(frozen=True)
 class Bin:
-    primitive: str     # the configuration Yosys uses, e.g. "RAMB18E1 1024x18"
+    primitive: str  # the configuration Yosys uses, e.g. "RAMB18E1 1024x18"
     width: int
     depth: int
     ports: int
-    slots: tuple[int, ...]          # K per port
+    slots: tuple[int, ...]  # K per port
     units: int
     placements: tuple[Placement, ...]
 
@@ -80,7 +81,7 @@ class PackingPlan:
     bram_kind: str
     items: tuple[Item, ...]
     bins: tuple[Bin, ...]
-    solver: str                     # "ilp" | "heuristic" | "none"
+    solver: str  # "ilp" | "heuristic" | "none"
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
@@ -121,20 +122,28 @@ class PackingPlan:
             for p in b.placements:
                 it = self.item(p.item)
                 w, h, slices = p.shape(it, b.depth)
-                if p.slices != slices or p.rows_per_word < 1 or p.x < 0 or p.y < 0 or p.x + w > b.width \
-                        or p.y + h > b.depth:
+                if (
+                    p.slices != slices
+                    or p.rows_per_word < 1
+                    or p.x < 0
+                    or p.y < 0
+                    or p.x + w > b.width
+                    or p.y + h > b.depth
+                ):
                     raise ValueError(f"{p.item} does not fit its bin {b.primitive} {b.width}x{b.depth}")
                 if p.slices > 1 and p.y:
                     raise ValueError(f"{p.item}: a sliced item starts at row 0")
                 if not 0 <= p.port < b.ports or not 0 <= p.slot < b.slots[p.port]:
                     raise ValueError(f"{p.item}: port {p.port} slot {p.slot} out of range")
                 if it.period < b.slots[p.port] * p.rows_per_word:
-                    raise ValueError(f"{p.item} reads a word every {it.period} cycles but its port is shared "
-                                     f"{b.slots[p.port]} ways and a word takes {p.rows_per_word} reads: "
-                                     f"cycles/frame would change")
+                    raise ValueError(
+                        f"{p.item} reads a word every {it.period} cycles but its port is shared "
+                        f"{b.slots[p.port]} ways and a word takes {p.rows_per_word} reads: "
+                        f"cycles/frame would change"
+                    )
                 rects.append((p.x, p.y, w, h, p.item))
             for k, (x, y, w, h, n) in enumerate(rects):
-                for x2, y2, w2, h2, n2 in rects[k + 1:]:
+                for x2, y2, w2, h2, n2 in rects[k + 1 :]:
                     if x < x2 + w2 and x2 < x + w and y < y2 + h2 and y2 < y + h:
                         raise ValueError(f"{n} and {n2} overlap in bin {b.primitive}")
             for port in range(b.ports):
@@ -149,21 +158,46 @@ class PackingPlan:
         return {"packed": self.packed, "unpacked": self.unpacked, "bits": self.bits}
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "family": self.family, "bram_kind": self.bram_kind, "solver": self.solver,
-                "seconds": self.seconds, "notes": list(self.notes),
-                "items": [asdict(i) for i in self.items],
-                "bins": [{**asdict(b), "slots": list(b.slots), "placements": [asdict(p) for p in b.placements]}
-                         for b in self.bins],
-                "summary": self.summary()}
+        return {
+            "format": FORMAT,
+            "family": self.family,
+            "bram_kind": self.bram_kind,
+            "solver": self.solver,
+            "seconds": self.seconds,
+            "notes": list(self.notes),
+            "items": [asdict(i) for i in self.items],
+            "bins": [
+                {**asdict(b), "slots": list(b.slots), "placements": [asdict(p) for p in b.placements]}
+                for b in self.bins
+            ],
+            "summary": self.summary(),
+        }
 
     @classmethod
     def from_json(cls, doc: dict):
         if doc.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} document (format {doc.get('format')!r})")
-        bins = tuple(Bin(b["primitive"], b["width"], b["depth"], b["ports"], tuple(b["slots"]), b["units"],
-                         tuple(Placement(**p) for p in b["placements"])) for b in doc["bins"])
-        return cls(doc["family"], doc["bram_kind"], tuple(Item(**i) for i in doc["items"]), bins,
-                   doc["solver"], doc.get("seconds", 0.0), tuple(doc.get("notes", ())))
+        bins = tuple(
+            Bin(
+                b["primitive"],
+                b["width"],
+                b["depth"],
+                b["ports"],
+                tuple(b["slots"]),
+                b["units"],
+                tuple(Placement(**p) for p in b["placements"]),
+            )
+            for b in doc["bins"]
+        )
+        return cls(
+            doc["family"],
+            doc["bram_kind"],
+            tuple(Item(**i) for i in doc["items"]),
+            bins,
+            doc["solver"],
+            doc.get("seconds", 0.0),
+            tuple(doc.get("notes", ())),
+        )
 
 
 def check_memories(plan: PackingPlan, memories: dict[str, tuple[int, int, int]]) -> None:
@@ -174,8 +208,10 @@ def check_memories(plan: PackingPlan, memories: dict[str, tuple[int, int, int]])
         plan.validate_layout()
     except ValueError as e:
         raise UserError(f"packing plan rejected: {e}") from None
-    bad = sorted(i.name for i in plan.items
-                 if i.name not in memories or (i.depth, i.period) != memories[i.name][1:]
-                 or i.width > memories[i.name][0])
+    bad = sorted(
+        i.name
+        for i in plan.items
+        if i.name not in memories or (i.depth, i.period) != memories[i.name][1:] or i.width > memories[i.name][0]
+    )
     if bad:
         raise UserError(f"packing plan rejected: it is not this design's (memories differ: {', '.join(bad)})")

@@ -17,6 +17,7 @@ Guaranteed: both backends behave the same cycle by cycle on the ports
 (read-before-write: ``rdata`` shows the old word when the same address is
 written in the same cycle).
 """
+
 from __future__ import annotations
 
 from amaranth import ClockSignal, Instance, Module, Signal
@@ -32,6 +33,7 @@ VERILOG_MODULE = "bitscale_simmem"
 
 class SimMemory(wiring.Component):
     """``depth`` words of ``width`` bits (see module doc)."""
+
     # signature members, created by wiring.Component.__init__
     raddr: Signal
     rdata: Signal
@@ -41,8 +43,16 @@ class SimMemory(wiring.Component):
     load: Signal
     dump: Signal
 
-    def __init__(self, width: int, depth: int, *, backend: str = "amaranth", file: str = "mem.hex",
-                 dump_file: str | None = None, init=()):
+    def __init__(
+        self,
+        width: int,
+        depth: int,
+        *,
+        backend: str = "amaranth",
+        file: str = "mem.hex",
+        dump_file: str | None = None,
+        init=(),
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         if width < 1 or depth < 1:
@@ -55,26 +65,46 @@ class SimMemory(wiring.Component):
             raise ValueError(f"{len(self.init)} initial words for a memory {self.depth} deep")
         self.abits = max(1, (self.depth - 1).bit_length())
         self.memory: Memory | None = None
-        super().__init__({
-            "raddr": In(self.abits), "rdata": Out(self.width),
-            "waddr": In(self.abits), "wdata": In(self.width), "we": In(1),
-            "load": In(1), "dump": In(1),
-        })
+        super().__init__(
+            {
+                "raddr": In(self.abits),
+                "rdata": Out(self.width),
+                "waddr": In(self.abits),
+                "wdata": In(self.width),
+                "we": In(1),
+                "load": In(1),
+                "dump": In(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         if self.backend == "verilog":
             m.submodules.mem = Instance(
                 VERILOG_MODULE,
-                p_WIDTH=self.width, p_DEPTH=self.depth, p_ABITS=self.abits,
-                p_FILE=self.file, p_DUMP=self.dump_file,
-                i_clk=ClockSignal(), i_raddr=self.raddr, o_rdata=self.rdata,
-                i_waddr=self.waddr, i_wdata=self.wdata, i_we=self.we,
-                i_load=self.load, i_dump=self.dump)
+                p_WIDTH=self.width,
+                p_DEPTH=self.depth,
+                p_ABITS=self.abits,
+                p_FILE=self.file,
+                p_DUMP=self.dump_file,
+                i_clk=ClockSignal(),
+                i_raddr=self.raddr,
+                o_rdata=self.rdata,
+                i_waddr=self.waddr,
+                i_wdata=self.wdata,
+                i_we=self.we,
+                i_load=self.load,
+                i_dump=self.dump,
+            )
             return m
         m.submodules.mem = self.memory = Memory(shape=self.width, depth=self.depth, init=self.init)
         rd = read_port(self.memory)
         wr = write_port(self.memory)
-        m.d.comb += [rd.addr.eq(self.raddr), self.rdata.eq(rd.data),
-                     wr.addr.eq(self.waddr), wr.data.eq(self.wdata), wr.en.eq(self.we)]
+        m.d.comb += [
+            rd.addr.eq(self.raddr),
+            self.rdata.eq(rd.data),
+            wr.addr.eq(self.waddr),
+            wr.data.eq(self.wdata),
+            wr.en.eq(self.we),
+        ]
         return m

@@ -46,6 +46,7 @@ convention, sim/axis.py), so cycles per frame and latency equal the per-beat
 testbench's on the same DUT; the patterns only delay beats, never drop or
 repeat one.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,25 +60,43 @@ from bitscale.hw.frame import FrameFormat
 from bitscale.hw.sim_memory import SimMemory
 
 TS_BITS = 48
-LFSR_TAPS = 0x80200003          # x^32 + x^22 + x^2 + x + 1 (maximal)
+LFSR_TAPS = 0x80200003  # x^32 + x^22 + x^2 + x + 1 (maximal)
 SINK_SEED_XOR = 0x9E3779B9
 
-CONTROL = wiring.Signature({
-    "start": Out(1), "first": Out(32), "count": Out(32),
-    "gap": Out(8), "stall": Out(8), "period": Out(16), "hold": Out(16),
-    "seed": Out(32), "timeout": Out(32),
-    "load": Out(1), "dump": Out(1),
-})
+CONTROL = wiring.Signature(
+    {
+        "start": Out(1),
+        "first": Out(32),
+        "count": Out(32),
+        "gap": Out(8),
+        "stall": Out(8),
+        "period": Out(16),
+        "hold": Out(16),
+        "seed": Out(32),
+        "timeout": Out(32),
+        "load": Out(1),
+        "dump": Out(1),
+    }
+)
 
-STATUS = wiring.Signature({
-    "busy": Out(1), "done": Out(1), "timed_out": Out(1),
-    "cycle": Out(TS_BITS), "frames_in": Out(32), "frames_out": Out(32),
-    "bad_frames": Out(32), "first_bad": Out(32), "tlast_errors": Out(32), "overflow": Out(1),
-})
+STATUS = wiring.Signature(
+    {
+        "busy": Out(1),
+        "done": Out(1),
+        "timed_out": Out(1),
+        "cycle": Out(TS_BITS),
+        "frames_in": Out(32),
+        "frames_out": Out(32),
+        "bad_frames": Out(32),
+        "first_bad": Out(32),
+        "tlast_errors": Out(32),
+        "overflow": Out(1),
+    }
+)
 
 MEMORIES = ("in", "gold", "out", "ts_in", "ts_out")
-LOADED = ("in", "gold")                        # ctrl.load reads these from in.hex / gold.hex
-DUMPED = ("out", "ts_in", "ts_out")             # ctrl.dump writes these (in/gold are only loaded)
+LOADED = ("in", "gold")  # ctrl.load reads these from in.hex / gold.hex
+DUMPED = ("out", "ts_in", "ts_out")  # ctrl.dump writes these (in/gold are only loaded)
 
 
 def lfsr_next(value: int) -> int:
@@ -92,33 +111,44 @@ def lfsr_seed(seed: int, sink: bool = False) -> int:
 
 class StreamHarness(wiring.Component):
     """Source, sink and memories for ``in_frames`` input and ``out_frames`` output frames of ``frame``."""
+
     # signature members, created by wiring.Component.__init__
     src: axis.Interface
     sink: axis.Interface
-    ctrl: Any                   # In(CONTROL): Amaranth creates its members at run time
-    status: Any                 # Out(STATUS)
+    ctrl: Any  # In(CONTROL): Amaranth creates its members at run time
+    status: Any  # Out(STATUS)
 
-    def __init__(self, frame: FrameFormat, in_frames: int, out_frames: int, *, backend: str = "amaranth",
-                 in_words=(), gold_words=()):
+    def __init__(
+        self,
+        frame: FrameFormat,
+        in_frames: int,
+        out_frames: int,
+        *,
+        backend: str = "amaranth",
+        in_words=(),
+        gold_words=(),
+    ):
         if in_frames < 1 or out_frames < 1:
             raise ValueError(f"in_frames and out_frames must be >= 1, not {in_frames!r}/{out_frames!r}")
         self.frame, self.in_frames, self.out_frames, self.backend = frame, in_frames, out_frames, backend
         fin, fout = frame.input, frame.output
         self.mems = {
-            "in": SimMemory(fin.tdata_width, in_frames * fin.beats, backend=backend, file="in.hex",
-                            init=in_words),
-            "gold": SimMemory(fout.tdata_width, out_frames * fout.beats, backend=backend, file="gold.hex",
-                              init=gold_words),
+            "in": SimMemory(fin.tdata_width, in_frames * fin.beats, backend=backend, file="in.hex", init=in_words),
+            "gold": SimMemory(
+                fout.tdata_width, out_frames * fout.beats, backend=backend, file="gold.hex", init=gold_words
+            ),
             "out": SimMemory(fout.tdata_width, out_frames * fout.beats, backend=backend, file="out.hex"),
             "ts_in": SimMemory(TS_BITS, out_frames, backend=backend, file="ts_in.hex"),
             "ts_out": SimMemory(TS_BITS, out_frames, backend=backend, file="ts_out.hex"),
         }
-        super().__init__({
-            "src": Out(axis.signature(fin.tdata_width)),
-            "sink": In(axis.signature(fout.tdata_width)),
-            "ctrl": In(CONTROL),
-            "status": Out(STATUS),
-        })
+        super().__init__(
+            {
+                "src": Out(axis.signature(fin.tdata_width)),
+                "sink": In(axis.signature(fout.tdata_width)),
+                "ctrl": In(CONTROL),
+                "status": Out(STATUS),
+            }
+        )
 
     @staticmethod
     def _lfsr(m: Module, name: str, seed_value, load) -> Signal:
@@ -150,9 +180,17 @@ class StreamHarness(wiring.Component):
         gap, stall, period, hold = Signal(8), Signal(8), Signal(16), Signal(16)
         timeout = Signal(32)
         with m.If(start):
-            m.d.sync += [busy.eq(1), done.eq(0), timed_out.eq(0), armed.eq(1),
-                         gap.eq(ctrl.gap), stall.eq(ctrl.stall), period.eq(ctrl.period),
-                         hold.eq(ctrl.hold), timeout.eq(ctrl.timeout)]
+            m.d.sync += [
+                busy.eq(1),
+                done.eq(0),
+                timed_out.eq(0),
+                armed.eq(1),
+                gap.eq(ctrl.gap),
+                stall.eq(ctrl.stall),
+                period.eq(ctrl.period),
+                hold.eq(ctrl.hold),
+                timeout.eq(ctrl.timeout),
+            ]
         seed_src = Signal(32)
         seed_snk = Signal(32)
         m.d.comb += [seed_src.eq(ctrl.seed), seed_snk.eq(ctrl.seed ^ SINK_SEED_XOR)]
@@ -161,11 +199,11 @@ class StreamHarness(wiring.Component):
 
         # --- source: frames first .. first+count-1 from the in memory ---------------------
         in_words = self.in_frames * fin.beats
-        idx = Signal(range(in_words + 1))          # next word to offer
+        idx = Signal(range(in_words + 1))  # next word to offer
         end = Signal(range(in_words + 1))
         beat = Signal(range(max(fin.beats, 2)))
-        primed = Signal()                          # the read port shows word idx
-        held = Signal()                            # a beat was offered and not yet taken
+        primed = Signal()  # the read port shows word idx
+        held = Signal()  # a beat was offered and not yet taken
         fire = Signal()
         m.d.comb += [
             self.src.valid.eq(busy & primed & (idx < end) & (held | (lfsr_src[:8] >= gap))),
@@ -184,7 +222,7 @@ class StreamHarness(wiring.Component):
         with m.Elif(fire):
             m.d.sync += [idx.eq(idx + 1), beat.eq(Mux(beat == fin.beats - 1, 0, beat + 1))]
         frames_in = Signal(32)
-        with m.If(fire & (beat == 0)):      # indexed by sent frame (send order, like ts_out)
+        with m.If(fire & (beat == 0)):  # indexed by sent frame (send order, like ts_out)
             m.d.comb += [mti.waddr.eq(frames_in), mti.wdata.eq(cycle), mti.we.eq(frames_in < self.out_frames)]
         with m.If(fire & (beat == fin.beats - 1)):
             m.d.sync += frames_in.eq(frames_in + 1)
@@ -194,7 +232,7 @@ class StreamHarness(wiring.Component):
         oidx = Signal(range(out_words + 1))
         obeat = Signal(range(max(fout.beats, 2)))
         frames_out = Signal(32)
-        expect = Signal(32)                        # frames_out at which the command is done
+        expect = Signal(32)  # frames_out at which the command is done
         bad_frames, first_bad, tlast_errors = Signal(32), Signal(32), Signal(32)
         any_bad = Signal()
         frame_bad = Signal()
@@ -250,9 +288,15 @@ class StreamHarness(wiring.Component):
             m.d.sync += idle.eq(idle + 1)
 
         m.d.comb += [
-            st.busy.eq(busy), st.done.eq(done), st.timed_out.eq(timed_out), st.cycle.eq(cycle),
-            st.frames_in.eq(frames_in), st.frames_out.eq(frames_out), st.bad_frames.eq(bad_frames),
+            st.busy.eq(busy),
+            st.done.eq(done),
+            st.timed_out.eq(timed_out),
+            st.cycle.eq(cycle),
+            st.frames_in.eq(frames_in),
+            st.frames_out.eq(frames_out),
+            st.bad_frames.eq(bad_frames),
             st.first_bad.eq(Mux(any_bad, first_bad, Const(0xFFFFFFFF, 32))),
-            st.tlast_errors.eq(tlast_errors), st.overflow.eq(overflow),
+            st.tlast_errors.eq(tlast_errors),
+            st.overflow.eq(overflow),
         ]
         return m

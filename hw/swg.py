@@ -24,6 +24,7 @@ order, under any valid/ready pattern; per frame the reader issues
 ``OH*OW*K*K*C/SIMD`` words and the writer accepts ``H*W*C/SIMD``, so a frame
 takes ``max`` of the two cycles when neither side stalls.
 """
+
 from __future__ import annotations
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, unsigned
@@ -36,11 +37,10 @@ from bitscale.hw.memstyle import memory_attrs, memory_style
 
 
 class SlidingWindow(wiring.Component):
-    inp: stream.Interface         # signature members, created by wiring.Component.__init__
+    inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, in_shape: tuple[int, ...], kernel: int, simd: int, bits: int,
-                 stride: int = 1, pad: int = 0):
+    def __init__(self, in_shape: tuple[int, ...], kernel: int, simd: int, bits: int, stride: int = 1, pad: int = 0):
         h, w, c = in_shape
         if kernel < 1 or stride < 1 or not (0 <= pad < kernel) or kernel > min(h, w) + 2 * pad:
             raise ValueError(f"bad window: kernel {kernel!r}, stride {stride!r}, pad {pad!r} on a {h}x{w} map")
@@ -107,10 +107,10 @@ class SlidingWindow(wiring.Component):
         # --- reader: windows out, one word per cycle ---------------------------------
         oy, ox = Signal(range(OH)), Signal(range(OW))
         ky, kx, cf = Signal(range(K)), Signal(range(K)), Signal(range(CF))
-        base = Signal(range(R))            # ring slot of input row first(oy)
-        kc = Signal(range(K * CF))         # kx * CF + cf: consecutive words of one window row
-        out_valid = Signal()       # the output register holds a word
-        rd_valid = Signal()        # the memory's data out holds a word (read last cycle)
+        base = Signal(range(R))  # ring slot of input row first(oy)
+        kc = Signal(range(K * CF))  # kx * CF + cf: consecutive words of one window row
+        out_valid = Signal()  # the output register holds a word
+        rd_valid = Signal()  # the memory's data out holds a word (read last cycle)
         out_pad = Signal()
         out_data = Signal(width)
         adv = Signal()
@@ -138,10 +138,19 @@ class SlidingWindow(wiring.Component):
         with m.If(adv):
             # the memory's data out goes straight into the output register (a block RAM's clock-to-out
             # is most of a cycle on ECP5); a padded tap resets it to 0 (a synchronous reset, no LUT)
-            m.d.sync += [rd_valid.eq(issue), out_pad.eq(pad_tap), out_valid.eq(rd_valid),
-                         out_data.eq(Mux(out_pad, 0, rp.data))]
-        last_cf, last_kx, last_ky, last_ox, last_oy = (cf == CF - 1), (kx == K - 1), (ky == K - 1), \
-            (ox == OW - 1), (oy == OH - 1)
+            m.d.sync += [
+                rd_valid.eq(issue),
+                out_pad.eq(pad_tap),
+                out_valid.eq(rd_valid),
+                out_data.eq(Mux(out_pad, 0, rp.data)),
+            ]
+        last_cf, last_kx, last_ky, last_ox, last_oy = (
+            (cf == CF - 1),
+            (kx == K - 1),
+            (ky == K - 1),
+            (ox == OW - 1),
+            (oy == OH - 1),
+        )
         with m.If(issue):
             m.d.sync += kc.eq(Mux(last_cf & last_kx, 0, kc + 1))
             m.d.sync += cf.eq(Mux(last_cf, 0, cf + 1))
@@ -157,8 +166,7 @@ class SlidingWindow(wiring.Component):
                             step = t_rel[oy]
                             nb = Signal(range(2 * R + 1))
                             m.d.comb += [nb.eq(base + step), release.eq(step)]
-                            m.d.sync += [oy.eq(Mux(last_oy, 0, oy + 1)),
-                                         base.eq(Mux(nb >= R, nb - R, nb))]
+                            m.d.sync += [oy.eq(Mux(last_oy, 0, oy + 1)), base.eq(Mux(nb >= R, nb - R, nb))]
         m.d.sync += ahead.eq(ahead + row_done - release)
         m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(out_data)]
         return m

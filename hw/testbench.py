@@ -4,6 +4,7 @@
 (optionally with random gaps) and collects output words (optionally with
 random back-pressure), returning the words and the cycle each was taken.
 """
+
 from __future__ import annotations
 
 import random
@@ -12,8 +13,9 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 
-def run_stream(dut, words, n_out, *, inp=None, out=None, in_gap=0.0, out_stall=0.0, seed=0,
-               max_cycles=200_000, extra=None):
+def run_stream(
+    dut, words, n_out, *, inp=None, out=None, in_gap=0.0, out_stall=0.0, seed=0, max_cycles=200_000, extra=None
+):
     """Simulate ``dut``; returns (output words, cycle index of each output beat).
 
     ``inp``/``out`` default to ``dut.inp``/``dut.out``. ``extra`` may add more
@@ -85,6 +87,7 @@ def run_accelerator(acc, frames, **kw):
     lasts = []
     # sample tlast alongside the data by packing it above the payload
     from amaranth.hdl import Cat
+
     out.payload = Cat(acc.m_axis_tdata, acc.m_axis_tlast)
     got, cycles = run_stream(acc, words, len(frames) * fout.beats, inp=inp, out=out, **kw)
     mask = (1 << fout.tdata_width) - 1

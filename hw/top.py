@@ -19,6 +19,7 @@ Guaranteed: for any network that passes nn.ir.validate and any folding that
 passes hw.folding.validate, the output frames equal nn.golden.run on the
 input frames, in order, under any tvalid/tready pattern.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,6 +60,7 @@ def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat
 
 class Accelerator(wiring.Component):
     """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value)."""
+
     # signature members (the Verilog top's ports), created by wiring.Component.__init__
     s_axis_tdata: Signal
     s_axis_tvalid: Signal
@@ -74,6 +76,7 @@ class Accelerator(wiring.Component):
         # of two or more memories become shared memories (hw/packed_memory.py), single-memory bins stay the
         # layers' own memories. Checked against the memories the layers build (below, after _plan).
         from bitscale.hw.packing_plan import is_plain
+
         fold.validate(net, folding)
         self.net, self.folding = net, folding
         self.packing = packing
@@ -81,23 +84,26 @@ class Accelerator(wiring.Component):
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
         self.out_width = self.frame.output.tdata_width
-        super().__init__({
-            "s_axis_tdata": In(self.in_width),
-            "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(self.out_width),
-            "m_axis_tvalid": Out(1),
-            "m_axis_tready": In(1),
-            "m_axis_tlast": Out(1),
-        })
+        super().__init__(
+            {
+                "s_axis_tdata": In(self.in_width),
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "m_axis_tdata": Out(self.out_width),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tlast": Out(1),
+            }
+        )
         self.stages = self._plan()
         if packing is not None:
             from bitscale.hw.packing_plan import check_memories
+
             try:
                 check_memories(packing, self._memories())
             except Exception:
-                for comp in (self, *(c for _, c in self.stages)):   # rejected: never elaborated, on purpose
+                for comp in (self, *(c for _, c in self.stages)):  # rejected: never elaborated, on purpose
                     comp._MustUse__silence = True  # pyright: ignore[reportAttributeAccessIssue]
                 raise
 
@@ -119,9 +125,13 @@ class Accelerator(wiring.Component):
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
                 if layer.kernel == layer.stride:
                     stages.append((layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits)))
-                else:       # overlapping (or gapped) windows: sliding window + window max
-                    stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lanes, bits,
-                                                                      stride=layer.stride)))
+                else:  # overlapping (or gapped) windows: sliding window + window max
+                    stages.append(
+                        (
+                            f"{layer.name}_swg",
+                            SlidingWindow(layer.in_shape, layer.kernel, lanes, bits, stride=layer.stride),
+                        )
+                    )
                     stages.append((layer.name, WindowMax(layer.kernel, c, lanes, bits)))
                 continue
             lf = folding[layer.name]
@@ -130,15 +140,24 @@ class Accelerator(wiring.Component):
                 lanes = lf.simd
             if layer.kind == "conv":
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, int(fifo_depth(True, 0)))))
-                stages.append((f"{layer.name}_swg", SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits,
-                                                                  stride=layer.stride, pad=layer.pad)))
+                stages.append(
+                    (
+                        f"{layer.name}_swg",
+                        SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits, stride=layer.stride, pad=layer.pad),
+                    )
+                )
             else:
                 # holds a whole input vector, so the producer runs ahead while this
                 # layer works through its later row-folds
-                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits,
-                                                                int(fifo_depth(False, layer.mw // lf.simd)))))
-            roles = tuple(p.item.split(".", 1)[1] for b in self._shared for p in b.placements
-                          if p.item.split(".", 1)[0] == layer.name)
+                stages.append(
+                    (f"{layer.name}_fifo", StreamFIFO(lanes * bits, int(fifo_depth(False, layer.mw // lf.simd))))
+                )
+            roles = tuple(
+                p.item.split(".", 1)[1]
+                for b in self._shared
+                for p in b.placements
+                if p.item.split(".", 1)[0] == layer.name
+            )
             mvtu = MVTU(net, layer, lf, packed=roles)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
@@ -162,6 +181,7 @@ class Accelerator(wiring.Component):
         if plan is None:
             return
         from bitscale.hw.packed_memory import PackedMemory
+
         mvtus = {c.layer.name: c for c in self.mvtus}
         for k, b in enumerate(self._shared):
             items = {}
@@ -178,10 +198,12 @@ class Accelerator(wiring.Component):
             for p in b.placements:
                 layer, role = p.item.split(".", 1)
                 mv, i, pre = mvtus[layer], pm.index(p.item), "w" if role == "weights" else "p"
-                m.d.comb += [getattr(pm, f"en_{i}").eq(getattr(mv, f"{pre}_en")),
-                             getattr(pm, f"step_{i}").eq(getattr(mv, f"{pre}_step")),
-                             getattr(mv, f"{pre}_ready").eq(getattr(pm, f"ready_{i}")),
-                             getattr(mv, f"{pre}_rdata").eq(getattr(pm, f"data_{i}"))]
+                m.d.comb += [
+                    getattr(pm, f"en_{i}").eq(getattr(mv, f"{pre}_en")),
+                    getattr(pm, f"step_{i}").eq(getattr(mv, f"{pre}_step")),
+                    getattr(mv, f"{pre}_ready").eq(getattr(pm, f"ready_{i}")),
+                    getattr(mv, f"{pre}_rdata").eq(getattr(pm, f"data_{i}")),
+                ]
 
     @property
     def mvtus(self) -> list[MVTU]:
@@ -198,7 +220,7 @@ class Accelerator(wiring.Component):
         fin, fout = self.frame.input, self.frame.output
 
         m.d.comb += [
-            first.inp.payload.eq(self.s_axis_tdata[:fin.elems * fin.bits]),
+            first.inp.payload.eq(self.s_axis_tdata[: fin.elems * fin.bits]),
             first.inp.valid.eq(self.s_axis_tvalid),
             self.s_axis_tready.eq(first.inp.ready),
             self.m_axis_tdata.eq(last.out.payload),

@@ -6,17 +6,17 @@ or a run's config loads no torch, and nn.models and nn.data no longer import eac
 
 Guaranteed: :func:`check_model` / :func:`check_dataset` raise one UserError listing the known names.
 """
+
 from __future__ import annotations
 
 from bitscale.errors import UserError
 
 MODELS = ("fc", "tfc", "sfc", "lfc", "cnv", "vgg", "darknet")
-CONV_MODELS = ("cnv", "vgg", "darknet")      # NCHW input, 32x32 (nn/presets.py: vgg, darknet)
+CONV_MODELS = ("cnv", "vgg", "darknet")  # NCHW input, 32x32 (nn/presets.py: vgg, darknet)
 CNV_INPUT = 32
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
-NATIVE_SHAPES = {"digits": (8, 8, 1), "fashion-mnist": (28, 28, 1), "mnist": (28, 28, 1),
-                 "cifar10": (32, 32, 3)}
+NATIVE_SHAPES = {"digits": (8, 8, 1), "fashion-mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 NUM_CLASSES = {"digits": 10, "fashion-mnist": 10, "mnist": 10, "cifar10": 10}
 
 

@@ -12,6 +12,7 @@ missing or corrupt file raises :class:`~bitscale.errors.UserError` naming the fi
 Shape conversion: a flat ``input_shape`` flattens HWC; ``(32, 32, C)`` zero-pads a
 28x28 image by 2 on each side and upsamples an 8x8 image 4x (nearest).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from bitscale.errors import UserError, read_json
+
 # names, shapes and classes: the torch-free catalog (re-exported here)
 from bitscale.nn.catalog import DATASETS, NATIVE_SHAPES, NUM_CLASSES, input_shape_for  # noqa: F401
 from bitscale.nn.catalog import check_dataset as check_name
@@ -48,9 +50,11 @@ class Dataset:
 
 # --- digits -------------------------------------------------------------------------
 
+
 def _digits():
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
     data, target = load_digits(return_X_y=True)
     x = np.round(data.reshape(-1, 8, 8).astype(np.float64) * 255.0 / 16.0).astype(np.uint8)[..., None]
     y = target.astype(np.int64)
@@ -89,11 +93,13 @@ def read_idx(path: str | Path, ndim: int) -> np.ndarray:
         raise UserError(f"corrupt data file {path}: too short for an IDX header")
     zero, dtype, nd = raw[0:2], raw[2], raw[3]
     if zero != b"\0\0" or dtype != 0x08 or nd != ndim:
-        raise UserError(f"corrupt data file {path}: not a {ndim}-d uint8 IDX file "
-                        f"(magic {raw[:4].hex()}, expected 000008{ndim:02x})")
-    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+        raise UserError(
+            f"corrupt data file {path}: not a {ndim}-d uint8 IDX file "
+            f"(magic {raw[:4].hex()}, expected 000008{ndim:02x})"
+        )
+    dims = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
     n = math.prod(dims)
-    body = raw[4 + 4 * ndim:]
+    body = raw[4 + 4 * ndim :]
     if len(body) != n:
         raise UserError(f"corrupt data file {path}: header says {n} bytes of data, found {len(body)}")
     return np.frombuffer(body, dtype=np.uint8).reshape(dims).copy()
@@ -113,18 +119,29 @@ def _idx_dir(d: Path, name: str):
             raise UserError(f"corrupt data file {out[split + '_y_path']}: {len(y)} labels for {len(x)} images")
         if y.size and y.max() >= 10:
             raise UserError(f"corrupt data file {out[split + '_y_path']}: label {int(y.max())} is not 0..9")
-    return (out["train_x"][..., None], out["train_y"].astype(np.int64),
-            out["test_x"][..., None], out["test_y"].astype(np.int64))
+    return (
+        out["train_x"][..., None],
+        out["train_y"].astype(np.int64),
+        out["test_x"][..., None],
+        out["test_y"].astype(np.int64),
+    )
 
 
 # --- CIFAR-10 python batches -------------------------------------------------------------
 
+
 class _SafeUnpickler(pickle.Unpickler):
     """Only the numpy pieces a CIFAR batch needs; anything else is refused."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
@@ -144,8 +161,9 @@ def read_cifar_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     except Exception as e:  # noqa: BLE001 - any failure to parse means a corrupt file
         raise UserError(f"corrupt data file {path}: {type(e).__name__}: {e}") from None
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-        raise UserError(f"corrupt data file {path}: expected (N, 3072) data and N labels, "
-                        f"got {data.shape} and {labels.shape}")
+        raise UserError(
+            f"corrupt data file {path}: expected (N, 3072) data and N labels, got {data.shape} and {labels.shape}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise UserError(f"corrupt data file {path}: labels outside 0..9")
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy()
@@ -161,6 +179,7 @@ def _cifar(d: Path):
 
 
 # --- shapes ---------------------------------------------------------------------------
+
 
 def convert(x: np.ndarray, input_shape) -> np.ndarray:
     """Native HWC uint8 images -> ``(N, *input_shape)`` (flatten, pad 28->32, upsample 8->32)."""
@@ -201,7 +220,7 @@ def load_dataset(name: str, data_dir=None, input_shape=None) -> Dataset:
             if data_dir is None:
                 raise UserError("dataset 'cifar10' needs --data-dir (the cifar-10-batches-py directory)")
             arrays = _cifar(Path(data_dir))
-        _CACHE.clear()          # keep at most one dataset in memory
+        _CACHE.clear()  # keep at most one dataset in memory
         _CACHE[key] = arrays
     xtr, ytr, xte, yte = _CACHE[key]
     if input_shape is not None:

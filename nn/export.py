@@ -19,6 +19,7 @@ The IR executes exactly what Brevitas computes in eval mode (docs/arithmetic.md,
 Also provides :func:`brevitas_ints`: Brevitas' own hidden activation integers and
 last-layer integer accumulators (float64 forward), for checking the export.
 """
+
 from __future__ import annotations
 
 import copy
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 
 # --- reading Brevitas' scales ------------------------------------------------------------
+
 
 def _scale(t) -> float:
     return float(torch.as_tensor(t).reshape(-1)[0])
@@ -58,6 +60,7 @@ def weight_ints(layer: QuantWeightBiasInputOutputLayer) -> tuple[np.ndarray, flo
 
 
 # --- the folding ------------------------------------------------------------------------
+
 
 def _submodule(m: nn.Module, name: str) -> nn.Module:
     """``m.<name>``, a child module (torch's ``__getattr__`` is typed ``Tensor | Module``)."""
@@ -94,32 +97,31 @@ def _levels(acc: np.ndarray, sw_sin: float, bn, abits: int, s_act: float) -> np.
     return np.clip(np.round(z / s_act), 0, (1 << abits) - 1).astype(np.int64)
 
 
-def fold_thresholds(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray,
-                    alo: int, ahi: int) -> np.ndarray:
+def fold_thresholds(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, alo: int, ahi: int) -> np.ndarray:
     """Per-channel ascending integer thresholds on the sign-corrected accumulator acc' = sign*acc.
 
     T[c, k-1] = min{acc' in [alo, ahi] : level(sign*acc') >= k}, or ahi + 1 if none.
     """
     gamma, beta, mean, var, eps = bn
     n = 1 if abits == 1 else (1 << abits) - 1
-    k = np.arange(1, n + 1, dtype=np.float64)[None, :]                     # (1, n)
-    slope = np.abs(sw_sin * gamma / np.sqrt(var + eps))[:, None]           # d z / d acc'
+    k = np.arange(1, n + 1, dtype=np.float64)[None, :]  # (1, n)
+    slope = np.abs(sw_sin * gamma / np.sqrt(var + eps))[:, None]  # d z / d acc'
     icpt = (beta - mean * gamma / np.sqrt(var + eps))[:, None]
-    target = np.zeros_like(k) if abits == 1 else (k - 0.5) * s_act        # z at the step
+    target = np.zeros_like(k) if abits == 1 else (k - 0.5) * s_act  # z at the step
     with np.errstate(divide="ignore", invalid="ignore"):
         guess = np.where(slope > 0, (target - icpt) / slope, np.nan)
     sgn = sign[:, None].astype(np.float64)
     C = len(sign)
     kk = np.broadcast_to(np.arange(1, n + 1), (C, n))
 
-    def level(tp):       # level at acc' = tp (C, n)
+    def level(tp):  # level at acc' = tp (C, n)
         return _levels(sgn * tp, sw_sin, bn, abits, s_act)
 
     lo_level = level(np.full((C, n), float(alo)))
     const_t = np.where(lo_level >= kk, alo, ahi + 1).astype(np.float64)
     t = np.where(np.isnan(guess), const_t, np.ceil(np.clip(guess, alo - 1.0, ahi + 1.0)))
     t = np.clip(t, alo, ahi + 1)
-    for _ in range(64):     # fix up float error in the guess (one or two steps in practice)
+    for _ in range(64):  # fix up float error in the guess (one or two steps in practice)
         dec = (t > alo) & (level(t - 1) >= kk)
         inc = (t <= ahi) & (level(np.minimum(t, ahi)) < kk)
         if not dec.any() and not inc.any():
@@ -139,9 +141,9 @@ def fold_requant(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, 
     c = (beta - mean * gamma / np.sqrt(var + eps)) / s_act
     abits_acc = ir.acc_bits(layer)
     for shift in range(62, -1, -1):
-        M = np.round(m * 2.0 ** shift)
-        B = np.round((c + 0.5) * 2.0 ** shift)
-        if M.max(initial=0) >= 2.0 ** 62 or np.abs(B).max(initial=0) >= 2.0 ** 61:
+        M = np.round(m * 2.0**shift)
+        B = np.round((c + 0.5) * 2.0**shift)
+        if M.max(initial=0) >= 2.0**62 or np.abs(B).max(initial=0) >= 2.0**61:
             continue
         Mi = M.astype(np.int64)
         mbits = ir._signed_bits(int(Mi.max(initial=0)))
@@ -150,8 +152,7 @@ def fold_requant(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, 
     raise ValueError(f"{layer.name}: no requantizer shift fits a {abits_acc}-bit accumulator")
 
 
-def fold_requant_exact(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, layer: Layer,
-                       wint: np.ndarray):
+def fold_requant_exact(sw_sin: float, bn, abits: int, s_act: float, sign: np.ndarray, layer: Layer, wint: np.ndarray):
     """The narrowest (M, B, shift) whose outputs equal Brevitas' on every reachable accumulator, or None.
 
     Brevitas' levels are a non-decreasing step function of acc' (its thresholds, found exactly by
@@ -160,18 +161,30 @@ def fold_requant_exact(sw_sin: float, bn, abits: int, s_act: float, sign: np.nda
     sign-corrected weights). None where no (M, B, shift) with terms below 2^61 is exact.
     """
     from bitscale.nn import requant
+
     lo, hi = requant.reachable_w(wint, layer.in_bits)
     alo, ahi = ir.acc_range(layer)
     n = (1 << abits) - 1
     step = max(1, (1 << 22) // n)
     gamma, beta, mean, var, _ = bn
-    T = np.concatenate([fold_thresholds(sw_sin, (gamma[i:i + step], beta[i:i + step], mean[i:i + step],
-                                                 var[i:i + step], bn[4]), abits, s_act, sign[i:i + step], alo, ahi)
-                        for i in range(0, len(sign), step)])
+    T = np.concatenate(
+        [
+            fold_thresholds(
+                sw_sin,
+                (gamma[i : i + step], beta[i : i + step], mean[i : i + step], var[i : i + step], bn[4]),
+                abits,
+                s_act,
+                sign[i : i + step],
+                alo,
+                ahi,
+            )
+            for i in range(0, len(sign), step)
+        ]
+    )
     k0 = (T <= lo[:, None]).sum(axis=1)
     k1 = (T <= hi[:, None]).sum(axis=1)
     kmin = int(k0.min()) + 1
-    got = requant.fit(k0, k1, kmin, T[:, kmin - 1:max(int(k1.max()), kmin - 1)], lo, hi, n)
+    got = requant.fit(k0, k1, kmin, T[:, kmin - 1 : max(int(k1.max()), kmin - 1)], lo, hi, n)
     if got is None:
         return None
     M, B, shift = got
@@ -182,6 +195,7 @@ def fold_requant_exact(sw_sin: float, bn, abits: int, s_act: float, sign: np.nda
 
 # --- export -------------------------------------------------------------------------------
 
+
 @torch.no_grad()
 def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwork:
     """The IR of a trained quantized :class:`QNet` (any device; read in float64 on the CPU)."""
@@ -189,7 +203,7 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
         raise ValueError("the float baseline has no integer IR")
     m = copy.deepcopy(model).to("cpu").double().eval()
     layers, tensors = [], {}
-    requant_info = {}       # per requantizer layer: multiplier bits, exact (narrow fit) or wide fallback
+    requant_info = {}  # per requantizer layer: multiplier bits, exact (narrow fit) or wide fallback
     shape: tuple[int, ...] = tuple(m.in_shape)
     in_bits, s_in = ir.INPUT_BITS, act_scale(m.input_quant)
     reorder_chw = None
@@ -198,21 +212,20 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
         if b.kind == "conv":
             h, w_, c = _hwc(shape)
             oc = wint.shape[0]
-            wint = wint.transpose(0, 2, 3, 1)                                  # (OC, KH, KW, IC)
-            out_shape = (*ir.conv_out_hw(h, w_, 3), oc)                      # 3x3 valid, stride 1
-            layer = Layer("conv", f"conv{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i],
-                          narrow=True, kernel=3)
+            wint = wint.transpose(0, 2, 3, 1)  # (OC, KH, KW, IC)
+            out_shape = (*ir.conv_out_hw(h, w_, 3), oc)  # 3x3 valid, stride 1
+            layer = Layer(
+                "conv", f"conv{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i], narrow=True, kernel=3
+            )
         else:
-            if reorder_chw is not None:                                        # CHW -> HWC columns
+            if reorder_chw is not None:  # CHW -> HWC columns
                 hh, ww, cc = reorder_chw
                 wint = wint.reshape(-1, cc, hh, ww).transpose(0, 2, 3, 1).reshape(wint.shape[0], -1)
                 reorder_chw = None
             out_shape = (wint.shape[0],)
-            layer = Layer("dense", f"fc{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i],
-                          narrow=True)
-        abits = m.layer_abits[i + 1]        # the bits this block's activation quantizer outputs
-        layer = ir.replace(layer, out_bits=abits,
-                           act="thresholds" if abits <= ir.THRESHOLD_MAX_BITS else "requant")
+            layer = Layer("dense", f"fc{i}", shape, out_shape, in_bits=in_bits, wbits=m.layer_wbits[i], narrow=True)
+        abits = m.layer_abits[i + 1]  # the bits this block's activation quantizer outputs
+        layer = ir.replace(layer, out_bits=abits, act="thresholds" if abits <= ir.THRESHOLD_MAX_BITS else "requant")
         bn = _bn_affine(b.bn)
         sign = np.where(bn[0] < 0, -1, 1).astype(np.int64)
         wint = wint * sign.reshape((-1,) + (1,) * (wint.ndim - 1))
@@ -243,8 +256,17 @@ def export(model, num_classes: int, meta: dict | None = None) -> QuantizedNetwor
     if reorder_chw is not None:
         hh, ww, cc = reorder_chw
         wint = wint.reshape(-1, cc, hh, ww).transpose(0, 2, 3, 1).reshape(wint.shape[0], -1)
-    last = Layer("dense", "fc_out", shape, (num_classes,), in_bits=in_bits, out_bits=0, wbits=m.layer_wbits[-1],
-                 narrow=True, act="none")
+    last = Layer(
+        "dense",
+        "fc_out",
+        shape,
+        (num_classes,),
+        in_bits=in_bits,
+        out_bits=0,
+        wbits=m.layer_wbits[-1],
+        narrow=True,
+        act="none",
+    )
     tensors["fc_out.weight"] = wint.astype(np.int64)
     layers.append(last)
     info = dict(meta or {})
@@ -264,19 +286,22 @@ def brevitas_ints(model, x_uint8: np.ndarray, batch: int = 500):
     (before pooling); last ints are ``round(logits / (s_w * s_in))``.
     """
     from bitscale.nn.models import to_torch_input
+
     m = copy.deepcopy(model).to("cpu").double().eval()
     scales = [1.0 if m.layer_abits[i + 1] == 1 else act_scale(b.act) for i, b in enumerate(m.blocks)]
     _, sw = weight_ints(m.last)
     last_scale = sw * scales[-1]
     captured = []
-    hooks = [b.act.register_forward_hook(lambda mod, inp, out, i=i: captured.append((i, out)))
-             for i, b in enumerate(m.blocks)]
+    hooks = [
+        b.act.register_forward_hook(lambda mod, inp, out, i=i: captured.append((i, out)))
+        for i, b in enumerate(m.blocks)
+    ]
     hidden = [[] for _ in m.blocks]
     last = []
     try:
         for s in range(0, len(x_uint8), batch):
             captured.clear()
-            logits = m(to_torch_input(x_uint8[s:s + batch], m, torch.float64))
+            logits = m(to_torch_input(x_uint8[s : s + batch], m, torch.float64))
             for i, out in captured:
                 v = out.value if hasattr(out, "value") else out
                 v = torch.round(v / scales[i]).to(torch.int64).numpy()

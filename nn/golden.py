@@ -5,6 +5,7 @@ as 0..2^a-1); the hardware stores a bipolar value v as the bit (v+1)/2.
 All arithmetic is int64; :func:`bitscale.nn.ir.validate` guarantees it does
 not overflow.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,9 @@ def im2col(x: np.ndarray, k: int, stride: int = 1, pad: int = 0, fill: int = 0) 
     cols = np.empty((n, oh, ow, k, k, c), dtype=x.dtype)
     for ky in range(k):
         for kx in range(k):
-            cols[:, :, :, ky, kx, :] = x[:, ky:ky + stride * (oh - 1) + 1:stride,
-                                         kx:kx + stride * (ow - 1) + 1:stride, :]
+            cols[:, :, :, ky, kx, :] = x[
+                :, ky : ky + stride * (oh - 1) + 1 : stride, kx : kx + stride * (ow - 1) + 1 : stride, :
+            ]
     return cols.reshape(n, oh, ow, k * k * c)
 
 
@@ -56,7 +58,7 @@ def activate(net: QuantizedNetwork, layer: Layer, acc: np.ndarray) -> np.ndarray
     if layer.act == "none":
         return acc
     if layer.act == "thresholds":
-        t = net.thresholds(layer).astype(np.int64)            # (C, n)
+        t = net.thresholds(layer).astype(np.int64)  # (C, n)
         reached = (acc[..., None] >= t).sum(axis=-1)
         return (2 * reached - 1) if layer.out_bits == 1 else reached
     mul, add, shift = net.requant(layer)
@@ -70,7 +72,7 @@ def maxpool(x: np.ndarray, k: int, s: int) -> np.ndarray:
     out = np.full((n, oh, ow, c), np.iinfo(np.int64).min, dtype=np.int64)
     for ky in range(k):
         for kx in range(k):
-            out = np.maximum(out, x[:, ky:ky + s * (oh - 1) + 1:s, kx:kx + s * (ow - 1) + 1:s, :])
+            out = np.maximum(out, x[:, ky : ky + s * (oh - 1) + 1 : s, kx : kx + s * (ow - 1) + 1 : s, :])
     return out
 
 
@@ -101,7 +103,7 @@ def run_all(net: QuantizedNetwork, x: np.ndarray) -> list[np.ndarray]:
 def run(net: QuantizedNetwork, x: np.ndarray, batch: int = 512) -> np.ndarray:
     """Final raw accumulators (N, num_classes) int64."""
     x = np.asarray(x)
-    parts = [run_all(net, x[i:i + batch])[-1] for i in range(0, len(x), batch)]
+    parts = [run_all(net, x[i : i + batch])[-1] for i in range(0, len(x), batch)]
     return np.concatenate(parts) if parts else np.zeros((0, net.num_classes), np.int64)
 
 

@@ -29,6 +29,7 @@ the node (``op_type``, ``name``) and why.
 Guaranteed: :func:`import_qonnx` returns a network that passes ``ir.validate``; the
 ``meta["import"]`` block records how host inputs map to the IR's input codes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -48,9 +49,27 @@ from bitscale.errors import UserError
 
 CHAIN_OPS = ("Add", "Sub", "Mul", "Div", "BatchNormalization", "Relu")
 PRE_OPS = ("Mul", "Add", "Sub", "Div", "Reshape", "Flatten")
-SUPPORTED = ("Quant", "BipolarQuant", "Conv", "MatMul", "Gemm", "Transpose", "Add", "Sub", "Mul", "Div",
-             "BatchNormalization", "Relu", "MaxPool", "GlobalAveragePool", "Flatten", "Reshape", "Pad",
-             "Identity", "Dropout")
+SUPPORTED = (
+    "Quant",
+    "BipolarQuant",
+    "Conv",
+    "MatMul",
+    "Gemm",
+    "Transpose",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "BatchNormalization",
+    "Relu",
+    "MaxPool",
+    "GlobalAveragePool",
+    "Flatten",
+    "Reshape",
+    "Pad",
+    "Identity",
+    "Dropout",
+)
 
 
 def _err(node, why: str) -> NoReturn:
@@ -59,17 +78,18 @@ def _err(node, why: str) -> NoReturn:
 
 # --- symbolic tensors ----------------------------------------------------------------------
 
+
 @dataclass
 class _Act:
     """An integer activation: value = scale * (code - offset); code is what the IR carries."""
 
-    shape: tuple            # IR shape: (H, W, C) or (N,)
-    bits: int               # IR bits (1 = bipolar codes -1/+1)
+    shape: tuple  # IR shape: (H, W, C) or (N,)
+    bits: int  # IR bits (1 = bipolar codes -1/+1)
     scale: float
     offset: int = 0
-    chw: tuple | None = None    # flat tensor flattened from an ONNX (C, H, W) map
-    pool: tuple | None = None   # pending global pooling: the (H, W, C) map it sums
-    pad: int = 0                # pending explicit padding (code 0) for the next conv
+    chw: tuple | None = None  # flat tensor flattened from an ONNX (C, H, W) map
+    pool: tuple | None = None  # pending global pooling: the (H, W, C) map it sums
+    pad: int = 0  # pending explicit padding (code 0) for the next conv
 
     @property
     def spatial(self) -> bool:
@@ -84,14 +104,15 @@ class _Acc:
     """Accumulators of a compute layer on their way to a quantizer: value = scale_c * (acc + corr_c)."""
 
     layer: Layer
-    weight: np.ndarray          # IR layout, (OC, KH, KW, IC) or (OC, IN)
-    scale: np.ndarray           # (C,)
-    corr: np.ndarray            # (C,) int64
+    weight: np.ndarray  # IR layout, (OC, KH, KW, IC) or (OC, IN)
+    scale: np.ndarray  # (C,)
+    corr: np.ndarray  # (C,) int64
     spatial: bool
     chain: list = field(default_factory=list)
 
 
 # --- the importer ------------------------------------------------------------------------------
+
 
 class _Importer:
     def __init__(self, model):
@@ -121,6 +142,7 @@ class _Importer:
     def run(self):
         from qonnx.custom_op.general.bipolar_quant import binary_quant
         from qonnx.custom_op.general.quant import quant
+
         gin = self.g.input[0].name
         self.sym[gin] = "float"
         for node in self.g.node:
@@ -130,23 +152,32 @@ class _Importer:
             dyn = [i for i in ins if i and self.const(i) is None]
             if op not in SUPPORTED:
                 _err(node, f"op {op} is not supported (supported: {', '.join(SUPPORTED)})")
-            if not dyn:                                   # constant subgraph: weights, folded params
+            if not dyn:  # constant subgraph: weights, folded params
                 vals = [self.const(i) if i else None for i in ins]
                 if op == "Quant":
                     self._check_quant_attrs(node)
                     a = _attrs(node)
-                    self.consts[out] = quant(vals[0], vals[1], vals[2], vals[3], a.get("signed", 1),
-                                             a.get("narrow", 0), a.get("rounding_mode", "ROUND"))
+                    self.consts[out] = quant(
+                        vals[0],
+                        vals[1],
+                        vals[2],
+                        vals[3],
+                        a.get("signed", 1),
+                        a.get("narrow", 0),
+                        a.get("rounding_mode", "ROUND"),
+                    )
                     self.weights_meta[out] = ("quant", node, vals, a)
                 elif op == "BipolarQuant":
                     self.consts[out] = binary_quant(vals[0], vals[1])
                     self.weights_meta[out] = ("bipolar", node, vals, {})
-                elif op == "Transpose" and ins[0] in self.weights_meta:      # Gemm transB, lowered
+                elif op == "Transpose" and ins[0] in self.weights_meta:  # Gemm transB, lowered
                     perm = _attrs(node).get("perm")
                     self.consts[out] = np.transpose(np.asarray(vals[0]), perm)
                     kind, qn, qv, qa = self.weights_meta[ins[0]]
-                    qv = [np.transpose(v, perm) if isinstance(v, np.ndarray) and v.ndim == len(perm or v.shape)
-                          else v for v in qv]
+                    qv = [
+                        np.transpose(v, perm) if isinstance(v, np.ndarray) and v.ndim == len(perm or v.shape) else v
+                        for v in qv
+                    ]
                     self.weights_meta[out] = (kind, qn, qv, qa)
                 else:
                     _err(node, "a constant expression bitscale does not fold (run qonnx's FoldConstants)")
@@ -166,8 +197,11 @@ class _Importer:
                 self._compute(node, x, out)
             elif op in CHAIN_OPS:
                 if not isinstance(x, _Acc):
-                    _err(node, "an element-wise op on quantized activations (it must sit between a "
-                               "Conv/MatMul and the next activation quantizer)")
+                    _err(
+                        node,
+                        "an element-wise op on quantized activations (it must sit between a "
+                        "Conv/MatMul and the next activation quantizer)",
+                    )
                 x.chain.append(node)
                 self.sym[out] = x
             elif op == "MaxPool":
@@ -190,8 +224,10 @@ class _Importer:
             raise UserError(f"the graph has {len(outs)} outputs; bitscale imports single-output classifiers")
         last = self.sym.get(outs[0])
         if not isinstance(last, _Acc):
-            raise UserError("the graph output is not the accumulator of a Conv/MatMul layer "
-                            "(the last layer must be an unquantized dense layer)")
+            raise UserError(
+                "the graph output is not the accumulator of a Conv/MatMul layer "
+                "(the last layer must be an unquantized dense layer)"
+            )
         self._last(last)
 
     # nodes -----------------------------------------------------------------------------------
@@ -207,8 +243,11 @@ class _Importer:
             self._input_quant(node, out)
             return
         if node.op_type not in PRE_OPS:
-            _err(node, "a float op before the input quantizer (only Mul/Add/Sub/Div/Reshape preprocessing is "
-                       "allowed there; a float layer between quantized ones is not)")
+            _err(
+                node,
+                "a float op before the input quantizer (only Mul/Add/Sub/Div/Reshape preprocessing is "
+                "allowed there; a float layer between quantized ones is not)",
+            )
         self.pre_nodes.append(node.name)
         self.sym[out] = "float"
 
@@ -227,7 +266,7 @@ class _Importer:
         return float(np.asarray(scale).reshape(-1)[0]), bits, int(a.get("signed", 1)), int(a.get("narrow", 0))
 
     def _input_quant(self, node, out):
-        if node.op_type == "BipolarQuant":     # binary input: codes 0 / 2 with offset 1 (value s*(code-1) = -s/+s)
+        if node.op_type == "BipolarQuant":  # binary input: codes 0 / 2 with offset 1 (value s*(code-1) = -s/+s)
             s = self.const(node.input[1])
             if s is None or np.asarray(s).size != 1:
                 _err(node, "a per-channel or dynamic bipolar input scale is not supported")
@@ -239,9 +278,18 @@ class _Importer:
             _err(node, f"the input quantizer has {bits} bits; the IR input is at most {ir.INPUT_BITS}")
         shape = tuple(self.m.get_tensor_shape(out))
         ishape = (shape[2], shape[3], shape[1]) if len(shape) == 4 else (int(np.prod(shape[1:])),)
-        self.input_quant = {"node": node.name, "op_type": node.op_type, "tensor": out, "scale": scale, "bits": bits,
-                            "signed": bool(signed), "narrow": bool(narrow), "offset": offset,
-                            "preprocess": list(self.pre_nodes), "layout": "NCHW" if len(shape) == 4 else "NC"}
+        self.input_quant = {
+            "node": node.name,
+            "op_type": node.op_type,
+            "tensor": out,
+            "scale": scale,
+            "bits": bits,
+            "signed": bool(signed),
+            "narrow": bool(narrow),
+            "offset": offset,
+            "preprocess": list(self.pre_nodes),
+            "layout": "NCHW" if len(shape) == 4 else "NC",
+        }
         self.sym[out] = _Act(ishape, ir.INPUT_BITS, scale, offset)
 
     def _quant(self, node, x, out):
@@ -257,9 +305,17 @@ class _Importer:
             if bits > ir.MAX_BITS:
                 _err(node, f"{bits}-bit activations: the IR carries activations of at most {ir.MAX_BITS} bits")
             a = _attrs(node)
-            q = {"kind": "int", "scale": scale, "bits": bits, "signed": signed, "narrow": narrow,
-                 "offset": (1 << (bits - 1)) if signed else 0, "zp": self.const(node.input[2]),
-                 "bw": self.const(node.input[3]), "rounding": a.get("rounding_mode", "ROUND")}
+            q = {
+                "kind": "int",
+                "scale": scale,
+                "bits": bits,
+                "signed": signed,
+                "narrow": narrow,
+                "offset": (1 << (bits - 1)) if signed else 0,
+                "zp": self.const(node.input[2]),
+                "bw": self.const(node.input[3]),
+                "rounding": a.get("rounding_mode", "ROUND"),
+            }
             if bits == 1:
                 _err(node, "a 1-bit Quant (use BipolarQuant for binary activations)")
         self._finish(x, node, q, out)
@@ -268,8 +324,11 @@ class _Importer:
         info = self.weights_meta.get(wname)
         if info is None:
             if self.const(wname) is not None:
-                _err(node, "its weights are float (not Quant/BipolarQuant): a float layer between "
-                           "quantized ones cannot be mapped")
+                _err(
+                    node,
+                    "its weights are float (not Quant/BipolarQuant): a float layer between "
+                    "quantized ones cannot be mapped",
+                )
             _err(node, "its weights are not a constant")
         kind, qnode, vals, a = info
         if kind == "bipolar":
@@ -287,7 +346,7 @@ class _Importer:
         wint = np.round(self.consts[wname] / scale).astype(np.int64)
         narrow = bool(a.get("narrow", 0))
         if not narrow and not np.any(wint == -(1 << (bits - 1))):
-            narrow = bits > 1          # no weight uses the extra negative code: narrow is exact
+            narrow = bits > 1  # no weight uses the extra negative code: narrow is exact
         return wint, scale, bits, narrow
 
     def _compute(self, node, x, out):
@@ -297,8 +356,11 @@ class _Importer:
         if len(node.input) > 2 and node.input[2]:
             _err(node, "a Conv bias input (export it as a separate Add, or run qonnx's ExtractBiasFromConv)")
         oc = wint.shape[0] if node.op_type == "Conv" else wint.shape[1]
-        s_w = np.broadcast_to(np.asarray(wscale, np.float64).reshape(-1), (oc,)).copy() \
-            if np.asarray(wscale).size in (1, oc) else None
+        s_w = (
+            np.broadcast_to(np.asarray(wscale, np.float64).reshape(-1), (oc,)).copy()
+            if np.asarray(wscale).size in (1, oc)
+            else None
+        )
         if s_w is None:
             _err(node, "a weight scale that is neither per-tensor nor per-output-channel")
         if node.op_type == "Conv":
@@ -316,29 +378,42 @@ class _Importer:
                 _err(node, f"non-square kernel/stride or asymmetric padding (kernel {k}, strides {st}, pads {pads})")
             pad = pads[0]
             if pad and (x.bits == 1 or x.offset):
-                _err(node, "zero padding of a bipolar/signed activation map: 0 is not a code of that "
-                           "activation; pad explicitly with the code-0 value (docs/import.md, padding rule)")
+                _err(
+                    node,
+                    "zero padding of a bipolar/signed activation map: 0 is not a code of that "
+                    "activation; pad explicitly with the code-0 value (docs/import.md, padding rule)",
+                )
             pad += x.pad
             if pad >= k[0]:
                 _err(node, f"padding {pad} >= kernel {k[0]}")
             h, w, c = x.shape
             oh, ow = ir.conv_out_hw(h, w, k[0], st[0], pad)
-            w_ir = wint.transpose(0, 2, 3, 1)                                    # (OC, KH, KW, IC)
-            layer = Layer("conv", self._name("conv"), x.shape, (oh, ow, oc), in_bits=x.bits, wbits=wbits,
-                          narrow=narrow, kernel=k[0], stride=st[0], pad=pad)
+            w_ir = wint.transpose(0, 2, 3, 1)  # (OC, KH, KW, IC)
+            layer = Layer(
+                "conv",
+                self._name("conv"),
+                x.shape,
+                (oh, ow, oc),
+                in_bits=x.bits,
+                wbits=wbits,
+                narrow=narrow,
+                kernel=k[0],
+                stride=st[0],
+                pad=pad,
+            )
             spatial = True
         else:
-            w_ir = wint.T                                                         # (OUT, IN)
+            w_ir = wint.T  # (OUT, IN)
             if x.spatial:
                 _err(node, "a MatMul on an unflattened map")
-            if x.pool is not None:              # global pooling folded in: the row repeats per pixel
+            if x.pool is not None:  # global pooling folded in: the row repeats per pixel
                 h, w, c = x.pool
                 self._add(Layer("flatten", self._name("flatten"), x.pool, (h * w * c,), in_bits=x.bits))
                 w_ir = np.tile(w_ir, (1, h * w))
                 in_shape = (h * w * c,)
             else:
                 in_shape = x.shape
-                if x.chw is not None:           # ONNX flattened CHW; the IR flattens HWC
+                if x.chw is not None:  # ONNX flattened CHW; the IR flattens HWC
                     c, h, w = x.chw
                     w_ir = w_ir.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(w_ir.shape[0], -1)
             if w_ir.shape[1] != in_shape[0]:
@@ -394,8 +469,10 @@ class _Importer:
             _err(node, f"only symmetric spatial padding of an NCHW map is supported, not pads {pads}")
         v = float(np.asarray(value).reshape(-1)[0])
         if not math.isclose(v, x.code0_value(), rel_tol=1e-6, abs_tol=1e-12):
-            _err(node, f"pad value {v:g} is not the code-0 activation {x.code0_value():g} "
-                       "(docs/arithmetic.md, padding rule)")
+            _err(
+                node,
+                f"pad value {v:g} is not the code-0 activation {x.code0_value():g} (docs/arithmetic.md, padding rule)",
+            )
         self.sym[out] = replace(x, pad=x.pad + pads[2])
 
     # layers ------------------------------------------------------------------------------------
@@ -441,8 +518,10 @@ class _Importer:
         if q["kind"] == "bipolar":
             return (v >= 0).astype(np.int64)
         from qonnx.custom_op.general.quant import quant
-        y = quant(v, np.float64(q["scale"]), np.float64(0.0), np.float64(q["bits"]), q["signed"], q["narrow"],
-                  q["rounding"])
+
+        y = quant(
+            v, np.float64(q["scale"]), np.float64(0.0), np.float64(q["bits"]), q["signed"], q["narrow"], q["rounding"]
+        )
         return np.round(y / q["scale"]).astype(np.int64) + q["offset"]
 
     def _finish(self, acc: _Acc, node, q: dict, out):
@@ -461,11 +540,18 @@ class _Importer:
         if layer.wbits > 1 and not layer.narrow and np.any(w < -(1 << (layer.wbits - 1)) + 1) and np.any(sign < 0):
             if np.any(w > (1 << (layer.wbits - 1)) - 1):
                 _err(node, "a decreasing channel with full-range weights cannot be negated")
-        t = np.concatenate([self._bisect(acc, q, sign, ks, alo, ahi)          # (C, n), levels in chunks
-                            for ks in np.array_split(np.arange(1, n + 1), max(1, (n * C) >> 20))], axis=1)
+        t = np.concatenate(
+            [
+                self._bisect(acc, q, sign, ks, alo, ahi)  # (C, n), levels in chunks
+                for ks in np.array_split(np.arange(1, n + 1), max(1, (n * C) >> 20))
+            ],
+            axis=1,
+        )
         # monotonicity check: the thresholds reproduce the chain on a sample of accumulators
         rng = np.random.default_rng(0)
-        sample = np.concatenate([rng.integers(alo, ahi + 1, size=(256, C)), t.T.clip(alo, ahi), (t.T - 1).clip(alo, ahi)])
+        sample = np.concatenate(
+            [rng.integers(alo, ahi + 1, size=(256, C)), t.T.clip(alo, ahi), (t.T - 1).clip(alo, ahi)]
+        )
         want = self._levels(acc, q, sample * sign[None, :])
         got = np.stack([np.searchsorted(t[c], sample[:, c], side="right") for c in range(C)], axis=1)
         if not np.array_equal(got, want):
@@ -481,10 +567,10 @@ class _Importer:
     def _bisect(self, acc: _Acc, q: dict, sign, ks, alo: int, ahi: int) -> np.ndarray:
         """(C, len(ks)): per channel the least sign-corrected accumulator reaching each level in ``ks``."""
         C = len(sign)
-        kk = np.asarray(ks, np.int64)[:, None]                             # (n, 1)
+        kk = np.asarray(ks, np.int64)[:, None]  # (n, 1)
         m = len(kk)
-        lo = np.full((m, C), alo - 1, np.int64)      # level(lo) < k (or lo below the range)
-        hi = np.full((m, C), ahi + 1, np.int64)      # level(hi) >= k (or hi above the range)
+        lo = np.full((m, C), alo - 1, np.int64)  # level(lo) < k (or lo below the range)
+        hi = np.full((m, C), ahi + 1, np.int64)  # level(hi) >= k (or hi above the range)
         while np.any(hi - lo > 1):
             mid = (lo + hi) // 2
             ok = self._levels(acc, q, (mid * sign[None, :]).reshape(m, C)).reshape(m, C) >= kk
@@ -496,14 +582,18 @@ class _Importer:
         """The layer with act 'requant': (M, B, shift) from :func:`bitscale.nn.requant.fit` on thresholds
         ``t`` (C, n), exact on each channel's reachable accumulators; re-checked on ``sample``."""
         from bitscale.nn import requant
+
         lo, hi = requant.reachable_w(w, layer.in_bits)
         k0 = (t <= lo[:, None]).sum(axis=1)
         k1 = (t <= hi[:, None]).sum(axis=1)
         kmin = int(k0.min()) + 1
-        got = requant.fit(k0, k1, kmin, t[:, kmin - 1:max(int(k1.max()), kmin - 1)], lo, hi, n)
+        got = requant.fit(k0, k1, kmin, t[:, kmin - 1 : max(int(k1.max()), kmin - 1)], lo, hi, n)
         if got is None or ir.acc_bits(layer) + ir._signed_bits(int(got[0].max(initial=0))) > ir.REQUANT_PRODUCT_BITS:
-            _err(node, f"{layer.out_bits}-bit activation: no multiply-shift requantizer within "
-                       f"{ir.REQUANT_PRODUCT_BITS}-bit products reproduces this quantizer exactly")
+            _err(
+                node,
+                f"{layer.out_bits}-bit activation: no multiply-shift requantizer within "
+                f"{ir.REQUANT_PRODUCT_BITS}-bit products reproduces this quantizer exactly",
+            )
         M, B, shift = got
         inside = (sample >= lo[None, :]) & (sample <= hi[None, :])
         if not np.array_equal(np.where(inside, requant.apply(M, B, shift, sample, n), want), want):
@@ -524,16 +614,20 @@ class _Importer:
         slope = v[1] - v[0]
         beta = v[0]
         if np.any(slope <= 0) or not np.allclose(slope, slope[0], rtol=1e-6):
-            raise UserError("the output layer's scale is not one positive per-tensor factor (per-channel "
-                            "or negative output scale: the argmax of the integer accumulators would differ)")
+            raise UserError(
+                "the output layer's scale is not one positive per-tensor factor (per-channel "
+                "or negative output scale: the argmax of the integer accumulators would differ)"
+            )
         if not np.allclose(v[2], beta + slope * pts[2], rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(v).max()))):
             raise UserError("the ops after the output layer are not affine (e.g. a Relu on the logits)")
         alpha = float(slope[0])
         b = (beta - beta.min()) / alpha
         bias = np.round(b).astype(np.int64)
         if np.abs(b - bias).max() > 1e-3 * max(1.0, float(np.abs(b).max())):
-            raise UserError("the output layer has a bias that is not a whole number of accumulator steps "
-                            f"(max fraction {np.abs(b - bias).max():.3g}); bitscale's last layer adds integer biases only")
+            raise UserError(
+                "the output layer has a bias that is not a whole number of accumulator steps "
+                f"(max fraction {np.abs(b - bias).max():.3g}); bitscale's last layer adds integer biases only"
+            )
         self.tensors[f"{layer.name}.weight"] = acc.weight
         if np.any(bias):
             layer = replace(layer, bias=True)
@@ -544,20 +638,26 @@ class _Importer:
 
 def _attrs(node) -> dict:
     from onnx import helper
+
     out = {}
     for a in node.attribute:
         v = helper.get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else (list(v) if not np.isscalar(v) and v is not None
-                                                               and not hasattr(v, "dims") else v)
+        out[a.name] = (
+            v.decode()
+            if isinstance(v, bytes)
+            else (list(v) if not np.isscalar(v) and v is not None and not hasattr(v, "dims") else v)
+        )
     return out
 
 
 # --- public API -------------------------------------------------------------------------------
 
+
 def _load_model(src):
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
     from qonnx.util.cleanup import cleanup_model
+
     if isinstance(src, (str, os.PathLike)):
         p = Path(src)
         if not p.is_file():
@@ -592,9 +692,17 @@ def import_qonnx(src, num_classes: int | None = None, meta: dict | None = None):
     if num_classes is not None and num_classes != ncls:
         raise UserError(f"the model has {ncls} outputs, not --num-classes {num_classes}")
     info = dict(meta or {})
-    info.update({"source": "qonnx", "import": {"input": imp.input_quant, "output": imp.out_affine,
-                                               "onnx_input_shape": list(model.get_tensor_shape(model.graph.input[0].name))},
-                 "last_scale": imp.out_affine["alpha"]})
+    info.update(
+        {
+            "source": "qonnx",
+            "import": {
+                "input": imp.input_quant,
+                "output": imp.out_affine,
+                "onnx_input_shape": list(model.get_tensor_shape(model.graph.input[0].name)),
+            },
+            "last_scale": imp.out_affine["alpha"],
+        }
+    )
     net = QuantizedNetwork(tuple(imp.layers), imp.tensors, ncls, meta=info)
     ir.validate(net)
     return net, model
@@ -610,10 +718,11 @@ def qonnx_execute(model, x: np.ndarray, input_tensor: str, batch: int = 100):
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.change_batchsize import ChangeBatchSize
     from qonnx.transformation.infer_shapes import InferShapes
+
     outs, codes = [], []
     cache = {}
     for s in range(0, len(x), batch):
-        xb = np.asarray(x[s:s + batch], np.float32)
+        xb = np.asarray(x[s : s + batch], np.float32)
         bs = len(xb)
         if bs not in cache:
             with warnings.catch_warnings():
@@ -642,25 +751,32 @@ def check_against_qonnx(net: QuantizedNetwork, model, x_float: np.ndarray) -> tu
     """Golden model vs qonnx's executor on float inputs: argmax agreement and max |diff| of the
     logits' integer part ((logit - beta) / alpha vs the golden accumulators)."""
     from bitscale.nn import golden
+
     out, quantized = qonnx_execute(model, x_float, net.meta["import"]["input"]["tensor"])
     codes = ir_inputs(net, quantized)
     g = golden.run(net, codes)
     aff = net.meta["import"]["output"]
     ints = (out - aff["beta"]) / aff["alpha"]
     # argmax of the integer part (rounded), so exact ties break alike (first index) on both sides
-    return {"qonnx_agreement": float((g.argmax(1) == np.round(ints).argmax(1)).mean()) if len(g) else 1.0,
+    return (
+        {
+            "qonnx_agreement": float((g.argmax(1) == np.round(ints).argmax(1)).mean()) if len(g) else 1.0,
             "qonnx_max_abs_diff": float(np.abs(ints - g).max()) if len(g) else 0.0,
-            "qonnx_images": len(g)}, codes, out
+            "qonnx_images": len(g),
+        },
+        codes,
+        out,
+    )
 
 
-def from_brevitas(module, input_shape, num_classes: int | None = None, meta: dict | None = None,
-                  keep_onnx=None):
+def from_brevitas(module, input_shape, num_classes: int | None = None, meta: dict | None = None, keep_onnx=None):
     """Export a Brevitas module through QONNX (``brevitas.export.export_qonnx``) and import it.
 
     ``input_shape`` is the module's input without the batch axis (e.g. (3, 32, 32)). Returns
     (QuantizedNetwork, cleaned qonnx model). ``keep_onnx``: also write the QONNX file there.
     """
     import torch
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from brevitas.export import export_qonnx
@@ -676,6 +792,7 @@ def from_brevitas(module, input_shape, num_classes: int | None = None, meta: dic
             export_qonnx(module, args=torch.zeros(1, *input_shape, device=dev), export_path=tmp, dynamo=False)
         if keep_onnx is not None:
             import shutil
+
             shutil.copyfile(tmp, keep_onnx)
         return import_qonnx(tmp, num_classes, meta)
     finally:
@@ -684,6 +801,7 @@ def from_brevitas(module, input_shape, num_classes: int | None = None, meta: dic
 
 
 # --- RUN_DIR --------------------------------------------------------------------------------------
+
 
 def _calibration(model, dataset, calib_npz, images: int, data_dir, seed: int):
     """(float inputs in the ONNX layout, labels or None, source) for the check."""
@@ -697,13 +815,17 @@ def _calibration(model, dataset, calib_npz, images: int, data_dir, seed: int):
         try:
             with np.load(p, allow_pickle=False) as z:
                 if "x" not in z.files:
-                    raise UserError(f"{p} has no array 'x' (float model inputs, shaped (N, {', '.join(map(str, ishape[1:]))}))")
+                    raise UserError(
+                        f"{p} has no array 'x' (float model inputs, shaped (N, {', '.join(map(str, ishape[1:]))}))"
+                    )
                 x = np.asarray(z["x"], np.float32)
                 y = np.asarray(z["y"]) if "y" in z.files else None
         except (OSError, ValueError) as e:
             raise UserError(f"{p} is not a readable npz file: {e}") from None
         if tuple(x.shape[1:]) != tuple(ishape[1:]):
-            raise UserError(f"{p}: x is shaped {tuple(x.shape)}, the model takes (N, {', '.join(map(str, ishape[1:]))})")
+            raise UserError(
+                f"{p}: x is shaped {tuple(x.shape)}, the model takes (N, {', '.join(map(str, ishape[1:]))})"
+            )
         return x[:images], (None if y is None else y[:images]), f"calib-npz {p}"
     if len(ishape) == 4:
         hwc = (ishape[2], ishape[3], ishape[1])
@@ -711,6 +833,7 @@ def _calibration(model, dataset, calib_npz, images: int, data_dir, seed: int):
         hwc = (int(np.prod(ishape[1:])),)
     if dataset is not None:
         from bitscale.nn.data import load_dataset
+
         ds = load_dataset(dataset, data_dir, hwc)
         x, y = ds.test_x[:images], ds.test_y[:images]
         source = f"dataset {dataset} (test images / 255)"
@@ -723,11 +846,21 @@ def _calibration(model, dataset, calib_npz, images: int, data_dir, seed: int):
     return xf.reshape(len(xf), *ishape[1:]), y, source
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def import_to_run_dir(onnx_path, out_dir, *, dataset=None, calib_npz=None, data_dir=None, images: int = 1000,
-                      seed: int = 0, force: bool = False, log=_log) -> dict:
+def import_to_run_dir(
+    onnx_path,
+    out_dir,
+    *,
+    dataset=None,
+    calib_npz=None,
+    data_dir=None,
+    images: int = 1000,
+    seed: int = 0,
+    force: bool = False,
+    log=_log,
+) -> dict:
     """``bitscale import``: RUN_DIR with network.json/.npz (IR + golden), metrics.json, model.onnx,
     inputs.npz (the IR input codes of the check images, and labels). Returns metrics.json's content."""
     import json
@@ -735,32 +868,44 @@ def import_to_run_dir(onnx_path, out_dir, *, dataset=None, calib_npz=None, data_
     import time
 
     from bitscale.outdir import prepare
+
     t0 = time.time()
     if not isinstance(images, int) or images < 1:
         raise UserError(f"--images must be a positive integer, not {images!r}")
     src = Path(onnx_path)
     if not src.is_file():
         raise UserError(f"no ONNX file at {src}")
-    net, model = import_qonnx(src, meta={"onnx": str(src.resolve())})       # errors before any writing
+    net, model = import_qonnx(src, meta={"onnx": str(src.resolve())})  # errors before any writing
     log(f"import: {len(net.layers)} layers ({', '.join(l.kind for l in net.layers)})")
     x, y, source = _calibration(model, dataset, calib_npz, images, data_dir, seed)
     out = prepare(out_dir, "import", force=force, inputs=(src,))
     res, codes, _ = check_against_qonnx(net, model, x)
-    metrics = {"source": "qonnx", "onnx": str(src.resolve()), "input_source": source, **res,
-               "input_is_pixel": bool(math.isclose(net.meta["import"]["input"]["scale"], 1 / 255, rel_tol=1e-6)
-                                      and not net.meta["import"]["input"]["offset"]
-                                      and not net.meta["import"]["input"]["preprocess"])}
+    metrics = {
+        "source": "qonnx",
+        "onnx": str(src.resolve()),
+        "input_source": source,
+        **res,
+        "input_is_pixel": bool(
+            math.isclose(net.meta["import"]["input"]["scale"], 1 / 255, rel_tol=1e-6)
+            and not net.meta["import"]["input"]["offset"]
+            and not net.meta["import"]["input"]["preprocess"]
+        ),
+    }
     if y is not None:
         from bitscale.nn import golden
+
         metrics["golden_test_acc"] = float((golden.predict(net, codes) == np.asarray(y)).mean())
-    log(f"import: qonnx agreement {res['qonnx_agreement']:.4f}, max |diff| {res['qonnx_max_abs_diff']:.3g} "
-        f"on {res['qonnx_images']} images ({source})")
+    log(
+        f"import: qonnx agreement {res['qonnx_agreement']:.4f}, max |diff| {res['qonnx_max_abs_diff']:.3g} "
+        f"on {res['qonnx_images']} images ({source})"
+    )
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp"))
     try:
         ir.save(net, tmp)
         shutil.copyfile(src, tmp / "model.onnx")
-        np.savez_compressed(tmp / "inputs.npz", x=codes, y=(np.asarray(y) if y is not None
-                                                             else np.full(len(codes), -1)))
+        np.savez_compressed(
+            tmp / "inputs.npz", x=codes, y=(np.asarray(y) if y is not None else np.full(len(codes), -1))
+        )
         metrics["seconds"] = time.time() - t0
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
         for f in tmp.iterdir():

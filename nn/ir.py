@@ -37,6 +37,7 @@ and ``bias``; version 1 files still load.
 Guaranteed: :func:`load` returns only networks that pass :func:`validate`;
 anything else raises :class:`~bitscale.errors.UserError` naming the bad value.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,15 +72,15 @@ class Layer:
     name: str
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
-    in_bits: int = 0          # activation bits entering the layer (1 = bipolar)
-    out_bits: int = 0         # activation bits leaving it (0 for act == "none": raw acc)
-    wbits: int = 0            # weight bits (1 = bipolar), compute layers only
-    narrow: bool = True       # narrow-range weights (wbits >= 2)
-    act: str = "none"         # thresholds | requant | none, compute layers only
-    kernel: int = 0           # conv / maxpool window (square)
-    stride: int = 1           # conv / maxpool stride
-    pad: int = 0              # conv: rows/columns of padding on each side (value: code 0, see docs/arithmetic.md)
-    bias: bool = False        # act 'none' only: an integer per-channel bias is added to acc (tensor NAME.bias)
+    in_bits: int = 0  # activation bits entering the layer (1 = bipolar)
+    out_bits: int = 0  # activation bits leaving it (0 for act == "none": raw acc)
+    wbits: int = 0  # weight bits (1 = bipolar), compute layers only
+    narrow: bool = True  # narrow-range weights (wbits >= 2)
+    act: str = "none"  # thresholds | requant | none, compute layers only
+    kernel: int = 0  # conv / maxpool window (square)
+    stride: int = 1  # conv / maxpool stride
+    pad: int = 0  # conv: rows/columns of padding on each side (value: code 0, see docs/arithmetic.md)
+    bias: bool = False  # act 'none' only: an integer per-channel bias is added to acc (tensor NAME.bias)
     requant_shift: int = 0
 
     # --- derived ----------------------------------------------------------
@@ -133,11 +134,15 @@ class QuantizedNetwork:
         return self.tensors[f"{layer.name}.thresholds"]
 
     def requant(self, layer: Layer) -> tuple[np.ndarray, np.ndarray, int]:
-        return (self.tensors[f"{layer.name}.requant_mul"],
-                self.tensors[f"{layer.name}.requant_add"], layer.requant_shift)
+        return (
+            self.tensors[f"{layer.name}.requant_mul"],
+            self.tensors[f"{layer.name}.requant_add"],
+            layer.requant_shift,
+        )
 
 
 # --- value ranges --------------------------------------------------------------
+
 
 def act_range(bits: int) -> tuple[int, int]:
     """Value range of an activation of ``bits`` (1 = bipolar, else unsigned)."""
@@ -164,7 +169,7 @@ def acc_range(layer: Layer) -> tuple[int, int]:
     xlo, xhi = act_range(layer.in_bits)
     prods = [wlo * xlo, wlo * xhi, whi * xlo, whi * xhi]
     lo, hi = layer.mw * min(prods), layer.mw * max(prods)
-    if layer.bias:          # |bias| <= max |sum(w*x)| (validated), so the sum fits one more bit
+    if layer.bias:  # |bias| <= max |sum(w*x)| (validated), so the sum fits one more bit
         m = max(-lo, hi)
         lo, hi = lo - m, hi + m
     return lo, hi
@@ -181,6 +186,7 @@ def _signed_bits(v: int) -> int:
 
 
 # --- validation ----------------------------------------------------------------
+
 
 def _fail(msg: str) -> NoReturn:
     raise UserError(msg)
@@ -277,8 +283,10 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
         if not _bits_ok(l.out_bits):
             _fail(f"{where}: out_bits must be 1..{MAX_BITS}, not {l.out_bits!r}")
         if l.act == "thresholds" and l.out_bits > THRESHOLD_MAX_BITS:
-            _fail(f"{where}: thresholds are used up to {THRESHOLD_MAX_BITS} bits; "
-                  f"out_bits={l.out_bits} needs act 'requant'")
+            _fail(
+                f"{where}: thresholds are used up to {THRESHOLD_MAX_BITS} bits; "
+                f"out_bits={l.out_bits} needs act 'requant'"
+            )
         if l.act == "requant" and l.out_bits == 1:
             _fail(f"{where}: bipolar outputs (out_bits 1) need act 'thresholds'")
     if l.kind == "dense":
@@ -293,14 +301,18 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
             _fail(f"{where}: conv needs stride >= 1 and 0 <= pad < kernel, not stride={l.stride!r} pad={l.pad!r}")
         exp = conv_out_hw(h, w, l.kernel, l.stride, l.pad)
         if min(exp) < 1 or tuple(l.out_shape[:2]) != exp:
-            _fail(f"{where}: conv out_shape {l.out_shape} does not match a {l.kernel}x{l.kernel} conv "
-                  f"(stride {l.stride}, pad {l.pad}) of {l.in_shape}")
+            _fail(
+                f"{where}: conv out_shape {l.out_shape} does not match a {l.kernel}x{l.kernel} conv "
+                f"(stride {l.stride}, pad {l.pad}) of {l.in_shape}"
+            )
         wshape = (l.mh, l.kernel, l.kernel, l.in_shape[2])
     w = _tensor(net, f"{l.name}.weight", where, wshape)
     lo, hi = weight_range(l.wbits, l.narrow)
     if w.size and (w.min() < lo or w.max() > hi):
-        _fail(f"{where}: weights range [{w.min()}, {w.max()}] exceeds [{lo}, {hi}] for wbits={l.wbits}"
-              f"{' narrow' if l.narrow and l.wbits > 1 else ''}")
+        _fail(
+            f"{where}: weights range [{w.min()}, {w.max()}] exceeds [{lo}, {hi}] for wbits={l.wbits}"
+            f"{' narrow' if l.narrow and l.wbits > 1 else ''}"
+        )
     if l.wbits == 1 and np.any(w == 0):
         _fail(f"{where}: bipolar weights must be -1 or +1, found 0")
     if l.bias:
@@ -324,8 +336,10 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
         if not (0 <= l.requant_shift <= 62):
             _fail(f"{where}: requant_shift must be 0..62, not {l.requant_shift!r}")
         if m.size and m.min() < 0:
-            _fail(f"{where}: requant multipliers must be >= 0 (negate the channel's weights instead), "
-                  f"found {int(m.min())}")
+            _fail(
+                f"{where}: requant multipliers must be >= 0 (negate the channel's weights instead), "
+                f"found {int(m.min())}"
+            )
         mbits = max(_signed_bits(int(m.min())), _signed_bits(int(m.max())))
         if acc_bits(l) + mbits > REQUANT_PRODUCT_BITS:
             _fail(f"{where}: requant multiplier of {mbits} bits overflows with a {acc_bits(l)}-bit accumulator")
@@ -334,6 +348,7 @@ def _validate_layer(net: QuantizedNetwork, l: Layer, where: str, last: bool) -> 
 
 
 # --- (de)serialisation -----------------------------------------------------------
+
 
 def to_json(net: QuantizedNetwork) -> dict:
     return {
@@ -349,8 +364,10 @@ def from_json(doc: dict, tensors: dict[str, np.ndarray]) -> QuantizedNetwork:
     if not isinstance(doc, dict) or doc.get("format") != "bitscale.QuantizedNetwork":
         _fail("not a bitscale network.json (missing format 'bitscale.QuantizedNetwork')")
     if doc.get("version") not in READABLE_VERSIONS:
-        _fail(f"network.json version {doc.get('version')!r} is not supported "
-              f"(expected one of {', '.join(map(str, READABLE_VERSIONS))})")
+        _fail(
+            f"network.json version {doc.get('version')!r} is not supported "
+            f"(expected one of {', '.join(map(str, READABLE_VERSIONS))})"
+        )
     layers = []
     allowed = set(Layer.__dataclass_fields__)
     for i, d in enumerate(doc.get("layers") or []):
@@ -367,8 +384,9 @@ def from_json(doc: dict, tensors: dict[str, np.ndarray]) -> QuantizedNetwork:
     num_classes = doc.get("num_classes")
     if not isinstance(num_classes, int):
         _fail(f"num_classes must be an integer >= 2, not {num_classes!r}")
-    net = QuantizedNetwork(layers=tuple(layers), tensors=dict(tensors),
-                           num_classes=num_classes, meta=doc.get("meta") or {})
+    net = QuantizedNetwork(
+        layers=tuple(layers), tensors=dict(tensors), num_classes=num_classes, meta=doc.get("meta") or {}
+    )
     validate(net)
     return net
 
@@ -378,7 +396,7 @@ def save(net: QuantizedNetwork, directory: str | os.PathLike) -> Path:
     validate(net)
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, Any] = dict(net.tensors)       # tensor names hold a dot: never numpy's allow_pickle
+    arrays: dict[str, Any] = dict(net.tensors)  # tensor names hold a dot: never numpy's allow_pickle
     _atomic_write(d / "network.npz", lambda f: np.savez_compressed(f, **arrays), binary=True)
     _atomic_write(d / "network.json", lambda f: json.dump(to_json(net), f, indent=1))
     return d / "network.json"
@@ -404,10 +422,27 @@ def load(path: str | os.PathLike) -> QuantizedNetwork:
 
 def _atomic_write(path: Path, write, binary: bool = False) -> None:
     from bitscale.atomic import atomic_path
+
     with atomic_path(path) as tmp, open(tmp, "wb" if binary else "w") as f:
         write(f)
 
 
-__all__ = ["Layer", "QuantizedNetwork", "act_range", "weight_range", "acc_range", "acc_bits",
-           "validate", "save", "load", "to_json", "from_json", "replace",
-           "conv_out_hw", "FORMAT_VERSION", "THRESHOLD_MAX_BITS", "INPUT_BITS", "MAX_BITS"]
+__all__ = [
+    "Layer",
+    "QuantizedNetwork",
+    "act_range",
+    "weight_range",
+    "acc_range",
+    "acc_bits",
+    "validate",
+    "save",
+    "load",
+    "to_json",
+    "from_json",
+    "replace",
+    "conv_out_hw",
+    "FORMAT_VERSION",
+    "THRESHOLD_MAX_BITS",
+    "INPUT_BITS",
+    "MAX_BITS",
+]

@@ -19,6 +19,7 @@ Quantizers (docs/arithmetic.md):
 Inputs to :meth:`QNet.forward` are float tensors of pixel values already divided
 by 255: ``(N, D)`` for fc and ``(N, C, H, W)`` for cnv.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 
 from bitscale.errors import UserError
+
 # names and input shapes: the torch-free catalog (re-exported here)
 from bitscale.nn.catalog import CNV_INPUT, CONV_MODELS, MODELS, check_model, input_shape_for  # noqa: F401
 
@@ -47,6 +49,7 @@ def widths_for(model: str, scale: float, base: int = 4096, layers: int = 3) -> d
         raise UserError(f"--scale must be a positive number, not {scale!r}")
     if model in ("vgg", "darknet"):
         from bitscale.nn.presets import spec
+
         return {"preset": spec(model, scale)}
     if model == "cnv":
         convs = []
@@ -76,6 +79,7 @@ def widths_for(model: str, scale: float, base: int = 4096, layers: int = 3) -> d
 
 # --- quantizers -----------------------------------------------------------------------
 
+
 def _input_quant():
     from brevitas.core.scaling import ScalingImplType
     from brevitas.nn import QuantIdentity
@@ -83,6 +87,7 @@ def _input_quant():
 
     class PixelQuant(Uint8ActPerTensorFloat):
         """8-bit unsigned input with the fixed scale 1/255: the integers are the pixels."""
+
         scaling_impl_type = ScalingImplType.CONST
         scaling_const = 1.0 / 255.0
         max_val = 1.0
@@ -94,14 +99,16 @@ def _input_quant():
 
 def _weight_kwargs(wbits: int) -> dict:
     from brevitas.quant import SignedBinaryWeightPerTensorConst
+
     if wbits == 1:
         return {"weight_quant": SignedBinaryWeightPerTensorConst}
-    return {"weight_bit_width": wbits}        # default: narrow-range, per-tensor float scale
+    return {"weight_bit_width": wbits}  # default: narrow-range, per-tensor float scale
 
 
 def _act(abits: int) -> nn.Module:
     from brevitas.nn import QuantIdentity, QuantReLU
     from brevitas.quant import SignedBinaryActPerTensorConst
+
     if abits == 0:
         return nn.ReLU()
     if abits == 1:
@@ -113,6 +120,7 @@ def _linear(i: int, o: int, wbits: int) -> nn.Module:
     if wbits == 0:
         return nn.Linear(i, o, bias=False)
     from brevitas.nn import QuantLinear
+
     return QuantLinear(i, o, bias=False, **_weight_kwargs(wbits))
 
 
@@ -120,6 +128,7 @@ def _conv(i: int, o: int, wbits: int) -> nn.Module:
     if wbits == 0:
         return nn.Conv2d(i, o, 3, bias=False)
     from brevitas.nn import QuantConv2d
+
     return QuantConv2d(i, o, 3, bias=False, **_weight_kwargs(wbits))
 
 
@@ -145,22 +154,33 @@ class Block(nn.Module):
 class QNet(nn.Module):
     """A stack of :class:`Block` s, an optional flatten (after the last conv) and the last linear."""
 
-    def __init__(self, model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
-                 in_shape: tuple[int, ...], base: int = 4096, layers: int = 3, dropout: float = 0.0):
+    def __init__(
+        self,
+        model: str,
+        wbits: Bits,
+        abits: Bits,
+        scale: float,
+        num_classes: int,
+        in_shape: tuple[int, ...],
+        base: int = 4096,
+        layers: int = 3,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.model, self.wbits, self.abits = model, wbits, abits
         self.in_shape = tuple(in_shape)
         self.quantized = wbits != 0
         # per compute layer: weight bits, and the bits of the activations entering it (nn/precision.py)
         from bitscale.nn.precision import n_compute_layers, resolve
+
         n = n_compute_layers(model, scale, base, layers)
         self.layer_wbits, self.layer_abits = resolve(wbits, abits, n) if self.quantized else ((0,) * n, (0,) * n)
         wq = iter(self.layer_wbits)
-        aq = iter(self.layer_abits[1:])          # the activation quantizer after block i: abits[i + 1]
+        aq = iter(self.layer_abits[1:])  # the activation quantizer after block i: abits[i + 1]
         self.input_quant = _input_quant() if self.quantized else None
         w = widths_for(model, scale, base, layers)
         self.blocks = nn.ModuleList()
-        self.flatten_after = None       # index of the block after which we flatten
+        self.flatten_after = None  # index of the block after which we flatten
         if model == "cnv":
             h, _, c = self.in_shape
             for item in w["convs"]:
@@ -201,14 +221,23 @@ class QNet(nn.Module):
         return self(x) * torch.exp(self.logit_gain)
 
 
-def build_model(model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
-                in_shape: tuple[int, ...], base: int = 4096, layers: int = 3,
-                dropout: float = 0.0) -> QNet | ConvNet:
+def build_model(
+    model: str,
+    wbits: Bits,
+    abits: Bits,
+    scale: float,
+    num_classes: int,
+    in_shape: tuple[int, ...],
+    base: int = 4096,
+    layers: int = 3,
+    dropout: float = 0.0,
+) -> QNet | ConvNet:
     if (wbits == 0) != (abits == 0):
         raise UserError("the float baseline needs both --wbits float and --abits float")
     # wbits/abits: ints (uniform) or one value per compute layer (nn/precision.py)
     if model in ("vgg", "darknet"):
         from bitscale.nn.presets import ConvNet
+
         return ConvNet(model, wbits, abits, scale, num_classes, in_shape, dropout)
     return QNet(model, wbits, abits, scale, num_classes, in_shape, base, layers, dropout)
 

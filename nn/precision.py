@@ -15,6 +15,7 @@ naming the bad value; :func:`normalize` maps every spelling of one configuration
 to the same value; :func:`read_precision` accepts exactly what :func:`precision_json`
 writes.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,6 +55,7 @@ def parse_bits_token(tok: str, flag: str) -> int:
 def parse_scale(tok: str, flag: str = "--scale"):
     """A width scale: '0.125' or '1/8' -> Fraction(1, 8); UserError unless a finite number > 0."""
     from fractions import Fraction
+
     t = str(tok).strip()
     try:
         f = Fraction(t)
@@ -72,7 +74,7 @@ def parse_list(text: str, flag: str) -> Bits:
     out = []
     for t in s.split(","):
         v = parse_bits_token(t, flag)
-        if v == 0:        # float is a whole configuration, not one layer's bits
+        if v == 0:  # float is a whole configuration, not one layer's bits
             raise UserError(f"{flag} must be 1..{MAX_BITS} or float, not {t.strip()!r}")
         out.append(v)
     return out[0] if len(out) == 1 else tuple(out)
@@ -87,8 +89,9 @@ def resolve(wbits: Bits, abits: Bits, n: int) -> tuple[tuple[int, ...], tuple[in
     if isinstance(wbits, (tuple, list)):
         w = tuple(wbits)
         if len(w) != n:
-            raise UserError(f"--wbits has {len(w)} values ({','.join(map(str, w))}) but the network has "
-                            f"{n} compute layers")
+            raise UserError(
+                f"--wbits has {len(w)} values ({','.join(map(str, w))}) but the network has {n} compute layers"
+            )
     else:
         w = (wbits,) * n
     for v in w:
@@ -97,14 +100,17 @@ def resolve(wbits: Bits, abits: Bits, n: int) -> tuple[tuple[int, ...], tuple[in
     if isinstance(abits, (tuple, list)):
         a = tuple(abits)
         if len(a) != n:
-            raise UserError(f"--abits has {len(a)} values ({','.join(map(str, a))}) but the network has "
-                            f"{n} compute layers")
+            raise UserError(
+                f"--abits has {len(a)} values ({','.join(map(str, a))}) but the network has {n} compute layers"
+            )
         for v in a:
             if not _bits_ok(v):
                 raise UserError(f"--abits must be 1..{MAX_BITS}, not {v!r}")
         if a[0] != INPUT_BITS:
-            raise UserError(f"--abits: compute layer 0 reads the {INPUT_BITS}-bit input pixels, so its entry "
-                            f"must be {INPUT_BITS}, not {a[0]}")
+            raise UserError(
+                f"--abits: compute layer 0 reads the {INPUT_BITS}-bit input pixels, so its entry "
+                f"must be {INPUT_BITS}, not {a[0]}"
+            )
     else:
         if not _bits_ok(abits):
             raise UserError(f"--abits must be 1..{MAX_BITS}, not {abits!r}")
@@ -131,8 +137,10 @@ def label(wbits: Bits, abits: Bits) -> str:
 
 def precision_json(wbits, abits) -> dict:
     """The format `bitscale search` writes and `bitscale train --precision` reads."""
-    return {"format": "bitscale.Precision",
-            "layers": [{"wbits": int(x), "abits": int(y)} for x, y in zip(wbits, abits)]}
+    return {
+        "format": "bitscale.Precision",
+        "layers": [{"wbits": int(x), "abits": int(y)} for x, y in zip(wbits, abits)],
+    }
 
 
 def read_precision(path) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -146,11 +154,11 @@ def read_precision(path) -> tuple[tuple[int, ...], tuple[int, ...]]:
         raise UserError(f"--precision {p} is not valid JSON: {e}") from None
     layers = doc.get("layers") if isinstance(doc, dict) else None
     if not isinstance(layers, list) or not layers:
-        raise UserError(f"--precision {p} needs a non-empty list 'layers' of {{\"wbits\": w, \"abits\": a}}")
+        raise UserError(f'--precision {p} needs a non-empty list \'layers\' of {{"wbits": w, "abits": a}}')
     w, a = [], []
     for i, d in enumerate(layers):
         if not isinstance(d, dict) or set(d) != {"wbits", "abits"}:
-            raise UserError(f"--precision {p}: layer {i} must be {{\"wbits\": w, \"abits\": a}}, not {d!r}")
+            raise UserError(f'--precision {p}: layer {i} must be {{"wbits": w, "abits": a}}, not {d!r}')
         for k, dst in (("wbits", w), ("abits", a)):
             if not _bits_ok(d[k]):
                 raise UserError(f"--precision {p}: layer {i} {k} must be 1..{MAX_BITS}, not {d[k]!r}")
@@ -161,6 +169,7 @@ def read_precision(path) -> tuple[tuple[int, ...], tuple[int, ...]]:
 def n_compute_layers(model: str, scale: float, base: int = 4096, layers: int = 3) -> int:
     """Compute layers (conv + dense, the last included) of a model family at a width scale."""
     from bitscale.nn.models import widths_for
+
     w = widths_for(model, scale, base, layers)
     if "fc" in w:
         return len(w["fc"]) + 1

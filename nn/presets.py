@@ -18,6 +18,7 @@ The IR comes from exporting the model through QONNX and importing it (:func:`exp
 path as ``bitscale import``), and :func:`check_export` compares the golden model with Brevitas'
 float64 forward.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,19 @@ INPUT = 32
 VGG_CONVS = (64, 64, "P", 128, 128, "P", 256, 256, 256, "P", 512, 512, 512, "P", 512, 512, 512, "P")
 VGG_FCS = (512, 512)
 # (kernel, channels) or ("P", kernel, stride); then global average pooling and the classifier
-DARKNET = ((3, 32), ("P", 2, 2), (3, 64), ("P", 2, 2), (3, 128), (1, 64), (3, 128), ("P", 3, 2),
-           (1, 128), (3, 256), (1, 128))
+DARKNET = (
+    (3, 32),
+    ("P", 2, 2),
+    (3, 64),
+    ("P", 2, 2),
+    (3, 128),
+    (1, 64),
+    (3, 128),
+    ("P", 3, 2),
+    (1, 128),
+    (3, 256),
+    (1, 128),
+)
 
 
 def _w(c: int, scale: float, what: str) -> int:
@@ -56,8 +68,11 @@ def spec(model: str, scale: float) -> list:
         out += [("fc", _w(c, scale, f"vgg fc layer {i}")) for i, c in enumerate(VGG_FCS)]
     elif model == "darknet":
         for i, item in enumerate(DARKNET):
-            out.append(("pool", item[1], item[2]) if len(item) == 3      # ("P", kernel, stride)
-                       else ("conv", item[0], _w(item[1], scale, f"darknet conv layer {i}")))
+            out.append(
+                ("pool", item[1], item[2])
+                if len(item) == 3  # ("P", kernel, stride)
+                else ("conv", item[0], _w(item[1], scale, f"darknet conv layer {i}"))
+            )
         out.append(("gap",))
     else:
         raise UserError(f"unknown preset {model!r}; expected one of {', '.join(PRESETS)}")
@@ -67,15 +82,25 @@ def spec(model: str, scale: float) -> list:
 class ConvNet(nn.Module):
     """vgg / darknet as a Brevitas QAT model (the same interface as nn/models.QNet)."""
 
-    def __init__(self, model: str, wbits: Bits, abits: Bits, scale: float, num_classes: int,
-                 in_shape: tuple[int, ...], dropout: float = 0.0):
+    def __init__(
+        self,
+        model: str,
+        wbits: Bits,
+        abits: Bits,
+        scale: float,
+        num_classes: int,
+        in_shape: tuple[int, ...],
+        dropout: float = 0.0,
+    ):
         super().__init__()
         from bitscale.nn.models import _act, _input_quant, _linear, _weight_kwargs
+
         if not (isinstance(wbits, int) and isinstance(abits, int)):
             raise UserError(f"{model}: per-layer bits are not supported for this preset (give one --wbits/--abits)")
         if wbits == 0 or abits == 0:
             raise UserError(f"{model}: the float baseline is not available for this preset")
         from brevitas.nn import QuantConv2d
+
         self.model, self.wbits, self.abits = model, wbits, abits
         self.in_shape = tuple(in_shape)
         self.quantized = True
@@ -84,12 +109,12 @@ class ConvNet(nn.Module):
         self.body = nn.ModuleList()
         self.kinds: list[str] = []
         feat = None
-        bipolar_in = False                      # the pixel input pads with 0
+        bipolar_in = False  # the pixel input pads with 0
         for item in spec(model, scale):
             if item[0] == "conv":
                 k, ch = item[1], item[2]
                 p = k // 2
-                if p and bipolar_in:                                        # -1 = code 0 (padding rule)
+                if p and bipolar_in:  # -1 = code 0 (padding rule)
                     self.body.append(_Pad(p, -1.0))
                     self.kinds.append("pad")
                     conv_pad = 0
@@ -153,6 +178,7 @@ def export(model: ConvNet, num_classes: int, meta: dict | None = None):
     import copy
 
     from bitscale.nn.importer import from_brevitas
+
     m = copy.deepcopy(model).to("cpu").float().eval()
     h, w, c = m.in_shape
     info = dict(meta or {})
@@ -168,12 +194,13 @@ def check_export(model: ConvNet, net, x_uint8: np.ndarray, y=None, batch: int = 
     import copy
 
     from bitscale.nn import golden
+
     m = copy.deepcopy(model).to("cpu").double().eval()
     aff = net.meta["import"]["output"]
     agree = exact = correct = 0
     maxdiff = 0.0
     for s in range(0, len(x_uint8), batch):
-        xb = x_uint8[s:s + batch]
+        xb = x_uint8[s : s + batch]
         ref = m(torch.as_tensor(xb).double().permute(0, 3, 1, 2) / 255.0).numpy()
         ints = (ref - aff["beta"]) / aff["alpha"]
         g = golden.run(net, xb)
@@ -181,7 +208,11 @@ def check_export(model: ConvNet, net, x_uint8: np.ndarray, y=None, batch: int = 
         exact += int((np.abs(ints - g) < 1e-3).all(axis=1).sum())
         maxdiff = max(maxdiff, float(np.abs(ints - g).max()))
         if y is not None:
-            correct += int((g.argmax(1) == np.asarray(y[s:s + batch])).sum())
+            correct += int((g.argmax(1) == np.asarray(y[s : s + batch])).sum())
     n = max(len(x_uint8), 1)
-    return {"golden_test_acc": correct / n if y is not None else None, "golden_agreement": agree / n,
-            "golden_logits_exact": exact / n, "golden_logits_max_diff": maxdiff}
+    return {
+        "golden_test_acc": correct / n if y is not None else None,
+        "golden_agreement": agree / n,
+        "golden_logits_exact": exact / n,
+        "golden_logits_max_diff": maxdiff,
+    }

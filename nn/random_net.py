@@ -4,6 +4,7 @@ Guaranteed: the result passes :func:`bitscale.nn.ir.validate`, thresholds are
 spread over the accumulator values actually reached on random inputs (so every
 output level occurs), and the same arguments and seed give the same network.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,16 @@ import numpy as np
 from bitscale.nn import golden, requant
 from dataclasses import replace
 
-from bitscale.nn.ir import (THRESHOLD_MAX_BITS, Layer, QuantizedNetwork, acc_bits, acc_range,
-                            conv_out_hw, validate, weight_range)
+from bitscale.nn.ir import (
+    THRESHOLD_MAX_BITS,
+    Layer,
+    QuantizedNetwork,
+    acc_bits,
+    acc_range,
+    conv_out_hw,
+    validate,
+    weight_range,
+)
 
 
 def _weights(rng, shape, wbits, narrow=True):
@@ -34,7 +43,7 @@ def _act_params(rng, layer: Layer, acc: np.ndarray, tensors: dict):
     if layer.act == "thresholds":
         n = 1 if layer.out_bits == 1 else (1 << layer.out_bits) - 1
         qs = np.linspace(0.05, 0.95, n) if n > 1 else np.array([0.5])
-        t = np.quantile(acc, qs, axis=0).T.round().astype(np.int64)          # (c, n)
+        t = np.quantile(acc, qs, axis=0).T.round().astype(np.int64)  # (c, n)
         t = np.sort(t + rng.integers(-1, 2, size=t.shape), axis=1)
         alo, ahi = acc_range(layer)
         tensors[f"{layer.name}.thresholds"] = np.clip(t, alo, ahi + 1)
@@ -80,6 +89,7 @@ def random_cnv(in_shape, convs, dense, wbits, abits, num_classes=10, seed=0, nar
     ``convs`` items: an int (3x3 valid conv channels), "P" (2x2/2 maxpool), ``("conv", ch, k, stride,
     pad)`` or ``("pool", k, stride)``.
     """
+
     def item(c):
         if c == "P":
             return ("maxpool", 0, (2, 2))
@@ -88,6 +98,7 @@ def random_cnv(in_shape, convs, dense, wbits, abits, num_classes=10, seed=0, nar
         if isinstance(c, tuple):
             return ("conv", c[1], (c[2], c[3], c[4]))
         return ("conv", c, (3, 1, 0))
+
     spec: list[tuple[str, int, tuple[int, ...] | None]] = [item(c) for c in convs]
     spec.append(("flatten", 0, None))
     spec += [("dense", d, None) for d in dense]
@@ -137,12 +148,25 @@ def _build(seed, in_shape, spec, num_classes, wb, ab, narrow) -> QuantizedNetwor
                 h, w, c = shape
                 k, st, pd = extra
                 out = (*conv_out_hw(h, w, k, st, pd), ch)
-                layer = Layer("conv", name, shape, out, in_bits=bits, out_bits=out_bits, wbits=wb[ci],
-                              narrow=narrow, act=act, kernel=k, stride=st, pad=pd)
+                layer = Layer(
+                    "conv",
+                    name,
+                    shape,
+                    out,
+                    in_bits=bits,
+                    out_bits=out_bits,
+                    wbits=wb[ci],
+                    narrow=narrow,
+                    act=act,
+                    kernel=k,
+                    stride=st,
+                    pad=pd,
+                )
                 wshape = (ch, k, k, c)
             else:
-                layer = Layer("dense", name, shape, (ch,), in_bits=bits, out_bits=out_bits, wbits=wb[ci],
-                              narrow=narrow, act=act)
+                layer = Layer(
+                    "dense", name, shape, (ch,), in_bits=bits, out_bits=out_bits, wbits=wb[ci], narrow=narrow, act=act
+                )
                 wshape = (ch, shape[0])
             tensors[f"{name}.weight"] = _weights(rng, wshape, wb[ci], narrow)
             ci += 1

@@ -31,14 +31,15 @@ Guaranteed: :func:`narrow` returns (M, B, s) equal, on every reachable accumulat
 to the requantizer it is given, or that requantizer itself when no narrower one exists in range;
 :func:`fit` returns None rather than an inexact answer.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from bitscale.nn import ir
 
-_BIG = 1 << 61          # sentinel: no constraint
-_CHUNK = 1 << 22        # channels x levels per vectorized block
+_BIG = 1 << 61  # sentinel: no constraint
+_CHUNK = 1 << 22  # channels x levels per vectorized block
 
 
 def reachable(net: ir.QuantizedNetwork, layer: ir.Layer) -> tuple[np.ndarray, np.ndarray]:
@@ -96,6 +97,7 @@ def _hull_reduce(P):
     """Keep per channel only the convex-hull vertices of each point set (a linear functional's max/min
     over a set is attained there); the result is re-checked against every point by the caller."""
     from scipy.spatial import ConvexHull, QhullError
+
     out = []
     for K, X, Mk in ((P[0], P[1], P[2]), (P[3], P[4], P[5])):
         keep = []
@@ -113,7 +115,7 @@ def _hull_reduce(P):
         X2 = np.zeros((K.shape[0], w), np.int64)
         M2 = np.zeros((K.shape[0], w), bool)
         for c, idx in enumerate(keep):
-            K2[c, :len(idx)], X2[c, :len(idx)], M2[c, :len(idx)] = K[c, idx], X[c, idx], True
+            K2[c, : len(idx)], X2[c, : len(idx)], M2[c, : len(idx)] = K[c, idx], X[c, idx], True
         out += [K2, X2, M2]
     return tuple(out)
 
@@ -137,7 +139,7 @@ def _solve_at(P, s: int, mcap: int):
     C = P[0].shape[0]
     a = np.zeros(C, np.int64)
     b = np.full(C, mcap, np.int64)
-    while np.any(a < b):                 # least M with h(M+1) - h(M) >= 0: a minimizer of h
+    while np.any(a < b):  # least M with h(M+1) - h(M) >= 0: a minimizer of h
         mid = (a + b) // 2
         up = _h(P, s, np.minimum(mid + 1, mcap)) - _h(P, s, mid) >= 0
         act = a < b
@@ -146,7 +148,7 @@ def _solve_at(P, s: int, mcap: int):
     ok = _h(P, s, best) <= 0
     a = np.zeros(C, np.int64)
     b = best.copy()
-    while np.any(a < b):                 # least M in [0, best] with h(M) <= 0 (h falls until best)
+    while np.any(a < b):  # least M in [0, best] with h(M) <= 0 (h falls until best)
         mid = (a + b) // 2
         good = _h(P, s, mid) <= 0
         act = a < b
@@ -202,7 +204,7 @@ def fit(k0, k1, kmin, T, lo, hi, top: int):
         return None
     P = _points(k0, k1, kmin, T, lo, hi, top)
     got = _fit_points(_hull_reduce(P), smax, mcap) if T.shape[1] > 32 else None
-    if got is not None:              # the hull is floating point: check against every point
+    if got is not None:  # the hull is floating point: check against every point
         low, up = _bounds(P, got[1], got[0])
         if not np.all(low <= up):
             got = None

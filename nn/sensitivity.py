@@ -35,6 +35,7 @@ Guaranteed: deterministic for a seed (seeded Rademacher draws and calibration
 subset); raises UserError for a run directory without a checkpoint; the result is
 a plain JSON document (:func:`sensitivity`), written atomically by :func:`write`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -79,8 +80,18 @@ def _float_twin(cfg, model):
     """A plain-torch float model with the run's latent weights and BatchNorm (eval mode)."""
     from bitscale.nn.data import NUM_CLASSES
     from bitscale.nn.models import build_model, input_shape_for
-    twin = build_model(cfg.model, 0, 0, cfg.scale, NUM_CLASSES[cfg.dataset],
-                       input_shape_for(cfg.model, cfg.dataset), cfg.base, cfg.layers, 0.0)
+
+    twin = build_model(
+        cfg.model,
+        0,
+        0,
+        cfg.scale,
+        NUM_CLASSES[cfg.dataset],
+        input_shape_for(cfg.model, cfg.dataset),
+        cfg.base,
+        cfg.layers,
+        0.0,
+    )
     src = model.state_dict()
     dst = twin.state_dict()
     twin.load_state_dict({k: (src[k] if k in src and src[k].shape == v.shape else v) for k, v in dst.items()})
@@ -90,6 +101,7 @@ def _float_twin(cfg, model):
 def _compute_modules(model) -> list[tuple[str, nn.Linear | nn.Conv2d]]:
     """[(IR layer name, module with .weight)] in compute-layer order (the names nn/export.py gives)."""
     from torch import nn
+
     mods = [(f"{'conv' if b.kind == 'conv' else 'fc'}{i}", b.compute) for i, b in enumerate(model.blocks)]
     mods.append(("fc_out", model.last))
     out: list[tuple[str, nn.Linear | nn.Conv2d]] = []
@@ -100,11 +112,10 @@ def _compute_modules(model) -> list[tuple[str, nn.Linear | nn.Conv2d]]:
     return out
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS, seed: int = 0,
-                log=_log) -> dict:
+def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS, seed: int = 0, log=_log) -> dict:
     """The sensitivity document of ``run_dir`` (see the module docstring)."""
     import torch
     import torch.nn.functional as F
@@ -123,7 +134,7 @@ def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS
             raise UserError(f"candidate bits must be 1..16, not {b!r}")
     run_dir = Path(run_dir)
     t0 = time.time()
-    cfg, model = load_model(run_dir)       # UserError when there is no checkpoint
+    cfg, model = load_model(run_dir)  # UserError when there is no checkpoint
     twin = _float_twin(cfg, model)
     ds = load_dataset(cfg.dataset, cfg.data_dir, input_shape_for(cfg.model, cfg.dataset))
     rng = np.random.default_rng(seed)
@@ -156,21 +167,45 @@ def sensitivity(run_dir, samples: int = 200, calib: int = 512, bits=DEFAULT_BITS
         for b in bits:
             sq = float(((quantize_weight(w, b) - w) ** 2).sum())
             wdoc[str(b)] = {"sq_err": sq, "omega": trace / n * sq}
-        layers.append({"name": name, "index": li, "n_params": n, "trace": trace, "trace_stderr": stderr,
-                       "weight": wdoc, "act": act_loss[li], "act_ce": act_ce[li]})
-        log(f"{name:<8} n={n:<8} Tr(H)={trace:.4g} (+-{stderr or 0:.2g})  "
-            + "  ".join(f"w{b}:{wdoc[str(b)]['omega']:.3g}" for b in bits[:5]))
-    return {"format": "bitscale.Sensitivity", "version": 1, "run_dir": str(run_dir), "config": cfg.to_json(),
-            "method": "HAWQ-V2 Hutchinson trace on the float twin; activation side: measured output KL per layer",
-            "calibration_images": len(idx), "hutchinson_samples": samples, "hv_products": samples,
-            "seed": seed, "bits": list(bits), "base_loss": base_loss, "layers": layers,
-            "hv_seconds": hv_seconds, "seconds": time.time() - t0}
+        layers.append(
+            {
+                "name": name,
+                "index": li,
+                "n_params": n,
+                "trace": trace,
+                "trace_stderr": stderr,
+                "weight": wdoc,
+                "act": act_loss[li],
+                "act_ce": act_ce[li],
+            }
+        )
+        log(
+            f"{name:<8} n={n:<8} Tr(H)={trace:.4g} (+-{stderr or 0:.2g})  "
+            + "  ".join(f"w{b}:{wdoc[str(b)]['omega']:.3g}" for b in bits[:5])
+        )
+    return {
+        "format": "bitscale.Sensitivity",
+        "version": 1,
+        "run_dir": str(run_dir),
+        "config": cfg.to_json(),
+        "method": "HAWQ-V2 Hutchinson trace on the float twin; activation side: measured output KL per layer",
+        "calibration_images": len(idx),
+        "hutchinson_samples": samples,
+        "hv_products": samples,
+        "seed": seed,
+        "bits": list(bits),
+        "base_loss": base_loss,
+        "layers": layers,
+        "hv_seconds": hv_seconds,
+        "seconds": time.time() - t0,
+    }
 
 
 def hutchinson(loss_fn, params, samples: int, seed: int = 0):
     """(samples x len(params) array of v_l . (H v)_l, the loss): Hutchinson samples of each block's
     Hessian trace, one Hessian-vector product (double backward) per sample for all blocks at once."""
     import torch
+
     loss = loss_fn()
     grads = torch.autograd.grad(loss, params, create_graph=True)
     gen = torch.Generator().manual_seed(seed)
@@ -189,8 +224,10 @@ def _activation_losses(twin, x, y, base_loss: float, bits) -> tuple[list[dict], 
     import torch.nn.functional as F
 
     captured = {}
-    hooks = [b.act.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o.detach()))
-             for k, b in enumerate(twin.blocks)]
+    hooks = [
+        b.act.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o.detach()))
+        for k, b in enumerate(twin.blocks)
+    ]
     with torch.no_grad():
         ref = F.log_softmax(twin.loss_logits(x), dim=1)
     for h in hooks:
@@ -204,12 +241,14 @@ def _activation_losses(twin, x, y, base_loss: float, bits) -> tuple[list[dict], 
         mean_pos = float(pos.mean()) if pos.numel() else 1.0
         run_kl = run_ce = math.inf
         for b in sorted(bits):
+
             def fq(m, i, o, b=b, hi=hi, mean_pos=mean_pos):
                 if b == 1:
                     return (o > 0).to(o.dtype) * mean_pos
                 top = (1 << b) - 1
                 s = max(hi, 1e-12) / top
                 return torch.clamp(torch.round(o / s), 0, top) * s
+
             h = blk.act.register_forward_hook(fq)
             with torch.no_grad():
                 logits = twin.loss_logits(x)
@@ -226,11 +265,13 @@ def _activation_losses(twin, x, y, base_loss: float, bits) -> tuple[list[dict], 
 def write(doc: dict, path) -> Path:
     """Write ``doc`` to ``path`` atomically."""
     from bitscale.atomic import write_json
+
     return write_json(path, doc)
 
 
 def read(path) -> dict:
     from bitscale.errors import read_json
+
     doc = read_json(Path(path), f"no sensitivity.json at {path}")
     if not isinstance(doc, dict) or doc.get("format") != "bitscale.Sensitivity":
         raise UserError(f"{path} is not a bitscale sensitivity.json")

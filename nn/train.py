@@ -9,6 +9,7 @@ so ``out_dir`` holds either a complete run or nothing.
 ``out_dir`` gets: config.json, metrics.json, checkpoint.pt, and (quantized runs)
 network.json + network.npz (see :mod:`bitscale.nn.ir`).
 """
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,7 @@ class TrainConfig:
     data_dir: str | None = None
     base: int = 4096
     layers: int = 3
-    dropout: float = 0.0      # after each hidden activation, training only
+    dropout: float = 0.0  # after each hidden activation, training only
 
     def __post_init__(self):
         for name in ("wbits", "abits"):
@@ -60,13 +61,14 @@ class TrainConfig:
         self.validate()
         if self.mixed:
             from bitscale.nn.precision import n_compute_layers, normalize
-            w, a = normalize(self.wbits, self.abits,
-                             n_compute_layers(self.model, self.scale, self.base, self.layers))
+
+            w, a = normalize(self.wbits, self.abits, n_compute_layers(self.model, self.scale, self.base, self.layers))
             object.__setattr__(self, "wbits", w)
             object.__setattr__(self, "abits", a)
 
     def validate(self) -> None:
         from bitscale.nn.models import widths_for
+
         if self.model not in MODELS:
             raise UserError(f"unknown model {self.model!r}; expected one of {', '.join(MODELS)}")
         if self.dataset not in DATASETS:
@@ -74,17 +76,20 @@ class TrainConfig:
         for name in ("wbits", "abits"):
             v = getattr(self, name)
             if isinstance(v, tuple):
-                continue        # per-layer: checked below against the number of compute layers
+                continue  # per-layer: checked below against the number of compute layers
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_BITS:
                 raise UserError(f"--{name} must be 1..{MAX_BITS} or float, not {v!r}")
         if self.mixed:
             from bitscale.nn.precision import n_compute_layers, resolve
+
             if self.wbits == 0 or self.abits == 0:
                 raise UserError("the float baseline needs --wbits float and --abits float, not per-layer bits")
             resolve(self.wbits, self.abits, n_compute_layers(self.model, self.scale, self.base, self.layers))
         elif (self.wbits == 0) != (self.abits == 0):
-            raise UserError(f"the float baseline needs --wbits float and --abits float, "
-                            f"not --wbits {self.wbits or 'float'} --abits {self.abits or 'float'}")
+            raise UserError(
+                f"the float baseline needs --wbits float and --abits float, "
+                f"not --wbits {self.wbits or 'float'} --abits {self.abits or 'float'}"
+            )
         if not isinstance(self.base, int) or self.base < 1:
             raise UserError(f"base must be a positive integer, not {self.base!r}")
         widths_for(self.model, self.scale, self.base, self.layers)
@@ -113,6 +118,7 @@ class TrainConfig:
     @property
     def label(self) -> str:
         from bitscale.nn.precision import label
+
         return f"{self.model}-{label(self.wbits, self.abits)}-s{self.scale:g}-{self.dataset}"
 
     def to_json(self) -> dict:
@@ -135,6 +141,7 @@ class TrainConfig:
 
 def _device(name: str):
     import torch
+
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: CUDA is not available on this machine")
     return torch.device(name)
@@ -145,8 +152,9 @@ def _prepare_out(out_dir: Path) -> None:
         if not out_dir.is_dir():
             raise UserError(f"--out {out_dir} exists and is not a directory")
         if any(out_dir.iterdir()) and not (out_dir / "config.json").is_file():
-            raise UserError(f"--out {out_dir} is a non-empty directory that is not a bitscale run; "
-                            f"refusing to replace it")
+            raise UserError(
+                f"--out {out_dir} is a non-empty directory that is not a bitscale run; refusing to replace it"
+            )
 
 
 def _publishable(d: Path) -> None:
@@ -162,23 +170,25 @@ def evaluate(model, x, y, device, batch=1000) -> float:
     """Brevitas (float32, eval mode) test accuracy."""
     import torch
     from bitscale.nn.models import to_torch_input
+
     model.eval()
     correct = 0
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            logits = model(to_torch_input(x[s:s + batch], model).to(device))
-            correct += int((logits.argmax(1).cpu() == torch.as_tensor(y[s:s + batch])).sum())
+            logits = model(to_torch_input(x[s : s + batch], model).to(device))
+            correct += int((logits.argmax(1).cpu() == torch.as_tensor(y[s : s + batch])).sum())
     return correct / max(len(x), 1)
 
 
 def predict_fp32(model, x, device, batch=1000) -> np.ndarray:
     import torch
     from bitscale.nn.models import to_torch_input
+
     model.eval()
     out = []
     with torch.no_grad():
         for s in range(0, len(x), batch):
-            out.append(model(to_torch_input(x[s:s + batch], model).to(device)).argmax(1).cpu().numpy())
+            out.append(model(to_torch_input(x[s : s + batch], model).to(device)).argmax(1).cpu().numpy())
     return np.concatenate(out)
 
 
@@ -191,10 +201,11 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
     """
     from bitscale.nn import golden
     from bitscale.nn.export import brevitas_ints
+
     compute_idx = [i for i, l in enumerate(net.layers) if l.is_compute][:-1]
     agree = same_acts = total_acts = correct = agree32 = exact_logits = maxdiff = 0
     for s in range(0, len(x), batch):
-        xb = x[s:s + batch]
+        xb = x[s : s + batch]
         outs = golden.run_all(net, xb)
         hidden, last = brevitas_ints(model, xb, batch=batch)
         for li, h in zip(compute_idx, hidden):
@@ -205,18 +216,21 @@ def check_export(model, net, x, y, fp32_pred=None, batch=500) -> dict:
         gp = outs[-1].argmax(1)
         agree += int((gp == last.argmax(1)).sum())
         exact_logits += int((outs[-1] == last).all(axis=1).sum())
-        correct += int((gp == y[s:s + batch]).sum())
+        correct += int((gp == y[s : s + batch]).sum())
         if fp32_pred is not None:
-            agree32 += int((gp == fp32_pred[s:s + batch]).sum())
+            agree32 += int((gp == fp32_pred[s : s + batch]).sum())
     n = max(len(x), 1)
-    return {"golden_test_acc": correct / n, "golden_agreement": agree / n,
-            "golden_agreement_fp32": (agree32 / n) if fp32_pred is not None else None,
-            "golden_logits_exact": exact_logits / n,
-            "golden_act_match": (same_acts / total_acts) if total_acts else None,
-            "golden_act_max_diff": maxdiff if total_acts else None}
+    return {
+        "golden_test_acc": correct / n,
+        "golden_agreement": agree / n,
+        "golden_agreement_fp32": (agree32 / n) if fp32_pred is not None else None,
+        "golden_logits_exact": exact_logits / n,
+        "golden_act_match": (same_acts / total_acts) if total_acts else None,
+        "golden_act_max_diff": maxdiff if total_acts else None,
+    }
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
 def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
@@ -246,8 +260,9 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
     torch.use_deterministic_algorithms(True, warn_only=False)
     if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    model = build_model(cfg.model, cfg.wbits, cfg.abits, cfg.scale, ds.num_classes, in_shape,
-                        cfg.base, cfg.layers, cfg.dropout).to(device)
+    model = build_model(
+        cfg.model, cfg.wbits, cfg.abits, cfg.scale, ds.num_classes, in_shape, cfg.base, cfg.layers, cfg.dropout
+    ).to(device)
     if init_from is not None:
         init_state = _init_state(init_from, model)
         model.load_state_dict(init_state, strict=False)
@@ -270,7 +285,7 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
         perm = torch.as_tensor(rng.permutation(n))
         tot_loss, tot_correct = 0.0, 0
         for s in range(0, n, cfg.batch_size):
-            idx = perm[s:s + cfg.batch_size]
+            idx = perm[s : s + cfg.batch_size]
             xb, yb = xtr[idx].to(device), ytr[idx].to(device)
             logits = model.loss_logits(xb)
             loss = F.cross_entropy(logits, yb)
@@ -283,44 +298,68 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
         if not math.isfinite(tot_loss):
             raise RuntimeError(f"training diverged (loss {tot_loss}) at epoch {epoch + 1}; try a smaller --lr")
         test_acc = evaluate(model, ds.test_x, ds.test_y, device)
-        rec = {"epoch": epoch + 1, "loss": tot_loss / n, "train_acc": tot_correct / n,
-               "test_acc": test_acc, "seconds": time.time() - te}
+        rec = {
+            "epoch": epoch + 1,
+            "loss": tot_loss / n,
+            "train_acc": tot_correct / n,
+            "test_acc": test_acc,
+            "seconds": time.time() - te,
+        }
         history.append(rec)
         losses.append(rec["loss"])
-        log(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}  train {rec['train_acc']:.4f}  "
-            f"test {test_acc:.4f}  ({rec['seconds']:.1f} s)")
+        log(
+            f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f}  train {rec['train_acc']:.4f}  "
+            f"test {test_acc:.4f}  ({rec['seconds']:.1f} s)"
+        )
     train_seconds = time.time() - t0
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.tmp-"))
     try:
         model.eval()
-        metrics = {"config": cfg.to_json(), "label": cfg.label, "test_acc": history[-1]["test_acc"],
-                   "init_from": None if init_from is None else str(init_from),
-                   "loss": losses, "history": history, "params": params,
-                   "input_shape": list(in_shape), "train_seconds": train_seconds,
-                   "golden_test_acc": None, "golden_agreement": None, "golden_agreement_fp32": None,
-                   "golden_logits_exact": None, "golden_act_match": None,
-                   "golden_act_max_diff": None}
-        torch.save({"config": cfg.to_json(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
-                   tmp / "checkpoint.pt")
+        metrics = {
+            "config": cfg.to_json(),
+            "label": cfg.label,
+            "test_acc": history[-1]["test_acc"],
+            "init_from": None if init_from is None else str(init_from),
+            "loss": losses,
+            "history": history,
+            "params": params,
+            "input_shape": list(in_shape),
+            "train_seconds": train_seconds,
+            "golden_test_acc": None,
+            "golden_agreement": None,
+            "golden_agreement_fp32": None,
+            "golden_logits_exact": None,
+            "golden_act_match": None,
+            "golden_act_max_diff": None,
+        }
+        torch.save(
+            {"config": cfg.to_json(), "state_dict": {k: v.cpu() for k, v in model.state_dict().items()}},
+            tmp / "checkpoint.pt",
+        )
         from bitscale.nn import presets
-        if cfg.quantized and isinstance(model, presets.ConvNet):      # vgg, darknet
+
+        if cfg.quantized and isinstance(model, presets.ConvNet):  # vgg, darknet
             # nn/presets.py: the IR through QONNX export + import, checked against Brevitas' float64 forward
             tc = time.time()
             net = presets.export(model, ds.num_classes, meta={"config": cfg.to_json(), "label": cfg.label})
             ir.save(net, tmp)
             metrics.update(presets.check_export(model, net, ds.test_x, ds.test_y))
-            log(f"golden: test {metrics['golden_test_acc']:.4f}  agreement {metrics['golden_agreement']:.4f}  "
-                f"logits exact {metrics['golden_logits_exact']:.4f}  ({time.time() - tc:.1f} s)")
+            log(
+                f"golden: test {metrics['golden_test_acc']:.4f}  agreement {metrics['golden_agreement']:.4f}  "
+                f"logits exact {metrics['golden_logits_exact']:.4f}  ({time.time() - tc:.1f} s)"
+            )
         elif cfg.quantized:
             tc = time.time()
             net = export(model, ds.num_classes, meta={"config": cfg.to_json(), "label": cfg.label})
             ir.save(net, tmp)
             fp32 = predict_fp32(model, ds.test_x, device)
             metrics.update(check_export(model, net, ds.test_x, ds.test_y, fp32))
-            log(f"golden: test {metrics['golden_test_acc']:.4f}  agreement {metrics['golden_agreement']:.4f}  "
-                f"activations {metrics['golden_act_match']:.6f}  ({time.time() - tc:.1f} s)")
+            log(
+                f"golden: test {metrics['golden_test_acc']:.4f}  agreement {metrics['golden_agreement']:.4f}  "
+                f"activations {metrics['golden_act_match']:.6f}  ({time.time() - tc:.1f} s)"
+            )
         metrics["seconds"] = time.time() - t0
         (tmp / "config.json").write_text(json.dumps(cfg.to_json(), indent=1))
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=1))
@@ -335,6 +374,7 @@ def train(cfg: TrainConfig, out_dir, log=_log, init_from=None) -> dict:
 def _init_state(run_dir, model) -> dict:
     """The checkpoint's tensors that match ``model`` by name and shape."""
     import torch
+
     ck = Path(run_dir) / "checkpoint.pt"
     if not ck.is_file():
         raise UserError(f"no checkpoint.pt in run directory {run_dir}")
@@ -349,6 +389,7 @@ def load_model(run_dir):
 
     from bitscale.nn.data import NUM_CLASSES
     from bitscale.nn.models import build_model, input_shape_for
+
     run_dir = Path(run_dir)
     ck = run_dir / "checkpoint.pt"
     if not ck.is_file():
@@ -358,8 +399,17 @@ def load_model(run_dir):
     except Exception as e:  # noqa: BLE001
         raise UserError(f"{ck} is not a readable checkpoint: {e}") from None
     cfg = TrainConfig.from_json(doc["config"])
-    model = build_model(cfg.model, cfg.wbits, cfg.abits, cfg.scale, NUM_CLASSES[cfg.dataset],
-                        input_shape_for(cfg.model, cfg.dataset), cfg.base, cfg.layers, cfg.dropout)
+    model = build_model(
+        cfg.model,
+        cfg.wbits,
+        cfg.abits,
+        cfg.scale,
+        NUM_CLASSES[cfg.dataset],
+        input_shape_for(cfg.model, cfg.dataset),
+        cfg.base,
+        cfg.layers,
+        cfg.dropout,
+    )
     model.load_state_dict(doc["state_dict"])
     model.eval()
     return cfg, model

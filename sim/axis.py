@@ -19,6 +19,7 @@ Frames are lists of ``tdata`` integers; :mod:`bitscale.hw.frame` packs and
 unpacks them. Random gaps / backpressure come from a seeded ``random.Random``
 so a failing run can be replayed.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,7 +40,7 @@ def _bit(handle) -> bool:
 
 def _int(handle) -> int:
     v = handle.value
-    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)   # 1-bit signals read as Logic
+    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)  # 1-bit signals read as Logic
 
 
 class AxisBus:
@@ -98,17 +99,23 @@ class AxisDriver:
     accepted frames and ``on_frame(frame)`` is called for each.
     """
 
-    def __init__(self, bus: AxisBus, clock: CycleClock, gaps: float = 0.0, seed: int = 0,
-                 on_frame: Callable[[Frame], None] | None = None):
+    def __init__(
+        self,
+        bus: AxisBus,
+        clock: CycleClock,
+        gaps: float = 0.0,
+        seed: int = 0,
+        on_frame: Callable[[Frame], None] | None = None,
+    ):
         self.bus, self.clock = bus, clock
         self.on_frame = on_frame
         self.gaps = float(gaps)
         self.rng = random.Random(seed)
-        self._queue: deque = deque()     # (word, last, frame index)
+        self._queue: deque = deque()  # (word, last, frame index)
         self._wake = Event()
         self._frames = 0
-        self.sent: list[Frame] = []      # accepted beats, split into frames
-        self.first_cycles: list[int] = []   # cycle of each frame's first accepted beat
+        self.sent: list[Frame] = []  # accepted beats, split into frames
+        self.first_cycles: list[int] = []  # cycle of each frame's first accepted beat
         self._idle = Event()
         self._idle.set()
         bus.tvalid.value = 0
@@ -135,8 +142,8 @@ class AxisDriver:
 
     async def _run(self) -> None:
         bus, rng = self.bus, self.rng
-        beat = None          # the beat currently offered (tvalid high)
-        shown = False        # what tvalid is now
+        beat = None  # the beat currently offered (tvalid high)
+        shown = False  # what tvalid is now
         current = Frame()
         while True:
             if beat is None and not self._queue:
@@ -189,9 +196,16 @@ class AxisMonitor:
     kept in :attr:`frames`; :meth:`frames_reached` waits for a count.
     """
 
-    def __init__(self, bus: AxisBus, clock: CycleClock, drive_ready: bool = False,
-                 backpressure: float = 0.0, seed: int = 1,
-                 callback: Callable[[Frame], None] | None = None, frame_beats: int | None = None):
+    def __init__(
+        self,
+        bus: AxisBus,
+        clock: CycleClock,
+        drive_ready: bool = False,
+        backpressure: float = 0.0,
+        seed: int = 1,
+        callback: Callable[[Frame], None] | None = None,
+        frame_beats: int | None = None,
+    ):
         if bus.tlast is None and not frame_beats:
             raise ValueError(f"{bus.name} has no tlast: give frame_beats")
         self.bus, self.clock = bus, clock
@@ -201,7 +215,7 @@ class AxisMonitor:
         self.rng = random.Random(seed)
         self.callback = callback
         self.frames: list[Frame] = []
-        self.errors: list[str] = []      # protocol problems seen (X/Z data)
+        self.errors: list[str] = []  # protocol problems seen (X/Z data)
         self.beats = 0
         self._current = Frame()
         self._target = None
@@ -247,14 +261,12 @@ class AxisMonitor:
                 cur = self._current
                 try:
                     word = _int(bus.tdata)
-                except ValueError:          # X/Z on tdata during a handshake: a DUT bug, recorded
+                except ValueError:  # X/Z on tdata during a handshake: a DUT bug, recorded
                     word = -1
-                    self.errors.append(f"{bus.name}_tdata has X/Z bits at cycle {self.clock.now()}: "
-                                       f"{bus.tdata.value}")
+                    self.errors.append(f"{bus.name}_tdata has X/Z bits at cycle {self.clock.now()}: {bus.tdata.value}")
                 cur.words.append(word)
                 cur.cycles.append(self.clock.now())
-                if (_bit(bus.tlast) if bus.tlast is not None
-                        else len(cur.words) == self.frame_beats):
+                if _bit(bus.tlast) if bus.tlast is not None else len(cur.words) == self.frame_beats:
                     self.frames.append(cur)
                     self._current = Frame()
                     if self.callback is not None:
@@ -276,13 +288,14 @@ class Scoreboard:
     to compare decoded values instead of raw words.
     """
 
-    def __init__(self, model: Callable[[Frame], list[int]],
-                 decode: Callable[[list[int]], list[int]] | None = None, log=None):
+    def __init__(
+        self, model: Callable[[Frame], list[int]], decode: Callable[[list[int]], list[int]] | None = None, log=None
+    ):
         self.model = model
         self.decode = decode or (lambda words: list(words))
         self.expected: deque = deque()
         self.results: list[bool] = []
-        self.outputs: list[list[int] | None] = []   # None: a frame that did not decode
+        self.outputs: list[list[int] | None] = []  # None: a frame that did not decode
         self.errors: list[str] = []
         self.log = log
 
@@ -293,7 +306,7 @@ class Scoreboard:
         k = len(self.results)
         try:
             got = [int(v) for v in self.decode(frame.words)]
-        except ValueError as e:          # wrong number of beats for a frame
+        except ValueError as e:  # wrong number of beats for a frame
             got = None
             self.errors.append(f"output frame {k}: {e}")
         self.outputs.append(got)

@@ -9,6 +9,7 @@ for each design on it (one simulator run per design, the others held idle).
 The results are exactly what a separate build of each design gives (same
 Verilog, same testbench); waves are not supported here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,22 +37,41 @@ def combined_verilog(build_dirs) -> str:
         fmt = FrameFormat.from_json(design["frame"])
         wi, wo = fmt.input.tdata_width, fmt.output.tdata_width
         p = f"d{i}_"
-        ports += [f"input [{wi - 1}:0] {p}s_axis_tdata", f"input {p}s_axis_tvalid", f"output {p}s_axis_tready",
-                  f"input {p}s_axis_tlast", f"output [{wo - 1}:0] {p}m_axis_tdata", f"output {p}m_axis_tvalid",
-                  f"input {p}m_axis_tready", f"output {p}m_axis_tlast"]
-        conns = ", ".join([".clk(clk)", ".rst(rst)"] + [
-            f".{n}({p}{n})" for n in ("s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-                                      "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast")])
+        ports += [
+            f"input [{wi - 1}:0] {p}s_axis_tdata",
+            f"input {p}s_axis_tvalid",
+            f"output {p}s_axis_tready",
+            f"input {p}s_axis_tlast",
+            f"output [{wo - 1}:0] {p}m_axis_tdata",
+            f"output {p}m_axis_tvalid",
+            f"input {p}m_axis_tready",
+            f"output {p}m_axis_tlast",
+        ]
+        conns = ", ".join(
+            [".clk(clk)", ".rst(rst)"]
+            + [
+                f".{n}({p}{n})"
+                for n in (
+                    "s_axis_tdata",
+                    "s_axis_tvalid",
+                    "s_axis_tready",
+                    "s_axis_tlast",
+                    "m_axis_tdata",
+                    "m_axis_tvalid",
+                    "m_axis_tready",
+                    "m_axis_tlast",
+                )
+            ]
+        )
         insts.append(f"  {top}_{i} u{i}({conns});")
     wrapper = f"module {WRAPPER}(\n  " + ",\n  ".join(ports) + "\n);\n" + "\n".join(insts) + "\nendmodule\n"
     return "\n".join(parts) + "\n" + wrapper
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def simulate_many(build_dirs, images=10, simulator: str = "verilator", *, cache_dir=None,
-                  log=_log, **kw) -> list[dict]:
+def simulate_many(build_dirs, images=10, simulator: str = "verilator", *, cache_dir=None, log=_log, **kw) -> list[dict]:
     """sim.json content for each build dir (written into each unless ``write=False``).
 
     ``images``: one count for all designs, or a list with one per design.
@@ -68,10 +88,9 @@ def simulate_many(build_dirs, images=10, simulator: str = "verilator", *, cache_
     counts = list(images) if isinstance(images, (list, tuple)) else [images] * len(build_dirs)
     if len(counts) != len(build_dirs):
         raise ValueError(f"{len(counts)} image counts for {len(build_dirs)} designs")
-    kw["mode"] = "cocotb-stream"        # the per-beat testbench drives one design's ports of the wrapper
+    kw["mode"] = "cocotb-stream"  # the per-beat testbench drives one design's ports of the wrapper
     docs = []
     for d, p, n in zip(build_dirs, prefixes, counts):
         idle = [q for q in prefixes if q != p]
-        docs.append(simulate(d, n, simulator, cache_dir=cache, log=log,
-                             _harness=(sim_dir, WRAPPER, p, idle), **kw))
+        docs.append(simulate(d, n, simulator, cache_dir=cache, log=log, _harness=(sim_dir, WRAPPER, p, idle), **kw))
     return docs

@@ -13,6 +13,7 @@ have exactly the expected form (a declared ``reg [W-1:0] name [D-1:0]`` just abo
 constant assignment per line with in-range index and value) is left as it is. Only whole
 lines are touched; nothing else in the file changes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,8 +62,9 @@ def _hex_file(words, width: int) -> str:
     return "".join(out)
 
 
-def externalize_inits(text: str, rom_dir: Path, ref_dir: Path | None = None,
-                      min_chunks: int = MIN_CHUNKS) -> tuple[str, list[Path]]:
+def externalize_inits(
+    text: str, rom_dir: Path, ref_dir: Path | None = None, min_chunks: int = MIN_CHUNKS
+) -> tuple[str, list[Path]]:
     """(rewritten Verilog, hex files written) for ``text``.
 
     Each file is written into ``rom_dir`` and named by its content's hash; the Verilog
@@ -80,7 +82,11 @@ def externalize_inits(text: str, rom_dir: Path, ref_dir: Path | None = None,
         if line.strip() == "initial begin" and out:
             decl = _DECL.match(out[-1])
             if decl:
-                width, name, depth = int(decl.group(1)) + 1 if decl.group(1) else 1, decl.group(2), int(decl.group(3)) + 1
+                width, name, depth = (
+                    int(decl.group(1)) + 1 if decl.group(1) else 1,
+                    decl.group(2),
+                    int(decl.group(3)) + 1,
+                )
                 parsed = _parse_block(lines, i, name, width, depth)
                 if parsed is not None and len(parsed[1]) * -(-width // 32) >= min_chunks:
                     end, words = parsed
@@ -91,7 +97,7 @@ def externalize_inits(text: str, rom_dir: Path, ref_dir: Path | None = None,
                     if not path.is_file():
                         path.write_text(data)
                     files.append(path)
-                    indent = line[:len(line) - len(line.lstrip())]
+                    indent = line[: len(line) - len(line.lstrip())]
                     ref = str(Path(ref_dir) / fname)
                     if '"' in ref or "\\" in ref:
                         raise ValueError(f"cannot name {ref!r} in a Verilog string")

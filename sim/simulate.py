@@ -13,6 +13,7 @@ first interval(s) (pipeline fill); ``latency_cycles`` is from the first
 input beat to the last output beat of one frame sent alone into an idle
 accelerator. Nothing is written unless the simulation ran to the end.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -34,7 +35,7 @@ TB_MODULE = "bitscale.sim.tb_accelerator"
 HARNESS_TB = "bitscale.sim.tb_harness"
 HARNESS_TOP = "bitscale_harness"
 MODES = ("fast", "cocotb-stream")
-MIN_STREAM_FRAMES = 4     # enough for at least two steady-state intervals
+MIN_STREAM_FRAMES = 4  # enough for at least two steady-state intervals
 
 
 def _load_design(build_dir: Path) -> dict:
@@ -46,9 +47,14 @@ def _load_design(build_dir: Path) -> dict:
         if key not in design:
             raise UserError(f"{path} has no {key!r}")
     # wrong field types: one line naming the field, not a traceback deep inside
-    for key, types, what in (("top", str, "a module name"), ("verilog", str, "a file name"),
-                             ("frame", dict, "an object"), ("run_dir", (str, type(None)), "a path or null"),
-                             ("layers", list, "a list"), ("memory_files", list, "a list of file names")):
+    for key, types, what in (
+        ("top", str, "a module name"),
+        ("verilog", str, "a file name"),
+        ("frame", dict, "an object"),
+        ("run_dir", (str, type(None)), "a path or null"),
+        ("layers", list, "a list"),
+        ("memory_files", list, "a list of file names"),
+    ):
         if key in design and not isinstance(design[key], types):
             raise UserError(f"{path}: {key!r} must be {what}, not {design[key]!r}")
     mc = design["model_cycles_per_frame"]
@@ -112,20 +118,27 @@ def _inputs(design: dict, net, images, inputs, labels, seed: int, log, random_in
         if run_dir and not random_inputs:
             try:
                 from bitscale.nn.data import test_set
+
                 x, ty = test_set(run_dir)
                 y = ty if y is None else y
                 source = "test_set"
             except (UserError, OSError, ValueError, KeyError) as e:
-                raise UserError(f"cannot load the test set of design.json's run {run_dir} ({e}); "
-                                f"give --random-inputs to simulate random frames instead") from None
+                raise UserError(
+                    f"cannot load the test set of design.json's run {run_dir} ({e}); "
+                    f"give --random-inputs to simulate random frames instead"
+                ) from None
         elif random_inputs is False:
-            raise UserError("design.json names no run, so there is no test set; give --random-inputs "
-                            "to simulate random frames")
+            raise UserError(
+                "design.json names no run, so there is no test set; give --random-inputs to simulate random frames"
+            )
         if x is None:
             if images == "all":
-                raise UserError("--images all needs the run's test set (design.json's run_dir) or given inputs; "
-                                "this design has neither (give a count for random inputs)")
+                raise UserError(
+                    "--images all needs the run's test set (design.json's run_dir) or given inputs; "
+                    "this design has neither (give a count for random inputs)"
+                )
             from bitscale.nn.random_net import random_inputs
+
             x = random_inputs(shape, images, seed)
     if x.ndim < 1 or tuple(x.shape[1:]) != shape:
         raise UserError(f"inputs must be shaped (N, {', '.join(map(str, shape))}), not {tuple(x.shape)}")
@@ -158,6 +171,7 @@ def _steady_interval(last_cycles: list[int]) -> tuple[float | None, list[int]]:
 def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
     """The harness top for this frame format and capacity, generated once per harness version."""
     from bitscale.hw import harness_top, sim_memory, stream_harness
+
     h = hashlib.sha256(json.dumps(fmt.to_json(), sort_keys=True).encode() + str(capacity).encode())
     for mod in (harness_top, sim_memory, stream_harness):
         h.update(Path(str(mod.__file__)).read_bytes())
@@ -204,13 +218,29 @@ def _images_arg(images):
     return int(images)
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
-def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = False,
-             inputs=None, labels=None, *, mode: str = "fast", gaps: float = 0.0, backpressure: float = 0.0,
-             period: int = 0, hold: int = 0, seed: int = 0, cache_dir=None, write: bool = True, log=_log,
-             random_inputs: bool | None = None, _harness=None) -> dict:
+def simulate(
+    build_dir,
+    images=10,
+    simulator: str = "verilator",
+    waves: bool = False,
+    inputs=None,
+    labels=None,
+    *,
+    mode: str = "fast",
+    gaps: float = 0.0,
+    backpressure: float = 0.0,
+    period: int = 0,
+    hold: int = 0,
+    seed: int = 0,
+    cache_dir=None,
+    write: bool = True,
+    log=_log,
+    random_inputs: bool | None = None,
+    _harness=None,
+) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
 
     ``images``: a count or ``"all"`` (every image of the test set / ``inputs``).
@@ -250,29 +280,35 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     if _harness is not None and mode == "fast":
         raise UserError("a multi-design build runs in mode 'cocotb-stream'")
     design = _load_design(build_dir)
-    design["run_dir"] = (str(resolve_run_dir(build_dir, design.get("run_dir")))
-                         if design.get("run_dir") else None)
+    design["run_dir"] = str(resolve_run_dir(build_dir, design.get("run_dir"))) if design.get("run_dir") else None
     from bitscale.hw.frame import FrameFormat
     from bitscale.nn import golden, ir
+
     net = ir.load(build_dir)
     try:
         fmt = FrameFormat.from_json(design["frame"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise UserError(f"{build_dir / 'design.json'}: 'frame' is not a frame format ({e!r})") from None
     if fmt.input.frame_elems < int(np.prod(net.input_shape)):
-        raise UserError(f"design.json's input frame holds {fmt.input.frame_elems} elements, "
-                        f"the network input has {int(np.prod(net.input_shape))}")
+        raise UserError(
+            f"design.json's input frame holds {fmt.input.frame_elems} elements, "
+            f"the network input has {int(np.prod(net.input_shape))}"
+        )
     x, y, source = _inputs(design, net, images, inputs, labels, seed, log, random_inputs)
     images = len(x)
 
     # stream at least MIN_STREAM_FRAMES frames (repeating the images) so there is a steady state
     reps = -(-MIN_STREAM_FRAMES // images)
-    stream = np.concatenate([x] * reps)[:max(images, MIN_STREAM_FRAMES)]
+    stream = np.concatenate([x] * reps)[: max(images, MIN_STREAM_FRAMES)]
     model = int(design["model_cycles_per_frame"])
     layer_sum = sum(int(l.get("cycles_per_frame", 0)) for l in design.get("layers", []))
     slack = 1.0 / ((1 - gaps) * (1 - backpressure) * (1 - (hold / period if period else 0)))
-    budget = int(4 * slack * (len(stream) * max(model, fmt.input.beats, fmt.output.beats)
-                              + layer_sum + 64 * len(net.layers))) + 2000
+    budget = (
+        int(
+            4 * slack * (len(stream) * max(model, fmt.input.beats, fmt.output.beats) + layer_sum + 64 * len(net.layers))
+        )
+        + 2000
+    )
     drain = min(4 * model, 5000) + 50
     cache = Path(cache_dir).resolve() if cache_dir is not None else build_dir / "sim_build"
     verilog = build_dir / design["verilog"]
@@ -282,7 +318,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         cache, verilog = _safe_copy(verilog)
 
     t_build = time.time()
-    if _harness is not None:        # one design of a multi-design build (bitscale.sim.multi)
+    if _harness is not None:  # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
     elif mode == "fast":
         capacity = harness_capacity(len(stream) + 1, fmt.input.tdata_width, fmt.input.beats, simulator)
@@ -291,8 +327,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
     else:
         toplevel, prefix, idle = design["top"], "", []
-        sim_dir = runner.build([verilog], toplevel, simulator, waves=waves,
-                               cache_dir=cache, log=log)
+        sim_dir = runner.build([verilog], toplevel, simulator, waves=waves, cache_dir=cache, log=log)
     build_s = time.time() - t_build
     expected = golden.run(net, x)
 
@@ -304,23 +339,48 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         if mode == "fast":
             from bitscale.boards.selftest import selftest_data
             from bitscale.sim.tb_harness import write_hex
+
             # the board self-test's ROM packing: input words and golden output words, frame by frame
-            rom = selftest_data(net, fmt, np.concatenate([stream, stream[:1]]), )
-            write_hex(work / "in.hex", rom.in_words[:len(stream) * fmt.input.beats], fmt.input.tdata_width)
+            rom = selftest_data(
+                net,
+                fmt,
+                np.concatenate([stream, stream[:1]]),
+            )
+            write_hex(work / "in.hex", rom.in_words[: len(stream) * fmt.input.beats], fmt.input.tdata_width)
             write_hex(work / "gold.hex", rom.gold_words, fmt.output.tdata_width)
-            params = {"frame": design["frame"], "frames": len(stream), "latency_frame": 0,
-                      "gap": _prob_to_byte(gaps), "stall": _prob_to_byte(backpressure),
-                      "period": int(period), "hold": int(hold), "seed": seed, "timeout_cycles": budget,
-                      "idle_cycles": budget, "drain_cycles": drain, "num_classes": net.num_classes,
-                      "result": str(work / "result.json")}
+            params = {
+                "frame": design["frame"],
+                "frames": len(stream),
+                "latency_frame": 0,
+                "gap": _prob_to_byte(gaps),
+                "stall": _prob_to_byte(backpressure),
+                "period": int(period),
+                "hold": int(hold),
+                "seed": seed,
+                "timeout_cycles": budget,
+                "idle_cycles": budget,
+                "drain_cycles": drain,
+                "num_classes": net.num_classes,
+                "result": str(work / "result.json"),
+            }
             tb = HARNESS_TB
         else:
             np.save(work / "inputs.npy", stream)
-            params = {"frame": design["frame"], "network": str((build_dir / "network.json").resolve()),
-                      "inputs": str(work / "inputs.npy"), "gaps": gaps, "backpressure": backpressure,
-                      "seed": seed, "latency_frame": 0, "timeout_cycles": budget,
-                      "drain_cycles": drain, "strict": False,
-                      "result": str(work / "result.json"), "prefix": prefix, "idle_prefixes": idle}
+            params = {
+                "frame": design["frame"],
+                "network": str((build_dir / "network.json").resolve()),
+                "inputs": str(work / "inputs.npy"),
+                "gaps": gaps,
+                "backpressure": backpressure,
+                "seed": seed,
+                "latency_frame": 0,
+                "timeout_cycles": budget,
+                "drain_cycles": drain,
+                "strict": False,
+                "result": str(work / "result.json"),
+                "prefix": prefix,
+                "idle_prefixes": idle,
+            }
             tb = TB_MODULE
         log(f"simulating {len(stream)} frame(s) on {simulator} ({mode}; model: {model} cycles/frame) ...")
         t_sim = time.time()
@@ -333,7 +393,7 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
 
         outputs = res["outputs"][:images]
         matches = res["matches"][:images]
-        if mode == "fast":      # the harness compared with the golden words; confirm against the model
+        if mode == "fast":  # the harness compared with the golden words; confirm against the model
             for k, o in enumerate(outputs):
                 if matches[k] and o != [int(v) for v in expected[k]]:
                     matches[k] = False
@@ -357,7 +417,8 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
         stream_s, stream_cycles = res.get("stream_wall_s"), res.get("stream_cycles")
         stream_cpu = res.get("stream_cpu_s")
         doc = {
-            "format": "bitscale.Sim", "version": 1,
+            "format": "bitscale.Sim",
+            "version": 1,
             "images": images,
             "golden_match": golden_match,
             "hw_correct": hw_correct,
@@ -373,7 +434,11 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
             "all_frames_match": bool(res["matches"]) and all(res["matches"]) and res["received"] == len(stream),
             "simulator": simulator,
             "mode": mode,
-            "gaps": gaps, "backpressure": backpressure, "period": int(period), "hold": int(hold), "seed": seed,
+            "gaps": gaps,
+            "backpressure": backpressure,
+            "period": int(period),
+            "hold": int(hold),
+            "seed": seed,
             "waves": str(wave_file) if wave_file else None,
             "errors": errors[:20],
             "sim_cycles": sim_cycles,
@@ -394,7 +459,9 @@ def simulate(build_dir, images=10, simulator: str = "verilator", waves: bool = F
     if write:
         write_json(build_dir / "sim.json", doc)
     status = "OK" if golden_match == images and not errors else "MISMATCH"
-    log(f"{status}: {golden_match}/{images} match golden; "
+    log(
+        f"{status}: {golden_match}/{images} match golden; "
         f"{cpf if cpf is None else f'{cpf:.1f}'} cycles/frame (model {model}); latency {doc['latency_cycles']}; "
-        f"{doc['cycles_per_s']} cycles/s")
+        f"{doc['cycles_per_s']} cycles/s"
+    )
     return doc

@@ -26,6 +26,7 @@ Parameters come from the JSON file named by ``$BITSCALE_SIM_PARAMS``:
 Driver (input frames, in order) -> golden model -> expected queue; output
 monitor -> scoreboard (checker). Cycle numbers: see sim/axis.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,6 +53,7 @@ def golden_model(net, fmt: FrameFormat):
     def model(frame) -> list[int]:
         vals = fmt.input.unpack(frame.words)[0][:n_in]
         return [int(v) for v in golden.run(net, vals.reshape(1, *net.input_shape))[0]]
+
     return model
 
 
@@ -59,7 +61,8 @@ def output_decoder(net, fmt: FrameFormat):
     def decode(words) -> list[int]:
         if len(words) != fmt.output.beats:
             raise ValueError(f"{len(words)} beats, a frame has {fmt.output.beats}")
-        return [int(v) for v in fmt.output.unpack(words)[0][:net.num_classes]]
+        return [int(v) for v in fmt.output.unpack(words)[0][: net.num_classes]]
+
     return decode
 
 
@@ -67,7 +70,7 @@ async def reset(dut, prefix: str = "", idle=(), cycles: int = 5) -> None:
     dut.rst.value = 1
     getattr(dut, f"{prefix}s_axis_tvalid").value = 0
     getattr(dut, f"{prefix}m_axis_tready").value = 1
-    for other in idle:           # the other designs of a multi-design build stay idle
+    for other in idle:  # the other designs of a multi-design build stay idle
         for port, v in (("s_axis_tvalid", 0), ("s_axis_tlast", 0), ("s_axis_tdata", 0), ("m_axis_tready", 0)):
             getattr(dut, f"{other}{port}").value = v
     await ClockCycles(dut.clk, cycles)
@@ -81,9 +84,12 @@ async def stream_frames(dut):
     fmt = FrameFormat.from_json(p["frame"])
     net = ir.load(p["network"])
     x = np.load(p["inputs"])
-    frames = [fmt.input.pack(np.concatenate([img.reshape(-1).astype(np.int64),
-                                             np.zeros(fmt.input.frame_elems - img.size, np.int64)]))
-              for img in x]
+    frames = [
+        fmt.input.pack(
+            np.concatenate([img.reshape(-1).astype(np.int64), np.zeros(fmt.input.frame_elems - img.size, np.int64)])
+        )
+        for img in x
+    ]
     seed = int(p.get("seed", 0))
 
     period = int(convert(CLOCK_PERIOD_NS, "ns", to="step"))
@@ -93,9 +99,14 @@ async def stream_frames(dut):
     board = Scoreboard(golden_model(net, fmt), output_decoder(net, fmt), log=dut._log)
     prefix = p.get("prefix", "")
     await reset(dut, prefix, p.get("idle_prefixes", []))
-    out_mon = AxisMonitor(AxisBus(dut, f"{prefix}m_axis"), clock, drive_ready=True,
-                          backpressure=float(p.get("backpressure", 0.0)), seed=seed + 1,
-                          callback=board.add_output)
+    out_mon = AxisMonitor(
+        AxisBus(dut, f"{prefix}m_axis"),
+        clock,
+        drive_ready=True,
+        backpressure=float(p.get("backpressure", 0.0)),
+        seed=seed + 1,
+        callback=board.add_output,
+    )
     # expectations are queued when a frame is sent, not when its last beat is taken: a frame's
     # output may legally leave before its last input beats are consumed (a max-pool drops the
     # last rows/columns of an odd-sized map, so its last pixels feed no output)
@@ -116,7 +127,8 @@ async def stream_frames(dut):
         result["errors"].append(
             f"timeout: {len(out_mon.frames)} of {len(frames)} output frames after {clock.now() - start} cycles "
             f"({len(driver.sent)} input frames accepted, {len(out_mon.partial.words)} beats of an unfinished "
-            f"output frame)")
+            f"output frame)"
+        )
     else:
         # keep watching: a duplicated or spurious frame would appear now (a Timer: cocotb's
         # ClockCycles is a Python loop over edges)
@@ -135,9 +147,12 @@ async def stream_frames(dut):
         await First(out_mon.frames_reached(n_before + 1), Timer(budget * period, unit="step"))
         if len(out_mon.frames) > n_before:
             first_in, fout = driver.first_cycles[-1], out_mon.frames[n_before]
-            result["latency"] = {"first_in": first_in, "last_out": fout.last_cycle,
-                                 "cycles": fout.last_cycle - first_in,
-                                 "match": board.results[n_before]}
+            result["latency"] = {
+                "first_in": first_in,
+                "last_out": fout.last_cycle,
+                "cycles": fout.last_cycle - first_in,
+                "match": board.results[n_before],
+            }
         else:
             result["timed_out"] = True
             result["errors"].append("timeout waiting for the latency frame's output")
@@ -154,8 +169,7 @@ async def stream_frames(dut):
 
     assert not result["timed_out"], result["errors"][0]
     assert len(stream_out) <= len(frames), f"{len(stream_out) - len(frames)} extra output frame(s)"
-    assert len(stream_out) == len(frames) and not board.missing, \
-        f"{len(frames) - len(stream_out)} frame(s) lost"
+    assert len(stream_out) == len(frames) and not board.missing, f"{len(frames) - len(stream_out)} frame(s) lost"
     if p.get("strict", True):
         assert not result["errors"], "; ".join(result["errors"][:5])
         assert all(board.results), f"{board.results.count(False)} frame(s) differ from the golden model"

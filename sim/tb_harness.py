@@ -21,6 +21,7 @@ hw/stream_harness.py), ``timeout_cycles`` (time limit of a command),
 ``idle_cycles`` (the harness watchdog), ``drain_cycles``, ``num_classes``
 (values decoded per output frame), ``result`` (where to write the JSON).
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,7 @@ def read_hex(path, count: int | None = None) -> list[int]:
                 try:
                     words.append(int(tok, 16))
                 except ValueError:
-                    words.append(-1)            # x or z: never a valid word
+                    words.append(-1)  # x or z: never a valid word
                 if count is not None and len(words) >= count:
                     return words
     return words
@@ -61,13 +62,14 @@ def write_hex(path, words, width: int) -> None:
         f.write("".join(f"{w:0{digits}x}\n" for w in words))
 
 
-async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bool, limit: int,
-                   timing: dict | None = None) -> bool:
+async def _command(
+    dut, period: int, first: int, count: int, p: dict, stalls: bool, limit: int, timing: dict | None = None
+) -> bool:
     """One harness command; True when done rose before ``limit`` cycles.
 
     ``timing`` gets the command's wall seconds and clock cycles (start to done).
     """
-    await RisingEdge(dut.clk)       # drive right after an edge (a Timer may end in an edge's time step)
+    await RisingEdge(dut.clk)  # drive right after an edge (a Timer may end in an edge's time step)
     dut.ctrl__first.value = first
     dut.ctrl__count.value = count
     dut.ctrl__gap.value = int(p.get("gap", 0)) if stalls else 0
@@ -84,7 +86,7 @@ async def _command(dut, period: int, first: int, count: int, p: dict, stalls: bo
     await First(done, Timer(limit * period, unit="step"))
     if timing is not None:
         timing["wall_s"] = time.perf_counter() - t0
-        timing["cpu_s"] = time.process_time() - cpu0      # this process: the simulator and cocotb
+        timing["cpu_s"] = time.process_time() - cpu0  # this process: the simulator and cocotb
         timing["cycles"] = (get_sim_time("step") - c0) // period
     await RisingEdge(dut.clk)
     return str(dut.status__done.value) == "1" and str(dut.status__timed_out.value) != "1"
@@ -100,10 +102,10 @@ async def run_harness(dut):
     Clock(dut.clk, period, unit="step").start()
     for name in ("start", "first", "count", "gap", "stall", "period", "hold", "seed", "timeout", "load", "dump"):
         getattr(dut, f"ctrl__{name}").value = 0
-    await Timer((POR_CYCLES + 2) * period, unit="step")     # the harness top's power-on reset
+    await Timer((POR_CYCLES + 2) * period, unit="step")  # the harness top's power-on reset
     await RisingEdge(dut.clk)
     # the control inputs are registered once (hw/harness_top.py): a strobe acts an edge later
-    dut.ctrl__load.value = 1                 # $readmemh in.hex / gold.hex at the next-but-one edge
+    dut.ctrl__load.value = 1  # $readmemh in.hex / gold.hex at the next-but-one edge
     await RisingEdge(dut.clk)
     dut.ctrl__load.value = 0
     await RisingEdge(dut.clk)
@@ -117,8 +119,10 @@ async def run_harness(dut):
     result["stream_cpu_s"] = timing["cpu_s"]
     if not ok:
         result["timed_out"] = True
-        result["errors"].append(f"timeout: {int(dut.status__frames_out.value)} of {n} output frames "
-                                f"({int(dut.status__frames_in.value)} input frames accepted)")
+        result["errors"].append(
+            f"timeout: {int(dut.status__frames_out.value)} of {n} output frames "
+            f"({int(dut.status__frames_in.value)} input frames accepted)"
+        )
     else:
         await Timer(int(p.get("drain_cycles", 100)) * period, unit="step")
     received = int(dut.status__frames_out.value)
@@ -129,7 +133,7 @@ async def run_harness(dut):
         if not await _command(dut, period, int(lat), 1, p, False, limit):
             result["timed_out"] = True
             result["errors"].append("timeout waiting for the latency frame's output")
-    dut.ctrl__dump.value = 1                 # $writememh out / ts_in / ts_out at the next-but-one edge
+    dut.ctrl__dump.value = 1  # $writememh out / ts_in / ts_out at the next-but-one edge
     await RisingEdge(dut.clk)
     dut.ctrl__dump.value = 0
     await RisingEdge(dut.clk)
@@ -149,8 +153,8 @@ async def run_harness(dut):
     classes = int(p["num_classes"])
     outputs, matches = [], []
     for k in range(got):
-        words = out_words[k * fout.beats:(k + 1) * fout.beats]
-        exp = gold[k * fout.beats:(k + 1) * fout.beats]
+        words = out_words[k * fout.beats : (k + 1) * fout.beats]
+        exp = gold[k * fout.beats : (k + 1) * fout.beats]
         good = words == exp
         matches.append(good)
         vals = [int(v) for v in fout.unpack(words)[0][:classes]] if min(words, default=0) >= 0 else []
@@ -160,8 +164,10 @@ async def run_harness(dut):
             diff = [i for i, (a, b) in enumerate(zip(vals, want)) if a != b] if vals else "all"
             result["errors"].append(f"frame {k}: got {vals}, expected {want}, differs at {diff}")
     if result["hw_bad_frames"] != matches.count(False):
-        result["errors"].append(f"the harness's golden compare counted {result['hw_bad_frames']} bad frame(s), "
-                                f"the testbench {matches.count(False)}")
+        result["errors"].append(
+            f"the harness's golden compare counted {result['hw_bad_frames']} bad frame(s), "
+            f"the testbench {matches.count(False)}"
+        )
     if result["hw_tlast_errors"]:
         result["errors"].append(f"{result['hw_tlast_errors']} output beat(s) with a wrong tlast")
     if total > sent:
@@ -171,9 +177,13 @@ async def run_harness(dut):
     result["in_first_cycles"] = ts_in[:n]
     result["out_last_cycles"] = ts_out[:stream_n]
     if sent > n and got > n:
-        result["latency"] = {"first_in": ts_in[n], "last_out": ts_out[n], "cycles": ts_out[n] - ts_in[n],
-                             "match": matches[n]}
-    result["outputs"] = outputs            # the stream's frames, then the latency frame
+        result["latency"] = {
+            "first_in": ts_in[n],
+            "last_out": ts_out[n],
+            "cycles": ts_out[n] - ts_in[n],
+            "match": matches[n],
+        }
+    result["outputs"] = outputs  # the stream's frames, then the latency frame
     result["matches"] = matches
     Path(p["result"]).write_text(json.dumps(result))
     assert not result["timed_out"], result["errors"][0]

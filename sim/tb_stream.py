@@ -9,6 +9,7 @@ no ``last``), ``gaps``, ``backpressure``, ``seed``, ``timeout_cycles``,
 ``drain_cycles``, ``result`` (JSON written with outputs, per-frame match,
 last-beat cycles, errors). The test fails on any mismatch, lost or extra frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,18 @@ async def stream_block(dut):
     dut.rst.value = 0
     await RisingEdge(dut.clk)
 
-    mon = AxisMonitor(out, clock, drive_ready=True, backpressure=float(p.get("backpressure", 0)),
-                      seed=int(p.get("seed", 0)) + 1, callback=board.add_output,
-                      frame_beats=int(p["out_beats"]))
+    mon = AxisMonitor(
+        out,
+        clock,
+        drive_ready=True,
+        backpressure=float(p.get("backpressure", 0)),
+        seed=int(p.get("seed", 0)) + 1,
+        callback=board.add_output,
+        frame_beats=int(p["out_beats"]),
+    )
     drv = AxisDriver(inp, clock, gaps=float(p.get("gaps", 0)), seed=int(p.get("seed", 0)))
     for f in p["frames"]:
-        board.add_input(Frame(f))      # at send time: an output may leave before its input's last beat
+        board.add_input(Frame(f))  # at send time: an output may leave before its input's last beat
         drv.send([int(w) for w in f])
     n = len(expected)
     await First(mon.frames_reached(n), ClockCycles(dut.clk, int(p["timeout_cycles"])))
@@ -58,14 +65,24 @@ async def stream_block(dut):
         await ClockCycles(dut.clk, int(p.get("drain_cycles", 100)))
     errors = mon.errors[:5] + list(board.errors)
     if timed_out:
-        errors.insert(0, f"timeout: {len(mon.frames)} of {n} output frames, "
-                         f"{len(drv.sent)} of {len(p['frames'])} input frames accepted")
+        errors.insert(
+            0,
+            f"timeout: {len(mon.frames)} of {n} output frames, "
+            f"{len(drv.sent)} of {len(p['frames'])} input frames accepted",
+        )
     if len(mon.frames) > n:
         errors.append(f"{len(mon.frames) - n} extra output frame(s)")
     if mon.partial.words:
         errors.append(f"{len(mon.partial.words)} stray output beat(s) after the last frame")
-    Path(p["result"]).write_text(json.dumps({
-        "outputs": [f.words for f in mon.frames], "matches": board.results,
-        "out_last_cycles": [f.last_cycle for f in mon.frames],
-        "in_first_cycles": list(drv.first_cycles), "errors": errors}))
+    Path(p["result"]).write_text(
+        json.dumps(
+            {
+                "outputs": [f.words for f in mon.frames],
+                "matches": board.results,
+                "out_last_cycles": [f.last_cycle for f in mon.frames],
+                "in_first_cycles": list(drv.first_cycles),
+                "errors": errors,
+            }
+        )
+    )
     assert not errors, "; ".join(errors[:5])

@@ -10,6 +10,7 @@ The browser runs with no network and no state: ``--headless --no-sandbox --disab
 and a fresh ``--user-data-dir``; its console (``goog:loggingPrefs``) is read back after each
 page so a test can assert there were no errors.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,9 +26,18 @@ import urllib.request
 from pathlib import Path
 from typing import Self
 
-CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--disable-dev-shm-usage", "--hide-scrollbars", "--force-device-scale-factor=1"]
+CHROME_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+]
 
 
 def _find(*names) -> str | None:
@@ -39,8 +49,10 @@ def _find(*names) -> str | None:
 
 
 def binaries() -> tuple[str | None, str | None]:
-    return (os.environ.get("BITSCALE_CHROMIUM") or _find("chromium", "chromium-browser"),
-            os.environ.get("BITSCALE_CHROMEDRIVER") or _find("chromedriver"))
+    return (
+        os.environ.get("BITSCALE_CHROMIUM") or _find("chromium", "chromium-browser"),
+        os.environ.get("BITSCALE_CHROMEDRIVER") or _find("chromedriver"),
+    )
 
 
 def unavailable() -> str | None:
@@ -75,8 +87,11 @@ class Browser:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> Self:
-        self.proc = subprocess.Popen([self.driver, f"--port={self.port}", "--allowed-ips=127.0.0.1"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.driver, f"--port={self.port}", "--allowed-ips=127.0.0.1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         t_end = time.time() + self.timeout
         while True:
             try:
@@ -87,13 +102,19 @@ class Browser:
                     self.close()
                     raise RuntimeError(f"chromedriver did not start on port {self.port}") from None
                 time.sleep(0.1)
-        caps = {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": self.chrome,
-                                   "args": CHROME_ARGS + [f"--user-data-dir={self.profile}",
-                                                          f"--window-size={self.width},{self.height}"]},
-            "goog:loggingPrefs": {"browser": "ALL"},
-        }}}
+        caps = {
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": self.chrome,
+                        "args": CHROME_ARGS
+                        + [f"--user-data-dir={self.profile}", f"--window-size={self.width},{self.height}"],
+                    },
+                    "goog:loggingPrefs": {"browser": "ALL"},
+                }
+            }
+        }
         try:
             self.session = self._req("POST", "/session", caps)["sessionId"]
         except Exception:
@@ -108,7 +129,7 @@ class Browser:
         if self.session:
             try:
                 self._req("DELETE", f"/session/{self.session}")
-            except (RuntimeError, OSError, ValueError):   # a browser already gone: the driver is stopped below
+            except (RuntimeError, OSError, ValueError):  # a browser already gone: the driver is stopped below
                 self.session = None
             self.session = None
         if self.proc is not None:
@@ -124,8 +145,12 @@ class Browser:
     # --- WebDriver ------------------------------------------------------------------------------
     def _req(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 doc = json.loads(r.read() or b"{}")
@@ -150,9 +175,15 @@ class Browser:
 
     def settle(self) -> None:
         """Wait until the browser has painted what the last call changed (two animation frames)."""
-        self._req("POST", self._s("/execute/async"), {
-            "script": "const done = arguments[arguments.length - 1];"
-                      "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));", "args": []})
+        self._req(
+            "POST",
+            self._s("/execute/async"),
+            {
+                "script": "const done = arguments[arguments.length - 1];"
+                "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "args": [],
+            },
+        )
 
     def find(self, css: str) -> str:
         v = self._req("POST", self._s("/element"), {"using": "css selector", "value": css})

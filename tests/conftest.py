@@ -9,6 +9,7 @@ sweep with fake stages, CLI errors; ``-m "not verilator"`` etc. leave out one to
 Guaranteed: every marker used in tests/ is registered here or in pyproject.toml (pytest warns on an
 unknown one); the ``verilator_o0`` fixture is the one place that picks Verilator's -O0 for short sims.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,32 +35,34 @@ TOOLS = {
 # `pytest -n 2 -m "not slow" --durations` on the shared 2-core machine (2026-11-30: 12.6 min wall for
 # the whole fast tier, but only 22% of the CPU -- 170 s of CPU in all -- so 10 s there is about 2-3 s
 # alone). They run in the full suite only. Parametrized tests are listed once.
-SLOW_TESTS = frozenset({
-    "tests/test_cli.py::test_generate_picks_up_estimates_folding",
-    "tests/test_cost_bram.py::test_hw_styles_memories_as_the_model_predicts",
-    "tests/test_hw_generate.py::test_build_dir_is_self_contained",
-    "tests/test_hw_generate.py::test_cli_generate",
-    "tests/test_hw_generate.py::test_generate_is_pure",
-    "tests/test_hw_mvtu.py::test_mvtu_matches_golden",
-    "tests/test_hw_top.py::test_cnv_matches_golden",
-    "tests/test_hw_top.py::test_cnv_middle_conv_bottleneck_has_no_bubbles",
-    "tests/test_hw_top.py::test_random_cnv_accelerators",
-    "tests/test_hw_top.py::test_random_fc_accelerators",
-    "tests/test_import.py::test_hand_written_module_round_trip",
-    "tests/test_ir_golden.py::test_fc_roundtrip_and_levels",
-    "tests/test_mixed_precision.py::test_random_mixed_cnv_accelerators",
-    "tests/test_nn_cli.py::test_bad_input_one_line_exit_2_nothing_written",
-    "tests/test_nn_cli.py::test_export_qonnx_errors",
-    "tests/test_reliability.py::test_generate_refuses_a_users_folder_and_force_keeps_its_files",
-    "tests/test_reliability.py::test_generate_rewrites_its_own_build_dir",
-    "tests/test_reliability.py::test_report_missing_store_and_bogus_reference_are_errors",
-    "tests/test_reliability.py::test_simulate_bad_design_json_is_one_line",
-    "tests/test_requant.py::test_mvtu_narrow_requant_matches_golden",
-    "tests/test_sweep_report.py::test_ray_executor",
-    "tests/test_sweep_report.py::test_report_outputs_and_rerun",
-    "tests/test_sweep_resume.py::test_kill_resume_fake_stages_pool",
-    "tests/test_sweep_store.py::test_two_processes_claim_each_point_once",
-})
+SLOW_TESTS = frozenset(
+    {
+        "tests/test_cli.py::test_generate_picks_up_estimates_folding",
+        "tests/test_cost_bram.py::test_hw_styles_memories_as_the_model_predicts",
+        "tests/test_hw_generate.py::test_build_dir_is_self_contained",
+        "tests/test_hw_generate.py::test_cli_generate",
+        "tests/test_hw_generate.py::test_generate_is_pure",
+        "tests/test_hw_mvtu.py::test_mvtu_matches_golden",
+        "tests/test_hw_top.py::test_cnv_matches_golden",
+        "tests/test_hw_top.py::test_cnv_middle_conv_bottleneck_has_no_bubbles",
+        "tests/test_hw_top.py::test_random_cnv_accelerators",
+        "tests/test_hw_top.py::test_random_fc_accelerators",
+        "tests/test_import.py::test_hand_written_module_round_trip",
+        "tests/test_ir_golden.py::test_fc_roundtrip_and_levels",
+        "tests/test_mixed_precision.py::test_random_mixed_cnv_accelerators",
+        "tests/test_nn_cli.py::test_bad_input_one_line_exit_2_nothing_written",
+        "tests/test_nn_cli.py::test_export_qonnx_errors",
+        "tests/test_reliability.py::test_generate_refuses_a_users_folder_and_force_keeps_its_files",
+        "tests/test_reliability.py::test_generate_rewrites_its_own_build_dir",
+        "tests/test_reliability.py::test_report_missing_store_and_bogus_reference_are_errors",
+        "tests/test_reliability.py::test_simulate_bad_design_json_is_one_line",
+        "tests/test_requant.py::test_mvtu_narrow_requant_matches_golden",
+        "tests/test_sweep_report.py::test_ray_executor",
+        "tests/test_sweep_report.py::test_report_outputs_and_rerun",
+        "tests/test_sweep_resume.py::test_kill_resume_fake_stages_pool",
+        "tests/test_sweep_store.py::test_two_processes_claim_each_point_once",
+    }
+)
 
 
 def pytest_configure(config):

@@ -7,6 +7,7 @@ has bitscale_top's ports and frame format, so the whole sim/ flow
 (simulate(), tb_accelerator) runs on it. ``bug`` injects a known fault so the
 tests can show the checker catches it.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,14 +33,19 @@ class FrameDot(wiring.Component):
             raise ValueError(f"SIMD must divide F={self.f} and out_elems C={self.c}")
         self.ib, self.ob = self.f // simd, self.c // out_elems
         self.accw = acc_bits(layer)
-        self.fmt = FrameFormat(StreamFormat(simd, 8, False, self.ib),
-                               StreamFormat(out_elems, self.accw, True, self.ob))
-        super().__init__({
-            "s_axis_tdata": In(self.fmt.input.tdata_width), "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1), "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(self.fmt.output.tdata_width), "m_axis_tvalid": Out(1),
-            "m_axis_tready": In(1), "m_axis_tlast": Out(1),
-        })
+        self.fmt = FrameFormat(StreamFormat(simd, 8, False, self.ib), StreamFormat(out_elems, self.accw, True, self.ob))
+        super().__init__(
+            {
+                "s_axis_tdata": In(self.fmt.input.tdata_width),
+                "s_axis_tvalid": In(1),
+                "s_axis_tready": Out(1),
+                "s_axis_tlast": In(1),
+                "m_axis_tdata": Out(self.fmt.output.tdata_width),
+                "m_axis_tvalid": Out(1),
+                "m_axis_tready": In(1),
+                "m_axis_tlast": Out(1),
+            }
+        )
 
     @property
     def model_cycles(self) -> int:
@@ -50,7 +56,7 @@ class FrameDot(wiring.Component):
         w = self.net.weight(self.layer)
         wb = max(2, self.layer.wbits)
         beat = Signal(range(self.ib))
-        x = [self.s_axis_tdata[8 * k:8 * k + 8] for k in range(self.simd)]
+        x = [self.s_axis_tdata[8 * k : 8 * k + 8] for k in range(self.simd)]
         acc = [Signal(signed(self.accw), name=f"acc{c}") for c in range(self.c)]
         obuf = [Signal(signed(self.accw), name=f"obuf{c}") for c in range(self.c)]
         obeat = Signal(range(self.ob))
@@ -69,14 +75,13 @@ class FrameDot(wiring.Component):
         out_done = self.m_axis_tvalid & self.m_axis_tready & (obeat == self.ob - 1)
         take = self.s_axis_tvalid & self.s_axis_tready
         ready = ~last_in | ~obusy | out_done
-        if self.bug == "stall":          # a bubble: never accepts the beat after a frame's last one
+        if self.bug == "stall":  # a bubble: never accepts the beat after a frame's last one
             gap = Signal()
             m.d.sync += gap.eq(take & last_in)
             ready = ready & ~gap
         m.d.comb += self.s_axis_tready.eq(ready)
 
-        out_sel = Array([Cat(*obuf[b * self.out_elems:(b + 1) * self.out_elems])
-                         for b in range(self.ob)])[obeat]
+        out_sel = Array([Cat(*obuf[b * self.out_elems : (b + 1) * self.out_elems]) for b in range(self.ob)])[obeat]
         m.d.comb += [
             self.m_axis_tvalid.eq(obusy),
             self.m_axis_tdata.eq(out_sel),
@@ -112,14 +117,38 @@ def write_fake_build(out_dir, net, simd: int, out_elems: int, bug: str | None = 
     ir.save(net, out)
     layer = net.layers[0]
     design = {
-        "format": "bitscale.Design", "version": 1, "top": "bitscale_top", "verilog": "bitscale_top.v",
-        "ports": ["clk", "rst", "s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-                  "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"],
+        "format": "bitscale.Design",
+        "version": 1,
+        "top": "bitscale_top",
+        "verilog": "bitscale_top.v",
+        "ports": [
+            "clk",
+            "rst",
+            "s_axis_tdata",
+            "s_axis_tvalid",
+            "s_axis_tready",
+            "s_axis_tlast",
+            "m_axis_tdata",
+            "m_axis_tvalid",
+            "m_axis_tready",
+            "m_axis_tlast",
+        ],
         "frame": top.fmt.to_json(),
-        "folding": {"format": "bitscale.Folding",
-                    "layers": [{"name": layer.name, "pe": layer.mh, "simd": simd, "mode": "parallel"}]},
-        "layers": [{"name": layer.name, "kind": "dense", "pe": layer.mh, "simd": simd, "mode": "parallel",
-                    "cycles_per_frame": top.model_cycles, "acc_bits": top.accw}],
+        "folding": {
+            "format": "bitscale.Folding",
+            "layers": [{"name": layer.name, "pe": layer.mh, "simd": simd, "mode": "parallel"}],
+        },
+        "layers": [
+            {
+                "name": layer.name,
+                "kind": "dense",
+                "pe": layer.mh,
+                "simd": simd,
+                "mode": "parallel",
+                "cycles_per_frame": top.model_cycles,
+                "acc_bits": top.accw,
+            }
+        ],
         "model_cycles_per_frame": top.model_cycles,
         "run_dir": None,
     }

@@ -1,5 +1,6 @@
 """The Python API (bitscale/api.py, docs/api.md): ``import bitscale`` is light, every documented
 name resolves, the functions log instead of printing, and docs/api.md's example runs as written."""
+
 from __future__ import annotations
 
 import json
@@ -23,25 +24,29 @@ HEAVY = ("torch", "brevitas", "numpy", "amaranth", "cocotb", "sqlalchemy", "matp
 def test_import_is_light():
     """A fresh interpreter: `import bitscale as bs` loads none of the heavy packages, and the API
     names resolve to functions without loading them either (bench/import_time.py times it)."""
-    code = ("import sys, json; import bitscale as bs; before = sorted(sys.modules);"
-            f"fns = [getattr(bs, n) for n in {API!r}];"
-            "print(json.dumps({'before': before, 'after': sorted(sys.modules),"
-            " 'callable': all(map(callable, fns))}))")
+    code = (
+        "import sys, json; import bitscale as bs; before = sorted(sys.modules);"
+        f"fns = [getattr(bs, n) for n in {API!r}];"
+        "print(json.dumps({'before': before, 'after': sorted(sys.modules),"
+        " 'callable': all(map(callable, fns))}))"
+    )
     r = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
     doc = json.loads(r.stdout)
     for mods in (doc["before"], doc["after"]):
         heavy = sorted({m.split(".")[0] for m in mods} & set(HEAVY))
         assert not heavy, f"import bitscale loaded {heavy}"
     assert doc["callable"]
-    assert not [m for m in doc["before"] if m.startswith("bitscale.") and m not in ("bitscale.__main__",)], \
+    assert not [m for m in doc["before"] if m.startswith("bitscale.") and m not in ("bitscale.__main__",)], (
         "import bitscale should load no submodule"
+    )
 
 
 def test_names_and_types():
     assert set(API) <= set(dir(bs)) and set(API) <= set(bs.__all__)
     assert all(callable(getattr(bs, n)) for n in API)
-    assert bs.sweep.SweepSpec is not None and bs.report.write_report is not None      # still the modules
+    assert bs.sweep.SweepSpec is not None and bs.report.write_report is not None  # still the modules
     import dataclasses
+
     for t in (bs.Run, bs.Design, bs.Estimate, bs.Folding, bs.TrainResult, bs.SimResult, bs.SynthResult):
         assert dataclasses.is_dataclass(t) and t.__dataclass_params__.frozen, t
     with pytest.raises(AttributeError):
@@ -54,13 +59,13 @@ def test_flow_logs_and_never_prints(tmp_path, capsys, caplog):
     ir.save(random_fc([32, 16], 2, 2, in_features=64, seed=1), run_dir)
     run = bs.load_run(run_dir)
     assert isinstance(run, bs.Run) and run.network.layers and bs.Run.from_json(run.to_json()) == run
-    assert run.result == bs.TrainResult(None) and run.accuracy is None          # not trained: no metrics
+    assert run.result == bs.TrainResult(None) and run.accuracy is None  # not trained: no metrics
     with caplog.at_level("INFO", logger="bitscale"):
         f = bs.auto_fold(run, "ulx3s-85f", 5000)
         est = bs.estimate(run, "ulx3s-85f", f)
         assert isinstance(est, bs.Estimate) and est.fits and est.fps >= 5000
         assert bs.Estimate.from_json(json.loads(json.dumps(est.to_json()))) == est
-        assert bs.estimate(run_dir, "ulx3s-85f", fps=5000) == est        # a directory works too
+        assert bs.estimate(run_dir, "ulx3s-85f", fps=5000) == est  # a directory works too
         d = bs.generate(run, tmp_path / "build", board="ulx3s-85f", fps=5000)
     assert isinstance(d, bs.Design) and d.folding == f and d.estimate == est and d.board == "ulx3s-85f"
     assert d.cycles_per_frame == est.cycles and (d.build_dir / "bitscale_top.v").is_file()
@@ -86,9 +91,16 @@ def test_docs_example(tmp_path):
     assert len(blocks) >= 2
     env = dict(os.environ, OMP_NUM_THREADS="1")
     env.pop("PYTHONPATH", None)
-    r = subprocess.run([sys.executable, "-c", "\n".join(blocks)], check=False, cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=1200)
+    r = subprocess.run(
+        [sys.executable, "-c", "\n".join(blocks)],
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
     assert "test accuracy" in r.stdout and "Yosys: LUT" in r.stdout and "report.html" in r.stdout
-    assert "bitscale.train: " in r.stderr            # progress through logging, configured by the user
+    assert "bitscale.train: " in r.stderr  # progress through logging, configured by the user
     assert (tmp_path / "runs" / "api" / "build" / "synth.json").is_file()

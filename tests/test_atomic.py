@@ -1,4 +1,5 @@
 """bitscale/atomic.py: complete or absent, never half-written; old content kept on failure (#17 item 3)."""
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,6 @@ def test_failure_leaves_the_old_file_and_no_temp(tmp_path):
             raise RuntimeError("writer died")
     assert p.read_text() == "old"
     assert [q.name for q in tmp_path.iterdir()] == ["b.txt"]
-    with pytest.raises(TypeError):            # not serializable: nothing written at all
+    with pytest.raises(TypeError):  # not serializable: nothing written at all
         write_json(tmp_path / "c.json", {"x": object()})
     assert not (tmp_path / "c.json").exists()

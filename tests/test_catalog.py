@@ -1,4 +1,5 @@
 """nn/catalog.py: one torch-free catalog of models and datasets (#17 item 3)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,9 +12,11 @@ from bitscale.nn import catalog
 
 
 def test_catalog_and_sweep_spec_load_no_torch():
-    code = ("import sys; from bitscale.sweep import SweepSpec; from bitscale.nn import catalog, data; "
-            "SweepSpec(model='cnv', dataset='cifar10'); catalog.input_shape_for('fc', 'mnist'); "
-            "print(sorted(m for m in ('torch', 'brevitas') if m in sys.modules))")
+    code = (
+        "import sys; from bitscale.sweep import SweepSpec; from bitscale.nn import catalog, data; "
+        "SweepSpec(model='cnv', dataset='cifar10'); catalog.input_shape_for('fc', 'mnist'); "
+        "print(sorted(m for m in ('torch', 'brevitas') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
 
@@ -21,6 +24,7 @@ def test_catalog_and_sweep_spec_load_no_torch():
 def test_one_catalog_everywhere():
     from bitscale.nn import data
     from bitscale.sweep import spec
+
     assert spec.MODELS is catalog.MODELS and spec.DATASETS is catalog.DATASETS is data.DATASETS
     assert catalog.input_shape_for("fc", "digits") == (64,)
     assert catalog.input_shape_for("cnv", "mnist") == (32, 32, 1)

@@ -5,6 +5,7 @@ reports, per cached Yosys row, the model's prediction ("fit"), computed by estim
 estimate() with the shipped coefficients must give those numbers exactly, including the per-design
 intercept that coefficients() once dropped.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ REPORT = ROOT / "bench" / "results" / "calibrate_cost.json"
 def _fitted_rows(small: bool):
     from calibrate_cost import all_designs
     from cost_common import board_for
+
     designs = {d.name: d for d in all_designs()}
     rep = json.loads(REPORT.read_text())["families"]
     out = []
@@ -46,7 +48,7 @@ def _check(rows):
     assert not bad, "\n".join(bad)
 
 
-@pytest.mark.slow                    # 20 s on the loaded 2-core machine (fast tier, #17)
+@pytest.mark.slow  # 20 s on the loaded 2-core machine (fast tier, #17)
 def test_estimate_reproduces_calibration_on_the_calibration_designs():
     """The 14 calibration designs x 4 families (small random networks: cheap to rebuild)."""
     _check(_fitted_rows(small=True))
@@ -66,8 +68,8 @@ def test_coefficients_file_is_the_feature_lists():
         assert m.source == "fitted"
         for target, names in model.TARGETS.items():
             assert set(m.coef[target]) == set(names) | {model.DESIGN}
-            assert m.design(target) > 0           # the intercept is fitted and used
-        for name in m.prior_only:                  # flagged coefficients are exactly the prior
+            assert m.design(target) > 0  # the intercept is fitted and used
+        for name in m.prior_only:  # flagged coefficients are exactly the prior
             t, _, k = name.partition(".")
             assert m.coef[t][k] == pytest.approx(model.PRIORS[t][k], abs=1e-4)
 
@@ -88,6 +90,7 @@ def test_cost_model_rejects_keys_that_are_not_features():
 def test_estimate_adds_the_design_intercept():
     from bitscale.hw import folding as fold
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([32, 16], 2, 2, in_features=32, seed=1)
     e = estimate(net, fold.default_folding(net), "pynq-z1")
     m = model.CostModel.for_family("xc7")

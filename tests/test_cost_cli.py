@@ -1,4 +1,5 @@
 """bitscale estimate / synth: outputs and one clear error per bad input."""
+
 import json
 
 import pytest

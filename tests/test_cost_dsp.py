@@ -1,4 +1,5 @@
 """DSP count = Yosys' mul2dsp rule (cost_model/dsp.py), checked on the synthesized multiplier grid."""
+
 import json
 import sys
 from pathlib import Path
@@ -19,7 +20,9 @@ def test_grid_covers_both_families_and_signednesses():
         assert min(min(p["a"], p["b"]) for p in mine) == 2 and max(max(p["a"], p["b"]) for p in mine) == 48
 
 
-@pytest.mark.parametrize("p", GRID["points"], ids=lambda p: f"{p['family']}-{p['a']}x{p['b']}-{'s' if p['signed'] else 'u'}")
+@pytest.mark.parametrize(
+    "p", GRID["points"], ids=lambda p: f"{p['family']}-{p['a']}x{p['b']}-{'s' if p['signed'] else 'u'}"
+)
 def test_model_dsp_equals_yosys_grid(p):
     assert mul_dsp(p["a"], p["b"], p["signed"], p["signed"], p["family"]) == p["dsp"]
 
@@ -36,6 +39,7 @@ def test_grid_resynthesized_points():
     """A few grid points synthesized again now (one Yosys process per family) give the fixture's counts."""
     sys.path.insert(0, str(ROOT / "bench"))
     import dsp_grid
+
     pts = [(26, 18, "ss"), (37, 25, "uu"), (43, 17, "ss")]
     want = {(p["family"], p["a"], p["b"], "ss" if p["signed"] else "uu"): p["dsp"] for p in GRID["points"]}
     for fam in ("xc7", "ecp5"):

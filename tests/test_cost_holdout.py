@@ -1,4 +1,5 @@
 """bench/cost_holdout.py: the held-out designs are deterministic, legal, and never part of the fit."""
+
 import sys
 from pathlib import Path
 
@@ -35,7 +36,10 @@ def test_holdout_designs_are_deterministic_legal_and_not_in_the_fit():
 
 def test_windowed_designs_cover_padding_stride_and_pools():
     """Designs from FIRST_WINDOWED on draw #12's windows: "same" padding, stride 2, pools with kernel != stride."""
-    nets = [cost_holdout.random_design(i, 7).net for i in range(cost_holdout.FIRST_WINDOWED, cost_holdout.FIRST_WINDOWED + 12)]
+    nets = [
+        cost_holdout.random_design(i, 7).net
+        for i in range(cost_holdout.FIRST_WINDOWED, cost_holdout.FIRST_WINDOWED + 12)
+    ]
     convs = [c for n in nets if n[0] == "cnv" for c in n[2]]
     assert any(c[0] == "conv" and c[4] > 0 for c in convs) and any(c[0] == "conv" and c[3] == 2 for c in convs)
     assert any(c[0] == "pool" and c[1] != c[2] for c in convs)

@@ -1,4 +1,5 @@
 """Analytical model and auto-folding: properties over random networks (cost_model/)."""
+
 import json
 
 import numpy as np
@@ -13,8 +14,7 @@ from bitscale.errors import UserError
 from bitscale.hw import folding as fold
 from bitscale.nn.random_net import random_cnv, random_fc
 
-SETTINGS = settings(max_examples=15, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _tfc(w=1, a=1):
@@ -23,11 +23,17 @@ def _tfc(w=1, a=1):
 
 def test_estimate_tfc_finn_folding():
     net = _tfc()
-    f = fold.Folding((fold.LayerFolding("dense0", 16, 49), fold.LayerFolding("dense1", 16, 16),
-                      fold.LayerFolding("dense2", 16, 16), fold.LayerFolding("dense3", 10, 16)))
+    f = fold.Folding(
+        (
+            fold.LayerFolding("dense0", 16, 49),
+            fold.LayerFolding("dense1", 16, 16),
+            fold.LayerFolding("dense2", 16, 16),
+            fold.LayerFolding("dense3", 10, 16),
+        )
+    )
     e = estimate(net, f, "pynq-z1")
     mems = {m.role: m for m in e.layers[0].memories}
-    assert mems["weights"].count == 22 and mems["weights"].floor == 22      # FINN's TFC layer 0
+    assert mems["weights"].count == 22 and mems["weights"].floor == 22  # FINN's TFC layer 0
     # hw/ keeps the 392-bit x 16 input buffer (SIMD 49 x 8-bit pixels) in block RAM too
     assert mems["buffer"].count == 11 and e.layers[0].BRAM18 == 33
     assert e.cycles == 64 and e.fps == pytest.approx(100e6 / 64)
@@ -42,8 +48,14 @@ def test_estimate_tfc_finn_folding():
 
 def test_estimate_rejects_illegal_folding_and_board():
     net = _tfc()
-    bad = fold.Folding((fold.LayerFolding("dense0", 3, 49), fold.LayerFolding("dense1"),
-                        fold.LayerFolding("dense2"), fold.LayerFolding("dense3")))
+    bad = fold.Folding(
+        (
+            fold.LayerFolding("dense0", 3, 49),
+            fold.LayerFolding("dense1"),
+            fold.LayerFolding("dense2"),
+            fold.LayerFolding("dense3"),
+        )
+    )
     with pytest.raises(UserError, match="PE must divide MH=64"):
         estimate(net, bad, "pynq-z1")
     with pytest.raises(UserError, match="unknown board"):
@@ -51,8 +63,13 @@ def test_estimate_rejects_illegal_folding_and_board():
 
 
 @SETTINGS
-@given(w=st.integers(1, 4), a=st.integers(1, 4), seed=st.integers(0, 5), mode=st.sampled_from(fold.MODES),
-       board=st.sampled_from(sorted(BOARDS)))
+@given(
+    w=st.integers(1, 4),
+    a=st.integers(1, 4),
+    seed=st.integers(0, 5),
+    mode=st.sampled_from(fold.MODES),
+    board=st.sampled_from(sorted(BOARDS)),
+)
 def test_cycles_and_monotone_tradeoffs(w, a, seed, mode, board):
     net = random_fc([32, 16], w, a, in_features=48, seed=seed)
     base = fold.default_folding(net, mode=mode, max_pe=1, max_simd=1)
@@ -72,8 +89,13 @@ def test_cycles_and_monotone_tradeoffs(w, a, seed, mode, board):
 
 
 @SETTINGS
-@given(w=st.integers(1, 4), a=st.integers(1, 4), seed=st.integers(0, 3), board=st.sampled_from(["pynq-z1", "ulx3s-85f", "icebreaker"]),
-       frac=st.floats(0.001, 1.0))
+@given(
+    w=st.integers(1, 4),
+    a=st.integers(1, 4),
+    seed=st.integers(0, 3),
+    board=st.sampled_from(["pynq-z1", "ulx3s-85f", "icebreaker"]),
+    frac=st.floats(0.001, 1.0),
+)
 def test_auto_fold_legal_meets_target_and_fits(w, a, seed, board, frac):
     net = random_fc([64, 32], w, a, in_features=64, seed=seed)
     try:
@@ -95,10 +117,12 @@ def test_auto_fold_legal_meets_target_and_fits(w, a, seed, board, frac):
     assert e.fps >= target * (1 - 1e-9)
     for k in ("LUT", "BRAM18", "DSP"):
         assert e.utilization[k] <= 0.8 + 1e-9
+
     # a slower target never costs more than the fastest folding, in the folder's own currency (board-weighted
     # utilization): it may trade LUTs for block RAM, e.g. on iCE40 where distributed RAM is flip-flops
     def cost(est):
         return sum(est.utilization[k] for k in ("LUT", "BRAM18", "DSP"))
+
     assert cost(e) <= cost(ef) * 1.0001 + 1e-9
     with pytest.raises(UserError, match="out of reach"):
         auto_fold(net, board, target_fps=ef.fps * 4 + 1e6)
@@ -108,7 +132,9 @@ def test_auto_fold_errors():
     net = random_fc([1024, 1024, 1024], 2, 2, in_features=784, seed=0)
     with pytest.raises(UserError, match="nothing fits pynq-z1"):
         auto_fold(net, "pynq-z1")
-    with pytest.raises(UserError, match="target 1e\\+09 FPS is out of reach: the fastest folding that fits pynq-z1 gives"):
+    with pytest.raises(
+        UserError, match="target 1e\\+09 FPS is out of reach: the fastest folding that fits pynq-z1 gives"
+    ):
         auto_fold(_tfc(), "pynq-z1", target_fps=1e9)
     with pytest.raises(UserError, match="modes"):
         auto_fold(_tfc(), "pynq-z1", modes=("fast",))
@@ -124,7 +150,7 @@ def test_auto_fold_modes_restrict():
 
 def test_cnv_estimate_and_speed():
     net = random_cnv((16, 16, 3), [32, 32, "P", 64, 64], [128], 1, 1, seed=0)
-    f = auto_fold(net, "pynq-z1")        # its speed: bench/cost_speed.py (no wall-clock asserts here)
+    f = auto_fold(net, "pynq-z1")  # its speed: bench/cost_speed.py (no wall-clock asserts here)
     fold.validate(net, f)
     e = estimate(net, f, "pynq-z1")
     assert e.fits
@@ -141,7 +167,7 @@ def test_auto_fold_puts_small_products_in_luts():
     for w, a in ((2, 2), (4, 4)):
         net = random_fc([64, 64], w, a, in_features=64, seed=1)
         f = auto_fold(net, "ulx3s-85f", 20_000, modes=("parallel",))
-        later = [lf for lf in f.layers[1:]]          # layer 0 takes 8-bit pixels
+        later = [lf for lf in f.layers[1:]]  # layer 0 takes 8-bit pixels
         assert all(lf.mac == "lut" for lf in later), f
         e = estimate(net, f, "ulx3s-85f")
         assert all(le.DSP == 0 for le in e.layers[1:]), e.layers
@@ -153,9 +179,12 @@ def test_mac_choice_uses_dsps_only_when_luts_run_out():
 
     from bitscale.boards import get
     from bitscale.cost_model.autofold import choose_mac
+
     net = random_fc([64, 64], 4, 4, in_features=64, seed=2)
-    f = fold.Folding(tuple(fold.LayerFolding(l.name, 8, 16, "parallel") for l in net.compute_layers[:2])
-                     + (fold.LayerFolding(net.compute_layers[2].name, 2, 16, "parallel"),))
+    f = fold.Folding(
+        tuple(fold.LayerFolding(l.name, 8, 16, "parallel") for l in net.compute_layers[:2])
+        + (fold.LayerFolding(net.compute_layers[2].name, 2, 16, "parallel"),)
+    )
     board = get("ulx3s-85f")
     roomy = choose_mac(net, f, board)
     assert [lf.mac for lf in roomy.layers] == ["lut"] * 3
@@ -172,7 +201,7 @@ def test_folding_mac_round_trip_and_errors():
     lf = fold.LayerFolding("d", 2, 4, "parallel", "lut")
     f = fold.Folding((lf,))
     assert fold.Folding.from_json(f.to_json()) == f
-    assert fold.Folding.from_json({"layers": [{"name": "d"}]}).layers[0].mac == "dsp"   # old files
+    assert fold.Folding.from_json({"layers": [{"name": "d"}]}).layers[0].mac == "dsp"  # old files
     net = random_fc([], 2, 2, in_features=8, seed=0)
     with pytest.raises(UserError, match="mac must be one of lut, dsp, not 'fpga'"):
         fold.validate(net, fold.Folding((fold.LayerFolding(net.compute_layers[0].name, 1, 1, "parallel", "fpga"),)))

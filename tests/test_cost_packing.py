@@ -1,5 +1,6 @@
 """BRAM packing (cost_model/packing.py): property tests of the plan, the exact/heuristic solvers,
 the JSON round trip and the FINN-design numbers the bench reports."""
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ def _schedule_conflict_free(plan: PackingPlan):
                 period = plan.item(p.item).period
                 gaps = [t for t in range(3 * k) if t % k == p.slot]
                 assert all(g2 - g1 <= period for g1, g2 in zip(gaps, gaps[1:]))
-                assert len({q.slot for q in b.placements if q.port == port}) == k    # one owner per slot
+                assert len({q.slot for q in b.placements if q.port == port}) == k  # one owner per slot
 
 
 @pytest.mark.slow
@@ -52,9 +53,9 @@ def test_plan_properties(raw, family):
     plan = packing.pack(items, family, budget_s=0.2)
     plan.validate()
     placed = sorted(p.item for b in plan.bins for p in b.placements)
-    assert placed == sorted(i.name for i in items)           # every memory exactly once
-    assert plan.packed <= plan.unpacked                        # never worse than today
-    assert plan.packed >= max(plan.capacity_floor, 0)          # never below the capacity floor
+    assert placed == sorted(i.name for i in items)  # every memory exactly once
+    assert plan.packed <= plan.unpacked  # never worse than today
+    assert plan.packed >= max(plan.capacity_floor, 0)  # never below the capacity floor
     for b in plan.bins:
         assert b.ports <= packing.family_ports(family)
         assert b.units == packing.bin_units(b.width, b.depth, b.ports, family)[0]
@@ -80,7 +81,7 @@ def test_time_multiplexed_port_stacks_shallow_wide_memories():
     plan = packing.pack(items, "xc7")
     assert plan.unpacked == 60
     assert len(plan.bins) == 1 and plan.bins[0].ports == 2 and plan.bins[0].slots == (2, 2)
-    assert plan.packed == 29          # 512 bits per port / 18 per RAMB18 port, 1024 deep
+    assert plan.packed == 29  # 512 bits per port / 18 per RAMB18 port, 1024 deep
     # read every cycle: at most one memory per port, no sharing on a port
     items1 = _items([(f"l{k}.weights", 512, 64, 1) for k in range(3)], "xc7")
     plan1 = packing.pack(items1, "xc7")
@@ -92,7 +93,7 @@ def test_ice40_one_read_port():
     plan = packing.pack(items, "ice40")
     assert all(b.ports == 1 for b in plan.bins) and plan.packed == plan.unpacked == 2
     items2 = _items([("a.weights", 16, 128, 2), ("b.weights", 16, 128, 2)], "ice40")
-    assert packing.pack(items2, "ice40").packed == 1           # one EBR, one port, two slots
+    assert packing.pack(items2, "ice40").packed == 1  # one EBR, one port, two slots
 
 
 def test_validate_rejects_a_cycle_changing_plan():
@@ -100,9 +101,13 @@ def test_validate_rejects_a_cycle_changing_plan():
     items = _items([("a.weights", 16, 128, 2), ("b.weights", 16, 128, 2)], "ice40")
     plan = packing.pack(items, "ice40")
     assert plan.packed == 1 and plan.bins[0].slots == (2,)
-    bad = PackingPlan(plan.family, plan.bram_kind,
-                      tuple(Item(i.name, i.layer, i.role, i.width, i.depth, 1, i.units) for i in plan.items),
-                      plan.bins, plan.solver)
+    bad = PackingPlan(
+        plan.family,
+        plan.bram_kind,
+        tuple(Item(i.name, i.layer, i.role, i.width, i.depth, 1, i.units) for i in plan.items),
+        plan.bins,
+        plan.solver,
+    )
     with pytest.raises(ValueError, match="cycles/frame would change"):
         bad.validate()
 
@@ -110,8 +115,10 @@ def test_validate_rejects_a_cycle_changing_plan():
 def test_finn_designs_never_worse():
     import sys
     from pathlib import Path
+
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from vs_finn import design
+
     d = design("tfc", 1, 1)
     net = d.network()
     plan = packing.plan_design(net, d.folding(net), "xc7")
@@ -123,6 +130,7 @@ def test_auto_fold_sees_packed_counts():
     from bitscale.boards import get as get_board
     from bitscale.cost_model import auto_fold, estimate
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([64, 64], 2, 2, num_classes=10, in_features=64, seed=3)
     board = get_board("icebreaker")
     f = auto_fold(net, board, modes=("bit-serial",), pack=True)

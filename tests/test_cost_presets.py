@@ -1,6 +1,7 @@
 """The cost model, auto-folding and the mixed-precision search on the vgg / darknet presets (same-padded 3x3,
 1x1, pools with kernel != stride, global pooling) use hw's one cycle rule: per layer and per candidate folding,
 cycles == hw/folding.layer_cycles (and the max-pool stage behind the layer, hw/folding.pool_cycles)."""
+
 from dataclasses import replace
 from functools import lru_cache
 
@@ -20,6 +21,7 @@ MODEL_SCALE = {"vgg": 1 / 8, "darknet": 1 / 8}
 @lru_cache(maxsize=None)
 def _preset(name, w, a, scale=None):
     from bitscale.nn.presets import spec
+
     return random_preset(spec(name, scale or MODEL_SCALE[name]), (32, 32, 3), w, a, num_classes=10, seed=1)
 
 
@@ -28,7 +30,7 @@ def _hw_cycles(net, layer, pe, simd, mode):
     chain: a pool takes the producing layer's PE lanes)."""
     c = fold.layer_cycles(layer, fold.LayerFolding(layer.name, int(pe), int(simd), fold.MODES[int(mode)]))
     names = [l.name for l in net.layers]
-    after = net.layers[names.index(layer.name) + 1:]
+    after = net.layers[names.index(layer.name) + 1 :]
     for nxt in after:
         if nxt.is_compute:
             break
@@ -39,7 +41,7 @@ def _hw_cycles(net, layer, pe, simd, mode):
     return c
 
 
-VGG_SLOW = pytest.param("vgg", marks=pytest.mark.slow)      # vgg: 13 convs, ~5-9 s per test on the shared machine
+VGG_SLOW = pytest.param("vgg", marks=pytest.mark.slow)  # vgg: 13 convs, ~5-9 s per test on the shared machine
 
 
 @pytest.mark.parametrize("name", [VGG_SLOW, "darknet"])
@@ -51,8 +53,9 @@ def test_presets_have_the_new_layers(name):
         assert ("conv", 1, 1, 0) in kinds and ("maxpool", 3, 2, 0) in kinds
 
 
-@pytest.mark.parametrize("name,w,a", [pytest.param("vgg", 2, 2, marks=pytest.mark.slow), ("darknet", 1, 1),
-                                      ("darknet", 4, 8)])
+@pytest.mark.parametrize(
+    "name,w,a", [pytest.param("vgg", 2, 2, marks=pytest.mark.slow), ("darknet", 1, 1), ("darknet", 4, 8)]
+)
 def test_every_candidate_folding_costs_hw_cycles(name, w, a):
     """Auto-folding's candidate table (all legal PE x SIMD x mode x MAC): cycles == hw's, every layer."""
     net = _preset(name, w, a)
@@ -76,8 +79,13 @@ def test_search_costs_hw_cycles_at_every_bit_width(name):
     for (li, w, a, ao), opts in ct.cost.items():
         layer = replace(net.compute_layers[li], wbits=w, in_bits=a)
         for o in opts:
-            assert o["cycles"] == _hw_cycles(net, layer, o["pe"], o["simd"], fold.MODES.index(o["mode"])), \
-                (layer.name, w, a, ao, o)
+            assert o["cycles"] == _hw_cycles(net, layer, o["pe"], o["simd"], fold.MODES.index(o["mode"])), (
+                layer.name,
+                w,
+                a,
+                ao,
+                o,
+            )
             assert o["cycles"] <= ct.budget_cycles
             checked += 1
     assert checked > 50
@@ -105,6 +113,7 @@ def test_template_matches_the_exported_preset(name, scale):
     import torch
 
     from bitscale.nn.presets import ConvNet, export
+
     torch.manual_seed(0)
     got = export(ConvNet(name, 2, 2, scale, 10, (32, 32, 3)).eval(), 10)
     tmpl = _preset(name, 2, 2, scale)
@@ -116,6 +125,7 @@ def test_mixed_template_of_a_float_preset_run(tmp_path):
     """bitscale search on a float vgg/darknet run costs the preset's own topology (not a cnv stand-in)."""
     from bitscale.mixed import template_net
     from bitscale.nn.train import TrainConfig
+
     cfg = TrainConfig(model="darknet", wbits=0, abits=0, scale=1 / 8, dataset="fashion-mnist")
     net = template_net(tmp_path, cfg)
     assert [l.name for l in net.layers] == [l.name for l in _preset("darknet", 2, 2).layers]
@@ -129,6 +139,7 @@ def test_window_memories_match_the_generated_design(name):
     the generator's (hw/generate.describe of the elaborated Accelerator), and its per-layer cycles hw's."""
     from bitscale.hw.generate import describe
     from bitscale.hw.top import Accelerator
+
     net = _preset(name, 2, 2)
     f = fold.default_folding(net)
     est = model.estimate(net, f, "pynq-z1")
@@ -137,5 +148,6 @@ def test_window_memories_match_the_generated_design(name):
     assert hw == sorted(m.depth for l in est.layers for m in l.memories if m.name.endswith("swg"))
     for d in design["layers"]:
         if d["kind"] in ("conv", "dense"):
-            assert d["cycles_per_frame"] == fold.layer_cycles(next(l for l in net.layers if l.name == d["name"]),
-                                                              f[d["name"]])
+            assert d["cycles_per_frame"] == fold.layer_cycles(
+                next(l for l in net.layers if l.name == d["name"]), f[d["name"]]
+            )

@@ -1,4 +1,5 @@
 """The model's block-RAM (and DSP) count equals what Yosys infers for a generated design (slow: real Yosys)."""
+
 import json
 
 import pytest
@@ -13,10 +14,12 @@ from bitscale.nn.random_net import random_fc
 def test_generated_design_bram_equals_yosys(tmp_path):
     gen = pytest.importorskip("bitscale.hw.generate")
     from bitscale.boards.synth import synth
+
     # weights 64 x 128 (block, swizzle-free), 64 x 64 (block), a dense FIFO of 9 words, params distributed
     net = random_fc([64, 32], 2, 2, in_features=64, seed=1)
-    f = Folding((LayerFolding("dense0", 4, 8), LayerFolding("dense1", 4, 8, "weight-serial"),
-                 LayerFolding("dense2", 2, 8)))
+    f = Folding(
+        (LayerFolding("dense0", 4, 8), LayerFolding("dense1", 4, 8, "weight-serial"), LayerFolding("dense2", 2, 8))
+    )
     gen.generate(net, f, tmp_path)
     r = synth(tmp_path, "xc7", log=lambda *a: None)
     assert json.loads((tmp_path / "synth.json").read_text())["BRAM18"] == r["BRAM18"]
@@ -40,6 +43,7 @@ def test_ice40_synth_maps_small_rams_to_logic_and_ebr_equals_model(tmp_path):
     count must be the model's."""
     gen = pytest.importorskip("bitscale.hw.generate")
     from bitscale.boards.synth import synth
+
     net = random_fc([32, 16], 2, 2, in_features=32, seed=1)
     f = Folding((LayerFolding("dense0", 4, 8), LayerFolding("dense1", 4, 8), LayerFolding("dense2", 2, 8)))
     design = gen.generate(net, f, tmp_path)
@@ -48,4 +52,4 @@ def test_ice40_synth_maps_small_rams_to_logic_and_ebr_equals_model(tmp_path):
     e = estimate(net, f, "icebreaker")
     assert r["bram_kind"] == "EBR" and r["BRAM18"] == e.BRAM18 > 0
     assert r["LUT"] > 0 and r["FF"] > 0
-    assert 'ram_style = "distributed"' in (tmp_path / "bitscale_top.v").read_text()   # the build itself is unchanged
+    assert 'ram_style = "distributed"' in (tmp_path / "bitscale_top.v").read_text()  # the build itself is unchanged

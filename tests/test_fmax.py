@@ -1,5 +1,6 @@
 """#13 timing helpers: nextpnr's critical path in synth.json, and the structure rules the pipelining
 added (tree cuts, MVTU latency, output queue) that hw/ and the cost model share."""
+
 import numpy as np
 
 from bitscale.boards.synth import _path_segments, critical_path
@@ -8,19 +9,33 @@ from bitscale.hw.dotproduct import DotProduct
 
 
 def test_critical_path_from_nextpnr_log_and_report():
-    log = ("Info: Critical path report for clock 'clk' (posedge -> posedge):\n"
-           "Info:       type curr  total name\n"
-           "Info:   clk-to-q  0.52  0.52 Source dut.dense0.acc_TRELLIS_FF_Q.Q\n"
-           "Info:    routing  1.20  1.72 Net x\n"
-           "Info:      setup  0.10  1.82 Sink dut.dense0.y_TRELLIS_FF_Q.DI\n"
-           "Info: 0.6 ns logic, 1.2 ns routing\n\n"
-           "Info: Max frequency for clock 'clk': 549.45 MHz (PASS at 150.00 MHz)\n")
-    assert critical_path(log) == {"source": "dut.dense0.acc_TRELLIS_FF_Q.Q", "sink": "dut.dense0.y_TRELLIS_FF_Q.DI",
-                                  "logic_ns": 0.6, "routing_ns": 1.2}
+    log = (
+        "Info: Critical path report for clock 'clk' (posedge -> posedge):\n"
+        "Info:       type curr  total name\n"
+        "Info:   clk-to-q  0.52  0.52 Source dut.dense0.acc_TRELLIS_FF_Q.Q\n"
+        "Info:    routing  1.20  1.72 Net x\n"
+        "Info:      setup  0.10  1.82 Sink dut.dense0.y_TRELLIS_FF_Q.DI\n"
+        "Info: 0.6 ns logic, 1.2 ns routing\n\n"
+        "Info: Max frequency for clock 'clk': 549.45 MHz (PASS at 150.00 MHz)\n"
+    )
+    assert critical_path(log) == {
+        "source": "dut.dense0.acc_TRELLIS_FF_Q.Q",
+        "sink": "dut.dense0.y_TRELLIS_FF_Q.DI",
+        "logic_ns": 0.6,
+        "routing_ns": 1.2,
+    }
     assert critical_path("no report") == {}
-    report = {"critical_paths": [{"path": [{"type": "clk-to-q", "delay": 0.5, "to": {"cell": "a"}},
-                                           {"type": "routing", "delay": 2.0, "to": {"cell": "b"}}]},
-                                 {"path": [{"type": "setup", "delay": 0.1, "to": {"cell": "c"}}]}]}
+    report = {
+        "critical_paths": [
+            {
+                "path": [
+                    {"type": "clk-to-q", "delay": 0.5, "to": {"cell": "a"}},
+                    {"type": "routing", "delay": 2.0, "to": {"cell": "b"}},
+                ]
+            },
+            {"path": [{"type": "setup", "delay": 0.1, "to": {"cell": "c"}}]},
+        ]
+    }
     assert _path_segments(report) == [["clk-to-q", 0.5, "a"], ["routing", 2.0, "b"]]
 
 

@@ -1,4 +1,5 @@
 """Sliding-window generator and max-pool in Amaranth's simulator against nn/golden.py."""
+
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
@@ -17,7 +18,7 @@ def _values(rng, shape, bits):
 
 def _words(frames, lanes, bits):
     flat = [v for f in frames for v in f.reshape(-1)]
-    return [pack_lanes(flat[k:k + lanes], bits) for k in range(0, len(flat), lanes)]
+    return [pack_lanes(flat[k : k + lanes], bits) for k in range(0, len(flat), lanes)]
 
 
 def _unwords(words, lanes, bits):
@@ -25,17 +26,31 @@ def _unwords(words, lanes, bits):
 
 
 @settings(max_examples=25, deadline=None)
-@given(h=st.integers(3, 6), w=st.integers(3, 6), cf=st.integers(1, 3), simd=st.sampled_from([1, 2, 3]),
-       k=st.sampled_from([1, 2, 3]), bits=st.integers(1, 16), frames=st.integers(1, 3),
-       gaps=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    h=st.integers(3, 6),
+    w=st.integers(3, 6),
+    cf=st.integers(1, 3),
+    simd=st.sampled_from([1, 2, 3]),
+    k=st.sampled_from([1, 2, 3]),
+    bits=st.integers(1, 16),
+    frames=st.integers(1, 3),
+    gaps=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_swg_is_im2col(h, w, cf, simd, k, bits, frames, gaps, seed):
     rng = np.random.default_rng(seed)
     c = cf * simd
     x = _values(rng, (frames, h, w, c), bits)
     want = golden.im2col(x, k).reshape(-1)
     n_out = len(want) // simd
-    got, _ = run_stream(SlidingWindow((h, w, c), k, simd, bits), _words(x, simd, bits), n_out,
-                        in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0, seed=seed)
+    got, _ = run_stream(
+        SlidingWindow((h, w, c), k, simd, bits),
+        _words(x, simd, bits),
+        n_out,
+        in_gap=0.3 if gaps else 0,
+        out_stall=0.3 if gaps else 0,
+        seed=seed,
+    )
     np.testing.assert_array_equal(_unwords(got, simd, bits), want)
 
 
@@ -54,14 +69,32 @@ def test_swg_streams_without_bubbles():
 
 
 @settings(max_examples=25, deadline=None)
-@given(h=st.integers(2, 7), w=st.integers(2, 7), cf=st.integers(1, 3), lanes=st.sampled_from([1, 2, 3]),
-       bits=st.integers(1, 16), frames=st.integers(1, 2), gaps=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    h=st.integers(2, 7),
+    w=st.integers(2, 7),
+    cf=st.integers(1, 3),
+    lanes=st.sampled_from([1, 2, 3]),
+    bits=st.integers(1, 16),
+    frames=st.integers(1, 2),
+    gaps=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_maxpool_matches_golden(h, w, cf, lanes, bits, frames, gaps, seed):
     rng = np.random.default_rng(seed)
     c = cf * lanes
     x = _values(rng, (frames, h, w, c), bits)
     want = golden.maxpool(x, 2, 2).reshape(-1)
-    got, _ = run_stream(MaxPool((h, w, c), 2, 2, lanes, bits), _words(x, lanes, bits), len(want) // lanes,
-                        in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0, seed=seed)
-    np.testing.assert_array_equal(_unwords(got, lanes, bits) if bits > 1 else
-                                  np.array([v for wd in got for v in unpack_lanes(wd, lanes, 1, False)]), want)
+    got, _ = run_stream(
+        MaxPool((h, w, c), 2, 2, lanes, bits),
+        _words(x, lanes, bits),
+        len(want) // lanes,
+        in_gap=0.3 if gaps else 0,
+        out_stall=0.3 if gaps else 0,
+        seed=seed,
+    )
+    np.testing.assert_array_equal(
+        _unwords(got, lanes, bits)
+        if bits > 1
+        else np.array([v for wd in got for v in unpack_lanes(wd, lanes, 1, False)]),
+        want,
+    )

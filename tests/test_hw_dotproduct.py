@@ -1,4 +1,5 @@
 """DotProduct in Amaranth's simulator against a numpy dot product, bit-exact."""
+
 import numpy as np
 from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
@@ -61,9 +62,15 @@ def _run(dut, vectors):
 
 
 @settings(max_examples=60, deadline=None)
-@given(simd=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16]), wbits=st.integers(1, 16), abits=st.integers(1, 16),
-       mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]), narrow=st.booleans(),
-       mac=st.sampled_from(["lut", "dsp"]), seed=st.integers(0, 2**16))
+@given(
+    simd=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16]),
+    wbits=st.integers(1, 16),
+    abits=st.integers(1, 16),
+    mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
+    narrow=st.booleans(),
+    mac=st.sampled_from(["lut", "dsp"]),
+    seed=st.integers(0, 2**16),
+)
 def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, mac, seed):
     rng = np.random.default_rng(seed)
     dut = DotProduct(simd, wbits, abits, mode, mac)
@@ -73,8 +80,11 @@ def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, mac, seed):
     assert got == want
 
 
-@given(wbits=st.integers(1, 16), abits=st.integers(1, 16),
-       mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]))
+@given(
+    wbits=st.integers(1, 16),
+    abits=st.integers(1, 16),
+    mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
+)
 def test_iterations_match_folding(wbits, abits, mode):
     layer = Layer("dense", "d", (4,), (2,), in_bits=abits, out_bits=0, wbits=wbits, act="none")
     wp, ap = planes(wbits, abits, mode)
@@ -90,8 +100,13 @@ def test_xnor_is_one_cycle():
 
 
 @settings(max_examples=30, deadline=None)
-@given(simd=st.sampled_from([1, 3, 4, 5, 8]), wbits=st.integers(2, 8), abits=st.integers(2, 8),
-       narrow=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    simd=st.sampled_from([1, 3, 4, 5, 8]),
+    wbits=st.integers(2, 8),
+    abits=st.integers(2, 8),
+    narrow=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
     """The integer x integer parallel case (the only one ``mac`` changes): both are exact; DSP
     products add one register (the product register), LUT products none."""

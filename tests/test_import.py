@@ -1,4 +1,5 @@
 """QONNX / Brevitas import: Brevitas -> export_qonnx -> import -> golden == Brevitas, checked by qonnx's executor."""
+
 import json
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def _bn_stats(module, x, steps=3):
     with torch.no_grad():
         for _ in range(steps):
             module(x)
-    for mod in module.modules():          # random affine BN params incl. negative slopes
+    for mod in module.modules():  # random affine BN params incl. negative slopes
         if isinstance(mod, (nn.BatchNorm1d, nn.BatchNorm2d)):
             g = torch.Generator().manual_seed(mod.num_features)
             mod.weight.data = torch.randn(mod.num_features, generator=g)
@@ -40,6 +41,7 @@ def _images(shape, n=N_IMAGES, seed=0):
 def _brevitas_vs_golden(module, net, x_hwc, torch_in):
     """argmax agreement and max |logit/scale - golden| of Brevitas (float64 eval) vs the golden model."""
     import copy
+
     m = copy.deepcopy(module).double().eval()
     with torch.no_grad():
         ref = m(torch_in(x_hwc).double()).numpy()
@@ -61,9 +63,13 @@ class Mixed(nn.Module):
             SignedBinaryActPerTensorConst,
             SignedBinaryWeightPerTensorConst,
         )
+
         wq = {"weight_quant": SignedBinaryWeightPerTensorConst} if wbits == 1 else {"weight_bit_width": wbits}
-        act = (lambda: QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False)) \
-            if abits == 1 else (lambda: QuantReLU(bit_width=abits, return_quant_tensor=False))
+        act = (
+            (lambda: QuantIdentity(act_quant=SignedBinaryActPerTensorConst, return_quant_tensor=False))
+            if abits == 1
+            else (lambda: QuantReLU(bit_width=abits, return_quant_tensor=False))
+        )
         self.iq = _input_quant()
         self.c1 = QuantConv2d(3, 8, 5, padding=2, bias=False, **wq)
         self.b1, self.a1 = nn.BatchNorm2d(8), act()
@@ -82,7 +88,7 @@ class Mixed(nn.Module):
         x = self.a1(self.b1(self.c1(self.iq(x))))
         x = self.p2(self.a2(self.b2(self.c2(x))))
         x = self.a3(self.b3(self.c3(x)))
-        x = nn.functional.pad(x, (1, 1, 1, 1), value=self.pad)        # code-0 padding, explicit
+        x = nn.functional.pad(x, (1, 1, 1, 1), value=self.pad)  # code-0 padding, explicit
         x = self.p4(self.a4(self.b4(self.c4(x))))
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
         return self.fc(x)
@@ -96,8 +102,8 @@ def _nchw(x):
 def test_hand_written_module_round_trip(wbits, abits):
     torch.manual_seed(wbits)
     m = _bn_stats(Mixed(wbits, abits), torch.rand(64, 3, 16, 16))
-    with torch.no_grad():                     # an integer-valued bias in accumulator steps is not needed:
-        m.fc.bias.data = torch.randn(10) * 0.5   # a float bias must be refused or exact; here per-tensor scale
+    with torch.no_grad():  # an integer-valued bias in accumulator steps is not needed:
+        m.fc.bias.data = torch.randn(10) * 0.5  # a float bias must be refused or exact; here per-tensor scale
     x = _images((16, 16, 3))
     with pytest.raises(UserError, match="bias"):
         from_brevitas(m, (3, 16, 16))
@@ -107,7 +113,7 @@ def test_hand_written_module_round_trip(wbits, abits):
     kinds = [(l.kind, l.kernel, l.stride, l.pad) for l in net.layers]
     assert ("conv", 5, 1, 2) in kinds and ("conv", 3, 2, 1 if abits > 1 else 0) in kinds
     assert ("conv", 1, 1, 0) in kinds and ("maxpool", 3, 2, 0) in kinds and ("maxpool", 2, 1, 0) in kinds
-    assert ("conv", 3, 1, 1) in kinds                       # the explicit Pad merged into the conv
+    assert ("conv", 3, 1, 1) in kinds  # the explicit Pad merged into the conv
     agree, diff = _brevitas_vs_golden(m, net, x, _nchw)
     assert agree == 1.0 and diff < 1e-6
     res, codes, _ = check_against_qonnx(net, model, _nchw(x[:200]).numpy())
@@ -115,7 +121,7 @@ def test_hand_written_module_round_trip(wbits, abits):
     assert res["qonnx_agreement"] >= 0.99 and res["qonnx_max_abs_diff"] < 1e-3
 
 
-@pytest.mark.slow            # ~11 s on the shared machine
+@pytest.mark.slow  # ~11 s on the shared machine
 @pytest.mark.parametrize("wbits,abits", [(4, 8), (8, 8), (2, 6)])
 def test_wide_activation_round_trip(wbits, abits):
     """Activations above 4 bits import as exact multiply-shift requantizers (act 'requant', as train's a >= 5):
@@ -129,7 +135,7 @@ def test_wide_activation_round_trip(wbits, abits):
     assert hidden and all(l.act == "requant" and l.out_bits == abits for l in hidden)
     x = _images((16, 16, 3))
     agree, diff = _brevitas_vs_golden(m, net, x, _nchw)
-    assert agree == 1.0 and diff < 1e-2, (agree, diff)     # integer logits equal (float32 scales: ~1e-5..1e-3)
+    assert agree == 1.0 and diff < 1e-2, (agree, diff)  # integer logits equal (float32 scales: ~1e-5..1e-3)
     res, codes, _ = check_against_qonnx(net, model, _nchw(x[:200]).numpy())
     assert res["qonnx_agreement"] == 1.0 and res["qonnx_max_abs_diff"] < 1e-2, res
 
@@ -141,6 +147,7 @@ def test_wide_activation_in_hardware():
     from bitscale.hw.folding import default_folding, network_cycles
     from bitscale.hw.testbench import run_accelerator
     from bitscale.hw.top import Accelerator
+
     torch.manual_seed(5)
     m = _bn_stats(Mixed(4, 8), torch.rand(64, 3, 12, 12))
     with torch.no_grad():
@@ -153,10 +160,10 @@ def test_wide_activation_in_hardware():
     got, cycles, _ = run_accelerator(acc, x)
     np.testing.assert_array_equal(got, golden.run(net, x))
     beats = acc.frame.output.beats
-    assert cycles[2 * beats] - cycles[beats] == network_cycles(net, f)      # steady-state frame period
+    assert cycles[2 * beats] - cycles[beats] == network_cycles(net, f)  # steady-state frame period
 
 
-@pytest.mark.slow                    # 20 s on the loaded 2-core machine (fast tier, #17)
+@pytest.mark.slow  # 20 s on the loaded 2-core machine (fast tier, #17)
 def test_too_wide_activation_is_one_named_error(tmp_path):
     from brevitas.nn import QuantReLU
 
@@ -165,6 +172,7 @@ def test_too_wide_activation_is_one_named_error(tmp_path):
             super().__init__()
             from bitscale.nn.models import _input_quant
             from brevitas.nn import QuantLinear
+
             self.iq, self.fc1 = _input_quant(), QuantLinear(8, 4, bias=False, weight_bit_width=4)
             self.a1, self.fc2 = QuantReLU(bit_width=20), QuantLinear(4, 2, bias=False, weight_bit_width=4)
 
@@ -176,11 +184,19 @@ def test_too_wide_activation_is_one_named_error(tmp_path):
         import_qonnx(p)
 
 
-@pytest.mark.parametrize("model,w,a", [("fc", 2, 2), ("fc", 1, 1), pytest.param("cnv", 1, 1, marks=pytest.mark.slow),
-                                       pytest.param("cnv", 2, 2, marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "model,w,a",
+    [
+        ("fc", 2, 2),
+        ("fc", 1, 1),
+        pytest.param("cnv", 1, 1, marks=pytest.mark.slow),
+        pytest.param("cnv", 2, 2, marks=pytest.mark.slow),
+    ],
+)
 def test_preset_round_trip(model, w, a):
     """The train presets (tiny widths, random weights) through QONNX: golden == Brevitas on 1000 images."""
     from bitscale.nn.models import build_model, to_torch_input
+
     shape = (32, 32, 3) if model == "cnv" else (64,)
     torch.manual_seed(0)
     q = build_model(model, w, a, 1 / 16 if model == "cnv" else 1 / 128, 10, shape)
@@ -207,6 +223,7 @@ class _Bad(nn.Module):
         from bitscale.nn.models import _input_quant
         from brevitas.nn import QuantConv2d, QuantIdentity
         from brevitas.quant import SignedBinaryActPerTensorConst
+
         self.what = what
         self.iq = _input_quant()
         self.c1 = QuantConv2d(1, 4, 3, bias=False, weight_bit_width=2)
@@ -221,14 +238,19 @@ class _Bad(nn.Module):
         return self.c2(x)
 
 
-@pytest.mark.parametrize("what,match", [("sigmoid", r"op_type Sigmoid"),
-                                        pytest.param("pad", r"op_type Conv.*zero padding", marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "what,match",
+    [("sigmoid", r"op_type Sigmoid"), pytest.param("pad", r"op_type Conv.*zero padding", marks=pytest.mark.slow)],
+)
 def test_unmappable_node_is_one_named_error(tmp_path, what, match):
     p = _onnx_with(tmp_path, _Bad(what), (1, 8, 8))
     with pytest.raises(UserError, match=match):
         import_qonnx(p)
-    r = subprocess.run([sys.executable, "-m", "bitscale", "import", str(p), "--out", str(tmp_path / "run")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "bitscale", "import", str(p), "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "cannot import node" in r.stderr
     assert not (tmp_path / "run").exists()
@@ -244,15 +266,30 @@ def test_cli_import_writes_a_run_dir(tmp_path):
     p = _onnx_with(tmp_path, m, (3, 16, 16))
     x = _images((16, 16, 3), 50, seed=4)
     np.savez(tmp_path / "calib.npz", x=_nchw(x).numpy(), y=np.arange(50) % 10)
-    r = subprocess.run([sys.executable, "-m", "bitscale", "import", str(p), "--out", str(tmp_path / "run"),
-                        "--calib-npz", str(tmp_path / "calib.npz"), "--json"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bitscale",
+            "import",
+            str(p),
+            "--out",
+            str(tmp_path / "run"),
+            "--calib-npz",
+            str(tmp_path / "calib.npz"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     met = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert json.loads(r.stdout)["qonnx_agreement"] == met["qonnx_agreement"]       # --json: one document
+    assert json.loads(r.stdout)["qonnx_agreement"] == met["qonnx_agreement"]  # --json: one document
     assert met["qonnx_agreement"] >= 0.98 and met["qonnx_max_abs_diff"] < 1e-3 and met["qonnx_images"] == 50
     assert met["input_is_pixel"] is True
     from bitscale.nn import ir
     from bitscale.nn.data import test_set
+
     net = ir.load(tmp_path / "run")
     xs, ys = test_set(tmp_path / "run")
     assert np.array_equal(xs, x) and len(ys) == 50
@@ -270,14 +307,14 @@ def test_last_layer_bias_in_hardware(pe):
     from bitscale.hw.top import Accelerator
     from bitscale.nn import ir
     from bitscale.nn.random_net import random_fc, random_inputs
+
     net = random_fc([6], 2, 2, num_classes=10, in_features=12, seed=pe)
     last = net.layers[-1]
     lo, hi = ir.acc_range(last)
     tensors = dict(net.tensors, **{f"{last.name}.bias": np.random.default_rng(pe).integers(lo, hi + 1, 10)})
     net = ir.QuantizedNetwork(net.layers[:-1] + (dreplace(last, bias=True),), tensors, 10)
     ir.validate(net)
-    f = fold.Folding(tuple(fold.LayerFolding(l.name, pe if l is net.layers[-1] else 2, 2)
-                           for l in net.compute_layers))
+    f = fold.Folding(tuple(fold.LayerFolding(l.name, pe if l is net.layers[-1] else 2, 2) for l in net.compute_layers))
     x = random_inputs(net.input_shape, 4, seed=1)
     got, _, _ = run_accelerator(Accelerator(net, f), x)
     np.testing.assert_array_equal(got, golden.run(net, x))
@@ -285,17 +322,26 @@ def test_last_layer_bias_in_hardware(pe):
 
 def _preset(model, w, a, scale, seed=0):
     from bitscale.nn.presets import ConvNet
+
     torch.manual_seed(seed)
     return _bn_stats(ConvNet(model, w, a, scale, 10, (32, 32, 3)), torch.rand(32, 3, 32, 32), steps=2)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model,w,a,scale", [("vgg", 1, 1, 1 / 32), ("vgg", 2, 2, 1 / 32),
-                                             ("darknet", 1, 1, 1 / 16), ("darknet", 2, 2, 1 / 16),
-                                             ("darknet", 4, 8, 1 / 16)])
+@pytest.mark.parametrize(
+    "model,w,a,scale",
+    [
+        ("vgg", 1, 1, 1 / 32),
+        ("vgg", 2, 2, 1 / 32),
+        ("darknet", 1, 1, 1 / 16),
+        ("darknet", 2, 2, 1 / 16),
+        ("darknet", 4, 8, 1 / 16),
+    ],
+)
 def test_vgg_darknet_round_trip(model, w, a, scale):
     """vgg / darknet presets (tiny widths, random weights) through QONNX: golden == Brevitas on 1000 images."""
     from bitscale.nn.presets import check_export, export
+
     m = _preset(model, w, a, scale)
     net = export(m, 10)
     kinds = {(l.kind, l.kernel, l.stride, l.pad) for l in net.layers}

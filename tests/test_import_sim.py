@@ -1,4 +1,5 @@
 """Imported networks in RTL: BNN-PYNQ (brevitas_examples) and the vgg/darknet presets, Verilator, bit-exact, cycles = model."""
+
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ def _generate_and_simulate(net, tmp_path, images=20, inputs=None):
     from bitscale.hw.generate import generate
     from bitscale.nn import ir
     from bitscale.sim.simulate import simulate
+
     ir.save(net, tmp_path / "run")
     d = generate(net, default_folding(net), tmp_path / "build", run_dir=tmp_path / "run")
     s = simulate(tmp_path / "build", images=images, inputs=inputs, log=lambda *a, **k: None)
@@ -28,16 +30,19 @@ def test_bnn_pynq_tfc_w1a1_import_generate_simulate(tmp_path):
     warnings.simplefilter("ignore")
     import sys
     from pathlib import Path
+
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
     from import_bnn_pynq import export
 
     from bitscale.nn import ir
     from bitscale.nn.importer import import_to_run_dir
+
     export("tfc_1w1a", tmp_path / "tfc.onnx")
     met = import_to_run_dir(tmp_path / "tfc.onnx", tmp_path / "imp", images=100, log=lambda *a: None)
     assert met["qonnx_agreement"] == 1.0 and met["qonnx_max_abs_diff"] < 1e-3
     net = ir.load(tmp_path / "imp")
     from bitscale.nn.data import test_set
+
     x, _ = test_set(tmp_path / "imp")
     _generate_and_simulate(net, tmp_path, 20, inputs=x[:20])
 
@@ -46,6 +51,7 @@ def test_bnn_pynq_tfc_w1a1_import_generate_simulate(tmp_path):
 def test_preset_in_verilator(tmp_path, model, scale):
     """One Verilator run of each new preset (random weights, w2a2): 20 images bit-exact, cycles = model."""
     from bitscale.nn.presets import ConvNet, export
+
     torch.manual_seed(1)
     m = ConvNet(model, 2, 2, scale, 10, (32, 32, 3))
     m.train()

@@ -1,4 +1,5 @@
 """IR validation and round-trip, golden model invariants (on random networks; trained ones in test_train)."""
+
 import json
 
 import numpy as np
@@ -44,12 +45,12 @@ def test_conv_matches_direct_convolution():
     net = random_cnv((6, 7, 2), [3], [], 3, 2, num_classes=4, seed=9)
     l0 = net.layers[0]
     x = random_inputs(net.input_shape, 2, seed=4).astype(np.int64)
-    w = net.tensors[f"{l0.name}.weight"]          # (OC, K, K, IC)
+    w = net.tensors[f"{l0.name}.weight"]  # (OC, K, K, IC)
     acc = golden.accumulate(net, l0, x)
     for n in range(2):
         for oy in range(4):
             for ox in range(5):
-                ref = (w * x[n, oy:oy + 3, ox:ox + 3, :][None]).sum(axis=(1, 2, 3))
+                ref = (w * x[n, oy : oy + 3, ox : ox + 3, :][None]).sum(axis=(1, 2, 3))
                 assert np.array_equal(acc[n, oy, ox], ref)
 
 
@@ -67,6 +68,7 @@ def test_tampered_json_is_named(tmp_path):
         doc = json.loads((d / "network.json").read_text())
         doc["layers"][0]["wbits"] = 17
         (d / "network.json").write_text(json.dumps(doc))
+
     assert "wbits must be 1..16, not 17" in _tamper(tmp_path, edit)
 
 
@@ -75,14 +77,16 @@ def test_npz_shape_mismatch_is_named(tmp_path):
         z = dict(np.load(d / "network.npz"))
         z["dense0.weight"] = z["dense0.weight"][:, :-1]
         np.savez(d / "network.npz", **z)
+
     assert "has shape (8, 63), expected (8, 64)" in _tamper(tmp_path, edit)
 
 
 def test_weight_out_of_range_is_named(tmp_path):
     def edit(d):
         z = dict(np.load(d / "network.npz"))
-        z["dense0.weight"][0, 0] = 2   # 2-bit narrow range is {-1, 0, 1}
+        z["dense0.weight"][0, 0] = 2  # 2-bit narrow range is {-1, 0, 1}
         np.savez(d / "network.npz", **z)
+
     assert "exceeds [-1, 1] for wbits=2 narrow" in _tamper(tmp_path, edit)
 
 

@@ -5,6 +5,7 @@ a trained net with per-layer bits (1-bit, ternary, threshold and requantizer lay
 side by side), the Amaranth accelerator == golden for random per-layer bits and
 modes (fc and cnv), and one trained mixed net through cocotb (slow).
 """
+
 import json
 
 import numpy as np
@@ -21,13 +22,22 @@ from bitscale.nn import golden, ir, precision
 from bitscale.nn.train import TrainConfig, load_model, train
 
 MIXED_W = (8, 2, 1, 4)
-MIXED_A = (8, 4, 1, 6)      # bits entering each layer: pixel, 4-bit thresholds, bipolar, 6-bit requant
+MIXED_A = (8, 4, 1, 6)  # bits entering each layer: pixel, 4-bit thresholds, bipolar, 6-bit requant
 
 
 @pytest.fixture(scope="module")
 def mixed_run(tmp_path_factory):
-    cfg = TrainConfig(model="fc", wbits=list(MIXED_W), abits=list(MIXED_A), scale=1 / 128, dataset="digits",
-                      epochs=2, seed=0, batch_size=64, lr=0.01)
+    cfg = TrainConfig(
+        model="fc",
+        wbits=list(MIXED_W),
+        abits=list(MIXED_A),
+        scale=1 / 128,
+        dataset="digits",
+        epochs=2,
+        seed=0,
+        batch_size=64,
+        lr=0.01,
+    )
     out = tmp_path_factory.mktemp("mixed") / "run"
     m = train(cfg, out, log=lambda s: None)
     return cfg, out, m
@@ -58,33 +68,42 @@ def test_uniform_spellings_are_one_config():
     assert c.wbits == 2 and c.abits == 4
 
 
-@pytest.mark.parametrize("w,a,needle", [
-    ((8, 2, 2), 2, "--wbits has 3 values (8,2,2) but the network has 4 compute layers"),
-    (2, (8, 2, 2, 2, 2), "--abits has 5 values (8,2,2,2,2) but the network has 4 compute layers"),
-    ((2, 17, 2, 2), 2, "--wbits must be 1..16, not 17"),
-    (2, (8, 0, 2, 2), "--abits must be 1..16, not 0"),
-    (2, (4, 2, 2, 2), "compute layer 0 reads the 8-bit input pixels, so its entry must be 8, not 4"),
-])
+@pytest.mark.parametrize(
+    "w,a,needle",
+    [
+        ((8, 2, 2), 2, "--wbits has 3 values (8,2,2) but the network has 4 compute layers"),
+        (2, (8, 2, 2, 2, 2), "--abits has 5 values (8,2,2,2,2) but the network has 4 compute layers"),
+        ((2, 17, 2, 2), 2, "--wbits must be 1..16, not 17"),
+        (2, (8, 0, 2, 2), "--abits must be 1..16, not 0"),
+        (2, (4, 2, 2, 2), "compute layer 0 reads the 8-bit input pixels, so its entry must be 8, not 4"),
+    ],
+)
 def test_bad_per_layer_bits(w, a, needle):
     with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         TrainConfig(model="fc", wbits=w, abits=a, scale=1 / 128, dataset="digits")
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--wbits", "8,2,2"], "--wbits has 3 values (8,2,2) but the network has 4 compute layers"),
-    (["--abits", "8,2,2,2,2"], "--abits has 5 values"),
-    (["--wbits", "2,17,2,2"], "--wbits must be 1..16 or float, not 17"),
-    (["--abits", "8,2,x,2"], "--abits must be 1..16 or float, not 'x'"),
-    (["--precision", "MISSING"], "no such file"),
-    (["--precision", "SHORT"], "--wbits has 2 values (8,2) but the network has 4 compute layers"),
-    (["--precision", "BADBITS"], "layer 1 wbits must be 1..16, not 20"),
-    (["--precision", "SHORT", "--wbits", "2"], "give either --precision or --wbits/--abits"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--wbits", "8,2,2"], "--wbits has 3 values (8,2,2) but the network has 4 compute layers"),
+        (["--abits", "8,2,2,2,2"], "--abits has 5 values"),
+        (["--wbits", "2,17,2,2"], "--wbits must be 1..16 or float, not 17"),
+        (["--abits", "8,2,x,2"], "--abits must be 1..16 or float, not 'x'"),
+        (["--precision", "MISSING"], "no such file"),
+        (["--precision", "SHORT"], "--wbits has 2 values (8,2) but the network has 4 compute layers"),
+        (["--precision", "BADBITS"], "layer 1 wbits must be 1..16, not 20"),
+        (["--precision", "SHORT", "--wbits", "2"], "give either --precision or --wbits/--abits"),
+    ],
+)
 def test_cli_bad_per_layer_input(tmp_path, capsys, args, needle):
     (tmp_path / "short.json").write_text(json.dumps(precision.precision_json((8, 2), (8, 2))))
     (tmp_path / "bad.json").write_text(json.dumps({"layers": [{"wbits": 8, "abits": 8}, {"wbits": 20, "abits": 2}]}))
-    sub = {"MISSING": str(tmp_path / "nope.json"), "SHORT": str(tmp_path / "short.json"),
-           "BADBITS": str(tmp_path / "bad.json")}
+    sub = {
+        "MISSING": str(tmp_path / "nope.json"),
+        "SHORT": str(tmp_path / "short.json"),
+        "BADBITS": str(tmp_path / "bad.json"),
+    }
     out = tmp_path / "run"
     rc = main(["train", "--scale", "1/128", "--epochs", "1", "--out", str(out)] + [sub.get(x, x) for x in args])
     err = capsys.readouterr().err.strip().splitlines()
@@ -103,6 +122,7 @@ def test_precision_json_round_trip(tmp_path):
 
 # --- hardware: random per-layer bits and modes in the Amaranth simulator ----------------------------
 
+
 def _divisors(n, cap=8):
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
@@ -113,6 +133,7 @@ def test_random_mixed_cnv_accelerators(data, seed):
     from bitscale.hw.testbench import run_accelerator
     from bitscale.hw.top import Accelerator
     from bitscale.nn.random_net import random_cnv, random_inputs
+
     wb = data.draw(st.lists(st.integers(1, 8), min_size=3, max_size=3))
     ab = data.draw(st.lists(st.integers(1, 6), min_size=2, max_size=2))
     net = random_cnv((8, 8, 2), [4, "P", 4], [], wb, ab, num_classes=3, seed=seed)
@@ -121,15 +142,21 @@ def test_random_mixed_cnv_accelerators(data, seed):
     for i, l in enumerate(net.compute_layers):
         simd_cap = l.in_shape[2] if l.kind == "conv" else l.mw
         mode = "parallel" if i == 0 else data.draw(st.sampled_from(["parallel", "weight-serial", "bit-serial"]))
-        lfs.append(LayerFolding(l.name, data.draw(st.sampled_from(_divisors(l.mh))),
-                                data.draw(st.sampled_from([s for s in _divisors(l.mw) if simd_cap % s == 0])),
-                                mode))
+        lfs.append(
+            LayerFolding(
+                l.name,
+                data.draw(st.sampled_from(_divisors(l.mh))),
+                data.draw(st.sampled_from([s for s in _divisors(l.mw) if simd_cap % s == 0])),
+                mode,
+            )
+        )
     x = random_inputs(net.input_shape, 2, seed=seed)
     got, _, _ = run_accelerator(Accelerator(net, Folding(tuple(lfs))), x, in_gap=0.2, out_stall=0.2)
     np.testing.assert_array_equal(got, golden.run(net, x))
 
 
 # --- the trained mixed net through generate -> cocotb (Icarus) and the cost model -----------------------
+
 
 @pytest.mark.training
 @pytest.mark.icarus
@@ -139,6 +166,7 @@ def test_trained_mixed_fc_cocotb_bit_exact(mixed_run, tmp_path):
     from bitscale.nn import data as nn_data
     from bitscale.sim import runner
     from bitscale.sim.simulate import simulate
+
     _, out, _ = mixed_run
     net = ir.load(out)
     folding = auto_fold(net, "pynq-z1", target_fps=50_000)

@@ -7,6 +7,7 @@
   bad input (no checkpoint, bits outside 1..16, infeasible budget, a foreign --out) one
   line, exit 2, nothing written.
 """
+
 import itertools
 import json
 
@@ -34,12 +35,15 @@ def test_hutchinson_matches_exact_trace():
 
     def loss_fn():
         return torch.nn.functional.cross_entropy(l2(torch.tanh(l1(x))), y)
+
     est, _ = sens.hutchinson(loss_fn, [l1.weight, l2.weight], samples=1000, seed=1)
     for k, p in enumerate([l1.weight, l2.weight]):
+
         def f(w, k=k):
             w1 = w if k == 0 else l1.weight
             w2 = w if k == 1 else l2.weight
             return torch.nn.functional.cross_entropy(torch.tanh(x @ w1.T) @ w2.T, y)
+
         h = torch.autograd.functional.hessian(f, p.detach().clone())
         exact = float(h.reshape(p.numel(), p.numel()).trace())
         se = est[:, k].std() / np.sqrt(len(est))
@@ -51,7 +55,7 @@ def test_weight_quantizer():
     errs = [float(((sens.quantize_weight(w, b) - w) ** 2).sum()) for b in (1, 2, 3, 4, 8, 16)]
     assert all(a > b for a, b in zip(errs, errs[1:])), errs
     q2 = sens.quantize_weight(w, 2)
-    assert len(np.unique(q2)) <= 3                               # ternary
+    assert len(np.unique(q2)) <= 3  # ternary
     assert set(np.unique(np.sign(sens.quantize_weight(w, 1)))) == {-1.0, 1.0}
 
 
@@ -67,7 +71,8 @@ def small_problem():
     tw, ta = rng.uniform(0.5, 5, 3), rng.uniform(0, 0.3, 3)
 
     def pert(li, w, a):
-        return tw[li] * 4.0 ** -w + (0 if li == 0 else ta[li] * 2.0 ** -a)
+        return tw[li] * 4.0**-w + (0 if li == 0 else ta[li] * 2.0**-a)
+
     return Problem(net, None, "pynq-z1", 200_000, W, A, perturbation=pert), pert
 
 
@@ -93,8 +98,10 @@ def _brute(problem, pert, budget):
 def test_ilp_equals_brute_force(small_problem, frac_bram, frac_lut):
     problem, pert = small_problem
     lo, hi = problem.least({}), problem.config_cost((4, 4, 4), (8, 4, 4), "LUT")
-    budget = {"BRAM18": round(lo["BRAM18"] + frac_bram * (hi["BRAM18"] - lo["BRAM18"])),
-              "LUT": round(lo["LUT"] + frac_lut * (hi["LUT"] - lo["LUT"]) * 1.5)}
+    budget = {
+        "BRAM18": round(lo["BRAM18"] + frac_bram * (hi["BRAM18"] - lo["BRAM18"])),
+        "LUT": round(lo["LUT"] + frac_lut * (hi["LUT"] - lo["LUT"]) * 1.5),
+    }
     want = _brute(problem, pert, budget)
     if want is None:
         with pytest.raises(UserError, match="infeasible budget"):
@@ -109,6 +116,7 @@ def test_ilp_equals_brute_force(small_problem, frac_bram, frac_lut):
 def test_ilp_predicted_cost_is_the_cost_model(small_problem):
     """The ILP's per-layer cost = the cost model's estimate of a network with those bits at that folding."""
     from bitscale.cost_model import estimate
+
     problem, _ = small_problem
     sol = problem.solve({"BRAM18": problem.least({})["BRAM18"] + 1})
     net = random_fc([32, 16], list(sol.wbits), list(sol.abits[1:]), num_classes=10, in_features=48, seed=0)
@@ -123,14 +131,17 @@ def test_ilp_predicted_cost_is_the_cost_model(small_problem):
 def test_infeasible_budget_names_value(small_problem):
     problem, _ = small_problem
     least = problem.least({})
-    with pytest.raises(UserError, match=f"infeasible budget LUT {least['LUT'] - 1} .* the least any "
-                                        f"configuration needs is LUT {least['LUT']}"):
+    with pytest.raises(
+        UserError,
+        match=f"infeasible budget LUT {least['LUT'] - 1} .* the least any configuration needs is LUT {least['LUT']}",
+    ):
         problem.solve({"LUT": least["LUT"] - 1})
 
 
 @pytest.mark.slow
 def test_synthetic_20_layer_ilp_solves():
     from bitscale.cost_model.search import synthetic_problem
+
     p = synthetic_problem(n_layers=20, width=64)
     assert p.n_layers == 20 and max(len(c) for c in p.choices) == 12
     lo = p.least({})["BRAM18"]
@@ -140,10 +151,12 @@ def test_synthetic_20_layer_ilp_solves():
 
 # --- end to end on a trained digits fc -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def src_run(tmp_path_factory):
-    cfg = TrainConfig(model="fc", wbits=8, abits=8, scale=1 / 128, dataset="digits", epochs=2, seed=0,
-                      batch_size=64, lr=0.01)
+    cfg = TrainConfig(
+        model="fc", wbits=8, abits=8, scale=1 / 128, dataset="digits", epochs=2, seed=0, batch_size=64, lr=0.01
+    )
     out = tmp_path_factory.mktemp("src") / "run"
     train(cfg, out, log=lambda s: None)
     return out
@@ -163,15 +176,34 @@ def test_sensitivity_cli(src_run, capsys):
             acts = [l["act"][str(b)] for b in (1, 2, 4, 8, 16)]
             assert all(a >= b for a, b in zip(acts, acts[1:])) and min(acts) >= 0
     again = sens.sensitivity(src_run, samples=40, calib=200, log=lambda s: None)
-    assert [l["trace"] for l in again["layers"]] == [l["trace"] for l in doc["layers"]]      # deterministic
+    assert [l["trace"] for l in again["layers"]] == [l["trace"] for l in doc["layers"]]  # deterministic
 
 
 @pytest.mark.training
 def test_search_cli_fine_tunes_a_normal_run(src_run, tmp_path, capsys):
     from bitscale.nn import ir
+
     out = tmp_path / "search"
-    rc = main(["search", str(src_run), "--board", "pynq-z1", "--fps", "100000", "--budgets", "2",
-               "--wbits", "1,2,8", "--abits", "2,8", "--epochs", "1", "--out", str(out)])
+    rc = main(
+        [
+            "search",
+            str(src_run),
+            "--board",
+            "pynq-z1",
+            "--fps",
+            "100000",
+            "--budgets",
+            "2",
+            "--wbits",
+            "1,2,8",
+            "--abits",
+            "2,8",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     doc = json.loads((out / "search.json").read_text())
     assert len(doc["points"]) >= 1 and doc["ilp"]["layers"] == 4
@@ -188,8 +220,19 @@ def test_search_cli_fine_tunes_a_normal_run(src_run, tmp_path, capsys):
             assert p["estimate"]["BRAM18"] <= p["predicted"]["BRAM18"] and p["estimate"]["fits_budget"]
     # the chosen bits train again from precision.json through `bitscale train --precision`
     p0 = doc["points"][0]
-    rc = main(["train", "--precision", str(out / "p0" / "precision.json"), "--scale", "1/128", "--epochs", "1",
-               "--out", str(tmp_path / "again")])
+    rc = main(
+        [
+            "train",
+            "--precision",
+            str(out / "p0" / "precision.json"),
+            "--scale",
+            "1/128",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "again"),
+        ]
+    )
     assert rc == 0
     assert [l.wbits for l in ir.load(tmp_path / "again").compute_layers] == p0["wbits"]
 
@@ -199,27 +242,62 @@ def test_search_and_sensitivity_json_stdout(src_run, tmp_path):
     """--json: stdout is exactly one JSON document (progress goes to stderr)."""
     import subprocess
     import sys
+
     cmd = [sys.executable, "-W", "ignore", "-m", "bitscale"]
-    r = subprocess.run(cmd + ["sensitivity", str(src_run), "--samples", "10", "--calib", "64", "--out",
-                              str(tmp_path / "s.json"), "--json"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        cmd
+        + [
+            "sensitivity",
+            str(src_run),
+            "--samples",
+            "10",
+            "--calib",
+            "64",
+            "--out",
+            str(tmp_path / "s.json"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["format"] == "bitscale.Sensitivity" and doc["hv_products"] == 10
-    r = subprocess.run(cmd + ["search", str(src_run), "--board", "pynq-z1", "--fps", "100000", "--no-train",
-                              "--out", str(tmp_path / "search"), "--json"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        cmd
+        + [
+            "search",
+            str(src_run),
+            "--board",
+            "pynq-z1",
+            "--fps",
+            "100000",
+            "--no-train",
+            "--out",
+            str(tmp_path / "search"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["format"] == "bitscale.Search" and len(doc["points"]) == 1
 
 
 @pytest.mark.training
-@pytest.mark.parametrize("extra,needle", [
-    (["--wbits", "1,17"], "--wbits must be widths 1..16, not 17"),
-    (["--abits", "0,4"], "--abits must be widths 1..16, not 0"),
-    (["--bram", "0", "--lut", "10"], "at 100000 FPS on pynq-z1: the least any configuration needs is LUT "),
-    (["NOCKPT"], "no checkpoint.pt in run directory"),
-    (["FOREIGN"], "is a non-empty directory that is not a bitscale search"),
-])
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--wbits", "1,17"], "--wbits must be widths 1..16, not 17"),
+        (["--abits", "0,4"], "--abits must be widths 1..16, not 0"),
+        (["--bram", "0", "--lut", "10"], "at 100000 FPS on pynq-z1: the least any configuration needs is LUT "),
+        (["NOCKPT"], "no checkpoint.pt in run directory"),
+        (["FOREIGN"], "is a non-empty directory that is not a bitscale search"),
+    ],
+)
 def test_search_bad_input(src_run, tmp_path, capsys, extra, needle):
     (tmp_path / "empty").mkdir()
     (tmp_path / "foreign").mkdir()

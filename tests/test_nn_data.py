@@ -1,4 +1,5 @@
 """Dataset loaders: real digits / Fashion-MNIST, and IDX / CIFAR-10 readers on small fake files incl. corrupt ones."""
+
 import gzip
 import os
 import pickle
@@ -19,10 +20,12 @@ def _idx(arr: np.ndarray) -> bytes:
 def _write_mnist(d: Path, n_train=12, n_test=5, gz=True, seed=0):
     rng = np.random.default_rng(seed)
     d.mkdir(parents=True, exist_ok=True)
-    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-              "train-labels-idx1-ubyte": rng.integers(0, 10, n_train).astype(np.uint8),
-              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
-              "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8)}
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train).astype(np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test).astype(np.uint8),
+    }
     for name, a in arrays.items():
         raw = _idx(a)
         (d / (name + ".gz")).write_bytes(gzip.compress(raw)) if gz else (d / name).write_bytes(raw)
@@ -52,13 +55,16 @@ def test_idx_roundtrip_and_shapes(tmp_path, gz):
     assert padded.test_x[:, :2].max(initial=0) == 0 and padded.test_x[:, 30:].max(initial=0) == 0
 
 
-@pytest.mark.parametrize("damage,expect", [
-    ("truncate", "header says"),
-    ("magic", "not a 3-d uint8 IDX file"),
-    ("gzip", "corrupt data file"),
-    ("missing", "missing data file"),
-    ("labels", "labels for"),
-])
+@pytest.mark.parametrize(
+    "damage,expect",
+    [
+        ("truncate", "header says"),
+        ("magic", "not a 3-d uint8 IDX file"),
+        ("gzip", "corrupt data file"),
+        ("missing", "missing data file"),
+        ("labels", "labels for"),
+    ],
+)
 def test_corrupt_idx_is_named(tmp_path, damage, expect):
     _write_mnist(tmp_path)
     p = tmp_path / "train-images-idx3-ubyte.gz"
@@ -101,7 +107,7 @@ def test_cifar_loader_hwc(tmp_path):
     assert ds.train_x.shape == (20, 32, 32, 3) and ds.test_x.shape == (4, 32, 32, 3)
     x, y = batches["data_batch_2"]
     img = x[1].reshape(3, 32, 32)
-    assert np.array_equal(ds.train_x[5], img.transpose(1, 2, 0))   # HWC: pixel (r, c) = channels
+    assert np.array_equal(ds.train_x[5], img.transpose(1, 2, 0))  # HWC: pixel (r, c) = channels
     assert ds.train_x[5, 3, 7, 2] == x[1][2 * 1024 + 3 * 32 + 7]
     assert list(ds.test_y) == batches["test_batch"][1]
 
@@ -132,15 +138,16 @@ def test_corrupt_cifar_is_named(tmp_path, damage):
 
 def test_digits_mapping_and_split():
     from sklearn.datasets import load_digits
+
     ds = nndata.load_dataset("digits")
     assert ds.train_x.shape == (1437, 8, 8, 1) and ds.test_x.shape == (360, 8, 8, 1)
     raw = load_digits().images
     vals = set(np.unique(np.round(raw * 255 / 16)).astype(int))
     assert set(np.unique(ds.train_x)) <= vals and ds.train_x.max() == 255
-    assert np.bincount(ds.test_y).min() >= 35                       # stratified
+    assert np.bincount(ds.test_y).min() >= 35  # stratified
     again = nndata.load_dataset("digits", input_shape=(32, 32, 1))
     assert again.test_x.shape == (360, 32, 32, 1)
-    assert np.array_equal(again.test_x[:, ::4, ::4], ds.test_x)      # 4x nearest upsampling
+    assert np.array_equal(again.test_x[:, ::4, ::4], ds.test_x)  # 4x nearest upsampling
     assert np.array_equal(again.test_x[:, 3::4, 1::4], ds.test_x)
 
 

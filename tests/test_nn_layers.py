@@ -1,4 +1,5 @@
 """IR format 2 layers in the golden model: padded/strided/1x1 convs, max-pool with kernel != stride."""
+
 import json
 
 import numpy as np
@@ -14,8 +15,15 @@ from bitscale.errors import UserError
 
 
 @settings(max_examples=30, deadline=None)
-@given(k=st.sampled_from([1, 3, 5]), s=st.sampled_from([1, 2]), same=st.booleans(), bits=st.sampled_from([1, 2, 4]),
-       h=st.integers(5, 8), c=st.integers(1, 3), seed=st.integers(0, 999))
+@given(
+    k=st.sampled_from([1, 3, 5]),
+    s=st.sampled_from([1, 2]),
+    same=st.booleans(),
+    bits=st.sampled_from([1, 2, 4]),
+    h=st.integers(5, 8),
+    c=st.integers(1, 3),
+    seed=st.integers(0, 999),
+)
 def test_im2col_conv_matches_torch(k, s, same, bits, h, c, seed):
     """acc of the golden conv == torch conv2d on the map padded with golden.pad_value (code 0)."""
     rng = np.random.default_rng(seed)

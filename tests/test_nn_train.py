@@ -1,10 +1,11 @@
 """Brevitas QAT -> IR export -> golden model: exact agreement over weight/activation bits and both families."""
+
 import json
 
 import numpy as np
 import torch
 
-torch.set_num_threads(1)   # 2 threads on a busy 2-core machine are several times slower
+torch.set_num_threads(1)  # 2 threads on a busy 2-core machine are several times slower
 import pytest
 
 from bitscale.nn import golden, ir
@@ -19,8 +20,9 @@ CNV_PAIRS = [(1, 1), (2, 2), (4, 8), (8, 3)]
 
 
 def _train(tmp_path, model, w, a, scale, epochs=2, seed=0):
-    cfg = TrainConfig(model=model, wbits=w, abits=a, scale=scale, dataset="digits", epochs=epochs,
-                      seed=seed, batch_size=64, lr=0.01)
+    cfg = TrainConfig(
+        model=model, wbits=w, abits=a, scale=scale, dataset="digits", epochs=epochs, seed=seed, batch_size=64, lr=0.01
+    )
     out = tmp_path / "run"
     m = train(cfg, out, log=lambda s: None)
     return cfg, out, m
@@ -46,7 +48,7 @@ def _assert_exact(m, a):
 def test_fc_golden_matches_brevitas(tmp_path, w, a):
     cfg, out, m = _train(tmp_path, "fc", w, a, scale=1 / 128)
     _assert_exact(m, a)
-    assert m["golden_test_acc"] > 0.3                  # it learned something in 2 epochs
+    assert m["golden_test_acc"] > 0.3  # it learned something in 2 epochs
     net = ir.load(out)
     assert [l.wbits for l in net.compute_layers] == [w] * 4
     assert [l.out_bits for l in net.compute_layers] == [a] * 3 + [0]
@@ -60,8 +62,20 @@ def test_cnv_golden_matches_brevitas(tmp_path, w, a):
     cfg, out, m = _train(tmp_path, "cnv", w, a, scale=1 / 32, epochs=1)
     _assert_exact(m, a)
     net = ir.load(out)
-    assert [l.kind for l in net.layers] == ["conv", "conv", "maxpool", "conv", "conv", "maxpool", "conv",
-                                            "conv", "flatten", "dense", "dense", "dense"]
+    assert [l.kind for l in net.layers] == [
+        "conv",
+        "conv",
+        "maxpool",
+        "conv",
+        "conv",
+        "maxpool",
+        "conv",
+        "conv",
+        "flatten",
+        "dense",
+        "dense",
+        "dense",
+    ]
     assert net.input_shape == (32, 32, 1)
     assert [l.mh for l in net.compute_layers] == [2, 2, 4, 4, 8, 8, 16, 16, 10]
 
@@ -70,20 +84,22 @@ def test_cnv_golden_matches_brevitas(tmp_path, w, a):
 def test_negative_and_zero_bn_slopes_fold_exactly(tmp_path, w, a, model):
     """Negative slopes negate weight rows, zero slopes clamp thresholds, extreme offsets saturate."""
     from bitscale.nn.export import export
+
     cfg, out, m = _train(tmp_path, model, w, a, scale=1 / 128 if model == "fc" else 1 / 32, epochs=1)
     _, net_model = load_model(out)
     rng = np.random.default_rng(1)
     import torch
+
     with torch.no_grad():
         for b in net_model.blocks:
             g = b.bn.weight
             c = len(g)
             sign = torch.as_tensor(rng.choice([-1.0, 1.0], size=c), dtype=g.dtype)
             g.mul_(sign)
-            g[0] = 0.0                                  # zero slope: constant output
-            b.bn.bias[1 % c] = 1e6                      # always the top level
+            g[0] = 0.0  # zero slope: constant output
+            b.bn.bias[1 % c] = 1e6  # always the top level
             if c > 2:
-                b.bn.bias[2] = -1e6                     # always the bottom level
+                b.bn.bias[2] = -1e6  # always the bottom level
     net = export(net_model, 10)
     assert any((net.weight(l) != 0).any() for l in net.compute_layers)
     x, y = nndata.test_set(out)
@@ -115,6 +131,7 @@ def test_float_baseline_has_no_ir(tmp_path):
 def test_widths_and_presets():
     from bitscale.errors import UserError
     from bitscale.nn.models import input_shape_for, widths_for
+
     assert widths_for("fc", 0.125) == {"fc": [512, 512, 512]}
     assert widths_for("tfc", 1) == {"fc": [64] * 3} and widths_for("lfc", 0.5) == {"fc": [512] * 3}
     assert widths_for("fc", 1 / 32, base=4096, layers=2) == {"fc": [128, 128]}

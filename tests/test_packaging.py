@@ -6,6 +6,7 @@ pip into a fresh venv (no source tree on sys.path, cwd elsewhere) and runs the C
 venv through a .pth file added *after* pip has installed the wheel, so nothing is downloaded and
 pip never sees (or touches) the project's editable install.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,28 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SKIP = shutil.ignore_patterns(".venv", ".git", "build", "dist", "runs", "out", "bench", "tests", "docs",
-                              "*.egg-info", "__pycache__", ".hypothesis", ".pytest_cache", "sim_build")
+SKIP = shutil.ignore_patterns(
+    ".venv",
+    ".git",
+    "build",
+    "dist",
+    "runs",
+    "out",
+    "bench",
+    "tests",
+    "docs",
+    "*.egg-info",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+    "sim_build",
+)
 
 
 def _roots() -> dict[str, str]:
     """setup.py's ROOTS (import name -> folder), read without running setup()."""
     import ast
+
     tree = ast.parse((ROOT / "setup.py").read_text())
     node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "ROOTS")
     return ast.literal_eval(node.value)
@@ -50,8 +66,22 @@ def build_wheel(dest: Path) -> Path:
     """The wheel, built from a fresh copy of the tree (a stale build/ must not leak old modules)."""
     src = dest / "src"
     shutil.copytree(ROOT, src, ignore=SKIP)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(dest / "dist"), str(src)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(dest / "dist"),
+            str(src),
+        ],
+        check=True,
+        timeout=300,
+    )
     (whl,) = (dest / "dist").glob("bitscale-*.whl")
     return whl
 
@@ -65,8 +95,9 @@ def test_pyproject_metadata():
     # ranges, not pins: the exact versions live in requirements.lock
     for dep in proj["dependencies"]:
         assert "==" not in dep, f"{dep}: pyproject.toml takes ranges; pin in requirements.lock"
-    lock = {line.split("==")[0].lower() for line in (ROOT / "requirements.lock").read_text().splitlines()
-            if "==" in line}
+    lock = {
+        line.split("==")[0].lower() for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line
+    }
     for dep in proj["dependencies"]:
         name = dep.split("[")[0].split(">")[0].split("<")[0].split("=")[0].strip().lower()
         assert name in lock, f"{name} is a dependency but not pinned in requirements.lock"
@@ -86,10 +117,19 @@ def test_wheel_installs_and_runs(tmp_path):
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps",
-                    "--no-index", str(whl)], check=True, timeout=300)
-    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               check=True, capture_output=True, text=True).stdout.strip())
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(py), "install", "-q", "--no-deps", "--no-index", str(whl)],
+        check=True,
+        timeout=300,
+    )
+    site = Path(
+        subprocess.run(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     # The dependencies: the project venv's site-packages, after the new venv's own (so the wheel's
     # bitscale wins; the editable install's finder is a .pth there, which a path entry does not run).
     (site / "zz_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
@@ -101,12 +141,20 @@ def test_wheel_installs_and_runs(tmp_path):
     exe = str(env_dir / "bin" / "bitscale")
 
     def run(*args, timeout=300):
-        r = subprocess.run([exe, *args], check=False, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
+        r = subprocess.run(
+            [exe, *args], check=False, cwd=work, env=env, capture_output=True, text=True, timeout=timeout
+        )
         assert r.returncode == 0, f"bitscale {' '.join(args)}: rc {r.returncode}\n{r.stderr[-3000:]}"
         return r
 
-    where = subprocess.run([str(py), "-c", "import bitscale; print(bitscale.__file__)"], cwd=work, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
+    where = subprocess.run(
+        [str(py), "-c", "import bitscale; print(bitscale.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert Path(where).is_relative_to(env_dir), where
     assert "train" in run("--help").stdout
     boards = run("boards").stdout

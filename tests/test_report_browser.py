@@ -7,6 +7,7 @@ artifacts under ``out/test-artifacts/report/`` (or ``$BITSCALE_TEST_ARTIFACTS/re
 
 Skipped, with the reason, only where no Chromium/chromedriver is installed
 (scripts/setup.sh installs Debian's ``chromium`` and ``chromium-driver``)."""
+
 import io
 import json
 import os
@@ -35,18 +36,28 @@ def fold_for_target(net, board, target_fps):
 def synth_per_layer(build_dir, family, board, log=None):
     """The fake synthesis, with a per-module breakdown named after the layers (as Yosys keeps it)."""
     net = ir.load(Path(build_dir))
-    mods = {f"bitscale_top.{l.name}": {"LUT": 300 + 10 * i, "FF": 250, "BRAM18": 1 if i == 0 else 0, "DSP": 0}
-            for i, l in enumerate(net.compute_layers)}
+    mods = {
+        f"bitscale_top.{l.name}": {"LUT": 300 + 10 * i, "FF": 250, "BRAM18": 1 if i == 0 else 0, "DSP": 0}
+        for i, l in enumerate(net.compute_layers)
+    }
     mods["bitscale_top"] = {"LUT": 40, "FF": 60, "BRAM18": 0, "DSP": 0}
     tot = {k: sum(m[k] for m in mods.values()) for k in ("LUT", "FF", "BRAM18", "DSP")}
-    return {"format": "bitscale.Synth", "family": family, "board": board, "top": "bitscale_top", "fmax_mhz": None,
-            **tot, "modules": mods}
+    return {
+        "format": "bitscale.Synth",
+        "family": family,
+        "board": board,
+        "top": "bitscale_top",
+        "fmax_mhz": None,
+        **tot,
+        "modules": mods,
+    }
 
 
 def _stages():
     s = fakes.stages()
-    return Stages(**{**{k: getattr(s, k) for k in s.__dataclass_fields__}, "auto_fold": fold_for_target,
-                     "synth": synth_per_layer})
+    return Stages(
+        **{**{k: getattr(s, k) for k in s.__dataclass_fields__}, "auto_fold": fold_for_target, "synth": synth_per_layer}
+    )
 
 
 def _artifacts() -> Path:
@@ -58,10 +69,11 @@ def _artifacts() -> Path:
 def _non_white(png: bytes) -> tuple[float, set[str]]:
     """Fraction of pixels that are not (near) white, and which Okabe-Ito colours appear."""
     from PIL import Image
+
     im = Image.open(io.BytesIO(png)).convert("RGB")
-    counts = im.getcolors(maxcolors=im.width * im.height)   # [(count, (r, g, b))]
+    counts = im.getcolors(maxcolors=im.width * im.height)  # [(count, (r, g, b))]
     ink = sum(n for n, c in counts if min(c) < 235) / (im.width * im.height)
-    want = {name: tuple(int(h[i:i + 2], 16) for i in (1, 3, 5)) for name, h in OKABE_ITO.items() if name != "black"}
+    want = {name: tuple(int(h[i : i + 2], 16) for i in (1, 3, 5)) for name, h in OKABE_ITO.items() if name != "black"}
     seen = set()
     colors = {c for _, c in counts}
     for name, (r0, g0, b0) in want.items():
@@ -73,8 +85,14 @@ def _non_white(png: bytes) -> tuple[float, set[str]]:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser") / "sw"
-    spec = SweepSpec(precisions=((1, 1), (2, 2), (4, 4), (8, 8), (0, 0)), scales=("1/256", "1/128", "1/64"),
-                     epochs=1, fps=TARGET, hw=True, hw_max=2)
+    spec = SweepSpec(
+        precisions=((1, 1), (2, 2), (4, 4), (8, 8), (0, 0)),
+        scales=("1/256", "1/128", "1/64"),
+        epochs=1,
+        fps=TARGET,
+        hw=True,
+        hw_max=2,
+    )
     s = run_sweep(spec, out, stages=_stages(), quiet_points=True, log=lambda m: None)
     assert s["done"] == 15 and s["hw"]["done"] == 2
     res = write_report(out, log=lambda m: None)
@@ -94,6 +112,7 @@ def test_report_content_names_the_board_and_both_views(report):
     assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
     # Two throughput views: the fastest fit is faster than the target's folding for every point.
     from bitscale.report import load_rows
+
     rows, _ = load_rows(out)
     ints = [r for r in rows if r["wbits"]]
     assert all(r["max_fps"] > r["est_fps"] for r in ints)
@@ -125,8 +144,12 @@ def test_report_in_headless_chromium(report):
         assert col >= 0
 
         def column():
-            return b.js("""return [...document.querySelectorAll('#points-table tbody tr')]
-                           .map(r => r.cells[arguments[0]].textContent.trim());""", col)
+            return b.js(
+                """return [...document.querySelectorAll('#points-table tbody tr')]
+                           .map(r => r.cells[arguments[0]].textContent.trim());""",
+                col,
+            )
+
         before = column()
         b.click(f"#points-table thead th:nth-child({col + 1})")
         asc = column()
@@ -135,16 +158,24 @@ def test_report_in_headless_chromium(report):
         b.click(f"#points-table thead th:nth-child({col + 1})")
         desc = [float(v) for v in column() if v]
         assert desc == sorted(desc, reverse=True), desc
-        assert b.js("return document.querySelector(`#points-table thead th:nth-child(${arguments[0]})`)"
-                    ".getAttribute('aria-sort')", col + 1) == "descending"
+        assert (
+            b.js(
+                "return document.querySelector(`#points-table thead th:nth-child(${arguments[0]})`)"
+                ".getAttribute('aria-sort')",
+                col + 1,
+            )
+            == "descending"
+        )
 
         # 3. filtering keeps the matching rows only; the Pareto rows are highlighted
         b.type("input[type=search][data-table=points-table]", "w4a4")
         vis = b.js("""return [...document.querySelectorAll('#points-table tbody tr')].filter(r => !r.hidden)
                       .map(r => r.cells[0].textContent.trim());""")
         assert vis == ["w4a4"] * 3, vis
-        b.js("const i=document.querySelector('input[type=search][data-table=points-table]');"
-             "i.value=''; i.dispatchEvent(new Event('input'));")
+        b.js(
+            "const i=document.querySelector('input[type=search][data-table=points-table]');"
+            "i.value=''; i.dispatchEvent(new Event('input'));"
+        )
         pareto = b.js("""return [...document.querySelectorAll('#points-table tbody tr.pareto')]
                          .map(r => getComputedStyle(r).backgroundColor);""")
         assert pareto and all(c not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)") for c in pareto), pareto
@@ -153,9 +184,10 @@ def test_report_in_headless_chromium(report):
         figs = b.js("return [...document.querySelectorAll('figure.plot')].map(f => f.id)")
         assert len(figs) == 4, figs
         for fid in figs:
-            w = b.js("return document.getElementById(arguments[0]).querySelector('svg').getBoundingClientRect().width",
-                     fid)
-            assert w > 400, (fid, w)   # scales with the page (two columns at 1400 px)
+            w = b.js(
+                "return document.getElementById(arguments[0]).querySelector('svg').getBoundingClientRect().width", fid
+            )
+            assert w > 400, (fid, w)  # scales with the page (two columns at 1400 px)
             b.js("document.getElementById(arguments[0]).scrollIntoView()", fid)
             png = b.element_screenshot(f"#{fid}", art / f"{fid}.png")
             ink, colours = _non_white(png)
@@ -164,8 +196,10 @@ def test_report_in_headless_chromium(report):
         # 5. a click opens a figure over the page at the window's size; Escape closes it
         b.click("#fig-acc_vs_bram18")
         b.settle()
-        big = b.js("const o=document.getElementById('overlay');"
-                   "return o.hidden ? 0 : o.querySelector('svg').getBoundingClientRect().width")
+        big = b.js(
+            "const o=document.getElementById('overlay');"
+            "return o.hidden ? 0 : o.querySelector('svg').getBoundingClientRect().width"
+        )
         assert big > 1000, big
         b.screenshot(art / "figure-enlarged.png")
         b.js("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}))")
@@ -181,6 +215,9 @@ def test_report_in_headless_chromium(report):
         b.full_page_screenshot(art / "report.png")
         late = b.console()
         assert [e for e in late if e["level"] in ("SEVERE", "WARNING")] == [], late
-    (art / "README.txt").write_text(json.dumps({"report": str(out / "report.html"),
-                                                "screenshots": sorted(p.name for p in art.glob("*.png"))}, indent=1))
+    (art / "README.txt").write_text(
+        json.dumps(
+            {"report": str(out / "report.html"), "screenshots": sorted(p.name for p in art.glob("*.png"))}, indent=1
+        )
+    )
     assert (art / "report.png").stat().st_size > 50_000

@@ -1,4 +1,5 @@
 """Narrow requantizers (nn/requant.py): exact on every reachable accumulator, in numpy and in the RTL."""
+
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
@@ -10,8 +11,14 @@ from test_hw_mvtu import random_acts, simulate_mvtu
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), out_bits=st.integers(1, 10), shift=st.integers(0, 40),
-       mbits=st.integers(0, 30), span=st.integers(0, 5000), channels=st.integers(1, 5))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    out_bits=st.integers(1, 10),
+    shift=st.integers(0, 40),
+    mbits=st.integers(0, 30),
+    span=st.integers(0, 5000),
+    channels=st.integers(1, 5),
+)
 def test_narrow_is_exact_on_every_reachable_acc(seed, out_bits, shift, mbits, span, channels):
     """narrow() keeps every output of the given requantizer on [lo, hi], checked exhaustively."""
     rng = np.random.default_rng(seed)
@@ -24,8 +31,9 @@ def test_narrow_is_exact_on_every_reachable_acc(seed, out_bits, shift, mbits, sp
     assert int(M.max()).bit_length() <= int(mul.max()).bit_length()
     for c in range(channels):
         acc = np.arange(lo[c], hi[c] + 1)
-        np.testing.assert_array_equal(requant.apply(M[c], B[c], s, acc, top),
-                                      requant.apply(mul[c], add[c], shift, acc, top))
+        np.testing.assert_array_equal(
+            requant.apply(M[c], B[c], s, acc, top), requant.apply(mul[c], add[c], shift, acc, top)
+        )
 
 
 def test_narrow_finds_the_least_shift():
@@ -38,28 +46,46 @@ def test_narrow_finds_the_least_shift():
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), out_bits=st.integers(5, 9), wbits=st.integers(1, 4),
-       in_bits=st.integers(1, 4), mw=st.integers(1, 12))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    out_bits=st.integers(5, 9),
+    wbits=st.integers(1, 4),
+    in_bits=st.integers(1, 4),
+    mw=st.integers(1, 12),
+)
 def test_operand_saturation_is_exact(seed, out_bits, wbits, in_bits, mw):
     """Saturating acc into operand_range() changes no output on any channel's reachable range."""
     rng = np.random.default_rng(seed)
     mh = 6
-    layer = ir.Layer("dense", "d", (mw,), (mh,), in_bits=in_bits, out_bits=out_bits, wbits=wbits, act="requant",
-                     requant_shift=int(rng.integers(0, 8)))
+    layer = ir.Layer(
+        "dense",
+        "d",
+        (mw,),
+        (mh,),
+        in_bits=in_bits,
+        out_bits=out_bits,
+        wbits=wbits,
+        act="requant",
+        requant_shift=int(rng.integers(0, 8)),
+    )
     lo_w, hi_w = ir.weight_range(wbits, True)
     w = rng.choice([-1, 1], (mh, mw)) if wbits == 1 else rng.integers(lo_w, hi_w + 1, (mh, mw))
     mul = rng.integers(0, 200, mh)
-    mul[0] = 0                                       # a constant channel
-    net = ir.QuantizedNetwork((layer,), {"d.weight": w.astype(np.int64), "d.requant_mul": mul,
-                                         "d.requant_add": rng.integers(-4000, 4000, mh)}, 2)
+    mul[0] = 0  # a constant channel
+    net = ir.QuantizedNetwork(
+        (layer,),
+        {"d.weight": w.astype(np.int64), "d.requant_mul": mul, "d.requant_add": rng.integers(-4000, 4000, mh)},
+        2,
+    )
     L, H = requant.operand_range(net, layer)
     lo, hi = requant.reachable(net, layer)
     m, b, s = net.requant(layer)
     top = (1 << out_bits) - 1
     for c in range(mh):
         acc = np.arange(lo[c], hi[c] + 1)
-        np.testing.assert_array_equal(requant.apply(m[c], b[c], s, np.clip(acc, L, H), top),
-                                      requant.apply(m[c], b[c], s, acc, top))
+        np.testing.assert_array_equal(
+            requant.apply(m[c], b[c], s, np.clip(acc, L, H), top), requant.apply(m[c], b[c], s, acc, top)
+        )
 
 
 def test_reachable_bounds_the_accumulator():
@@ -67,7 +93,7 @@ def test_reachable_bounds_the_accumulator():
     layer = net.compute_layers[0]
     lo, hi = requant.reachable(net, layer)
     w = net.weight(layer)
-    top = np.where(w > 0, 255, 0)                   # per channel, the 8-bit pixel input maximizing it
+    top = np.where(w > 0, 255, 0)  # per channel, the 8-bit pixel input maximizing it
     bottom = np.where(w < 0, 255, 0)
     np.testing.assert_array_equal(np.diag(golden.accumulate(net, layer, top)), hi)
     np.testing.assert_array_equal(np.diag(golden.accumulate(net, layer, bottom)), lo)
@@ -77,8 +103,14 @@ def test_reachable_bounds_the_accumulator():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), abits=st.sampled_from([5, 6, 8, 10]), wbits=st.integers(1, 8),
-       in_bits=st.sampled_from([1, 2, 4, 8]), mw=st.integers(2, 40), gneg=st.booleans())
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    abits=st.sampled_from([5, 6, 8, 10]),
+    wbits=st.integers(1, 8),
+    in_bits=st.sampled_from([1, 2, 4, 8]),
+    mw=st.integers(2, 40),
+    gneg=st.booleans(),
+)
 def test_export_requant_equals_brevitas_levels(seed, abits, wbits, in_bits, mw, gneg):
     """fold_requant_exact reproduces Brevitas' level (float64 BN + half-to-even round) on EVERY
     reachable accumulator of every channel, with a multiplier no wider than the old wide rule's."""
@@ -102,8 +134,13 @@ def test_export_requant_equals_brevitas_levels(seed, abits, wbits, in_bits, mw, 
     top = (1 << abits) - 1
     for c in range(mh):
         acc = np.arange(lo[c], hi[c] + 1)
-        ref = export._levels(sign[c] * acc[None, :], sw_sin, tuple(v[c:c + 1] if isinstance(v, np.ndarray) else v
-                                                                      for v in bn), abits, s_act)[0]
+        ref = export._levels(
+            sign[c] * acc[None, :],
+            sw_sin,
+            tuple(v[c : c + 1] if isinstance(v, np.ndarray) else v for v in bn),
+            abits,
+            s_act,
+        )[0]
         np.testing.assert_array_equal(requant.apply(M[c], B[c], s, acc, top), ref)
     # never wider than the old rule (largest shift within the 62-bit product), usually far narrower
     M_wide, _, _ = export.fold_requant(sw_sin, bn, abits, s_act, sign, layer)
@@ -111,9 +148,14 @@ def test_export_requant_equals_brevitas_levels(seed, abits, wbits, in_bits, mw, 
 
 
 @settings(max_examples=8, deadline=None)
-@given(seed=st.integers(0, 2**16), wbits=st.integers(1, 8),
-       out_bits=st.sampled_from([5, 6, 8, 12]), mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
-       pe=st.sampled_from([1, 2, 3]), simd=st.sampled_from([1, 2, 4]))
+@given(
+    seed=st.integers(0, 2**16),
+    wbits=st.integers(1, 8),
+    out_bits=st.sampled_from([5, 6, 8, 12]),
+    mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
+    pe=st.sampled_from([1, 2, 3]),
+    simd=st.sampled_from([1, 2, 4]),
+)
 def test_mvtu_narrow_requant_matches_golden(seed, wbits, out_bits, mode, pe, simd):
     """The MVTU with a narrowed requantizer and the saturated operand equals the golden model, including
     accumulators at the ends of the reachable range (where the saturation acts)."""
@@ -123,8 +165,9 @@ def test_mvtu_narrow_requant_matches_golden(seed, wbits, out_bits, mode, pe, sim
     net = ir.QuantizedNetwork((layer,), dict(net.tensors), 2)
     w = net.weight(layer)
     xlo, xhi = ir.act_range(layer.in_bits)
-    x = np.concatenate([random_acts(rng, 3, layer.mw, layer.in_bits),
-                        np.where(w[:2] > 0, xhi, xlo), np.where(w[:2] < 0, xhi, xlo)])   # extreme accumulators
+    x = np.concatenate(
+        [random_acts(rng, 3, layer.mw, layer.in_bits), np.where(w[:2] > 0, xhi, xlo), np.where(w[:2] < 0, xhi, xlo)]
+    )  # extreme accumulators
     got, _, dut = simulate_mvtu(net, layer, LayerFolding(layer.name, pe, simd, mode), x)
     np.testing.assert_array_equal(got, golden.run_layer(net, layer, x))
     assert dut.q_bits <= ir.acc_bits(layer)

@@ -5,6 +5,7 @@ input gaps / output backpressure, and their steady-state cycle counts (no bubble
 Most points run on Icarus (builds in well under a second); one MVTU point also runs
 on Verilator. The whole accelerator is in test_sim_accelerator.py.
 """
+
 import numpy as np
 import pytest
 
@@ -32,7 +33,7 @@ def words(values, lanes, bits):
     """A flat sequence of element values -> words of ``lanes`` elements (hw/layout encoding)."""
     v = [int(e) for e in np.asarray(values).reshape(-1)]
     assert len(v) % lanes == 0
-    return [pack_lanes(v[i:i + lanes], bits) for i in range(0, len(v), lanes)]
+    return [pack_lanes(v[i : i + lanes], bits) for i in range(0, len(v), lanes)]
 
 
 def steady(cycles):
@@ -45,9 +46,9 @@ MVTU_POINTS = [
     ("parallel", 4, 4, 4, 6, 1),
     ("bit-serial", 2, 3, 2, 4, 2),
     ("weight-serial", 3, 2, 3, 8, 1),
-    ("parallel", 1, 1, 6, 12, 1),          # XNOR-popcount, bipolar in and out
-    ("weight-serial", 2, 6, 4, 3, 1),      # 6-bit activations: multiply-shift requantizer
-    ("bit-serial", 1, 2, 5, 6, 2),         # bipolar weights x unsigned activations, raw out
+    ("parallel", 1, 1, 6, 12, 1),  # XNOR-popcount, bipolar in and out
+    ("weight-serial", 2, 6, 4, 3, 1),  # 6-bit activations: multiply-shift requantizer
+    ("bit-serial", 1, 2, 5, 6, 2),  # bipolar weights x unsigned activations, raw out
 ]
 
 
@@ -71,8 +72,9 @@ def test_mvtu_icarus(point):
     assert res["passed"], res["errors"]
     # back-to-back vectors: exactly (MH/PE)(MW/SIMD)*iters cycles apart
     assert list(steady(res["out_last_cycles"])) == [layer_cycles(layer, lf)] * (len(frames) - 2)
-    res = simulate_block(dut, frames, expected, nf, simulator="icarus", name="mvtu", gaps=0.4,
-                         backpressure=0.5, seed=3, **QUIET)
+    res = simulate_block(
+        dut, frames, expected, nf, simulator="icarus", name="mvtu", gaps=0.4, backpressure=0.5, seed=3, **QUIET
+    )
     assert res["passed"], res["errors"]
 
 
@@ -83,8 +85,9 @@ def test_mvtu_verilator():
     res = simulate_block(dut, frames, expected, nf, simulator="verilator", name="mvtu", **QUIET)
     assert res["passed"], res["errors"]
     assert list(steady(res["out_last_cycles"])) == [layer_cycles(layer, lf)] * (len(frames) - 2)
-    res = simulate_block(dut, frames, expected, nf, simulator="verilator", name="mvtu", gaps=0.3,
-                         backpressure=0.6, seed=7, **QUIET)
+    res = simulate_block(
+        dut, frames, expected, nf, simulator="verilator", name="mvtu", gaps=0.3, backpressure=0.6, seed=7, **QUIET
+    )
     assert res["passed"], res["errors"]
 
 
@@ -115,8 +118,9 @@ def test_sliding_window_icarus(shape, k, simd, bits):
     assert res["passed"], res["errors"]
     # the window is the slower side: one output word every cycle, frame after frame
     assert list(steady(res["out_last_cycles"])) == [out_words] * (len(frames) - 2)
-    res = simulate_block(dut, frames, expected, out_words, simulator="icarus", name="swg", gaps=0.5,
-                         backpressure=0.5, seed=1, **QUIET)
+    res = simulate_block(
+        dut, frames, expected, out_words, simulator="icarus", name="swg", gaps=0.5, backpressure=0.5, seed=1, **QUIET
+    )
     assert res["passed"], res["errors"]
 
 
@@ -131,6 +135,16 @@ def test_maxpool_icarus(shape, lanes, bits):
     assert res["passed"], res["errors"]
     # one input word a cycle: H*W*C/lanes cycles per frame
     assert list(steady(res["out_last_cycles"])) == [len(frames[0])] * (len(frames) - 2)
-    res = simulate_block(dut, frames, expected, len(expected[0]), simulator="icarus", name="maxpool",
-                         gaps=0.4, backpressure=0.6, seed=2, **QUIET)
+    res = simulate_block(
+        dut,
+        frames,
+        expected,
+        len(expected[0]),
+        simulator="icarus",
+        name="maxpool",
+        gaps=0.4,
+        backpressure=0.6,
+        seed=2,
+        **QUIET,
+    )
     assert res["passed"], res["errors"]

@@ -11,6 +11,7 @@
   without back-pressure patterns: golden-exact, identical outputs, cycles = model,
   latency <= model; a second simulate reuses the build.
 """
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -29,26 +30,26 @@ from bitscale.sim.simulate import harness_capacity, simulate
 from sim_fake_top import FrameDot
 
 CACHE = runner.default_cache_dir()
-F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2          # 4 input beats, 2 output beats per frame
+F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2  # 4 input beats, 2 output beats per frame
 
 
 def fake_net(seed=1):
     return random_fc([], 3, 2, num_classes=C, in_features=F, seed=seed)
 
 
-def run_harness(net, images, *, gap=0, stall=0, period=0, hold=0, seed=0, latency_frame=0,
-                corrupt=None, max_cycles=20_000):
+def run_harness(
+    net, images, *, gap=0, stall=0, period=0, hold=0, seed=0, latency_frame=0, corrupt=None, max_cycles=20_000
+):
     """The harness + FrameDot in the Amaranth simulator; returns what the testbench reads back."""
     dut = FrameDot(net, SIMD, OUT_ELEMS)
     fmt = dut.fmt
     n = len(images)
-    sends = np.concatenate([images, images[latency_frame:latency_frame + 1]])
+    sends = np.concatenate([images, images[latency_frame : latency_frame + 1]])
     rom = selftest_data(net, fmt, sends)
     if corrupt is not None:
         rom = rom.corrupted(corrupt)
     cap = n + 1
-    top = HarnessTop(fmt, cap, cap, dut=dut, in_words=rom.in_words[:n * fmt.input.beats],
-                     gold_words=rom.gold_words)
+    top = HarnessTop(fmt, cap, cap, dut=dut, in_words=rom.in_words[: n * fmt.input.beats], gold_words=rom.gold_words)
     h = top.harness
     out = {}
 
@@ -72,9 +73,9 @@ def run_harness(net, images, *, gap=0, stall=0, period=0, hold=0, seed=0, latenc
             assert ctx.get(top.status.done), "the harness never raised done"
             assert not ctx.get(top.status.timed_out)
 
-        await ctx.tick().repeat(POR_CYCLES + 2)      # the harness top's power-on reset
+        await ctx.tick().repeat(POR_CYCLES + 2)  # the harness top's power-on reset
         await command(0, n, True)
-        await ctx.tick().repeat(30)                # drain: a duplicated frame would show up here
+        await ctx.tick().repeat(30)  # drain: a duplicated frame would show up here
         out["after_stream"] = ctx.get(top.status.frames_out)
         await command(latency_frame, 1, False)
         await ctx.tick().repeat(10)
@@ -82,7 +83,7 @@ def run_harness(net, images, *, gap=0, stall=0, period=0, hold=0, seed=0, latenc
         out["total"] = total
         ob = fmt.output.beats
         words = [ctx.get(h.mems["out"].memory.data[i]) for i in range(total * ob)]
-        out["outputs"] = fmt.output.unpack(words)[:, :net.num_classes] if words else np.zeros((0, C))
+        out["outputs"] = fmt.output.unpack(words)[:, : net.num_classes] if words else np.zeros((0, C))
         out["ts_in"] = [ctx.get(h.mems["ts_in"].memory.data[i]) for i in range(total)]
         out["ts_out"] = [ctx.get(h.mems["ts_out"].memory.data[i]) for i in range(total)]
         for k in ("bad_frames", "first_bad", "tlast_errors", "overflow", "frames_in"):
@@ -123,9 +124,15 @@ def test_harness_continuous_is_exact_and_bubble_free():
 
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(n=st.integers(1, 5), gap=st.integers(0, 200), stall=st.integers(0, 200),
-       period=st.integers(0, 9), hold_frac=st.floats(0, 0.8), seed=st.integers(0, 2**32 - 1),
-       img_seed=st.integers(0, 1000))
+@given(
+    n=st.integers(1, 5),
+    gap=st.integers(0, 200),
+    stall=st.integers(0, 200),
+    period=st.integers(0, 9),
+    hold_frac=st.floats(0, 0.8),
+    seed=st.integers(0, 2**32 - 1),
+    img_seed=st.integers(0, 1000),
+)
 def test_harness_patterns_change_nothing_but_time(n, gap, stall, period, hold_frac, seed, img_seed):
     net = fake_net(seed=img_seed % 7 + 1)
     images = random_inputs(net.input_shape, n, seed=img_seed)
@@ -141,7 +148,7 @@ def test_harness_patterns_change_nothing_but_time(n, gap, stall, period, hold_fr
 def test_harness_golden_compare_flags_the_bad_frame():
     net = fake_net()
     images = random_inputs(net.input_shape, 4, seed=5)
-    out = run_harness(net, images, corrupt=2 * 2 + 1)     # frame 2's second output word
+    out = run_harness(net, images, corrupt=2 * 2 + 1)  # frame 2's second output word
     assert out["bad_frames"] == 1 and out["first_bad"] == 2
 
 
@@ -157,9 +164,13 @@ def test_lfsr_model():
 
 def test_only_the_top_ports_are_made_public(tmp_path):
     yosys = tmp_path / "a.v"
-    yosys.write_text("module sub(x);\nendmodule\nmodule top(ctrl__start, clk,\n  status__done);\n  input clk;\nendmodule\n")
+    yosys.write_text(
+        "module sub(x);\nendmodule\nmodule top(ctrl__start, clk,\n  status__done);\n  input clk;\nendmodule\n"
+    )
     ansi = tmp_path / "b.v"
-    ansi.write_text("module wrap(\n  input clk,\n  input [7:0] d0_s_axis_tdata,\n  output d0_m_axis_tlast\n);\nendmodule\n")
+    ansi.write_text(
+        "module wrap(\n  input clk,\n  input [7:0] d0_s_axis_tdata,\n  output d0_m_axis_tlast\n);\nendmodule\n"
+    )
     assert runner.top_ports([yosys], "top") == ["ctrl__start", "clk", "status__done"]
     assert runner.top_ports([yosys, ansi], "wrap") == ["clk", "d0_s_axis_tdata", "d0_m_axis_tlast"]
     assert runner.top_ports([yosys], "missing") == []
@@ -187,6 +198,7 @@ def test_capacity_is_one_per_design_unless_outgrown():
 
 # --- a generated accelerator: fast harness vs per-beat testbench (Icarus), and Verilator ---------
 
+
 @pytest.fixture(scope="module")
 def small_acc(tmp_path_factory):
     net = random_fc([32, 16], 2, 2, num_classes=10, in_features=64, seed=3)
@@ -200,8 +212,9 @@ def small_acc(tmp_path_factory):
 def test_fast_equals_per_beat_on_icarus(small_acc):
     d, net, fold = small_acc
     fast = simulate(d, images=5, simulator="icarus", cache_dir=CACHE, log=lambda *a: None, write=False)
-    beat = simulate(d, images=5, simulator="icarus", mode="cocotb-stream", cache_dir=CACHE,
-                    log=lambda *a: None, write=False)
+    beat = simulate(
+        d, images=5, simulator="icarus", mode="cocotb-stream", cache_dir=CACHE, log=lambda *a: None, write=False
+    )
     for doc in (fast, beat):
         assert doc["errors"] == [] and doc["golden_match"] == 5 and doc["all_frames_match"]
     for k in ("cycles_per_frame", "frame_intervals", "latency_cycles", "frames_received"):
@@ -213,7 +226,7 @@ def test_fast_equals_per_beat_on_icarus(small_acc):
 
 
 @pytest.mark.verilator
-@pytest.mark.usefixtures("verilator_o0")        # short runs: compile time dominates
+@pytest.mark.usefixtures("verilator_o0")  # short runs: compile time dominates
 def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch):
     d, net, fold = small_acc
     # every memory initialiser of the accelerator as a $readmemh file (sim/rom_init.py), not only big ones
@@ -221,16 +234,23 @@ def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch):
     kw = dict(simulator="verilator", cache_dir=CACHE, log=lambda *a: None, write=False)
     plain = simulate(d, images=12, **kw)
     assert plain["errors"] == [] and plain["golden_match"] == 12 and plain["all_frames_match"]
-    built = [b for b in CACHE.glob("verilator-bitscale_harness-*")
-             if str(d / "bitscale_top.v") in (b / "BUILD_OK").read_text()]
+    built = [
+        b
+        for b in CACHE.glob("verilator-bitscale_harness-*")
+        if str(d / "bitscale_top.v") in (b / "BUILD_OK").read_text()
+    ]
     assert built and all(list((b / "rom").glob("rom-*.hex")) for b in built)
     assert plain["cycles_per_frame"] == plain["model_cycles_per_frame"]
     assert plain["latency_cycles"] <= estimate(net, fold, "pynq-z1").latency_cycles
-    again = simulate(d, images=12, **kw)                       # cached: no rebuild
+    again = simulate(d, images=12, **kw)  # cached: no rebuild
     assert again["build_s"] < 5 and again["compile_s"] == plain["compile_s"]
     assert again["frame_intervals"] == plain["frame_intervals"]
-    for pattern in (dict(gaps=0.3), dict(backpressure=0.5, seed=7), dict(period=5, hold=3),
-                    dict(gaps=0.2, backpressure=0.3, period=11, hold=4, seed=123)):
+    for pattern in (
+        dict(gaps=0.3),
+        dict(backpressure=0.5, seed=7),
+        dict(period=5, hold=3),
+        dict(gaps=0.2, backpressure=0.3, period=11, hold=4, seed=123),
+    ):
         doc = simulate(d, images=12, **kw, **pattern)
         assert doc["errors"] == [] and doc["golden_match"] == 12 and doc["all_frames_match"], pattern
         assert doc["frames_received"] == plain["frames_received"]

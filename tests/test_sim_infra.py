@@ -4,6 +4,7 @@ scoreboard, runner, simulate() and the CLI, on Verilator and Icarus.
 The stand-in is bit-exact and bubble-free by construction; injected faults
 (a wrong output, a one-cycle bubble per frame) must be caught.
 """
+
 import json
 from pathlib import Path
 
@@ -26,7 +27,7 @@ CACHE = runner.default_cache_dir()
 pytestmark = [pytest.mark.icarus, pytest.mark.verilator, pytest.mark.usefixtures("verilator_o0")]
 
 
-F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2          # 4 input beats, 2 output beats per frame
+F, C, SIMD, OUT_ELEMS = 16, 4, 4, 2  # 4 input beats, 2 output beats per frame
 
 
 def fake_net(seed=1):
@@ -63,12 +64,16 @@ def test_fake_top_bit_exact_and_timed(fake_build, simulator):
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(gaps=st.sampled_from([0.0, 0.2, 0.6]), bp=st.sampled_from([0.0, 0.3, 0.7]),
-       images=st.integers(1, 5), seed=st.integers(0, 1000))
+@given(
+    gaps=st.sampled_from([0.0, 0.2, 0.6]),
+    bp=st.sampled_from([0.0, 0.3, 0.7]),
+    images=st.integers(1, 5),
+    seed=st.integers(0, 1000),
+)
 def test_gaps_and_backpressure_change_nothing_but_time(fake_build, gaps, bp, images, seed):
     doc = run(fake_build, images=images, gaps=gaps, backpressure=bp, seed=seed, write=False)
     assert doc["golden_match"] == images and doc["errors"] == []
-    assert doc["frames_received"] == doc["frames_streamed"]      # none lost, none duplicated
+    assert doc["frames_received"] == doc["frames_streamed"]  # none lost, none duplicated
     assert doc["all_frames_match"]
     if not (gaps or bp):
         assert doc["cycles_per_frame"] == F // SIMD
@@ -95,7 +100,7 @@ def test_bubble_is_measured(tmp_path):
     write_fake_build(tmp_path, fake_net(), SIMD, OUT_ELEMS, bug="stall")
     doc = run(tmp_path, images=6, write=False)
     assert doc["golden_match"] == 6
-    assert doc["cycles_per_frame"] == F // SIMD + 1           # one lost cycle per frame
+    assert doc["cycles_per_frame"] == F // SIMD + 1  # one lost cycle per frame
     assert doc["cycles_ratio"] > 1.02
 
 
@@ -134,8 +139,10 @@ def test_cli(fake_build, tmp_path, capsys):
 
 def test_results_xml_parsing(tmp_path):
     x = tmp_path / "results.xml"
-    x.write_text('<testsuites><testsuite name="t" tests="2"><testcase name="a"/>'
-                 '<testcase name="b"><failure message="boom"/></testcase></testsuite></testsuites>')
+    x.write_text(
+        '<testsuites><testsuite name="t" tests="2"><testcase name="a"/>'
+        '<testcase name="b"><failure message="boom"/></testcase></testsuite></testsuites>'
+    )
     assert runner.parse_results(x) == (2, [("b", "boom")])
 
 

@@ -3,6 +3,7 @@ through the time-multiplexed port (an iCE40 plan: its EBR has one read port), an
 stores both memories reshaped (8 and 2 rows per word, read in 8 / 2 cycles), generated with the plan,
 simulated in cocotb on Verilator (golden-exact, cycles/frame = the model) and mapped by Yosys (block RAMs =
 the estimate with the plan's packed count in place of the unpacked memories)."""
+
 from __future__ import annotations
 
 import sys
@@ -22,8 +23,9 @@ from test_hw_packed_memory import _two_layer_case  # noqa: E402
 @pytest.fixture(scope="module", params=["ice40-shared-port", "xc7-rows-per-word"])
 def packed_build(request, tmp_path_factory):
     net, f, plan = _two_layer_case()
-    if request.param == "xc7-rows-per-word":        # both memories alone, 8 and 2 rows per word
+    if request.param == "xc7-rows-per-word":  # both memories alone, 8 and 2 rows per word
         from bitscale.cost_model import packing
+
         plan = packing.plan_design(net, f, "xc7")
         assert sorted(p.rows_per_word for b in plan.bins for p in b.placements) == [2, 8]
     d = tmp_path_factory.mktemp("packed")
@@ -39,8 +41,17 @@ def test_packed_design_verilator_bit_exact_cycles_model(packed_build):
     doc = simulate(d, images=5, simulator="verilator", cache_dir=runner.default_cache_dir(), log=lambda *a: None)
     assert doc["errors"] == [] and doc["golden_match"] == 5 and doc["all_frames_match"]
     assert doc["cycles_per_frame"] == doc["model_cycles_per_frame"]
-    doc = simulate(d, images=4, simulator="verilator", gaps=0.3, backpressure=0.5, seed=5,
-                   cache_dir=runner.default_cache_dir(), log=lambda *a: None, write=False)
+    doc = simulate(
+        d,
+        images=4,
+        simulator="verilator",
+        gaps=0.3,
+        backpressure=0.5,
+        seed=5,
+        cache_dir=runner.default_cache_dir(),
+        log=lambda *a: None,
+        write=False,
+    )
     assert doc["errors"] == [] and doc["golden_match"] == 4 and doc["all_frames_match"]
 
 
@@ -48,6 +59,7 @@ def test_packed_design_verilator_bit_exact_cycles_model(packed_build):
 def test_packed_design_yosys_maps_the_plan(packed_build):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from packing import yosys_bram
+
     d, net, f, plan = packed_build
     e = estimate(net, f, {"ice40": "icebreaker", "xc7": "pynq-z1"}[plan.family])
     assert yosys_bram(d, plan.family) == e.BRAM18 - plan.unpacked + plan.packed < e.BRAM18

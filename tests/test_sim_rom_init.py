@@ -9,6 +9,7 @@
 (The Verilator test in tests/test_sim_harness.py runs a whole accelerator with every ROM read by
 $readmemh, golden-exact.)
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,10 +39,13 @@ def literal(value: int, width: int, base: str) -> str:
 def verilog(name: str, width: int, depth: int, words: dict[int, int], bases) -> str:
     ref = name + " " if name.startswith("\\") else name
     rng = f"[{width - 1}:0] " if width > 1 else ""
-    body = "".join(f"    {ref}[{a}] = {literal(v, width, bases[i % len(bases)])};\n"
-                   for i, (a, v) in enumerate(words.items()))
-    return (f"module m(clk);\n  input clk;\n  (* ram_style = \"logic\" *)\n  reg {rng}{ref}[{depth - 1}:0];\n"
-            f"  initial begin\n{body}  end\n  always @(posedge clk) {ref}[0] <= {ref}[1];\nendmodule\n")
+    body = "".join(
+        f"    {ref}[{a}] = {literal(v, width, bases[i % len(bases)])};\n" for i, (a, v) in enumerate(words.items())
+    )
+    return (
+        f'module m(clk);\n  input clk;\n  (* ram_style = "logic" *)\n  reg {rng}{ref}[{depth - 1}:0];\n'
+        f"  initial begin\n{body}  end\n  always @(posedge clk) {ref}[0] <= {ref}[1];\nendmodule\n"
+    )
 
 
 @st.composite
@@ -66,22 +70,27 @@ def test_words_come_back_at_their_addresses(tmp_path_factory, mem):
     assert len(files) == 1 and read_mem(files[0]) == words
     ref = name + " " if name.startswith("\\") else name
     assert f'  initial $readmemh("/final/rom/{files[0].name}", {name} );' in out.split("\n")
-    kept = [l for l in text.split("\n") if not (l.startswith("    ") and "] = " in l)
-            and l.strip() not in ("initial begin", "end")]
+    kept = [
+        l
+        for l in text.split("\n")
+        if not (l.startswith("    ") and "] = " in l) and l.strip() not in ("initial begin", "end")
+    ]
     assert [l for l in out.split("\n") if "$readmemh" not in l] == kept
     assert f"always @(posedge clk) {ref}[0] <= {ref}[1];" in out
 
 
 def test_odd_blocks_stay_inline(tmp_path):
     base = verilog("weights", 8, 4, {0: 1, 1: 2, 2: 3, 3: 4}, "h")
-    for bad in (base.replace("8'h3", "8'hx"),                  # x: no word for $readmemh
-                base.replace("8'h3", "7'h3"),                  # another width
-                base.replace("[3] = 8'h4", "[4] = 8'h4"),      # out of range
-                base.replace("8'h4", "8'h1ff"),                # too wide for the memory
-                base.replace("  reg [7:0] weights[3:0];\n", ""),   # no declaration above
-                base.replace("weights[2] =", "other[2] =")):   # another memory
+    for bad in (
+        base.replace("8'h3", "8'hx"),  # x: no word for $readmemh
+        base.replace("8'h3", "7'h3"),  # another width
+        base.replace("[3] = 8'h4", "[4] = 8'h4"),  # out of range
+        base.replace("8'h4", "8'h1ff"),  # too wide for the memory
+        base.replace("  reg [7:0] weights[3:0];\n", ""),  # no declaration above
+        base.replace("weights[2] =", "other[2] ="),
+    ):  # another memory
         assert externalize_inits(bad, tmp_path, min_chunks=1) == (bad, []), bad
-    assert externalize_inits(base, tmp_path, min_chunks=5) == (base, [])     # 4 words: small
+    assert externalize_inits(base, tmp_path, min_chunks=5) == (base, [])  # 4 words: small
     out, files = externalize_inits(base, tmp_path, min_chunks=4)
     assert len(files) == 1 and read_mem(files[0]) == {0: 1, 1: 2, 2: 3, 3: 4}
 

@@ -9,6 +9,7 @@ The Ray executor test is tests/test_sweep_report.py::test_ray_executor (Ray is i
 
 Skips happen only when PostgreSQL or psycopg cannot be installed here, with the reason printed.
 """
+
 from __future__ import annotations
 
 import glob
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from bitscale.store import Store
-from test_sweep_store import _claim_race, _keys   # the same claim race, on every backend
+from test_sweep_store import _claim_race, _keys  # the same claim race, on every backend
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -50,8 +51,9 @@ class PgCluster:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.user_kw = {}
-        if os.getuid() == 0:                # initdb refuses root: run the server as postgres/nobody
+        if os.getuid() == 0:  # initdb refuses root: run the server as postgres/nobody
             import pwd
+
             try:
                 pw = pwd.getpwnam("postgres")
             except KeyError:
@@ -60,18 +62,39 @@ class PgCluster:
             self.user_kw = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
 
     def _run(self, *args, check=True, timeout=120):
-        return subprocess.run([str(self.bin / args[0]), *map(str, args[1:])], capture_output=True, text=True,
-                              cwd=self.root, timeout=timeout, check=check, **self.user_kw)
+        return subprocess.run(
+            [str(self.bin / args[0]), *map(str, args[1:])],
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            timeout=timeout,
+            check=check,
+            **self.user_kw,
+        )
 
     def init(self):
         self._run("initdb", "-D", self.data, "-A", "trust", "-U", "bitscale", "--no-sync", "-E", "UTF8")
         return self
 
     def start(self):
-        opts = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
-        r = self._run("pg_ctl", "-D", self.data, "-o", opts, "-l", self.root / "server.log", "-w", "-t", "60",
-                      "start", check=False)
+        opts = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        )
+        r = self._run(
+            "pg_ctl",
+            "-D",
+            self.data,
+            "-o",
+            opts,
+            "-l",
+            self.root / "server.log",
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+        )
         if r.returncode:
             raise RuntimeError(f"pg_ctl start failed: {r.stderr}\n{(self.root / 'server.log').read_text()[-2000:]}")
         return self
@@ -89,8 +112,8 @@ class PgCluster:
     def new_database(self, name: str) -> str:
         import psycopg
         from psycopg import sql
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=bitscale dbname=postgres",
-                             autocommit=True) as c:
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=bitscale dbname=postgres", autocommit=True) as c:
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
             c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
@@ -193,8 +216,9 @@ def test_kill_and_resume(store_url, tmp_path):
     out, log = tmp_path / "sw", tmp_path / "trained.txt"
     env = _env({"BITSCALE_FAKE_TRAIN_S": "0.5", "BITSCALE_FAKE_LOG": str(log)})
     cmd = [sys.executable, "-c", SWEEP, str(out), store_url]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         _wait_done(store_url, 2, proc)
         os.killpg(proc.pid, signal.SIGKILL)
@@ -228,8 +252,9 @@ def test_postgresql_stopped_mid_sweep_says_resume(tmp_path):
         out = tmp_path / "sw"
         env = _env({"BITSCALE_FAKE_TRAIN_S": "1.0"})
         cmd = [sys.executable, "-c", SWEEP, str(out), url]
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         try:
             _wait_done(url, 1, proc)
             c.stop("immediate")

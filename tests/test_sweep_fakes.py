@@ -4,6 +4,7 @@ the real stages' outputs. They are module-level so worker processes can import t
 The fake accuracy follows Su et al.'s shape: accuracy grows with width x precision,
 so w2a2 needs 2x the width of w8a8 for the same accuracy (used by the findings test).
 """
+
 import json
 import math
 import os
@@ -87,8 +88,14 @@ def generate(net, folding, out_dir, run_dir, log=None):
 
 
 def simulate(build_dir, images, simulator, log=None):
-    return {"images": images, "all_frames_match": True, "golden_match": images, "hw_correct": images - 1,
-            "errors": [], "cycles_per_frame": 123}
+    return {
+        "images": images,
+        "all_frames_match": True,
+        "golden_match": images,
+        "hw_correct": images - 1,
+        "errors": [],
+        "cycles_per_frame": 123,
+    }
 
 
 def synth(build_dir, family, board, log=None):
@@ -113,13 +120,26 @@ def search(source_run, out_dir, req, log):
     (out / "config.json").write_text(json.dumps(dict(src, wbits=wb, abits=ab, epochs=req["epochs"])))
     (out / "metrics.json").write_text(json.dumps({"test_acc": acc, "golden_agreement": 1.0}))
     label = f"w{'.'.join(map(str, wb))}-a{'.'.join(map(str, ab))}"
-    bram = sum(math.ceil(l.mh * l.mw * l.wbits / 18432) if l.mh * l.mw * l.wbits > 4096 else 0
-               for l in net.compute_layers)
-    doc = {"format": "bitscale.SearchPoint", "source_run": str(source_run), "board": req["board"],
-           "fps": req["fps"], "k": k, "of": of, "label": label, "wbits": wb, "abits": ab,
-           "perturbation": 0.1 / (k + 1), "predicted": {"LUT": 1000, "BRAM18": bram, "DSP": 0},
-           "budget": {"LUT": 10 ** 6, "BRAM18": bram + k, "DSP": 0}, "solve_seconds": 0.01,
-           "folding": default_folding(net).to_json(), "test_acc": acc}
+    bram = sum(
+        math.ceil(l.mh * l.mw * l.wbits / 18432) if l.mh * l.mw * l.wbits > 4096 else 0 for l in net.compute_layers
+    )
+    doc = {
+        "format": "bitscale.SearchPoint",
+        "source_run": str(source_run),
+        "board": req["board"],
+        "fps": req["fps"],
+        "k": k,
+        "of": of,
+        "label": label,
+        "wbits": wb,
+        "abits": ab,
+        "perturbation": 0.1 / (k + 1),
+        "predicted": {"LUT": 1000, "BRAM18": bram, "DSP": 0},
+        "budget": {"LUT": 10**6, "BRAM18": bram + k, "DSP": 0},
+        "solve_seconds": 0.01,
+        "folding": default_folding(net).to_json(),
+        "test_acc": acc,
+    }
     (out / "search_point.json").write_text(json.dumps(doc))
     with open(Path(os.environ.get("BITSCALE_FAKE_LOG", "/dev/null")), "a") as f:
         f.write(f"mixed{k + 1}of{of}-{src['scale']}\n")
@@ -128,9 +148,18 @@ def search(source_run, out_dir, req, log):
 
 def stages():
     from bitscale.sweep import Stages
-    return Stages(train=train, load_net=load_net, auto_fold=auto_fold, estimate=estimate,
-                  folding_from_json=folding_from_json, generate=generate, simulate=simulate, synth=synth,
-                  search=search)
+
+    return Stages(
+        train=train,
+        load_net=load_net,
+        auto_fold=auto_fold,
+        estimate=estimate,
+        folding_from_json=folding_from_json,
+        generate=generate,
+        simulate=simulate,
+        synth=synth,
+        search=search,
+    )
 
 
 def main():
@@ -138,6 +167,7 @@ def main():
     until (or where) the real stages are too slow."""
     import sys
     from bitscale.sweep import SweepSpec, run_sweep
+
     out, workers = sys.argv[1], int(sys.argv[2])
     bits = [int(b) for b in (sys.argv[3] if len(sys.argv) > 3 else "1,2,4").split(",")]
     spec = SweepSpec(precisions=tuple((b, b) for b in bits), scales=("1/256", "1/128"), epochs=2)

@@ -7,6 +7,7 @@ marker beside the uniform frontier and its findings say where they beat uniform 
 which bits. Bad input: one line, exit 2. One small real run (training marker): a digits fc sweep
 with a float source point and one searched point, through the real search and fine-tuning.
 """
+
 import csv
 import json
 from pathlib import Path
@@ -30,7 +31,7 @@ def _sweep(out, mixed=2, **kw):
     return spec, run_sweep(spec, out, workers=1, stages=fakes.stages(), log=lambda m: None)
 
 
-@pytest.mark.slow          # three fake sweeps: ~5 s alone, 25 s on the loaded shared machine
+@pytest.mark.slow  # three fake sweeps: ~5 s alone, 25 s on the loaded shared machine
 def test_mixed_points_in_the_store_and_resume(tmp_path, monkeypatch):
     trained = tmp_path / "trained.log"
     monkeypatch.setenv("BITSCALE_FAKE_LOG", str(trained))
@@ -44,7 +45,8 @@ def test_mixed_points_in_the_store_and_resume(tmp_path, monkeypatch):
         store.dispose()
     mixed = [r for r in rows if is_mixed(r["wbits"])]
     assert sorted((r["scale"], r["wbits"], r["abits"]) for r in mixed) == sorted(
-        (s, *mixed_key(k, 2)) for s in SPEC["scales"] for k in range(2))
+        (s, *mixed_key(k, 2)) for s in SPEC["scales"] for k in range(2)
+    )
     for r in mixed:
         wb, ab = json.loads(r["mixed_wbits"]), json.loads(r["mixed_abits"])
         assert len(wb) == len(ab) == 3 and ab[0] == 8
@@ -75,18 +77,19 @@ def test_search_result_round_trip_and_checks():
         SearchResult((8, 1), (8, 4, 4), "x", 1, 1, 1, 0, 0.0, 0.0, "/x")
 
 
-@pytest.mark.slow          # a fake sweep with its hardware phase and the report: ~4 s alone
+@pytest.mark.slow  # a fake sweep with its hardware phase and the report: ~4 s alone
 def test_report_marks_mixed_points_and_names_their_bits(tmp_path):
     out = tmp_path / "sw"
-    _, summary = _sweep(out, hw=True)            # the Pareto points (mixed ones too) go to hardware
+    _, summary = _sweep(out, hw=True)  # the Pareto points (mixed ones too) go to hardware
     assert summary["hw"]["failed"] == 0 and summary["hw"]["done"] == summary["hw"]["points"] > 0
     rep = write_report(out, log=lambda m: None)
     fnd = rep["findings"]
     mx = fnd["mixed"]
     assert len(mx["points"]) == 4
     text = "\n".join(fnd["statements"])
-    assert "Mixed precision (searched): 4 point(s); more accurate than every uniform point within the same BRAM18" \
-        in text
+    assert (
+        "Mixed precision (searched): 4 point(s); more accurate than every uniform point within the same BRAM18" in text
+    )
     for p in mx["points"]:
         assert [(l["name"], l["wbits"], l["abits"]) for l in p["layers"]][0] == ("dense0", 8, 8)
         names = ", ".join(f"{l['name']} {l['wbits']}/{l['abits']}" for l in p["layers"])
@@ -106,28 +109,34 @@ def test_report_marks_mixed_points_and_names_their_bits(tmp_path):
     rows = list(csv.DictReader(open(out / "results.csv")))
     mixed = [r for r in rows if r["precision"] == "mixed"]
     assert len(mixed) == 4 and all(r["bits"].startswith("w8.") for r in mixed)
-    assert any(r["hw_status"] == "done" for r in mixed)      # built like any other Pareto point
+    assert any(r["hw_status"] == "done" for r in mixed)  # built like any other Pareto point
     # the uniform frontier stays uniform: no mixed point is flagged on it
     assert not any(r["pareto_bram18"] == "yes" for r in mixed)
 
 
-@pytest.mark.parametrize("kw,needle", [
-    (dict(mixed=-1), "--mixed: -1 is not an integer >= 0"),
-    (dict(mixed=2, fps=None), "--mixed needs a target --fps"),
-    (dict(mixed=2, mixed_wbits=(1, 17)), "--mixed-wbits must be 1..16, not 17"),
-    (dict(mixed=2, mixed_abits=()), "--mixed-abits: no bit widths given"),
-    (dict(mixed=2, mixed_epochs=0), "--mixed-epochs: 0 is not an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        (dict(mixed=-1), "--mixed: -1 is not an integer >= 0"),
+        (dict(mixed=2, fps=None), "--mixed needs a target --fps"),
+        (dict(mixed=2, mixed_wbits=(1, 17)), "--mixed-wbits must be 1..16, not 17"),
+        (dict(mixed=2, mixed_abits=()), "--mixed-abits: no bit widths given"),
+        (dict(mixed=2, mixed_epochs=0), "--mixed-epochs: 0 is not an integer >= 1"),
+    ],
+)
 def test_mixed_spec_bad_input(kw, needle):
     with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(".", r"\.")):
         SweepSpec(**{**SPEC, **kw})
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--mixed", "2", "--fps", "max"], "--mixed needs a target --fps"),
-    (["--mixed", "2", "--mixed-wbits", "2,17"], "--mixed-wbits must be 1..16 or float, not 17"),
-    (["--mixed", "2", "--mixed-abits", "float"], "--mixed-abits must be 1..16, not float"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--mixed", "2", "--fps", "max"], "--mixed needs a target --fps"),
+        (["--mixed", "2", "--mixed-wbits", "2,17"], "--mixed-wbits must be 1..16 or float, not 17"),
+        (["--mixed", "2", "--mixed-abits", "float"], "--mixed-abits must be 1..16, not float"),
+    ],
+)
 def test_cli_mixed_bad_input(tmp_path, capsys, args, needle):
     out = tmp_path / "sw"
     rc = main(["sweep", "--bits", "2,8", "--scales", "1/128", "--epochs", "1", "--out", str(out)] + args)
@@ -151,8 +160,18 @@ def test_real_mixed_sweep_point(tmp_path):
     """The real stages: a digits fc at 1/128, float + w8a8 grid points, one searched point per width
     (sensitivity on the float run, the ILP, one fine-tuning epoch), estimated at the ILP's folding."""
     from bitscale.nn import ir
-    spec = SweepSpec(precisions=((0, 0), (8, 8)), scales=("1/128",), epochs=1, fps=100_000.0, mixed=1,
-                     mixed_wbits=(1, 2, 8), mixed_abits=(2, 8), batch_size=64, lr=0.01)
+
+    spec = SweepSpec(
+        precisions=((0, 0), (8, 8)),
+        scales=("1/128",),
+        epochs=1,
+        fps=100_000.0,
+        mixed=1,
+        mixed_wbits=(1, 2, 8),
+        mixed_abits=(2, 8),
+        batch_size=64,
+        lr=0.01,
+    )
     summary = run_sweep(spec, tmp_path / "sw", workers=1, log=lambda m: None)
     assert summary["done"] == 3 and summary["failed"] == 0, summary
     store = Store(default_url(tmp_path / "sw"))
@@ -167,7 +186,7 @@ def test_real_mixed_sweep_point(tmp_path):
     assert [l.in_bits for l in net.compute_layers] == json.loads(m["mixed_abits"])
     assert m["golden_agreement"] == 1.0 and 0 < m["accuracy"] <= 1
     src = Path(json.loads((run / "search_point.json").read_text())["source_run"])
-    assert (src / "sensitivity.json").is_file() and "float" in src.name      # computed once, kept at the source
+    assert (src / "sensitivity.json").is_file() and "float" in src.name  # computed once, kept at the source
     # the trained tables are within the declared-width bound the ILP costed
     assert m["est_bram18"] <= json.loads(m["mixed_predicted"])["BRAM18"]
     fnd = write_report(tmp_path / "sw", log=lambda s: None)["findings"]

@@ -1,5 +1,6 @@
 """Report and findings: Pareto fronts, Su et al.'s comparison on a synthetic table, the report's
 files, grid parsing, idempotent re-runs, and the Ray executor (skipped when Ray is missing)."""
+
 import csv
 import importlib.util
 import json
@@ -18,6 +19,7 @@ from bitscale.sweep import SweepSpec, parse_bits, parse_scales, precisions, run_
 
 # --- Pareto ------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(hst.lists(hst.tuples(hst.integers(0, 20), hst.integers(0, 20)), min_size=1, max_size=25))
 def test_pareto_front_is_exactly_the_non_dominated_set(pts):
@@ -25,15 +27,15 @@ def test_pareto_front_is_exactly_the_non_dominated_set(pts):
     front = set(pareto_front(rows, "x", "y", x_better="low"))
 
     def dominated(r):
-        return any((o["x"] <= r["x"] and o["y"] >= r["y"]) and (o["x"] < r["x"] or o["y"] > r["y"])
-                   for o in rows)
+        return any((o["x"] <= r["x"] and o["y"] >= r["y"]) and (o["x"] < r["x"] or o["y"] > r["y"]) for o in rows)
+
     # Every non-dominated (x, y) value is on the front once; nothing dominated is.
-    assert {(r["x"], r["y"]) for r in rows if r["id"] in front} == \
-        {(r["x"], r["y"]) for r in rows if not dominated(r)}
+    assert {(r["x"], r["y"]) for r in rows if r["id"] in front} == {(r["x"], r["y"]) for r in rows if not dominated(r)}
     assert len(front) == len({(r["x"], r["y"]) for r in rows if not dominated(r)})
     hi = set(pareto_front([{**r, "x": -r["x"]} for r in rows], "x", "y", x_better="high"))
-    assert {(rows[i]["x"], rows[i]["y"]) for i in hi} == {(rows[i]["x"], rows[i]["y"])
-                                                         for i in pareto_front(rows, "x", "y")}
+    assert {(rows[i]["x"], rows[i]["y"]) for i in hi} == {
+        (rows[i]["x"], rows[i]["y"]) for i in pareto_front(rows, "x", "y")
+    }
 
 
 # --- findings on a synthetic table -------------------------------------------------------------
@@ -53,14 +55,25 @@ def _synthetic():
     for prec, accs in ACC.items():
         w = 0 if prec == "float" else int(prec[1:].split("a")[0])
         for s, a in zip(SCALES, accs):
-            sv = eval(s)   # noqa: S307 -- our own constants
+            sv = eval(s)  # noqa: S307 -- our own constants
             width = 4096 * sv
             i += 1
             bits = int(width * width * 2 * (w or 32))
-            rows.append({"id": i, "wbits": w, "abits": w, "scale": s, "scale_value": sv, "status": "done",
-                         "accuracy": a, "weight_bits": bits,
-                         "est_bram18": None if not w else bits / 18432,
-                         "est_lut": None if not w else width * 10 * w, "est_fps": None if not w else 1e6 / width})
+            rows.append(
+                {
+                    "id": i,
+                    "wbits": w,
+                    "abits": w,
+                    "scale": s,
+                    "scale_value": sv,
+                    "status": "done",
+                    "accuracy": a,
+                    "weight_bits": bits,
+                    "est_bram18": None if not w else bits / 18432,
+                    "est_lut": None if not w else width * 10 * w,
+                    "est_fps": None if not w else 1e6 / width,
+                }
+            )
     return annotate(rows)
 
 
@@ -89,6 +102,7 @@ def test_findings_on_synthetic_table():
 
 # --- grid parsing ------------------------------------------------------------------------------
 
+
 def test_grid_parsing_and_errors():
     assert parse_bits("1, 2,float", "--bits") == (1, 2, 0)
     assert parse_scales("1/32,0.125,1") == ("1/32", "1/8", "1")
@@ -102,6 +116,7 @@ def test_grid_parsing_and_errors():
     # one rule for bitscale train and bitscale sweep
     from bitscale.commands.train import parse_scale as train_scale
     from bitscale.nn.precision import parse_list
+
     assert train_scale("1/8") == 0.125 and parse_list("float", "--wbits") == 0
     for bad in ("17", "x"):
         with pytest.raises(UserError) as a:
@@ -115,24 +130,40 @@ def test_grid_parsing_and_errors():
     assert SweepSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     with pytest.raises(UserError, match="--fps"):
         SweepSpec(fps=-1.0)
-    r = subprocess.run([sys.executable, "-m", "bitscale", "sweep", "--bits", "1,2", "--scales", "1/0",
-                        "--out", "unused"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "bitscale", "sweep", "--bits", "1,2", "--scales", "1/0", "--out", "unused"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "--scales must be a positive number like 0.125 or 1/8, not '1/0'" in r.stderr
 
 
 # --- end to end with fake stages: report files, idempotence, hw columns -------------------------
 
+
 def test_report_outputs_and_rerun(tmp_path):
     out = tmp_path / "sw"
-    spec = SweepSpec(precisions=((1, 1), (2, 2), (4, 4), (8, 8), (0, 0)), scales=("1/256", "1/128", "1/64"),
-                     epochs=1, hw=True, hw_max=2)
+    spec = SweepSpec(
+        precisions=((1, 1), (2, 2), (4, 4), (8, 8), (0, 0)),
+        scales=("1/256", "1/128", "1/64"),
+        epochs=1,
+        hw=True,
+        hw_max=2,
+    )
     s1 = run_sweep(spec, out, stages=fakes.stages(), quiet_points=True, log=lambda m: None)
     assert s1["done"] == 15 and s1["trained_now"] == 15 and s1["hw"] == {"points": 2, "done": 2, "failed": 0}
     s2 = run_sweep(spec, out, stages=fakes.stages(), quiet_points=True, log=lambda m: None)
-    assert s2["done"] == 15 and s2["trained_now"] == 0          # the store is reused
+    assert s2["done"] == 15 and s2["trained_now"] == 0  # the store is reused
     res = write_report(out, log=lambda m: None)
-    for f in ("results.csv", "report.html", "findings.json", "acc_vs_weight_bits.svg", "acc_vs_bram18.svg",
-              "acc_vs_max_fps.svg", "acc_vs_lut.svg"):
+    for f in (
+        "results.csv",
+        "report.html",
+        "findings.json",
+        "acc_vs_weight_bits.svg",
+        "acc_vs_bram18.svg",
+        "acc_vs_max_fps.svg",
+        "acc_vs_lut.svg",
+    ):
         assert (out / f).is_file() and (out / f).stat().st_size > 0, f
         if f.endswith(".svg"):
             assert (out / f).read_text().startswith("<?xml") and "<svg " in (out / f).read_text()
@@ -141,8 +172,11 @@ def test_report_outputs_and_rerun(tmp_path):
     assert all(r["train_attempts"] == "1" for r in rows)
     front = [r for r in rows if r["pareto_bram18"] == "yes"]
     # The frontier from the CSV is the non-dominated set of (BRAM18, accuracy) over integer points.
-    ints = [{"id": int(r["id"]), "b": float(r["est_bram18"]), "a": float(r["accuracy"])}
-            for r in rows if r["precision"] != "float"]
+    ints = [
+        {"id": int(r["id"]), "b": float(r["est_bram18"]), "a": float(r["accuracy"])}
+        for r in rows
+        if r["precision"] != "float"
+    ]
     assert {int(r["id"]) for r in front} == set(pareto_front(ints, "b", "a"))
     built = [r for r in rows if r["hw_status"] == "done"]
     assert len(built) == 2 and all(r["pareto_bram18"] == "yes" or r["pareto_fps"] == "yes" for r in built)
@@ -154,6 +188,7 @@ def test_report_outputs_and_rerun(tmp_path):
     assert not list(out.glob(".*.tmp"))
     # The CLI writes the same report into another folder, with another reference and delta.
     from bitscale.cli import main
+
     assert main(["report", str(out), "--out", str(tmp_path / "rep"), "--reference", "w4a4", "--delta", "2"]) == 0
     f = json.loads((tmp_path / "rep" / "findings.json").read_text())
     assert f["reference"] == "w4a4" and f["delta"] == 2.0 and (tmp_path / "rep" / "report.html").is_file()
@@ -161,6 +196,7 @@ def test_report_outputs_and_rerun(tmp_path):
 
 def test_demo_spec_is_the_documented_grid():
     from bitscale.commands.demo import spec
+
     s = spec()
     assert len(s.points()) == 15 and s.dataset == "digits" and s.board == "pynq-z1" and s.hw
     assert s.fps == 50_000 and s.hw_max == 2 and {p for p in s.precisions} == {(1, 1), (2, 2), (4, 4), (8, 8), (0, 0)}
@@ -177,6 +213,7 @@ def test_report_errors(tmp_path):
 def test_ray_executor(tmp_path, monkeypatch):
     """Against a local Ray instance (started and shut down by the sweep)."""
     import os
+
     # Ray's workers import the fake stages from this folder.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
@@ -185,11 +222,12 @@ def test_ray_executor(tmp_path, monkeypatch):
     s = run_sweep(spec, out, executor="ray", workers=2, stages=fakes.stages(), quiet_points=True)
     assert s["done"] == 4 and s["trained_now"] == 4
     from bitscale.store import Store, default_url
+
     assert all(p.train_attempts == 1 for p in Store(default_url(out)).points())
 
 
 def test_ray_missing_is_a_user_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)     # `import ray` fails, installed or not
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, installed or not
     spec = SweepSpec(precisions=((1, 1),), scales=("1/256",), epochs=1)
     with pytest.raises(UserError, match=r"bitscale\[ray\]"):
         run_sweep(spec, tmp_path / "sw", executor="ray", stages=fakes.stages(), log=lambda m: None)

@@ -1,4 +1,5 @@
 """Result store: atomic claims across processes, reclaiming dead owners, never finishing a lost claim."""
+
 import multiprocessing as mp
 import os
 import subprocess
@@ -11,8 +12,9 @@ from bitscale.store import HwResult, Metrics, Point, PointKey, Store, default_ur
 
 
 def _keys(n):
-    return [PointKey("fc", 1 + i % 4, 1 + i % 4, f"1/{2 ** (i // 4 + 1)}", "digits", 1, 0, "pynq-z1", 0.0)
-            for i in range(n)]
+    return [
+        PointKey("fc", 1 + i % 4, 1 + i % 4, f"1/{2 ** (i // 4 + 1)}", "digits", 1, 0, "pynq-z1", 0.0) for i in range(n)
+    ]
 
 
 def _claim_all(url, ids, q, done):
@@ -46,7 +48,7 @@ def test_unique_points_and_idempotent_insert(tmp_path):
     keys = _keys(8)
     ids = st.ensure_points(keys, [0.5] * 8)
     assert len(set(ids)) == 8
-    assert st.ensure_points(keys, [0.5] * 8) == ids      # a second sweep finds the same rows
+    assert st.ensure_points(keys, [0.5] * 8) == ids  # a second sweep finds the same rows
     assert len(st.points()) == 8
 
 
@@ -66,10 +68,10 @@ def test_dead_owner_reclaimed_live_owner_not(tmp_path):
     a, b, c = st.ensure_points(_keys(3), [0.5] * 3)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    assert st.claim(a, pid=dead.pid)          # taken by a process that is gone now
-    assert st.claim(b)                         # taken by us (alive)
-    assert not st.claim(b)                     # no double claim while the owner lives
-    assert st.claim(a)                         # dead owner on this host: reclaimed at once
+    assert st.claim(a, pid=dead.pid)  # taken by a process that is gone now
+    assert st.claim(b)  # taken by us (alive)
+    assert not st.claim(b)  # no double claim while the owner lives
+    assert st.claim(a)  # dead owner on this host: reclaimed at once
     assert st.point(a).claims == 2
     # Another host's row: only a stale heartbeat makes it claimable.
     with st.session() as s, s.begin():
@@ -87,13 +89,13 @@ def test_finish_only_by_current_owner(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     assert st.claim(a, pid=dead.pid)
-    assert st.claim(a)                        # reclaimed from the dead owner
+    assert st.claim(a)  # reclaimed from the dead owner
     # The presumed-dead owner's late result must not land.
     assert not st.finish(a, ok=True, pid=dead.pid, extra=[Metrics(point_id=a, accuracy=0.1)])
     assert st.finish(a, ok=True, extra=[Metrics(point_id=a, accuracy=0.9)])
     (row,) = st.rows()
     assert row["status"] == "done" and row["accuracy"] == 0.9
-    assert not st.claim(a)                    # done is final
+    assert not st.claim(a)  # done is final
     st.ensure_hw([a])
     st.ensure_hw([a])
     assert st.claim(a, table=HwResult) and not st.claim(a, table=HwResult)
@@ -103,5 +105,6 @@ def test_finish_only_by_current_owner(tmp_path):
 
 def test_bad_store_url(tmp_path):
     from bitscale.errors import UserError
+
     with pytest.raises(UserError, match="--store"):
         Store("nosuchdialect://x")

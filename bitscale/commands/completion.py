@@ -11,8 +11,11 @@ SHELLS = ("bash",)
 
 
 def register(sub):
-    p = sub.add_parser("completion", help="print a shell completion script (bash)",
-                       description='Print a completion script; enable it with eval "$(bitscale completion bash)".')
+    p = sub.add_parser(
+        "completion",
+        help="print a shell completion script (bash)",
+        description='Print a completion script; enable it with eval "$(bitscale completion bash)".',
+    )
     p.add_argument("shell", choices=SHELLS, help="the shell")
     p.set_defaults(func=run)
 
@@ -22,6 +25,7 @@ def _words(parser) -> tuple[list[str], dict[str, list[str]], dict[str, dict[str,
     import argparse
 
     from bitscale.boards import BOARDS
+
     glob = sorted(o for a in parser._actions for o in a.option_strings)
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     opts, values = {}, {}
@@ -43,16 +47,20 @@ def bash_script(parser) -> str:
     glob, opts, values = _words(parser)
     cases = []
     for name in opts:
-        val_cases = "".join(f'                {o}) COMPREPLY=($(compgen -W "{" ".join(v)}" -- "$cur")); return;;\n'
-                            for o, v in values[name].items() if o != "__positional__")
+        val_cases = "".join(
+            f'                {o}) COMPREPLY=($(compgen -W "{" ".join(v)}" -- "$cur")); return;;\n'
+            for o, v in values[name].items()
+            if o != "__positional__"
+        )
         pos = values[name].get("__positional__")
-        fallback = (f'COMPREPLY=($(compgen -W "{" ".join(pos)}" -- "$cur"))' if pos
-                    else 'COMPREPLY=($(compgen -f -- "$cur"))')
+        fallback = (
+            f'COMPREPLY=($(compgen -W "{" ".join(pos)}" -- "$cur"))' if pos else 'COMPREPLY=($(compgen -f -- "$cur"))'
+        )
         cases.append(f"""        {name})
             case "$prev" in
 {val_cases}            esac
             if [[ "$cur" == -* ]]; then
-                COMPREPLY=($(compgen -W "{' '.join(opts[name])}" -- "$cur"))
+                COMPREPLY=($(compgen -W "{" ".join(opts[name])}" -- "$cur"))
             else
                 {fallback}
             fi;;
@@ -71,14 +79,14 @@ _bitscale() {{
     done
     if [[ -z "$cmd" ]]; then
         if [[ "$cur" == -* ]]; then
-            COMPREPLY=($(compgen -W "{' '.join(glob)}" -- "$cur"))
+            COMPREPLY=($(compgen -W "{" ".join(glob)}" -- "$cur"))
         else
-            COMPREPLY=($(compgen -W "{' '.join(opts)}" -- "$cur"))
+            COMPREPLY=($(compgen -W "{" ".join(opts)}" -- "$cur"))
         fi
         return
     fi
     case "$cmd" in
-{''.join(cases)}    esac
+{"".join(cases)}    esac
 }}
 complete -o filenames -o bashdefault -F _bitscale bitscale
 """
@@ -86,5 +94,6 @@ complete -o filenames -o bashdefault -F _bitscale bitscale
 
 def run(args):
     from bitscale.cli import Result, build_parser
+
     script = bash_script(build_parser())
     return Result({"shell": args.shell, "script": script}, script)

@@ -21,19 +21,53 @@ retrained) when a point is re-estimated for another board or FPS target.
 The stages are looked up through a :class:`Stages` object so tests can inject
 fakes; the product path always uses :meth:`Stages.real`.
 """
+
 from bitscale.analysis import pareto_hw_points
 from bitscale.api import make_callable as _make_callable
 from bitscale.sweep.executors import default_workers
 from bitscale.sweep.hw import run_hw
 from bitscale.sweep.point import Job, run_point, weight_memory_bits
 from bitscale.sweep.run import run_sweep
-from bitscale.sweep.spec import (DATASETS, EXECUTORS, MODELS, SIMULATORS, SweepSpec, parse_bits, parse_scale,
-                                 parse_scales, point_label, precision_label, precisions, run_key, scale_slug)
+from bitscale.sweep.spec import (
+    DATASETS,
+    EXECUTORS,
+    MODELS,
+    SIMULATORS,
+    SweepSpec,
+    parse_bits,
+    parse_scale,
+    parse_scales,
+    point_label,
+    precision_label,
+    precisions,
+    run_key,
+    scale_slug,
+)
 from bitscale.sweep.stages import Stages
 
-__all__ = ["DATASETS", "EXECUTORS", "MODELS", "SIMULATORS", "Job", "Stages", "SweepSpec", "default_workers",
-           "parse_bits", "parse_scale", "parse_scales", "pareto_hw_points", "point_label", "precision_label",
-           "precisions", "run_hw", "run_key", "run_point", "run_sweep", "scale_slug", "weight_memory_bits"]
+__all__ = [
+    "DATASETS",
+    "EXECUTORS",
+    "MODELS",
+    "SIMULATORS",
+    "Job",
+    "Stages",
+    "SweepSpec",
+    "default_workers",
+    "parse_bits",
+    "parse_scale",
+    "parse_scales",
+    "pareto_hw_points",
+    "point_label",
+    "precision_label",
+    "precisions",
+    "run_hw",
+    "run_key",
+    "run_point",
+    "run_sweep",
+    "scale_slug",
+    "weight_memory_bits",
+]
 
 
 # ``bs.sweep(...)`` (import bitscale as bs): this module, called, runs bitscale.api.sweep (docs/api.md).

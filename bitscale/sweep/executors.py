@@ -4,6 +4,7 @@ Guaranteed: a local worker dies with its parent sweep (Linux: killed by the kern
 PR_SET_PDEATHSIG, so it claims, trains or stores nothing after a ``kill -9`` of the sweep; its
 claim then reads as dead); workers get a share of the cores' threads each.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,6 +32,7 @@ def _init_worker(threads: int, parent_pid: int):
     # the parent is the thread that spawned it (the one in pool.submit, inside _execute_local's
     # `with`, which outlives the pool). Checked after prctl: the parent may already be gone.
     from bitscale.proc import set_pdeathsig
+
     set_pdeathsig(signal.SIGKILL)
     if os.getppid() != parent_pid:
         os._exit(3)
@@ -41,6 +43,7 @@ def _init_worker(threads: int, parent_pid: int):
         sys.modules["torch"].set_num_threads(threads)
     # the points' progress (logging, bitscale.*) as plain lines on the worker's stderr, like the CLI's
     import logging
+
     lg = logging.getLogger("bitscale")
     if not lg.handlers:
         h = logging.StreamHandler(sys.stderr)
@@ -56,6 +59,7 @@ def _init_worker(threads: int, parent_pid: int):
             time.sleep(0.5)
             if os.getppid() != parent_pid:
                 os._exit(3)
+
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
@@ -65,6 +69,7 @@ def _cuda_devices(device: str) -> list[str]:
         return [device]
     try:
         import torch
+
         n = torch.cuda.device_count()
     except Exception:
         n = 0
@@ -77,13 +82,17 @@ def _execute_local(fn, jobs: list[Job], workers: int, on_result, device: str):
             on_result(fn(j))
         return
     import multiprocessing as mp
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     devices = _cuda_devices(device) if device.startswith("cuda") else [None]
-    jobs = [replace(j, parent_pid=os.getpid(), device=devices[i % len(devices)])
-            for i, j in enumerate(jobs)]
+    jobs = [replace(j, parent_pid=os.getpid(), device=devices[i % len(devices)]) for i, j in enumerate(jobs)]
     # spawn: torch and forked threads do not mix.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(threads, os.getpid())) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(threads, os.getpid()),
+    ) as pool:
         pending = {pool.submit(fn, j) for j in jobs}
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -99,8 +108,9 @@ def _execute_ray(fn, jobs: list[Job], workers: int, on_result, device: str, per_
     try:
         import ray
     except ImportError:
-        raise UserError("--executor ray needs Ray, an optional extra: pip install 'bitscale[ray]' "
-                        "(or use --executor local)") from None
+        raise UserError(
+            "--executor ray needs Ray, an optional extra: pip install 'bitscale[ray]' (or use --executor local)"
+        ) from None
     started = False
     if not ray.is_initialized():
         # RAY_ADDRESS (e.g. ray://head:10001 or auto) joins a cluster; unset: a local instance

@@ -3,6 +3,7 @@
 Guaranteed: a build folder is generated into a temporary folder and renamed when complete;
 a point whose simulation does not match the golden model is stored as failed.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,15 @@ def run_hw(job: Job) -> dict:
                 log(f"FAILED: {err}")
             store.finish(p.id, table=HwResult, ok=ok, error=err, values=values)
         store.add_timing(p.id, "hw", time.time() - t_start)
-        return {"id": p.id, "claimed": True, "status": "done" if ok else "failed", "label": label,
-                "error": err, "seconds": time.time() - t_start, **values}
+        return {
+            "id": p.id,
+            "claimed": True,
+            "status": "done" if ok else "failed",
+            "label": label,
+            "error": err,
+            "seconds": time.time() - t_start,
+            **values,
+        }
     finally:
         store.dispose()
 
@@ -77,33 +85,49 @@ def _build_sim_synth(job, spec, store, p, run_dir, build_dir: Path, board, tag, 
     t0 = time.time()
     sim_doc = stages.simulate(build_dir, spec.hw_images, spec.simulator, log=log)
     store.add_timing(p.id, "simulate", time.time() - t0)
-    sim = SimResult.from_sim(sim_doc)                   # the one reading of sim.json
+    sim = SimResult.from_sim(sim_doc)  # the one reading of sim.json
     cpf = sim.cycles_per_frame
-    values.update({"sim_images": sim.images, "sim_golden_match": sim.golden_match,
-                   "sim_accuracy": sim.accuracy, "sim_passed": sim.passed,
-                   "sim_cycles_per_frame": cpf,
-                   "sim_fps": (board.clock_mhz * 1e6 / cpf) if cpf else None,
-                   "sim_json": json.dumps(sim_doc, default=str)})
+    values.update(
+        {
+            "sim_images": sim.images,
+            "sim_golden_match": sim.golden_match,
+            "sim_accuracy": sim.accuracy,
+            "sim_passed": sim.passed,
+            "sim_cycles_per_frame": cpf,
+            "sim_fps": (board.clock_mhz * 1e6 / cpf) if cpf else None,
+            "sim_json": json.dumps(sim_doc, default=str),
+        }
+    )
     log(f"simulation {'passed' if sim.passed else 'FAILED'}{f', {cpf} cycles/frame' if cpf else ''}")
 
     log(f"synthesizing for {board.family}")
     t0 = time.time()
     syn_doc = stages.synth(build_dir, board.family, board.name, log=log)
     store.add_timing(p.id, "synth", time.time() - t0)
-    syn = SynthResult.from_synth(syn_doc)               # the one reading of synth.json
-    values.update({"synth_lut": syn.LUT, "synth_ff": syn.FF, "synth_bram18": syn.BRAM18, "synth_dsp": syn.DSP,
-                   "synth_fmax_mhz": syn.fmax_mhz, "synth_json": json.dumps(syn_doc, default=str)})
+    syn = SynthResult.from_synth(syn_doc)  # the one reading of synth.json
+    values.update(
+        {
+            "synth_lut": syn.LUT,
+            "synth_ff": syn.FF,
+            "synth_bram18": syn.BRAM18,
+            "synth_dsp": syn.DSP,
+            "synth_fmax_mhz": syn.fmax_mhz,
+            "synth_json": json.dumps(syn_doc, default=str),
+        }
+    )
     fmax = values["synth_fmax_mhz"]
     # Xilinx families are synthesized, not placed: there is no fmax to show.
-    log(f"synthesis: LUT {values['synth_lut']}, BRAM18 {values['synth_bram18']}"
-        + (f", fmax {fmax:.1f} MHz" if fmax is not None else " (not placed: no fmax)"))
+    log(
+        f"synthesis: LUT {values['synth_lut']}, BRAM18 {values['synth_bram18']}"
+        + (f", fmax {fmax:.1f} MHz" if fmax is not None else " (not placed: no fmax)")
+    )
     if not sim.passed:
         raise RuntimeError(f"simulation mismatch on {build_dir} (see its sim.json)")
 
 
-def _hw_phase(spec, store, point_ids, url, out, workers, executor, per_gpu, stages, log,
-              retry_failed, quiet):
+def _hw_phase(spec, store, point_ids, url, out, workers, executor, per_gpu, stages, log, retry_failed, quiet):
     from bitscale.store import HwResult
+
     rows = [r for r in store.rows() if r["id"] in set(point_ids)]
     ids = pareto_hw_points(rows, spec.hw_max)
     if not ids:
@@ -114,12 +138,13 @@ def _hw_phase(spec, store, point_ids, url, out, workers, executor, per_gpu, stag
         store.reset_failed_hw()
     with store.session() as s:
         hw = {h.point_id: h for h in s.query(HwResult).filter(HwResult.point_id.in_(ids))}
-    todo = [i for i in ids if hw[i].status != "done" and hw[i].status != "failed"
-            and store.claimable(hw[i])]
+    todo = [i for i in ids if hw[i].status != "done" and hw[i].status != "failed" and store.claimable(hw[i])]
     labels = {r["id"]: point_label(_Obj(r)) for r in rows}
-    log(f"[hw] {len(ids)} Pareto point(s): {', '.join(labels[i] for i in ids)}; "
+    log(
+        f"[hw] {len(ids)} Pareto point(s): {', '.join(labels[i] for i in ids)}; "
         f"{len(ids) - len(todo)} already built, {len(todo)} to build (generate, simulate "
-        f"{spec.hw_images} images in {spec.simulator}, synthesize)")
+        f"{spec.hw_images} images in {spec.simulator}, synthesize)"
+    )
     state = {"k": len(ids) - len(todo), "t0": time.time(), "fin": 0}
 
     def on_hw(r):
@@ -130,16 +155,20 @@ def _hw_phase(spec, store, point_ids, url, out, workers, executor, per_gpu, stag
         el = time.time() - state["t0"]
         eta = el / state["fin"] * (len(todo) - state["fin"])
         what = "done" if r["status"] == "done" else f"FAILED: {r.get('error')}"
-        log(f"[hw] {state['k']}/{len(ids)}: {r.get('label')} {what} ({r.get('seconds', 0):.1f} s); "
-            f"ETA {_fmt_time(eta)}")
+        log(
+            f"[hw] {state['k']}/{len(ids)}: {r.get('label')} {what} ({r.get('seconds', 0):.1f} s); ETA {_fmt_time(eta)}"
+        )
 
     jobs = [Job(url, i, str(out), spec.to_json(), stages, quiet=quiet) for i in todo]
     # Verilator builds and synthesis are memory- and core-hungry: at most half the workers.
     _dispatch(run_hw, jobs, max(1, workers // 2), on_hw, replace(spec, device="cpu"), executor, per_gpu)
     with store.session() as s:
         hw = {h.point_id: h.status for h in s.query(HwResult).filter(HwResult.point_id.in_(ids))}
-    return {"points": len(ids), "done": sum(v == "done" for v in hw.values()),
-            "failed": sum(v == "failed" for v in hw.values())}
+    return {
+        "points": len(ids),
+        "done": sum(v == "done" for v in hw.values()),
+        "failed": sum(v == "failed" for v in hw.values()),
+    }
 
 
 class _Obj:

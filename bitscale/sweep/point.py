@@ -4,6 +4,7 @@ Guaranteed: a run folder is trained into a temporary folder and renamed when com
 killed run leaves no half folder that looks finished; a failed point is stored as failed
 (data, not a crash) and the sweep goes on.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ class Job:
     spec: dict
     stages: Stages = field(default_factory=Stages)
     parent_pid: int | None = None
-    device: str | None = None          # overrides spec.device (a worker's GPU)
+    device: str | None = None  # overrides spec.device (a worker's GPU)
     quiet: bool = False
 
 
@@ -45,6 +46,7 @@ def _param_count_from_checkpoint(run_dir) -> int | None:
         return None
     try:
         import torch
+
         state = torch.load(ck, map_location="cpu", weights_only=False)
     except Exception:
         return None
@@ -63,12 +65,14 @@ def _param_count_from_checkpoint(run_dir) -> int | None:
 
 def _host_slug() -> str:
     from bitscale.store import this_host
+
     return "".join(c if c.isalnum() else "_" for c in this_host())
 
 
 def _clean_dead_tmp(final: Path) -> None:
     """Remove the half-written folders of dead processes on this host (a killed sweep's)."""
     from bitscale.store import pid_alive
+
     prefix = f"{final.name}.tmp-{_host_slug()}-"
     if not final.parent.is_dir():
         return
@@ -77,7 +81,7 @@ def _clean_dead_tmp(final: Path) -> None:
         name = d.name[1:] if d.name.startswith(".") else d.name
         if name.startswith(prefix):
             try:
-                pid = int(name[len(prefix):].split(".")[0])
+                pid = int(name[len(prefix) :].split(".")[0])
             except ValueError:
                 continue
             if not pid_alive(pid):
@@ -88,7 +92,7 @@ def _complete_run(run_dir: Path) -> bool:
     return (run_dir / "metrics.json").is_file() and (run_dir / "config.json").is_file()
 
 
-_point_log = logging.getLogger("bitscale.sweep.point")    # pool workers send it to stderr (executors._init_worker)
+_point_log = logging.getLogger("bitscale.sweep.point")  # pool workers send it to stderr (executors._init_worker)
 
 
 def _logger(label: str, logfile: Path, quiet: bool):
@@ -107,6 +111,7 @@ def _logger(label: str, logfile: Path, quiet: bool):
                 _point_log.info(line)
             except (OSError, ValueError):
                 pass
+
     return log
 
 
@@ -137,31 +142,49 @@ def run_point(job: Job) -> dict:
         t_start = time.time()
         with Heartbeat(store, job.point_id, parent_pid=job.parent_pid) as hb:
             try:
-                metrics_row, summary = _train_and_estimate(job, spec, store, p, run_dir, log,
-                                                           get_board(p.board))
+                metrics_row, summary = _train_and_estimate(job, spec, store, p, run_dir, log, get_board(p.board))
                 if hb.lost:
                     return {"id": p.id, "claimed": False, "lost": True}
                 views = metrics_row.pop("_views", {})
                 mixed = metrics_row.pop("_mixed", None)
-                ok = store.finish(p.id, ok=True, values={"run_dir": str(run_dir)},
-                                  extra=[Metrics(point_id=p.id, **metrics_row),
-                                         *(EstimateView(point_id=p.id, view=k, **v) for k, v in views.items()),
-                                         *([MixedResult(point_id=p.id, **mixed)] if mixed else [])])
+                ok = store.finish(
+                    p.id,
+                    ok=True,
+                    values={"run_dir": str(run_dir)},
+                    extra=[
+                        Metrics(point_id=p.id, **metrics_row),
+                        *(EstimateView(point_id=p.id, view=k, **v) for k, v in views.items()),
+                        *([MixedResult(point_id=p.id, **mixed)] if mixed else []),
+                    ],
+                )
                 store.add_timing(p.id, "point", time.time() - t_start)
-                return {"id": p.id, "claimed": ok, "status": "done", "label": label,
-                        "seconds": time.time() - t_start, **summary}
+                return {
+                    "id": p.id,
+                    "claimed": ok,
+                    "status": "done",
+                    "label": label,
+                    "seconds": time.time() - t_start,
+                    **summary,
+                }
             except Exception as e:  # a failed point is data; the sweep goes on
                 err = _fmt_err(e)
                 store.finish(p.id, ok=False, error=err)
                 log(f"FAILED: {err}")
-                return {"id": p.id, "claimed": True, "status": "failed", "label": label,
-                        "error": err, "seconds": time.time() - t_start}
+                return {
+                    "id": p.id,
+                    "claimed": True,
+                    "status": "failed",
+                    "label": label,
+                    "error": err,
+                    "seconds": time.time() - t_start,
+                }
     finally:
         store.dispose()
 
 
 def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     from bitscale.store import is_mixed
+
     if is_mixed(p.wbits):
         return _search_and_estimate(job, spec, store, p, run_dir, log, board)
     stages = job.stages
@@ -173,34 +196,43 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         tmp = run_dir.with_name(f"{run_dir.name}.tmp-{_host_slug()}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        kw = {"model": p.model, "wbits": p.wbits, "abits": p.abits, "scale": p.scale_value,
-              "dataset": p.dataset, "epochs": p.epochs, "seed": p.seed,
-              "device": job.device or spec.device}
+        kw = {
+            "model": p.model,
+            "wbits": p.wbits,
+            "abits": p.abits,
+            "scale": p.scale_value,
+            "dataset": p.dataset,
+            "epochs": p.epochs,
+            "seed": p.seed,
+            "device": job.device or spec.device,
+        }
         for k in ("batch_size", "lr", "data_dir"):
             if getattr(spec, k) is not None:
                 kw[k] = getattr(spec, k)
-        log(f"training {precision_label(p.wbits, p.abits)} at width scale {p.scale} on {p.dataset} "
-            f"({p.epochs} epochs, {kw['device']})")
+        log(
+            f"training {precision_label(p.wbits, p.abits)} at width scale {p.scale} on {p.dataset} "
+            f"({p.epochs} epochs, {kw['device']})"
+        )
         store.count_train_attempt(p.id)
         t0 = time.time()
         train_metrics = stages.train(kw, tmp, log)
         store.add_timing(p.id, "train", time.time() - t0)
-        if not (tmp / "metrics.json").is_file():   # the contract says train writes it; be safe
+        if not (tmp / "metrics.json").is_file():  # the contract says train writes it; be safe
             (tmp / "metrics.json").write_text(json.dumps(train_metrics, indent=1, default=str))
-        if run_dir.exists():   # someone else finished the same training meanwhile
+        if run_dir.exists():  # someone else finished the same training meanwhile
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             os.replace(tmp, run_dir)
         train_metrics = json.loads((run_dir / "metrics.json").read_text())
 
-    result = TrainResult.from_metrics(train_metrics)      # the one reading of metrics.json
+    result = TrainResult.from_metrics(train_metrics)  # the one reading of metrics.json
     row = {
         "accuracy": result.accuracy,
         "golden_agreement": result.golden_agreement,
         "train_metrics": json.dumps(train_metrics, default=str),
     }
     summary = {"accuracy": row["accuracy"]}
-    if p.wbits == 0:   # float baseline: accuracy and memory only, nothing to build
+    if p.wbits == 0:  # float baseline: accuracy and memory only, nothing to build
         # Weights only (as for the quantized points' IR), not biases or BatchNorm.
         params = _param_count_from_checkpoint(run_dir)
         if params is None:
@@ -215,7 +247,7 @@ def _train_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     fps = p.fps_target or None
     try:
         folding = stages.auto_fold(net, board, fps)
-    except UserError as e:   # nothing fits this board: a result, not a failure
+    except UserError as e:  # nothing fits this board: a result, not a failure
         row["params"] = int(sum(l.mh * l.mw for l in net.compute_layers))
         row["weight_bits"] = weight_memory_bits(net)
         row["est_error"] = str(e)
@@ -238,14 +270,23 @@ def _estimate(stages, store, p, run_dir: Path, net, folding, board, t0: float, r
     (run_dir / f"folding-{tag}.json").write_text(json.dumps(fold_doc, indent=1))
     (run_dir / f"estimate-{tag}.json").write_text(json.dumps(est, indent=1))
     tot = est.get("total", {})
-    row.update({
-        "est_lut": tot.get("LUT"), "est_ff": tot.get("FF"), "est_bram18": tot.get("BRAM18"),
-        "est_dsp": tot.get("DSP"), "est_cycles": tot.get("cycles"), "est_fps": tot.get("fps"),
-        "est_latency_cycles": tot.get("latency_cycles"),
-        "est_layers": json.dumps(est.get("layers", [])), "folding": json.dumps(fold_doc),
-    })
-    log(f"accuracy {_fmt_pct(row['accuracy'])}; estimate on {board.name}: LUT {tot.get('LUT')}, "
-        f"BRAM18 {tot.get('BRAM18')}, {_fmt_num(tot.get('fps'))} FPS")
+    row.update(
+        {
+            "est_lut": tot.get("LUT"),
+            "est_ff": tot.get("FF"),
+            "est_bram18": tot.get("BRAM18"),
+            "est_dsp": tot.get("DSP"),
+            "est_cycles": tot.get("cycles"),
+            "est_fps": tot.get("fps"),
+            "est_latency_cycles": tot.get("latency_cycles"),
+            "est_layers": json.dumps(est.get("layers", [])),
+            "folding": json.dumps(fold_doc),
+        }
+    )
+    log(
+        f"accuracy {_fmt_pct(row['accuracy'])}; estimate on {board.name}: LUT {tot.get('LUT')}, "
+        f"BRAM18 {tot.get('BRAM18')}, {_fmt_num(tot.get('fps'))} FPS"
+    )
     summary.update({"bram18": tot.get("BRAM18"), "fps": tot.get("fps")})
     # The second view the report shows: the fastest folding that fits the board (with no FPS
     # target the folding above is that already).
@@ -271,6 +312,7 @@ def _search_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     folder, then estimate it at the folding the ILP chose."""
     from bitscale.results import SearchResult
     from bitscale.store import is_mixed
+
     assert is_mixed(p.wbits)
     stages = job.stages
     k, of = -p.wbits - 1, -p.abits
@@ -278,8 +320,10 @@ def _search_and_estimate(job, spec, store, p, run_dir: Path, log, board):
     sid = store.find_point(src_key)
     src = store.point(sid) if sid is not None else None
     if src is None or src.status != "done" or not src.run_dir:
-        raise UserError(f"mixed point {k + 1} of {of} at scale {p.scale}: its source point "
-                        f"{point_label(src_key)} is {src.status if src else 'not in the store'}, not done")
+        raise UserError(
+            f"mixed point {k + 1} of {of} at scale {p.scale}: its source point "
+            f"{point_label(src_key)} is {src.status if src else 'not in the store'}, not done"
+        )
     source_run = Path(src.run_dir)
     if _complete_run(run_dir) and (run_dir / "search_point.json").is_file():
         log(f"reusing the searched run {run_dir}")
@@ -288,47 +332,74 @@ def _search_and_estimate(job, spec, store, p, run_dir: Path, log, board):
         tmp = run_dir.with_name(f"{run_dir.name}.tmp-{_host_slug()}-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        req = {"board": board.name, "fps": float(p.fps_target), "k": k, "of": of,
-               "wbits": list(spec.mixed_wbits), "abits": list(spec.mixed_abits),
-               "epochs": spec.mixed_epochs or p.epochs, "lr": spec.lr}
-        log(f"searching mixed point {k + 1} of {of} from {source_run} (candidates w {req['wbits']} x "
-            f"a {req['abits']}, {req['epochs']} fine-tuning epochs)")
+        req = {
+            "board": board.name,
+            "fps": float(p.fps_target),
+            "k": k,
+            "of": of,
+            "wbits": list(spec.mixed_wbits),
+            "abits": list(spec.mixed_abits),
+            "epochs": spec.mixed_epochs or p.epochs,
+            "lr": spec.lr,
+        }
+        log(
+            f"searching mixed point {k + 1} of {of} from {source_run} (candidates w {req['wbits']} x "
+            f"a {req['abits']}, {req['epochs']} fine-tuning epochs)"
+        )
         store.count_train_attempt(p.id)
         t0 = time.time()
         doc = stages.search(source_run, tmp, req, log)
         store.add_timing(p.id, "train", time.time() - t0)
-        if not (tmp / "search_point.json").is_file():   # the contract says the stage writes it
+        if not (tmp / "search_point.json").is_file():  # the contract says the stage writes it
             (tmp / "search_point.json").write_text(json.dumps(doc, indent=1, default=str))
-        if run_dir.exists():   # someone else finished it meanwhile
+        if run_dir.exists():  # someone else finished it meanwhile
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             os.replace(tmp, run_dir)
     doc = json.loads((run_dir / "search_point.json").read_text())
-    found = SearchResult.from_search(doc)                       # the one reading of search_point.json
+    found = SearchResult.from_search(doc)  # the one reading of search_point.json
     train_metrics = json.loads((run_dir / "metrics.json").read_text())
     result = TrainResult.from_metrics(train_metrics)
-    row = {"accuracy": result.accuracy, "golden_agreement": result.golden_agreement,
-           "train_metrics": json.dumps(train_metrics, default=str),
-           "_mixed": {"wbits": json.dumps(list(found.wbits)), "abits": json.dumps(list(found.abits)),
-                      "label": found.label, "budget_bram18": found.budget_bram18,
-                      "predicted": json.dumps({"LUT": found.predicted_lut, "BRAM18": found.predicted_bram18,
-                                               "DSP": found.predicted_dsp}),
-                      "perturbation": found.perturbation, "solve_seconds": found.solve_seconds,
-                      "source_run": found.source_run, "search_json": json.dumps(doc, default=str)}}
+    row = {
+        "accuracy": result.accuracy,
+        "golden_agreement": result.golden_agreement,
+        "train_metrics": json.dumps(train_metrics, default=str),
+        "_mixed": {
+            "wbits": json.dumps(list(found.wbits)),
+            "abits": json.dumps(list(found.abits)),
+            "label": found.label,
+            "budget_bram18": found.budget_bram18,
+            "predicted": json.dumps(
+                {"LUT": found.predicted_lut, "BRAM18": found.predicted_bram18, "DSP": found.predicted_dsp}
+            ),
+            "perturbation": found.perturbation,
+            "solve_seconds": found.solve_seconds,
+            "source_run": found.source_run,
+            "search_json": json.dumps(doc, default=str),
+        },
+    }
     summary = {"accuracy": row["accuracy"], "bits": found.label}
     log(f"searched {found.label} under {found.budget_bram18} BRAM18 (predicted {found.predicted_bram18})")
     net = stages.load_net(run_dir)
-    folding = stages.folding_from_json(doc["folding"])     # the folding the ILP costed
+    folding = stages.folding_from_json(doc["folding"])  # the folding the ILP costed
     return _estimate(stages, store, p, run_dir, net, folding, board, time.time(), row, summary, log)
 
 
 def _view(est: dict, fold_doc: dict) -> dict:
     """An estimate as an ``estimate_views`` row (store.EstimateView's columns)."""
     tot = est.get("total", {})
-    return {"clock_mhz": est.get("clock_mhz"), "fps": tot.get("fps"), "cycles": tot.get("cycles"),
-            "lut": tot.get("LUT"), "ff": tot.get("FF"), "bram18": tot.get("BRAM18"), "dsp": tot.get("DSP"),
-            "latency_cycles": tot.get("latency_cycles"), "layers": json.dumps(est.get("layers", [])),
-            "folding": json.dumps(fold_doc)}
+    return {
+        "clock_mhz": est.get("clock_mhz"),
+        "fps": tot.get("fps"),
+        "cycles": tot.get("cycles"),
+        "lut": tot.get("LUT"),
+        "ff": tot.get("FF"),
+        "bram18": tot.get("BRAM18"),
+        "dsp": tot.get("DSP"),
+        "latency_cycles": tot.get("latency_cycles"),
+        "layers": json.dumps(est.get("layers", [])),
+        "folding": json.dumps(fold_doc),
+    }
 
 
 def _fmt_pct(x):
@@ -338,6 +409,7 @@ def _fmt_pct(x):
 
 def _fmt_num(x):
     from bitscale.analysis import _n
+
     return _n(x)
 
 

@@ -3,6 +3,7 @@
 Guaranteed: a :class:`SweepSpec` is validated on construction (one UserError naming the bad
 value) and round-trips to JSON.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -17,12 +18,14 @@ SIMULATORS = ("verilator", "icarus")
 
 # --- parsing user input ------------------------------------------------------------------------
 
+
 def parse_bits(text: str, flag: str) -> tuple[int, ...]:
     """'1,2,float' -> (1, 2, 0): bit widths 1..16, 'float' (0) for the float baseline."""
     from bitscale.nn.precision import parse_bits_token
+
     out = []
     for tok in str(text).split(","):
-        v = parse_bits_token(tok, flag)       # the one bit-width rule (bitscale train uses it too)
+        v = parse_bits_token(tok, flag)  # the one bit-width rule (bitscale train uses it too)
         if v not in out:
             out.append(v)
     if not out:
@@ -33,6 +36,7 @@ def parse_bits(text: str, flag: str) -> tuple[int, ...]:
 def parse_scale(tok: str, flag: str = "--scales") -> Fraction:
     """The one width-scale rule (bitscale train uses it too): bitscale.nn.precision.parse_scale."""
     from bitscale.nn.precision import parse_scale as _parse
+
     return _parse(tok, flag)
 
 
@@ -55,8 +59,10 @@ def precisions(wbits, abits, tied: bool) -> tuple[tuple[int, int], ...]:
     if tied:
         return tuple((b, b) for b in wbits)
     if (0 in wbits) != (0 in abits):
-        raise UserError("'float' must be in both --wbits and --abits (the float baseline has no "
-                        "quantized weights or activations), or use --bits")
+        raise UserError(
+            "'float' must be in both --wbits and --abits (the float baseline has no "
+            "quantized weights or activations), or use --bits"
+        )
     return tuple((w, a) for w in wbits for a in abits if (w == 0) == (a == 0))
 
 
@@ -73,6 +79,7 @@ def scale_slug(scale: str) -> str:
 
 # --- the spec ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SweepSpec:
     """What a sweep computes (not how it runs). Round-trips to JSON."""
@@ -82,21 +89,21 @@ class SweepSpec:
     scales: tuple[str, ...] = ("1/64", "1/32")
     dataset: str = "digits"
     board: str = "pynq-z1"
-    fps: float | None = None            # target FPS for auto-folding; None = the fastest that fits
+    fps: float | None = None  # target FPS for auto-folding; None = the fastest that fits
     epochs: int = 10
     seed: int = 0
-    batch_size: int | None = None       # None: bitscale.nn.train's default
+    batch_size: int | None = None  # None: bitscale.nn.train's default
     lr: float | None = None
     device: str = "cpu"
     data_dir: str | None = None
     hw: bool = False
     hw_images: int = 8
-    hw_max: int | None = None           # at most this many Pareto points go to hardware
+    hw_max: int | None = None  # at most this many Pareto points go to hardware
     simulator: str = "verilator"
-    mixed: int = 0                      # searched mixed-precision points per width (bitscale.mixed)
-    mixed_wbits: tuple[int, ...] = (1, 2, 4, 8)     # the search's per-layer candidates
+    mixed: int = 0  # searched mixed-precision points per width (bitscale.mixed)
+    mixed_wbits: tuple[int, ...] = (1, 2, 4, 8)  # the search's per-layer candidates
     mixed_abits: tuple[int, ...] = (2, 4, 8)
-    mixed_epochs: int | None = None     # fine-tuning epochs of a searched point; None: ``epochs``
+    mixed_epochs: int | None = None  # fine-tuning epochs of a searched point; None: ``epochs``
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -104,6 +111,7 @@ class SweepSpec:
         if self.dataset not in DATASETS:
             raise UserError(f"--dataset: {self.dataset!r} is not one of {', '.join(DATASETS)}")
         from bitscale.boards import get as get_board
+
         get_board(self.board)
         if not self.precisions:
             raise UserError("the sweep has no precisions")
@@ -137,8 +145,10 @@ class SweepSpec:
             raise UserError(f"--mixed: {self.mixed!r} is not an integer >= 0")
         if self.mixed:
             if self.fps is None:
-                raise UserError("--mixed needs a target --fps (the search costs each layer at the folding "
-                                "that frame rate needs), not 'max'")
+                raise UserError(
+                    "--mixed needs a target --fps (the search costs each layer at the folding "
+                    "that frame rate needs), not 'max'"
+                )
             for flag, bits in (("--mixed-wbits", self.mixed_wbits), ("--mixed-abits", self.mixed_abits)):
                 if not bits:
                     raise UserError(f"{flag}: no bit widths given")
@@ -169,9 +179,12 @@ class SweepSpec:
     def points(self):
         """The grid in order (scale-major), as store keys."""
         from bitscale.store import PointKey
-        return [PointKey(self.model, w, a, s, self.dataset, self.epochs, self.seed, self.board,
-                         float(self.fps or 0.0))
-                for s in self.scales for (w, a) in self.precisions]
+
+        return [
+            PointKey(self.model, w, a, s, self.dataset, self.epochs, self.seed, self.board, float(self.fps or 0.0))
+            for s in self.scales
+            for (w, a) in self.precisions
+        ]
 
     def source_precision(self) -> tuple[int, int]:
         """The grid point a width's mixed search starts from (its sensitivity and its fine-tuning's
@@ -181,13 +194,26 @@ class SweepSpec:
     def mixed_points(self):
         """The searched mixed points (``mixed`` per width, keyed by store.mixed_key), as store keys."""
         from bitscale.store import PointKey, mixed_key
-        return [PointKey(self.model, *mixed_key(k, self.mixed), s, self.dataset, self.epochs, self.seed,
-                         self.board, float(self.fps or 0.0))
-                for s in self.scales for k in range(self.mixed)]
+
+        return [
+            PointKey(
+                self.model,
+                *mixed_key(k, self.mixed),
+                s,
+                self.dataset,
+                self.epochs,
+                self.seed,
+                self.board,
+                float(self.fps or 0.0),
+            )
+            for s in self.scales
+            for k in range(self.mixed)
+        ]
 
     def source_point(self, p):
         """The store key of the uniform point mixed point ``p`` is searched from."""
         from bitscale.store import PointKey
+
         w, a = self.source_precision()
         return PointKey(p.model, w, a, p.scale, p.dataset, p.epochs, p.seed, p.board, p.fps_target)
 

@@ -1,6 +1,7 @@
 """The stage functions the sweep calls, looked up through :class:`Stages` so tests can inject
 fakes; the product path always uses :meth:`Stages.real`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,19 +32,19 @@ class SearchStage(Protocol):
 
 
 class LoadNetStage(Protocol):
-    def __call__(self, run_dir: Path) -> Any: ...          # -> QuantizedNetwork
+    def __call__(self, run_dir: Path) -> Any: ...  # -> QuantizedNetwork
 
 
 class AutoFoldStage(Protocol):
-    def __call__(self, net: Any, board: Any, target_fps: float | None) -> Any: ...   # -> Folding
+    def __call__(self, net: Any, board: Any, target_fps: float | None) -> Any: ...  # -> Folding
 
 
 class EstimateStage(Protocol):
-    def __call__(self, net: Any, folding: Any, board: Any) -> dict: ...   # -> Estimate.to_json()
+    def __call__(self, net: Any, folding: Any, board: Any) -> dict: ...  # -> Estimate.to_json()
 
 
 class FoldingFromJsonStage(Protocol):
-    def __call__(self, doc: dict) -> Any: ...               # -> Folding
+    def __call__(self, doc: dict) -> Any: ...  # -> Folding
 
 
 class GenerateStage(Protocol):
@@ -64,51 +65,70 @@ class SynthStage(Protocol):
 
 def _real_train(kw: dict, out_dir, log):
     from bitscale.nn.train import TrainConfig, train
+
     return train(TrainConfig(**kw), out_dir, log=log)
 
 
 def _real_search(source_run, out_dir, req, log):
     from bitscale.mixed import search_point
-    return search_point(source_run, out_dir, req["board"], req["fps"], req["k"], req["of"],
-                        wbits=tuple(req["wbits"]), abits=tuple(req["abits"]), epochs=req["epochs"],
-                        lr=req.get("lr"), log=log)
+
+    return search_point(
+        source_run,
+        out_dir,
+        req["board"],
+        req["fps"],
+        req["k"],
+        req["of"],
+        wbits=tuple(req["wbits"]),
+        abits=tuple(req["abits"]),
+        epochs=req["epochs"],
+        lr=req.get("lr"),
+        log=log,
+    )
 
 
 def _real_load_net(run_dir):
     from bitscale.nn import ir
+
     return ir.load(Path(run_dir))
 
 
 def _real_auto_fold(net, board, target_fps):
     from bitscale.cost_model import auto_fold
+
     return auto_fold(net, board, target_fps=target_fps)
 
 
 def _real_estimate(net, folding, board):
     from bitscale.cost_model import estimate
+
     return estimate(net, folding, board).to_json()
 
 
 def _real_generate(net, folding, out_dir, run_dir, log=None):
     from bitscale.hw.generate import generate
+
     return generate(net, folding, out_dir, run_dir=run_dir, log=log)
 
 
-_log = logging.getLogger(__name__).info   # progress: the bitscale.* loggers (the CLI shows them on stderr)
+_log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
 
 
 def _real_simulate(build_dir, images, simulator, log=_log):
     from bitscale.sim.simulate import simulate
+
     return simulate(build_dir, images=images, simulator=simulator, log=log)
 
 
 def _real_synth(build_dir, family, board, log=_log):
     from bitscale.boards.synth import synth
+
     return synth(build_dir, family, board=board, log=log)
 
 
 def _real_folding_from_json(doc):
     from bitscale.hw.folding import Folding
+
     return Folding.from_json(doc)
 
 
