@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bitscale.errors import UserError
+from bitscale.hw.frame import CORE_PORTS
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -108,20 +109,6 @@ SHELLS = {
 
 # LED index on the board -> bit of the self-test status (led[0]=done, [1]=pass, [2]=fail, [3:]=frames)
 LED_STATUS = ("done", "pass", "fail", "frames[0]")
-
-
-CORE_PORTS = (
-    "clk",
-    "rst",
-    "s_axis_tdata",
-    "s_axis_tvalid",
-    "s_axis_tready",
-    "s_axis_tlast",
-    "m_axis_tdata",
-    "m_axis_tvalid",
-    "m_axis_tready",
-    "m_axis_tlast",
-)
 
 _DECL = re.compile(
     r"\b(input|output|inout)\s+(?:wire\s+|reg\s+|logic\s+)?(?:signed\s+)?"

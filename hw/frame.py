@@ -18,6 +18,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+# The accelerator core's AXI-Stream ports (hw/top.Accelerator's signature), in this order, and with the
+# clock and reset the whole Verilog top (bitscale_top): every wrapper, harness and project script uses these.
+AXIS_PORTS = (
+    "s_axis_tdata",
+    "s_axis_tvalid",
+    "s_axis_tready",
+    "s_axis_tlast",
+    "m_axis_tdata",
+    "m_axis_tvalid",
+    "m_axis_tready",
+    "m_axis_tlast",
+)
+CORE_PORTS = ("clk", "rst", *AXIS_PORTS)
+
 
 @dataclass(frozen=True)
 class StreamFormat:

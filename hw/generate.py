@@ -19,6 +19,7 @@ from pathlib import Path
 
 from bitscale.errors import UserError
 from bitscale.hw import folding as fold
+from bitscale.hw.frame import AXIS_PORTS
 from bitscale.nn import ir
 
 DESIGN_FORMAT = "bitscale.Design"
@@ -94,16 +95,7 @@ def describe(acc) -> dict:
             d["window_buffer"] = _mem(pw, swg.depth, swg.style)
         layers.append(d)
     ports = {"clk": {"dir": "in", "width": 1}, "rst": {"dir": "in", "width": 1}}
-    for name in (
-        "s_axis_tdata",
-        "s_axis_tvalid",
-        "s_axis_tready",
-        "s_axis_tlast",
-        "m_axis_tdata",
-        "m_axis_tvalid",
-        "m_axis_tready",
-        "m_axis_tlast",
-    ):
+    for name in AXIS_PORTS:
         member = acc.signature.members[name]
         ports[name] = {"dir": "in" if member.flow == In else "out", "width": Shape.cast(member.shape).width}
     model = fold.network_cycles(net, folding)

@@ -17,6 +17,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from bitscale.hw.frame import AXIS_PORTS
 from bitscale.sim import runner
 
 WRAPPER = "bitscale_multi"
@@ -47,22 +48,7 @@ def combined_verilog(build_dirs) -> str:
             f"input {p}m_axis_tready",
             f"output {p}m_axis_tlast",
         ]
-        conns = ", ".join(
-            [".clk(clk)", ".rst(rst)"]
-            + [
-                f".{n}({p}{n})"
-                for n in (
-                    "s_axis_tdata",
-                    "s_axis_tvalid",
-                    "s_axis_tready",
-                    "s_axis_tlast",
-                    "m_axis_tdata",
-                    "m_axis_tvalid",
-                    "m_axis_tready",
-                    "m_axis_tlast",
-                )
-            ]
-        )
+        conns = ", ".join([".clk(clk)", ".rst(rst)"] + [f".{n}({p}{n})" for n in AXIS_PORTS])
         insts.append(f"  {top}_{i} u{i}({conns});")
     wrapper = f"module {WRAPPER}(\n  " + ",\n  ".join(ports) + "\n);\n" + "\n".join(insts) + "\nendmodule\n"
     return "\n".join(parts) + "\n" + wrapper
