@@ -88,14 +88,23 @@ def build(d: Design) -> Path:
 
 
 def hw_commit() -> str:
-    """The last commit touching hw/ (the generator version a design was built with), or the snapshot's
+    """The last commit touching hw/ that changed generated Verilog (the generator version a design was built
+    with; bench/hw_verilog_neutral.txt lists the ones that did not), or the snapshot's
     commit when the bench runs on one (bench/snapshot_run.py)."""
     import subprocess
 
     if os.environ.get("BITSCALE_SNAPSHOT_COMMIT"):
         return os.environ["BITSCALE_SNAPSHOT_COMMIT"]
-    r = subprocess.run(["git", "log", "-1", "--format=%h", "--", "hw/"], cwd=ROOT, capture_output=True, text=True)
-    return r.stdout.strip() or "unknown"
+    neutral = {
+        line.split()[0]
+        for line in (ROOT / "bench" / "hw_verilog_neutral.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    r = subprocess.run(["git", "log", "--format=%H", "--", "hw/"], cwd=ROOT, capture_output=True, text=True)
+    for full in r.stdout.split():
+        if full not in neutral:  # commits that changed no generated Verilog (bench/hw_verilog_neutral.txt) skipped
+            return full[:7]
+    return "unknown"
 
 
 def synthesized(d: Design, family: str, place: bool = False, resynth: bool = False, log=print) -> dict | None:
