@@ -8,6 +8,7 @@ without re-synthesizing; pass resynth=True (scripts: --resynth) to run the tools
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -87,6 +88,7 @@ def build(d: Design) -> Path:
     return out
 
 
+@functools.cache
 def hw_commit() -> str:
     """The last commit touching hw/ that changed generated Verilog (the generator version a design was built
     with; bench/hw_verilog_neutral.txt lists the ones that did not), or the snapshot's

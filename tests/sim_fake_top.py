@@ -18,7 +18,7 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.frame import FrameFormat, StreamFormat
+from bitscale.hw.frame import CORE_PORTS, FrameFormat, StreamFormat
 from bitscale.nn import ir
 from bitscale.nn.ir import acc_bits
 
@@ -121,18 +121,7 @@ def write_fake_build(out_dir, net, simd: int, out_elems: int, bug: str | None = 
         "version": 1,
         "top": "bitscale_top",
         "verilog": "bitscale_top.v",
-        "ports": [
-            "clk",
-            "rst",
-            "s_axis_tdata",
-            "s_axis_tvalid",
-            "s_axis_tready",
-            "s_axis_tlast",
-            "m_axis_tdata",
-            "m_axis_tvalid",
-            "m_axis_tready",
-            "m_axis_tlast",
-        ],
+        "ports": list(CORE_PORTS),
         "frame": top.fmt.to_json(),
         "folding": {
             "format": "bitscale.Folding",
