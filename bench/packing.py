@@ -40,7 +40,8 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
     """Block-RAM units Yosys maps for the build's Verilog: synthesis up to its memory mapping, then stat."""
     import shutil
 
-    from bitscale.boards.synth import _synth_cmd, _tool, core_for_family, count_cells
+    from bitscale.boards.build import core_verilog
+    from bitscale.boards.synth import _synth_cmd, _tool, count_cells
     from bitscale.proc import run
 
     work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
@@ -48,8 +49,8 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
         for p in build.iterdir():
             if p.is_file() and (p.suffix in (".v", ".hex")):
                 shutil.copy(p, work / p.name)
-        # as boards/synth.py feeds Yosys (iCE40: no LUT RAM, small RAMs become logic)
-        (work / "bitscale_top.v").write_text(core_for_family((build / "bitscale_top.v").read_text(), family))
+        # as boards/synth.py feeds Yosys (iCE40: no LUT RAM, small memories elaborated as logic)
+        (work / "bitscale_top.v").write_text(core_verilog(build, family))
         script = (
             f"read_verilog bitscale_top.v; {_synth_cmd(family, 'bitscale_top')} -run begin:map_ffram; "
             "tee -q -o stat.json stat -json"

@@ -123,15 +123,35 @@ def _versions(family: str) -> dict:
     return out
 
 
-def core_for_family(verilog: str, family: str) -> str:
+def core_verilog(build_dir, family: str, design: dict | None = None) -> str:
     """The core's Verilog as the family's Yosys flow needs it.
 
-    iCE40 has no LUT RAM, so Yosys finds no mapping for a memory forced to
-    ``ram_style = "distributed"``; there such (small) memories become logic.
+    The build's ``bitscale_top.v`` as generated, except on a family without LUT RAM
+    (``boards.Family.lutram_cells`` empty: iCE40), where Yosys finds no mapping for a memory styled
+    ``ram_style = "distributed"``: there the design (its network, folding and packing plan, all in
+    the build folder) is elaborated again with ``Accelerator(..., lut_ram=False)``, whose small
+    memories are ``"logic"`` (hw/memstyle.py). A build folder without its network (a hand-written
+    stand-in core) is used as it is. ``design``: the folder's design.json content, if already read.
     """
-    if family == "ice40":
-        return verilog.replace('ram_style = "distributed"', 'ram_style = "logic"')
-    return verilog
+    from bitscale.errors import read_json
+
+    bd = Path(build_dir)
+    doc: dict = (
+        design
+        if design is not None
+        else read_json(bd / "design.json", f"no design.json in {bd} (run `bitscale generate` first)")
+    )
+    text = (bd / doc.get("verilog", "bitscale_top.v")).read_text()
+    if FAMILY[family].lutram_cells or "folding" not in doc or not (bd / "network.json").is_file():
+        return text
+    from bitscale.hw.folding import Folding
+    from bitscale.hw.generate import verilog
+    from bitscale.hw.packing_plan import PackingPlan
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import ir
+
+    packing = PackingPlan.from_json(doc["packing"]) if doc.get("packing") else None
+    return verilog(Accelerator(ir.load(bd), Folding.from_json(doc["folding"]), packing, lut_ram=False))
 
 
 _log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)
@@ -333,7 +353,7 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
     rom = SelfTestData.from_json(json.loads((bdir / "selftest.json").read_text()))
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
-    platform.add_file("bitscale_top.v", core_for_family((bdir / "bitscale_top.v").read_text(), board.family))
+    platform.add_file("bitscale_top.v", core_verilog(bdir, board.family, design))
     for name in design.get("memory_files") or []:  # $readmemh images of big weight memories
         platform.add_file(name, (bdir / name).read_text())
     top = BoardTop(board.name, frame, rom, pll=pll)

@@ -40,7 +40,7 @@ from bitscale.atomic import write_json
 from bitscale.boards import FAMILIES, FAMILY
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError, read_json
-from bitscale.boards.build import core_for_family
+from bitscale.boards.build import core_verilog
 
 DEFAULT_BOARD = {f.name: f.default_board for f in FAMILY.values()}
 LUTRAM_LUTS = {
@@ -331,9 +331,8 @@ def synth(
         tmp = Path(Path(tmp_abs).name)
         stat = tmp / "stat.json"
         src = Path(verilog.name)
-        text = verilog.read_text()
-        core = core_for_family(text, family)
-        if core != text:  # e.g. iCE40: no LUT RAM, small RAMs become logic
+        core = core_verilog(bd, family, design)
+        if core != verilog.read_text():  # e.g. iCE40: no LUT RAM, small memories elaborated as logic
             src = tmp / verilog.name
             (bd / src).write_text(core)
         if place:

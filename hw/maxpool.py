@@ -21,13 +21,16 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from bitscale.hw.amaranth_types import lanes, read_port, stream_signature, write_port
+from bitscale.hw.memstyle import memory_attrs
 
 
 class MaxPool(wiring.Component):
     inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, in_shape: tuple[int, ...], kernel: int, stride: int, lanes: int, bits: int):
+    def __init__(
+        self, in_shape: tuple[int, ...], kernel: int, stride: int, lanes: int, bits: int, *, lut_ram: bool = True
+    ):
         h, w, c = in_shape
         if kernel != stride or kernel < 1:
             raise ValueError(
@@ -39,6 +42,7 @@ class MaxPool(wiring.Component):
         self.h, self.w, self.c, self.k, self.lanes, self.bits = h, w, c, kernel, lanes, bits
         self.cf = c // lanes
         self.oh, self.ow = h // kernel, w // kernel
+        self.lut_ram = lut_ram  # the family has LUT RAM (hw/memstyle.py memory_attrs)
         super().__init__({"inp": In(stream_signature(lanes * bits)), "out": Out(stream_signature(lanes * bits))})
 
     def elaborate(self, platform):
@@ -54,7 +58,7 @@ class MaxPool(wiring.Component):
         oy = Signal(range(self.oh + 1))  # y // K
 
         mem = Memory(
-            shape=unsigned(width), depth=depth, init=[], attrs={"ram_style": "distributed"}
+            shape=unsigned(width), depth=depth, init=[], attrs=memory_attrs(width, depth, "pool", lut_ram=self.lut_ram)
         )  # async read: LUT RAM
         m.submodules.partial = mem
         wp = write_port(mem)
@@ -127,18 +131,22 @@ class WindowMax(wiring.Component):
     inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, kernel: int, channels: int, lanes: int, bits: int):
+    def __init__(self, kernel: int, channels: int, lanes: int, bits: int, *, lut_ram: bool = True):
         if channels % lanes:
             raise ValueError(f"lanes must divide the channels C={channels}, not {lanes!r}")
         self.k, self.c, self.lanes, self.bits = kernel, channels, lanes, bits
         self.cf = channels // lanes
+        self.lut_ram = lut_ram  # the family has LUT RAM (hw/memstyle.py memory_attrs)
         super().__init__({"inp": In(stream_signature(lanes * bits)), "out": Out(stream_signature(lanes * bits))})
 
     def elaborate(self, platform):
         m = Module()
         T, CF, L, B = self.k * self.k, self.cf, self.lanes, self.bits
         width = L * B
-        mem = Memory(shape=unsigned(width), depth=max(CF, 2), init=[], attrs={"ram_style": "distributed"})
+        depth = max(CF, 2)
+        mem = Memory(
+            shape=unsigned(width), depth=depth, init=[], attrs=memory_attrs(width, depth, "pool", lut_ram=self.lut_ram)
+        )
         m.submodules.partial = mem
         wp = write_port(mem)
         rp = read_port(mem, domain="comb")

@@ -17,7 +17,8 @@
 * The max-pool row buffer is always distributed (read asynchronously).
 
 Guaranteed: :func:`is_block` is the rule every ``ram_style`` attribute hw/
-emits follows; tests/test_cost_bram.py checks hw/ and the cost model agree.
+emits follows (a distributed memory is ``"logic"`` where the family has no LUT RAM, iCE40:
+chosen at elaboration by the components' ``lut_ram`` argument); tests/test_cost_bram.py checks hw/ and the cost model agree.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ def memory_style(width: int, depth: int, role: str = "weights") -> str:
     return "block" if bool(is_block(width, depth, role)) else "distributed"
 
 
-def memory_attrs(width: int, depth: int, role: str, rom: bool = False) -> dict:
+def memory_attrs(width: int, depth: int, role: str, rom: bool = False, lut_ram: bool = True) -> dict:
     """Yosys attributes for the memory: small ROMs become logic (Yosys maps no ROM to
-    distributed RAM), small RAMs distributed RAM, the rest block RAM."""
+    distributed RAM), small RAMs distributed RAM, the rest block RAM.
+
+    ``lut_ram``: whether the target family has LUT RAM (``boards.Family.lutram_cells``); without it
+    (iCE40) Yosys finds no mapping for a memory forced to distributed RAM, so those become logic too."""
     style = memory_style(width, depth, role)
-    if style == "distributed" and rom:
-        return {"ram_style": "logic"}
+    if style == "distributed" and (rom or not lut_ram):
+        style = "logic"
     if role == "buffer":
         # a written buffer is never read where it is written in the same cycle, or the word read is
         # not used (hw/mvtu.py input buffer during row-fold 0, hw/swg.py ring rows): without this

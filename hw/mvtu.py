@@ -101,11 +101,15 @@ class MVTU(wiring.Component):
     p_ready: Signal
     p_rdata: Signal
 
-    def __init__(self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding, packed: tuple = ()):
+    def __init__(
+        self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding, packed: tuple = (), *, lut_ram: bool = True
+    ):
         # packed: the memories ("weights", "params") that live in a shared bin (hw/packed_memory.py) and
-        # are read through ports w_*/p_* instead of a private memory
+        # are read through ports w_*/p_* instead of a private memory; lut_ram: the family has LUT RAM
+        # (hw/memstyle.py memory_attrs)
         validate_layer(layer, lf)
         self.packed = tuple(packed)
+        self.lut_ram = lut_ram
         self.layer, self.lf = layer, lf
         self.pe, self.simd, self.mode = lf.pe, lf.simd, lf.mode
         self.nf_n, self.sf_n = layer.mh // lf.pe, layer.mw // lf.simd
@@ -332,7 +336,12 @@ class MVTU(wiring.Component):
             m.d.sync += [w_word.eq(w_data), x_live.eq(xreg)]
         x_buf = None
         if NF > 1:
-            ibuf = Memory(shape=unsigned(simd * ab), depth=SF, init=[], attrs=memory_attrs(simd * ab, SF, "buffer"))
+            ibuf = Memory(
+                shape=unsigned(simd * ab),
+                depth=SF,
+                init=[],
+                attrs=memory_attrs(simd * ab, SF, "buffer", lut_ram=self.lut_ram),
+            )
             m.submodules.inbuf = ibuf
             ibw = write_port(ibuf)
             ibr = read_port(ibuf)

@@ -40,7 +40,17 @@ class SlidingWindow(wiring.Component):
     inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, in_shape: tuple[int, ...], kernel: int, simd: int, bits: int, stride: int = 1, pad: int = 0):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        kernel: int,
+        simd: int,
+        bits: int,
+        stride: int = 1,
+        pad: int = 0,
+        *,
+        lut_ram: bool = True,
+    ):
         h, w, c = in_shape
         if kernel < 1 or stride < 1 or not (0 <= pad < kernel) or kernel > min(h, w) + 2 * pad:
             raise ValueError(f"bad window: kernel {kernel!r}, stride {stride!r}, pad {pad!r} on a {h}x{w} map")
@@ -48,6 +58,7 @@ class SlidingWindow(wiring.Component):
             raise ValueError(f"SIMD must divide the input channels C={c}, not {simd!r}")
         self.h, self.w, self.c, self.k, self.simd, self.bits = h, w, c, kernel, simd, bits
         self.stride, self.pad = stride, pad
+        self.lut_ram = lut_ram  # the family has LUT RAM (hw/memstyle.py memory_attrs)
         self.oh, self.ow = (h + 2 * pad - kernel) // stride + 1, (w + 2 * pad - kernel) // stride + 1
         self.cf = c // simd
         self.rows = ring_rows(h, kernel, stride, pad)
@@ -72,7 +83,8 @@ class SlidingWindow(wiring.Component):
         _, lo_y, hi_y, need_y, rel_y = _row_plan(self.h, K, S, P)
         _, lo_x, hi_x, _, _ = _row_plan(W, K, S, P)
 
-        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=memory_attrs(width, self.depth, "buffer"))
+        attrs = memory_attrs(width, self.depth, "buffer", lut_ram=self.lut_ram)
+        mem = Memory(shape=unsigned(width), depth=self.depth, init=[], attrs=attrs)
         m.submodules.lines = mem
         wp = write_port(mem)
         rp = read_port(mem)

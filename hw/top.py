@@ -59,7 +59,10 @@ def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat
 
 
 class Accelerator(wiring.Component):
-    """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value)."""
+    """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value).
+
+    ``lut_ram``: whether the target family has LUT RAM (False for iCE40: the memories that would be
+    distributed RAM are elaborated as logic, hw/memstyle.py); the Verilog is otherwise the same."""
 
     # signature members (the Verilog top's ports), created by wiring.Component.__init__
     s_axis_tdata: Signal
@@ -71,7 +74,14 @@ class Accelerator(wiring.Component):
     m_axis_tready: Signal
     m_axis_tlast: Signal
 
-    def __init__(self, net: ir.QuantizedNetwork, folding: fold.Folding, packing: PackingPlan | None = None):
+    def __init__(
+        self,
+        net: ir.QuantizedNetwork,
+        folding: fold.Folding,
+        packing: PackingPlan | None = None,
+        *,
+        lut_ram: bool = True,
+    ):
         # packing: a plan of this design (hw/packing_plan.py; cost_model/packing.py solves for it); its bins
         # of two or more memories become shared memories (hw/packed_memory.py), single-memory bins stay the
         # layers' own memories. Checked against the memories the layers build (below, after _plan).
@@ -80,6 +90,7 @@ class Accelerator(wiring.Component):
         fold.validate(net, folding)
         self.net, self.folding = net, folding
         self.packing = packing
+        self.lut_ram = lut_ram
         self._shared = [] if packing is None else [b for b in packing.bins if not is_plain(b)]
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
@@ -109,7 +120,7 @@ class Accelerator(wiring.Component):
 
     def _plan(self):
         """The chain of stream components, in order, as (name, component)."""
-        net, folding = self.net, self.folding
+        net, folding, lut_ram = self.net, self.folding, self.lut_ram
         stages = []
         lanes, bits = self.frame.input.elems, ir.INPUT_BITS
         stages.append(("in_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
@@ -124,15 +135,19 @@ class Accelerator(wiring.Component):
                     lanes = g
                 stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
                 if layer.kernel == layer.stride:
-                    stages.append((layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits)))
+                    stages.append(
+                        (layer.name, MaxPool(layer.in_shape, layer.kernel, layer.stride, lanes, bits, lut_ram=lut_ram))
+                    )
                 else:  # overlapping (or gapped) windows: sliding window + window max
                     stages.append(
                         (
                             f"{layer.name}_swg",
-                            SlidingWindow(layer.in_shape, layer.kernel, lanes, bits, stride=layer.stride),
+                            SlidingWindow(
+                                layer.in_shape, layer.kernel, lanes, bits, stride=layer.stride, lut_ram=lut_ram
+                            ),
                         )
                     )
-                    stages.append((layer.name, WindowMax(layer.kernel, c, lanes, bits)))
+                    stages.append((layer.name, WindowMax(layer.kernel, c, lanes, bits, lut_ram=lut_ram)))
                 continue
             lf = folding[layer.name]
             if lanes != lf.simd:
@@ -143,7 +158,15 @@ class Accelerator(wiring.Component):
                 stages.append(
                     (
                         f"{layer.name}_swg",
-                        SlidingWindow(layer.in_shape, layer.kernel, lf.simd, bits, stride=layer.stride, pad=layer.pad),
+                        SlidingWindow(
+                            layer.in_shape,
+                            layer.kernel,
+                            lf.simd,
+                            bits,
+                            stride=layer.stride,
+                            pad=layer.pad,
+                            lut_ram=lut_ram,
+                        ),
                     )
                 )
             else:
@@ -158,7 +181,7 @@ class Accelerator(wiring.Component):
                 for p in b.placements
                 if p.item.split(".", 1)[0] == layer.name
             )
-            mvtu = MVTU(net, layer, lf, packed=roles)
+            mvtu = MVTU(net, layer, lf, packed=roles, lut_ram=lut_ram)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
         stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))

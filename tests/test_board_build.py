@@ -133,6 +133,27 @@ def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
     assert (d / "board_build.failed" / "bitscale_board.tim").is_file()  # the log is kept
 
 
+def test_ice40_core_is_elaborated_without_lut_ram(tmp_path):
+    """iCE40 has no LUT RAM: the core Yosys gets is the design elaborated with lut_ram=False (its small
+    memories "logic"); other families, and a hand-written stand-in core, get the build's file as it is."""
+    from bitscale.boards.build import core_verilog
+    from bitscale.hw.folding import default_folding
+    from bitscale.hw.generate import generate
+    from bitscale.nn.random_net import random_fc
+
+    net = random_fc([32, 16], 1, 1, in_features=64)
+    bd = tmp_path / "b"
+    generate(net, default_folding(net), bd)
+    text = (bd / "bitscale_top.v").read_text()
+    assert 'ram_style = "distributed"' in text
+    assert core_verilog(bd, "ecp5") == core_verilog(bd, "xc7") == text
+    ice = core_verilog(bd, "ice40")
+    assert 'ram_style = "distributed"' not in ice
+    assert ice == text.replace('ram_style = "distributed"', 'ram_style = "logic"')  # nothing else changes
+    standin = _standin_dir(tmp_path / "s", "icebreaker")
+    assert core_verilog(standin, "ice40") == (standin / "bitscale_top.v").read_text()
+
+
 def test_no_fit_message_names_the_numbers_and_a_way_out():
     from bitscale.boards.build import no_fit_message
 
