@@ -245,7 +245,9 @@ def fit_message(est) -> str:
 
     b = get_board(est.board)
     cap = {"LUT": b.lut, "FF": b.ff, "BRAM18": b.bram, "DSP": b.dsp}
-    name = {"BRAM18": est.bram_kind}
+    name = {"BRAM18": est.bram_kind, "LC": "logic cells"}
+    if "LC" in est.utilization:  # iCE40: the capacity counts logic cells (a LUT4 + a flip-flop each)
+        cap = {**cap, "LC": b.lut}
     parts = [
         f"{name.get(k, k)} {getattr(est, k):,}/{cap[k]:,} ({est.utilization[k]:.0%})"
         for k in cap
@@ -326,8 +328,9 @@ def choose_folding(
                 f"{est.clock_mhz:g} MHz), below --fps {float(fps):,.0f}; leave out --folding to "
                 f"auto-fold for it"
             )
+        cells = f"logic cells {est.LC:,} ({est.utilization['LC']:.0%}), " if "LC" in est.utilization else ""
         log(
-            f"estimate on {b.name}: LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
+            f"estimate on {b.name}: {cells}LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
             f"{est.BRAM18} ({est.utilization['BRAM18']:.0%}), DSP {est.DSP}, {est.fps:,.0f} FPS"
         )
     return f, source, (b.name if b is not None else None), est

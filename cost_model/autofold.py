@@ -21,7 +21,8 @@ weight, input, output or parameter word) are left out.
 
 Guaranteed: the returned Folding passes hw/folding.validate, its estimate
 meets ``target_fps`` and fits the board (each of LUT, BRAM, DSP at most
-``max_util`` of the board); otherwise UserError with the numbers.
+``max_util`` of the board; on iCE40 the LUT budget counts logic cells, ``model.ice40_cells``: a LUT4 and
+a flip-flop share one only where nextpnr can pack them); otherwise UserError with the numbers.
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class _Table:
         self.pe, self.simd, self.mode, self.mac = p, s, m, k
         self.cycles = c["cycles"].astype(np.int64)
         self.res = {k: np.asarray(c[k], float) for k in RESOURCES}
+        if family == "ice40":  # the part's capacity counts logic cells, which LUTs and flip-flops share
+            self.res["LUT"] = np.asarray(model.ice40_cells(c["LUT"], c["FF"]), float)
 
     def pick(self, budget: int, weights: dict) -> int | None:
         ok = self.cycles <= budget
@@ -161,7 +164,11 @@ def auto_fold(
     infos = model.layer_infos(net)
     coef = model.coefficients(board.family)
     tables = [_Table(info, board.family, coef, modes) for info in infos]
-    fixed: dict[str, Any] = {"LUT": coef.design("LUT")}  # + "pack": picks -> units packing saves
+    # per-design LUTs (iCE40: logic cells) + "pack": picks -> units packing saves
+    design_lut = coef.design("LUT")
+    if board.family == "ice40":
+        design_lut = float(model.ice40_cells(design_lut, coef.design("FF")))
+    fixed: dict[str, Any] = {"LUT": design_lut}
     if pack:
         fixed["pack"] = _packing_saving(net, tables, infos, board)
     clock = board.clock_mhz * 1e6
@@ -215,8 +222,10 @@ def _smallest_usage(tables, board, fixed=None) -> str:
     weights = {k: (1.0 / cap[k] if cap[k] else 1e6) for k in RESOURCES}
     budget = max(int(t.cycles.max()) for t in tables)
     picks = [t.pick(budget, weights) for t in tables]
+    name = {"LUT": "logic cells"} if board.family == "ice40" else {}
     return ", ".join(
-        f"{k} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}" for k in RESOURCES
+        f"{name.get(k, k)} {fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)):.0f}/{cap[k]}"
+        for k in RESOURCES
     )
 
 

@@ -812,6 +812,7 @@ class Estimate:
     utilization: dict
     design_LUT: int = 0  # the per-design intercept (top-level FIFOs, glue), included in LUT and FF
     design_FF: int = 0
+    LC: int = 0  # iCE40 logic cells (:func:`ice40_cells` of LUT and FF; what the part's capacity counts), 0 elsewhere
 
     @property
     def fits(self) -> bool:
@@ -837,6 +838,7 @@ class Estimate:
                 "bram_floor": self.bram_floor,
                 "fits": self.fits,
                 "utilization": dict(self.utilization),
+                **({"LC": self.LC} if self.family == "ice40" else {}),
             },
         }
 
@@ -863,7 +865,26 @@ class Estimate:
             dict(t["utilization"]),
             d.get("LUT", 0),
             d.get("FF", 0),
+            t.get("LC", 0),
         )
+
+
+# iCE40 logic cells. A logic cell (nextpnr's ICESTORM_LC) holds one LUT4, one flip-flop and one carry; the part's
+# capacity (iCEBreaker: 5,280) counts cells. nextpnr packs a flip-flop into the cell of the LUT4 that drives its
+# D input when that LUT drives nothing else; every other flip-flop (fed by another flip-flop, a block RAM, a
+# multi-fanout LUT: most of the pipeline, word and FIFO registers here) takes a cell of its own. Measured
+# (bench/ice40_lc.py: synth_ice40 + nextpnr-ice40 --pack-only on 8 designs, bench/results/ice40_lc.json): 20-32%
+# of the flip-flops share a cell, so cells = LUT + 0.75 FF (within 4% of nextpnr on Yosys' own LUT/FF counts).
+ICE40_FF_PACKED = 0.25
+
+
+def ice40_cells(lut, ff):
+    """iCE40 logic cells for ``lut`` LUT4s and ``ff`` flip-flops (scalars or arrays): LUT + (1 - packed) FF,
+    never below either count."""
+    return np.maximum(np.maximum(np.asarray(lut) + (1.0 - ICE40_FF_PACKED) * np.asarray(ff), lut), ff)
+
+
+ICE40_RULE = f"LC = max(LUT + {1 - ICE40_FF_PACKED:g} FF, LUT, FF)"
 
 
 # Latency bound, beyond the layers' own cycles (measured in cocotb, tests/test_sim_accelerator.py checks
@@ -932,6 +953,9 @@ def estimate(
         "BRAM18": tot["BRAM18"] / board.bram,
         "DSP": tot["DSP"] / board.dsp if board.dsp else (0.0 if tot["DSP"] == 0 else float("inf")),
     }
+    lc = int(round(float(ice40_cells(tot["LUT"], tot["FF"])))) if family == "ice40" else 0
+    if family == "ice40":  # the part's capacity counts logic cells (board.lut), which LUTs and FFs share
+        util["LC"] = lc / board.lut
     n_compute = len(net.compute_layers)
     latency = (
         sum(l.cycles for l in out)
@@ -956,4 +980,5 @@ def estimate(
         util,
         design["LUT"],
         design["FF"],
+        lc,
     )

@@ -54,7 +54,8 @@ def table(est) -> str:
     u = est.utilization
     rows.append(
         f"{est.board} @ {est.clock_mhz:g} MHz: {est.fps:,.0f} FPS, latency {est.latency_cycles} cycles; "
-        f"LUT {u['LUT']:.1%}, FF {u['FF']:.1%}, {est.bram_kind} {u['BRAM18']:.1%}, DSP {u['DSP']:.1%}"
+        + (f"logic cells {est.LC:,} = {u['LC']:.1%}, " if "LC" in u else "")
+        + f"LUT {u['LUT']:.1%}, FF {u['FF']:.1%}, {est.bram_kind} {u['BRAM18']:.1%}, DSP {u['DSP']:.1%}"
         + ("" if est.fits else "  (DOES NOT FIT)")
     )
     return "\n".join(rows)
