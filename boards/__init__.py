@@ -5,7 +5,8 @@
 EBR (4 Kib) on iCE40. ``bram18`` gives the same capacity in 18-Kib units so
 boards can be compared. Family facts (LUT size, block-RAM unit, DSP operand widths and inference
 threshold, whether the open toolchain places it) are :class:`Family` data in :data:`FAMILY`, read
-by the cost model, synthesis and the board flow.
+by the cost model, synthesis and the board flow; a Xilinx board's Vivado self-test pins are its
+:attr:`Board.shell` (:class:`XilinxShell`).
 
 Guaranteed: every Board's family and block-RAM unit agree with :data:`FAMILY` (checked on import).
 """
@@ -231,6 +232,26 @@ def family(name: str) -> Family:
 
 
 @dataclass(frozen=True)
+class XilinxShell:
+    """Pins of a Xilinx board for the Vivado self-test top (boards/vivado.py; checked against the board's
+    master XDC)."""
+
+    clock_mhz: float  # the board oscillator used
+    clock_pins: tuple[str, ...]  # (pin,) single-ended or (p, n) differential
+    clock_iostandard: str
+    clock_divide: int  # BUFGCE_DIV divide (UltraScale) to slow a fast oscillator
+    leds: tuple[str, ...]
+    led_iostandard: str
+    button: str | None = None  # restarts the self-test
+    button_iostandard: str | None = None
+    uart_tx: str | None = None  # the FPGA's transmit pin, where the PL reaches a USB UART
+    uart_iostandard: str | None = None
+    ps: str | None = None  # "ps7" | "ps8" | None (no processing system)
+    board_part: str | None = None  # Vivado board part for PS presets
+    config: tuple[str, ...] = ()  # bitstream configuration properties
+
+
+@dataclass(frozen=True)
 class Board:
     name: str
     family: str  # xc7 | xcup | ecp5 | ice40
@@ -249,6 +270,8 @@ class Board:
     # what the self-test shows on the board's LEDs, by amaranth-boards ("led", index): done, pass,
     # fail, or frames[i] (bit i of the count of frames received); () where the open flow builds none
     leds: tuple[str, ...] = ()
+    # Xilinx boards: the pins and oscillator of the Vivado self-test top (boards/vivado.py)
+    shell: XilinxShell | None = None
 
     @property
     def bram18(self) -> float:
@@ -281,6 +304,19 @@ BOARDS: dict[str, Board] = {
             dsp=220,
             clock_mhz=100.0,
             uart=True,
+            # Digilent PYNQ-Z1: 125 MHz sysclk; LD0..LD3; BTN0. The USB UART belongs to the PS.
+            shell=XilinxShell(
+                clock_mhz=125.0,
+                clock_pins=("H16",),
+                clock_iostandard="LVCMOS33",
+                clock_divide=1,
+                leds=("R14", "P14", "N16", "M14"),
+                led_iostandard="LVCMOS33",
+                button="D19",
+                button_iostandard="LVCMOS33",
+                ps="ps7",
+                board_part="www.digilentinc.com:pynq-z1:part0:1.0",
+            ),
         ),
         Board(
             "zcu104",
@@ -294,6 +330,19 @@ BOARDS: dict[str, Board] = {
             dsp=1728,
             clock_mhz=200.0,
             uart=True,
+            # ZCU104: 125 MHz CLK_125 (LVDS); GPIO_LED_0..3; GPIO_PB_SW0. UARTs belong to the PS.
+            shell=XilinxShell(
+                clock_mhz=125.0,
+                clock_pins=("F23", "E23"),
+                clock_iostandard="LVDS",
+                clock_divide=1,
+                leds=("D5", "D6", "A5", "B5"),
+                led_iostandard="LVCMOS33",
+                button="B4",
+                button_iostandard="LVCMOS33",
+                ps="ps8",
+                board_part="xilinx.com:zcu104:part0:1.1",
+            ),
         ),
         Board(
             "alveo-u250",
@@ -306,6 +355,19 @@ BOARDS: dict[str, Board] = {
             bram_bits=18432,
             dsp=12288,
             clock_mhz=250.0,
+            # Alveo U250: 300 MHz SYSCLK0 (DIFF_SSTL12) divided to 150 MHz; three user LEDs; the
+            # FPGA's UART transmit pin to the card's USB UART.
+            shell=XilinxShell(
+                clock_mhz=300.0,
+                clock_pins=("AY37", "AY38"),
+                clock_iostandard="DIFF_SSTL12",
+                clock_divide=2,
+                leds=("BC21", "BB21", "BA20"),
+                led_iostandard="LVCMOS12",
+                uart_tx="BF18",
+                uart_iostandard="LVCMOS12",
+                config=("CFGBVS GND", "CONFIG_VOLTAGE 1.8", "BITSTREAM.CONFIG.SPI_BUSWIDTH 4"),
+            ),
         ),
         Board(
             "ulx3s-85f",

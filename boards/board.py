@@ -121,15 +121,16 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         leds = {f"led {i}": what for i, what in LED_MAP[board.name].items()}
         nxt = f"bitscale build {bdir}"
     else:
-        from bitscale.boards.vivado import LED_STATUS, SHELLS
+        from bitscale.boards.vivado import LED_STATUS, shell
 
-        leds = {f"LD{i}": LED_STATUS[i] for i in range(len(SHELLS[board.name].leds))}
+        leds = {f"LD{i}": LED_STATUS[i] for i in range(len(shell(board.name).leds))}
         nxt = (
             f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
-            if SHELLS[board.name].ps
+            if shell(board.name).ps
             else f"vivado -mode batch -source {bdir / 'vivado' / 'create_selftest_project.tcl'} -tclargs bitstream"
         )
-    has_uart = board.family in ("ecp5", "ice40") or board.name == "alveo-u250"
+    # the open flow's boards have an amaranth-boards UART; a Xilinx board where its shell reaches one
+    has_uart = board.shell.uart_tx is not None if board.shell is not None else board.platform is not None
     doc = {
         "format": "bitscale.BoardBuild",
         "version": 1,

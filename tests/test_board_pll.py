@@ -283,11 +283,11 @@ def test_real_build_picks_the_fastest_pll_clock_that_closes(tmp_path):
 def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
     import re
 
-    from bitscale.boards.vivado import SHELLS, board_top_verilog, project_tcl, shell_pll, xdc
+    from bitscale.boards.vivado import board_top_verilog, project_tcl, shell_pll, xdc
 
     b = BOARDS[board]
     pll = shell_pll(b)
-    assert legal(pll) == [] and pll.fout_mhz == b.clock_mhz and pll.fin_mhz == SHELLS[board].clock_mhz
+    assert legal(pll) == [] and pll.fout_mhz == b.clock_mhz and pll.fin_mhz == b.shell.clock_mhz
     top = board_top_verilog(board, pll)
     p = pll.primitive_params()
     assert f"{pll.primitive} #(.CLKIN1_PERIOD({1000 / pll.fin_mhz:.3f}), .DIVCLK_DIVIDE({p['DIVCLK_DIVIDE']})," in top
@@ -298,7 +298,7 @@ def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
     assert "if (!locked) por <= 4'h0;" in top and re.search(r"wire rst = \(por != 4'hf\)", top)
     con = xdc(board, pll)
     osc = re.search(r"create_clock -period ([\d.]+) -name board_clk", con)
-    assert osc and float(osc.group(1)) == pytest.approx(1000 / SHELLS[board].clock_mhz, abs=1e-3)
+    assert osc and float(osc.group(1)) == pytest.approx(1000 / b.shell.clock_mhz, abs=1e-3)
     gen = re.search(
         r"create_generated_clock -name accel_clk -source \[get_pins mmcm/CLKIN1\] "
         r"-multiply_by (\d+) -divide_by (\d+) \[get_pins mmcm/CLKOUT0\]",
@@ -308,9 +308,9 @@ def test_vivado_top_has_an_mmcm_and_a_constraint_at_the_chosen_clock(board):
     # another clock on request
     faster = shell_pll(b, 150.0)
     assert faster.fout_mhz == 150.0 and "multiply_by" in xdc(board, faster)
-    if SHELLS[board].ps:
+    if b.shell.ps:
         tcl = project_tcl(b, 32, 16, clock_mhz=pll.fout_mhz)
-        key = "PCW_FPGA0_PERIPHERAL_FREQMHZ" if SHELLS[board].ps == "ps7" else "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"
+        key = "PCW_FPGA0_PERIPHERAL_FREQMHZ" if b.shell.ps == "ps7" else "PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ"
         assert f"CONFIG.{key} {{{pll.fout_mhz:g}}}" in tcl
 
 

@@ -89,14 +89,14 @@ endmodule
 def test_vivado_files(core_dir, tmp_path, board):
     from bitscale.boards import get
     from bitscale.hw.frame import FrameFormat
-    from bitscale.boards.vivado import SHELLS, dma_width, verilog_ports
+    from bitscale.boards.vivado import dma_width, shell as shell_of, verilog_ports
 
     d = _board_dir(core_dir, tmp_path, board)
     v = d / "vivado"
     doc = json.loads((d / "board.json").read_text())
     design = json.loads((d / "design.json").read_text())
     frame = FrameFormat.from_json(design["frame"])
-    shell = SHELLS[board]
+    shell = shell_of(board)
     assert sorted(p.name for p in v.iterdir()) == doc["vivado"]
 
     # the core's Verilog header == design.json's ports
