@@ -34,7 +34,7 @@ from pathlib import Path
 from bitscale.boards import BOARDS, XilinxShell
 from bitscale.boards import get as get_board
 from bitscale.errors import UserError
-from bitscale.hw.frame import CORE_PORTS
+from bitscale.hw.frame import AXIS_OUTPUTS, CORE_PORTS
 
 DMA_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
 
@@ -75,10 +75,7 @@ def verilog_ports(text: str, module: str) -> dict[str, tuple[str, int]]:
 def check_core_ports(core_verilog: str, frame) -> None:
     """UserError unless ``bitscale_top`` has exactly the agreed ports with the frame's tdata widths."""
     ports = verilog_ports(core_verilog, "bitscale_top")
-    expect = {
-        p: ("output" if p in ("s_axis_tready", "m_axis_tdata", "m_axis_tvalid", "m_axis_tlast") else "input", 1)
-        for p in CORE_PORTS
-    }
+    expect = {p: ("output" if p in AXIS_OUTPUTS else "input", 1) for p in CORE_PORTS}
     expect["s_axis_tdata"] = ("input", frame.input.tdata_width)
     expect["m_axis_tdata"] = ("output", frame.output.tdata_width)
     if ports != expect:

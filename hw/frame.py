@@ -31,6 +31,8 @@ AXIS_PORTS = (
     "m_axis_tlast",
 )
 CORE_PORTS = ("clk", "rst", *AXIS_PORTS)
+# the ones the core drives (outputs of bitscale_top); the rest are its inputs
+AXIS_OUTPUTS = ("s_axis_tready", "m_axis_tdata", "m_axis_tvalid", "m_axis_tlast")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetInserter, 
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from bitscale.hw.frame import FrameFormat
+from bitscale.hw import axis
+from bitscale.hw.frame import AXIS_OUTPUTS, AXIS_PORTS, FrameFormat
 from bitscale.hw.stream_harness import CONTROL, STATUS, StreamHarness
 
 TOP_NAME = "bitscale_harness"
@@ -91,44 +92,22 @@ class HarnessTop(wiring.Component):
         fin, fout = self.frame.input, self.frame.output
         if self.dut is not None:
             m.submodules.dut = ResetInserter(rst)(self.dut)
-            d = self.dut
-            s_tdata, s_tvalid, s_tready, s_tlast = d.s_axis_tdata, d.s_axis_tvalid, d.s_axis_tready, d.s_axis_tlast
-            m_tdata, m_tvalid, m_tready, m_tlast = d.m_axis_tdata, d.m_axis_tvalid, d.m_axis_tready, d.m_axis_tlast
-        else:
-            s_tdata, s_tvalid, s_tready, s_tlast = (
-                Signal(fin.tdata_width, name="s_axis_tdata"),
-                Signal(name="s_axis_tvalid"),
-                Signal(name="s_axis_tready"),
-                Signal(name="s_axis_tlast"),
-            )
-            m_tdata, m_tvalid, m_tready, m_tlast = (
-                Signal(fout.tdata_width, name="m_axis_tdata"),
-                Signal(name="m_axis_tvalid"),
-                Signal(name="m_axis_tready"),
-                Signal(name="m_axis_tlast"),
-            )
-            m.submodules.dut = Instance(
-                self.dut_module,
-                i_clk=ClockSignal(),
-                i_rst=rst,
-                i_s_axis_tdata=s_tdata,
-                i_s_axis_tvalid=s_tvalid,
-                o_s_axis_tready=s_tready,
-                i_s_axis_tlast=s_tlast,
-                o_m_axis_tdata=m_tdata,
-                o_m_axis_tvalid=m_tvalid,
-                i_m_axis_tready=m_tready,
-                o_m_axis_tlast=m_tlast,
-            )
+            s_axis, m_axis = axis.flat(self.dut, "s_axis"), axis.flat(self.dut, "m_axis")
+        else:  # the Verilog module's ports, as its instance connects them (hw/frame.AXIS_PORTS)
+            widths = {"s_axis_tdata": fin.tdata_width, "m_axis_tdata": fout.tdata_width}
+            port = {name: Signal(widths.get(name, 1), name=name) for name in AXIS_PORTS}
+            s_axis, m_axis = axis.flat(port, "s_axis"), axis.flat(port, "m_axis")
+            conns: dict[str, Any] = {f"{'o' if n in AXIS_OUTPUTS else 'i'}_{n}": sig for n, sig in port.items()}
+            m.submodules.dut = Instance(self.dut_module, i_clk=ClockSignal(), i_rst=rst, **conns)
         m.d.comb += [
-            s_tdata.eq(h.src.payload.data),
-            s_tvalid.eq(h.src.valid),
-            s_tlast.eq(h.src.payload.last),
-            h.src.ready.eq(s_tready),
-            h.sink.payload.data.eq(m_tdata),
-            h.sink.payload.last.eq(m_tlast),
-            h.sink.valid.eq(m_tvalid),
-            m_tready.eq(h.sink.ready),
+            s_axis.payload.data.eq(h.src.payload.data),
+            s_axis.valid.eq(h.src.valid),
+            s_axis.payload.last.eq(h.src.payload.last),
+            h.src.ready.eq(s_axis.ready),
+            h.sink.payload.data.eq(m_axis.payload.data),
+            h.sink.payload.last.eq(m_axis.payload.last),
+            h.sink.valid.eq(m_axis.valid),
+            m_axis.ready.eq(h.sink.ready),
         ]
         return m
 

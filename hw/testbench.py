@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Signal, Value
 from amaranth.sim import Simulator
 
 
@@ -24,6 +24,8 @@ def run_stream(
     """
     inp = dut.inp if inp is None else inp
     out = dut.out if out is None else out
+    # a payload that is not a plain signal (a data.View, hw/axis.FlatPayload) is set and sampled as its bits
+    in_payload, out_payload = Value.cast(inp.payload), Value.cast(out.payload)
     got, cycles = [], []
 
     async def producer(ctx):
@@ -31,7 +33,7 @@ def run_stream(
         for w in words:
             while in_gap and rng.random() < in_gap:
                 await ctx.tick()
-            ctx.set(inp.payload, w)
+            ctx.set(in_payload, w)
             ctx.set(inp.valid, 1)
             # wait for the beat to be taken; not tick().until(): the producer runs in the background, and an
             # until() still pending when the simulation ends leaves an async generator that cannot be closed
@@ -48,7 +50,7 @@ def run_stream(
         while len(got) < n_out:
             ready = not (out_stall and rng.random() < out_stall)
             ctx.set(out.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(out.valid, out.payload)
+            _, _, valid, payload = await ctx.tick().sample(out.valid, out_payload)
             if valid and ready:
                 got.append(payload)
                 cycles.append(cycle)
@@ -75,20 +77,17 @@ def run_stream(
 def run_accelerator(acc, frames, **kw):
     """Frames (N, *input_shape) of uint8 through an Accelerator; returns ((N, classes) int64, cycles, tlasts).
 
-    ``cycles`` is the cycle of each output beat, ``tlasts`` the m_axis_tlast of each.
+    ``cycles`` is the cycle of each output beat, ``tlasts`` the m_axis_tlast of each. The ports are
+    driven as hw/axis.py streams (tlast in, unused by the core, stays low).
     """
     import numpy as np
-    from types import SimpleNamespace
+
+    from bitscale.hw import axis
 
     fin, fout = acc.frame.input, acc.frame.output
     words = [w for f in frames for w in fin.pack(np.asarray(f).reshape(-1))]
-    inp = SimpleNamespace(payload=acc.s_axis_tdata, valid=acc.s_axis_tvalid, ready=acc.s_axis_tready)
-    out = SimpleNamespace(payload=acc.m_axis_tdata, valid=acc.m_axis_tvalid, ready=acc.m_axis_tready)
-    lasts = []
-    # sample tlast alongside the data by packing it above the payload
-    from amaranth.hdl import Cat
-
-    out.payload = Cat(acc.m_axis_tdata, acc.m_axis_tlast)
+    inp, out = axis.flat(acc, "s_axis"), axis.flat(acc, "m_axis")
+    # an output word is the beat's payload: tdata, with tlast in the bit above it
     got, cycles = run_stream(acc, words, len(frames) * fout.beats, inp=inp, out=out, **kw)
     mask = (1 << fout.tdata_width) - 1
     lasts = [bool(w >> fout.tdata_width) for w in got]
