@@ -34,7 +34,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cost_common import CALIBRATION, ROOT, VALIDATION, cached, progress, synthesized, write_result  # noqa: E402
+from cost_common import (  # noqa: E402
+    CALIBRATION,
+    ROOT,
+    VALIDATION,
+    cached,
+    hw_commit,
+    progress,
+    synthesized,
+    write_result,
+)
 
 LAM = 0.02
 
@@ -207,16 +216,21 @@ def main(argv=None):
         "lambda": LAM,
         "families": {},
     }
-    report = {"families": {}}
+    report = {"families": {}, "hw_commit": hw_commit()}
     for fam, items in data.items():
         cost_model, preds = fit_family(items, fam)
         fam_out, fam_rep = cost_model.to_json(), {"prior_only": list(cost_model.prior_only)}
+        # runs of the current hw/ (bench/cost_common.hw_commit): estimate() describes their RTL; older runs are
+        # fitted with their own RTL's terms, but estimate() (both columns) describes today's, so their errors
+        # are partly the RTL change
+        current = np.array([r.get("hw_commit") == report["hw_commit"] for _, r in items])
         for target in ("LUT", "FF"):
             y, pred, loo = preds[target]
             errs = (pred - y) / y
             lerrs = (loo - y) / y
             fam_rep[target] = {
                 "designs": [d.name for d, _ in items],
+                "hw_commit": [r.get("hw_commit", "unknown") for _, r in items],
                 "yosys": y.tolist(),
                 "fit": [int(v) for v in pred.tolist()],
                 "loo": [int(v) for v in loo.tolist()],
@@ -230,6 +244,27 @@ def main(argv=None):
                 f"(max {fam_rep[target]['max_abs_err']:.1%}); leave-one-out mean "
                 f"{fam_rep[target]['loo_mean_abs_err']:.1%} (max {fam_rep[target]['loo_max_abs_err']:.1%})"
             )
+            for name, mask in (("current", current), ("older", ~current)):
+                if not mask.any():
+                    continue
+                e, le = np.abs(errs[mask]), np.abs(lerrs[mask])
+                tol = 0.15 if target == "LUT" else 0.20
+                fam_rep[target][name] = {
+                    "runs": int(mask.sum()),
+                    "mean_abs_err": round(float(e.mean()), 4),
+                    "max_abs_err": round(float(e.max()), 4),
+                    "loo_mean_abs_err": round(float(le.mean()), 4),
+                    "loo_max_abs_err": round(float(le.max()), 4),
+                    f"within_{round(tol * 100)}": int((e <= tol).sum()),
+                    f"loo_within_{round(tol * 100)}": int((le <= tol).sum()),
+                }
+                c = fam_rep[target][name]
+                progress(
+                    f"  {'current hw/ (' + report['hw_commit'] + ')' if name == 'current' else 'older hw/'} runs: {c['runs']}: "
+                    f"fit mean {c['mean_abs_err']:.1%} (max {c['max_abs_err']:.1%}, within {tol:.0%} "
+                    f"{c[f'within_{round(tol * 100)}']}), leave-one-out mean {c['loo_mean_abs_err']:.1%} (max "
+                    f"{c['loo_max_abs_err']:.1%}, within {tol:.0%} {c[f'loo_within_{round(tol * 100)}']})"
+                )
         out["families"][fam] = fam_out
         report["families"][fam] = fam_rep
     # keep families fitted earlier that this run did not touch
