@@ -87,6 +87,15 @@ def _prepare(
     net = template_net(run_dir, cfg)
     sens_path = run_dir / "sensitivity.json"
     sens = sens_mod.read(sens_path) if sens_path.is_file() else None
+    # the ILP's costs first: a bad budget is one line before minutes of sensitivity
+    problem = Problem(net, None, board_obj, fps, wbits, abits, perturbation=lambda li, w, a: 0.0)
+    budget = problem.default_budget()
+    for r, v in (("LUT", lut), ("BRAM18", bram), ("DSP", dsp)):
+        if v is not None:
+            if not isinstance(v, int) or v < 0:
+                raise UserError(f"--{r.lower().replace('18', '')} must be a non-negative integer, not {v!r}")
+            budget[r] = v
+    problem.check_feasible(budget)
     need = set(wbits) | set(abits)
     if sens is None or not need <= set(sens.get("bits", [])):
         bits = sorted(need | set(sens_mod.DEFAULT_BITS))
@@ -94,45 +103,58 @@ def _prepare(
         sens = sens_mod.sensitivity(run_dir, samples=samples, bits=bits, log=log)
         if cache_sensitivity:
             sens_mod.write(sens, sens_path)
-    problem = Problem(net, sens, board_obj, fps, wbits, abits)
-    budget = problem.default_budget()
-    for r, v in (("LUT", lut), ("BRAM18", bram), ("DSP", dsp)):
-        if v is not None:
-            if not isinstance(v, int) or v < 0:
-                raise UserError(f"--{r.lower().replace('18', '')} must be a non-negative integer, not {v!r}")
-            budget[r] = v
+    problem.set_sensitivity(sens)
     return cfg, sens, problem, budget
 
 
-def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, board_obj, budget: dict, log) -> dict:
+def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, board_obj, budget: dict, log):
     """Fine-tune solution ``s`` with QAT from RUN_DIR's checkpoint into ``out_run`` (a normal run dir,
-    plus folding.json and estimate.json at the ILP's folding); returns the point's measured fields."""
+    plus folding.json and estimate.json), and make its full estimate fit ``budget``: the ILP's folding
+    when the trained network's estimate() fits it (the ILP costs tables at their declared width, the
+    trained ones are usually narrower), else the cheapest folding of the trained network that fits
+    (cost_model.search.fit_folding: the exact ILP over its own per-layer costs, checked by estimate());
+    if none does, the configuration is cut off, the ILP re-solved and the new one fine-tuned (at most
+    3 configurations). Returns (the solution trained, the point's measured fields)."""
     from dataclasses import replace
 
-    from bitscale.cost_model import estimate
+    from bitscale.cost_model.search import fit_folding
     from bitscale.hw.folding import Folding
     from bitscale.nn import ir
     from bitscale.nn.train import TrainConfig
     from bitscale.nn.train import train as train_run
 
     kw = {k: v for k, v in cfg.to_json().items() if k not in ("wbits", "abits", "epochs", "lr")}
-    tcfg = TrainConfig(wbits=s.wbits, abits=s.abits, epochs=epochs, lr=lr if lr is not None else cfg.lr, **kw)
-    log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
-    m = train_run(tcfg, out_run, log=log, init_from=run_dir)
-    tnet = ir.load(out_run)
-    folding = problem.folding(s)  # the folding the ILP costed for this point
-    # named after the trained network's layers (a float source's template net names its own: dense0, ...)
-    names = [l.name for l in tnet.compute_layers]
-    assert len(names) == len(folding.layers), (names, folding)
-    folding = Folding(tuple(replace(f, name=n) for f, n in zip(folding.layers, names)))
-    est = estimate(tnet, folding, board_obj)
+    excluded: list = []
+    while True:
+        tcfg = TrainConfig(wbits=s.wbits, abits=s.abits, epochs=epochs, lr=lr if lr is not None else cfg.lr, **kw)
+        log(f"fine-tuning {tcfg.label} from {run_dir} ({epochs} epochs)")
+        m = train_run(tcfg, out_run, log=log, init_from=run_dir)
+        tnet = ir.load(out_run)
+        ilp_folding = problem.folding(s)  # the folding the ILP costed for this point
+        # named after the trained network's layers (a float source's template net names its own: dense0, ...)
+        names = [l.name for l in tnet.compute_layers]
+        assert len(names) == len(ilp_folding.layers), (names, ilp_folding)
+        ilp_folding = Folding(tuple(replace(f, name=n) for f, n in zip(ilp_folding.layers, names)))
+        try:
+            folding, est = fit_folding(tnet, board_obj, problem.fps, budget, ilp_folding)
+            break
+        except UserError as e:
+            excluded.append((s.wbits, s.abits))
+            log(f"{tcfg.label}: the trained network fits no folding within the budget ({e}); cut off, re-solving")
+            if len(excluded) >= 3:
+                raise UserError(
+                    f"{len(excluded)} searched configurations trained to networks that fit no folding within "
+                    f"the budget {budget}; the last: {e}"
+                ) from None
+            shutil.rmtree(out_run, ignore_errors=True)
+            s = problem.solve(budget, exclude=excluded)
     (out_run / "folding.json").write_text(json.dumps(folding.to_json(), indent=1))
     (out_run / "estimate.json").write_text(json.dumps(est.to_json(), indent=1))
     log(
         f"{tcfg.label}: test {m['test_acc']:.4f}, estimate LUT {est.LUT} BRAM18 {est.BRAM18} "
-        f"DSP {est.DSP} at {est.fps:,.0f} FPS"
+        f"DSP {est.DSP} at {est.fps:,.0f} FPS" + ("" if folding == ilp_folding else " (refolded to fit the budget)")
     )
-    return {
+    return s, {
         "test_acc": m["test_acc"],
         "golden_test_acc": m["golden_test_acc"],
         "golden_agreement": m["golden_agreement"],
@@ -145,6 +167,8 @@ def _fine_tune(problem, s, cfg, run_dir: Path, out_run: Path, epochs: int, lr, b
             "fits_budget": all(getattr(est, r) <= budget[r] for r in ("LUT", "BRAM18", "DSP")),
         },
         "folding": folding.to_json(),
+        "refolded": folding != ilp_folding,
+        "excluded": [{"wbits": list(w), "abits": list(a)} for w, a in excluded],
     }
 
 
@@ -215,22 +239,20 @@ def search(
         sens_mod.write(sens, tmp / "sensitivity.json")
         done = {}
         for i, s in enumerate(sols):
-            point = {"name": f"p{i}", **s.to_json(), "label": precision.label(s.wbits, s.abits)}
             pdir = tmp / f"p{i}"
             pdir.mkdir()
-            (pdir / "precision.json").write_text(json.dumps(precision.precision_json(s.wbits, s.abits), indent=1))
+            fields: dict = {}
             if train:
                 key = (s.wbits, s.abits)
                 if key in done:
-                    point["same_as"] = done[key]
+                    fields["same_as"] = done[key]
                 else:
-                    done[key] = point["name"]
-                    point.update(
-                        {
-                            "run_dir": f"p{i}/run",
-                            **_fine_tune(problem, s, cfg, run_dir, pdir / "run", epochs, lr, board_obj, budget, log),
-                        }
-                    )
+                    done[key] = f"p{i}"
+                    pbudget = dict(budget, **s.budget)
+                    s, tuned = _fine_tune(problem, s, cfg, run_dir, pdir / "run", epochs, lr, board_obj, pbudget, log)
+                    fields.update({"run_dir": f"p{i}/run", **tuned})
+            point = {"name": f"p{i}", **s.to_json(), "label": precision.label(s.wbits, s.abits), **fields}
+            (pdir / "precision.json").write_text(json.dumps(precision.precision_json(s.wbits, s.abits), indent=1))
             doc["points"].append(point)
         (tmp / "search.json").write_text(json.dumps(doc, indent=1))
         umask = os.umask(0)
@@ -297,6 +319,7 @@ def search_point(
         "candidates": {"wbits": sorted(set(wbits)), "abits": sorted(set(abits))},
         "fine_tune": {"epochs": epochs, "lr": lr if lr is not None else cfg.lr, "init_from": str(source_run)},
     }
-    doc.update(_fine_tune(problem, s, cfg, source_run, out_run, epochs, lr, board_obj, budget, log))
+    s, tuned = _fine_tune(problem, s, cfg, source_run, out_run, epochs, lr, board_obj, dict(budget, BRAM18=b), log)
+    doc.update({"label": precision.label(s.wbits, s.abits), **s.to_json(), **tuned})
     (out_run / "search_point.json").write_text(json.dumps(doc, indent=1))
     return doc

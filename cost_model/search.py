@@ -46,6 +46,7 @@ from bitscale.cost_model import model
 from bitscale.cost_model.autofold import MAX_UTIL, RESOURCES, _Table
 from bitscale.errors import UserError
 from bitscale.hw import folding as fold
+from bitscale.hw import inventory
 from bitscale.nn import ir
 
 INPUT_BITS = ir.INPUT_BITS
@@ -61,7 +62,9 @@ class Solution:
     predicted: dict  # {"LUT", "BRAM18", "DSP"} totals at the chosen foldings
     layers: tuple[dict, ...]  # per layer: name, wbits, abits, out_bits, pe, simd, mode, LUT, BRAM18, DSP, cycles
     budget: dict
-    solve_seconds: float
+    solve_seconds: float  # all ILP solves together (the lazy check's re-solves included)
+    checked: dict | None = None  # the full check's totals (e.g. estimate() of the network), when one was given
+    rounds: int = 1  # ILP solves: 1 + the solutions the check rejected (each cut off, then re-solved)
 
     def to_json(self) -> dict:
         return {
@@ -72,6 +75,8 @@ class Solution:
             "layers": [dict(l) for l in self.layers],
             "budget": dict(self.budget),
             "solve_seconds": self.solve_seconds,
+            "checked": None if self.checked is None else dict(self.checked),
+            "rounds": self.rounds,
         }
 
 
@@ -122,10 +127,21 @@ def layer_info_at(base: model.LayerInfo, layer: ir.Layer, wbits: int, abits: int
 
 
 class CostTable:
-    """Per layer and (w, a_in, a_out): the resources at the folding auto-folding picks for a cycle budget."""
+    """Per layer and (w, a_in, a_out): the Pareto-optimal foldings reaching a cycle budget, with their resources.
+
+    ``exact``: only the network's own bits, costed from its own tables (what estimate() sums), not the
+    declared-width bound of other widths."""
 
     def __init__(
-        self, net: ir.QuantizedNetwork, board: Board, fps: float, wbits, abits, modes=fold.MODES, max_options: int = 8
+        self,
+        net: ir.QuantizedNetwork,
+        board: Board,
+        fps: float,
+        wbits,
+        abits,
+        modes=fold.MODES,
+        max_options: int = 8,
+        exact: bool = False,
     ):
         self.board, self.fps = board, fps
         self.layers = net.compute_layers
@@ -142,6 +158,11 @@ class CostTable:
         # auto-folding's own pick first; [] when no folding reaches it
         self.cost = {}
         for li, layer in enumerate(self.layers):
+            if exact:
+                ao = self.layers[li + 1].in_bits if li < n - 1 else 0
+                t = _Table(bases[li], board.family, coef, modes)
+                self.cost[(li, layer.wbits, layer.in_bits, ao)] = _options(t, self.budget_cycles, weights, max_options)
+                continue
             a_ins = (INPUT_BITS,) if li == 0 else self.abits
             a_outs = self.abits if li < n - 1 else (0,)
             for w in self.wbits:
@@ -189,6 +210,7 @@ def _options(t: _Table, budget: int, weights: dict, k: int) -> list[dict]:
                 "pe": int(t.pe[g]),
                 "simd": int(t.simd[g]),
                 "mode": model.MODES[int(t.mode[g])],
+                "mac": inventory.MACS[int(t.mac[g])],  # the costs are this MAC resource's: the folding must say so
                 "cycles": int(t.cycles[g]),
                 **{r: int(res[i][j]) for j, r in enumerate(RESOURCES)},
             }
@@ -234,8 +256,17 @@ class Problem:
         abits=(2, 4, 8),
         modes=fold.MODES,
         perturbation=None,
+        exact: bool = False,
+        max_options: int = 8,
     ):
+        """``exact``: the network's own bits only, costed from its own tables (per layer what estimate()
+        sums; ``wbits``/``abits``/``sens`` are then ignored and every folding costs zero perturbation):
+        the ILP over foldings alone, which :func:`fit_folding` solves."""
         self.board = get_board(board) if isinstance(board, str) else board
+        if exact:
+            cl = net.compute_layers
+            wbits, abits = sorted({l.wbits for l in cl}), sorted({l.in_bits for l in cl})
+            perturbation = lambda li, w, a: 0.0  # noqa: E731
         _check_bits(wbits, "--wbits")
         _check_bits(abits, "--abits")
         if not (isinstance(fps, (int, float)) and fps > 0):
@@ -244,28 +275,21 @@ class Problem:
         self.net = net
         import scipy.optimize  # noqa: F401  (imported here so solve_seconds times the solver, not the import)
 
-        self.costs = CostTable(net, self.board, fps, sorted(set(wbits)), sorted(set(abits)), modes)
+        self.costs = CostTable(net, self.board, fps, sorted(set(wbits)), sorted(set(abits)), modes, max_options, exact)
         layers = self.costs.layers
         n = len(layers)
-        if sens is not None and len(sens["layers"]) != n:
-            raise UserError(f"sensitivity.json has {len(sens['layers'])} layers, the network {n} compute layers")
-        if perturbation is not None:
-            pert = perturbation
-        elif sens is not None:
-            pert = lambda li, w, a: _perturbation(sens, li, w, a)  # noqa: E731
-        else:
-            raise ValueError("the ILP needs a sensitivity table or a perturbation function")
         W, A = self.costs.wbits, self.costs.abits
         self.choices = [[(w, a) for w in W for a in ((INPUT_BITS,) if li == 0 else A)] for li in range(n)]
         # one binary z per (layer, w, a in, a out, folding option) reaching the FPS (a out = 0 for the last)
         self.keys = [(*key, f) for key, opts in self.costs.cost.items() for f in range(len(opts))]
         k = self.nvar = len(self.keys)
-        self.pert = np.array([pert(li, w, a) for li, w, a, _, _ in self.keys], float)
         self.res = {r: np.array([self.costs.cost[key[:4]][key[4]][r] for key in self.keys], float) for r in RESOURCES}
-        # among equal perturbations prefer the cheaper hardware (a tie-break far below any real difference)
-        cap = {"LUT": self.board.lut, "BRAM18": self.board.bram, "DSP": self.board.dsp or 1}
-        tie = sum(self.res[r] / cap[r] for r in RESOURCES)
-        self.obj = self.pert + 1e-9 * tie
+        if perturbation is not None:
+            self.set_perturbation(perturbation)
+        elif sens is not None:
+            self.set_sensitivity(sens)
+        else:
+            raise ValueError("the ILP needs a sensitivity table or a perturbation function")
         rows = []
         for li in range(n):  # one choice per layer
             rows.append((np.array([key[0] == li for key in self.keys], float), 1.0))
@@ -288,6 +312,26 @@ class Problem:
         self.integrality = np.ones(k)
         self.ub = np.ones(k)
 
+    def set_sensitivity(self, sens: dict) -> None:
+        """The objective from a sensitivity table (nn/sensitivity.py)."""
+        n = len(self.costs.layers)
+        if len(sens["layers"]) != n:
+            raise UserError(f"sensitivity.json has {len(sens['layers'])} layers, the network {n} compute layers")
+        self.set_perturbation(lambda li, w, a: _perturbation(sens, li, w, a))
+
+    def set_perturbation(self, pert) -> None:
+        """The objective: ``pert(layer, wbits, abits in)`` per chosen layer, summed."""
+        self.pert = np.array([pert(li, w, a) for li, w, a, _, _ in self.keys], float)
+        # among equal perturbations prefer the cheaper hardware (a tie-break far below any real difference)
+        cap = {"LUT": self.board.lut, "BRAM18": self.board.bram, "DSP": self.board.dsp or 1}
+        tie = sum(self.res[r] / cap[r] for r in RESOURCES)
+        self.obj = self.pert + (1e-9 if self.pert.any() else 1.0) * tie
+
+    def check_feasible(self, budget: dict) -> None:
+        """UserError (the infeasible-budget line) when no configuration fits ``budget``."""
+        if self._milp(np.zeros(self.nvar), budget).x is None:
+            self._infeasible(budget)
+
     @property
     def n_layers(self) -> int:
         return len(self.choices)
@@ -296,7 +340,7 @@ class Problem:
         b = self.board
         return {"LUT": int(max_util * b.lut), "BRAM18": int(max_util * b.bram), "DSP": int(max_util * b.dsp)}
 
-    def _milp(self, c, budget):
+    def _milp(self, c, budget, cuts=()):
         from scipy.optimize import Bounds, LinearConstraint, milp
 
         # scipy leaves lb/ub unannotated; pyright infers `float` from their -np.inf/np.inf defaults
@@ -304,6 +348,10 @@ class Problem:
         for r, v in budget.items():
             if v is not None:
                 cons.append(LinearConstraint(self.res[r][None, :], -np.inf, float(v) - self.costs.fixed[r] + 1e-6))
+        for idx in cuts:  # no-good cuts: not all of these variables at once (one per layer is chosen)
+            row = np.zeros(self.nvar)
+            row[idx] = 1.0
+            cons.append(LinearConstraint(row[None, :], -np.inf, self.n_layers - 0.5))
         bounds = Bounds(np.zeros(self.nvar), self.ub)  # pyright: ignore[reportArgumentType]  (as above)
         return milp(c, constraints=cons, integrality=self.integrality, bounds=bounds, options={"presolve": True})
 
@@ -332,19 +380,56 @@ class Problem:
                 tot[r] += cost[r]
         return {r: round(v) for r, v in tot.items()}
 
-    def solve(self, budget: dict) -> Solution:
-        """The least-perturbation configuration within ``budget`` ({"LUT", "BRAM18", "DSP"}: int or None)."""
+    def config_cut(self, wbits, abits) -> np.ndarray:
+        """The variables of one configuration (every folding option of its per-layer bits): a no-good cut
+        on them excludes that configuration."""
+        n = self.n_layers
+        want = {(li, wbits[li], abits[li], abits[li + 1] if li < n - 1 else 0) for li in range(n)}
+        return np.array([i for i, key in enumerate(self.keys) if key[:4] in want], int)
+
+    def solve(self, budget: dict, check=None, exclude=(), max_rounds: int = 50) -> Solution:
+        """The least-perturbation configuration within ``budget`` ({"LUT", "BRAM18", "DSP"}: int or None).
+
+        ``check``: the full estimate of a solution (``check(sol) -> {"LUT", "BRAM18", "DSP"}``, e.g. the
+        cost model's estimate() of the network at the chosen folding, with every design-level term). The
+        ILP's linear per-layer costs are its prediction; a solution whose check exceeds a budget is cut
+        off (a no-good cut on exactly its variables) and the ILP re-solved, up to ``max_rounds`` solves:
+        the result is the least-perturbation solution whose *check* fits (among those the ILP ranks
+        first), and its ``checked`` holds the check's totals. ``exclude``: (wbits, abits) configurations
+        cut off from the start (e.g. ones whose trained network fitted no folding)."""
         for r, v in budget.items():
             if r not in RESOURCES:
                 raise UserError(f"unknown resource {r!r} in the budget; expected {', '.join(RESOURCES)}")
             if v is not None and not (isinstance(v, (int, float)) and v >= 0):
                 raise UserError(f"--{r.lower().replace('18', '')} budget must be a non-negative number, not {v!r}")
-        t0 = time.perf_counter()
-        res = self._milp(self.obj, budget)
-        dt = time.perf_counter() - t0
-        if res.status != 0 or res.x is None:
-            self._infeasible(budget)
-        x = res.x
+        cuts = [self.config_cut(w, a) for w, a in exclude]
+        seconds = 0.0
+        for rounds in range(1, max_rounds + 1):
+            t0 = time.perf_counter()
+            res = self._milp(self.obj, budget, cuts)
+            seconds += time.perf_counter() - t0
+            if res.status != 0 or res.x is None:
+                if not cuts:
+                    self._infeasible(budget)
+                what = ", ".join(f"{r} {v:g}" for r, v in budget.items() if v is not None)
+                raise UserError(
+                    f"infeasible budget {what} at {self.fps:g} FPS on {self.board.name}: every configuration "
+                    f"the ILP fits was rejected by the full estimate or excluded ({len(cuts)} cut off)"
+                )
+            sol = self._solution(res.x, budget, seconds, rounds)
+            if check is None:
+                return sol
+            full = {r: int(v) for r, v in check(sol).items()}
+            if all(budget.get(r) is None or full[r] <= budget[r] for r in RESOURCES):
+                return replace(sol, checked=full)
+            cuts.append(np.flatnonzero(res.x > 0.5))
+        what = ", ".join(f"{r} {v:g}" for r, v in budget.items() if v is not None)
+        raise UserError(
+            f"no solution within budget {what} at {self.fps:g} FPS on {self.board.name} passed the full "
+            f"estimate in {max_rounds} ILP solves"
+        )
+
+    def _solution(self, x, budget: dict, seconds: float, rounds: int) -> Solution:
         n = self.n_layers
         chosen = sorted(key for key, v in zip(self.keys, x) if v > 0.5)
         assert [key[0] for key in chosen] == list(range(n)), chosen
@@ -363,12 +448,15 @@ class Problem:
             {r: round(v) for r, v in tot.items()},
             tuple(layers),
             dict(budget),
-            dt,
+            seconds,
+            rounds=rounds,
         )
 
     def folding(self, sol: Solution) -> fold.Folding:
         """The per-layer folding the ILP chose (generate the fine-tuned network with it)."""
-        return fold.Folding(tuple(fold.LayerFolding(l["name"], l["pe"], l["simd"], l["mode"]) for l in sol.layers))
+        return fold.Folding(
+            tuple(fold.LayerFolding(l["name"], l["pe"], l["simd"], l["mode"], l["mac"]) for l in sol.layers)
+        )
 
     def _infeasible(self, budget: dict):
         structural = self._milp(np.zeros(self.nvar), {}) if self.nvar else None
@@ -385,6 +473,39 @@ class Problem:
             f"infeasible budget {what} at {self.fps:g} FPS on {self.board.name}: "
             f"the least any configuration needs is {need} (each alone)"
         )
+
+
+def fit_folding(
+    net: ir.QuantizedNetwork, board: Board | str, fps: float, budget: dict, folding: fold.Folding | None = None
+):
+    """A folding of ``net`` (its own bits and tables) reaching ``fps`` whose full ``estimate()`` fits
+    ``budget``, and that estimate: ``folding`` itself when it does (the ILP's choice, costed before
+    training at the declared table widths), else the cheapest by the exact ILP over the network's own
+    per-layer costs (``Problem(exact=True)``), every solution checked by estimate() and, if over, cut off
+    and re-solved. UserError naming the budget when no folding fits."""
+    from bitscale.cost_model import estimate
+
+    board = get_board(board) if isinstance(board, str) else board
+    cycles = int(board.clock_mhz * 1e6 // fps)
+
+    def fits(e) -> bool:
+        return e.cycles <= cycles and all(v is None or getattr(e, r) <= v for r, v in budget.items())
+
+    if folding is not None:
+        e = estimate(net, folding, board)
+        if fits(e):
+            return folding, e
+    p = Problem(net, None, board, fps, exact=True, max_options=64)
+
+    def check(sol):
+        e = estimate(net, p.folding(sol), board)
+        return {r: getattr(e, r) for r in RESOURCES}
+
+    sol = p.solve(budget, check=check)
+    f = p.folding(sol)
+    e = estimate(net, f, board)
+    assert fits(e), (budget, e.BRAM18, e.LUT, e.DSP, e.cycles)
+    return f, e
 
 
 def frontier_budgets(problem: Problem, k: int, budget: dict, resource: str = "BRAM18") -> list[int]:

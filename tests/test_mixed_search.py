@@ -124,8 +124,134 @@ def test_ilp_predicted_cost_is_the_cost_model(small_problem):
     assert est.BRAM18 <= sol.predicted["BRAM18"] and est.DSP <= sol.predicted["DSP"]
     assert est.cycles <= problem.costs.budget_cycles
     for l, got in zip(sol.layers, est.layers):
-        assert (got.pe, got.simd, got.mode, got.cycles) == (l["pe"], l["simd"], l["mode"], l["cycles"])
-        assert got.BRAM18 <= l["BRAM18"] and got.LUT <= l["LUT"] + 1
+        assert (got.pe, got.simd, got.mode, got.mac, got.cycles) == (
+            l["pe"],
+            l["simd"],
+            l["mode"],
+            l["mac"],
+            l["cycles"],
+        )
+        assert got.BRAM18 <= l["BRAM18"] and got.LUT <= l["LUT"] + 1 and got.DSP <= l["DSP"]
+
+
+def _design_term(sol):
+    """A cost the ILP's per-layer sums do not see (like a design-level block): a mixed design pays
+    2 BRAM18 and 150 LUT per distinct activation width."""
+    extra_bram = 2 if len(set(sol.wbits)) > 1 else 0
+    return {"BRAM18": extra_bram, "LUT": 150 * len(set(sol.abits[1:])), "DSP": 0}
+
+
+def _brute_full(problem, pert, budget):
+    """Brute force under the full cost (the ILP's per-layer sums + _design_term)."""
+    from types import SimpleNamespace
+
+    best = None
+    for ws in itertools.product(W, repeat=3):
+        for a_s in itertools.product(A, repeat=2):
+            ab = (8,) + a_s
+            extra = _design_term(SimpleNamespace(wbits=ws, abits=ab))
+            opts = [problem.costs.cost[(i, ws[i], ab[i], ab[i + 1] if i < 2 else 0)] for i in range(3)]
+            p = sum(pert(i, ws[i], ab[i]) for i in range(3))
+            for combo in itertools.product(*opts):
+                cost = {
+                    r: problem.costs.fixed[r] + extra[r] + sum(o[r] for o in combo) for r in ("LUT", "BRAM18", "DSP")
+                }
+                if all(cost[r] <= v for r, v in budget.items()) and (best is None or p < best - 1e-12):
+                    best = p
+    return best
+
+
+def _full_check(sol):
+    extra = _design_term(sol)
+    return {r: sol.predicted[r] + extra[r] for r in ("LUT", "BRAM18", "DSP")}
+
+
+def test_lazy_check_cuts_what_the_full_estimate_rejects(small_problem):
+    """The plain ILP's point exceeds the budget under the full cost; with the check it is cut off and the
+    returned point is the brute-force optimum under the full cost."""
+    problem, pert = small_problem
+    lo, hi = problem.least({}), problem.config_cost((4, 4, 4), (8, 4, 4), "LUT")
+    found = 0
+    for frac in np.linspace(0.05, 1.0, 12):
+        budget = {"BRAM18": round(lo["BRAM18"] + frac * (hi["BRAM18"] - lo["BRAM18"]))}
+        plain = problem.solve(budget)
+        if all(_full_check(plain)[r] <= v for r, v in budget.items()):
+            continue
+        found += 1  # the ILP's linear costs alone would return a point over the budget
+        want = _brute_full(problem, pert, budget)
+        if want is None:
+            with pytest.raises(UserError, match="infeasible budget"):
+                problem.solve(budget, check=_full_check, max_rounds=400)
+            continue
+        sol = problem.solve(budget, check=_full_check, max_rounds=400)
+        assert sol.checked == _full_check(sol) and all(sol.checked[r] <= v for r, v in budget.items())
+        assert sol.rounds > 1 and sol.perturbation == pytest.approx(want, rel=1e-6, abs=1e-9)
+    assert found >= 2, "no budget where the linear costs alone go over: the test checks nothing"
+
+
+@settings(max_examples=10, deadline=None)
+@given(frac_bram=st.floats(0, 1), frac_lut=st.floats(0, 1))
+def test_lazy_check_equals_brute_force(small_problem, frac_bram, frac_lut):
+    problem, pert = small_problem
+    lo, hi = problem.least({}), problem.config_cost((4, 4, 4), (8, 4, 4), "LUT")
+    budget = {
+        "BRAM18": round(lo["BRAM18"] + frac_bram * (hi["BRAM18"] - lo["BRAM18"] + 2)),
+        "LUT": round(lo["LUT"] + frac_lut * (hi["LUT"] - lo["LUT"]) * 1.5),
+    }
+    want = _brute_full(problem, pert, budget)
+    if want is None:
+        with pytest.raises(UserError, match="infeasible budget"):
+            problem.solve(budget, check=_full_check, max_rounds=400)
+        return
+    sol = problem.solve(budget, check=_full_check, max_rounds=400)
+    assert all(sol.checked[r] <= v for r, v in budget.items())
+    assert sol.perturbation == pytest.approx(want, rel=1e-6, abs=1e-9)
+
+
+def test_exclude_cuts_a_configuration(small_problem):
+    problem, _ = small_problem
+    budget = {"BRAM18": problem.least({})["BRAM18"] + 2}
+    first = problem.solve(budget)
+    again = problem.solve(budget, exclude=[(first.wbits, first.abits)])
+    assert (again.wbits, again.abits) != (first.wbits, first.abits)
+    assert again.perturbation >= first.perturbation - 1e-12
+
+
+def test_fit_folding_makes_the_full_estimate_fit():
+    """fit_folding: the given folding when its estimate() fits, else one whose estimate() fits (the exact
+    ILP over the network's own costs), UserError only where no folding of the network fits (brute force
+    over every Pareto-optimal folding of every layer)."""
+    from bitscale.cost_model import estimate
+    from bitscale.cost_model.search import CostTable, fit_folding
+    from bitscale.boards import get as get_board
+
+    board = get_board("pynq-z1")
+    net = random_fc([256, 128], [4, 8, 2], [8, 4], num_classes=10, in_features=256, seed=3)
+    fps = 20_000
+    every = CostTable(net, board, fps, (1,), (1,), max_options=10**6, exact=True)
+    opts = list(every.cost.values())
+    combos = [
+        {r: every.fixed[r] + sum(o[r] for o in c) for r in ("LUT", "BRAM18", "DSP")} for c in itertools.product(*opts)
+    ]
+    assert len(combos) >= 8 and len({c["BRAM18"] for c in combos}) >= 2
+    least_b = min(c["BRAM18"] for c in combos)
+    least_l = min(c["LUT"] for c in combos)
+    checked = 0
+    for bram in range(least_b - 1, least_b + 4):
+        for lut in (least_l - 1, least_l + 500, least_l + 5000, None):
+            budget = {"BRAM18": bram, "LUT": lut}
+            ok = any(all(v is None or c[r] <= v for r, v in budget.items()) for c in combos)
+            if not ok:
+                with pytest.raises(UserError, match="infeasible budget"):
+                    fit_folding(net, board, fps, budget)
+                continue
+            f, e = fit_folding(net, board, fps, budget)
+            assert e == estimate(net, f, board) and e.cycles <= board.clock_mhz * 1e6 // fps
+            assert e.BRAM18 <= bram and (lut is None or e.LUT <= lut)
+            # a folding that fits is kept as it is
+            assert fit_folding(net, board, fps, budget, f)[0] == f
+            checked += 1
+    assert checked >= 5
 
 
 def test_infeasible_budget_names_value(small_problem):
@@ -216,8 +342,9 @@ def test_search_cli_fine_tunes_a_normal_run(src_run, tmp_path, capsys):
             assert [l.wbits for l in net.compute_layers] == p["wbits"]
             assert [l.in_bits for l in net.compute_layers] == p["abits"]
             assert p["golden_agreement"] == 1.0
-            # the trained tables are at most the declared-width bound the ILP costs
-            assert p["estimate"]["BRAM18"] <= p["predicted"]["BRAM18"] and p["estimate"]["fits_budget"]
+            # the trained network's full estimate at the point's folding fits the point's budget
+            assert p["estimate"]["fits_budget"] and p["estimate"]["BRAM18"] <= p["budget"]["BRAM18"]
+            assert p["checked"] is None and not p["excluded"]
     # the chosen bits train again from precision.json through `bitscale train --precision`
     p0 = doc["points"][0]
     rc = main(
