@@ -229,14 +229,22 @@ def estimate(
 
     net, _ = _network(run)
     b = _board(board)
-    f = _load_folding(folding) if folding is not None else auto_fold(net, b, fps, modes=modes, max_util=max_util)
+    f = _load_folding(folding, net) if folding is not None else auto_fold(net, b, fps, modes=modes, max_util=max_util)
     return _estimate(net, f, b)
 
 
-def _load_folding(folding):
-    from bitscale.hw.folding import Folding
+def _load_folding(folding, net: QuantizedNetwork) -> Folding:
+    """``folding`` (a Folding or a folding.json path) checked against ``net``: a UserError naming the
+    layer and value where it is not legal (hw/folding.py raises ValueError; this is the user's input)."""
+    from bitscale.hw.folding import Folding, validate
 
-    return folding if isinstance(folding, Folding) else Folding.load(folding)
+    try:
+        f = folding if isinstance(folding, Folding) else Folding.load(folding)
+        validate(net, f)
+    except ValueError as e:
+        where = f"--folding {folding}: " if isinstance(folding, (str, os.PathLike)) else ""
+        raise UserError(f"{where}{e}") from None
+    return f
 
 
 def fit_message(est) -> str:
@@ -287,12 +295,12 @@ def choose_folding(
     est_doc = _read_json(run_dir / "estimate.json") if run_dir else {}
     saved = run_dir / "folding.json" if run_dir else None
     if folding is not None:
-        f = _load_folding(folding)
+        f = _load_folding(folding, net)
         source = f"--folding {folding}" if isinstance(folding, (str, os.PathLike)) else "the given folding"
         if fps is not None and fps != "max" and b is None:
             raise UserError("--fps with --folding is checked on a board: give --board B too")
     elif saved is not None and saved.is_file() and fps is None and (b is None or est_doc.get("board") == b.name):
-        f = _load_folding(saved)
+        f = _load_folding(saved, net)
         fps_note = est_doc.get("total", {}).get("fps")
         source = (
             f"{saved} (written by bitscale estimate"

@@ -1,7 +1,10 @@
 """The one error type for bad user input, shared by every stage.
 
 The CLI turns a UserError into one line on stderr and exit code 2; anything
-else is a bug and keeps its traceback.
+else is a bug and keeps its traceback. hw/'s components (and hw/folding.validate, which they and
+the cost model call) raise ValueError for values they cannot take, as Amaranth's do; where such a
+value is the user's (a --folding file, a Folding given to the API), bitscale/api.py checks it
+first and raises the UserError.
 """
 
 

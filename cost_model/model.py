@@ -21,8 +21,8 @@ in front of a conv and the max-pool behind it) the model counts:
 Everything is numpy-vectorized over candidate foldings of one layer
 (:func:`layer_costs`), which is what auto-folding uses; :func:`estimate` is
 the scalar, per-layer-detailed view. Guaranteed: ``estimate`` raises
-UserError for an illegal folding (hw/folding.validate) and is a pure function
-of its inputs.
+ValueError for an illegal folding (hw/folding.validate; the API and CLI report it as a UserError)
+and is a pure function of its inputs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ the input word SIMD*a, the output word PE*out bits, the activation-parameter
 word): Amaranth's netlist numbers a signal's bits in 16 bits (and Verilator's
 ``--max-num-width`` is 65536), so generate could not build it. Auto-folding
 proposes only foldings inside the same limit (:func:`signal_widths`).
+
+Errors: an illegal folding, or a folding document of the wrong form, raises ValueError naming the
+layer and the value (as hw/'s components do for bad parameters); where a folding comes from the
+user, bitscale/api.py turns it into a UserError (the CLI's one line, exit 2).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bitscale.errors import UserError, read_json
+from bitscale.errors import read_json
 from bitscale.hw import inventory
 from bitscale.hw.inventory import MODES
 from bitscale.nn.ir import Layer, QuantizedNetwork
@@ -48,7 +52,7 @@ def param_bits_per_pe(net: QuantizedNetwork, layer: Layer) -> int:
 
 
 def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None:
-    """UserError when a signal of ``layer`` folded by ``f`` is too wide to generate."""
+    """ValueError when a signal of ``layer`` folded by ``f`` is too wide to generate."""
     from bitscale.nn.ir import acc_bits
 
     wp, _ = inventory.planes(layer.wbits, layer.in_bits, f.mode)
@@ -57,7 +61,7 @@ def check_widths(net: QuantizedNetwork, layer: Layer, f: "LayerFolding") -> None
     widths = signal_widths(f.pe, f.simd, wlane, layer.in_bits, out_bits, param_bits_per_pe(net, layer))
     for what, w in widths.items():
         if w >= MAX_SIGNAL_BITS:
-            raise UserError(
+            raise ValueError(
                 f"layer {layer.name!r}: PE {f.pe}, SIMD {f.simd} ({f.mode}) makes the {what} "
                 f"{w} bits, at or above the {MAX_SIGNAL_BITS}-bit limit of one signal; "
                 f"use a smaller PE or SIMD"
@@ -95,14 +99,14 @@ class Folding:
     @staticmethod
     def from_json(doc) -> "Folding":
         if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
-            raise UserError("a folding file must be a JSON object with a 'layers' list")
+            raise ValueError("a folding file must be a JSON object with a 'layers' list")
         out = []
         for i, d in enumerate(doc["layers"]):
             if not isinstance(d, dict) or not isinstance(d.get("name"), str):
-                raise UserError(f"folding layer {i} must be an object with a 'name'")
+                raise ValueError(f"folding layer {i} must be an object with a 'name'")
             unknown = set(d) - {"name", "pe", "simd", "mode", "mac"}
             if unknown:
-                raise UserError(f"folding layer {d['name']!r} has unknown field(s): {', '.join(sorted(unknown))}")
+                raise ValueError(f"folding layer {d['name']!r} has unknown field(s): {', '.join(sorted(unknown))}")
             out.append(LayerFolding(**d))
         return Folding(tuple(out))
 
@@ -196,28 +200,28 @@ def validate_layer(layer: Layer, f: LayerFolding) -> None:
     where = f"layer {layer.name!r}"
     for what, v in (("PE", f.pe), ("SIMD", f.simd)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise UserError(f"{where}: {what} must be a positive integer, not {v!r}")
+            raise ValueError(f"{where}: {what} must be a positive integer, not {v!r}")
     if f.mode not in MODES:
-        raise UserError(f"{where}: mode must be one of {', '.join(MODES)}, not {f.mode!r}")
+        raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}, not {f.mode!r}")
     if f.mac not in inventory.MACS:
-        raise UserError(f"{where}: mac must be one of {', '.join(inventory.MACS)}, not {f.mac!r}")
+        raise ValueError(f"{where}: mac must be one of {', '.join(inventory.MACS)}, not {f.mac!r}")
     if layer.mh % f.pe:
-        raise UserError(f"{where}: PE must divide MH={layer.mh}, not {f.pe!r}")
+        raise ValueError(f"{where}: PE must divide MH={layer.mh}, not {f.pe!r}")
     if layer.mw % f.simd:
-        raise UserError(f"{where}: SIMD must divide MW={layer.mw}, not {f.simd!r}")
+        raise ValueError(f"{where}: SIMD must divide MW={layer.mw}, not {f.simd!r}")
     if layer.kind == "conv" and layer.in_shape[2] % f.simd:
-        raise UserError(f"{where}: SIMD must divide the conv's input channels IC={layer.in_shape[2]}, not {f.simd!r}")
+        raise ValueError(f"{where}: SIMD must divide the conv's input channels IC={layer.in_shape[2]}, not {f.simd!r}")
 
 
 def validate(net: QuantizedNetwork, folding: Folding) -> None:
-    """Raise UserError naming the first layer and value that is not legal for ``net``."""
+    """Raise ValueError naming the first layer and value that is not legal for ``net``."""
     names = [l.name for l in net.compute_layers]
     got = [f.name for f in folding.layers]
     if got != names:
         missing = [n for n in names if n not in got]
         extra = [n for n in got if n not in names]
         detail = (f"missing {missing}" if missing else "") + (f" unknown {extra}" if extra else "")
-        raise UserError(f"folding must list the compute layers {names} in order; {detail or f'got {got}'}")
+        raise ValueError(f"folding must list the compute layers {names} in order; {detail or f'got {got}'}")
     for layer in net.compute_layers:
         validate_layer(layer, folding[layer.name])
         check_widths(net, layer, folding[layer.name])

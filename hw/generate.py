@@ -138,7 +138,7 @@ def side_files(acc) -> dict[str, str]:
 
 
 def generate(net: ir.QuantizedNetwork, folding: fold.Folding, out_dir, *, run_dir=None, log=None, packing=None) -> dict:
-    """Write the build directory; returns the design.json content. UserError for an illegal folding.
+    """Write the build directory; returns the design.json content. ValueError for an illegal folding.
 
     ``packing``: a cost_model.packing.PackingPlan of this design (its shared bins are built, and
     design.json records it under "packing"); UserError if it is not this design's."""

@@ -59,7 +59,7 @@ def frame_format(net: ir.QuantizedNetwork, folding: fold.Folding) -> FrameFormat
 
 
 class Accelerator(wiring.Component):
-    """The network ``net`` folded by ``folding`` (validated here; UserError names a bad value).
+    """The network ``net`` folded by ``folding`` (validated here; ValueError names a bad value).
 
     ``lut_ram``: whether the target family has LUT RAM (False for iCE40: the memories that would be
     distributed RAM are elaborated as logic, hw/memstyle.py); the Verilog is otherwise the same."""

@@ -85,6 +85,25 @@ def _python_blocks(md: str) -> list[str]:
 @pytest.mark.training
 @pytest.mark.icarus
 @pytest.mark.yosys
+def test_bad_folding_is_a_user_error_at_the_api_and_a_value_error_below(tmp_path):
+    """hw/folding raises ValueError (as the components do); the API, where the folding is the user's,
+    raises UserError naming the layer and value (the CLI prints it as one line, exit 2)."""
+    from bitscale.cost_model import estimate
+    from bitscale.hw.folding import Folding, LayerFolding
+
+    net = random_fc([8], 2, 2, in_features=16, seed=0)
+    ir.save(net, tmp_path)
+    bad = Folding((LayerFolding("dense0", 3, 1), LayerFolding("dense1")))
+    with pytest.raises(ValueError, match="PE must divide MH=8, not 3") as e:
+        estimate(net, bad, "pynq-z1")
+    assert not isinstance(e.value, bs.UserError)
+    with pytest.raises(bs.UserError, match="layer 'dense0': PE must divide MH=8, not 3"):
+        bs.estimate(tmp_path, "pynq-z1", bad)
+    (tmp_path / "bad.json").write_text(json.dumps({"layers": "dense0"}))
+    with pytest.raises(bs.UserError, match=r"--folding .*bad.json: a folding file must be a JSON object"):
+        bs.estimate(tmp_path, "pynq-z1", tmp_path / "bad.json")
+
+
 def test_docs_example(tmp_path):
     """Every python block of docs/api.md, in order, in one fresh interpreter in an empty folder."""
     blocks = _python_blocks((ROOT / "docs" / "api.md").read_text())

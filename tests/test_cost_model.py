@@ -56,7 +56,7 @@ def test_estimate_rejects_illegal_folding_and_board():
             fold.LayerFolding("dense3"),
         )
     )
-    with pytest.raises(UserError, match="PE must divide MH=64"):
+    with pytest.raises(ValueError, match="PE must divide MH=64"):  # a component's error (the CLI's: test_cost_cli)
         estimate(net, bad, "pynq-z1")
     with pytest.raises(UserError, match="unknown board"):
         estimate(net, fold.default_folding(net), "nope-board")
@@ -205,7 +205,7 @@ def test_folding_mac_round_trip_and_errors():
     assert fold.Folding.from_json(f.to_json()) == f
     assert fold.Folding.from_json({"layers": [{"name": "d"}]}).layers[0].mac == "dsp"  # old files
     net = random_fc([], 2, 2, in_features=8, seed=0)
-    with pytest.raises(UserError, match="mac must be one of lut, dsp, not 'fpga'"):
+    with pytest.raises(ValueError, match="mac must be one of lut, dsp, not 'fpga'"):
         fold.validate(net, fold.Folding((fold.LayerFolding(net.compute_layers[0].name, 1, 1, "parallel", "fpga"),)))
 
 

@@ -591,7 +591,7 @@ def test_auto_folding_proposes_only_what_generate_can_build():
             for l in net.compute_layers
         )
     )
-    with pytest.raises(UserError, match=r"dense1.*65536 bits.*limit"):
+    with pytest.raises(ValueError, match=r"dense1.*65536 bits.*limit"):
         fold.validate(net, bad)
 
 

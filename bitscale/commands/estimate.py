@@ -63,12 +63,11 @@ def table(est) -> str:
 
 def run(args):
     from bitscale import outdir
-    from bitscale.api import auto_fold
+    from bitscale.api import _load_folding, auto_fold
     from bitscale.boards import get as get_board
     from bitscale.cli import Result
     from bitscale.cost_model import estimate
     from bitscale.defaults import parse_fps
-    from bitscale.hw.folding import Folding
     from bitscale.nn import ir
 
     board = get_board(args.board)
@@ -84,7 +83,7 @@ def run(args):
         create=False,
     )
     if args.folding:
-        folding = Folding.load(args.folding)
+        folding = _load_folding(args.folding, net)  # UserError naming the bad value
     else:
         folding = auto_fold(net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util)
     est = estimate(net, folding, board)
