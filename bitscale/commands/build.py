@@ -2,6 +2,8 @@
 
 
 def register(sub):
+    from bitscale.commands.synth import add_timeout
+
     p = sub.add_parser(
         "build",
         help="bitstream + utilization/timing report for an ECP5/iCE40 board (open toolchain)",
@@ -27,14 +29,7 @@ def register(sub):
         "retried lower on failure)",
     )
     p.add_argument("--json", action="store_true", help="print build.json")
-    p.add_argument(
-        "--timeout",
-        type=float,
-        metavar="S",
-        help="seconds for the whole toolchain (default: 10 min + 5 min per MiB of Verilog + 1 min "
-        "per 1,000 PE*SIMD lanes); on expiry every tool is stopped and the error says what "
-        "was reached (nextpnr's fmax estimate)",
-    )
+    add_timeout(p, "the whole toolchain")
     p.set_defaults(func=run)
 
 

@@ -30,15 +30,20 @@ def register(sub):
         action="store_true",
         help="build multipliers from LUTs instead of DSP blocks (Yosys -nodsp; xc7, xcup, ecp5)",
     )
+    add_timeout(p, "Yosys + nextpnr")
+    p.set_defaults(func=run)
+
+
+def add_timeout(p, tools: str) -> None:
+    """``--timeout S`` for a command running ``tools`` (synth, build: boards/synth.default_timeout)."""
     p.add_argument(
         "--timeout",
         type=float,
         metavar="S",
-        help="seconds for Yosys + nextpnr (default: 10 min + 5 min per MiB of Verilog + 1 min per "
+        help=f"seconds for {tools} (default: 10 min + 5 min per MiB of Verilog + 1 min per "
         "1,000 PE*SIMD lanes); on expiry the tools are stopped and the error says what was "
         "reached (nextpnr's fmax estimate)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args):
