@@ -10,9 +10,17 @@ Model (docs/cost_model.md, "Packing"):
 * a **bin** is ONE memory of ``width x depth`` = ``n`` primitives of one configuration side by side
   (``depth`` = the configuration's depth), read through one port (simple dual port, the widest
   configurations) or two (true dual port: half the port width; not on iCE40, whose EBR has one read
-  port). Items are rectangles in it: an item deeper than the bin is cut into ``slices`` depth slices
-  laid side by side (Yosys' own swizzle), so it is ``width*slices`` bits wide and ``min(depth, bin
-  depth)`` rows high; rectangles sit in vertical strips (first-fit decreasing height) and never overlap.
+  port). Items are rectangles in it: an item deeper than its slice height is cut into ``slices`` depth
+  slices laid side by side, so it is ``width*slices`` bits wide and ``min(depth, slice rows)`` rows
+  high; rectangles never overlap. Two layouts per configuration: vertical strips of the bin's depth
+  (first-fit decreasing height: shallow items stacked in depth, deeper ones sliced at the full depth),
+  or two bands: items at most H rows deep stacked in strips in rows 0 .. H-1 and the others sliced at
+  D - H rows side by side under them (a wide, shallow memory with deep, narrow ones on the other port).
+* an item may be **split by columns**: a part (``col0``, ``ncols`` of its stored columns) in one bin,
+  the rest in others; every part is read in step with the layer (hw/top.py joins the parts' columns;
+  the word is ready when every part's is). A wide, shallow memory read every cycle holds few bits in
+  the ports it needs; a part of its columns on one port of a two-port bin leaves the rows under it to
+  deep memories on the other port (:func:`_split_pass`).
 * a **port** serves its K items round-robin, one slot per cycle (a static schedule: slot ``t mod K``);
   an item may store a word as ``k`` rows of ``ceil(width/k)`` bits (``rows_per_word``) read in k of
   its slots. K = k = 1 is a plain read port; otherwise every item on the port needs ``K*k <= period``:
@@ -24,11 +32,11 @@ Model (docs/cost_model.md, "Packing"):
   xc7 36x1024 two read ports -> one RAMB36E1, 18x1024 -> one RAMB18E1, ECP5 18x1024 -> one DP16KD).
 
 Solver: with at most :data:`EXACT_MAX_ITEMS` items, every subset's best bin (configuration, ports, k per
-item) is laid out and the set
-partition (each item in exactly one bin, fewest units) is solved exactly by ``scipy.optimize.milp``;
-beyond that, first-fit decreasing then simulated annealing over item moves (seeded, deterministic)
-within a time budget. A singleton bin is the item's own mapping today, so the plan never takes
-more units than the memories unpacked.
+item, layout) is laid out and the set partition (each item in exactly one bin, fewest units) is solved
+exactly by ``scipy.optimize.milp``; beyond that, first-fit decreasing then simulated annealing over item
+moves (seeded, deterministic) within a time budget. A singleton bin is the item's own mapping today, so
+the plan never takes more units than the memories unpacked. Then the column-split pass (greedy, best
+saving first, while it saves units). :func:`port_floor` is the bound at this throughput (bench/packing.py).
 
 Written memories (input buffers, line buffers, FIFOs) are not packed: they need a write port and
 are read at data-dependent times; they keep their own block RAMs.
@@ -37,9 +45,9 @@ The plan's data classes (Item, Placement, Bin, PackingPlan's structure, is_plain
 hw/packing_plan.py, the structure hw/ builds (hw/ may not import cost_model/, issue #17); they are
 re-exported here, and :class:`PackingPlan` here subclasses hw's with the cost facts above.
 
-Guaranteed: :func:`pack` returns a plan that passes :meth:`PackingPlan.validate` (every item placed
-exactly once, rectangles inside their bin and disjoint, at most the bin's ports, every shared port
-conflict-free) with ``packed <= unpacked``; plans round-trip through JSON.
+Guaranteed: :func:`pack` returns a plan that passes :meth:`PackingPlan.validate` (every column of every
+item placed exactly once, rectangles inside their bin and disjoint, at most the bin's ports, every shared
+port conflict-free) with ``port_floor <= packed <= unpacked``; plans round-trip through JSON.
 """
 
 from __future__ import annotations
@@ -78,8 +86,12 @@ class PackingPlan(_plan.PackingPlan):
         """Bits stored / bits of the block RAMs used."""
         return self.bits / (self.packed * bram.UNIT_BITS[self.family]) if self.packed else 1.0
 
+    def placed_bits(self, p: Placement) -> int:
+        it = self.item(p.item)
+        return p.part_width(it) * it.depth
+
     def bin_fill(self, b: Bin) -> float:
-        return sum(self.item(p.item).bits for p in b.placements) / (b.units * bram.UNIT_BITS[self.family])
+        return sum(self.placed_bits(p) for p in b.placements) / (b.units * bram.UNIT_BITS[self.family])
 
     def validate(self) -> None:
         """Raise ValueError unless every item is placed once, inside its bin, without overlap, within the
@@ -107,7 +119,10 @@ class PackingPlan(_plan.PackingPlan):
         ]
         for k, b in enumerate(self.bins):
             held = ", ".join(
-                f"{p.item} {self.item(p.item).width}x{self.item(p.item).depth}@({p.x},{p.y})"
+                f"{p.item}"
+                + (f"[{p.col0}:{p.col0 + p.ncols}]" if p.is_part(self.item(p.item)) else "")
+                + f" {p.part_width(self.item(p.item))}x{self.item(p.item).depth}@({p.x},{p.y})"
+                + (f" in {p.slices} slices of {p.slice_height(b.depth)} rows" if p.slices > 1 else "")
                 + (f" port{p.port}" if b.ports > 1 else "")
                 + (f" slot{p.slot}/{b.slots[p.port]}" if b.slots[p.port] > 1 else "")
                 + (f" {p.rows_per_word} rows/word" if p.rows_per_word > 1 else "")
@@ -120,6 +135,28 @@ class PackingPlan(_plan.PackingPlan):
 
 
 # --- the family's bins -------------------------------------------------------------------------
+
+
+def port_floor(items, family: str) -> tuple[int, dict[str, float]]:
+    """A lower bound of the units ANY plan of ``items`` takes at full throughput, counting read ports:
+    (units, {item: read ports it needs}). A port reads at most ``P`` = widest width / ports bits a cycle
+    (xc7/ECP5 18 of a two-port RAMB18/DP16KD, iCE40 16) and reaches at most one unit's bits; an item read
+    every cycle (period 1) owns whole ports on the static schedule: at least max(ceil(width / P),
+    ceil(bits / unit bits)) of them; an item read every ``period`` >= 2 cycles at least width / (P*period)
+    of a port's time. Units >= max(ceil(bits / unit bits), ceil(ports needed / ports per unit)). The gap to
+    the capacity floor is what the throughput costs: a wide, shallow memory read every cycle holds few bits
+    in the ports it needs."""
+    ports = family_ports(family)
+    pw = bram.UNIT_MAX_WIDTH[family] // ports
+    unit = bram.UNIT_BITS[family]
+    need = {}
+    for i in items:
+        if i.period == 1:
+            need[i.name] = float(max(-(-i.width // pw), -(-i.bits // unit)))
+        else:
+            need[i.name] = i.width / (pw * i.period)
+    cap = sum(i.bits for i in items) / unit
+    return math.ceil(max(cap, sum(need.values()) / ports) - 1e-9), need
 
 
 def family_ports(family: str) -> int:
@@ -166,12 +203,59 @@ def _groups(periods: list[int], ports: int) -> list[list[int]] | None:
     return groups
 
 
-def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROWS_PER_WORD):
-    """The fewest-units single bin holding ``items`` (Bin) or None."""
-    periods = [i.period for i in items]
-    if sum(p == 1 for p in periods) > ports_max:  # each item read every cycle needs its own port
+@dataclass(frozen=True)
+class _Piece:
+    """What the layout places: an item whole (col0 0, ncols = its width) or a part of its columns."""
+
+    item: Item
+    col0: int
+    ncols: int
+
+    @property
+    def name(self) -> str:
+        return self.item.name
+
+    @property
+    def width(self) -> int:
+        return self.ncols
+
+    @property
+    def depth(self) -> int:
+        return self.item.depth
+
+    @property
+    def period(self) -> int:
+        return self.item.period
+
+    @property
+    def whole(self) -> bool:
+        return self.ncols == self.item.width
+
+
+def _whole(it: Item) -> _Piece:
+    return _Piece(it, 0, it.width)
+
+
+def _ks(pc: _Piece, slots: int, max_k: int) -> list[int]:
+    """The rows-per-word choices of a piece on a port shared ``slots`` ways: k * slots <= period."""
+    out, k = [], 1
+    while k * slots <= pc.period and k <= max_k and k <= pc.width:
+        out.append(k)
+        k *= 2
+    return out
+
+
+def _layout(pieces, family: str, ports_max: int, max_k: int = MAX_ROWS_PER_WORD):
+    """The fewest-units single bin holding ``pieces`` (_Piece) or None. Two layouts per configuration:
+    full-height strips (shallow pieces stacked in depth in a strip, deeper ones cut into depth slices of
+    the bin's depth side by side), and two bands: shallow pieces stacked in strips in rows 0 .. H-1, the
+    rest cut into slices of D - H rows side by side under them (a wide shallow memory and a deep narrow
+    one in one bin)."""
+    periods = [p.period for p in pieces]
+    if sum(p == 1 for p in periods) > ports_max:  # each piece read every cycle needs its own port
         return None
     best = None
+    n = len(pieces)
     for ports in range(1, ports_max + 1):
         groups = _groups(periods, ports)
         if groups is None:
@@ -179,52 +263,87 @@ def _layout(items: list[Item], family: str, ports_max: int, max_k: int = MAX_ROW
         used = len(groups)
         if used != ports and ports > 1:
             continue
+        slots_of = {i: len(g) for g in groups for i in g}
+        ks = [_ks(pieces[i], slots_of[i], max_k) for i in range(n)]
         for c in _port_configs(family, ports):
             D = c.depth
-            # rectangles, strips by first-fit decreasing height
+            cands = []
+            # (a) full-height strips, k per piece: the least area
             rects = []
-            slots_of = {i: len(g) for g in groups for i in g}
-            for idx, it in enumerate(items):
-                # k rows per word where the period leaves k reads per word: narrower, deeper rectangles
+            for idx, pc in enumerate(pieces):
                 best_k = None
-                k = 1
-                while k * slots_of[idx] <= it.period and k <= max_k and k <= it.width:
-                    s = -(-(it.depth * k) // D)
-                    area = -(-it.width // k) * s
+                for k in ks[idx]:
+                    s = -(-(pc.depth * k) // D)
+                    area = -(-pc.width // k) * s
                     if best_k is None or area < best_k[0]:
                         best_k = (area, k, s)
-                    k *= 2
                 assert best_k is not None  # k = 1 always qualifies (period >= slots)
                 area, k, s = best_k
-                rects.append((min(it.depth * k, D), area, s, idx, k))
-            rects.sort(key=lambda r: (-r[0], -r[1]))
-            strips = []  # [x, width, used height]
-            pos = {}
-            x_end = 0
-            for h, w, s, idx, k in rects:
-                for st in strips:
-                    if st[1] >= w and st[2] + h <= D and s == 1:
-                        pos[idx] = (st[0], st[2], s, k)
-                        st[2] += h
-                        break
-                else:
-                    strips.append([x_end, w, h])
-                    pos[idx] = (x_end, 0, s, k)
-                    x_end += w
-            width = -(-x_end // c.width) * c.width
-            units, prim = bin_units(width, D, ports, family)
-            if best is None or units < best[0]:
-                best = (units, prim, width, D, ports, groups, pos)
+                rects.append((min(pc.depth * k, D), area, s, idx, k))
+            pos, top_w = _strips(rects, D)
+            cands.append((top_w, pos))
+            # (b) two bands: rows 0..H-1 hold the pieces at most H rows deep (the most rows per word that fit),
+            # rows H..D-1 the others in slices of D - H rows
+            heights = sorted({pc.depth * k for idx, pc in enumerate(pieces) for k in ks[idx] if pc.depth * k < D})
+            for H in heights:
+                top, bottom = [], []
+                for idx, pc in enumerate(pieces):
+                    fit = [k for k in ks[idx] if pc.depth * k <= H]
+                    if fit:
+                        k = fit[-1]
+                        top.append((pc.depth * k, -(-pc.width // k), 1, idx, k))
+                    else:
+                        bottom.append(idx)
+                if not top or not bottom:
+                    continue
+                pos, w_top = _strips(top, H)
+                h = D - H
+                x = 0
+                for idx in bottom:
+                    pc = pieces[idx]
+                    area, k, s = min(
+                        (-(-pc.width // k) * -(-(pc.depth * k) // h), k, -(-(pc.depth * k) // h)) for k in ks[idx]
+                    )
+                    pos[idx] = (x, H, s, k, h if s > 1 else 0)
+                    x += area
+                cands.append((max(w_top, x), pos))
+            for w, pos in cands:
+                width = -(-w // c.width) * c.width
+                units, prim = bin_units(width, D, ports, family)
+                if best is None or units < best[0]:
+                    best = (units, prim, width, D, ports, groups, pos)
     if best is None:
         return None
     units, prim, width, D, ports, groups, pos = best
     placements = []
     for port, g in enumerate(groups):
         for slot, idx in enumerate(g):
-            x, y, s, k = pos[idx]
-            placements.append(Placement(items[idx].name, x, y, s, port, slot, k))
+            x, y, s, k, h = pos[idx]
+            pc = pieces[idx]
+            placements.append(
+                Placement(pc.name, x, y, s, port, slot, k, h, *((0, 0) if pc.whole else (pc.col0, pc.ncols)))
+            )
     placements.sort(key=lambda p: p.item)
     return Bin(prim, width, D, ports, tuple(len(g) for g in groups), units, tuple(placements))
+
+
+def _strips(rects, D: int):
+    """Rectangles (height, width, slices, idx, k) in vertical strips of height ``D`` by first-fit decreasing
+    height (sliced ones open their own strip): ({idx: (x, y, slices, k, 0)}, total width)."""
+    strips = []  # [x, width, used height]
+    pos = {}
+    x_end = 0
+    for h, w, s, idx, k in sorted(rects, key=lambda r: (-r[0], -r[1])):
+        for st in strips:
+            if st[1] >= w and st[2] + h <= D and s == 1:
+                pos[idx] = (st[0], st[2], s, k, 0)
+                st[2] += h
+                break
+        else:
+            strips.append([x_end, w, h])
+            pos[idx] = (x_end, 0, s, k, 0)
+            x_end += w
+    return pos, x_end
 
 
 def _single(it: Item, family: str) -> Bin:
@@ -247,26 +366,34 @@ def pack(
     budget_s: float = DEFAULT_BUDGET_S,
     seed: int = 0,
     max_rows_per_word: int = MAX_ROWS_PER_WORD,
+    split: bool = True,
 ) -> PackingPlan:
-    """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large.
-    ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
+    """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large, then
+    (``split``) the column-split pass. ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
     t0 = time.perf_counter()
     items = tuple(sorted(items, key=lambda i: i.name))
     ports = family_ports(family)
     cache: dict[frozenset, Bin | None] = {}
 
-    def layout(idx: frozenset):
-        if idx not in cache:
-            sel = [items[i] for i in sorted(idx)]
-            if len(sel) == 1:  # today's mapping, or a reshaped one (k rows per word) where that is fewer
-                own, alt = _single(sel[0], family), _layout(sel, family, ports, max_rows_per_word)
-                cache[idx] = alt if alt is not None and alt.units < own.units else own
+    def layout_pieces(sel: frozenset) -> Bin | None:
+        if sel not in cache:
+            pcs = sorted(sel, key=lambda p: (p.name, p.col0))
+            if len(pcs) == 1 and pcs[0].whole:  # today's mapping, or a reshaped one (k rows per word) if fewer
+                own, alt = _single(pcs[0].item, family), _layout(pcs, family, ports, max_rows_per_word)
+                cache[sel] = alt if alt is not None and alt.units < own.units else own
+            elif len({p.name for p in pcs}) != len(pcs):
+                cache[sel] = None  # two parts of one item never share a bin
             else:
-                cache[idx] = _layout(sel, family, ports, max_rows_per_word)
-            b = cache[idx]
-            if b is not None and len(sel) > 1 and b.units >= sum(i.units for i in sel):
-                cache[idx] = None  # no saving: keep them apart
-        return cache[idx]
+                cache[sel] = _layout(pcs, family, ports, max_rows_per_word)
+        return cache[sel]
+
+    whole = [_whole(i) for i in items]
+
+    def layout(idx: frozenset):
+        b = layout_pieces(frozenset(whole[i] for i in idx))
+        if b is not None and len(idx) > 1 and b.units >= sum(items[i].units for i in idx):
+            return None  # no saving: keep them apart
+        return b
 
     if not items:
         return PackingPlan(family, bram.UNIT_NAME[family], (), (), "none", 0.0)
@@ -274,7 +401,12 @@ def pack(
         bins, solver = _exact(items, layout), "ilp"
     else:
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
-    made = [layout(frozenset(g)) for g in bins]
+    groups = [[whole[i] for i in g] for g in bins]
+    if split:
+        groups = _split_pass(groups, layout_pieces, family, t0 + max(budget_s, 1.0) * 1.5)
+        if any(not p.whole for g in groups for p in g):
+            solver += "+split"
+    made = [layout_pieces(frozenset(g)) for g in groups]
     assert all(b is not None for b in made)  # every chosen group was laid out
     plan = PackingPlan(
         family,
@@ -286,6 +418,70 @@ def pack(
     )
     plan.validate()
     return plan
+
+
+def _split_pass(groups: list[list[_Piece]], layout, family: str, deadline: float) -> list[list[_Piece]]:
+    """Column splits: a memory alone in its bin (a wide, shallow one read every cycle fills few of its rows)
+    gives a part of its columns to another bin, whose memories then fill the rows under that part (two
+    bands, the part on its own port or slot); the rest of its columns stay alone (and may split again).
+    Greedy, best saving first, while it saves units (and before ``deadline``)."""
+
+    def units(g):
+        b = layout(frozenset(g))
+        return None if b is None else b.units
+
+    configs = {c for p in (1, 2) for c in _port_configs(family, p)}
+    widths = sorted({c.width for c in configs})
+    while time.perf_counter() < deadline:
+        best = None
+        for ai, ga in enumerate(groups):
+            if len(ga) != 1:
+                continue
+            a = ga[0]
+            ua = units(ga)
+            assert ua is not None
+            b_a = layout(frozenset(ga))
+            if b_a.units * bram.UNIT_BITS[family] < 2 * a.width * a.depth:  # at least half full: no gain
+                continue
+            for gi, g in enumerate(groups):
+                if gi == ai or any(p.name == a.name for p in g):
+                    continue
+                ug = units(g)
+                assert ug is not None
+                # the whole other bin joins the part, or one memory of it (the others stay together)
+                for sub, left in [(g, [])] + ([([q], [r for r in g if r is not q]) for q in g] if len(g) > 1 else []):
+                    ul = units(left) if left else 0
+                    if ul is None:
+                        continue
+                    # part widths: what the joining memories take in the rows under the part, per configuration
+                    cands = {a.width}
+                    for c in configs:
+                        if a.depth >= c.depth:
+                            continue
+                        h = c.depth - a.depth
+                        need = sum(p.width * -(-p.depth // h) for p in sub)
+                        for w in widths:
+                            cands.add(min(a.width, -(-need // w) * w))
+                    for nc in sorted(cands):
+                        if time.perf_counter() > deadline:
+                            break
+                        part = _Piece(a.item, a.col0, nc)
+                        un = units([*sub, part])
+                        if un is None:
+                            continue
+                        rest = [_Piece(a.item, a.col0 + nc, a.width - nc)] if nc < a.width else []
+                        ur = units(rest) if rest else 0
+                        if ur is None:
+                            continue
+                        save = ua + ug - un - ur - ul
+                        if save > 0 and (best is None or save > best[0]):
+                            best = (save, ai, gi, part, rest, sub, left)
+        if best is None:
+            break
+        _, ai, gi, part, rest, sub, left = best
+        new = [[*sub, part]] + ([rest] if rest else []) + ([left] if left else [])
+        groups = [g for k, g in enumerate(groups) if k not in (ai, gi)] + new
+    return groups
 
 
 def _exact(items, layout) -> list[list[int]]:

@@ -5,10 +5,14 @@ each port serving its items directly or through a static round-robin arbiter.
 
 The bin is ONE Amaranth memory of ``bin.width x bin.depth`` bits (``ram_style = "block"``), so Yosys
 maps exactly the primitives the plan counts (packing.bin_units). Item ``i`` lives at columns
-``x .. x + width*slices`` and rows ``y .. y + min(depth, bin.depth)``; an item deeper than the bin
-is cut into depth slices side by side (word ``a`` is row ``y + a mod D``, slice ``a div D``). Only
-the plan's ``width`` columns of an item are stored (its non-constant columns first): the constant
-columns of its declared word are wired (Yosys drops them from a private ROM the same way).
+``x .. x + width*slices`` and rows ``y .. y + min(depth, h)``; an item deeper than its slice height
+``h`` (``slice_rows``, else the bin's depth: any height, e.g. the rows under another item) is cut into
+depth slices side by side (word ``a`` is row ``y + a mod h``, slice ``a div h``; row and slice are
+counters, since every item is read in order). Only the plan's ``width`` columns of an item are stored
+(its non-constant columns first): the constant columns of its declared word are wired (Yosys drops
+them from a private ROM the same way). A placement may hold a part of an item (its stored columns
+``col0 .. col0+ncols-1``): ``data_<k>`` is then those stored columns, and hw/top.py joins the parts
+of the item's bins (all stepped together; ready when every part is).
 
 Every item is read in its fixed order 0, 1, .., depth-1, 0, ... (the MVTU's weight address and its
 row-fold counter), so its consumer interface is address-free:
@@ -70,11 +74,18 @@ class PackedMemory(wiring.Component):
             self.cols[p.item] = stored_columns(words, declared, it.width)
         members = {}
         for k, p in enumerate(bin_.placements):
+            it = items[p.item][0]
             members[f"en_{k}"] = In(1)
             members[f"step_{k}"] = In(1)
             members[f"ready_{k}"] = Out(1)
-            members[f"data_{k}"] = Out(items[p.item][1])
+            # a whole item: its declared word; a part: its stored columns col0 .. col0+ncols-1 (hw/top.py joins them)
+            members[f"data_{k}"] = Out(p.part_width(it) if p.is_part(it) else items[p.item][1])
         super().__init__(members)
+
+    def part_columns(self, p) -> list[int]:
+        """The declared columns placement ``p`` stores, in order (all the item's stored ones when whole)."""
+        it = self.items[p.item][0]
+        return self.cols[p.item][p.col0 : p.col0 + p.part_width(it)]
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -85,61 +96,81 @@ class PackedMemory(wiring.Component):
         rows = [0] * b.depth
         for p in b.placements:
             it, declared, words = self.items[p.item]
-            cols = self.cols[p.item]
+            cols = self.part_columns(p)
             kk = p.rows_per_word
-            wk = -(-it.width // kk)
+            wk = -(-len(cols) // kk)
+            h = p.slice_height(b.depth)
             for a, w in enumerate(words):
                 stored = 0
                 for j, c in enumerate(cols):
                     stored |= ((w >> c) & 1) << j
                 for r in range(kk):  # a word is kk rows of wk bits (sub-row a*kk + r)
                     idx = a * kk + r
-                    row, sl = p.y + idx % b.depth, idx // b.depth
+                    row, sl = p.y + idx % h, idx // h
                     rows[row] |= ((stored >> (r * wk)) & ((1 << wk) - 1)) << (p.x + sl * wk)
         return rows
 
     def _expand(self, p, stored):
-        """The declared word from the stored columns (constant columns wired)."""
+        """The declared word from the stored columns (constant columns wired); a part's stored columns as they are."""
         it, declared, words = self.items[p.item]
-        cols = self.cols[p.item]
+        if p.is_part(it):
+            return stored
+        return self.expand(p.item, stored)
+
+    def expand(self, name: str, stored):
+        """Item ``name``'s declared word from all its stored columns (in order; constant columns wired)."""
+        it, declared, words = self.items[name]
+        cols = self.cols[name]
         if cols == list(range(declared)):
             return stored
         first = words[0] if words else 0
         pos = {c: j for j, c in enumerate(cols)}
         return Cat(*[stored[pos[c]] if c in pos else Const((first >> c) & 1, 1) for c in range(declared)])
 
+    def _walker(self, m, p, name: str, advance, nrows: int):
+        """(row, slice) of the next sub-row of placement ``p`` (0 .. nrows-1, wrapping), moved on by
+        ``advance``: counters, as an item is read in order (slices of ``p.slice_height`` rows: any height)."""
+        b = self.bin
+        h = p.slice_height(b.depth)
+        idx = Signal(range(max(nrows, 2)), name=f"{name}")
+        last = idx == nrows - 1
+        with m.If(advance):
+            m.d.sync += idx.eq(Mux(last, 0, idx + 1))
+        if p.slices == 1:
+            return p.y + idx, Const(0, 1)
+        r = Signal(range(max(h, 2)), name=f"{name}_row")
+        sl = Signal(range(max(p.slices, 2)), name=f"{name}_slice")
+        with m.If(advance):
+            with m.If(last):
+                m.d.sync += [r.eq(0), sl.eq(0)]
+            with m.Elif(r == h - 1):
+                m.d.sync += [r.eq(0), sl.eq(sl + 1)]
+            with m.Else():
+                m.d.sync += r.eq(r + 1)
+        return p.y + r, sl
+
+    def _column(self, p, data, sl):
+        """The stored bits of placement ``p`` (one row: ceil(width/k) of them) in bin row ``data``, slice ``sl``."""
+        it = self.items[p.item][0]
+        wk = -(-p.part_width(it) // p.rows_per_word)
+        field = Value.cast(data)[p.x : p.x + wk * p.slices]
+        return field.word_select(sl, wk) if p.slices > 1 else field
+
     def elaborate(self, platform):
         m = Module()
         b = self.bin
         mem = Memory(shape=unsigned(b.width), depth=b.depth, init=self.rows(), attrs={"ram_style": "block"})
         m.submodules.mem = mem
-        D = b.depth
-        dbits = max(D - 1, 1).bit_length() if D > 1 else 0
         for port in range(b.ports):
             rd = read_port(mem)
             on_port = sorted((p for p in b.placements if p.port == port), key=lambda p: p.slot)
             K = b.slots[port]
 
-            def locate(p, addr):
-                """(row, slice) of word ``addr`` (a Signal) of item placement ``p``."""
-                if p.slices == 1:
-                    return p.y + addr, Const(0, 1)
-                return addr[:dbits], addr[dbits:]
-
-            def column(p, data, sl):
-                it = self.items[p.item][0]
-                wk = -(-it.width // p.rows_per_word)
-                field = Value.cast(data)[p.x : p.x + wk * p.slices]
-                return field.word_select(sl, wk) if p.slices > 1 else field
-
             if K == 1 and on_port[0].rows_per_word == 1:
                 p = on_port[0]
                 k = self.index(p.item)
                 it = self.items[p.item][0]
-                cur = Signal(range(max(it.depth, 2)), name=f"cur_{k}")
-                with m.If(getattr(self, f"step_{k}")):
-                    m.d.sync += cur.eq(Mux(cur == it.depth - 1, 0, cur + 1))
-                row, sl = locate(p, cur)
+                row, sl = self._walker(m, p, f"cur_{k}", getattr(self, f"step_{k}"), it.depth)
                 sl_r = Signal(max(len(sl), 1), name=f"slice_{k}")
                 with m.If(getattr(self, f"en_{k}")):
                     m.d.sync += sl_r.eq(sl)
@@ -147,7 +178,7 @@ class PackedMemory(wiring.Component):
                     rd.addr.eq(row),
                     rd.en.eq(getattr(self, f"en_{k}")),
                     getattr(self, f"ready_{k}").eq(1),
-                    getattr(self, f"data_{k}").eq(self._expand(p, column(p, rd.data, sl_r))),
+                    getattr(self, f"data_{k}").eq(self._expand(p, self._column(p, rd.data, sl_r))),
                 ]
                 continue
 
@@ -163,35 +194,30 @@ class PackedMemory(wiring.Component):
             for p in on_port:
                 k = self.index(p.item)
                 it = self.items[p.item][0]
+                pw = p.part_width(it)
                 kk = p.rows_per_word
-                wk = -(-it.width // kk)
-                nrows = it.depth * kk
-                fa = Signal(range(max(nrows, 2)), name=f"fetch_{k}")  # the next sub-row to read
+                wk = -(-pw // kk)
                 sub = Signal(range(max(kk, 2)), name=f"sub_{k}")  # its row within the word
                 land_sub = Signal(range(max(kk, 2)), name=f"land_sub_{k}")
                 cnt = Signal(range(3), name=f"count_{k}")
                 inflight = Signal(name=f"inflight_{k}")
-                b0 = Signal(it.width, name=f"buf0_{k}")
-                b1 = Signal(it.width, name=f"buf1_{k}")
+                b0 = Signal(pw, name=f"buf0_{k}")
+                b1 = Signal(pw, name=f"buf1_{k}")
                 step, en = getattr(self, f"step_{k}"), getattr(self, f"en_{k}")
                 req = Signal(name=f"req_{k}")
                 # a new word only where the buffer (with the word landing and the one leaving) has room;
                 # the rest of a word's rows follow in the item's next slots
                 m.d.comb += req.eq((slot == p.slot) & ((sub != 0) | (cnt + inflight < 2 + step)))
                 reqs.append(req)
-                row, sl = locate(p, fa)
+                row, sl = self._walker(m, p, f"fetch_{k}", req, it.depth * kk)
                 rows_.append(row)
                 sls.append(sl)
                 with m.If(req):
-                    m.d.sync += [
-                        fa.eq(Mux(fa == nrows - 1, 0, fa + 1)),
-                        sub.eq(Mux(sub == kk - 1, 0, sub + 1)),
-                        land_sub.eq(sub),
-                    ]
+                    m.d.sync += [sub.eq(Mux(sub == kk - 1, 0, sub + 1)), land_sub.eq(sub)]
                 m.d.sync += inflight.eq(req & (sub == kk - 1))
                 push = Signal(name=f"push_{k}")
-                word_in = Signal(it.width, name=f"word_in_{k}")
-                row_in = column(p, rd.data, land_sl) if p.slices > 1 else Value.cast(rd.data)[p.x : p.x + wk]
+                word_in = Signal(pw, name=f"word_in_{k}")
+                row_in = self._column(p, rd.data, land_sl)
                 if kk == 1:
                     m.d.comb += [push.eq(landing == p.slot), word_in.eq(row_in)]
                 else:
@@ -200,7 +226,7 @@ class PackedMemory(wiring.Component):
                         m.d.sync += Value.cast(asm).word_select(land_sub, wk).eq(row_in)
                     m.d.comb += [
                         push.eq((landing == p.slot) & (land_sub == kk - 1)),
-                        word_in.eq(Cat(asm, row_in)[: it.width]),
+                        word_in.eq(Cat(asm, row_in)[:pw]),
                     ]
                 with m.If(push & step):
                     with m.If(cnt == 1):
@@ -215,7 +241,7 @@ class PackedMemory(wiring.Component):
                     with m.Else():
                         m.d.sync += b1.eq(word_in)
                     m.d.sync += cnt.eq(cnt + 1)
-                dreg = Signal(self.items[p.item][1], name=f"dreg_{k}")
+                dreg = Signal(len(getattr(self, f"data_{k}")), name=f"dreg_{k}")
                 with m.If(en):
                     m.d.sync += dreg.eq(self._expand(p, b0))
                 m.d.comb += [getattr(self, f"ready_{k}").eq(cnt != 0), getattr(self, f"data_{k}").eq(dreg)]

@@ -9,8 +9,10 @@ and hw/ (issue #17's layering: nn -> hw -> boards | sim | cost_model); cost_mode
 them, so ``from bitscale.cost_model.packing import Item, PackingPlan`` keeps working.
 
 Guaranteed: the classes are frozen and round-trip through JSON (:meth:`PackingPlan.to_json` /
-:meth:`PackingPlan.from_json`, format ``bitscale.PackingPlan``); :meth:`PackingPlan.validate_layout`
-raises ValueError unless every item is placed exactly once, inside its bin, without overlap, on a
+:meth:`PackingPlan.from_json`, format ``bitscale.PackingPlan``; plans without the later placement
+fields read with their defaults); :meth:`PackingPlan.validate_layout` raises ValueError unless every
+column of every item is placed exactly once (whole, or parts in different bins), inside its bin,
+without overlap, on a
 conflict-free port schedule (so cycles/frame are unchanged); :func:`check_memories` raises UserError
 unless every item names a memory of the design with the hardware's depth and read period.
 """
@@ -46,17 +48,30 @@ class Placement:
     item: str
     x: int  # first bit column in the bin word
     y: int  # first row
-    slices: int  # depth slices side by side (item rows = min(depth, bin depth))
+    slices: int  # depth slices side by side (item rows = min(depth, slice rows))
     port: int
     slot: int  # its slot in the port's round-robin (0 .. slots-1)
     rows_per_word: int = 1  # k: a word stored as k rows of ceil(width/k) bits, read in k slots
+    slice_rows: int = 0  # rows of one depth slice (0: the bin depth): a slice may fill the rows under another item
+    col0: int = 0  # a part of the item: its stored columns col0 .. col0+ncols-1 (the rest in other bins)
+    ncols: int = 0  # 0: all the item's columns
+
+    def part_width(self, it: "Item") -> int:
+        return self.ncols or it.width
+
+    def slice_height(self, bin_depth: int) -> int:
+        return self.slice_rows or bin_depth
+
+    def is_part(self, it: "Item") -> bool:
+        return self.part_width(it) != it.width
 
     def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
-        """(rectangle width, rectangle rows, slices) of item ``it`` in a bin ``bin_depth`` deep."""
+        """(rectangle width, rectangle rows, slices) of item ``it`` (or its part) in a bin ``bin_depth`` deep."""
         k = self.rows_per_word
         rows = it.depth * k
-        slices = -(-rows // bin_depth)
-        return -(-it.width // k) * slices, min(rows, bin_depth), slices
+        h = self.slice_height(bin_depth)
+        slices = -(-rows // h)
+        return -(-self.part_width(it) // k) * slices, min(rows, h), slices
 
 
 @dataclass(frozen=True)
@@ -71,8 +86,12 @@ class Bin:
 
 
 def is_plain(b: Bin) -> bool:
-    """One memory mapped as it is today (one port, one row per word): the layer keeps its own memory."""
-    return len(b.placements) == 1 and b.placements[0].rows_per_word == 1
+    """One memory mapped as it is today (one port, one row per word, whole, slices of the bin's depth): the
+    layer keeps its own memory."""
+    if len(b.placements) != 1:
+        return False
+    p = b.placements[0]
+    return p.rows_per_word == 1 and p.ncols == 0 and p.col0 == 0 and p.y == 0 and p.slice_rows in (0, b.depth)
 
 
 @dataclass(frozen=True)
@@ -112,13 +131,24 @@ class PackingPlan:
         conflict-free port schedule (so cycles/frame are unchanged) and the plan saves units. What Yosys
         maps a bin to and the family's port count are cost_model/packing.py's checks (``validate``)."""
         names = [i.name for i in self.items]
-        placed = [p.item for b in self.bins for p in b.placements]
-        if sorted(names) != sorted(placed) or len(set(names)) != len(names):
-            raise ValueError(f"items placed {sorted(placed)} != items {sorted(names)}")
+        placed = sorted({p.item for b in self.bins for p in b.placements})
+        if sorted(names) != placed or len(set(names)) != len(names):
+            raise ValueError(f"items placed {placed} != items {sorted(names)}")
+        for it in self.items:  # an item whole, or parts covering each of its columns exactly once
+            parts = sorted((p.col0, p.part_width(it)) for b in self.bins for p in b.placements if p.item == it.name)
+            end = 0
+            for c0, n in parts:
+                if c0 != end or n < 1:
+                    raise ValueError(f"{it.name}: parts {parts} do not cover its {it.width} columns once")
+                end = c0 + n
+            if end != it.width:
+                raise ValueError(f"{it.name}: parts {parts} do not cover its {it.width} columns once")
         for b in self.bins:
             if b.ports < 1 or len(b.slots) != b.ports:
                 raise ValueError(f"bin {b.primitive}: {b.ports} ports")
             rects = []
+            if len({p.item for p in b.placements}) != len(b.placements):
+                raise ValueError(f"bin {b.primitive}: two parts of one item")
             for p in b.placements:
                 it = self.item(p.item)
                 w, h, slices = p.shape(it, b.depth)
@@ -131,8 +161,8 @@ class PackingPlan:
                     or p.y + h > b.depth
                 ):
                     raise ValueError(f"{p.item} does not fit its bin {b.primitive} {b.width}x{b.depth}")
-                if p.slices > 1 and p.y:
-                    raise ValueError(f"{p.item}: a sliced item starts at row 0")
+                if not 0 <= p.slice_rows <= b.depth:
+                    raise ValueError(f"{p.item}: slices of {p.slice_rows} rows in a bin {b.depth} deep")
                 if not 0 <= p.port < b.ports or not 0 <= p.slot < b.slots[p.port]:
                     raise ValueError(f"{p.item}: port {p.port} slot {p.slot} out of range")
                 if it.period < b.slots[p.port] * p.rows_per_word:

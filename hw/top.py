@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -206,6 +206,7 @@ class Accelerator(wiring.Component):
         from bitscale.hw.packed_memory import PackedMemory
 
         mvtus = {c.layer.name: c for c in self.mvtus}
+        parts: dict[str, list] = {}
         for k, b in enumerate(self._shared):
             items = {}
             for p in b.placements:
@@ -219,14 +220,27 @@ class Accelerator(wiring.Component):
             pm = PackedMemory(b, items)
             m.submodules[f"packed_bin{k}"] = pm
             for p in b.placements:
-                layer, role = p.item.split(".", 1)
-                mv, i, pre = mvtus[layer], pm.index(p.item), "w" if role == "weights" else "p"
+                parts.setdefault(p.item, []).append((p.col0, pm, pm.index(p.item), p))
+        # an item split by columns over several bins: every part steps with the layer, the word is ready
+        # when every part's is, and it is the parts' stored columns joined (constant columns wired)
+        for name, ps in parts.items():
+            layer, role = name.split(".", 1)
+            mv, pre = mvtus[layer], "w" if role == "weights" else "p"
+            ps.sort(key=lambda t: t[0])
+            for _, pm, i, _ in ps:
                 m.d.comb += [
                     getattr(pm, f"en_{i}").eq(getattr(mv, f"{pre}_en")),
                     getattr(pm, f"step_{i}").eq(getattr(mv, f"{pre}_step")),
-                    getattr(mv, f"{pre}_ready").eq(getattr(pm, f"ready_{i}")),
-                    getattr(mv, f"{pre}_rdata").eq(getattr(pm, f"data_{i}")),
                 ]
+            readies = [getattr(pm, f"ready_{i}") for _, pm, i, _ in ps]
+            ready = readies[0] if len(readies) == 1 else Value.cast(Cat(*readies)).all()
+            _, pm0, i0, p0 = ps[0]
+            data = (
+                getattr(pm0, f"data_{i0}")
+                if len(ps) == 1 and not p0.is_part(plan.item(name))
+                else pm0.expand(name, Cat(*[getattr(pm, f"data_{i}") for _, pm, i, _ in ps]))
+            )
+            m.d.comb += [getattr(mv, f"{pre}_ready").eq(ready), getattr(mv, f"{pre}_rdata").eq(data)]
 
     @property
     def mvtus(self) -> list[MVTU]:

@@ -51,11 +51,28 @@ def _schedule_conflict_free(plan: PackingPlan):
 def test_plan_properties(raw, family):
     items = _items(raw, family)
     plan = packing.pack(items, family, budget_s=0.2)
+    _check_plan(plan, items, family)
+
+
+def _check_plan(plan: PackingPlan, items, family):
     plan.validate()
-    placed = sorted(p.item for b in plan.bins for p in b.placements)
-    assert placed == sorted(i.name for i in items)  # every memory exactly once
+    placed = sorted({p.item for b in plan.bins for p in b.placements})
+    assert placed == sorted(i.name for i in items)  # every memory placed
+    for it in items:  # every column of every memory exactly once (whole, or parts side by side)
+        parts = sorted((p.col0, p.part_width(it)) for b in plan.bins for p in b.placements if p.item == it.name)
+        assert [c for c, _ in parts] == [sum(n for _, n in parts[:k]) for k in range(len(parts))]
+        assert sum(n for _, n in parts) == it.width
+    for b in plan.bins:  # rectangles inside the bin, disjoint
+        cells = set()
+        for p in b.placements:
+            w, h, _ = p.shape(plan.item(p.item), b.depth)
+            assert p.x + w <= b.width and p.y + h <= b.depth
+            rect = {(x, y) for x in range(p.x, p.x + w, 7) for y in range(p.y, p.y + h, 13)}
+            assert not rect & cells
+            cells |= rect
     assert plan.packed <= plan.unpacked  # never worse than today
     assert plan.packed >= max(plan.capacity_floor, 0)  # never below the capacity floor
+    assert plan.packed >= packing.port_floor(plan.items, family)[0]  # nor below the read-port floor
     for b in plan.bins:
         assert b.ports <= packing.family_ports(family)
         assert b.units == packing.bin_units(b.width, b.depth, b.ports, family)[0]
@@ -63,12 +80,57 @@ def test_plan_properties(raw, family):
     assert PackingPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
 
 
+@st.composite
+def wide_and_deep_sets(draw):
+    """Wide, shallow memories (read every 1-2 cycles) with narrow, deep ones: column splits and two-band bins."""
+    items = []
+    for k in range(draw(st.integers(1, 3))):
+        items.append(
+            (f"w{k}.weights", draw(st.integers(40, 1100)), draw(st.integers(8, 300)), draw(st.sampled_from([1, 1, 2])))
+        )
+    for k in range(draw(st.integers(1, 5))):
+        items.append(
+            (
+                f"d{k}.weights",
+                draw(st.integers(1, 40)),
+                draw(st.integers(1500, 40000)),
+                draw(st.sampled_from([1, 1, 2, 4])),
+            )
+        )
+    return items
+
+
+@settings(max_examples=25, deadline=None)
+@given(wide_and_deep_sets(), st.sampled_from(FAMILIES))
+def test_split_plan_properties(raw, family):
+    # every memory's columns once, inside its bins, conflict-free ports (cycles/frame unchanged), never
+    # above today's count nor below the floors, JSON round trip, and the parts on ports of their own period
+    items = _items(raw, family)
+    plan = packing.pack(items, family, budget_s=0.2)
+    _check_plan(plan, items, family)
+    _schedule_conflict_free(plan)
+    assert plan.seconds < 5
+    assert PackingPlan.from_json(json.loads(json.dumps(plan.to_json()))) == plan
+
+
+def test_split_pays_under_a_wide_shallow_memory():
+    # FINN CNV w1a1's shape: a 1024-bit word every cycle from 36 words (7% of its 29 RAMB18) and deep,
+    # narrow memories read every cycle; split by columns, the deep ones fill the rows under the parts
+    items = _items([("a.weights", 1024, 36, 1), ("b.weights", 8, 32768, 1), ("c.weights", 4, 32768, 1)], "xc7")
+    plan = packing.pack(items, "xc7")
+    assert plan.unpacked == 29 + 15 + 8
+    assert plan.packed <= 41 and "split" in plan.solver
+    assert any(p.is_part(plan.item("a.weights")) for b in plan.bins for p in b.placements)
+    assert any(p.slice_rows for b in plan.bins for p in b.placements)
+
+
 @settings(max_examples=15)
 @given(item_sets(max_items=6), st.sampled_from(("xc7", "ecp5")))
 def test_heuristic_valid_and_not_better_than_exact(raw, family):
     items = _items(raw, family)
-    exact = packing.pack(items, family)
-    heur = packing.pack(items, family, exact_max=0, budget_s=0.2)
+    # the partition stage (the column-split pass after it is greedy on either)
+    exact = packing.pack(items, family, split=False)
+    heur = packing.pack(items, family, exact_max=0, budget_s=0.2, split=False)
     heur.validate()
     assert exact.solver in ("ilp", "none") and heur.solver == "heuristic"
     assert exact.packed <= heur.packed <= heur.unpacked

@@ -17,6 +17,14 @@ from bitscale.hw.packed_memory import PackedMemory
 def _simulate(bin_, items, rng, cycles):
     dut = PackedMemory(bin_, items)
     names = dut.names
+
+    def want_word(n, w):
+        """What data_<k> carries: the declared word, or a part's stored columns (hw/top.py joins parts)."""
+        p = bin_.placements[dut.index(n)]
+        if not p.is_part(items[n][0]):
+            return w
+        return sum(((w >> c) & 1) << j for j, c in enumerate(dut.part_columns(p)))
+
     bad = []
     late = []
 
@@ -36,7 +44,7 @@ def _simulate(bin_, items, rng, cycles):
                 step = 0
                 if take:
                     state[n][2] = True
-                    took[n] = words[state[n][0]]
+                    took[n] = want_word(n, words[state[n][0]])
                     state[n][1] += 1
                     if state[n][1] == it.period:
                         step, state[n][1] = 1, 0
@@ -90,6 +98,76 @@ def test_packed_memory_matches_numpy(case):
         bad, late = _simulate(b, content, rng, cycles=300)
         assert not bad, bad[:3]
         assert not late, late[:3]
+
+
+def _rand_words(rng, width: int, n: int) -> list[int]:
+    return [int.from_bytes(rng.bytes(-(-width // 8)), "little") & ((1 << width) - 1) for _ in range(n)]
+
+
+@st.composite
+def wide_and_deep(draw):
+    """A wide, shallow memory (read every cycle or every 2) and narrow, deep ones: column splits and
+    two-band bins (slices of the rows under another memory)."""
+    family = draw(st.sampled_from(["xc7", "ecp5"]))
+    raw = [
+        (
+            "a.weights",
+            draw(st.sampled_from([72, 90, 108, 144])),
+            draw(st.integers(8, 40)),
+            draw(st.sampled_from([1, 2])),
+        )
+    ]
+    for k in range(draw(st.integers(1, 3))):
+        raw.append(
+            (
+                f"d{k}.weights",
+                draw(st.sampled_from([2, 3, 4, 6, 9])),
+                draw(st.integers(2000, 9000)),
+                draw(st.sampled_from([1, 2, 4])),
+            )
+        )
+    return family, raw, draw(st.integers(0, 2**31 - 1))
+
+
+@pytest.mark.slow
+@settings(max_examples=5, deadline=None)
+@given(wide_and_deep())
+def test_split_and_banded_bins_match_numpy(case):
+    family, raw, seed = case
+    rng = np.random.default_rng(seed)
+    items = [
+        packing.Item(n, n.split(".")[0], "weights", w, d, p, int(bram.block_count(w, d, family))) for n, w, d, p in raw
+    ]
+    plan = packing.pack(items, family)
+    words = {it.name: _rand_words(rng, it.width, it.depth) for it in plan.items}
+    for b in plan.bins:
+        content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
+        bad, late = _simulate(b, content, rng, cycles=250)
+        assert not bad, bad[:3]
+        assert not late, late[:3]
+
+
+def test_column_split_under_a_wide_shallow_memory():
+    # a 72-bit word every cycle from 16 words takes 2 RAMB18 (4% full); a 4 x 8192 memory read every cycle
+    # takes 2 more. Split: 36 of the wide memory's columns on port 0 of a two-port RAMB18 pair, the deep one
+    # in 9 slices of the 1008 rows under them on port 1; the other 36 columns alone: 3 RAMB18
+    rng = np.random.default_rng(4)
+    a = packing.Item("a.weights", "a", "weights", 72, 16, 1, 2)
+    d = packing.Item("d.weights", "d", "weights", 4, 8192, 1, 2)
+    plan = packing.pack([a, d], "xc7")
+    assert plan.packed == 3 and plan.solver == "ilp+split"
+    parts = [p for b in plan.bins for p in b.placements if p.item == "a.weights"]
+    assert sorted((p.col0, p.part_width(a)) for p in parts) == [(0, 36), (36, 36)]
+    (pd,) = [p for b in plan.bins for p in b.placements if p.item == "d.weights"]
+    assert pd.y == 16 and pd.slice_rows == 1008 and pd.slices == 9
+    words = {
+        "a.weights": _rand_words(rng, 72, 16),
+        "d.weights": [int(v) for v in rng.integers(0, 16, 8192)],
+    }
+    for b in plan.bins:
+        content = {p.item: (plan.item(p.item), plan.item(p.item).width, words[p.item]) for p in b.placements}
+        bad, late = _simulate(b, content, rng, 400)
+        assert not bad and not late
 
 
 def test_shared_port_constant_columns_and_slices():
@@ -196,3 +274,50 @@ def test_rows_per_word_alone_and_shared():
         }
         bad, late = _simulate(bn, content, rng, 600)
         assert not bad and not late
+
+
+def _split_plan():
+    """The two-layer design with dense0's weights split by columns over two bins: columns 0..11 alone in
+    2 depth slices of 100 rows from row 400 (the plain read port with slice counters), 12..63 sharing a port
+    with dense1's weights (round robin)."""
+    net, f, _ = _two_layer_case()
+    items = packing.design_items(net, f, "xc7")
+    d0, d1 = (next(i for i in items if i.name == n) for n in ("dense0.weights", "dense1.weights"))
+    assert (d0.width, d0.depth, d1.width, d1.depth) == (64, 128, 64, 128)
+
+    def bin_(width, depth, slots, placements):
+        units, prim = packing.bin_units(width, depth, len(slots), "xc7")
+        return packing.Bin(prim, width, depth, len(slots), slots, units, placements)
+
+    a = bin_(36, 512, (1,), (packing.Placement("dense0.weights", 0, 400, 2, 0, 0, 1, 100, 0, 12),))
+    b = bin_(
+        72,
+        512,
+        (2,),
+        (
+            packing.Placement("dense0.weights", 0, 0, 1, 0, 0, 1, 0, 12, 52),
+            packing.Placement("dense1.weights", 0, 128, 1, 0, 1),
+        ),
+    )
+    plan = packing.PackingPlan("xc7", "RAMB18", tuple(items), (a, b), "hand")
+    plan.validate()
+    return net, f, plan
+
+
+@pytest.mark.slow
+def test_accelerator_split_memory_bit_exact_same_cycles():
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import golden
+    from bitscale.nn.random_net import random_inputs
+
+    net, f, plan = _split_plan()
+    assert plan.packed == 3 < plan.unpacked
+    x = random_inputs(net.input_shape, 3, seed=4)
+    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=0.1, out_stall=0.1)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
+    _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
+    assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 + 2  # the first word's wait only
