@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bitscale.boards import FAMILY
 from bitscale.errors import UserError
 
 MAX_FRAMES = 1000
@@ -117,7 +118,8 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         images, source = np.asarray(images)[:frames], "given images"
     rom = selftest_data(net, frame, images)
 
-    if board.family in ("ecp5", "ice40"):
+    open_flow = FAMILY[board.family].bitstream is not None  # bitscale build (else Vivado scripts)
+    if open_flow:
         leds = {f"led {i}": what for i, what in LED_MAP[board.name].items()}
         nxt = f"bitscale build {bdir}"
     else:
@@ -145,7 +147,7 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         },
         "next": nxt,
     }
-    if board.family not in ("ecp5", "ice40"):
+    if not open_flow:
         from bitscale.boards.vivado import write_vivado
 
         tmp = Path(tempfile.mkdtemp(prefix=".vivado.", dir=bdir))

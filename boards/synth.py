@@ -305,9 +305,10 @@ def synth(
     brd = get_board(board or DEFAULT_BOARD[family])
     if brd.family != family:
         raise UserError(f"board {brd.name} is {brd.family}, not {family}")
-    place = family in ("ecp5", "ice40") if place is None else place
-    if place and family not in ("ecp5", "ice40"):
-        raise UserError(f"placement (fmax) needs nextpnr, available for ecp5 and ice40, not {family}")
+    place = FAMILY[family].placed if place is None else place
+    if place and not FAMILY[family].placed:
+        placed = " and ".join(f.name for f in FAMILY.values() if f.placed)
+        raise UserError(f"placement (fmax) needs nextpnr, available for {placed}, not {family}")
     if timeout is None:
         timeout = default_timeout(bd, design)
     elif not (isinstance(timeout, (int, float)) and timeout > 0):

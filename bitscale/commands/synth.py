@@ -4,6 +4,8 @@ from bitscale.defaults import BOARD
 
 
 def register(sub):
+    from bitscale.boards import FAMILIES
+
     p = sub.add_parser(
         "synth",
         help="synthesize a build directory with Yosys (and nextpnr for ecp5/ice40)",
@@ -14,7 +16,7 @@ def register(sub):
     p.add_argument("build_dir", metavar="BUILD_DIR", help="a build directory (bitscale generate)")
     p.add_argument(
         "--family",
-        choices=["xc7", "xcup", "ecp5", "ice40"],
+        choices=FAMILIES,
         help="FPGA family (default: the family of --board, else of the board the design was "
         "generated for, else of the default board " + BOARD + ")",
     )
