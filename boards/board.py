@@ -123,9 +123,10 @@ def add_board(build_dir, board_name: str, *, frames: int = 16, seed: int = 0, im
         leds = {f"led {i}": what for i, what in LED_MAP[board.name].items()}
         nxt = f"bitscale build {bdir}"
     else:
-        from bitscale.boards.vivado import LED_STATUS, shell
+        from bitscale.boards.selftest import LED_BITS
+        from bitscale.boards.vivado import shell
 
-        leds = {f"LD{i}": LED_STATUS[i] for i in range(len(shell(board.name).leds))}
+        leds = {f"LD{i}": LED_BITS[i] for i in range(len(shell(board.name).leds))}
         nxt = (
             f"vivado -mode batch -source {bdir / 'vivado' / 'create_project.tcl'} -tclargs bitstream"
             if shell(board.name).ps

@@ -27,7 +27,7 @@ from amaranth.lib.wiring import Out
 
 from bitscale.boards import BOARDS
 from bitscale.hw.frame import FrameFormat
-from bitscale.boards.selftest import LED_COUNT, SelfTest, SelfTestData, status_members
+from bitscale.boards.selftest import LED_BITS, LED_COUNT, SelfTest, SelfTestData, status_members
 from bitscale.boards.uart_tx import divisor_for
 
 CORE_MODULE = "bitscale_top"
@@ -36,7 +36,7 @@ BAUD = 115200
 
 # What each board's LEDs show (boards.Board.leds): amaranth-boards ("led", index) -> SelfTest status.
 LED_MAP = {b.name: dict(enumerate(b.leds)) for b in BOARDS.values() if b.leds}
-_STATUS_BIT = {"done": 0, "pass": 1, "fail": 2, **{f"frames[{i}]": 3 + i for i in range(LED_COUNT - 3)}}
+_STATUS_BIT = {what: i for i, what in enumerate(LED_BITS)}
 
 
 class SelfTestTop(wiring.Component):

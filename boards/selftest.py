@@ -44,6 +44,9 @@ from bitscale.hw.frame import FrameFormat
 from bitscale.boards.uart_tx import UARTTx
 
 LED_COUNT = 8
+# what bit i of SelfTest.led shows (the order elaborate() packs them in); frames[k]: bit k of the frame count.
+# The board tops (boards/board_top.py, the Vivado top in boards/vivado.py) name their LEDs by these.
+LED_BITS = ("done", "pass", "fail", *(f"frames[{k}]" for k in range(LED_COUNT - 3)))
 
 
 def status_members() -> dict:
