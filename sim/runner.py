@@ -52,6 +52,11 @@ VERILATOR_CXX_OPT = "-O2"  # the eval code (OPT_FAST) and the runtime (OPT_GLOBA
 # time (bench/results/sim_flags.json); the build key then holds this machine's CPU (a copied build folder
 # on another CPU rebuilds instead of running foreign instructions)
 VERILATOR_CXX_NATIVE = "-march=native"
+# GCC's RTL combiner and its value numbering's alias walks are superlinear in a function's size, and
+# Verilator's eval functions are huge straight-line blocks: on the CNV w2a2 they were 52% and 12% of the
+# eval code's compile. Capped, the eval code compiles in half the CPU time for a model as fast
+# (bench/results/sim_flags.json, docs/simulation.md "Builds"); only where the compiler takes them (GCC)
+VERILATOR_CXX_FAST_PARAMS = "--param=max-combine-insns=2 --param=sccvn-max-alias-queries-per-access=50"
 VERILATOR_CXX_OPT_SLOW = "-O0"  # run-once code: constructors, initial blocks (the weight ROMs' contents)
 BUILD_JOBS = int(os.environ.get("BITSCALE_VERILATOR_JOBS", "2"))
 PARAMS_ENV = "BITSCALE_SIM_PARAMS"
@@ -282,18 +287,20 @@ def verilator_options(opt: str | None) -> tuple[list[str], list[str]]:
     vargs = list(VERILATOR_ARGS) + list(VERILATOR_FAST_ARGS)
     make_vars = ["CFG_CXXFLAGS_PCH_I=-include"]
     # the runtime (OPT_GLOBAL) is compiled once into the shared cache: always optimized
-    fast = opt or (f"{VERILATOR_CXX_OPT} {VERILATOR_CXX_NATIVE}" if _native_ok() else VERILATOR_CXX_OPT)
+    fast = opt or " ".join(
+        [VERILATOR_CXX_OPT] + [f for f in (VERILATOR_CXX_NATIVE, VERILATOR_CXX_FAST_PARAMS) if _cxx_takes(f)]
+    )
     make_vars += [f"OPT_FAST={fast}", f"OPT_SLOW={VERILATOR_CXX_OPT_SLOW}", f"OPT_GLOBAL={VERILATOR_CXX_OPT}"]
     return vargs, make_vars
 
 
 @functools.lru_cache(maxsize=None)
-def _native_ok() -> bool:
-    """Whether the C++ compiler takes VERILATOR_CXX_NATIVE."""
+def _cxx_takes(flags: str) -> bool:
+    """Whether the C++ compiler compiles a file with ``flags`` (space-separated) without a warning."""
     try:
         out = subprocess.run(
-            ["c++", VERILATOR_CXX_NATIVE, "-x", "c++", "-E", "-"],
-            input="int x;\n",
+            ["c++", *flags.split(), "-Werror", "-x", "c++", "-c", "-o", os.devnull, "-"],
+            input="int f(int x) { return x * 3; }\n",
             capture_output=True,
             text=True,
             timeout=60,
@@ -301,6 +308,11 @@ def _native_ok() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return out.returncode == 0
+
+
+def _native_ok() -> bool:
+    """Whether the C++ compiler takes VERILATOR_CXX_NATIVE."""
+    return _cxx_takes(VERILATOR_CXX_NATIVE)
 
 
 @functools.lru_cache(maxsize=None)
