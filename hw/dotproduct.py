@@ -155,7 +155,13 @@ class DotProduct(wiring.Component):
         regs = []
 
         def register(v, name="cut"):
-            r = Signal(v.shape() if hasattr(v, "shape") else signed(self.ybits), name=f"{name}{len(regs)}")
+            # no reset on the product register (a data register: DSP output register after synthesis,
+            # boards/synth.py); the tree cuts keep theirs
+            r = Signal(
+                v.shape() if hasattr(v, "shape") else signed(self.ybits),
+                name=f"{name}{len(regs)}",
+                reset_less=name == "prod",
+            )
             with m.If(self.en):
                 m.d.sync += r.eq(v)
             regs.append(r)

@@ -330,8 +330,11 @@ class MVTU(wiring.Component):
         # --- s2: memory words registered straight from the memories' data outputs (a block RAM's
         # clock-to-out takes most of a cycle: 5.8 ns on ECP5, so nothing may sit between it and a register)
         s2 = self._stage(m, adv, s1, "s2")
-        w_word = Signal(self.mem_width)
-        x_live = Signal(simd * ab)
+        # data registers without reset (their values count only where a valid bit says so): a register
+        # straight behind a block RAM's data out with no reset and no logic in front can become the
+        # block RAM's own output register after synthesis (boards/synth.py, ECP5 DP16KD REGMODE OUTREG)
+        w_word = Signal(self.mem_width, reset_less=True)
+        x_live = Signal(simd * ab, reset_less=True)
         with m.If(adv):
             m.d.sync += [w_word.eq(w_data), x_live.eq(xreg)]
         x_buf = None
@@ -352,14 +355,15 @@ class MVTU(wiring.Component):
                 ibr.addr.eq(sf),
                 ibr.en.eq(adv),
             ]
+            # with a reset (hw/fifo.py: a reset-less register behind a no_rw_check RAM becomes its read port)
             x_buf = Signal(simd * ab)
             with m.If(adv):
                 m.d.sync += x_buf.eq(ibr.data)
 
         # --- s2x: the live or buffered input word chosen (row-fold 0 or later), weight word alongside
         s2x = self._stage(m, adv, s2, "s2x")
-        w2 = Signal(self.mem_width)
-        x2 = Signal(simd * ab)
+        w2 = Signal(self.mem_width, reset_less=True)
+        x2 = Signal(simd * ab, reset_less=True)
         with m.If(adv):
             m.d.sync += [w2.eq(w_word), x2.eq(x_live if x_buf is None else Mux(s2["fresh"], x_live, x_buf))]
 
@@ -436,7 +440,7 @@ class MVTU(wiring.Component):
         with m.If(adv):
             m.d.sync += valid.eq(s4_valid)
         acc5 = [self._reg(m, adv, a, f"acc5_{p}") for p, a in enumerate(accs)]
-        pd5 = self._reg(m, adv, pdata, "params5") if pdata is not None else None
+        pd5 = self._reg(m, adv, pdata, "params5", reset_less=True) if pdata is not None else None
         ob = self.out_bits
         fields = []
         if self.raw:
@@ -503,9 +507,9 @@ class MVTU(wiring.Component):
         return Array(Const(self._bias[k * self.pe + p], signed(self.acc_bits)) for k in range(self.nf_n))[nf]
 
     @staticmethod
-    def _reg(m, adv, value, name: str) -> Signal:
+    def _reg(m, adv, value, name: str, reset_less: bool = False) -> Signal:
         """A pipeline register of ``value`` (moves when ``adv``)."""
-        r = Signal(value.shape(), name=name)
+        r = Signal(value.shape(), name=name, reset_less=reset_less)
         with m.If(adv):
             m.d.sync += r.eq(value)
         return r
