@@ -14,7 +14,8 @@ a few frames (its own build). Reported: build seconds (0 when the build was cach
 what it took when it was made), golden match, measured vs model cycles per frame, latency,
 simulated cycles per wall second of each mode (process start-up and reading the results
 included) and their ratio. ``--cli-cnv`` also times ``bitscale simulate BUILD --images 50`` on
-the CNV in a fresh copy of its build folder (a full build). The machine's load average is
+the CNV in a fresh copy of its build folder (a full build); earlier such runs with the same build
+options stay in ``cli_cnv_earlier`` (one run's wall time says mostly how loaded the machine was). The machine's load average is
 recorded beside every row: the 2-core machine is shared, so wall times depend on it; the cycle
 counts do not (and `uptime`'s line before and after each design, and cycles per CPU second of the
 simulator, which depend much less on the load). ``--cli-cnv`` runs with an empty simulation cache,
@@ -186,6 +187,7 @@ def cli_cnv(images: int = 50) -> dict:
         doc = json.loads((fresh / "sim.json").read_text()) if (fresh / "sim.json").is_file() else {}
     return {
         "command": f"bitscale simulate BUILD --images {images}",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "returncode": r.returncode,
         "hw_commit": _hw_commit(bd),
         "wall_s": round(wall, 1),
@@ -242,6 +244,8 @@ def main(argv=None):
         )
         if "cli_cnv" not in doc and "cli_cnv" in prev:
             doc["cli_cnv"] = prev["cli_cnv"]
+        if "cli_cnv_earlier" in prev and "cli_cnv_earlier" not in doc:
+            doc["cli_cnv_earlier"] = prev["cli_cnv_earlier"]
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(doc, indent=1))
 
@@ -249,7 +253,15 @@ def main(argv=None):
         rows[n] = run_design(n, args.beat_frames)
         save()
     if args.cli_cnv:
-        doc["cli_cnv"] = cli_cnv()
+        # the wall time of one run depends on the load: earlier runs with the same build options are kept
+        opts = [list(o) for o in runner.verilator_options(None)]  # as JSON reads it back
+        same = [
+            c
+            for c in [prev.get("cli_cnv"), *prev.get("cli_cnv_earlier", [])]
+            if c and c.get("build_options", prev.get("build_options")) == opts
+        ]
+        doc["cli_cnv_earlier"] = same[:9]
+        doc["cli_cnv"] = {**cli_cnv(), "build_options": opts}
         save()
 
     hdr = (
