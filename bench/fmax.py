@@ -30,6 +30,10 @@ from cost_common import Design, ROOT, progress, write_result  # noqa: E402
 CACHE = ROOT / "bench" / "results" / "fmax_synth"
 BUILD = Path("/tmp/bitscale_fmax_builds")
 GOAL = {"ecp5": 150.0, "ice40": 50.0}
+# the flow after Yosys: "regpack2" = DP16KD output and MULT18X18D input/output registers packed
+# (boards/regpack.py); a cached result
+# of another flow is re-measured
+FLOW = "regpack2"
 TIMEOUT_S = 2400.0  # Yosys + nextpnr per design (placement alone took ~10 min at load 11 on 2 cores)
 BOARD = {"ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 P, BS = "parallel", "bit-serial"
@@ -111,8 +115,9 @@ def measure(d: Design, family: str, rerun: bool, cached_only: bool) -> dict | No
     bd, version = generated(d)
     if path.is_file() and not rerun:
         doc = json.loads(path.read_text())
-        if doc.get("verilog_hash") == version or cached_only:
-            return {**doc, "current": doc.get("verilog_hash") == version}
+        current = doc.get("verilog_hash") == version and doc.get("flow") == FLOW
+        if current or cached_only:
+            return {**doc, "current": current}
     if cached_only:
         return None
     t0 = time.time()
@@ -135,13 +140,21 @@ def measure(d: Design, family: str, rerun: bool, cached_only: bool) -> dict | No
             "fmax_mhz",
             "freq_mhz",
             "critical_path",
+            "regpack",
             "seconds",
             "tools",
             "board",
             "part",
         )
     }
-    doc = {"design": d.name, "family": family, "verilog_hash": version, **keep, "wall_s": round(time.time() - t0, 1)}
+    doc = {
+        "design": d.name,
+        "family": family,
+        "verilog_hash": version,
+        "flow": FLOW,
+        **keep,
+        "wall_s": round(time.time() - t0, 1),
+    }
     path.write_text(json.dumps(doc, indent=1))
     progress(
         f"  fmax {doc['fmax_mhz']} MHz, LUT {doc['LUT']} FF {doc['FF']} DSP {doc['DSP']} "

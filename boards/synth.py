@@ -376,6 +376,14 @@ def synth(
             for k, m in mods.items()
             if k.lstrip("\\").startswith(top)
         }
+        if place and family == "ecp5":
+            # block RAM output registers and DSP input/output registers (boards/regpack.py): the registers
+            # hw/ puts around each DP16KD read port and MULT18X18D move into them (Yosys maps both bare)
+            from bitscale.boards.regpack import pack_bram_output_registers, pack_mult_registers
+
+            net = json.loads((bd / tmp / "net.json").read_text())
+            result["regpack"] = {"bram": pack_bram_output_registers(net), "mult": pack_mult_registers(net)}
+            (bd / tmp / "net.json").write_text(json.dumps(net))
         if place:
             npr = _tool(f"yowasp-nextpnr-{family}")
             result["tools"]["nextpnr"] = _version(npr)
