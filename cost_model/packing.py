@@ -403,7 +403,7 @@ def pack(
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
     groups = [[whole[i] for i in g] for g in bins]
     if split:
-        groups = _split_pass(groups, layout_pieces, family, t0 + max(budget_s, 1.0) * 1.5)
+        groups = _split_pass(groups, layout_pieces, family, t0 + 1.5 * budget_s + 0.5)
         if any(not p.whole for g in groups for p in g):
             solver += "+split"
     made = [layout_pieces(frozenset(g)) for g in groups]
