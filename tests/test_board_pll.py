@@ -272,6 +272,17 @@ def test_real_build_picks_the_fastest_pll_clock_that_closes(tmp_path):
     assert legal(cfg) == [] and cfg.fout_mhz == doc["clock_mhz"]
     assert doc["uart_divisor"] == round(cfg.fout_hz / 115200)
     assert (d / "bitscale_board.bin").stat().st_size > 10000 and not list(d.glob(".board_build.*"))
+    # the core was synthesized once (boards/corenet.py) for every clock tried; a second build reuses it
+    assert (d / "board_build.core" / "core.json").is_file() and doc["core_synth_seconds"] >= 0
+    stamp = (d / "board_build.core" / "core.json").stat().st_mtime_ns
+    r = subprocess.run(
+        [sys.executable, "-m", "bitscale", "build", str(d), "--clock-mhz", "20", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (d / "board_build.core" / "core.json").stat().st_mtime_ns == stamp
     tim = (d / "board_build" / "bitscale_board.tim").read_text()
     assert "Derived frequency constraint of" in tim  # nextpnr timed the PLL's output clock
 
