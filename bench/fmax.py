@@ -30,10 +30,9 @@ from cost_common import Design, ROOT, progress, write_result  # noqa: E402
 CACHE = ROOT / "bench" / "results" / "fmax_synth"
 BUILD = Path("/tmp/bitscale_fmax_builds")
 GOAL = {"ecp5": 150.0, "ice40": 50.0}
-# the flow after Yosys: "regpack2" = DP16KD output and MULT18X18D input/output registers packed
-# (boards/regpack.py); a cached result
-# of another flow is re-measured
-FLOW = "regpack2"
+# the flow after Yosys: "regpack" = DP16KD output registers packed (boards/regpack.py); a cached
+# result of another flow is re-measured
+FLOW = "regpack"
 TIMEOUT_S = 2400.0  # Yosys + nextpnr per design (placement alone took ~10 min at load 11 on 2 cores)
 BOARD = {"ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 P, BS = "parallel", "bit-serial"
