@@ -67,6 +67,7 @@ LUT_FEATURES = (
     "swg_bits",
     "pool_bits",
     "outq",
+    "srl",
 )
 FF_FEATURES = (
     "layer",
@@ -82,6 +83,7 @@ FF_FEATURES = (
     "swg_bits",
     "pool_bits",
     "pipe",
+    "srl",
 )
 # coefficients that are exact counts, not fitted (bench/calibrate_cost.py keeps them at the prior): "pipe" counts
 # the fmax pipeline's flip-flops of hw/mvtu.py one by one, "outq" its output queue's muxes, and most cached
@@ -122,6 +124,7 @@ PRIORS = {
         "swg_bits": 2.0,
         "pool_bits": 2.0,
         "outq": 1.0,
+        "srl": 1.0,
         "design": 50.0,
     },
     "FF": {
@@ -138,10 +141,14 @@ PRIORS = {
         "swg_bits": 2.0,
         "pool_bits": 2.0,
         "pipe": 1.0,
+        "srl": -3.0,
         "design": 50.0,
     },
 }
-FIXED = {"FF": ("pipe",), "LUT": ("outq",)}
+# "srl" (Xilinx): a distributed weight ROM's live bits pass three reset-less registers with one enable (the
+# ROM's read register, w_word, w2: hw/mvtu.py since 2b89e40), which synth_xilinx's shregmap (-minlen 3) turns
+# into one SRL16E each: 3 flip-flops fewer and one LUT more per bit (held-out xc7 rows: FF -3.0 x SRL16E count)
+FIXED = {"FF": ("pipe", "srl"), "LUT": ("outq", "srl")}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -625,6 +632,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
     ff_wreg = np.zeros_like(one)
     fifo = np.zeros_like(one)
     ram_ff = np.zeros_like(one)
+    srl = np.zeros_like(one)
     for role, _, mw_, md, live in memories(info, pe, simd, mode_idx):
         mw_ = np.asarray(mw_) * one
         md = np.asarray(md) * one
@@ -644,6 +652,8 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
             continue
         if role == "weights":  # a distributed ROM is logic: one (random) function per bit column
             rom += np.where(dist, mw_ * _ceil(md, ROM_DEPTH[family]), 0)
+            if family in ("xc7", "xcup"):  # read register -> w_word -> w2: one SRL16E per live bit (FIXED)
+                srl += np.where(dist, live * one, 0)
         else:
             lut_ram += np.where(dist, mw_ * _ceil(md, RAM_DEPTH[family]), 0)
         ff_wreg += np.where(dist, live * one, 0)
@@ -710,6 +720,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         "wreg": ff_wreg,
         "cut": cut * one,
         "ram_ff": ram_ff,
+        "srl": srl,
     }
 
 

@@ -234,3 +234,20 @@ def test_ice40_logic_cells_rule_in_estimate_and_fit_check():
     assert not over.fits
     msg = fit_message(over)
     assert "LUT 5,000/5,280 (95%)" in msg and "logic cells 6,500/5,280 (123%); over: logic cells." in msg
+
+
+def test_xilinx_srl_chain_of_a_distributed_weight_rom():
+    """Since #13's reset-less data registers (2b89e40), a distributed weight ROM's read register, w_word and w2
+    form a 3-deep chain with one enable that synth_xilinx maps to SRL16E: per live weight bit 3 flip-flops
+    fewer and one LUT more (exact-count "srl" term), on xc7/xcup only; a block-RAM weight memory has none."""
+    info = model.layer_infos(random_fc([16], 4, 4, in_features=16, seed=2))[0]  # 16x16 weights: logic ROM
+    one = np.array([1])
+    f = {fam: model.features(info, one * 2, one * 4, one * 0, fam) for fam in ("xc7", "xcup", "ecp5", "ice40")}
+    assert float(f["xc7"]["srl"][0]) == float(f["xcup"]["srl"][0]) == 2 * 4 * 4  # PE * SIMD * w live bits
+    assert float(f["ecp5"]["srl"][0]) == float(f["ice40"]["srl"][0]) == 0
+    assert model.FIXED["FF"] == ("pipe", "srl") and model.PRIORS["FF"]["srl"] == -3.0
+    assert model.PRIORS["LUT"]["srl"] == 1.0
+    c = model.coefficients("xc7")
+    assert c.coef["FF"]["srl"] == -3.0 and c.coef["LUT"]["srl"] == 1.0
+    big = model.layer_infos(random_fc([256], 4, 4, in_features=256, seed=2))[0]  # 256 x 256 x 4 bits: block RAM
+    assert float(model.features(big, one * 2, one * 4, one * 0, "xc7")["srl"][0]) == 0
