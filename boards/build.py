@@ -361,14 +361,33 @@ def _core_once(bdir: Path, board, design: dict, *, dsp: bool, timeout, log) -> t
         log(f"build: yosys on the core (once for every clock tried) in {cwd} ...")
         _run([yosys, "-p", script], cwd, cwd / "yosys.log", "yosys", limit, log, _yosys_reached, limit)
 
-    path = core_netlist(
-        bdir,
-        board.family,
-        core_verilog(bdir, board.family, design),
-        dsp,
-        run_yosys,
-        memory_files=design.get("memory_files") or [],
-    )
+    from bitscale.boards.corenet import CACHE_DIR as CORE_CACHE_DIR
+    from bitscale.proc import ToolTimeout
+
+    try:
+        path = core_netlist(
+            bdir,
+            board.family,
+            core_verilog(bdir, board.family, design),
+            dsp,
+            run_yosys,
+            memory_files=design.get("memory_files") or [],
+        )
+    except ToolTimeout as e:  # the logs go where every build timeout keeps them: BUILD_DIR/board_build.timeout
+        core_dir = bdir / CORE_CACHE_DIR
+        kept = bdir / "board_build.timeout"
+        if kept.exists():
+            shutil.rmtree(kept)
+        kept.mkdir()
+        if (core_dir / "yosys.log").is_file():
+            shutil.copyfile(core_dir / "yosys.log", kept / "build.log")
+        else:
+            (kept / "build.log").write_text(str(e) + "\n")
+        raise ToolTimeout(
+            str(e).replace(str(core_dir / "yosys.log"), str(kept / "build.log")),
+            seconds=e.seconds,
+            log_path=kept / "build.log",
+        ) from None
     return path, round(time.monotonic() - t0, 1)
 
 
@@ -376,10 +395,10 @@ def _nextpnr_with_core(tmp: Path, env: dict, family: str, core_json: Path) -> No
     """Point the toolchain script's nextpnr at a wrapper that first merges the core netlist into the
     board top's JSON (boards/corenet.merge)."""
     var = next(v for v, exe in TOOLS[family].items() if "nextpnr" in exe)
-    wrap = tmp / "nextpnr_with_core.sh"
+    wrap = tmp.resolve() / "nextpnr_with_core.sh"  # absolute: the toolchain script runs in ``tmp``
     wrap.write_text(
         "#!/bin/sh\n"
-        f'"{sys.executable}" -m bitscale.boards.corenet {NAME}.json "{core_json}" || exit 1\n'
+        f'"{sys.executable}" -m bitscale.boards.corenet {NAME}.json "{Path(core_json).resolve()}" || exit 1\n'
         f'exec "{env[var]}" "$@"\n'
     )
     wrap.chmod(0o755)
