@@ -12,12 +12,28 @@ register's clock-to-out.
 
 A read port is packed only when every data-out bit it drives feeds exactly one ``TRELLIS_FF``
 (its ``DI``, nothing else reads the bit) and all those flip-flops share the port's clock
-(neither inverted), one clock enable (or none) and have no set/reset (``LSR`` tied 0, reset
-value 0). Then: ``REGMODE`` = ``OUTREG``, ``OCE`` = that clock enable (1 if none), the flip-flops'
-outputs are driven by the DP16KD's data outs and the flip-flops are removed. In 36-bit mode
-(``DATA_WIDTH_B = 36``) the read port's data is on DOA and DOB, both registered by port B's
-clock and ``OCEB``. The DP16KD's behaviour in both modes: Lattice's simulation model (an output
-register loaded on OCE, independent of CE).
+(neither inverted), one clock enable (or none) and one reset: none (``LSR`` tied 0) or one
+synchronous reset to 0 (``SRMODE = LSR_OVER_CE``, ``REGSET = RESET``: the reset wins over the
+enable, as Amaranth's domain reset does). Then: ``REGMODE`` = ``OUTREG``, ``OCE`` = that clock
+enable (1 if none), the flip-flops' outputs are driven by the DP16KD's data outs and the
+flip-flops are removed. In 36-bit mode (``DATA_WIDTH_B = 36``) the read port's data is on DOA and
+DOB, both registered by port B's clock and ``OCEB``. The DP16KD's behaviour in both modes:
+Lattice's simulation model (an output register loaded on OCE, independent of CE).
+
+Registers with a reset (the FIFO output register and the MVTU input buffer's word in hw/: with a
+reset because Yosys merges a reset-less register behind a ``no_rw_check`` RAM into the read port):
+the port's reset pin takes the flip-flops' reset net (``RST`` of the port; 36-bit mode ``RSTA``
+and ``RSTB``, as nextpnr connects a PDPW16KD's one ``RST``), ``RESETMODE = SYNC`` (Yosys leaves
+an arbitrary mode on a DP16KD whose resets are tied 0), and ``OCE`` = enable OR reset (one added
+LUT4 per enable/reset pair; none when the registers have no enable), so the output register is
+cleared in a reset cycle whether the block's synchronous reset needs its clock enable or not.
+Such a port is packed only when its reset pins are tied 0 (and, 18-bit mode, its write enable
+too: Yosys' ECP5 memory rules say a port's synchronous reset blocks that port's write) and a
+reset-less register only where the port's reset pins are tied 0. What differs from the fabric
+register: the DP16KD's reset also clears the block's internal read latch (Yosys' ECP5 memory
+rules: ``rdsrst zero ungated``), so after a reset the output register's first load sees 0
+where the unpacked design saw the last word read before (or during) the reset; hw/ qualifies
+those registers' data by a valid bit that the same reset clears, so nothing reads that word.
 """
 
 from __future__ import annotations
@@ -57,13 +73,21 @@ def _sinks(mod: dict) -> dict:
     return sinks
 
 
-def _ff_control(c: dict):
+def _ff_control(c: dict, reset: bool = False):
     """(clock net, clock enable net or '1') of a plain TRELLIS_FF (rising clock, no set/reset, reset
-    value 0), else None."""
+    value 0), else None. With ``reset``: (clock, enable, reset net or '0'), also for a flip-flop with a
+    synchronous reset to 0 over its enable (``SRMODE = LSR_OVER_CE``, ``REGSET = RESET``)."""
     p, con = c["parameters"], c["connections"]
     if _s(p.get("CLKMUX", "CLK")) != "CLK" or _s(p.get("REGSET", "RESET")) != "RESET":
         return None
-    if _s(p.get("LSRMUX", "LSR")) != "LSR" or con.get("LSR", ["0"]) != ["0"]:
+    if _s(p.get("LSRMUX", "LSR")) != "LSR":
+        return None
+    lsr = con.get("LSR", ["0"])
+    if lsr == ["0"]:
+        rst = "0"
+    elif reset and isinstance(lsr[0], int) and _s(p.get("SRMODE", "LSR_OVER_CE")) == "LSR_OVER_CE":
+        rst = lsr[0]
+    else:
         return None
     cemux = _s(p.get("CEMUX", "1"))
     if cemux == "1":
@@ -73,20 +97,53 @@ def _ff_control(c: dict):
     else:
         return None
     clk = con.get("CLK", [None])[0]
-    return (clk, ce) if isinstance(clk, int) else None
+    if not isinstance(clk, int):
+        return None
+    return (clk, ce, rst) if reset else (clk, ce)
+
+
+def _new_net(mod: dict) -> int:
+    """A net number no cell, port or net name of ``mod`` uses."""
+    top = 1
+    for c in mod.get("cells", {}).values():
+        for bits in c["connections"].values():
+            top = max([top, *(b for b in bits if isinstance(b, int))])
+    for group in ("ports", "netnames"):
+        for p in mod.get(group, {}).values():
+            top = max([top, *(b for b in p.get("bits", []) if isinstance(b, int))])
+    return top + 1
+
+
+def _or_gate(mod: dict, cache: dict, a: int, b: int) -> int:
+    """The net of a LUT4 ``a | b`` added to ``mod`` (one per pair, shared)."""
+    if (a, b) not in cache:
+        out = _new_net(mod)
+        name = f"$regpack$oce_or${len(cache)}"
+        mod["cells"][name] = {
+            "hide_name": 1,
+            "type": "LUT4",
+            "parameters": {"INIT": "0000000000001110"},  # Z = A | B (C, D tied 0)
+            "attributes": {},
+            "port_directions": {"A": "input", "B": "input", "C": "input", "D": "input", "Z": "output"},
+            "connections": {"A": [a], "B": [b], "C": ["0"], "D": ["0"], "Z": [out]},
+        }
+        mod.setdefault("netnames", {})[f"{name}$z"] = {"hide_name": 1, "bits": [out], "attributes": {}}
+        cache[(a, b)] = out
+    return cache[(a, b)]
 
 
 def pack_bram_output_registers(netlist: dict) -> dict:
     """Pack DP16KD output registers in every module of ``netlist`` (Yosys JSON, changed in place).
 
-    Returns {"ports": read ports packed, "ffs": flip-flops removed, "skipped": read ports left
-    NOREG}."""
-    stats = {"ports": 0, "ffs": 0, "skipped": 0}
+    Returns {"ports": read ports packed, "reset_ports": those of them whose registers had a reset,
+    "ffs": flip-flops removed, "skipped": read ports left NOREG}."""
+    stats = {"ports": 0, "reset_ports": 0, "ffs": 0, "skipped": 0}
     for mod in netlist.get("modules", {}).values():
         cells = mod.get("cells", {})
         if not any(c["type"] == "DP16KD" for c in cells.values()):
             continue
         sinks = _sinks(mod)
+        or_cache: dict = {}
         for name in [n for n, c in cells.items() if c["type"] == "DP16KD"]:
             bram = cells[name]
             par, con = bram["parameters"], bram["connections"]
@@ -108,22 +165,39 @@ def pack_bram_output_registers(netlist: dict) -> dict:
                         ok = False
                         break
                     ff = cells[s[0][0]]
-                    c = _ff_control(ff) if ff["type"] == "TRELLIS_FF" else None
+                    c = _ff_control(ff, reset=True) if ff["type"] == "TRELLIS_FF" else None
                     if c is None or c[0] != clk:
                         ok = False
                         break
-                    ctrl.add(c[1])
+                    ctrl.add(c[1:])
                     ffs.append((pin, s[0][0]))
+                rst_pins = ("RSTA", "RSTB") if wide else (f"RST{port}",)
+                if ok and len(ctrl) == 1:
+                    (ce, rst) = next(iter(ctrl))
+                    # the port's reset must be free (a reset-less register must not be cleared by it)
+                    ok = all(con.get(p, ["0"]) == ["0"] for p in rst_pins)
+                    if rst != "0" and not wide and con.get(f"WE{port}", ["0"]) != ["0"]:
+                        ok = False  # a synchronous reset blocks the port's own write
                 if not ok or len(ctrl) != 1:
                     stats["skipped"] += 1
                     continue
-                (ce,) = ctrl
                 for pin, ffname in ffs:
                     con[pin] = [cells[ffname]["connections"]["Q"][0]]
                     del cells[ffname]
                 for reg in ("A", "B") if wide else (port,):
                     par[f"REGMODE_{reg}"] = "OUTREG"
-                con[f"OCE{port}"] = [ce]
+                oce = ce
+                if rst != "0":
+                    par["RESETMODE"] = "SYNC"
+                    par["ASYNC_RESET_RELEASE"] = "SYNC"
+                    dirs = bram.setdefault("port_directions", {})
+                    for p in rst_pins:
+                        con[p] = [rst]
+                        dirs[p] = "input"
+                    if ce != "1":
+                        oce = _or_gate(mod, or_cache, ce, rst)
+                    stats["reset_ports"] += 1
+                con[f"OCE{port}"] = [oce]
                 stats["ports"] += 1
                 stats["ffs"] += len(ffs)
     return stats

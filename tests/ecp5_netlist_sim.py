@@ -2,7 +2,12 @@
 ECP5 cell models, with a behavioural MULT18X18D and DP16KD (Yosys ships both as blackboxes); the DP16KD
 for the two modes Yosys' memory mapping uses: 18-bit ports (1K x 18, byte enables on AD[1:0]) and 36-bit pseudo-dual-port
 (write port A, read port B, 512 x 36, byte enables on ADA[3:0], DO = {DOB, DOA}); REGMODE NOREG or
-OUTREG (an output register loaded when OCE is high, independent of CE, as in Lattice's model)."""
+OUTREG (an output register loaded when OCE is high, independent of CE, as in Lattice's model).
+Synchronous reset (RESETMODE SYNC; ASYNC with a reset asserted stops the simulation): RST clears the
+port's read latch on the clock edge whatever CE says and blocks that port's write (Yosys' ECP5 memory
+rules, lattice/brams_16kd.txt: ``rdsrst zero ungated block_wr``); the output register clears only when
+OCE is high too (the stricter reading: boards/regpack.py drives OCE = enable | reset, which makes both
+readings the same); 36-bit mode: RSTB clears DOA's and DOB's latch and output register."""
 
 from __future__ import annotations
 
@@ -43,13 +48,14 @@ _BODY = r"""
           if (ada[3]) mem[{ada[13:5], 1'b1}][17:9] <= dib[17:9];
         end
       end else if (WEA) begin
-        if (ada[0]) mem[ada[13:4]][8:0] <= dia[8:0];
-        if (ada[1]) mem[ada[13:4]][17:9] <= dia[17:9];
+        if (ada[0] && !RSTA) mem[ada[13:4]][8:0] <= dia[8:0];
+        if (ada[1] && !RSTA) mem[ada[13:4]][17:9] <= dia[17:9];
         if (WRITEMODE_A == "READBEFOREWRITE") la <= mem[ada[13:4]];
       end else
         la <= mem[ada[13:4]];
     end
-    if (!w36 && OCEA) ra <= la;
+    if (!w36 && RSTA) la <= 0;
+    if (!w36 && OCEA) ra <= RSTA ? 18'd0 : la;
   end
   always @(posedge CLKB) begin
     if (CEB) begin
@@ -57,17 +63,26 @@ _BODY = r"""
         la <= mem[{adb[13:5], 1'b0}];
         lb <= mem[{adb[13:5], 1'b1}];
       end else if (WEB) begin
-        if (adb[0]) mem[adb[13:4]][8:0] <= dib[8:0];
-        if (adb[1]) mem[adb[13:4]][17:9] <= dib[17:9];
+        if (adb[0] && !RSTB) mem[adb[13:4]][8:0] <= dib[8:0];
+        if (adb[1] && !RSTB) mem[adb[13:4]][17:9] <= dib[17:9];
         if (WRITEMODE_B == "READBEFOREWRITE") lb <= mem[adb[13:4]];
       end else
         lb <= mem[adb[13:4]];
     end
+    if (RSTB) begin
+      lb <= 0;
+      if (w36) la <= 0;
+    end
     if (OCEB) begin
-      rb <= lb;
-      if (w36) ra <= la;
+      rb <= RSTB ? 18'd0 : lb;
+      if (w36) ra <= RSTB ? 18'd0 : la;
     end
   end
+  always @(posedge CLKA or posedge CLKB)
+    if ((RSTA || RSTB) && RESETMODE != "SYNC") begin
+      $display("DP16KD model: RESETMODE %s not modelled", RESETMODE);
+      $finish;
+    end
   wire [17:0] doa = REGMODE_A == "OUTREG" ? ra : la;
   wire [17:0] dob = REGMODE_B == "OUTREG" ? rb : lb;
   assign {DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = doa;

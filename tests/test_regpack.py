@@ -12,9 +12,10 @@ import pytest
 from bitscale.boards.regpack import pack_bram_output_registers, pack_mult_registers
 
 
-def _netlist(wide=True, lsr="0", ce=("ce", "ce"), extra_sink=False):
+def _netlist(wide=True, lsr="0", ce=("ce", "ce"), extra_sink=False, ff_params=None, rst_pin="0", we="0"):
     """A DP16KD whose read port's first two data bits feed two flip-flops (nets: 10, 11 data; 20, 21
-    the flip-flops' outputs; 5 the clock; 7 a clock enable)."""
+    the flip-flops' outputs; 5 the clock; 7 a clock enable; ``lsr`` the flip-flops' reset: "0", a net
+    number, or a pair of them; ``rst_pin``/``we``: the read port's RST and WE)."""
     nets = {"clk": 5, "ce": 7}
     bram = {
         "type": "DP16KD",
@@ -23,13 +24,16 @@ def _netlist(wide=True, lsr="0", ce=("ce", "ce"), extra_sink=False):
             "DATA_WIDTH_B": format(36 if wide else 18, "032b"),
             "REGMODE_A": "NOREG",
             "REGMODE_B": "NOREG",
+            "RESETMODE": "ASYNC",
             "CLKAMUX": "CLKA",
             "CLKBMUX": "CLKB",
         },
         "port_directions": {"CLKA": "input", "CLKB": "input", "OCEA": "input", "OCEB": "input"},
-        "connections": {"CLKA": [5], "CLKB": [5], "OCEA": ["0"], "OCEB": ["1"]},
+        "connections": {"CLKA": [5], "CLKB": [5], "OCEA": ["0"], "OCEB": ["1"], "RSTA": ["0"], "RSTB": ["0"]},
     }
     port = "B" if wide else "A"
+    bram["connections"][f"RST{port}"] = [rst_pin]
+    bram["connections"][f"WE{port}"] = [we]
     for i in range(18):
         for o in ("DOA", "DOB"):
             bram["port_directions"][f"{o}{i}"] = "output"
@@ -39,17 +43,22 @@ def _netlist(wide=True, lsr="0", ce=("ce", "ce"), extra_sink=False):
     cells = {"ram": bram}
     for k, (d, q) in enumerate(((10, 20), (11, 21))):
         c = ce[k]
+        r = lsr[k] if isinstance(lsr, tuple) else lsr
+        params = {
+            "CEMUX": "CE" if c != "1" else "1 ",
+            "CLKMUX": "CLK",
+            "LSRMUX": "LSR",
+            "REGSET": "RESET",
+            "GSR": "DISABLED",
+        }
+        if r != "0":
+            params["SRMODE"] = "LSR_OVER_CE"
+        params.update(ff_params or {})
         cells[f"ff{k}"] = {
             "type": "TRELLIS_FF",
-            "parameters": {
-                "CEMUX": "CE" if c != "1" else "1 ",
-                "CLKMUX": "CLK",
-                "LSRMUX": "LSR",
-                "REGSET": "RESET",
-                "GSR": "DISABLED",
-            },
+            "parameters": params,
             "port_directions": {"CLK": "input", "CE": "input", "LSR": "input", "DI": "input", "Q": "output"},
-            "connections": {"CLK": [5], "CE": [nets.get(c, 8)], "LSR": [lsr], "DI": [d], "Q": [q]},
+            "connections": {"CLK": [5], "CE": [nets.get(c, 8)], "LSR": [r], "DI": [d], "Q": [q]},
         }
     if extra_sink:
         cells["lut"] = {
@@ -66,7 +75,7 @@ def test_register_behind_a_read_port_moves_into_the_dp16kd(wide):
     net = _netlist(wide=wide)
     stats = pack_bram_output_registers(net)
     cells = net["modules"]["top"]["cells"]
-    assert stats == {"ports": 1, "ffs": 2, "skipped": 0}
+    assert stats == {"ports": 1, "reset_ports": 0, "ffs": 2, "skipped": 0}
     assert set(cells) == {"ram"}
     ram = cells["ram"]
     port = "B" if wide else "A"
@@ -78,10 +87,59 @@ def test_register_behind_a_read_port_moves_into_the_dp16kd(wide):
         assert ram["parameters"]["REGMODE_B"] == "NOREG"
 
 
+@pytest.mark.parametrize("wide", [True, False])
+def test_register_with_a_synchronous_reset_moves_with_its_reset(wide):
+    """The reset net goes to the port's RST (36-bit mode: RSTA and RSTB), RESETMODE becomes SYNC and OCE
+    is enable OR reset (one LUT4), so the output register clears in a reset cycle as the fabric one does."""
+    net = _netlist(wide=wide, lsr=9)
+    stats = pack_bram_output_registers(net)
+    cells = net["modules"]["top"]["cells"]
+    assert stats == {"ports": 1, "reset_ports": 1, "ffs": 2, "skipped": 0}
+    (lut,) = [n for n in cells if n != "ram"]
+    ram, g = cells["ram"], cells[lut]
+    port = "B" if wide else "A"
+    assert ram["parameters"]["RESETMODE"] == "SYNC"
+    rst_pins = ("RSTA", "RSTB") if wide else ("RSTA",)
+    assert all(ram["connections"][p] == [9] for p in rst_pins)
+    assert g["type"] == "LUT4" and g["connections"]["A"] == [7] and g["connections"]["B"] == [9]
+    assert ram["connections"][f"OCE{port}"] == g["connections"]["Z"]
+    assert g["connections"]["Z"][0] not in (5, 7, 9, 10, 11, 20, 21)
+    # Z = A | B on A, B (C = D = 0): INIT bits 1, 2, 3 set
+    init = g["parameters"]["INIT"][::-1]
+    assert [init[i] for i in range(4)] == ["0", "1", "1", "1"]
+
+
+def test_reset_register_without_enable_needs_no_gate():
+    net = _netlist(lsr=9, ce=("1", "1"))
+    assert pack_bram_output_registers(net)["reset_ports"] == 1
+    cells = net["modules"]["top"]["cells"]
+    assert set(cells) == {"ram"} and cells["ram"]["connections"]["OCEB"] == ["1"]
+
+
 @pytest.mark.parametrize(
     "kw",
-    [{"lsr": 9}, {"ce": ("ce", "other")}, {"extra_sink": True}],
-    ids=["reset", "two-enables", "data-read-elsewhere"],
+    [
+        {"ce": ("ce", "other")},
+        {"extra_sink": True},
+        {"lsr": (9, 12)},
+        {"lsr": 9, "ff_params": {"SRMODE": "ASYNC"}},
+        {"lsr": 9, "ff_params": {"REGSET": "SET"}},
+        {"lsr": 9, "ff_params": {"LSRMUX": "INV"}},
+        {"rst_pin": 13},
+        {"lsr": 9, "rst_pin": 13},
+        {"lsr": 9, "wide": False, "we": 14},
+    ],
+    ids=[
+        "two-enables",
+        "data-read-elsewhere",
+        "two-resets",
+        "async-reset",
+        "reset-to-1",
+        "inverted-reset",
+        "port-reset-in-use",
+        "port-reset-in-use-reset-ff",
+        "reset-on-a-written-port",
+    ],
 )
 def test_nothing_moves_unless_every_bit_is_a_plain_register(kw):
     net = _netlist(**kw)
@@ -136,9 +194,9 @@ def test_packed_netlist_is_golden_exact_in_icarus(tmp_path):
         doc = json.loads((bd / "net.json").read_text())
         if variant == "pack":
             stats = pack_bram_output_registers(doc)
-            # the weight ROMs' ports (reset-less word registers); the FIFO's and the input buffer's
-            # registers keep their reset (docs/hardware.md), so those stay NOREG
-            assert stats["ports"] >= 4 and stats["ffs"] > 0
+            # every DP16KD read port: the weight ROMs' (reset-less word registers) and the FIFO's and
+            # the input buffer's (registers with a synchronous reset: RST, OCE = enable | reset)
+            assert stats["skipped"] == 0 and stats["reset_ports"] >= 8 and stats["ports"] >= 12, stats
             mult = pack_mult_registers(doc)
             assert mult["inputs"] == 2 * 32 and mult["outputs"] == 32, mult
         (bd / f"net_{variant}.json").write_text(json.dumps(doc))
