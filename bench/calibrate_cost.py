@@ -48,12 +48,13 @@ from cost_common import (  # noqa: E402
 LAM = 0.02
 
 
-def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = False):
+def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = False, prod_reg: bool = True):
     """The model's features summed over the design's layers. ``old_rtl``: for a run of hw/ before the fmax
     pipeline (PIPELINE_COMMIT), the terms that RTL had differently: no pipeline registers or output queue
     (the exact-count terms are 0, one output register), and on Xilinx a one-DSP requantizer's offset adder
     in the DSP48 post-adder (no LUTs). ``reset_data_regs``: a run of hw/ before RESET_LESS_COMMIT, whose
-    weight-word registers had a reset (no SRL16E chains: "srl" is 0)."""
+    weight-word registers had a reset (no SRL16E chains: "srl" is 0). ``prod_reg``: False for a run of hw/ before
+    PROD_REG_COMMIT, whose DSP lane products had no register ("prod" is 0)."""
     from bitscale.cost_model import model
     from bitscale.nn import requant
 
@@ -73,12 +74,14 @@ def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = Fa
         fe = {k: float(np.ravel(v)[0]) for k, v in fe.items()}
         if reset_data_regs:
             fe["srl"] = 0.0
+        prod = fe["prod"] if prod_reg else 0.0
         if old_rtl:
             fe["out"] = float(lf.pe * info.out_bits)
             fe.update({k: 0.0 for t in model.FIXED.values() for k in t})
             if info.act == "requant" and family in ("xc7", "xcup") and model._requant_dsp(info, family) == 1:
                 q = info.q_bits or info.acc_bits
                 fe["rq"] -= lf.pe * requant.sum_bits(q, info.mul_bits, info.param_bits - info.mul_bits)
+        fe["prod"] = prod
         for k, v in fe.items():
             feats[k] = feats.get(k, 0.0) + v
     return feats
@@ -140,6 +143,7 @@ def collect(families):
 
 PIPELINE_COMMIT = "dbbf3bf"  # hw/mvtu.py's fmax pipeline (#13): registers model.FIXED counts exactly
 RESET_LESS_COMMIT = "2b89e40"  # #13: data registers without reset (w_word, w2: SRL16E chains on Xilinx)
+PROD_REG_COMMIT = "fa9b8c1"  # #13: per-layer MAC resource; a DSP lane's product registered (model FF "prod")
 
 
 def _descends(synth: dict, commit: str) -> bool:
@@ -184,7 +188,13 @@ def fit_family(items, fam):
     feats = []
     for d, r in items:
         # each run is fitted with its own RTL's terms
-        fe = design_features(d, fam, old_rtl=not pipelined(r), reset_data_regs=not _descends(r, RESET_LESS_COMMIT))
+        fe = design_features(
+            d,
+            fam,
+            old_rtl=not pipelined(r),
+            reset_data_regs=not _descends(r, RESET_LESS_COMMIT),
+            prod_reg=_descends(r, PROD_REG_COMMIT),
+        )
         fe[model.DESIGN] = 1.0
         feats.append(fe)
     rows = {t: [(fe, r[t]) for fe, (_, r) in zip(feats, items)] for t in model.TARGETS}

@@ -84,6 +84,7 @@ FF_FEATURES = (
     "pool_bits",
     "pipe",
     "srl",
+    "prod",
 )
 # coefficients that are exact counts, not fitted (bench/calibrate_cost.py keeps them at the prior): "pipe" counts
 # the fmax pipeline's flip-flops of hw/mvtu.py one by one, "outq" its output queue's muxes, and most cached
@@ -142,13 +143,16 @@ PRIORS = {
         "pool_bits": 2.0,
         "pipe": 1.0,
         "srl": -3.0,
+        "prod": 1.0,
         "design": 50.0,
     },
 }
 # "srl" (Xilinx): a distributed weight ROM's live bits pass three reset-less registers with one enable (the
 # ROM's read register, w_word, w2: hw/mvtu.py since 2b89e40), which synth_xilinx's shregmap (-minlen 3) turns
 # into one SRL16E each: 3 flip-flops fewer and one LUT more per bit (held-out xc7 rows: FF -3.0 x SRL16E count)
-FIXED = {"FF": ("pipe", "srl"), "LUT": ("outq", "srl")}
+# "prod" (FF): the fabric product register behind each DSP-mapped lane product (hw/dotproduct.py since fa9b8c1;
+# Xilinx packs it into the DSP48's MREG), w + a bits per lane, exact (ho7_036 ECP5: 720 = 48 lanes x 15 bits)
+FIXED = {"FF": ("pipe", "srl", "prod"), "LUT": ("outq", "srl")}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -275,6 +279,16 @@ class LayerInfo:
     # nn/requant.operand_range gives (hw/mvtu.py); 0 = the full accumulator
     q_bits: int = 0
     bias: bool = False  # act 'none' with a per-channel bias (imported nets): an NF-deep constant table
+    # flip-flops behind the parameter ROM (hw/mvtu.py's params5, and a requantizer's mul6/add6/add7 copies of
+    # it), per PE (index): Yosys drops registers of constant columns and merges those with identical D
+    # inputs, so each stage costs the exactly distinct (not up to complement) live columns it holds
+    param_exact: tuple = ()  # all live columns of the table
+    rq_add_exact: tuple = ()  # requantizer: the offset field's live columns (add6 -> add7)
+    # requantizer product register prod7 per PE (index = PE count): sum over the PEs of the multiplier's
+    # significant bits, bit length minus common trailing zeros of the PE's multipliers (Yosys sizes the
+    # product q_bits + that: wreduce, and constant low bits of mul6 make constant product bits)
+    rq_prod_bits: tuple = ()
+    rq_shift: int = 0  # the requantizer's right shift: the top ``shift`` bits of y8 copy its sign (merged)
 
 
 def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
@@ -296,6 +310,36 @@ def _param_live(net: ir.QuantizedNetwork, l: ir.Layer) -> tuple[tuple, tuple]:
     return tuple(live), tuple(distinct)
 
 
+def _param_regs(net: ir.QuantizedNetwork, l: ir.Layer, mul_bits: int) -> tuple[tuple, tuple, tuple]:
+    """Per PE (index; -1 where PE does not divide MH): (exactly distinct live columns of the parameter ROM,
+    those of a requantizer's offset fields, sum over the PEs of the requantizer multipliers' significant
+    bits). See LayerInfo."""
+    vals, bits = inventory.param_fields(net, l) or (np.zeros((l.mh, 0), np.int64), 1)
+    bitcols = ((vals[:, :, None] >> np.arange(bits)) & 1).astype(np.uint8)  # (MH, n, bits)
+    requant_ = l.act == "requant"
+    exact, add_exact, prod = ([-1] * (l.mh + 1) for _ in range(3))
+    for pe in range(1, l.mh + 1):
+        if l.mh % pe:
+            continue
+        cols = bitcols.reshape(l.mh // pe, -1)  # (NF, PE * n * bits)
+        keep = (cols != cols[:1]).any(axis=0)
+        exact[pe] = int(np.unique(cols[:, keep], axis=1).shape[1]) if keep.any() else 0
+        if requant_:
+            is_add = (np.arange(cols.shape[1]) % bits) >= mul_bits
+            k = keep & is_add
+            add_exact[pe] = int(np.unique(cols[:, k], axis=1).shape[1]) if k.any() else 0
+            mul = (vals[:, 0] & ((1 << mul_bits) - 1)).reshape(l.mh // pe, pe)
+            tot = 0
+            for p in range(pe):
+                v = int(np.bitwise_or.reduce(mul[:, p]))
+                if v:
+                    tot += v.bit_length() - ((v & -v).bit_length() - 1)
+            prod[pe] = tot
+    if not requant_:
+        add_exact, prod = [], []
+    return tuple(exact), tuple(add_exact), tuple(prod)
+
+
 def _signed_bits(lo: int, hi: int) -> int:
     return max(ir._signed_bits(int(lo)), ir._signed_bits(int(hi)))
 
@@ -307,12 +351,12 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
         if not l.is_compute:
             continue
         acc = ir.acc_bits(l)
-        n_params = param_bits = mul_bits = q_bits = 0
+        n_params = param_bits = mul_bits = q_bits = shift = 0
         pf = inventory.param_fields(net, l)  # the parameter table hw/mvtu.py packs
         if pf is not None:
             n_params, param_bits = pf[0].shape[1], pf[1]
         if l.act == "requant":
-            mul, add, _ = net.requant(l)
+            mul, add, shift = net.requant(l)
             mul_bits = inventory.requant_field_bits(mul, add)[0]
             q_bits = requant_operand(net, l)[3]
         pool = None
@@ -325,6 +369,7 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 break
         conv_in = (*l.in_shape, l.kernel, l.stride, l.pad) if l.kind == "conv" else None
         live, distinct = _param_live(net, l) if n_params else ((), ())
+        exact, add_exact, prod = _param_regs(net, l, mul_bits) if n_params else ((), (), ())
         out.append(
             LayerInfo(
                 l.name,
@@ -346,6 +391,10 @@ def layer_infos(net: ir.QuantizedNetwork) -> tuple[LayerInfo, ...]:
                 distinct,
                 q_bits,
                 bool(l.bias),
+                exact,
+                add_exact,
+                prod,
+                int(shift),
             )
         )
     return tuple(out)
@@ -457,20 +506,37 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
     regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
     regs = regs + simd * info.abits + 1  # the output register of the FIFO in front (hw/fifo.py)
-    if info.act == "none":  # the last layer: the design's output FIFO's register too
-        regs = regs + pe * info.out_bits + 1
-    if info.n_params:
-        regs = regs + param_columns(info, pe, distinct=True)
+    if info.act == "none":  # the last layer: the design's output FIFO's read and output registers too
+        regs = regs + 2 * pe * info.out_bits + 1
+    if info.n_params:  # params5: the table's exactly distinct live columns (constant ones vanish, equal ones merge)
+        regs = regs + _per_pe(info.param_exact, pe, param_columns(info, pe, distinct=True))
     if info.act == "thresholds":
         regs = regs + pe * info.n_params + 1
     elif info.act == "requant":
         q, mb = _rq_operand(info), info.mul_bits
         bb = info.param_bits - mb
-        per = bb
+        add = _per_pe(info.rq_add_exact, pe, pe * bb)  # add6 (and add7): copies of params5's offset columns
+        per = add
         if not (family in ("xc7", "xcup") and _requant_dsp(info, family) == 1):
-            per = per + q + mb + (q + mb + 1) + bb + requant.sum_bits(q, mb, bb)
-        regs = regs + pe * per + 3
+            # mul6 and add6 (one register per distinct params5 column: equal D inputs merge), add7, q6, prod7
+            # (q + the multipliers' significant bits), y8 (its top `shift` bits are copies of its sign bit)
+            mul_add = _per_pe(info.param_exact, pe, pe * (mb + bb))
+            prod = pe * q + _per_pe(info.rq_prod_bits, pe, pe * mb)
+            y8 = np.clip(max(q + mb, bb) + 1 - info.rq_shift, 1, requant.sum_bits(q, mb, bb))
+            per = mul_add + add + pe * q + prod + pe * y8
+        regs = regs + per + 3
     return regs
+
+
+def _per_pe(table: tuple, pe, default):
+    """``table[pe]`` (a per-PE-count tuple of LayerInfo, -1 where PE does not divide MH) for an array of PE
+    counts, ``default`` where the table has no entry."""
+    pe = np.asarray(pe, np.int64)
+    if not table:
+        return default
+    t = np.asarray(table, np.int64)
+    idx = np.clip(pe, 0, len(t) - 1)
+    return np.where((pe < len(t)) & (t[idx] >= 0), t[idx], default)
 
 
 def _swg_counter_bits(conv_in: tuple, simd):
@@ -621,7 +687,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
     prod_reg = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)
     if family in ("xc7", "xcup"):
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
-    cut = cut + np.where(prod_reg, pe * simd * (w + a), 0)
+    prod_ff = np.where(prod_reg, pe * simd * (w + a), 0) * one  # signed w x unsigned a: w + a bits (wreduce)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
     dot_lat = inventory.tree_cuts(simd) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
     out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act), (info.mw // simd) * wp * ap)
@@ -719,6 +785,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         "xin": simd * a * one,
         "wreg": ff_wreg,
         "cut": cut * one,
+        "prod": prod_ff,
         "ram_ff": ram_ff,
         "srl": srl,
     }

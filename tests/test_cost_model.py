@@ -245,9 +245,51 @@ def test_xilinx_srl_chain_of_a_distributed_weight_rom():
     f = {fam: model.features(info, one * 2, one * 4, one * 0, fam) for fam in ("xc7", "xcup", "ecp5", "ice40")}
     assert float(f["xc7"]["srl"][0]) == float(f["xcup"]["srl"][0]) == 2 * 4 * 4  # PE * SIMD * w live bits
     assert float(f["ecp5"]["srl"][0]) == float(f["ice40"]["srl"][0]) == 0
-    assert model.FIXED["FF"] == ("pipe", "srl") and model.PRIORS["FF"]["srl"] == -3.0
+    assert {"pipe", "srl"} <= set(model.FIXED["FF"]) and model.PRIORS["FF"]["srl"] == -3.0
     assert model.PRIORS["LUT"]["srl"] == 1.0
     c = model.coefficients("xc7")
     assert c.coef["FF"]["srl"] == -3.0 and c.coef["LUT"]["srl"] == 1.0
     big = model.layer_infos(random_fc([256], 4, 4, in_features=256, seed=2))[0]  # 256 x 256 x 4 bits: block RAM
     assert float(model.features(big, one * 2, one * 4, one * 0, "xc7")["srl"][0]) == 0
+
+
+def test_requantizer_registers_are_the_live_distinct_parameter_columns():
+    """hw/mvtu.py's requantizer copies the parameter word (params5) into mul6/add6 and add6 into add7; Yosys drops
+    the registers of constant columns and merges those with equal D inputs, so each stage costs the exactly
+    distinct live columns (measured on held-out ECP5 runs: ho7_002 params5 48 FFs, mul6+add6 48, add7 46 for 47 /
+    45 distinct columns; ho7_049, NF = 1: one each). prod7 is q_bits + the multipliers' significant bits per PE,
+    y8 loses its top `shift` bits (copies of the sign)."""
+    net = random_fc([16], [4, 3], [8], in_features=48, seed=1014)
+    info = model.layer_infos(net)[0]
+    assert info.act == "requant" and info.rq_shift > 0
+    mul = net.requant(net.compute_layers[0])[0].astype(np.int64)
+    for pe in (1, 2, 4, 8, 16):
+        assert 0 <= info.rq_add_exact[pe] <= info.param_exact[pe] <= model.param_columns(info, np.array([pe]))[0]
+        want = 0
+        for p in range(pe):
+            v = int(np.bitwise_or.reduce(mul[p::pe]))
+            want += v.bit_length() - ((v & -v).bit_length() - 1) if v else 0
+        assert info.rq_prod_bits[pe] == want
+    # NF = 1: a constant table, no parameter registers at all
+    assert info.param_exact[16] == 0 and info.rq_add_exact[16] == 0
+    # on ECP5 each distinct column costs params5, mul6/add6 (+ add7 for an offset column): 2 or 3 registers
+    from dataclasses import replace
+
+    one = np.array([1])
+    base = model.features(info, one * 8, one * 4, one * 0, "ecp5")["pipe"][0]
+    more = replace(info, param_exact=tuple(v + 1 if v >= 0 else v for v in info.param_exact))
+    assert model.features(more, one * 8, one * 4, one * 0, "ecp5")["pipe"][0] == base + 2
+
+
+def test_dsp_lane_product_register_is_an_exact_ff_term():
+    """hw/dotproduct.py registers each DSP lane's product (w + a bits after Yosys' wreduce: ho7_036 ECP5, 48
+    lanes of 7 x 8 bits, 720 FFs); Xilinx packs it into the DSP48 (MREG), so it is fabric only where the
+    product is not in a DSP. An exact count ("prod", FIXED), not part of the fitted tree-cut term."""
+    info = model.layer_infos(random_fc([48], [7, 8], [1], in_features=16, seed=1036))[0]
+    one = np.array([1])
+    f = {fam: model.features(info, one * 3, one * 16, one * 0, fam) for fam in ("ecp5", "xc7", "ice40")}
+    assert float(f["ecp5"]["prod"][0]) == float(f["ice40"]["prod"][0]) == 3 * 16 * (7 + 8)
+    assert float(f["xc7"]["prod"][0]) == 0  # 7 x 9 bits: a DSP48E1 with its MREG
+    assert "prod" in model.FIXED["FF"] and model.PRIORS["FF"]["prod"] == 1.0
+    serial = model.features(info, one * 3, one * 16, one * 1, "ecp5")  # weight-serial: no products
+    assert float(serial["prod"][0]) == 0
