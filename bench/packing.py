@@ -36,6 +36,7 @@ from vs_finn import NETS, PRECISIONS, design  # noqa: E402
 
 BOARD = "pynq-z1"
 FAMILY = "xc7"
+MAX_UTIL = 0.8  # bitscale.defaults.MAX_UTIL: the LUT budget of the input buffers moved to LUT RAM
 YOSYS_CACHE = ROOT / "bench" / "results" / "packing_yosys"
 
 
@@ -183,14 +184,20 @@ def evaluate(name, net, folding, note):
 
     e = estimate(net, folding, BOARD)
     t = time.perf_counter()
-    items = packing.design_items(net, folding, FAMILY)
+    packing.design_items(net, folding, FAMILY)
     items_seconds = time.perf_counter() - t
     t = time.perf_counter()
-    plan = packing.pack(items, FAMILY)
+    # as generate --pack: the read-only memories packed, the input buffers worth it in LUT RAM within the
+    # board's LUTs (the cost model's LUT-RAM term)
+    from bitscale.boards import get as get_board
+
+    board = get_board(BOARD)
+    plan = packing.plan_design(net, folding, FAMILY, lut_budget=MAX_UTIL * board.lut - e.LUT)
     seconds = time.perf_counter() - t
     unit = bram.UNIT_BITS[FAMILY]
     bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
-    packed_total = e.BRAM18 - plan.unpacked + plan.packed
+    packed_total = e.BRAM18 - plan.saving
+    moved = {w.name for w in plan.lutram}
     # FINN's formula on its weight memory at this PE/SIMD: PE*SIMD*w bits wide, (MH/PE)*(MW/SIMD) deep
     finn = sum(
         bram.finn_bram18(le.pe * le.simd * l.wbits, (l.mh // le.pe) * (l.mw // le.simd))
@@ -198,7 +205,15 @@ def evaluate(name, net, folding, note):
     )
     rom_bits = plan.bits
     written = [
-        {"memory": m.name, "role": m.role, "width": m.width, "depth": m.depth, "BRAM18": m.count, "bits": m.bits}
+        {
+            "memory": m.name,
+            "role": m.role,
+            "width": m.width,
+            "depth": m.depth,
+            "BRAM18": 0 if m.name in moved else m.count,
+            "bits": m.bits,
+            **({"lutram": True, "BRAM18_unpacked": m.count} if m.name in moved else {}),
+        }
         for l in e.layers
         for m in l.memories
         if m.count and m.role not in ("weights", "params")

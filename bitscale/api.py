@@ -196,10 +196,17 @@ def load_run(run_dir) -> Run:
 
 
 def auto_fold(
-    run, board: Board | str = D.BOARD, fps: float | None = D.FPS, *, modes=D.MODES, max_util: float = D.MAX_UTIL
+    run,
+    board: Board | str = D.BOARD,
+    fps: float | None = D.FPS,
+    *,
+    modes=D.MODES,
+    max_util: float = D.MAX_UTIL,
+    pack: bool = False,
 ) -> Folding:
     """The cheapest folding of ``run`` reaching ``fps`` frames/s on ``board`` (fps=None: the
-    fastest folding that fits). UserError with the numbers when the board cannot reach it."""
+    fastest folding that fits). UserError with the numbers when the board cannot reach it. ``pack``:
+    block RAM counted as packed across layers (cost_model/packing.py, as ``generate --pack`` builds it)."""
     from bitscale.cost_model import auto_fold as _auto_fold
 
     net, _ = _network(run)
@@ -207,7 +214,7 @@ def auto_fold(
     if isinstance(modes, str):
         modes = tuple(m.strip() for m in modes.split(",") if m.strip())
     try:
-        return _auto_fold(net, b, target_fps=fps, modes=modes, max_util=max_util)
+        return _auto_fold(net, b, target_fps=fps, modes=modes, max_util=max_util, pack=pack)
     except UserError as e:
         if fps is not None and "out of reach" in str(e):
             raise UserError(f"{e}; give a lower --fps, or --fps max for the fastest folding that fits") from None
@@ -278,6 +285,7 @@ def choose_folding(
     modes=D.MODES,
     max_util: float = D.MAX_UTIL,
     log=None,
+    pack: bool = False,
 ):
     """The folding ``generate`` builds, and where it came from, as (Folding, source, board name or
     None, Estimate or None). In order: ``folding`` when given; RUN_DIR/folding.json when
@@ -285,7 +293,8 @@ def choose_folding(
     auto-folding for ``board`` at ``fps`` (None: the shared default target, "max": the fastest
     folding that fits); else the default folding.
     When a board is known (given, or the one estimate.json names) the folding is estimated on it
-    and refused with the numbers if it does not fit."""
+    and refused with the numbers if it does not fit. ``pack``: auto-folding and the fit check count block
+    RAM as packed (cost_model/packing.py, ``generate --pack``), and the Estimate returned is the packed one."""
     from bitscale.cost_model import estimate as _estimate
     from bitscale.hw.folding import default_folding
 
@@ -312,7 +321,7 @@ def choose_folding(
             b = _board(est_doc["board"])
     elif b is not None:
         target = D.FPS if fps is None else None if fps == "max" else float(fps)
-        f = auto_fold(net, b, target, modes=modes, max_util=max_util)
+        f = auto_fold(net, b, target, modes=modes, max_util=max_util, pack=pack)
         source = (
             f"auto-folded for {b.name}: the fastest folding that fits"
             if target is None
@@ -328,6 +337,10 @@ def choose_folding(
     est = None
     if b is not None:
         est = _estimate(net, f, b)
+        if pack:  # the packed design: what the folder counted
+            from bitscale.cost_model.packing import packed_estimate, plan_design
+
+            est = packed_estimate(est, plan_design(net, f, b.family, lut_budget=max_util * b.lut - est.LUT))
         if not est.fits:
             raise UserError(fit_message(est))
         if folding is not None and fps not in (None, "max") and est.fps < float(fps):
@@ -385,7 +398,7 @@ def generate(
     net = run.network
     log = _log("generate")
     f, source, board_name, est = choose_folding(
-        run, board=board, fps=fps, folding=folding, modes=modes, max_util=max_util, log=log
+        run, board=board, fps=fps, folding=folding, modes=modes, max_util=max_util, log=log, pack=pack
     )
     if board is not None and board_name is not None:  # the self-test's ROMs must fit beside the core
         from bitscale.boards.board import check_selftest_fits
@@ -400,7 +413,11 @@ def generate(
     if pack:
         from bitscale.cost_model.packing import plan_design
 
-        plan = plan_design(net, f, _board(board_name or D.BOARD).family)
+        from bitscale.cost_model import estimate as _estimate
+
+        pb = _board(board_name or D.BOARD)
+        # input buffers to LUT RAM within the board's LUTs (max_util), as choose_folding counted them
+        plan = plan_design(net, f, pb.family, lut_budget=max_util * pb.lut - _estimate(net, f, pb).LUT)
     if replace:
         design = _generate(net, f, out, run_dir=run_dir, log=log, packing=plan)
     else:  # --force into a folder that is not ours: add, never replace

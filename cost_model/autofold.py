@@ -101,8 +101,10 @@ def _choose(tables, budget, board, max_util, fixed=None):
         if any(p is None for p in picks):
             return None
         used = {k: fixed.get(k, 0) + sum(t.res[k][i] for t, i in zip(tables, picks)) for k in RESOURCES}
-        if "pack" in fixed:  # block RAM as packed across layers
-            used["BRAM18"] -= fixed["pack"](picks)
+        if "pack" in fixed:  # block RAM as packed across layers (and input buffers moved to LUT RAM)
+            saved, luts = fixed["pack"](picks)
+            used["BRAM18"] -= saved
+            used["LUT"] += luts
         over = [k for k in RESOURCES if used[k] > max_util * cap[k]]
         if not over:
             return picks
@@ -112,7 +114,8 @@ def _choose(tables, budget, board, max_util, fixed=None):
 
 
 def _packing_saving(net, tables, infos, board):
-    """picks -> block RAM units packing saves on them (cost_model/packing.py, a short heuristic budget)."""
+    """picks -> (block RAM units packing saves on them, LUTs it adds: input buffers in LUT RAM)
+    (cost_model/packing.py, a short heuristic budget, no split MILP)."""
     from bitscale.cost_model import packing
 
     memo: dict = {}
@@ -120,8 +123,10 @@ def _packing_saving(net, tables, infos, board):
     def saving(picks):
         key = tuple(picks)
         if key not in memo:
-            plan = packing.plan_design(net, _folding(tables, infos, picks), board.family, exact_max=8, budget_s=0.05)
-            memo[key] = plan.unpacked - plan.packed
+            plan = packing.plan_design(
+                net, _folding(tables, infos, picks), board.family, exact_max=8, budget_s=0.05, split_milp=False
+            )
+            memo[key] = (plan.saving, plan.lutram_luts)
         return memo[key]
 
     return saving

@@ -63,13 +63,18 @@ import numpy as np
 from bitscale.cost_model import bram
 from bitscale.hw import packing_plan as _plan
 from bitscale.hw.packing_plan import FORMAT as FORMAT  # re-exported: callers keep importing them here
-from bitscale.hw.packing_plan import Bin, Item, Placement
+from bitscale.hw.packing_plan import Bin, Item, Placement, Written
 from bitscale.hw.packing_plan import is_plain as is_plain
 
 EXACT_MAX_ITEMS = 12
 MAX_SLOTS = 8  # at most this many items time-share one port
 MAX_ROWS_PER_WORD = 8  # at most this many reads assemble one word
 DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
+# a written input buffer goes to LUT RAM (generate --pack) where its LUTs (the cost model's LUT-RAM term) are at most
+# this many per block RAM it frees: a RAMB18 is 0.36% of a PYNQ-Z1's block RAM, 64 LUTs 0.12% of its LUTs
+LUTRAM_MAX_LUTS_PER_UNIT = 64
+SPLIT_MILP_BUDGET_S = 4.0  # the column-split MILP: candidate bins and HiGHS together, from pack()'s start
+SPLIT_MILP_MAX_SET = 2  # whole memories beside one part of a wide, shallow memory in a split-MILP bin
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,18 @@ class PackingPlan(_plan.PackingPlan):
             f"BRAM packing ({self.solver}, {self.seconds:.2f} s): {self.packed} {self.bram_kind} packed, "
             f"{self.unpacked} unpacked, capacity floor {self.capacity_floor}, "
             f"mapping efficiency {self.efficiency:.1%}"
+            + (
+                f"; {len(self.lutram)} input buffer(s) in LUT RAM: -{self.lutram_units} {self.bram_kind}, "
+                f"+{self.lutram_luts} LUTs"
+                if self.lutram
+                else ""
+            )
         ]
+        for w in self.lutram:
+            lines.append(
+                f"  LUT RAM: {w.name} {w.width}x{w.depth} (written; {w.units} {self.bram_kind} unpacked) "
+                f"-> about {w.luts} LUTs"
+            )
         for k, b in enumerate(self.bins):
             held = ", ".join(
                 f"{p.item}"
@@ -367,6 +383,7 @@ def pack(
     seed: int = 0,
     max_rows_per_word: int = MAX_ROWS_PER_WORD,
     split: bool = True,
+    split_milp: bool = True,
 ) -> PackingPlan:
     """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large, then
     (``split``) the column-split pass. ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
@@ -403,7 +420,17 @@ def pack(
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
     groups = [[whole[i] for i in g] for g in bins]
     if split:
-        groups = _split_pass(groups, layout_pieces, family, t0 + 1.5 * budget_s + 0.5)
+        deadline = t0 + 1.5 * budget_s + 0.5
+        greedy = _split_pass(groups, layout_pieces, family, deadline)
+        groups = greedy
+        if split_milp and len(items) <= exact_max:
+            # the split and assignment as one set-partitioning MILP (exact over its candidate bins), then the
+            # greedy pass on its result; the better of the two
+            exact = _split_milp(items, whole, layout_pieces, family, t0 + SPLIT_MILP_BUDGET_S)
+            if exact is not None:
+                exact = _split_pass(exact, layout_pieces, family, deadline + SPLIT_MILP_BUDGET_S)
+                if _units_of(exact, layout_pieces) < _units_of(greedy, layout_pieces):
+                    groups, solver = exact, solver + "+milp"
         if any(not p.whole for g in groups for p in g):
             solver += "+split"
     made = [layout_pieces(frozenset(g)) for g in groups]
@@ -481,6 +508,179 @@ def _split_pass(groups: list[list[_Piece]], layout, family: str, deadline: float
         _, ai, gi, part, rest, sub, left = best
         new = [[*sub, part]] + ([rest] if rest else []) + ([left] if left else [])
         groups = [g for k, g in enumerate(groups) if k not in (ai, gi)] + new
+    return groups
+
+
+def _units_of(groups, layout) -> int:
+    return sum(layout(frozenset(g)).units for g in groups)
+
+
+def _split_milp(items, whole, layout, family: str, deadline: float) -> list[list[_Piece]] | None:
+    """The column splits and the assignment as one set-partitioning MILP (scipy.optimize.milp, HiGHS).
+
+    Candidate bins: (1) every set of whole memories that packs (what :func:`_exact` lays out), (2) for each
+    memory ``s`` alone less than half full (a wide, shallow one) and each set ``T`` of at most
+    :data:`SPLIT_MILP_MAX_SET` other whole memories, ``T`` beside a part of ``s``: the widest part that keeps the
+    bin at the units ``T`` with a one-column part takes (binary search over the exact layout). Variables: one
+    binary per candidate, per type-2 bin its part width (integer, 1 .. that widest), per ``s`` a binary "split"
+    and its leftover columns and units (the rest alone, at the best columns per unit of ``s`` alone). Every
+    memory is whole in one bin or split, its parts and leftover covering its columns exactly. Exact over these
+    candidates (the set partition of whole memories is one of its solutions, so it is never worse than
+    :func:`_exact`); a part narrower than its widest is laid out again after the solve. None past ``deadline``."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    n = len(items)
+    unit = bram.UNIT_BITS[family]
+    type1: list[tuple[frozenset, int]] = []
+    for mask in range(1, 1 << n):
+        if time.perf_counter() > deadline:
+            return None
+        idx = [i for i in range(n) if mask >> i & 1]
+        b = layout(frozenset(whole[i] for i in idx))
+        if b is not None and (len(idx) == 1 or b.units < sum(items[i].units for i in idx)):
+            type1.append((frozenset(idx), b.units))
+    shallow = []
+    for s in range(n):
+        own = layout(frozenset([whole[s]]))
+        if items[s].width >= 2 and own.units * unit >= 2 * items[s].bits:
+            cap = max(
+                c.width / -(-items[s].depth // c.depth) / c.units
+                for c in bram._configs(family)
+                if c.units <= 2 and -(-items[s].depth // c.depth) <= c.width
+            )
+            shallow.append((s, cap))
+    type2 = []  # (s, T, units, widest part)
+    configs = {c for p in (1, 2) for c in _port_configs(family, p)}
+    widths = sorted({c.width for c in configs})
+    for s, cap in shallow:
+        it = items[s]
+        others = [i for i in range(n) if i != s]
+        sets = [(i,) for i in others]
+        if SPLIT_MILP_MAX_SET >= 2:  # a part of s is read every cycle: at most one more memory that is
+            sets += [
+                (i, j) for a, i in enumerate(others) for j in others[a + 1 :] if items[i].period + items[j].period > 2
+            ]
+        for T in sets:
+            if time.perf_counter() > deadline:
+                return None
+            base = [whole[i] for i in T]
+            alone = layout(frozenset(base))
+            if alone is None:
+                continue
+
+            def units(nc, base=base, it=it):
+                b = layout(frozenset([*base, _Piece(it, 0, nc)]))
+                return None if b is None else b.units
+
+            # probe widths: where T fills the rows under the part, per configuration (as _split_pass), then per
+            # distinct unit count the widest part that keeps it (binary search: the units grow with the width)
+            probes = {1, it.width}
+            for cf in configs:
+                if it.depth < cf.depth:
+                    need = sum(items[i].width * -(-items[i].depth // (cf.depth - it.depth)) for i in T)
+                    probes |= {min(it.width, -(-need // w) * w) for w in widths}
+            levels: dict[int, int] = {}
+            for nc in sorted(probes):
+                u = units(nc)
+                if u is not None and nc > levels.get(u, 0):
+                    levels[u] = nc
+            for u, lo in sorted(levels.items()):
+                hi = it.width
+                while lo < hi:
+                    mid = (lo + hi + 1) // 2
+                    um = units(mid)
+                    if um is not None and um <= u:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                # worth a candidate: fewer units than T and the part apart, and not all of s (a type-1 bin)
+                if lo < it.width and u < alone.units + -(-lo // cap):
+                    type2.append((s, T, u, lo))
+    if not type2:
+        return None
+    # variables: z (type1) | q (type2) | p (type2 part widths) | m, r, y per shallow memory
+    n1, n2, ns = len(type1), len(type2), len(shallow)
+    nv = n1 + 2 * n2 + 3 * ns
+    qi, pi, mi = n1, n1 + n2, n1 + 2 * n2
+    c = np.zeros(nv)
+    c[:n1] = [u for _, u in type1]
+    c[qi : qi + n2] = [u for _, _, u, _ in type2]
+    c[mi + 2 * ns :] = 1.0  # leftover units
+    rows, lo_b, hi_b = [], [], []
+
+    def row():
+        r = np.zeros(nv)
+        rows.append(r)
+        return r
+
+    spos = {s: k for k, (s, _) in enumerate(shallow)}
+    for i in range(n):  # every memory whole in one bin, or (a wide shallow one) split
+        r = row()
+        for j, (idx, _) in enumerate(type1):
+            if i in idx:
+                r[j] = 1
+        for k, (_, T, _, _) in enumerate(type2):
+            if i in T:
+                r[qi + k] = 1
+        if i in spos:
+            r[mi + spos[i]] = 1
+        lo_b.append(1)
+        hi_b.append(1)
+    for s, cap in shallow:  # parts + leftover = its columns when split; leftover units >= leftover / cap
+        k_s = spos[s]
+        r = row()
+        for k, (s2, _, _, _) in enumerate(type2):
+            if s2 == s:
+                r[pi + k] = 1
+        r[mi + ns + k_s] = 1
+        r[mi + k_s] = -items[s].width
+        lo_b.append(0)
+        hi_b.append(0)
+        r = row()
+        r[mi + 2 * ns + k_s] = cap
+        r[mi + ns + k_s] = -1
+        lo_b.append(0)
+        hi_b.append(np.inf)
+    for k, (_, _, _, wide) in enumerate(type2):  # q_k <= p_k <= wide * q_k
+        r = row()
+        r[pi + k] = 1
+        r[qi + k] = -wide
+        lo_b.append(-np.inf)
+        hi_b.append(0)
+        r = row()
+        r[pi + k] = 1
+        r[qi + k] = -1
+        lo_b.append(0)
+        hi_b.append(np.inf)
+    upper = np.ones(nv)
+    upper[pi : pi + n2] = [w for *_, w in type2]
+    upper[mi + ns : mi + 2 * ns] = [items[s].width for s, _ in shallow]
+    upper[mi + 2 * ns :] = [items[s].units for s, _ in shallow]
+    left = deadline - time.perf_counter()
+    if left <= 0.05:
+        return None
+    res = milp(
+        c,
+        constraints=LinearConstraint(np.array(rows), lo_b, hi_b),  # pyright: ignore[reportArgumentType]
+        integrality=np.ones(nv),
+        bounds=Bounds(0, upper),  # pyright: ignore[reportArgumentType]
+        options={"time_limit": left},
+    )
+    if res.x is None:
+        return None
+    x = np.round(res.x).astype(int)
+    groups: list[list[_Piece]] = [[whole[i] for i in sorted(idx)] for j, (idx, _) in enumerate(type1) if x[j]]
+    col = {s: 0 for s, _ in shallow}
+    for k, (s, T, _, _) in enumerate(type2):
+        if x[qi + k]:
+            nc = int(x[pi + k])
+            groups.append([*(whole[i] for i in T), _Piece(items[s], col[s], nc)])
+            col[s] += nc
+    for s, _ in shallow:
+        if x[mi + spos[s]] and col[s] < items[s].width:
+            groups.append([_Piece(items[s], col[s], items[s].width - col[s])])
+    if any(layout(frozenset(g)) is None for g in groups):
+        return None
     return groups
 
 
@@ -593,6 +793,42 @@ def design_items(net, folding, family: str) -> tuple[Item, ...]:
     return tuple(out)
 
 
+def written_candidates(net, folding, family: str) -> tuple[Written, ...]:
+    """The layers' input buffers in block RAM that LUT RAM may hold instead, cheapest LUTs per block RAM
+    first: ``luts`` is the cost model's own LUT-RAM term (coefficient "lutram" x width x ceil(depth / the
+    depth one LUT serves), as for a distributed buffer). None on a family without LUT RAM (iCE40)."""
+    from bitscale.boards import FAMILY
+    from bitscale.cost_model import model
+
+    if not FAMILY[family].lutram_cells:
+        return ()
+    coef = model.coefficients(family).coef["LUT"]["lutram"]
+    out = []
+    for info in model.layer_infos(net):
+        lf = folding[info.name]
+        m_idx = model._mode_index([lf.mode])
+        for role, name, w_, d_, _ in model.memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
+            if name != "inbuf":
+                continue
+            w_, d_ = int(np.ravel(w_)[0]), int(np.ravel(d_)[0])
+            units = int(bram.block_count(w_, d_, family)) if w_ * d_ and bram.block_mask(w_, d_, role, family) else 0
+            if units:
+                luts = int(round(coef * w_ * -(-d_ // model.RAM_DEPTH[family])))
+                out.append(Written(f"{info.name}.inbuf", w_, d_, units, luts))
+    return tuple(sorted(out, key=lambda w: (w.luts / w.units, w.name)))
+
+
+def choose_lutram(cands, lut_budget: float | None = None) -> tuple[Written, ...]:
+    """The candidates (:func:`written_candidates`) worth LUT RAM: at most LUTRAM_MAX_LUTS_PER_UNIT LUTs per
+    block RAM freed, cheapest first while the LUTs stay within ``lut_budget`` (None: no limit)."""
+    out, used = [], 0
+    for w in cands:
+        if w.luts <= LUTRAM_MAX_LUTS_PER_UNIT * w.units and (lut_budget is None or used + w.luts <= lut_budget):
+            out.append(w)
+            used += w.luts
+    return tuple(sorted(out, key=lambda w: w.name))
+
+
 def check_design(plan: PackingPlan, net, folding) -> None:
     """UserError unless ``plan`` is a valid plan of exactly this design's memories (names, shapes and read
     periods: a plan made for another folding could change cycles/frame)."""
@@ -609,6 +845,32 @@ def check_design(plan: PackingPlan, net, folding) -> None:
         raise UserError(f"packing plan rejected: it is not this design's (memories differ: {', '.join(diff)})")
 
 
-def plan_design(net, folding, family: str, **kw) -> PackingPlan:
-    """:func:`pack` over :func:`design_items`."""
-    return pack(design_items(net, folding, family), family, **kw)
+def packed_estimate(est, plan: PackingPlan):
+    """``est`` (cost_model.Estimate, unpacked) with ``plan`` applied: block RAMs less :attr:`PackingPlan.saving`,
+    LUTs plus the LUT-RAM input buffers' (their utilization too; iCE40 moves none)."""
+    import dataclasses
+
+    from bitscale.boards import get as get_board
+
+    b = get_board(est.board)
+    bram_, lut = est.BRAM18 - plan.saving, est.LUT + plan.lutram_luts
+    util = dict(est.utilization)
+    if "BRAM18" in util and b.bram:
+        util["BRAM18"] = bram_ / b.bram
+    if "LUT" in util and b.lut:
+        util["LUT"] = lut / b.lut
+    return dataclasses.replace(est, BRAM18=bram_, LUT=lut, utilization=util)
+
+
+def plan_design(
+    net, folding, family: str, *, lutram: bool = True, lut_budget: float | None = None, **kw
+) -> PackingPlan:
+    """:func:`pack` over :func:`design_items`; with ``lutram`` the input buffers :func:`choose_lutram` picks
+    (within ``lut_budget`` LUTs) go to LUT RAM."""
+    import dataclasses
+
+    plan = pack(design_items(net, folding, family), family, **kw)
+    if lutram:
+        plan = dataclasses.replace(plan, lutram=choose_lutram(written_candidates(net, folding, family), lut_budget))
+        plan.validate()
+    return plan

@@ -49,13 +49,19 @@ def memory_style(width: int, depth: int, role: str = "weights") -> str:
     return "block" if bool(is_block(width, depth, role)) else "distributed"
 
 
-def memory_attrs(width: int, depth: int, role: str, rom: bool = False, lut_ram: bool = True) -> dict:
+def memory_attrs(
+    width: int, depth: int, role: str, rom: bool = False, lut_ram: bool = True, style: str | None = None
+) -> dict:
     """Yosys attributes for the memory: small ROMs become logic (Yosys maps no ROM to
     distributed RAM), small RAMs distributed RAM, the rest block RAM.
 
     ``lut_ram``: whether the target family has LUT RAM (``boards.Family.lutram_cells``); without it
-    (iCE40) Yosys finds no mapping for a memory forced to distributed RAM, so those become logic too."""
-    style = memory_style(width, depth, role)
+    (iCE40) Yosys finds no mapping for a memory forced to distributed RAM, so those become logic too.
+    ``style``: "distributed" overrides the rule (a packing plan's written memory in LUT RAM,
+    hw/packing_plan.Written; ``generate --pack`` only)."""
+    if style not in (None, "distributed"):
+        raise ValueError(f"style override must be 'distributed', not {style!r}")
+    style = style or memory_style(width, depth, role)
     if style == "distributed" and (rom or not lut_ram):
         style = "logic"
     if role == "buffer":

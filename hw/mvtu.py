@@ -102,14 +102,25 @@ class MVTU(wiring.Component):
     p_rdata: Signal
 
     def __init__(
-        self, net: ir.QuantizedNetwork, layer: ir.Layer, lf: LayerFolding, packed: tuple = (), *, lut_ram: bool = True
+        self,
+        net: ir.QuantizedNetwork,
+        layer: ir.Layer,
+        lf: LayerFolding,
+        packed: tuple = (),
+        *,
+        lut_ram: bool = True,
+        inbuf_lutram: bool = False,
     ):
         # packed: the memories ("weights", "params") that live in a shared bin (hw/packed_memory.py) and
         # are read through ports w_*/p_* instead of a private memory; lut_ram: the family has LUT RAM
-        # (hw/memstyle.py memory_attrs)
+        # (hw/memstyle.py memory_attrs); inbuf_lutram: the input buffer in LUT RAM whatever its size (a
+        # packing plan's hw/packing_plan.Written; same ports and latency)
         validate_layer(layer, lf)
         self.packed = tuple(packed)
         self.lut_ram = lut_ram
+        if inbuf_lutram and not lut_ram:
+            raise ValueError(f"{layer.name}: an input buffer in LUT RAM on a family without LUT RAM")
+        self.inbuf_lutram = inbuf_lutram
         self.layer, self.lf = layer, lf
         self.pe, self.simd, self.mode = lf.pe, lf.simd, lf.mode
         self.nf_n, self.sf_n = layer.mh // lf.pe, layer.mw // lf.simd
@@ -343,7 +354,9 @@ class MVTU(wiring.Component):
                 shape=unsigned(simd * ab),
                 depth=SF,
                 init=[],
-                attrs=memory_attrs(simd * ab, SF, "buffer", lut_ram=self.lut_ram),
+                attrs=memory_attrs(
+                    simd * ab, SF, "buffer", lut_ram=self.lut_ram, style="distributed" if self.inbuf_lutram else None
+                ),
             )
             m.submodules.inbuf = ibuf
             ibw = write_port(ibuf)

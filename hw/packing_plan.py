@@ -44,6 +44,19 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Written:
+    """A written memory (a layer's input buffer) the plan builds in LUT RAM instead of block RAM: it frees
+    ``units`` block RAMs for ``luts`` LUTs (the cost model's LUT-RAM term). Same read/write ports and
+    latency (a synchronous read: Yosys adds the output register), so cycles/frame are unchanged."""
+
+    name: str  # "<layer>.inbuf"
+    width: int
+    depth: int
+    units: int  # its block RAMs unpacked
+    luts: int  # the LUTs it takes in LUT RAM (cost model)
+
+
+@dataclass(frozen=True)
 class Placement:
     item: str
     x: int  # first bit column in the bin word
@@ -103,6 +116,7 @@ class PackingPlan:
     solver: str  # "ilp" | "heuristic" | "none"
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    lutram: tuple[Written, ...] = field(default=())  # written memories built in LUT RAM (not block RAM)
 
     @property
     def packed(self) -> int:
@@ -115,6 +129,21 @@ class PackingPlan:
     @property
     def bits(self) -> int:
         return sum(i.bits for i in self.items)
+
+    @property
+    def lutram_units(self) -> int:
+        """Block RAMs the written memories moved to LUT RAM took."""
+        return sum(w.units for w in self.lutram)
+
+    @property
+    def lutram_luts(self) -> int:
+        return sum(w.luts for w in self.lutram)
+
+    @property
+    def saving(self) -> int:
+        """Block RAMs the plan saves on the whole design: the read-only memories packed, the written ones in
+        LUT RAM."""
+        return self.unpacked - self.packed + self.lutram_units
 
     def item(self, name: str) -> Item:
         return next(i for i in self.items if i.name == name)
@@ -182,10 +211,20 @@ class PackingPlan:
                     raise ValueError(f"bin {b.primitive} port {port}: slots {slots}")
         if self.packed > self.unpacked:
             raise ValueError(f"packed {self.packed} > unpacked {self.unpacked}")
+        moved = [w.name for w in self.lutram]
+        if len(set(moved)) != len(moved) or any(not n.endswith(".inbuf") for n in moved):
+            raise ValueError(f"LUT-RAM memories {moved}: each a distinct layer input buffer (<layer>.inbuf)")
 
     def summary(self) -> dict:
         """The "summary" of the JSON document (cost_model/packing.py's subclass adds its cost facts)."""
-        return {"packed": self.packed, "unpacked": self.unpacked, "bits": self.bits}
+        return {
+            "packed": self.packed,
+            "unpacked": self.unpacked,
+            "bits": self.bits,
+            "lutram_units": self.lutram_units,
+            "lutram_luts": self.lutram_luts,
+            "saving": self.saving,
+        }
 
     def to_json(self) -> dict:
         return {
@@ -200,6 +239,7 @@ class PackingPlan:
                 {**asdict(b), "slots": list(b.slots), "placements": [asdict(p) for p in b.placements]}
                 for b in self.bins
             ],
+            "lutram": [asdict(w) for w in self.lutram],
             "summary": self.summary(),
         }
 
@@ -227,13 +267,17 @@ class PackingPlan:
             doc["solver"],
             doc.get("seconds", 0.0),
             tuple(doc.get("notes", ())),
+            tuple(Written(**w) for w in doc.get("lutram", ())),
         )
 
 
-def check_memories(plan: PackingPlan, memories: dict[str, tuple[int, int, int]]) -> None:
+def check_memories(
+    plan: PackingPlan, memories: dict[str, tuple[int, int, int]], written: dict[str, tuple[int, int]] | None = None
+) -> None:
     """UserError unless ``plan``'s layout is valid and every item names one of ``memories`` (name ->
     (width, depth, read period), as the hardware builds them) with that depth and period and at most that
-    width: a plan made for another folding could change cycles/frame or read the wrong words."""
+    width, and every LUT-RAM memory one of ``written`` (name -> (width, depth)) with that shape: a plan made
+    for another folding could change cycles/frame or read the wrong words."""
     try:
         plan.validate_layout()
     except ValueError as e:
@@ -243,5 +287,7 @@ def check_memories(plan: PackingPlan, memories: dict[str, tuple[int, int, int]])
         for i in plan.items
         if i.name not in memories or (i.depth, i.period) != memories[i.name][1:] or i.width > memories[i.name][0]
     )
+    written = written or {}
+    bad += sorted(w.name for w in plan.lutram if written.get(w.name) != (w.width, w.depth))
     if bad:
         raise UserError(f"packing plan rejected: it is not this design's (memories differ: {', '.join(bad)})")

@@ -109,10 +109,13 @@ class Accelerator(wiring.Component):
         )
         self.stages = self._plan()
         if packing is not None:
+            from bitscale.errors import UserError
             from bitscale.hw.packing_plan import check_memories
 
             try:
-                check_memories(packing, self._memories())
+                check_memories(packing, self._memories(), self._written())
+                if packing.lutram and not lut_ram:
+                    raise UserError("packing plan rejected: input buffers in LUT RAM on a family without LUT RAM")
             except Exception:
                 for comp in (self, *(c for _, c in self.stages)):  # rejected: never elaborated, on purpose
                     comp._MustUse__silence = True  # pyright: ignore[reportAttributeAccessIssue]
@@ -181,7 +184,8 @@ class Accelerator(wiring.Component):
                 for p in b.placements
                 if p.item.split(".", 1)[0] == layer.name
             )
-            mvtu = MVTU(net, layer, lf, packed=roles, lut_ram=lut_ram)
+            moved = self.packing is not None and any(w.name == f"{layer.name}.inbuf" for w in self.packing.lutram)
+            mvtu = MVTU(net, layer, lf, packed=roles, lut_ram=lut_ram, inbuf_lutram=moved and lut_ram)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
         stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
@@ -197,6 +201,10 @@ class Accelerator(wiring.Component):
             if mv._params is not None:
                 out[f"{name}.params"] = (mv._param_width(), len(mv._params), mv.sf_n * mv.wplanes * mv.aplanes)
         return out
+
+    def _written(self) -> dict[str, tuple[int, int]]:
+        """The input buffers a packing plan may put in LUT RAM, as name -> (width, depth)."""
+        return {f"{mv.layer.name}.inbuf": (mv.simd * mv.layer.in_bits, mv.sf_n) for mv in self.mvtus if mv.nf_n > 1}
 
     def _connect_packed(self, m):
         """The shared memories of the packing plan, wired to their layers' w_*/p_* ports."""

@@ -321,3 +321,47 @@ def test_accelerator_split_memory_bit_exact_same_cycles():
     np.testing.assert_array_equal(got, golden.run(net, x))
     offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
     assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 + 2  # the first word's wait only
+
+
+@pytest.mark.slow
+def test_accelerator_input_buffer_in_lut_ram_bit_exact_same_cycles():
+    """A plan's input buffer in LUT RAM (hw/packing_plan.Written): only its ram_style changes (block ->
+    distributed), the outputs are the golden model's and every beat comes on the unpacked design's cycle."""
+    from amaranth.back import verilog
+
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import golden
+    from bitscale.nn.random_net import random_inputs
+    from test_cost_packing import _lutram_net
+
+    net, f = _lutram_net()
+    plan = packing.plan_design(net, f, "xc7")
+    assert [w.name for w in plan.lutram] == ["dense0.inbuf"]
+    x = random_inputs(net.input_shape, 3, seed=6)
+    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=0.2, out_stall=0.2)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
+    np.testing.assert_array_equal(got, golden.run(net, x))
+    _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
+    assert list(cycles) == list(cycles0)
+    text = verilog.convert(Accelerator(net, f, packing=plan), name="bitscale_top", emit_src=False)
+    text0 = verilog.convert(Accelerator(net, f), name="bitscale_top", emit_src=False)
+    assert text.count('ram_style = "distributed"') == text0.count('ram_style = "distributed"') + 1
+    assert text.count('ram_style = "block"') == text0.count('ram_style = "block"') - 1
+
+
+def test_accelerator_rejects_lut_ram_buffers_of_another_design():
+    import dataclasses
+
+    from bitscale.errors import UserError
+    from bitscale.hw.top import Accelerator
+    from test_cost_packing import _lutram_net
+
+    net, f = _lutram_net()
+    plan = packing.plan_design(net, f, "xc7")
+    bad = dataclasses.replace(plan, lutram=(dataclasses.replace(plan.lutram[0], depth=32),))
+    with pytest.raises(UserError, match="dense0.inbuf"):
+        Accelerator(net, f, packing=bad)
+    with pytest.raises(UserError, match="LUT RAM"):
+        Accelerator(net, f, packing=plan, lut_ram=False)

@@ -62,4 +62,4 @@ def test_packed_design_yosys_maps_the_plan(packed_build):
 
     d, net, f, plan = packed_build
     e = estimate(net, f, {"ice40": "icebreaker", "xc7": "pynq-z1"}[plan.family])
-    assert yosys_bram(d, plan.family) == e.BRAM18 - plan.unpacked + plan.packed < e.BRAM18
+    assert yosys_bram(d, plan.family) == e.BRAM18 - plan.saving < e.BRAM18

@@ -24,6 +24,11 @@ def register(sub):
     g.add_argument("--folding", metavar="F.json", help="estimate this folding instead of auto-folding")
     p.add_argument("--modes", default=MODES, help="MAC modes auto-folding may use (comma-separated)")
     p.add_argument("--max-util", type=float, default=MAX_UTIL, help="utilization cap for auto-folding")
+    p.add_argument(
+        "--pack",
+        action="store_true",
+        help="auto-fold counting block RAM as packed across layers (as `generate --pack` builds it)",
+    )
     p.add_argument("--out", metavar="DIR", help="where to write estimate.json and folding.json (default RUN_DIR)")
     p.add_argument(
         "--force", action="store_true", help="write into a non-empty --out folder that bitscale estimate did not create"
@@ -85,11 +90,15 @@ def run(args):
     if args.folding:
         folding = _load_folding(args.folding, net)  # UserError naming the bad value
     else:
-        folding = auto_fold(net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util)
+        folding = auto_fold(
+            net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util, pack=getattr(args, "pack", False)
+        )
     est = estimate(net, folding, board)
-    from bitscale.cost_model.packing import plan_design
+    from bitscale.cost_model.packing import packed_estimate, plan_design
 
-    plan = plan_design(net, folding, board.family)  # BRAM packing across layers (cost_model/packing.py)
+    # BRAM packing across layers (cost_model/packing.py), input buffers to LUT RAM within the LUT cap
+    plan = plan_design(net, folding, board.family, lut_budget=args.max_util * board.lut - est.LUT)
+    pest = packed_estimate(est, plan)
     # files first: a closed stdout (`estimate ... | head -1`) must not lose them
     if not out.exists():
         out.mkdir(parents=True)
@@ -105,6 +114,7 @@ def run(args):
     return Result(
         {**est.to_json(), "folding": folding.to_json(), "packing": plan.to_json(), "files": files},
         f"{table(est)}\n{plan.table()}\n"
-        f"with packing (generate --pack): {est.BRAM18 - plan.unpacked + plan.packed} {est.bram_kind} in all "
-        f"(the written memories are not packed)\nwrote {files['estimate']}, {files['folding']} and {files['packing']}",
+        f"with packing (generate --pack): {pest.BRAM18} {est.bram_kind} in all ({pest.utilization['BRAM18']:.1%}), "
+        f"LUT {pest.LUT:,} ({pest.utilization['LUT']:.1%}) (written memories: not packed; "
+        f"{len(plan.lutram)} input buffer(s) in LUT RAM)\nwrote {files['estimate']}, {files['folding']} and {files['packing']}",
     )
