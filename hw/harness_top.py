@@ -5,8 +5,10 @@
 :class:`HarnessTop` wires ``harness.src`` -> the accelerator's ``s_axis_*``
 and its ``m_axis_*`` -> ``harness.sink``, and brings the harness's control
 and status out as top-level ports (``ctrl__start``, ``status__done``, ...;
-and ``clk``). There is no reset port: the harness and the accelerator are
-held in reset for the first ``POR_CYCLES`` cycles. The control inputs are
+and ``clk``). There is no reset port: the harness is held in reset for the
+first ``POR_CYCLES`` cycles; an accelerator given as Amaranth component is too,
+a Verilog accelerator (``dut=None``) has its ``rst`` tied low and starts in its
+reset state from the Verilog's register initialisers. The control inputs are
 registered once (a command starts a cycle after ``ctrl__start`` is seen).
 So no top-level input reaches the design combinationally: Verilator then has no
 input-combinational logic to re-evaluate at every clock toggle (measured:
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth import ClockDomain, ClockSignal, Instance, Module, ResetInserter, Signal
+from amaranth import ClockDomain, ClockSignal, Const, Instance, Module, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -98,7 +100,13 @@ class HarnessTop(wiring.Component):
             port = {name: Signal(widths.get(name, 1), name=name) for name in AXIS_PORTS}
             s_axis, m_axis = axis.flat(port, "s_axis"), axis.flat(port, "m_axis")
             conns: dict[str, Any] = {f"{'o' if n in AXIS_OUTPUTS else 'i'}_{n}": sig for n, sig in port.items()}
-            m.submodules.dut = Instance(self.dut_module, i_clk=ClockSignal(), i_rst=rst, **conns)
+            # The accelerator's reset is tied low: its registers start in their reset state from the
+            # Verilog's declaration initialisers (Amaranth writes every register's reset value as its
+            # `reg x = init;`, and the ones without one, memories and their read registers, have no
+            # reset). A reset net driven by the power-on counter made every resettable register's next
+            # value `rst ? init : d` at every cycle in the Verilated model; a constant folds it away
+            # (docs/simulation.md, "Where the time goes"). The harness keeps its power-on reset.
+            m.submodules.dut = Instance(self.dut_module, i_clk=ClockSignal(), i_rst=Const(0, 1), **conns)
         m.d.comb += [
             s_axis.payload.data.eq(h.src.payload.data),
             s_axis.valid.eq(h.src.valid),

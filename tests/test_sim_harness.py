@@ -192,6 +192,17 @@ def test_build_options_fast_model_shared_runtime():
     assert runner.cpu_id() == runner.cpu_id() and runner.cpu_id()
 
 
+def test_verilog_harness_ties_the_accelerators_reset_low():
+    # the accelerator starts from its Verilog register initialisers (its reset values): no reset net
+    # for Verilator to evaluate at every cycle; the harness itself keeps its power-on reset
+    from bitscale.hw.harness_top import harness_verilog
+
+    text = harness_verilog(FrameDot(fake_net(), SIMD, OUT_ELEMS).fmt, 64, 64)
+    dut = text[text.index("bitscale_top dut (") :]
+    assert ".rst(1'h0)" in dut[: dut.index(");")]
+    assert ".rst(rst)" in text  # the harness's own reset
+
+
 def test_capacity_is_one_per_design_unless_outgrown():
     # TFC at FINN folding: 16 beats of 392 bits a frame -> 32768 frames in 32 MiB
     assert harness_capacity(5, 392, 16) == harness_capacity(10_001, 392, 16) == 32768
