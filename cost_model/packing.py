@@ -70,9 +70,10 @@ EXACT_MAX_ITEMS = 12
 MAX_SLOTS = 8  # at most this many items time-share one port
 MAX_ROWS_PER_WORD = 8  # at most this many reads assemble one word
 DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
-# a written input buffer goes to LUT RAM (generate --pack) where its LUTs (the cost model's LUT-RAM term) are at most
-# this many per block RAM it frees: a RAMB18 is 0.36% of a PYNQ-Z1's block RAM, 64 LUTs 0.12% of its LUTs
-LUTRAM_MAX_LUTS_PER_UNIT = 64
+# a written memory goes to LUT RAM (generate --pack) where its LUTs (the cost model's term) are at most this many per
+# block RAM it frees (and within the board's LUT cap): the boards hold 190 (PYNQ-Z1) to 400 (ECP5-85F) LUTs per block
+# RAM unit, so this trades about as much of one as it frees of the other
+LUTRAM_MAX_LUTS_PER_UNIT = 320
 SPLIT_MILP_BUDGET_S = 4.0  # the column-split MILP: candidate bins and HiGHS together, from pack()'s start
 SPLIT_MILP_MAX_SET = 2  # whole memories beside one part of a wide, shallow memory in a split-MILP bin
 
@@ -794,27 +795,34 @@ def design_items(net, folding, family: str) -> tuple[Item, ...]:
 
 
 def written_candidates(net, folding, family: str) -> tuple[Written, ...]:
-    """The layers' input buffers in block RAM that LUT RAM may hold instead, cheapest LUTs per block RAM
-    first: ``luts`` is the cost model's own LUT-RAM term (coefficient "lutram" x width x ceil(depth / the
-    depth one LUT serves), as for a distributed buffer). None on a family without LUT RAM (iCE40)."""
+    """The written memories in block RAM that LUT RAM may hold instead (the layers' input buffers, a dense
+    layer's input FIFO), cheapest LUTs per block RAM first: ``luts`` is the cost model's own term for that
+    memory distributed (coefficient "lutram" x width x ceil(depth / the depth one LUT serves) for a buffer,
+    "fifo" x width x ceil(depth / half that) for a FIFO). None on a family without LUT RAM (iCE40)."""
     from bitscale.boards import FAMILY
     from bitscale.cost_model import model
 
     if not FAMILY[family].lutram_cells:
         return ()
-    coef = model.coefficients(family).coef["LUT"]["lutram"]
+    coef = model.coefficients(family).coef["LUT"]
+    ram_depth = model.RAM_DEPTH[family]
     out = []
     for info in model.layer_infos(net):
         lf = folding[info.name]
         m_idx = model._mode_index([lf.mode])
         for role, name, w_, d_, _ in model.memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):
-            if name != "inbuf":
+            if name not in ("inbuf", "fifo") or (name == "fifo" and info.conv_in is not None):
                 continue
             w_, d_ = int(np.ravel(w_)[0]), int(np.ravel(d_)[0])
-            units = int(bram.block_count(w_, d_, family)) if w_ * d_ and bram.block_mask(w_, d_, role, family) else 0
+            if not w_ * d_:
+                continue
+            units = bram.map_memory(w_, d_, family, role).count  # as the estimate counts it (0: not block)
             if units:
-                luts = int(round(coef * w_ * -(-d_ // model.RAM_DEPTH[family])))
-                out.append(Written(f"{info.name}.inbuf", w_, d_, units, luts))
+                if name == "inbuf":
+                    luts = coef["lutram"] * w_ * -(-d_ // ram_depth)
+                else:
+                    luts = coef["fifo"] * w_ * -(-d_ // max(2 * ram_depth // 4, 1))
+                out.append(Written(f"{info.name}.{name}", w_, d_, units, int(round(luts))))
     return tuple(sorted(out, key=lambda w: (w.luts / w.units, w.name)))
 
 

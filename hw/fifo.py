@@ -36,10 +36,11 @@ class BufferedFIFO(Elaboratable):
     """Synchronous FIFO with a registered read (SyncFIFOBuffered's interface and timing:
     ``w_data``/``w_en``/``w_rdy``, ``r_data``/``r_en``/``r_rdy``, ``level``)."""
 
-    def __init__(self, *, width: int, depth: int):
+    def __init__(self, *, width: int, depth: int, lutram: bool = False):
         if depth < 2:
             raise ValueError(f"BufferedFIFO depth must be >= 2, not {depth!r}")
         self.width, self.depth = width, depth
+        self.lutram = lutram  # its memory in LUT RAM (a packing plan's hw/packing_plan.Written); else Yosys decides
         self.w_data = Signal(width)
         self.w_en = Signal()
         self.w_rdy = Signal()
@@ -59,7 +60,8 @@ class BufferedFIFO(Elaboratable):
 
         # no_rw_check: a read and a write at one address in one cycle needs produce == consume with
         # words stored, i.e. a full memory, which takes no write (w_rdy is low)
-        storage = m.submodules.storage = Memory(shape=self.width, depth=inner, init=[], attrs={"no_rw_check": 1})
+        attrs = {"no_rw_check": 1, **({"ram_style": "distributed"} if self.lutram else {})}
+        storage = m.submodules.storage = Memory(shape=self.width, depth=inner, init=[], attrs=attrs)
         wp = write_port(storage)
         rp = read_port(storage)
         produce = Signal(range(inner))
@@ -86,17 +88,18 @@ class StreamFIFO(wiring.Component):
     inp: stream.Interface  # signature members, created by wiring.Component.__init__
     out: stream.Interface
 
-    def __init__(self, width: int, depth: int):
+    def __init__(self, width: int, depth: int, *, lutram: bool = False):
         if width < 1:
             raise ValueError(f"FIFO width must be >= 1, not {width!r}")
         if depth < 2:
             raise ValueError(f"FIFO depth must be >= 2, not {depth!r}")
         self.width, self.depth = width, depth
+        self.lutram = lutram  # generate --pack: the memory in LUT RAM (hw/packing_plan.Written)
         super().__init__({"inp": In(stream_signature(width)), "out": Out(stream_signature(width))})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = BufferedFIFO(width=self.width, depth=self.depth)
+        m.submodules.fifo = fifo = BufferedFIFO(width=self.width, depth=self.depth, lutram=self.lutram)
         m.d.comb += [fifo.w_data.eq(self.inp.payload), fifo.w_en.eq(self.inp.valid), self.inp.ready.eq(fifo.w_rdy)]
         # output register: the FIFO memory's read data (a block RAM's data out, whose clock-to-out
         # takes most of a cycle on ECP5) goes straight into a register, never into the consumer's logic

@@ -45,11 +45,12 @@ class Item:
 
 @dataclass(frozen=True)
 class Written:
-    """A written memory (a layer's input buffer) the plan builds in LUT RAM instead of block RAM: it frees
-    ``units`` block RAMs for ``luts`` LUTs (the cost model's LUT-RAM term). Same read/write ports and
-    latency (a synchronous read: Yosys adds the output register), so cycles/frame are unchanged."""
+    """A written memory (a layer's input buffer, or a dense layer's input FIFO) the plan builds in LUT RAM
+    instead of block RAM: it frees ``units`` block RAMs for ``luts`` LUTs (the cost model's LUT-RAM / FIFO
+    term). Same read/write ports and latency (a synchronous read: Yosys adds the output register), so
+    cycles/frame are unchanged."""
 
-    name: str  # "<layer>.inbuf"
+    name: str  # "<layer>.inbuf" | "<layer>.fifo"
     width: int
     depth: int
     units: int  # its block RAMs unpacked
@@ -212,8 +213,8 @@ class PackingPlan:
         if self.packed > self.unpacked:
             raise ValueError(f"packed {self.packed} > unpacked {self.unpacked}")
         moved = [w.name for w in self.lutram]
-        if len(set(moved)) != len(moved) or any(not n.endswith(".inbuf") for n in moved):
-            raise ValueError(f"LUT-RAM memories {moved}: each a distinct layer input buffer (<layer>.inbuf)")
+        if len(set(moved)) != len(moved) or any(not n.endswith((".inbuf", ".fifo")) for n in moved):
+            raise ValueError(f"LUT-RAM memories {moved}: each a distinct <layer>.inbuf or <layer>.fifo")
 
     def summary(self) -> dict:
         """The "summary" of the JSON document (cost_model/packing.py's subclass adds its cost facts)."""

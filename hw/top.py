@@ -124,6 +124,7 @@ class Accelerator(wiring.Component):
     def _plan(self):
         """The chain of stream components, in order, as (name, component)."""
         net, folding, lut_ram = self.net, self.folding, self.lut_ram
+        self._fifos: dict[str, tuple[int, int]] = {}  # a dense layer's input FIFO: name -> memory (width, depth)
         stages = []
         lanes, bits = self.frame.input.elems, ir.INPUT_BITS
         stages.append(("in_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))
@@ -175,16 +176,17 @@ class Accelerator(wiring.Component):
             else:
                 # holds a whole input vector, so the producer runs ahead while this
                 # layer works through its later row-folds
-                stages.append(
-                    (f"{layer.name}_fifo", StreamFIFO(lanes * bits, int(fifo_depth(False, layer.mw // lf.simd))))
-                )
+                depth = int(fifo_depth(False, layer.mw // lf.simd))
+                lut_fifo = lut_ram and self._moved(f"{layer.name}.fifo")
+                stages.append((f"{layer.name}_fifo", StreamFIFO(lanes * bits, depth, lutram=lut_fifo)))
+                self._fifos[f"{layer.name}.fifo"] = (lanes * bits, depth - 1)  # its memory keeps depth - 1 words
             roles = tuple(
                 p.item.split(".", 1)[1]
                 for b in self._shared
                 for p in b.placements
                 if p.item.split(".", 1)[0] == layer.name
             )
-            moved = self.packing is not None and any(w.name == f"{layer.name}.inbuf" for w in self.packing.lutram)
+            moved = self._moved(f"{layer.name}.inbuf")
             mvtu = MVTU(net, layer, lf, packed=roles, lut_ram=lut_ram, inbuf_lutram=moved and lut_ram)
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
@@ -202,9 +204,15 @@ class Accelerator(wiring.Component):
                 out[f"{name}.params"] = (mv._param_width(), len(mv._params), mv.sf_n * mv.wplanes * mv.aplanes)
         return out
 
+    def _moved(self, name: str) -> bool:
+        """The packing plan builds written memory ``name`` in LUT RAM (hw/packing_plan.Written)."""
+        return self.packing is not None and any(w.name == name for w in self.packing.lutram)
+
     def _written(self) -> dict[str, tuple[int, int]]:
-        """The input buffers a packing plan may put in LUT RAM, as name -> (width, depth)."""
-        return {f"{mv.layer.name}.inbuf": (mv.simd * mv.layer.in_bits, mv.sf_n) for mv in self.mvtus if mv.nf_n > 1}
+        """The written memories a packing plan may put in LUT RAM (input buffers, dense layers' input FIFOs),
+        as name -> (width, depth)."""
+        out = {f"{mv.layer.name}.inbuf": (mv.simd * mv.layer.in_bits, mv.sf_n) for mv in self.mvtus if mv.nf_n > 1}
+        return {**out, **self._fifos}
 
     def _connect_packed(self, m):
         """The shared memories of the packing plan, wired to their layers' w_*/p_* ports."""

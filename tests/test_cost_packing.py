@@ -272,3 +272,27 @@ def test_finn_fc_designs_total_at_most_finn_formula_with_lut_ram_buffers():
     assert [w.name for w in plan.lutram] == ["dense0.inbuf"]
     e = estimate(net, f, "pynq-z1")
     assert e.BRAM18 == 37 and e.BRAM18 - plan.saving == 26  # FINN's weight formula: 29
+    # LFC w2a2: its last layer's input FIFO (16 b x 129, a RAMB18 by Yosys' own choice) goes too
+    d = design("lfc", 2, 2)
+    net = d.network()
+    f = d.folding(net)
+    plan = packing.plan_design(net, f, "xc7")
+    assert [w.name for w in plan.lutram] == ["dense0.inbuf", "dense3.fifo"]
+    assert estimate(net, f, "pynq-z1").BRAM18 - plan.saving == 321  # = FINN's weight formula (333 unpacked)
+
+
+def _lutram_fifo_net():
+    """A 1024-input last layer whose input FIFO (16 b x 129 words: a RAMB18 by Yosys' own choice) LUT RAM holds."""
+    from bitscale.hw.folding import Folding, LayerFolding
+    from bitscale.nn.random_net import random_fc
+
+    net = random_fc([1024], 2, 2, num_classes=10, in_features=64, seed=7)
+    f = Folding((LayerFolding("dense0", 16, 16, "parallel"), LayerFolding("dense1", 2, 8, "parallel")))
+    return net, f
+
+
+def test_dense_input_fifo_to_lut_ram():
+    net, f = _lutram_fifo_net()
+    plan = packing.plan_design(net, f, "xc7")
+    assert [(w.name, w.width, w.depth, w.units) for w in plan.lutram] == [("dense1.fifo", 16, 129, 1)]
+    assert plan.lutram_luts <= packing.LUTRAM_MAX_LUTS_PER_UNIT

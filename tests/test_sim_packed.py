@@ -63,3 +63,23 @@ def test_packed_design_yosys_maps_the_plan(packed_build):
     d, net, f, plan = packed_build
     e = estimate(net, f, {"ice40": "icebreaker", "xc7": "pynq-z1"}[plan.family])
     assert yosys_bram(d, plan.family) == e.BRAM18 - plan.saving < e.BRAM18
+
+
+@pytest.mark.yosys
+@pytest.mark.parametrize("case", ["_lutram_net", "_lutram_fifo_net"])
+def test_lut_ram_written_memories_yosys_maps_the_plan(case, tmp_path):
+    """Input buffer / dense input FIFO in LUT RAM (generate --pack): Yosys maps exactly the estimate less the
+    plan's saving (the moved memory takes no block RAM)."""
+    import test_cost_packing
+
+    from bitscale.cost_model import packing
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from packing import yosys_bram
+
+    net, f = getattr(test_cost_packing, case)()
+    plan = packing.plan_design(net, f, "xc7")
+    assert plan.lutram
+    generate(net, f, tmp_path / "b", packing=plan)
+    e = estimate(net, f, "pynq-z1")
+    assert yosys_bram(tmp_path / "b", "xc7") == e.BRAM18 - plan.saving < e.BRAM18
