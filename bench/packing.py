@@ -7,10 +7,13 @@ CNV w1a1/w2a2 at slower foldings in weight-serial and bit-serial mode: (a) FINN'
 (b) auto-folded for a quarter of the FINN-folded CNV's FPS in that mode. PYNQ-Z1 (xc7, RAMB18 units).
 
 Per design: BRAM18 of the whole design without packing (the estimate, = Yosys on the calibration
-designs), with packing (the read-only memories' plan + the written memories, which are not packed),
+designs), with packing as ``generate --pack`` builds it (the read-only memories' plan + the written
+memories, which are not packed, less the input buffers / dense input FIFOs the plan moves to LUT RAM
+within the board's LUT cap: columns LUTRAM (RAMB18 freed) and +LUT, the cost model's LUTs for them),
 capacity floor ceil(bits / 18 Kib) of the whole design's block memories, mapping efficiency (bits stored
-/ bits of the block RAMs used) unpacked and packed, FINN's weight-memory formula and the packed
-read-only memories (weights + parameter tables) beside it, the packer's solver and time.
+/ bits of the block RAMs used) unpacked and packed, the read-only memories unpacked / packed / their
+read-port floor (ROMpf, packing.port_floor) and the packer's gap to it, FINN's weight-memory formula,
+the packer's solver and time.
 Yosys: with --yosys NAME the packed design is generated and Yosys' block-RAM count after its memory
 mapping stage (synth_* -run begin:map_ffram; the LUT mapping is not run) is taken; cached in
 bench/results/packing_yosys/ by a digest of the Verilog. With --yosys-bins NAME each shared bin alone
@@ -195,9 +198,11 @@ def evaluate(name, net, folding, note):
     plan = packing.plan_design(net, folding, FAMILY, lut_budget=MAX_UTIL * board.lut - e.LUT)
     seconds = time.perf_counter() - t
     unit = bram.UNIT_BITS[FAMILY]
-    bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
-    packed_total = e.BRAM18 - plan.saving
     moved = {w.name for w in plan.lutram}
+    bits = sum(m.bits for l in e.layers for m in l.memories if m.count)
+    # packed: what stays in block RAM (the memories moved to LUT RAM hold their bits in LUTs)
+    bits_packed = sum(m.bits for l in e.layers for m in l.memories if m.count and m.name not in moved)
+    packed_total = e.BRAM18 - plan.saving
     # FINN's formula on its weight memory at this PE/SIMD: PE*SIMD*w bits wide, (MH/PE)*(MW/SIMD) deep
     finn = sum(
         bram.finn_bram18(le.pe * le.simd * l.wbits, (l.mh // le.pe) * (l.mw // le.simd))
@@ -229,7 +234,9 @@ def evaluate(name, net, folding, note):
         "capacity_floor": -(-bits // unit),
         "bits": bits,
         "efficiency_unpacked": round(bits / (e.BRAM18 * unit), 4) if e.BRAM18 else 1.0,
-        "efficiency_packed": round(bits / (packed_total * unit), 4) if packed_total else 1.0,
+        "efficiency_packed": round(bits_packed / (packed_total * unit), 4) if packed_total else 1.0,
+        "capacity_floor_packed": -(-bits_packed // unit),
+        "bits_packed": bits_packed,
         "rom_unpacked": plan.unpacked,
         "rom_packed": plan.packed,
         "rom_capacity_floor": plan.capacity_floor,
@@ -239,7 +246,15 @@ def evaluate(name, net, folding, note):
         # what the throughput allows: the read-only memories' port floor (packing.port_floor: read ports of
         # 18 b, a memory read every cycle owning whole ports), plus the written memories as they are (not packed)
         "rom_port_floor": packing.port_floor(plan.items, FAMILY)[0],
-        "throughput_floor": packing.port_floor(plan.items, FAMILY)[0] + e.BRAM18 - plan.unpacked,
+        # the packer's distance to that floor (a lower bound, not always reachable: see docs/cost_model.md)
+        "rom_gap_port_floor": plan.packed - packing.port_floor(plan.items, FAMILY)[0],
+        # written memories in LUT RAM (generate --pack): block RAMs freed, LUTs they take (the cost model's term)
+        "lutram": [w.name for w in plan.lutram],
+        "lutram_BRAM18": plan.lutram_units,
+        "lutram_LUT": plan.lutram_luts,
+        "LUT_unpacked": e.LUT,
+        "LUT_packed": e.LUT + plan.lutram_luts,
+        "throughput_floor": packing.port_floor(plan.items, FAMILY)[0] + e.BRAM18 - plan.unpacked - plan.lutram_units,
         "written": written,
         "finn_weights_BRAM18": finn,
         "solver": plan.solver,
@@ -251,7 +266,7 @@ def evaluate(name, net, folding, note):
         "items_seconds": round(items_seconds, 3),
         "plan": plan.to_json(),
     }
-    row["efficiency_max"] = round(bits / (row["throughput_floor"] * unit), 4) if row["throughput_floor"] else 1.0
+    row["efficiency_max"] = round(bits_packed / (row["throughput_floor"] * unit), 4) if row["throughput_floor"] else 1.0
     row["limits"] = _limits(row, plan)
     return row, plan
 
@@ -269,7 +284,8 @@ def _limits(row, plan) -> list[str]:
     if row["efficiency_max"] >= 0.9:
         out.append(
             f"packer: the read-only memories take {plan.packed} RAMB18 where the port floor is {floor} "
-            f"(90% needs <= {math.floor(row['bits'] / (0.9 * unit)) - (row['BRAM18_unpacked'] - plan.unpacked)})"
+            f"(90% needs <= "
+            f"{math.floor(row['bits_packed'] / (0.9 * unit)) - (row['BRAM18_unpacked'] - plan.unpacked - plan.lutram_units)})"
         )
     else:
         out.append(
@@ -287,12 +303,13 @@ def _limits(row, plan) -> list[str]:
             f"{pw} b (= {need[i.name] / ports:.1f} RAMB18) for {i.bits / unit:.1f} RAMB18 of bits"
             + (" (a port read every cycle serves no other memory)" if i.period == 1 else "")
         )
-    wr = row["written"]
+    wr = [m for m in row["written"] if not m.get("lutram")]
     if wr:
         n, b = sum(m["BRAM18"] for m in wr), sum(m["bits"] for m in wr)
         out.append(
-            f"written memories (not packed: each needs a write and a read port, at data-dependent times): "
-            f"{', '.join(m['memory'] for m in wr)}: {n} RAMB18 for {b / unit:.1f} RAMB18 of bits"
+            f"written memories in block RAM (not packed: each needs a write and a read port, at data-dependent "
+            f"times; line buffers too deep for LUT RAM at <= {packing.LUTRAM_MAX_LUTS_PER_UNIT} LUTs per RAMB18, or "
+            f"no LUTs left): {', '.join(m['memory'] for m in wr)}: {n} RAMB18 for {b / unit:.1f} RAMB18 of bits"
         )
     return out
 
@@ -384,8 +401,8 @@ def main(argv=None):
     t0 = time.time()
     hdr = (
         f"{'design':<28} {'FPS':>8} {'today':>6} {'packed':>6} {'floor':>6} {'eff.':>6} {'eff.p':>6} "
-        f"{'ROM':>5} {'ROMp':>5} {'ROMfl':>5} {'bw fl':>6} {'tp fl':>5} {'max':>6} {'FINN':>5} {'yosys':>6} "
-        f"{'solver':<15} {'s':>5}"
+        f"{'ROM':>5} {'ROMp':>5} {'ROMpf':>5} {'gap':>4} {'bw fl':>6} {'tp fl':>5} {'max':>6} {'FINN':>5} "
+        f"{'LUTRAM':>6} {'+LUT':>5} {'yosys':>6} {'solver':<21} {'s':>5}"
     )
     progress(hdr)
     for name, net, folding, note in designs():
@@ -405,10 +422,11 @@ def main(argv=None):
         progress(
             f"{name:<28} {row['fps']:>8.0f} {row['BRAM18_unpacked']:>6} {row['BRAM18_packed']:>6} "
             f"{row['capacity_floor']:>6} {row['efficiency_unpacked']:>6.1%} {row['efficiency_packed']:>6.1%} "
-            f"{row['rom_unpacked']:>5} {row['rom_packed']:>5} {row['rom_capacity_floor']:>5} "
+            f"{row['rom_unpacked']:>5} {row['rom_packed']:>5} {row['rom_port_floor']:>5} "
+            f"{row['rom_gap_port_floor']:>4} "
             f"{row['rom_bandwidth_floor']:>6.1f} {row['throughput_floor']:>5} {row['efficiency_max']:>6.1%} "
-            f"{row['finn_weights_BRAM18']:>5} "
-            f"{_yosys_cell(row):>6} {row['solver']:<15} {row['packer_seconds']:>5.2f}"
+            f"{row['finn_weights_BRAM18']:>5} {-row['lutram_BRAM18']:>6} {row['lutram_LUT']:>5} "
+            f"{_yosys_cell(row):>6} {row['solver']:<21} {row['packer_seconds']:>5.2f}"
         )
         for line in row["limits"]:
             progress(f"    {line}")
@@ -422,6 +440,10 @@ def main(argv=None):
             if r["BRAM18_packed"] > r["finn_weights_BRAM18"]
         },
         "packer_under_5s": all(r["packer_seconds"] < 5 for r in rows),
+        "packer_seconds_max": max(r["packer_seconds"] for r in rows),
+        # read-only memories: packed minus the read-port floor (a lower bound; 0 = provably optimal)
+        "rom_gap_to_port_floor": {r["design"]: r["rom_gap_port_floor"] for r in rows},
+        "lutram": {r["design"]: [r["lutram_BRAM18"], r["lutram_LUT"]] for r in rows if r["lutram"]},
         "efficiency_90": [r["design"] for r in rows if r["efficiency_packed"] >= 0.9],
         "efficiency_below_90": [r["design"] for r in rows if r["efficiency_packed"] < 0.9],
         # rows whose throughput allows 90% with the written memories as they are, and whether we reach it

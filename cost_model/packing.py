@@ -35,11 +35,18 @@ Solver: with at most :data:`EXACT_MAX_ITEMS` items, every subset's best bin (con
 item, layout) is laid out and the set partition (each item in exactly one bin, fewest units) is solved
 exactly by ``scipy.optimize.milp``; beyond that, first-fit decreasing then simulated annealing over item
 moves (seeded, deterministic) within a time budget. A singleton bin is the item's own mapping today, so
-the plan never takes more units than the memories unpacked. Then the column-split pass (greedy, best
-saving first, while it saves units). :func:`port_floor` is the bound at this throughput (bench/packing.py).
+the plan never takes more units than the memories unpacked. Then the column splits, two ways, the better
+kept: the greedy pass (best saving first, while it saves units), and (up to EXACT_MAX_ITEMS items) the
+split MILP (:func:`_split_milp`: the set partition above plus, per wide shallow memory, bins of a part of
+its columns beside at most two whole others with the part's width a variable, and its leftover columns
+alone; exact over those candidate bins, then the greedy pass on its result). :func:`port_floor` is the
+bound at this throughput (bench/packing.py reports the gap to it).
 
 Written memories (input buffers, line buffers, FIFOs) are not packed: they need a write port and
-are read at data-dependent times; they keep their own block RAMs.
+are read at data-dependent times. :func:`plan_design` may instead build a layer's input buffer or a dense
+layer's input FIFO in LUT RAM (:class:`Written`, ``PackingPlan.lutram``): where the cost model's LUTs for it
+are at most :data:`LUTRAM_MAX_LUTS_PER_UNIT` per block RAM freed and within a LUT budget (the board's cap
+less the design's LUTs). Same ports and latency, so cycles/frame are unchanged; ``saving`` counts both.
 
 The plan's data classes (Item, Placement, Bin, PackingPlan's structure, is_plain, FORMAT) live in
 hw/packing_plan.py, the structure hw/ builds (hw/ may not import cost_model/, issue #17); they are
@@ -47,7 +54,9 @@ re-exported here, and :class:`PackingPlan` here subclasses hw's with the cost fa
 
 Guaranteed: :func:`pack` returns a plan that passes :meth:`PackingPlan.validate` (every column of every
 item placed exactly once, rectangles inside their bin and disjoint, at most the bin's ports, every shared
-port conflict-free) with ``port_floor <= packed <= unpacked``; plans round-trip through JSON.
+port conflict-free) with ``port_floor <= packed <= unpacked``, never more units with the split MILP than
+without; :func:`plan_design` moves a written memory to LUT RAM only on a family with LUT RAM and within
+``lut_budget``; plans round-trip through JSON.
 """
 
 from __future__ import annotations
@@ -123,7 +132,7 @@ class PackingPlan(_plan.PackingPlan):
             f"{self.unpacked} unpacked, capacity floor {self.capacity_floor}, "
             f"mapping efficiency {self.efficiency:.1%}"
             + (
-                f"; {len(self.lutram)} input buffer(s) in LUT RAM: -{self.lutram_units} {self.bram_kind}, "
+                f"; {len(self.lutram)} written memories in LUT RAM: -{self.lutram_units} {self.bram_kind}, "
                 f"+{self.lutram_luts} LUTs"
                 if self.lutram
                 else ""

@@ -296,3 +296,22 @@ def test_dense_input_fifo_to_lut_ram():
     plan = packing.plan_design(net, f, "xc7")
     assert [(w.name, w.width, w.depth, w.units) for w in plan.lutram] == [("dense1.fifo", 16, 129, 1)]
     assert plan.lutram_luts <= packing.LUTRAM_MAX_LUTS_PER_UNIT
+
+
+def test_estimate_pack_cli_prints_bins_and_lut_ram(tmp_path, capsys):
+    from bitscale.cli import main
+    from bitscale.nn import ir
+
+    net, f = _lutram_net()
+    ir.save(net, tmp_path / "run")
+    f.save(tmp_path / "f.json")
+    argv = ["estimate", str(tmp_path / "run"), "--board", "pynq-z1", "--out", str(tmp_path / "o")]
+    assert main([*argv, "--folding", str(tmp_path / "f.json")]) == 0
+    out = capsys.readouterr().out
+    plan = PackingPlan.from_json(json.loads((tmp_path / "o" / "packing.json").read_text()))
+    assert [w.name for w in plan.lutram] == ["dense0.inbuf"]
+    assert "LUT RAM: dense0.inbuf 256x16" in out and " fill " in out
+    assert "with packing (generate --pack)" in out and "1 input buffer(s) / FIFO(s) in LUT RAM" in out
+    # auto-folding that counts the packed block RAM (and the LUTs)
+    assert main([*argv, "--force", "--pack", "--fps", "max"]) == 0
+    assert "with packing" in capsys.readouterr().out

@@ -116,5 +116,5 @@ def run(args):
         f"{table(est)}\n{plan.table()}\n"
         f"with packing (generate --pack): {pest.BRAM18} {est.bram_kind} in all ({pest.utilization['BRAM18']:.1%}), "
         f"LUT {pest.LUT:,} ({pest.utilization['LUT']:.1%}) (written memories: not packed; "
-        f"{len(plan.lutram)} input buffer(s) in LUT RAM)\nwrote {files['estimate']}, {files['folding']} and {files['packing']}",
+        f"{len(plan.lutram)} input buffer(s) / FIFO(s) in LUT RAM)\nwrote {files['estimate']}, {files['folding']} and {files['packing']}",
     )

@@ -91,6 +91,13 @@ def run(args):
         + (
             f"\npacked: {d.design['packing']['summary']['packed']} block RAMs for the read-only memories "
             f"({d.design['packing']['summary']['unpacked']} unpacked)"
+            + (
+                f"; {', '.join(w['name'] for w in d.design['packing']['lutram'])} in LUT RAM "
+                f"({d.design['packing']['summary']['lutram_units']} block RAMs freed, about "
+                f"{d.design['packing']['summary']['lutram_luts']} LUTs)"
+                if d.design["packing"].get("lutram")
+                else ""
+            )
             if d.design.get("packing")
             else ""
         )
