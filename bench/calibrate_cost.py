@@ -84,6 +84,10 @@ def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = Fa
         fe["prod"] = prod
         for k, v in fe.items():
             feats[k] = feats.get(k, 0.0) + v
+    # the data-width converters between layers (hw/dwc.py, unchanged since 8c27ec3: every cached run has them)
+    convs = model.dwc_features(net, f).values()
+    feats["dwc_mux"] = feats.get("dwc_mux", 0.0) + sum(c["LUT"] for c in convs)
+    feats["dwc"] = feats.get("dwc", 0.0) + sum(c["FF"] for c in convs)
     return feats
 
 

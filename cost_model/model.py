@@ -28,6 +28,7 @@ and is a pure function of its inputs.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +69,7 @@ LUT_FEATURES = (
     "pool_bits",
     "outq",
     "srl",
+    "dwc_mux",
 )
 FF_FEATURES = (
     "layer",
@@ -85,6 +87,7 @@ FF_FEATURES = (
     "pipe",
     "srl",
     "prod",
+    "dwc",
 )
 # coefficients that are exact counts, not fitted (bench/calibrate_cost.py keeps them at the prior): "pipe" counts
 # the fmax pipeline's flip-flops of hw/mvtu.py one by one, "outq" its output queue's muxes, and most cached
@@ -126,6 +129,7 @@ PRIORS = {
         "pool_bits": 2.0,
         "outq": 1.0,
         "srl": 1.0,
+        "dwc_mux": 0.5,
         "design": 50.0,
     },
     "FF": {
@@ -144,6 +148,7 @@ PRIORS = {
         "pipe": 1.0,
         "srl": -3.0,
         "prod": 1.0,
+        "dwc": 1.0,
         "design": 50.0,
     },
 }
@@ -152,7 +157,11 @@ PRIORS = {
 # into one SRL16E each: 3 flip-flops fewer and one LUT more per bit (held-out xc7 rows: FF -3.0 x SRL16E count)
 # "prod" (FF): the fabric product register behind each DSP-mapped lane product (hw/dotproduct.py since fa9b8c1;
 # Xilinx packs it into the DSP48's MREG), w + a bits per lane, exact (ho7_036 ECP5: 720 = 48 lanes x 15 bits)
-FIXED = {"FF": ("pipe", "srl", "prod"), "LUT": ("outq", "srl")}
+# "dwc" (FF) / "dwc_mux" (LUT): the data-width converters hw/top.py puts between layers whose lanes differ
+# (hw/dwc.py), counted per design from the folding of neighbouring layers (dwc_features): FF exact (its
+# registers), LUT fitted (its down-converter's word-select mux inputs); 0 in features(), whose candidates do not
+# know their neighbours (auto-folding does not see them)
+FIXED = {"FF": ("pipe", "srl", "prod", "dwc"), "LUT": ("outq", "srl")}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -539,6 +548,57 @@ def _per_pe(table: tuple, pe, default):
     return np.where((pe < len(t)) & (t[idx] >= 0), t[idx], default)
 
 
+def _dwc_cost(i: int, o: int, bits: int) -> tuple[int, int]:
+    """(LUT mux inputs, flip-flops) of hw/dwc.DWC(i, o, bits): an up-converter (o = k i) holds k - 1 words and
+    the output word, (2k - 1) i bits, plus its count and valid; a down-converter (i = k o) holds the input word,
+    k o bits, plus its index and full flag, and selects one of k parts per output bit (o bits x (k - 1) mux
+    inputs); other ratios go up to lcm(i, o) lanes, then down. (tr11_063 on xc7: 146 + 99 and 83 + 50
+    flip-flops, exactly.)"""
+    if i == o:
+        return 0, 0
+    if o % i == 0:
+        k = o // i
+        return 0, (2 * k - 1) * i * bits + max(k - 1, 1).bit_length() + 1
+    if i % o == 0:
+        k = i // o
+        return o * bits * (k - 1), k * o * bits + max(k - 1, 1).bit_length() + 1
+    mid = i * o // math.gcd(i, o)
+    up, down = _dwc_cost(i, mid, bits), _dwc_cost(mid, o, bits)
+    return up[0] + down[0], up[1] + down[1]
+
+
+def dwc_features(
+    net: ir.QuantizedNetwork, folding: fold.Folding, infos: tuple[LayerInfo, ...] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per compute layer: {"LUT": mux inputs, "FF": flip-flops} (features ``dwc_mux``, ``dwc``) of the data-width
+    converters hw/top.py builds in front of it where the stream's lanes (the previous layer's PE) differ from its
+    SIMD, and in front of a max-pool it feeds whose channels its lanes do not divide (hw/top.Accelerator._plan)."""
+    out: dict[str, dict[str, float]] = {}
+    by_name = {i.name: i for i in (infos if infos is not None else layer_infos(net))}
+    lanes, bits, owner = 0, ir.INPUT_BITS, None
+
+    def add(name, cost):
+        d = out.setdefault(name, {"LUT": 0.0, "FF": 0.0})
+        d["LUT"] += cost[0]
+        d["FF"] += cost[1]
+
+    for layer in net.layers:
+        if layer.kind == "flatten":
+            continue
+        if layer.kind == "maxpool":
+            c = layer.in_shape[2]
+            if lanes and c % lanes and owner is not None:
+                g = math.gcd(c, lanes)
+                add(owner, _dwc_cost(lanes, g, bits))
+                lanes = g
+            continue
+        lf = folding[layer.name]
+        if lanes and lanes != lf.simd:  # (the first layer's stream comes in at its SIMD)
+            add(layer.name, _dwc_cost(lanes, lf.simd, bits))
+        lanes, bits, owner = lf.pe, by_name[layer.name].out_bits, layer.name
+    return out
+
+
 def _swg_counter_bits(conv_in: tuple, simd):
     """log2 of the ranges of the sliding window's counters (hw/swg.py): output row/column, ky, kx, channel
     fold, the kx*CF word counter, the ring's read base / write slot / fill level and the write word."""
@@ -781,6 +841,8 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         "pipe": _pipeline_regs(info, pe, simd, wp, ap, family) * one,
         # the output queue's entries (hw/mvtu.py): a load/shift/hold mux per bit
         "outq": pe * info.out_bits * out_words * one,
+        "dwc": 0 * one,  # per design, from neighbouring foldings: dwc_features
+        "dwc_mux": 0 * one,
         "out": pe * info.out_bits * out_words * one,
         "xin": simd * a * one,
         "wreg": ff_wreg,
@@ -988,9 +1050,14 @@ def estimate(
     family = board.family
     coef = cost_model or coefficients(family)
     out = []
-    for info in layer_infos(net):
+    infos = layer_infos(net)
+    dwc = dwc_features(net, folding, infos)  # the converters between layers, charged to the layer they feed
+    for info in infos:
         lf = folding[info.name]
         c = layer_costs(info, lf.pe, lf.simd, [lf.mode], family, coef, [lf.mac])
+        conv = dwc.get(info.name, {"LUT": 0.0, "FF": 0.0})
+        c["LUT"] = c["LUT"] + coef.coef["LUT"]["dwc_mux"] * conv["LUT"]
+        c["FF"] = c["FF"] + coef.coef["FF"]["dwc"] * conv["FF"]
         m_idx = _mode_index([lf.mode])
         maps = []
         for role, name, w_, d_, lw in memories(info, np.array([lf.pe]), np.array([lf.simd]), m_idx):

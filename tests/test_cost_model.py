@@ -293,3 +293,32 @@ def test_dsp_lane_product_register_is_an_exact_ff_term():
     assert "prod" in model.FIXED["FF"] and model.PRIORS["FF"]["prod"] == 1.0
     serial = model.features(info, one * 3, one * 16, one * 1, "ecp5")  # weight-serial: no products
     assert float(serial["prod"][0]) == 0
+
+
+def test_data_width_converters_between_layers():
+    """hw/top.py puts a hw/dwc.DWC between layers whose lanes differ (previous PE != SIMD; 3 -> 2 goes up to 6
+    lanes, then down): its registers are an exact FF count, its down-converter's word select a fitted LUT term,
+    charged to the layer it feeds. tr11_063 (fc 48-12-12-10) on xc7, per-module flip-flops in Yosys: 146 + 99
+    in front of dense1 (PE 3 x 16 bits -> SIMD 2), 83 + 50 in front of dense2 (PE 2 x 8 bits -> SIMD 3)."""
+    net = random_fc([12, 12], [6, 8, 12], [16, 8], in_features=48, seed=1063)
+    f = fold.Folding(
+        (
+            fold.LayerFolding("dense0", 3, 3, "weight-serial"),
+            fold.LayerFolding("dense1", 2, 2, "parallel"),
+            fold.LayerFolding("dense2", 1, 3, "weight-serial"),
+        )
+    )
+    conv = model.dwc_features(net, f)
+    assert conv == {"dense1": {"LUT": 2 * 16 * 2, "FF": 146 + 99}, "dense2": {"LUT": 3 * 8, "FF": 83 + 50}}
+    assert "dwc" in model.FIXED["FF"] and "dwc" not in model.FIXED["LUT"]
+    e = estimate(net, f, "pynq-z1")
+    c = model.coefficients("xc7").coef
+    lay = model.layer_infos(net)[1]
+    base = model.layer_costs(lay, 2, 2, ["parallel"], "xc7")
+    assert e.layers[1].FF == round(float(base["FF"][0]) + 245 * c["FF"]["dwc"])
+    assert e.layers[1].LUT == round(float(base["LUT"][0]) + 64 * c["LUT"]["dwc_mux"])
+    # matched lanes: no converter
+    same = fold.Folding(
+        tuple(fold.LayerFolding(n, 2, 2) for n in ("dense0", "dense1")) + (fold.LayerFolding("dense2", 1, 2),)
+    )
+    assert model.dwc_features(net, same) == {}
