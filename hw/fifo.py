@@ -53,10 +53,19 @@ class BufferedFIFO(Elaboratable):
         m = Module()
         inner = self.depth - 1
         inner_level = Signal(range(inner + 1))
+        # w_rdy = (inner_level != inner) and inner_rdy = (inner_level != 0), kept as registers loaded with
+        # the values for the next level (the same bits every cycle): no level comparison sits in the
+        # ready chains that run through a FIFO's neighbours (ECP5: the critical path of TFC w2a2 once the
+        # block RAM reads were registered, bench/fmax.py)
+        w_rdy_r = Signal(init=1)
         inner_rdy = Signal()
-        do_write = self.w_rdy & self.w_en
-        m.d.comb += [self.w_rdy.eq(inner_level != inner), inner_rdy.eq(inner_level != 0)]
+        do_write = w_rdy_r & self.w_en
+        m.d.comb += self.w_rdy.eq(w_rdy_r)
         do_read = inner_rdy & (~self.r_rdy | self.r_en)
+        with m.If(do_write & ~do_read):
+            m.d.sync += [w_rdy_r.eq(inner_level != inner - 1), inner_rdy.eq(1)]
+        with m.If(do_read & ~do_write):
+            m.d.sync += [w_rdy_r.eq(1), inner_rdy.eq(inner_level != 1)]
 
         # no_rw_check: a read and a write at one address in one cycle needs produce == consume with
         # words stored, i.e. a full memory, which takes no write (w_rdy is low)

@@ -344,7 +344,15 @@ class MVTU(wiring.Component):
         # data registers without reset (their values count only where a valid bit says so): a register
         # straight behind a block RAM's data out with no reset and no logic in front can become the
         # block RAM's own output register after synthesis (boards/synth.py, ECP5 DP16KD REGMODE OUTREG)
-        w_word = Signal(self.mem_width, reset_less=True)
+        # w_word keeps a reset behind a block ROM: Yosys merges a reset-less register there into the ROM's
+        # read port, logic and all (ECP5 ho7_002: 1417 LUT without the reset, 1177 with it); the flow still
+        # packs it into the DP16KD's output register with its reset (boards/regpack.py)
+        w_block = (
+            "weights" not in self.packed
+            and not self.external_rom
+            and memory_style(self.mem_width, self.mem_depth) == "block"
+        )
+        w_word = Signal(self.mem_width, reset_less=not w_block)
         x_live = Signal(simd * ab, reset_less=True)
         with m.If(adv):
             m.d.sync += [w_word.eq(w_data), x_live.eq(xreg)]
