@@ -83,7 +83,8 @@ DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
 # block RAM it frees (and within the board's LUT cap): the boards hold 190 (PYNQ-Z1) to 400 (ECP5-85F) LUTs per block
 # RAM unit, so this trades about as much of one as it frees of the other
 LUTRAM_MAX_LUTS_PER_UNIT = 320
-SPLIT_MILP_BUDGET_S = 4.0  # the column-split MILP: candidate bins and HiGHS together, from pack()'s start
+# a safety cap on the split MILP (candidates + HiGHS; 0.3-2 s on the bench's designs): past it the greedy splits stand
+SPLIT_MILP_BUDGET_S = 10.0
 SPLIT_MILP_MAX_SET = 2  # whole memories beside one part of a wide, shallow memory in a split-MILP bin
 
 
