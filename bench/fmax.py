@@ -27,12 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cost_common import Design, ROOT, progress, write_result  # noqa: E402
 
+from bitscale.hw.inventory import ICE40_CUT_LEVEL  # noqa: E402
+
 CACHE = ROOT / "bench" / "results" / "fmax_synth"
 BUILD = Path("/tmp/bitscale_fmax_builds")
 GOAL = {"ecp5": 150.0, "ice40": 50.0}
-# the flow after Yosys: "regpack-rst" = DP16KD output registers packed (boards/regpack.py), registers
-# with a synchronous reset too; a cached result of another flow is re-measured
-FLOW = "regpack-rst"
+# the flow per family (a cached result of another flow is re-measured): ECP5 "regpack-rst" = DP16KD
+# output registers packed after Yosys (boards/regpack.py), registers with a synchronous reset too;
+# iCE40 "cut1" = the core elaborated with a register after every dot-product adder level
+# (boards/build.core_verilog, hw/inventory.ICE40_CUT_LEVEL; the Verilog hash is the default design's)
+FLOW = {"ecp5": "regpack-rst", "ice40": f"cut{ICE40_CUT_LEVEL}"}
 TIMEOUT_S = 2400.0  # Yosys + nextpnr per design (placement alone took ~10 min at load 11 on 2 cores)
 BOARD = {"ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 P, BS = "parallel", "bit-serial"
@@ -114,8 +118,7 @@ def measure(d: Design, family: str, rerun: bool, cached_only: bool) -> dict | No
     bd, version = generated(d)
     if path.is_file() and not rerun:
         doc = json.loads(path.read_text())
-        # the flow after Yosys only changes ECP5 netlists
-        current = doc.get("verilog_hash") == version and (family != "ecp5" or doc.get("flow") == FLOW)
+        current = doc.get("verilog_hash") == version and doc.get("flow") == FLOW[family]
         if current or cached_only:
             return {**doc, "current": current}
     if cached_only:
@@ -151,7 +154,7 @@ def measure(d: Design, family: str, rerun: bool, cached_only: bool) -> dict | No
         "design": d.name,
         "family": family,
         "verilog_hash": version,
-        "flow": FLOW,
+        "flow": FLOW[family],
         **keep,
         "wall_s": round(time.time() - t0, 1),
     }

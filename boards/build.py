@@ -130,7 +130,9 @@ def core_verilog(build_dir, family: str, design: dict | None = None) -> str:
     (``boards.Family.lutram_cells`` empty: iCE40), where Yosys finds no mapping for a memory styled
     ``ram_style = "distributed"``: there the design (its network, folding and packing plan, all in
     the build folder) is elaborated again with ``Accelerator(..., lut_ram=False)``, whose small
-    memories are ``"logic"`` (hw/memstyle.py). A build folder without its network (a hand-written
+    memories are ``"logic"`` (hw/memstyle.py), and with a register after every adder level of the
+    dot products (``cut_level = hw/inventory.ICE40_CUT_LEVEL``, for 50 MHz on the UP5K: more
+    latency, the same cycles per frame). A build folder without its network (a hand-written
     stand-in core) is used as it is. ``design``: the folder's design.json content, if already read.
     """
     from bitscale.errors import read_json
@@ -146,12 +148,14 @@ def core_verilog(build_dir, family: str, design: dict | None = None) -> str:
         return text
     from bitscale.hw.folding import Folding
     from bitscale.hw.generate import verilog
+    from bitscale.hw.inventory import ICE40_CUT_LEVEL
     from bitscale.hw.packing_plan import PackingPlan
     from bitscale.hw.top import Accelerator
     from bitscale.nn import ir
 
     packing = PackingPlan.from_json(doc["packing"]) if doc.get("packing") else None
-    return verilog(Accelerator(ir.load(bd), Folding.from_json(doc["folding"]), packing, lut_ram=False))
+    acc = Accelerator(ir.load(bd), Folding.from_json(doc["folding"]), packing, lut_ram=False, cut_level=ICE40_CUT_LEVEL)
+    return verilog(acc)
 
 
 _log = logging.getLogger(__name__).info  # progress: the bitscale.* loggers (the CLI shows them on stderr)

@@ -86,9 +86,9 @@ def has_products(wbits: int, abits: int, mode: str) -> bool:
     return wp * ap == 1 and wbits > 1 and abits > 1
 
 
-def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str) -> int:
+def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str, cut_level: int = CUT_LEVEL) -> int:
     """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`)."""
-    return int(tree_cuts(simd)) + int(has_products(wbits, abits, mode) and mac == "dsp")
+    return int(tree_cuts(simd, cut_level)) + int(has_products(wbits, abits, mode) and mac == "dsp")
 
 
 class DotProduct(wiring.Component):
@@ -101,8 +101,8 @@ class DotProduct(wiring.Component):
 
     ``latency`` (registers between the inputs and ``y``, each updated when ``en``; ``y``
     belongs to the inputs of ``latency`` ``en`` cycles before): for SIMD > PIPELINE_SIMD
-    one after every CUT_LEVEL adder levels (hw/inventory.tree_cuts), plus one for DSP
-    products (the product register, :attr:`product_reg`).
+    one after every ``cut_level`` (default CUT_LEVEL) adder levels (hw/inventory.tree_cuts), plus
+    one for DSP products (the product register, :attr:`product_reg`).
     """
 
     # signature members, created by wiring.Component.__init__
@@ -113,7 +113,7 @@ class DotProduct(wiring.Component):
     en: Signal
     y: Signal
 
-    def __init__(self, simd: int, wbits: int, abits: int, mode: str, mac: str = "dsp"):
+    def __init__(self, simd: int, wbits: int, abits: int, mode: str, mac: str = "dsp", cut_level: int = CUT_LEVEL):
         for what, v in (("wbits", wbits), ("abits", abits)):
             if not 1 <= v <= 16:
                 raise ValueError(f"{what} must be 1..16, not {v!r}")
@@ -121,14 +121,17 @@ class DotProduct(wiring.Component):
             raise ValueError(f"SIMD must be >= 1, not {simd!r}")
         if mac not in MACS:
             raise ValueError(f"mac must be one of {', '.join(MACS)}, not {mac!r}")
+        if cut_level < 1:
+            raise ValueError(f"cut_level must be >= 1, not {cut_level!r}")
         self.simd, self.wbits, self.abits, self.mode, self.mac = simd, wbits, abits, mode, mac
+        self.cut_level = cut_level
         self.wplanes, self.aplanes = planes(wbits, abits, mode)
         self.iterations = self.wplanes * self.aplanes
         self.wlane = 1 if self.wplanes > 1 else wbits
         # integer x integer products, one cycle: the only case with multipliers
         self.has_products = has_products(wbits, abits, mode)
         self.product_reg = self.has_products and mac == "dsp"
-        self.latency = dot_latency(simd, wbits, abits, mode, mac)
+        self.latency = dot_latency(simd, wbits, abits, mode, mac, cut_level)
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
         super().__init__(
@@ -167,9 +170,9 @@ class DotProduct(wiring.Component):
             regs.append(r)
             return r
 
-        n_cuts = int(tree_cuts(self.simd))
+        n_cuts = int(tree_cuts(self.simd, self.cut_level))
         if n_cuts:
-            cut = (CUT_LEVEL, register, n_cuts)
+            cut = (self.cut_level, register, n_cuts)
             for _ in range(n_cuts):
                 wplane, xplane = register(wplane), register(xplane)
 

@@ -61,15 +61,18 @@ def weight_memory(mh, mw, pe, simd, wbits, wp):
 
 PIPELINE_SIMD = 4  # dot products wider than this have registers inside their adder trees
 CUT_LEVEL = 2  # adder levels between two of those registers
+# iCE40 (boards/build.core_verilog: the board flow's own elaboration for a family without LUT RAM): a
+# register after every adder level, for 50 MHz on the UP5K (issue #13); the default Verilog keeps CUT_LEVEL
+ICE40_CUT_LEVEL = 1
 
 
-def tree_cuts(simd):
+def tree_cuts(simd, cut_level: int = CUT_LEVEL):
     """Registers in each adder tree of a SIMD-lane dot product (hw/dotproduct.py; ints or arrays):
-    none up to PIPELINE_SIMD lanes, else one after every CUT_LEVEL adder levels, the last at the end
-    of the tree: ceil(ceil(log2 SIMD) / CUT_LEVEL)."""
+    none up to PIPELINE_SIMD lanes, else one after every ``cut_level`` adder levels, the last at the
+    end of the tree: ceil(ceil(log2 SIMD) / cut_level)."""
     simd = np.asarray(simd, np.int64)
     depth = np.ceil(np.log2(np.maximum(simd, 1))).astype(np.int64)
-    return np.where(simd > PIPELINE_SIMD, -(-depth // CUT_LEVEL), 0)
+    return np.where(simd > PIPELINE_SIMD, -(-depth // cut_level), 0)
 
 
 def mvtu_latency(dot_latency, act: str):

@@ -62,7 +62,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.amaranth_types import field, read_port, stream_signature, write_port
-from bitscale.hw.dotproduct import DotProduct, dot_latency, planes, tree_sum
+from bitscale.hw.dotproduct import CUT_LEVEL, DotProduct, dot_latency, planes, tree_sum
 from bitscale.hw import inventory
 from bitscale.hw.folding import LayerFolding, iterations, validate_layer
 from bitscale.hw.layout import memory_shape, weight_bytes
@@ -110,6 +110,7 @@ class MVTU(wiring.Component):
         *,
         lut_ram: bool = True,
         inbuf_lutram: bool = False,
+        cut_level: int = CUT_LEVEL,
     ):
         # packed: the memories ("weights", "params") that live in a shared bin (hw/packed_memory.py) and
         # are read through ports w_*/p_* instead of a private memory; lut_ram: the family has LUT RAM
@@ -121,6 +122,8 @@ class MVTU(wiring.Component):
         if inbuf_lutram and not lut_ram:
             raise ValueError(f"{layer.name}: an input buffer in LUT RAM on a family without LUT RAM")
         self.inbuf_lutram = inbuf_lutram
+        # adder levels between the dot products' tree registers (hw/inventory.ICE40_CUT_LEVEL for iCE40)
+        self.cut_level = cut_level
         self.layer, self.lf = layer, lf
         self.pe, self.simd, self.mode = lf.pe, lf.simd, lf.mode
         self.nf_n, self.sf_n = layer.mh // lf.pe, layer.mw // lf.simd
@@ -156,7 +159,7 @@ class MVTU(wiring.Component):
 
     @property
     def dot_latency(self) -> int:
-        return dot_latency(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
+        return dot_latency(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac, self.cut_level)
 
     @property
     def latency(self) -> int:
@@ -183,7 +186,8 @@ class MVTU(wiring.Component):
     @property
     def dot_module(self) -> str:
         mode = {"parallel": "p", "weight-serial": "ws", "bit-serial": "bs"}[self.mode]
-        return f"bitscale_dot_{self.simd}_w{self.layer.wbits}_a{self.layer.in_bits}_{mode}_{self.lf.mac}"
+        cut = "" if self.cut_level == CUT_LEVEL else f"_c{self.cut_level}"
+        return f"bitscale_dot_{self.simd}_w{self.layer.wbits}_a{self.layer.in_bits}_{mode}_{self.lf.mac}{cut}"
 
     def _rom_verilog(self) -> str:
         w, d = self.mem_width, self.mem_depth
@@ -206,7 +210,7 @@ class MVTU(wiring.Component):
             from bitscale.proc import tie_amaranth_yosys
 
             tie_amaranth_yosys()
-            dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac)
+            dp = DotProduct(self.simd, self.layer.wbits, self.layer.in_bits, self.mode, self.lf.mac, self.cut_level)
             text = self._dot_text = back.convert(dp, name=self.dot_module, emit_src=False)
         return text
 
@@ -393,7 +397,7 @@ class MVTU(wiring.Component):
         ys = []
         dots = []
         for p in range(pe):
-            dp = DotProduct(simd, self.layer.wbits, ab, self.mode, self.lf.mac)
+            dp = DotProduct(simd, self.layer.wbits, ab, self.mode, self.lf.mac, self.cut_level)
             dots.append(dp)
             y = Signal(signed(dp.ybits), name=f"dot_y{p}")
             w_slice = w2[p * simd * wl : (p + 1) * simd * wl]

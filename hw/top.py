@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 from bitscale.hw import folding as fold
 from bitscale.hw.dwc import DWC
 from bitscale.hw.fifo import StreamFIFO
-from bitscale.hw.inventory import SMALL_FIFO, fifo_depth
+from bitscale.hw.inventory import CUT_LEVEL, SMALL_FIFO, fifo_depth
 from bitscale.hw.frame import FrameFormat, StreamFormat
 from bitscale.hw.maxpool import MaxPool, WindowMax
 from bitscale.hw.mvtu import MVTU
@@ -62,7 +62,10 @@ class Accelerator(wiring.Component):
     """The network ``net`` folded by ``folding`` (validated here; ValueError names a bad value).
 
     ``lut_ram``: whether the target family has LUT RAM (False for iCE40: the memories that would be
-    distributed RAM are elaborated as logic, hw/memstyle.py); the Verilog is otherwise the same."""
+    distributed RAM are elaborated as logic, hw/memstyle.py); the Verilog is otherwise the same.
+    ``cut_level``: adder levels between two registers in the dot products' trees (hw/dotproduct.py;
+    the board flow elaborates iCE40 cores with hw/inventory.ICE40_CUT_LEVEL: more registers, more
+    latency, the same cycles per frame)."""
 
     # signature members (the Verilog top's ports), created by wiring.Component.__init__
     s_axis_tdata: Signal
@@ -81,6 +84,7 @@ class Accelerator(wiring.Component):
         packing: PackingPlan | None = None,
         *,
         lut_ram: bool = True,
+        cut_level: int = CUT_LEVEL,
     ):
         # packing: a plan of this design (hw/packing_plan.py; cost_model/packing.py solves for it); its bins
         # of two or more memories become shared memories (hw/packed_memory.py), single-memory bins stay the
@@ -91,6 +95,7 @@ class Accelerator(wiring.Component):
         self.net, self.folding = net, folding
         self.packing = packing
         self.lut_ram = lut_ram
+        self.cut_level = cut_level  # the dot products' adder levels per register (hw/dotproduct.py)
         self._shared = [] if packing is None else [b for b in packing.bins if not is_plain(b)]
         self.frame = frame_format(net, folding)
         self.in_width = self.frame.input.tdata_width
@@ -187,7 +192,9 @@ class Accelerator(wiring.Component):
                 if p.item.split(".", 1)[0] == layer.name
             )
             moved = self._moved(f"{layer.name}.inbuf")
-            mvtu = MVTU(net, layer, lf, packed=roles, lut_ram=lut_ram, inbuf_lutram=moved and lut_ram)
+            mvtu = MVTU(
+                net, layer, lf, packed=roles, lut_ram=lut_ram, inbuf_lutram=moved and lut_ram, cut_level=self.cut_level
+            )
             stages.append((layer.name, mvtu))
             lanes, bits = lf.pe, mvtu.out_bits
         stages.append(("out_fifo", StreamFIFO(lanes * bits, SMALL_FIFO)))

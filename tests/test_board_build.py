@@ -135,21 +135,28 @@ def test_design_that_does_not_fit_gives_the_numbers(tmp_path):
 
 def test_ice40_core_is_elaborated_without_lut_ram(tmp_path):
     """iCE40 has no LUT RAM: the core Yosys gets is the design elaborated with lut_ram=False (its small
-    memories "logic"); other families, and a hand-written stand-in core, get the build's file as it is."""
+    memories "logic") and a register after every dot-product adder level (hw/inventory.ICE40_CUT_LEVEL);
+    other families, and a hand-written stand-in core, get the build's file as it is."""
     from bitscale.boards.build import core_verilog
     from bitscale.hw.folding import default_folding
-    from bitscale.hw.generate import generate
+    from bitscale.hw.generate import generate, verilog
+    from bitscale.hw.inventory import ICE40_CUT_LEVEL
+    from bitscale.hw.top import Accelerator
     from bitscale.nn.random_net import random_fc
 
     net = random_fc([32, 16], 1, 1, in_features=64)
+    folding = default_folding(net)
     bd = tmp_path / "b"
-    generate(net, default_folding(net), bd)
+    generate(net, folding, bd)
     text = (bd / "bitscale_top.v").read_text()
     assert 'ram_style = "distributed"' in text
     assert core_verilog(bd, "ecp5") == core_verilog(bd, "xc7") == text
     ice = core_verilog(bd, "ice40")
     assert 'ram_style = "distributed"' not in ice
-    assert ice == text.replace('ram_style = "distributed"', 'ram_style = "logic"')  # nothing else changes
+    assert ice == verilog(Accelerator(net, folding, lut_ram=False, cut_level=ICE40_CUT_LEVEL))
+    # without the extra tree registers nothing but the memory style changes
+    no_cuts = verilog(Accelerator(net, folding, lut_ram=False))
+    assert no_cuts == text.replace('ram_style = "distributed"', 'ram_style = "logic"')
     standin = _standin_dir(tmp_path / "s", "icebreaker")
     assert core_verilog(standin, "ice40") == (standin / "bitscale_top.v").read_text()
 

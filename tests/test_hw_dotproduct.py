@@ -80,6 +80,29 @@ def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, mac, seed):
     assert got == want
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    simd=st.sampled_from([5, 8, 9, 16, 33]),
+    wbits=st.integers(1, 4),
+    abits=st.integers(1, 4),
+    mode=st.sampled_from(["parallel", "weight-serial", "bit-serial"]),
+    mac=st.sampled_from(["lut", "dsp"]),
+    cut_level=st.sampled_from([1, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_dot_with_other_cut_levels_matches_numpy(simd, wbits, abits, mode, mac, cut_level, seed):
+    """iCE40's elaboration (hw/inventory.ICE40_CUT_LEVEL = 1: a register after every adder level): the same
+    sums, ceil(log2 SIMD / cut_level) tree registers."""
+    rng = np.random.default_rng(seed)
+    dut = DotProduct(simd, wbits, abits, mode, mac, cut_level=cut_level)
+    depth = int(np.ceil(np.log2(simd)))
+    assert dut.latency == -(-depth // cut_level) + int(dut.product_reg)
+    vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
+    got = _run(dut, vectors)
+    want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
+    assert got == want
+
+
 @given(
     wbits=st.integers(1, 16),
     abits=st.integers(1, 16),

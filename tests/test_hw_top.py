@@ -13,8 +13,8 @@ from bitscale.nn import golden
 from bitscale.nn.random_net import random_cnv, random_fc, random_inputs
 
 
-def _check(net, folding, n=4, **kw):
-    acc = Accelerator(net, folding)
+def _check(net, folding, n=4, acc_kw=None, **kw):
+    acc = Accelerator(net, folding, **(acc_kw or {}))
     x = random_inputs(net.input_shape, n, seed=3)
     got, cycles, lasts = run_accelerator(acc, x, **kw)
     np.testing.assert_array_equal(got, golden.run(net, x))
@@ -55,6 +55,24 @@ def test_fc_odd_folding_and_throughput():
     ends = cycles[beats - 1 :: beats]
     model = max(layer_cycles(l, f[l.name]) for l in net.compute_layers)
     assert max(np.diff(ends[2:])) == model
+
+
+def test_ice40_cut_level_keeps_outputs_and_frame_period():
+    """The board flow's iCE40 core (boards/build.core_verilog: lut_ram=False, a register after every adder
+    level, hw/inventory.ICE40_CUT_LEVEL): golden outputs, more latency, the frame period of the model."""
+    from bitscale.hw.inventory import ICE40_CUT_LEVEL
+
+    net = random_fc([16, 16], 2, 2, num_classes=10, in_features=64, seed=4)
+    f = Folding(tuple(LayerFolding(l.name, 2, 8, "bit-serial") for l in net.compute_layers))
+    kw = {"lut_ram": False, "cut_level": ICE40_CUT_LEVEL}
+    acc, cycles = _check(net, f, n=5, acc_kw=kw)
+    assert [m.dot_latency for m in acc.mvtus] == [3, 3, 3]
+    beats = acc.frame.output.beats
+    ends = cycles[beats - 1 :: beats]
+    model = max(layer_cycles(l, f[l.name]) for l in net.compute_layers)
+    assert max(np.diff(ends[2:])) == model
+    _, base = _check(net, f, n=5, acc_kw={"lut_ram": False})
+    assert cycles[0] > base[0]  # SIMD 8: 3 tree registers instead of 2 per dot product
 
 
 @pytest.mark.parametrize("wbits,abits,mode", [(1, 1, "parallel"), (2, 2, "bit-serial"), (4, 3, "weight-serial")])
