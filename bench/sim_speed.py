@@ -1,12 +1,14 @@
 """Simulation speed: the fast HDL stream harness vs the per-beat cocotb driver, on FINN-folded designs.
 
-    .venv/bin/python bench/sim_speed.py [--designs tfc_w1a1,sfc_w2a2,cnv_w2a2,tfc_w2a2_bitserial]
-                                        [--beat-frames 4] [--cli-cnv]
+    .venv/bin/python bench/sim_speed.py [--designs tfc_w1a1,sfc_w2a2,cnv_w2a2,tfc_w2a2_bitserial,cnv_w2a2_lut]
+                                        [--beat-frames 4] [--cli-cnv] [--cli-runs 3]
 
 Designs (random weights, nn/random_net.py, generated once into $BITSCALE_BENCH_BUILD like
 bench/vs_finn.py): TFC w1a1, SFC w2a2 and CNV w2a2 at FINN's folding, and TFC w2a2 with every
-layer bit-serial (4 cycles per weight word). The fc designs stream the Fashion-MNIST test set
-(all 10,000 images for TFC/SFC, 1,000 for the bit-serial one), the CNV 50 random 32x32x3 frames.
+layer bit-serial (4 cycles per weight word), and the CNV with every layer's products in LUT form
+(``mac="lut"``, the existing per-layer option: the same network and cycles, other RTL for the
+products). The fc designs stream the Fashion-MNIST test set (all 10,000 images for TFC/SFC, 1,000
+for the bit-serial one), the CNVs 50 random 32x32x3 frames.
 
 Per design, one Verilator build (cached in the design's sim_build/, shared by both modes):
 ``simulate(mode="fast")`` over the images, then ``simulate(mode="cocotb-stream")`` over
@@ -19,7 +21,8 @@ options stay in ``cli_cnv_earlier`` (one run's wall time says mostly how loaded 
 recorded beside every row: the 2-core machine is shared, so wall times depend on it; the cycle
 counts do not (and `uptime`'s line before and after each design, and cycles per CPU second of the
 simulator, which depend much less on the load). ``--cli-cnv`` runs with an empty simulation cache,
-so its build also compiles Verilator's runtime objects (a machine's first build).
+so its build also compiles Verilator's runtime objects (a machine's first build); ``--cli-runs N``
+times it N times in a row (each from an empty cache; ``--designs ''`` skips the design rows).
 Writes bench/results/sim_speed.json.
 """
 
@@ -41,12 +44,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 DESIGNS = {
-    # name: (vs_finn design args, inputs, fast images, per-beat frames)
+    # name: (vs_finn design args, inputs, fast images, per-beat frames[, MAC resource of every layer])
     "tfc_w1a1": (("tfc", 1, 1, "parallel"), "fashion-mnist", "all", 200),
     "tfc_w2a2_bitserial": (("tfc", 2, 2, "bit-serial"), "fashion-mnist", 1000, 50),
     "sfc_w2a2": (("sfc", 2, 2, "parallel"), "fashion-mnist", "all", 50),
     "cnv_w2a2": (("cnv", 2, 2, "parallel"), "random", 50, 4),
+    "cnv_w2a2_lut": (("cnv", 2, 2, "parallel"), "random", 50, 4, "lut"),
 }
+
+
+def _design(name: str):
+    """The bench/vs_finn design of a row (with every layer's MAC resource set where the row names one)."""
+    from cost_common import Design
+    from vs_finn import design
+
+    spec = DESIGNS[name]
+    net_name, w, a, mode = spec[0]
+    mac = spec[4] if len(spec) > 4 else None
+    d = design(net_name, w, a, mode)
+    if mac is None:
+        return d
+    return Design(f"{d.name}_{mac}", d.net, tuple((f[0], f[1], f[2], mac) for f in d.fold))
 
 
 def progress(msg: str) -> None:
@@ -75,14 +93,13 @@ def uptime() -> str:
 
 def run_design(name: str, beat_frames: int | None) -> dict:
     from cost_common import build
-    from vs_finn import design
 
     from bitscale.nn import ir
     from bitscale.sim.simulate import simulate
 
-    (net_name, w, a, mode), source, n_fast, n_beat = DESIGNS[name]
+    _, source, n_fast, n_beat = DESIGNS[name][:4]
     beat_frames = beat_frames or n_beat
-    bd = build(design(net_name, w, a, mode))
+    bd = build(_design(name))
     net = ir.load(bd)
     x = y = None
     if source == "fashion-mnist":
@@ -217,6 +234,7 @@ def main(argv=None):
         help="frames through the per-beat testbench (default: per design, enough for >10k cycles)",
     )
     ap.add_argument("--cli-cnv", action="store_true")
+    ap.add_argument("--cli-runs", type=int, default=1, help="with --cli-cnv: how many timed runs in a row")
     args = ap.parse_args(argv)
     names = [n for n in args.designs.split(",") if n]
     bad = [n for n in names if n not in DESIGNS]
@@ -260,9 +278,11 @@ def main(argv=None):
             for c in [prev.get("cli_cnv"), *prev.get("cli_cnv_earlier", [])]
             if c and c.get("build_options", prev.get("build_options")) == opts
         ]
-        doc["cli_cnv_earlier"] = same[:9]
-        doc["cli_cnv"] = {**cli_cnv(), "build_options": opts}
-        save()
+        for k in range(max(1, args.cli_runs)):
+            doc["cli_cnv_earlier"] = same[:12]
+            doc["cli_cnv"] = {**cli_cnv(), "build_options": opts}
+            save()
+            same = [doc["cli_cnv"], *same]
 
     hdr = (
         f"{'design':<20} {'images':>6} {'match':>11} {'cyc/frame':>9} {'model':>6} {'latency':>7} "
