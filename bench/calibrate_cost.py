@@ -48,13 +48,17 @@ from cost_common import (  # noqa: E402
 LAM = 0.02
 
 
-def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = False, prod_reg: bool = True):
+def design_features(
+    d, family, old_rtl: bool = False, reset_data_regs: bool = False, prod_reg: bool = True, level: int | None = None
+):
     """The model's features summed over the design's layers. ``old_rtl``: for a run of hw/ before the fmax
     pipeline (PIPELINE_COMMIT), the terms that RTL had differently: no pipeline registers or output queue
     (the exact-count terms are 0, one output register), and on Xilinx a one-DSP requantizer's offset adder
     in the DSP48 post-adder (no LUTs). ``reset_data_regs``: a run of hw/ before RESET_LESS_COMMIT, whose
     weight-word registers had a reset (no SRL16E chains: "srl" is 0). ``prod_reg``: False for a run of hw/ before
-    PROD_REG_COMMIT, whose DSP lane products had no register ("prod" is 0)."""
+    PROD_REG_COMMIT, whose DSP lane products had no register ("prod" is 0). ``level``: the adder levels between
+    the dot products' tree registers the run was elaborated with (iCE40 runs record it since bfe72b6; older ones
+    had hw/inventory.CUT_LEVEL)."""
     from bitscale.cost_model import model
     from bitscale.nn import requant
 
@@ -70,6 +74,7 @@ def design_features(d, family, old_rtl: bool = False, reset_data_regs: bool = Fa
             np.array([model.MODES.index(lf.mode)]),
             family,
             model._mac_index([lf.mac]),
+            level,
         )
         fe = {k: float(np.ravel(v)[0]) for k, v in fe.items()}
         if reset_data_regs:
@@ -198,6 +203,7 @@ def fit_family(items, fam):
             old_rtl=not pipelined(r),
             reset_data_regs=not _descends(r, RESET_LESS_COMMIT),
             prod_reg=_descends(r, PROD_REG_COMMIT),
+            level=r.get("cut_level", 2),  # runs that do not record it: hw/inventory.CUT_LEVEL (2) on every family
         )
         fe[model.DESIGN] = 1.0
         feats.append(fe)

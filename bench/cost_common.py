@@ -131,6 +131,10 @@ def synthesized(d: Design, family: str, place: bool = False, resynth: bool = Fal
     r["design"] = d.name
     hc = bd / "hw_commit.txt"
     r["hw_commit"] = hc.read_text().strip() if hc.is_file() else "unknown"
+    if family == "ice40":  # the board flow's iCE40 core: adder levels between tree registers (since bfe72b6: 1)
+        from bitscale.hw import inventory
+
+        r["cut_level"] = getattr(inventory, "ICE40_CUT_LEVEL", inventory.CUT_LEVEL)
     path.write_text(json.dumps(r, indent=1))
     log(
         f"  {family}: LUT {r['LUT']} FF {r['FF']} {r['bram_kind']} {r['BRAM18']} DSP {r['DSP']}"

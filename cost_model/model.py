@@ -680,8 +680,19 @@ def dsp_product_lanes(info: LayerInfo, family: str, mac_idx: ArrayLike = DSP_MAC
     return np.where(np.asarray(mac_idx) == DSP_MAC, _dsp_lanes(info, family), 0)
 
 
-def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLike = DSP_MAC) -> dict[str, np.ndarray]:
-    """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index)."""
+def cut_level(family: str) -> int:
+    """Adder levels between two registers of a dot product's trees: hw/inventory.CUT_LEVEL, but a register after
+    every level on iCE40, whose board flow elaborates its core with ICE40_CUT_LEVEL (boards/build.core_verilog,
+    since bfe72b6; the default Verilog keeps CUT_LEVEL)."""
+    return inventory.ICE40_CUT_LEVEL if family == "ice40" else inventory.CUT_LEVEL
+
+
+def features(
+    info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLike = DSP_MAC, level: int | None = None
+) -> dict[str, np.ndarray]:
+    """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index). ``level``: the
+    adder levels between tree registers (default :func:`cut_level` of the family; bench/calibrate_cost.py passes
+    the level a cached run was elaborated with)."""
     pe = np.asarray(pe, np.int64)
     simd = np.asarray(simd, np.int64)
     mode_idx = np.asarray(mode_idx, np.int64)
@@ -739,8 +750,9 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         sub = 0 * one
     # registers inside the adder trees: after every 2 levels, ceil(SIMD/4^k) partial sums at the k-th
     # (hw/inventory.tree_cuts of them; the ones a shallow tree has no level for hold its final sum)
-    cuts = inventory.tree_cuts(simd)
-    cut_terms = sum(np.where(k < cuts, np.maximum(_ceil(simd, 4 ** (k + 1)), 1), 0) for k in range(8))
+    lvl = cut_level(family) if level is None else level
+    cuts = inventory.tree_cuts(simd, lvl)
+    cut_terms = sum(np.where(k < cuts, np.maximum(_ceil(simd, (1 << lvl) ** (k + 1)), 1), 0) for k in range(16))
     cut = pe * cut_terms * _cut_term_bits(info, wp, ap)
     # mac "dsp": the product register behind each integer product (hw/dotproduct.py); Xilinx packs it
     # into the DSP48 (MREG) where the product is a DSP, elsewhere it is fabric flip-flops
@@ -749,7 +761,7 @@ def features(info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLik
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     prod_ff = np.where(prod_reg, pe * simd * (w + a), 0) * one  # signed w x unsigned a: w + a bits (wreduce)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
-    dot_lat = inventory.tree_cuts(simd) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
+    dot_lat = inventory.tree_cuts(simd, lvl) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
     out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act), (info.mw // simd) * wp * ap)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one

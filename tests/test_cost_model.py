@@ -322,3 +322,19 @@ def test_data_width_converters_between_layers():
         tuple(fold.LayerFolding(n, 2, 2) for n in ("dense0", "dense1")) + (fold.LayerFolding("dense2", 1, 2),)
     )
     assert model.dwc_features(net, same) == {}
+
+
+def test_ice40_tree_registers_after_every_adder_level():
+    """The iCE40 board flow elaborates its core with a register after every adder level (bfe72b6,
+    hw/inventory.ICE40_CUT_LEVEL): SIMD 8 has 3 tree registers (4 + 2 + 1 partial sums) instead of 2 (2 + 1),
+    and the output queue follows the longer dot-product latency; other families keep CUT_LEVEL."""
+    from bitscale.hw import inventory
+
+    info = model.layer_infos(random_fc([16], 1, 1, in_features=64, seed=3))[1]  # XNOR 16 -> 10: 3 bits per partial sum
+    one = np.array([1])
+    assert model.cut_level("ice40") == inventory.ICE40_CUT_LEVEL == 1 and model.cut_level("ecp5") == 2
+    ice = model.features(info, one * 2, one * 8, one * 0, "ice40")
+    ecp = model.features(info, one * 2, one * 8, one * 0, "ecp5")
+    assert float(ice["cut"][0]) == 2 * (4 + 2 + 1) * 3 and float(ecp["cut"][0]) == 2 * (2 + 1) * 3
+    assert float(model.features(info, one * 2, one * 8, one * 0, "ice40", level=2)["cut"][0]) == float(ecp["cut"][0])
+    assert float(ice["out"][0]) >= float(ecp["out"][0])
