@@ -431,7 +431,8 @@ def pack(
         bins, solver = _anneal(items, layout, budget_s, seed), "heuristic"
     groups = [[whole[i] for i in g] for g in bins]
     if split:
-        deadline = t0 + 1.5 * budget_s + 0.5
+        # a time cap only (not reached on the bench's designs, so plans do not depend on the machine's load)
+        deadline = t0 + 1.5 * budget_s + 0.5 + (SPLIT_MILP_BUDGET_S if split_milp else 0.0)
         greedy = _split_pass(groups, layout_pieces, family, deadline)
         groups = greedy
         if split_milp and len(items) <= exact_max:

@@ -65,6 +65,7 @@ def test_packed_design_yosys_maps_the_plan(packed_build):
     assert yosys_bram(d, plan.family) == e.BRAM18 - plan.saving < e.BRAM18
 
 
+@pytest.mark.slow
 @pytest.mark.yosys
 @pytest.mark.parametrize("case", ["_lutram_net", "_lutram_fifo_net"])
 def test_lut_ram_written_memories_yosys_maps_the_plan(case, tmp_path):
