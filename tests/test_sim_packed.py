@@ -67,8 +67,8 @@ def test_packed_design_yosys_maps_the_plan(packed_build):
 
 @pytest.mark.slow
 @pytest.mark.yosys
-@pytest.mark.parametrize("case", ["_lutram_net", "_lutram_fifo_net"])
-def test_lut_ram_written_memories_yosys_maps_the_plan(case, tmp_path):
+@pytest.mark.parametrize("case,family", [("_lutram_net", "xc7"), ("_lutram_fifo_net", "xc7"), ("_lutram_net", "ecp5")])
+def test_lut_ram_written_memories_yosys_maps_the_plan(case, family, tmp_path):
     """Input buffer / dense input FIFO in LUT RAM (generate --pack): Yosys maps exactly the estimate less the
     plan's saving (the moved memory takes no block RAM)."""
     import test_cost_packing
@@ -79,8 +79,8 @@ def test_lut_ram_written_memories_yosys_maps_the_plan(case, tmp_path):
     from packing import yosys_bram
 
     net, f = getattr(test_cost_packing, case)()
-    plan = packing.plan_design(net, f, "xc7")
+    plan = packing.plan_design(net, f, family)
     assert plan.lutram
     generate(net, f, tmp_path / "b", packing=plan)
-    e = estimate(net, f, "pynq-z1")
-    assert yosys_bram(tmp_path / "b", "xc7") == e.BRAM18 - plan.saving < e.BRAM18
+    e = estimate(net, f, {"xc7": "pynq-z1", "ecp5": "ulx3s-85f"}[family])
+    assert yosys_bram(tmp_path / "b", family) == e.BRAM18 - plan.saving < e.BRAM18
