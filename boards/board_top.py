@@ -167,7 +167,12 @@ class BoardTop(Elaboratable):
         pressed = Signal(name="button_pressed")
         m.submodules.button_sync = FFSynchronizer(button.i, pressed)
         m.domains.test = ClockDomain("test")
-        m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")), ResetSignal("test").eq(held | pressed)]
+        # the test domain's reset comes from a flip-flop (asserted from configuration on, one cycle
+        # after held/pressed): the power-on counter's comparison no longer sits in front of the reset
+        # net of every core register (iCEBreaker: that path limited the board clock to 37 MHz, #13)
+        test_rst = Signal(init=1, name="test_rst")
+        m.d.sync += test_rst.eq(held | pressed)
+        m.d.comb += [ClockSignal("test").eq(ClockSignal("sync")), ResetSignal("test").eq(test_rst)]
 
         top = SelfTestTop(
             self.frame,
