@@ -77,14 +77,22 @@ def with_bias(net, seed: int):
 
 
 def build(d: Design) -> Path:
-    """Generate the design (once) and return its build directory."""
+    """Generate the design and return its build directory. A build made by another generator version
+    (its hw_commit.txt is not :func:`hw_commit`) is generated afresh, so a re-synthesis never reads
+    Verilog left in BUILD by an older hw/."""
+    import shutil
+
     from bitscale.hw.generate import generate
 
     out = BUILD / d.name
-    if not (out / "design.json").is_file():
-        net = d.network()
-        generate(net, d.folding(net), out)
-        (out / "hw_commit.txt").write_text(hw_commit())
+    stamp = out / "hw_commit.txt"
+    if (out / "design.json").is_file() and stamp.is_file() and stamp.read_text().strip() == hw_commit():
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    net = d.network()
+    generate(net, d.folding(net), out)
+    stamp.write_text(hw_commit())
     return out
 
 
