@@ -295,6 +295,24 @@ def choose_folding(
     When a board is known (given, or the one estimate.json names) the folding is estimated on it
     and refused with the numbers if it does not fit. ``pack``: auto-folding and the fit check count block
     RAM as packed (cost_model/packing.py, ``generate --pack``), and the Estimate returned is the packed one."""
+    return _choose_folding(
+        run, board=board, fps=fps, folding=folding, modes=modes, max_util=max_util, log=log, pack=pack
+    )[:4]
+
+
+def _choose_folding(
+    run,
+    *,
+    board=None,
+    fps: float | str | None = None,
+    folding=None,
+    modes=D.MODES,
+    max_util: float = D.MAX_UTIL,
+    log=None,
+    pack: bool = False,
+):
+    """:func:`choose_folding`, and the packing plan its fit check counted (None without ``pack`` or a board):
+    ``generate`` builds that plan rather than packing again."""
     from bitscale.cost_model import estimate as _estimate
     from bitscale.hw.folding import default_folding
 
@@ -334,13 +352,14 @@ def choose_folding(
             "`bitscale estimate RUN_DIR --board B` first or give --board"
         )
     log(f"folding: {source}")
-    est = None
+    est = plan = None
     if b is not None:
         est = _estimate(net, f, b)
         if pack:  # the packed design: what the folder counted
-            from bitscale.cost_model.packing import packed_estimate, plan_design
+            from bitscale.cost_model.packing import packed_estimate, plan_on_board
 
-            est = packed_estimate(est, plan_design(net, f, b.family, lut_budget=max_util * b.lut - est.LUT))
+            plan = plan_on_board(net, f, b, max_util, est)
+            est = packed_estimate(est, plan)
         if not est.fits:
             raise UserError(fit_message(est))
         if folding is not None and fps not in (None, "max") and est.fps < float(fps):
@@ -354,7 +373,7 @@ def choose_folding(
             f"estimate on {b.name}: {cells}LUT {est.LUT:,} ({est.utilization['LUT']:.0%}), {est.bram_kind} "
             f"{est.BRAM18} ({est.utilization['BRAM18']:.0%}), DSP {est.DSP}, {est.fps:,.0f} FPS"
         )
-    return f, source, (b.name if b is not None else None), est
+    return f, source, (b.name if b is not None else None), est, plan
 
 
 # --- hardware -------------------------------------------------------------------------------------
@@ -397,7 +416,7 @@ def generate(
         )
     net = run.network
     log = _log("generate")
-    f, source, board_name, est = choose_folding(
+    f, source, board_name, est, plan = _choose_folding(
         run, board=board, fps=fps, folding=folding, modes=modes, max_util=max_util, log=log, pack=pack
     )
     if board is not None and board_name is not None:  # the self-test's ROMs must fit beside the core
@@ -409,15 +428,10 @@ def generate(
     replace = outdir.replaceable(out, "generate")
     outdir.prepare(out, "generate", force=force, inputs=[run.dir], create=False)
     run_dir = str(run.dir.resolve())  # absolute: simulate may run from elsewhere
-    plan = None
-    if pack:
-        from bitscale.cost_model.packing import plan_design
+    if pack and plan is None:  # no board to check on: packed for the default board's family
+        from bitscale.cost_model.packing import plan_on_board
 
-        from bitscale.cost_model import estimate as _estimate
-
-        pb = _board(board_name or D.BOARD)
-        # input buffers to LUT RAM within the board's LUTs (max_util), as choose_folding counted them
-        plan = plan_design(net, f, pb.family, lut_budget=max_util * pb.lut - _estimate(net, f, pb).LUT)
+        plan = plan_on_board(net, f, _board(D.BOARD), max_util)
     if replace:
         design = _generate(net, f, out, run_dir=run_dir, log=log, packing=plan)
     else:  # --force into a folder that is not ours: add, never replace

@@ -881,6 +881,17 @@ def packed_estimate(est, plan: PackingPlan):
     return dataclasses.replace(est, BRAM18=bram_, LUT=lut, utilization=util)
 
 
+def plan_on_board(net, folding, board, max_util: float, est=None) -> PackingPlan:
+    """:func:`plan_design` for ``board`` (a boards.Board): the input buffers go to LUT RAM within the LUTs that
+    ``max_util`` of the board leaves beside the unpacked design's own (``est``: its cost_model.Estimate on
+    ``board``, when already computed)."""
+    if est is None:
+        from bitscale.cost_model import estimate
+
+        est = estimate(net, folding, board)
+    return plan_design(net, folding, board.family, lut_budget=max_util * board.lut - est.LUT)
+
+
 def plan_design(
     net, folding, family: str, *, lutram: bool = True, lut_budget: float | None = None, **kw
 ) -> PackingPlan:

@@ -94,10 +94,10 @@ def run(args):
             net, board, parse_fps(args.fps), modes=args.modes, max_util=args.max_util, pack=getattr(args, "pack", False)
         )
     est = estimate(net, folding, board)
-    from bitscale.cost_model.packing import packed_estimate, plan_design
+    from bitscale.cost_model.packing import packed_estimate, plan_on_board
 
     # BRAM packing across layers (cost_model/packing.py), input buffers to LUT RAM within the LUT cap
-    plan = plan_design(net, folding, board.family, lut_budget=args.max_util * board.lut - est.LUT)
+    plan = plan_on_board(net, folding, board, args.max_util, est)
     pest = packed_estimate(est, plan)
     # files first: a closed stdout (`estimate ... | head -1`) must not lose them
     if not out.exists():
