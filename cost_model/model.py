@@ -663,6 +663,13 @@ def _cut_term_bits(info: LayerInfo, wp, ap):
     return np.where(par, par_bits, plane_bits)
 
 
+def _lut_products(info: LayerInfo, par, mac_idx) -> np.ndarray:
+    """Where (array over candidates) the layer's integer x integer products are mac "lut" products: hw/dotproduct.py's
+    unrolled weight planes, w adder trees of AND-gated activations (their cut registers w (a + 2) bits per partial
+    sum), no multiplier."""
+    return np.asarray(par) & (info.wbits >= 2 and info.abits >= 2) & (np.asarray(mac_idx) != DSP_MAC)
+
+
 def _mac_index(macs) -> np.ndarray:
     """Indices into hw/inventory.MACS of an array of MAC resource names (or indices)."""
     arr = np.atleast_1d(np.asarray(macs))
@@ -718,12 +725,14 @@ def features(
             p_tree = 1.0 * w
         else:
             p_tree = float(w + a + 1)
-        # LUT products (mac "lut", or a product Yosys keeps in logic): partial products + adders
+        # a '*' Yosys keeps in logic (mac "dsp" below the family's DSP threshold): its soft multiplier's
+        # partial products + the lane's adders
         in_dsp = dsp_product_lanes(info, family, mac_idx) > 0
-        soft_mul = np.where((w >= 2 and a >= 2) & ~in_dsp, 1.0, 0.0)
+        lut_form = _lut_products(info, par, mac_idx)
+        soft_mul = np.where((w >= 2 and a >= 2) & ~in_dsp & ~lut_form, 1.0, 0.0)
         # products in DSP blocks: Xilinx packs part of the adder tree into the DSP post-adders
         dtree = np.where(par & in_dsp, lanes * p_tree, dtree)
-        tree = np.where(par & ~in_dsp, lanes * p_tree, tree)
+        tree = np.where(par & ~in_dsp & ~lut_form, lanes * p_tree, tree)
         mul = np.where(par, lanes * soft_mul * w * a, mul)
         # weight planes only (weight-serial, or bit-serial with bipolar activations)
         ws = (wp > 1) & (ap == 1)
@@ -731,6 +740,10 @@ def features(
             pop = np.where(ws, 2 * lanes, pop)
         else:
             wtree = np.where(ws, lanes * a, 0) * one  # adder tree of AND-gated a-bit activations
+        # mac "lut" products (hw/dotproduct.py: no '*'): the weight planes unrolled, one adder tree of AND-gated
+        # a-bit activations per plane: w times the weight-serial tree (FINN TFC w2a2 layer 0 on xc7, Yosys: 25
+        # LUT per lane, where a soft multiplier's partial products + adders would be 35)
+        wtree = np.where(lut_form, lanes * w * a, wtree) * one
         # activation planes only (bipolar weights, bit-serial)
         pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
         # both planes: popcount of AND
@@ -747,13 +760,14 @@ def features(
     elif a == 1:
         sub = np.where(wp > 1, pe * ybits, 0) * one  # weight planes x bipolar activations
     else:
-        sub = 0 * one
+        # mac "lut" products: the w plane sums shifted and added, the MSB plane's subtracted: w - 1 adders per PE
+        sub = np.where(_lut_products(info, par, mac_idx), pe * ybits * (w - 1), 0) * one
     # registers inside the adder trees: after every 2 levels, ceil(SIMD/4^k) partial sums at the k-th
     # (hw/inventory.tree_cuts of them; the ones a shallow tree has no level for hold its final sum)
     lvl = cut_level(family) if level is None else level
     cuts = inventory.tree_cuts(simd, lvl)
     cut_terms = sum(np.where(k < cuts, np.maximum(_ceil(simd, (1 << lvl) ** (k + 1)), 1), 0) for k in range(16))
-    cut = pe * cut_terms * _cut_term_bits(info, wp, ap)
+    cut = pe * cut_terms * np.where(_lut_products(info, par, mac_idx), w * (a + 2), _cut_term_bits(info, wp, ap))
     # mac "dsp": the product register behind each integer product (hw/dotproduct.py); Xilinx packs it
     # into the DSP48 (MREG) where the product is a DSP, elsewhere it is fabric flip-flops
     prod_reg = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)

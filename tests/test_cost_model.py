@@ -338,3 +338,36 @@ def test_ice40_tree_registers_after_every_adder_level():
     assert float(ice["cut"][0]) == 2 * (4 + 2 + 1) * 3 and float(ecp["cut"][0]) == 2 * (2 + 1) * 3
     assert float(model.features(info, one * 2, one * 8, one * 0, "ice40", level=2)["cut"][0]) == float(ecp["cut"][0])
     assert float(ice["out"][0]) >= float(ecp["out"][0])
+
+
+def test_lut_products_are_unrolled_weight_plane_trees():
+    """mac "lut" products (hw/dotproduct.py: no '*'): w adder trees of AND-gated a-bit activations, the weight-serial
+    tree w times, plus w - 1 plane adders per PE; not a soft multiplier's partial products. A '*' Yosys keeps in logic
+    (mac "dsp" below the DSP threshold) keeps the soft-multiplier terms. Checked against the committed Yosys runs of
+    FINN TFC with LUT products (bench/vs_finn.py on RTL 3dbbe36; these runs are in no fit)."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    info = next(i for i in model.layer_infos(_tfc(2, 2)) if i.abits == 8)  # layer 0: 2-bit weights x 8-bit pixels
+    lut, dsp = (
+        {k: float(v[0]) for k, v in model.features(info, [16], [49], [0], "xc7", model._mac_index([m])).items()}
+        for m in ("lut", "dsp")
+    )
+    ybits = 6 + 2 + 8 + 2
+    assert lut["wtree"] == 784 * 2 * 8 and lut["mul"] == lut["tree"] == 0 and lut["sub"] == 16 * ybits
+    assert lut["cut"] == 16 * (13 + 4 + 1) * 2 * (8 + 2)  # SIMD 49: 3 cuts, 13 + 4 + 1 partial sums per plane tree
+    assert dsp["wtree"] == 0 and dsp["dtree"] == 784 * 11  # a DSP48 product on xc7 (2 x 8 bits)
+    small = next(i for i in model.layer_infos(_tfc(2, 2)) if i.abits == 2)  # 2 x 2 bits: Yosys keeps '*' in LUTs
+    soft = {k: float(v[0]) for k, v in model.features(small, [8], [8], [0], "xc7").items()}
+    assert soft["mul"] == 64 * 4 and soft["tree"] == 64 * 5 and soft["wtree"] == 0
+
+    sys.path.insert(0, str(root / "bench"))
+    import vs_finn
+
+    for w in (2, 4):
+        d = vs_finn.design("tfc", w, w, folder_mac=True)
+        net = d.network()
+        y = json.loads((root / "bench" / "results" / "cost_synth" / f"{d.name}.xc7.json").read_text())
+        e = estimate(net, d.folding(net), "pynq-z1")
+        assert abs(e.LUT / y["LUT"] - 1) < 0.08, (d.name, e.LUT, y["LUT"])  # was +31% (w2a2) and +10% (w4a4)
