@@ -775,7 +775,7 @@ def features(
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     prod_ff = np.where(prod_reg, pe * simd * (w + a), 0) * one  # signed w x unsigned a: w + a bits (wreduce)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
-    dot_lat = inventory.tree_cuts(simd, lvl) + (par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC))
+    dot_lat = inventory.dot_latency(simd, wp, par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC), lvl)
     out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act), (info.mw // simd) * wp * ap)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one

@@ -43,6 +43,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.amaranth_types import bit, lanes
+from bitscale.hw import inventory
 from bitscale.hw.inventory import CUT_LEVEL, MACS, MODES, PIPELINE_SIMD, planes, tree_cuts  # noqa: F401
 
 
@@ -87,8 +88,9 @@ def has_products(wbits: int, abits: int, mode: str) -> bool:
 
 
 def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str, cut_level: int = CUT_LEVEL) -> int:
-    """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`)."""
-    return int(tree_cuts(simd, cut_level)) + int(has_products(wbits, abits, mode) and mac == "dsp")
+    """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`; the rule: hw/inventory.dot_latency)."""
+    wp, _ = planes(wbits, abits, mode)
+    return int(inventory.dot_latency(simd, wp, has_products(wbits, abits, mode) and mac == "dsp", cut_level))
 
 
 class DotProduct(wiring.Component):
@@ -102,7 +104,8 @@ class DotProduct(wiring.Component):
     ``latency`` (registers between the inputs and ``y``, each updated when ``en``; ``y``
     belongs to the inputs of ``latency`` ``en`` cycles before): for SIMD > PIPELINE_SIMD
     one after every ``cut_level`` (default CUT_LEVEL) adder levels (hw/inventory.tree_cuts), plus
-    one for DSP products (the product register, :attr:`product_reg`).
+    one for DSP products (the product register, :attr:`product_reg`), plus one with weight planes
+    (the plane-shifted sum and the MSB-plane flag registered, the negation behind them).
     """
 
     # signature members, created by wiring.Component.__init__
@@ -163,7 +166,7 @@ class DotProduct(wiring.Component):
             r = Signal(
                 v.shape() if hasattr(v, "shape") else signed(self.ybits),
                 name=f"{name}{len(regs)}",
-                reset_less=name == "prod",
+                reset_less=name in ("prod", "shift"),
             )
             with m.If(self.en):
                 m.d.sync += r.eq(v)
@@ -215,8 +218,11 @@ class DotProduct(wiring.Component):
             else:
                 xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]
                 t = popcount([wi[s] & xj[s] for s in range(simd)], cut) << xplane
-            mag = Signal(signed(self.ybits))
-            m.d.comb += mag.eq(t << wplane)
-            y = Mux(wplane == self.wbits - 1, -mag, mag)
+            # the plane shift registered, the MSB plane's negation behind it (ECP5: the shift and the
+            # negation's carry chain after the last tree cut were fc64 bit-serial's critical path)
+            shifted = Signal(signed(self.ybits))
+            m.d.comb += shifted.eq(t << wplane)
+            mag, neg = register(shifted, "shift"), register(wplane == self.wbits - 1, "neg")
+            y = Mux(neg, -mag, mag)
         m.d.comb += self.y.eq(y)
         return m

@@ -75,6 +75,14 @@ def tree_cuts(simd, cut_level: int = CUT_LEVEL):
     return np.where(simd > PIPELINE_SIMD, -(-depth // cut_level), 0)
 
 
+def dot_latency(simd, wp, dsp_products, cut_level: int = CUT_LEVEL):
+    """Registers between a dot product's inputs and its contribution ``y`` (hw/dotproduct.py; ints or
+    arrays): the adder trees' cuts (:func:`tree_cuts`), one for DSP products (the product register),
+    and one for weight planes (``wp`` > 1: the plane shift registered before the MSB plane's negation,
+    which nextpnr found behind the last tree cut, #13)."""
+    return tree_cuts(simd, cut_level) + np.asarray(dsp_products).astype(np.int64) + (np.asarray(wp) > 1)
+
+
 def mvtu_latency(dot_latency, act: str):
     """Cycles from an iteration's issue to its row-fold's output word entering the MVTU's output
     queue (hw/mvtu.py): s1, s2, s2x, the dot product's registers, s3, s4, s5, then the activation's

@@ -45,8 +45,8 @@ def _run(dut, vectors):
                 for j in range(dut.aplanes):
                     ctx.set(dut.xplane, j)
                     if dut.latency:
-                        # the registers take this cycle's inputs at the clock edges (latency <= 1
-                        # in the serial modes, so one plane at a time)
+                        # the registers take this cycle's inputs at the clock edges (inputs held
+                        # for ``latency`` edges, so one plane at a time)
                         ctx.set(dut.en, 1)
                         for _ in range(dut.latency):
                             await ctx.tick()
@@ -96,7 +96,7 @@ def test_dot_with_other_cut_levels_matches_numpy(simd, wbits, abits, mode, mac, 
     rng = np.random.default_rng(seed)
     dut = DotProduct(simd, wbits, abits, mode, mac, cut_level=cut_level)
     depth = int(np.ceil(np.log2(simd)))
-    assert dut.latency == -(-depth // cut_level) + int(dut.product_reg)
+    assert dut.latency == -(-depth // cut_level) + int(dut.product_reg) + int(dut.wplanes > 1)
     vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
     got = _run(dut, vectors)
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
