@@ -86,8 +86,10 @@ def dot_latency(simd, wp, dsp_products, cut_level: int = CUT_LEVEL):
 def mvtu_latency(dot_latency, act: str):
     """Cycles from an iteration's issue to its row-fold's output word entering the MVTU's output
     queue (hw/mvtu.py): s1, s2, s2x, the dot product's registers, s3, s4, s5, then the activation's
-    stages (thresholds 1, requantizer 3, raw accumulator 0)."""
-    return 6 + np.asarray(dot_latency) + {"thresholds": 1, "requant": 3}.get(act, 0)
+    stages (thresholds 2: the comparisons, then their count; requantizer 4: saturation, product,
+    offset and shift, then the clamp; raw accumulator 0): the output code is registered before the
+    queue's write-data mux (#13)."""
+    return 6 + np.asarray(dot_latency) + {"thresholds": 2, "requant": 4}.get(act, 0)
 
 
 def out_queue_words(latency, cycles_per_word):

@@ -22,8 +22,8 @@ live or buffered input word chosen) -> [dot product registers: one for SIMD > 4,
 the adder trees cut; one for DSP products, the product register] -> s3 (dot
 products registered; accumulate) -> s4 (final accumulators, activation
 parameters read) -> s5 (both registered) -> [thresholds: s6 comparisons
-registered, then their count; requantizer: s6 saturation, s7 product, s8 offset
-and shift, then the clamp] -> output register. Every register sits where
+registered, s7 their count; requantizer: s6 saturation, s7 product, s8 offset
+and shift, s9 the clamp] -> output queue. Every register sits where
 nextpnr found the critical path (bench/fmax.py): no logic behind a block RAM's
 data out (ECP5 DP16KD: 5.8 ns clock-to-out), at most a few adder levels per
 stage. cycles per frame do not depend on the depth (no bubbles); only latency.
@@ -459,8 +459,9 @@ class MVTU(wiring.Component):
             pdata = prd.data
 
         # --- s5: final accumulators and the parameters registered (the parameter ROM's data straight
-        # into a register), then the activation's own stages (thresholds: s6 comparisons; requantizer:
-        # s6 saturation, s7 product, s8 offset and shift); every stage moves with ``adv``
+        # into a register), then the activation's own stages (thresholds: s6 comparisons, s7 their count;
+        # requantizer: s6 saturation, s7 product, s8 offset and shift, s9 the clamp); every stage moves
+        # with ``adv``; the output code is a register (no logic in front of the output queue's mux)
         valid = Signal(name="s5_valid")
         with m.If(adv):
             m.d.sync += valid.eq(s4_valid)
@@ -474,18 +475,21 @@ class MVTU(wiring.Component):
             assert pd5 is not None  # a thresholds layer always has its parameter table
             tb, n = self.thr_bits, self.n_thr
             valid = self._reg(m, adv, valid, "s6_valid")
+            valid = self._reg(m, adv, valid, "s7_valid")
             for p in range(pe):
                 thr = [field(pd5, (p * n + k) * tb, (p * n + k + 1) * tb).as_signed() for k in range(n)]
                 reached = self._reg(m, adv, Cat(*(acc5[p] >= t for t in thr)), f"reached{p}")
                 f = Signal(ob, name=f"act{p}")
                 m.d.comb += f.eq(tree_sum(reached[k] for k in range(n)))
-                fields.append(f)
+                # s7: the code registered in front of the output queue's write-data mux (ECP5 TFC w4a4:
+                # flags -> count -> queue mux was the critical path)
+                fields.append(self._reg(m, adv, f, f"act7_{p}", reset_less=True))
         else:
             assert pd5 is not None  # so does a requantizer layer
             mb, bb = self.mul_bits, self.add_bits
             qb, lo_, hi_ = self.q_bits, self.sat_lo, self.sat_hi
             top = (1 << ob) - 1
-            for k in (6, 7, 8):
+            for k in (6, 7, 8, 9):
                 valid = self._reg(m, adv, valid, f"s{k}_valid")
             for p in range(pe):
                 base = p * (mb + bb)
@@ -502,7 +506,8 @@ class MVTU(wiring.Component):
                 y8 = self._reg(m, adv, y, f"rq_y{p}")
                 f = Signal(ob, name=f"act{p}")
                 m.d.comb += f.eq(Mux(y8 < 0, 0, Mux(y8 > top, top, y8)))
-                fields.append(f)
+                # s9: the clamped code registered in front of the output queue's write-data mux
+                fields.append(self._reg(m, adv, f, f"act9_{p}", reset_less=True))
 
         # --- output queue: out_queue_words registers, the head is the output (no logic behind it) ----
         Q = self.out_queue_words

@@ -56,4 +56,6 @@ def test_pipeline_rules_shared_by_hw_and_model():
     )
     # one word a cycle through a 7-cycle pipeline needs 9 queue words; a word every 64 cycles, 2
     assert inventory.out_queue_words(7, 1) == 9 and inventory.out_queue_words(7, 64) == 2
-    assert np.array_equal(inventory.mvtu_latency(np.array([0, 2]), "requant"), [9, 11])
+    assert np.array_equal(inventory.mvtu_latency(np.array([0, 2]), "requant"), [10, 12])
+    assert np.array_equal(inventory.mvtu_latency(np.array([0, 2]), "thresholds"), [8, 10])
+    assert np.array_equal(inventory.mvtu_latency(np.array([0, 2]), "none"), [6, 8])
