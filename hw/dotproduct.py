@@ -47,7 +47,7 @@ from bitscale.hw import inventory
 from bitscale.hw.inventory import CUT_LEVEL, MACS, MODES, PIPELINE_SIMD, planes, tree_cuts  # noqa: F401
 
 
-def tree_sum(terms, cut=None):
+def tree_sum(terms, cut=None, level=0):
     """Balanced adder tree (shallower logic than a chain).
 
     ``cut``: optional (every, register, n) — the partial sums after every ``every`` adder levels
@@ -57,7 +57,7 @@ def tree_sum(terms, cut=None):
     terms = list(terms)
     if not terms:
         return 0
-    level = done = 0
+    done = 0
     while len(terms) > 1:
         if cut is not None and level and level % cut[0] == 0 and done < cut[2]:
             terms = [cut[1](t) for t in terms]
@@ -71,6 +71,36 @@ def tree_sum(terms, cut=None):
         terms = [cut[1](terms[0])]
         done += 1
     return terms[0]
+
+
+# activations of at least this many bits: parallel LUT products / bipolar-weight selections use
+# pair_tree (measured cheaper on xc7 and ECP5 from 4 bits; at 2 bits a pair's 4:1 mux costs more
+# than the two gated lanes' adder it replaces: ECP5 SIMD 16 w2a2 214 -> 340 LUT)
+PAIR_MIN_ABITS = 4
+
+
+def lane_pairs(x_lanes):
+    """The sums ``x[2k] + x[2k+1]`` of a dot product's lane pairs (weight-independent: one adder per pair,
+    shared by every weight plane of :func:`pair_tree`)."""
+    return [x_lanes[s] + x_lanes[s + 1] for s in range(0, len(x_lanes) - 1, 2)]
+
+
+def pair_tree(sel, x_lanes, pairs, cut=None):
+    """``sum_s (sel[s] ? x[s] : 0)`` as a tree whose first level picks, per lane pair, one of
+    ``0, x[2k], x[2k+1], pairs[k]`` (a 4:1 mux per bit: one LUT6 on xc7, from its two select bits, the
+    two lanes' bits and the pair sum's) instead of adding two AND-gated lanes: on xc7 an adder of gated
+    operands costs two LUTs per bit (the carry chain's DI needs the gated bit on its own), and the
+    pair sums are shared by every weight plane. Measured on one dot product (Yosys, -nodsp, SIMD 49,
+    4-bit weights, 8-bit activations): xc7 2497 -> 1630 LUT, ECP5 4230 -> 3318 (docs/hardware.md).
+    The mux level counts as the tree's first adder level for the cuts (same registers, same depth)."""
+    n = len(x_lanes)
+    terms = [
+        Mux(sel[2 * k], Mux(sel[2 * k + 1], p, x_lanes[2 * k]), Mux(sel[2 * k + 1], x_lanes[2 * k + 1], 0))
+        for k, p in enumerate(pairs)
+    ]
+    if n % 2:
+        terms.append(Mux(sel[n - 1], x_lanes[n - 1], 0))
+    return tree_sum(terms, cut, level=int(n > 1))
 
 
 def popcount(bits, cut=None):
@@ -179,6 +209,9 @@ class DotProduct(wiring.Component):
             for _ in range(n_cuts):
                 wplane, xplane = register(wplane), register(xplane)
 
+        # lane-pair sums where the selections use pair_tree (integer activations of PAIR_MIN_ABITS+ bits)
+        pairs = lane_pairs(x_lanes) if self.wplanes == 1 and self.aplanes == 1 and ab >= PAIR_MIN_ABITS else None
+
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount
             matches = popcount([~(bit(w_lanes[s], 0) ^ bit(x_lanes[s], 0)) for s in range(simd)], cut)
@@ -186,8 +219,11 @@ class DotProduct(wiring.Component):
         elif self.wplanes == 1 and self.aplanes == 1:
             if bip_w:
                 # sum((2b-1) v) = 2 sum(b v) - sum(v)
-                sel = tree_sum((Mux(w_lanes[s][0], x_lanes[s], 0) for s in range(simd)), cut)
-                y = 2 * sel - tree_sum(x_lanes, cut)
+                sel = self._select_sum([bit(w, 0) for w in w_lanes], x_lanes, pairs, cut)
+                if pairs is None:
+                    y = 2 * sel - tree_sum(x_lanes, cut)
+                else:  # the pair sums again: sum(v) from its second level on
+                    y = 2 * sel - tree_sum(pairs + x_lanes[len(pairs) * 2 :], cut, level=int(simd > 1))
             elif bip_x:
                 # sum(w (2b-1)) = sum(b ? w : -w)
                 y = tree_sum(
@@ -198,9 +234,10 @@ class DotProduct(wiring.Component):
                 prods = [register(w_lanes[s].as_signed() * x_lanes[s], "prod") for s in range(simd)]
                 y = tree_sum(prods, cut)
             else:
-                # LUT products, no multiplier: weight bit-planes unrolled, the MSB plane negative
+                # LUT products, no multiplier: weight bit-planes unrolled, the MSB plane negative,
+                # each plane a tree over lane pairs (pair_tree) from PAIR_MIN_ABITS-bit activations
                 planes_ = [
-                    tree_sum((Mux(w_lanes[s][i], x_lanes[s], 0) for s in range(simd)), cut) for i in range(self.wbits)
+                    self._select_sum([bit(w, i) for w in w_lanes], x_lanes, pairs, cut) for i in range(self.wbits)
                 ]
                 y = sum(((-t if i == self.wbits - 1 else t) << i for i, t in enumerate(planes_)), 0)
         elif self.wplanes == 1:
@@ -226,3 +263,11 @@ class DotProduct(wiring.Component):
             y = Mux(neg, -mag, mag)
         m.d.comb += self.y.eq(y)
         return m
+
+    @staticmethod
+    def _select_sum(sel, x_lanes, pairs, cut):
+        """``sum_s (sel[s] ? x[s] : 0)``: :func:`pair_tree` over the lane pairs when there are, else
+        AND-gated lanes into a plain tree."""
+        if pairs is None:
+            return tree_sum((Mux(sel[s], x_lanes[s], 0) for s in range(len(x_lanes))), cut)
+        return pair_tree(sel, x_lanes, pairs, cut)
