@@ -239,6 +239,7 @@ def simulate(
     write: bool = True,
     log=_log,
     random_inputs: bool | None = None,
+    twins: bool | None = None,
     _harness=None,
 ) -> dict:
     """Stream ``images`` frames through the build in ``build_dir``; returns sim.json's content.
@@ -256,6 +257,9 @@ def simulate(
     ``period``. The cycle numbers are only meaningful without any of these.
     Builds are cached in ``cache_dir`` (default ``BUILD_DIR/sim_build``),
     keyed by the hash of the Verilog and the build options.
+    ``twins`` (default: on for the fast mode on Verilator): the dot-product modules Yosys proves
+    equal to a faster simulation twin (sim/twins.py) are simulated as their twins; sim.json's
+    ``twins`` reports which, and the proofs.
     """
     t0 = time.time()
     # absolute: the cocotb test runs in its own working directory and reads files from here.
@@ -318,11 +322,19 @@ def simulate(
         cache, verilog = _safe_copy(verilog)
 
     t_build = time.time()
+    if twins is None:
+        twins = mode == "fast" and simulator == "verilator" and _harness is None
+    twin_report = None
     if _harness is not None:  # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
     elif mode == "fast":
         capacity = harness_capacity(len(stream) + 1, fmt.input.tdata_width, fmt.input.beats, simulator)
-        sources = [verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
+        sim_verilog = verilog
+        if twins:
+            from bitscale.sim import twins as twins_mod
+
+            sim_verilog, twin_report = twins_mod.apply(verilog, cache, cache / "twin-proofs", log)
+        sources = [sim_verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
         sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
     else:
@@ -434,6 +446,7 @@ def simulate(
             "all_frames_match": bool(res["matches"]) and all(res["matches"]) and res["received"] == len(stream),
             "simulator": simulator,
             "mode": mode,
+            "twins": twin_report,
             "gaps": gaps,
             "backpressure": backpressure,
             "period": int(period),

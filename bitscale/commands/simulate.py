@@ -76,6 +76,12 @@ def register(sub):
         help="stream random frames instead of the run's test set (without it, a run whose test "
         "set cannot be loaded is an error; a design generated without a run gets random frames)",
     )
+    p.add_argument(
+        "--no-twins",
+        action="store_true",
+        help="fast mode: simulate the synthesized dot-product modules, not their Yosys-proven faster "
+        "twins (docs/simulation.md, 'Simulation twins')",
+    )
     p.set_defaults(func=run)
 
 
@@ -99,6 +105,7 @@ def run(args):
             hold=args.hold,
             seed=args.seed,
             random_inputs=True if args.random_inputs else None,
+            twins=False if args.no_twins else None,
             log=logging.getLogger("bitscale.sim").info,
         )
     except RuntimeError as e:
