@@ -260,8 +260,15 @@ class MVTU(wiring.Component):
         sf = Signal(range(max(SF, 2)))
         wi = Signal(range(max(WP, 2)))
         aj = Signal(range(max(AP, 2)))
-        last_aj, last_wi = aj == AP - 1, wi == WP - 1
-        last_sf, last_nf = sf == SF - 1, nf == NF - 1
+        # each counter's "at 0" and "at its last value" are registers updated with it (#13: no counter
+        # comparison between the counters and the issue logic, ECP5 fc64's critical path nf -> issue -> wi)
+        flags = {}
+        for name, c, n in (("nf", nf, NF), ("sf", sf, SF), ("wi", wi, WP), ("aj", aj, AP)):
+            at0 = Signal(init=1, name=f"{name}_at0")
+            at_last = Signal(init=int(n == 1), name=f"{name}_last")
+            flags[name] = (c, n, at0, at_last)
+        last_aj, last_wi = flags["aj"][3], flags["wi"][3]
+        last_sf, last_nf = flags["sf"][3], flags["nf"][3]
 
         # free-running pipeline (no stall signal fanning out to every register): an iteration issues
         # only while the output queue has room for every output word issued and not yet taken (``owed``)
@@ -280,7 +287,7 @@ class MVTU(wiring.Component):
         m.d.comb += [
             adv.eq(1),
             room.eq(owed < self.out_queue_words),
-            need_input.eq((nf == 0) & (wi == 0) & (aj == 0)),
+            need_input.eq(flags["nf"][2] & flags["wi"][2] & flags["aj"][2]),
             issue.eq(room & (~need_input | self.inp.valid) & mem_ready),
             self.inp.ready.eq(room & need_input & mem_ready),
         ]
@@ -292,6 +299,17 @@ class MVTU(wiring.Component):
                     m.d.sync += sf.eq(Mux(last_sf, 0, sf + 1))
                     with m.If(last_sf):
                         m.d.sync += nf.eq(Mux(last_nf, 0, nf + 1))
+        steps = {
+            "aj": issue,
+            "wi": issue & last_aj,
+            "sf": issue & last_aj & last_wi,
+            "nf": issue & last_aj & last_wi & last_sf,
+        }
+        for name, (c, n, at0, at_last) in flags.items():
+            with m.If(steps[name]):
+                m.d.sync += at0.eq(at_last)
+                if n > 1:
+                    m.d.sync += at_last.eq(~at_last & (c == n - 2))
 
         # --- weight memory: one word per cycle, the plane this iteration needs -----
         # the address (nf*SF + sf)*WP + wi steps by one whenever the activation plane
@@ -333,9 +351,9 @@ class MVTU(wiring.Component):
             adv,
             {
                 "valid": issue,
-                "first": (sf == 0) & (wi == 0) & (aj == 0),
+                "first": flags["sf"][2] & flags["wi"][2] & flags["aj"][2],
                 "last": last_sf & last_wi & last_aj,
-                "fresh": nf == 0,
+                "fresh": flags["nf"][2],
                 "nf": nf,
                 "wi": wi,
                 "aj": aj,
