@@ -27,8 +27,11 @@ MAC resource (``mac``, per layer in the Folding), for integer x integer products
 parallel mode (every other case has no multiplier and ignores it):
 
 * ``"lut"``: no ``*`` at all: the products are unrolled weight bit-planes,
-  ``sum_i (-1 if i = w-1 else 1) * 2^i * sum_s (bit_i(w_s) ? x_s : 0)``: AND gates and
-  adders, which Yosys cannot turn into DSP blocks (tests/test_hw_yosys.py: 0 DSP cells);
+  ``sum_i (-1 if i = w-1 else 1) * 2^i * sum_s (bit_i(w_s) ? x_s : 0)``: selections and
+  adders, which Yosys cannot turn into DSP blocks (tests/test_hw_yosys.py: 0 DSP cells).
+  With activations of PAIR_MIN_ABITS or more bits each plane's sum is a :func:`pair_tree`
+  (per lane pair a 4:1 mux of 0, x[2k], x[2k+1] and their sum, which every plane shares),
+  else a tree of AND-gated lanes; bipolar weights x integers select the same way;
 * ``"dsp"``: ``w_s * x_s`` written as a product between registers (the caller's
   registered weight/activation words in front, one product register behind: latency + 1),
   so Yosys maps it to a DSP block where the family does (its input/multiplier/output
@@ -44,7 +47,15 @@ from amaranth.lib.wiring import In, Out
 
 from bitscale.hw.amaranth_types import bit, lanes
 from bitscale.hw import inventory
-from bitscale.hw.inventory import CUT_LEVEL, MACS, MODES, PIPELINE_SIMD, planes, tree_cuts  # noqa: F401
+from bitscale.hw.inventory import (  # noqa: F401
+    CUT_LEVEL,
+    MACS,
+    MODES,
+    PAIR_MIN_ABITS,
+    PIPELINE_SIMD,
+    planes,
+    tree_cuts,
+)
 
 
 def tree_sum(terms, cut=None, level=0):
@@ -71,12 +82,6 @@ def tree_sum(terms, cut=None, level=0):
         terms = [cut[1](terms[0])]
         done += 1
     return terms[0]
-
-
-# activations of at least this many bits: parallel LUT products / bipolar-weight selections use
-# pair_tree (measured cheaper on xc7 and ECP5 from 4 bits; at 2 bits a pair's 4:1 mux costs more
-# than the two gated lanes' adder it replaces: ECP5 SIMD 16 w2a2 214 -> 340 LUT)
-PAIR_MIN_ABITS = 4
 
 
 def lane_pairs(x_lanes):
@@ -146,7 +151,16 @@ class DotProduct(wiring.Component):
     en: Signal
     y: Signal
 
-    def __init__(self, simd: int, wbits: int, abits: int, mode: str, mac: str = "dsp", cut_level: int = CUT_LEVEL):
+    def __init__(
+        self,
+        simd: int,
+        wbits: int,
+        abits: int,
+        mode: str,
+        mac: str = "dsp",
+        cut_level: int = CUT_LEVEL,
+        pair_min_abits: int = PAIR_MIN_ABITS,
+    ):
         for what, v in (("wbits", wbits), ("abits", abits)):
             if not 1 <= v <= 16:
                 raise ValueError(f"{what} must be 1..16, not {v!r}")
@@ -158,6 +172,8 @@ class DotProduct(wiring.Component):
             raise ValueError(f"cut_level must be >= 1, not {cut_level!r}")
         self.simd, self.wbits, self.abits, self.mode, self.mac = simd, wbits, abits, mode, mac
         self.cut_level = cut_level
+        # pair_tree selections from this many activation bits (bench/dot_forms.py compares the forms)
+        self.pair_min_abits = pair_min_abits
         self.wplanes, self.aplanes = planes(wbits, abits, mode)
         self.iterations = self.wplanes * self.aplanes
         self.wlane = 1 if self.wplanes > 1 else wbits
@@ -210,7 +226,7 @@ class DotProduct(wiring.Component):
                 wplane, xplane = register(wplane), register(xplane)
 
         # lane-pair sums where the selections use pair_tree (integer activations of PAIR_MIN_ABITS+ bits)
-        pairs = lane_pairs(x_lanes) if self.wplanes == 1 and self.aplanes == 1 and ab >= PAIR_MIN_ABITS else None
+        pairs = lane_pairs(x_lanes) if self.wplanes == 1 and self.aplanes == 1 and ab >= self.pair_min_abits else None
 
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount

@@ -139,3 +139,23 @@ def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
     lut, dsp = DotProduct(simd, wbits, abits, "parallel", "lut"), DotProduct(simd, wbits, abits, "parallel", "dsp")
     assert dsp.latency == lut.latency + 1
     assert _run(lut, vectors) == want == _run(dsp, vectors)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    simd=st.sampled_from([1, 2, 3, 8, 9, 33]),
+    wbits=st.integers(1, 5),
+    abits=st.integers(2, 8),
+    pair_min_abits=st.sampled_from([1, 99]),
+    cut_level=st.sampled_from([1, 2, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_pair_and_gated_selections_agree(simd, wbits, abits, pair_min_abits, cut_level, seed):
+    """Parallel LUT products and bipolar-weight selections in either form (hw/dotproduct.pair_tree or
+    AND-gated lanes, what bench/dot_forms.py compares): exact, with the same latency."""
+    rng = np.random.default_rng(seed)
+    vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
+    want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
+    dut = DotProduct(simd, wbits, abits, "parallel", "lut", cut_level=cut_level, pair_min_abits=pair_min_abits)
+    assert dut.latency == DotProduct(simd, wbits, abits, "parallel", "lut", cut_level=cut_level).latency
+    assert _run(dut, vectors) == want
