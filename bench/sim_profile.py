@@ -34,7 +34,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HIER = re.compile(r"bitscale_harness__DOT__([A-Za-z0-9_]+)")
+# (core__DOT__: the harness inside the wrapper that makes the clock, hw/harness_top.harness_verilog)
+HIER = re.compile(r"bitscale_harness__DOT__(?:core__DOT__)?([A-Za-z0-9_]+)")
 EVAL_FUNCS = ("nba_sequent", "ico_sequent", "nba_comb", "act_sequent")
 
 
@@ -194,7 +195,11 @@ def main(argv=None) -> int:
             print(r.stderr[-2000:], file=sys.stderr)
             return 1
         run = json.loads(r.stdout.strip().splitlines()[-1])
-        build = next(p for p in sorted(cache.glob("verilator-bitscale_harness-*")) if (p / "BUILD_OK").is_file())
+        # the build this run used: the newest (the cache may hold builds of earlier Verilog or harness)
+        build = max(
+            (p for p in cache.glob("verilator-bitscale_harness-*") if (p / "BUILD_OK").is_file()),
+            key=lambda p: (p / "BUILD_OK").stat().st_mtime,
+        )
         addr, funcs = static_profile(build)
         static = collections.Counter(v[:2] for v in addr.values())
         signals = collections.Counter((v[1], v[2]) for v in addr.values())

@@ -120,9 +120,45 @@ class HarnessTop(wiring.Component):
         return m
 
 
-def harness_verilog(frame: FrameFormat, in_frames: int, out_frames: int, dut_module: str = "bitscale_top") -> str:
-    """Verilog of ``bitscale_harness`` around the module ``dut_module`` (see module doc)."""
+def harness_verilog(
+    frame: FrameFormat,
+    in_frames: int,
+    out_frames: int,
+    dut_module: str = "bitscale_top",
+    clock_half_period: int | None = None,
+) -> str:
+    """Verilog of ``bitscale_harness`` around the module ``dut_module`` (see module doc).
+
+    ``clock_half_period`` (time units of the simulator's timescale): the clock is made inside the
+    Verilog (``always #half clk = ~clk``, starting low; a simulator with timing support, Verilator
+    ``--timing``) and ``clk`` is an *output* of ``bitscale_harness`` for the testbench to watch, so no
+    testbench callback runs per clock edge. The harness itself is then the module
+    ``bitscale_harness_core`` (the same Verilog as without), instanced by that wrapper.
+    """
     from amaranth.back import verilog
 
     top = HarnessTop(frame, in_frames, out_frames, dut_module=dut_module)
-    return verilog.convert(top, name=TOP_NAME, ports=None, emit_src=False)
+    if clock_half_period is None:
+        return verilog.convert(top, name=TOP_NAME, ports=None, emit_src=False)
+    if clock_half_period < 1:
+        raise ValueError(f"clock_half_period must be >= 1, not {clock_half_period!r}")
+    core = TOP_NAME + "_core"
+    text = verilog.convert(top, name=core, ports=None, emit_src=False)
+    import re
+
+    header = re.search(r"^module " + core + r"\((.*?)\);", text, re.M | re.S)
+    assert header is not None
+    ports = [p.strip() for p in header.group(1).split(",")]
+    body = text[header.end() : text.index("\nendmodule", header.end())]
+    decl = {}
+    for d, hi, name in re.findall(r"^  (input|output) (?:\[(\d+):0\] )?(\S+);", body, re.M):
+        decl[name] = (d, hi)
+    lines = [f"module {TOP_NAME}({', '.join(ports)});", "  output clk;", "  reg clk = 1'b0;"]
+    lines.append(f"  always #{clock_half_period} clk = ~clk;")
+    for p in ports:
+        if p != "clk":
+            d, hi = decl[p]
+            lines.append(f"  {d} {f'[{hi}:0] ' if hi else ''}{p};")
+    lines.append(f"  {core} core ({', '.join(f'.{p}({p})' for p in ports)});")
+    lines.append("endmodule")
+    return text + "\n" + "\n".join(lines) + "\n"

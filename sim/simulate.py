@@ -34,6 +34,9 @@ from bitscale.sim import runner
 TB_MODULE = "bitscale.sim.tb_accelerator"
 HARNESS_TB = "bitscale.sim.tb_harness"
 HARNESS_TOP = "bitscale_harness"
+# fast mode on Verilator: the clock made inside the harness Verilog ("verilog", default) or by cocotb's
+# GPI clock ("gpi": two timed callbacks and a vpi_put_value per cycle)
+CLOCK_ENV = "BITSCALE_SIM_CLOCK"
 MODES = ("fast", "cocotb-stream")
 MIN_STREAM_FRAMES = 4  # enough for at least two steady-state intervals
 
@@ -168,17 +171,20 @@ def _steady_interval(last_cycles: list[int]) -> tuple[float | None, list[int]]:
     return sum(steady) / len(steady), d
 
 
-def _harness_verilog(cache: Path, fmt, capacity: int, log) -> Path:
-    """The harness top for this frame format and capacity, generated once per harness version."""
+def _harness_verilog(cache: Path, fmt, capacity: int, log, internal_clock: bool = False) -> Path:
+    """The harness top for this frame format and capacity, generated once per harness version
+    (``internal_clock``: the clock made in the Verilog, hw/harness_top.harness_verilog)."""
     from bitscale.hw import harness_top, sim_memory, stream_harness
 
     h = hashlib.sha256(json.dumps(fmt.to_json(), sort_keys=True).encode() + str(capacity).encode())
+    half = runner.CLOCK_PERIOD_NS // 2 if internal_clock else None
+    h.update(f"clock {half}".encode())
     for mod in (harness_top, sim_memory, stream_harness):
         h.update(Path(str(mod.__file__)).read_bytes())
     path = cache / f"harness-{h.hexdigest()[:16]}.v"
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        text = harness_top.harness_verilog(fmt, capacity, capacity)
+        text = harness_top.harness_verilog(fmt, capacity, capacity, clock_half_period=half)
         write_text(path, text)
     return path
 
@@ -325,6 +331,7 @@ def simulate(
     if twins is None:
         twins = mode == "fast" and simulator == "verilator" and _harness is None
     twin_report = None
+    internal_clock = False
     if _harness is not None:  # one design of a multi-design build (bitscale.sim.multi)
         sim_dir, toplevel, prefix, idle = _harness
     elif mode == "fast":
@@ -334,9 +341,12 @@ def simulate(
             from bitscale.sim import twins as twins_mod
 
             sim_verilog, twin_report = twins_mod.apply(verilog, cache, cache / "twin-proofs", log)
-        sources = [sim_verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log)]
+        internal_clock = simulator == "verilator" and os.environ.get(CLOCK_ENV, "verilog") != "gpi"
+        sources = [sim_verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log, internal_clock)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
-        sim_dir = runner.build(sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log)
+        sim_dir = runner.build(
+            sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log, timing=internal_clock
+        )
     else:
         toplevel, prefix, idle = design["top"], "", []
         sim_dir = runner.build([verilog], toplevel, simulator, waves=waves, cache_dir=cache, log=log)
@@ -374,6 +384,7 @@ def simulate(
                 "drain_cycles": drain,
                 "num_classes": net.num_classes,
                 "result": str(work / "result.json"),
+                "internal_clock": internal_clock,
             }
             tb = HARNESS_TB
         else:

@@ -99,7 +99,8 @@ async def run_harness(dut):
     fout = fmt.output
     n = int(p["frames"])
     period = int(convert(CLOCK_PERIOD_NS, "ns", to="step"))
-    Clock(dut.clk, period, unit="step").start()
+    if not p.get("internal_clock"):  # else the harness Verilog makes it (hw/harness_top.harness_verilog)
+        Clock(dut.clk, period, unit="step").start()
     for name in ("start", "first", "count", "gap", "stall", "period", "hold", "seed", "timeout", "load", "dump"):
         getattr(dut, f"ctrl__{name}").value = 0
     await Timer((POR_CYCLES + 2) * period, unit="step")  # the harness top's power-on reset

@@ -26,6 +26,7 @@ from bitscale.hw.stream_harness import lfsr_next, lfsr_seed
 from bitscale.nn import golden
 from bitscale.nn.random_net import random_fc, random_inputs
 from bitscale.sim import rom_init, runner
+from bitscale.sim import simulate as sim_simulate
 from bitscale.sim.simulate import harness_capacity, simulate
 from sim_fake_top import FrameDot
 
@@ -192,7 +193,7 @@ def test_build_options_fast_model_shared_runtime():
     assert runner.cpu_id() == runner.cpu_id() and runner.cpu_id()
 
 
-def test_verilog_harness_ties_the_accelerators_reset_low():
+def test_verilog_harness_ties_the_accelerators_reset_low(tmp_path):
     # the accelerator starts from its Verilog register initialisers (its reset values): no reset net
     # for Verilator to evaluate at every cycle; the harness itself keeps its power-on reset
     from bitscale.hw.harness_top import harness_verilog
@@ -203,6 +204,15 @@ def test_verilog_harness_ties_the_accelerators_reset_low():
     inst = text[text.index("bitscale_top dut (") :]
     assert ".rst(1'h0)" in inst[: inst.index(");")]
     assert ".rst(rst)" in text  # the harness's own reset
+    # the clock made inside the Verilog: a wrapper with clk as an output, the same harness inside
+    clocked = harness_verilog(dut.fmt, 64, 64, clock_half_period=5)
+    wrapper = clocked[clocked.index("module bitscale_harness(") :]
+    assert "always #5 clk = ~clk;" in wrapper and "output clk;" in wrapper
+    assert "bitscale_harness_core core (" in wrapper and "module bitscale_harness_core(" in clocked
+    (tmp_path / "a.v").write_text(clocked)
+    (tmp_path / "b.v").write_text(text)
+    ports = runner.top_ports([tmp_path / "a.v"], "bitscale_harness")
+    assert ports == runner.top_ports([tmp_path / "b.v"], "bitscale_harness") and "clk" in ports
 
 
 def test_capacity_is_one_per_design_unless_outgrown():
@@ -254,12 +264,11 @@ def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch, 
     kw = dict(simulator="verilator", cache_dir=cache, log=lambda *a: None, write=False)
     plain = simulate(d, images=12, **kw)
     assert plain["errors"] == [] and plain["golden_match"] == 12 and plain["all_frames_match"]
-    built = [
-        b
-        for b in cache.glob("verilator-bitscale_harness-*")
-        if str(d / "bitscale_top.v") in (b / "BUILD_OK").read_text()
-    ]
+    built = list(cache.glob("verilator-bitscale_harness-*"))
     assert len(built) == 1 and all(list((b / "rom").glob("rom-*.hex")) for b in built)
+    # the SIMD-8 2-bit layers as their proven simulation twins (sim/twins.py), the clock made in the Verilog
+    assert plain["twins"]["modules"] > 0 and all(p["proved"] for p in plain["twins"]["proofs"])
+    assert "twin-" in (built[0] / "BUILD_OK").read_text()
     assert plain["cycles_per_frame"] == plain["model_cycles_per_frame"]
     assert plain["latency_cycles"] <= estimate(net, fold, "pynq-z1").latency_cycles
     again = simulate(d, images=12, **kw)  # cached: no rebuild
@@ -275,3 +284,9 @@ def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch, 
         assert doc["errors"] == [] and doc["golden_match"] == 12 and doc["all_frames_match"], pattern
         assert doc["frames_received"] == plain["frames_received"]
         assert doc["sim_cycles"] > plain["sim_cycles"], pattern
+    # cocotb's GPI clock and the synthesized dot products (another build): the same cycles and outputs
+    monkeypatch.setenv(sim_simulate.CLOCK_ENV, "gpi")
+    gpi = simulate(d, images=12, twins=False, **kw)
+    assert gpi["errors"] == [] and gpi["golden_match"] == 12 and gpi["twins"] is None
+    for k in ("frame_intervals", "latency_cycles", "frames_received"):
+        assert gpi[k] == plain[k], k

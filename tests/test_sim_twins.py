@@ -61,6 +61,8 @@ def test_twins_proven_and_only_dot_modules_replaced(design, tmp_path):
         ("(tw_a0 & tw_d0) ^ (tw_b0 & tw_c0)", "(tw_a0 & tw_d0) | (tw_b0 & tw_c0)"),
         # a wrong bias in one byte of the group sums
         ("64'h2020202020202020", "64'h2020202020212020"),
+        # a wrong multiplier in the sums of four first-level registers
+        ("32'h01010101", "32'h01010100"),
         # the second word's lanes from the first word
         ("w[127:64]", "w[63:0]"),
     ],
