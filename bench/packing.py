@@ -264,6 +264,8 @@ def evaluate(name, net, folding, note):
         "items": len(plan.items),
         "shared_bins": sum(len(b.placements) > 1 for b in plan.bins),
         "reshaped_items": sum(p.rows_per_word > 1 for b in plan.bins for p in b.placements),
+        # memories split by depth over bins (their words in row bands, the layer switching bins by address)
+        "depth_split_items": len({p.item for b in plan.bins for p in b.placements if p.nrows}),
         "time_multiplexed_ports": sum(s > 1 for b in plan.bins for s in b.slots),
         "packer_seconds": round(seconds, 3),
         "items_seconds": round(items_seconds, 3),
@@ -443,6 +445,7 @@ def main(argv=None):
             if r["BRAM18_packed"] > r["finn_weights_BRAM18"]
         },
         "packer_under_5s": all(r["packer_seconds"] < 5 for r in rows),
+        "depth_split_items": {r["design"]: r["depth_split_items"] for r in rows if r["depth_split_items"]},
         "packer_seconds_max": max(r["packer_seconds"] for r in rows),
         # read-only memories: packed minus the read-port floor (a lower bound; 0 = provably optimal)
         "rom_gap_to_port_floor": {r["design"]: r["rom_gap_port_floor"] for r in rows},

@@ -61,6 +61,7 @@ without; :func:`plan_design` moves a written memory to LUT RAM only on a family 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import time
@@ -85,6 +86,7 @@ DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
 LUTRAM_MAX_LUTS_PER_UNIT = 320
 # a safety cap on the split MILP (candidates + HiGHS; 0.3-2 s on the bench's designs): past it the greedy splits stand
 SPLIT_MILP_BUDGET_S = 10.0
+DEPTH_BUDGET_S = 2.0  # a safety cap on the depth-split pass
 SPLIT_MILP_MAX_SET = 2  # whole memories beside one part of a wide, shallow memory in a split-MILP bin
 
 
@@ -104,7 +106,7 @@ class PackingPlan(_plan.PackingPlan):
 
     def placed_bits(self, p: Placement) -> int:
         it = self.item(p.item)
-        return p.part_width(it) * it.depth
+        return p.part_width(it) * p.part_rows(it)
 
     def bin_fill(self, b: Bin) -> float:
         return sum(self.placed_bits(p) for p in b.placements) / (b.units * bram.UNIT_BITS[self.family])
@@ -148,7 +150,8 @@ class PackingPlan(_plan.PackingPlan):
             held = ", ".join(
                 f"{p.item}"
                 + (f"[{p.col0}:{p.col0 + p.ncols}]" if p.is_part(self.item(p.item)) else "")
-                + f" {p.part_width(self.item(p.item))}x{self.item(p.item).depth}@({p.x},{p.y})"
+                + (f"[words {p.row0}:{p.row0 + p.nrows}]" if p.is_depth_part(self.item(p.item)) else "")
+                + f" {p.part_width(self.item(p.item))}x{p.part_rows(self.item(p.item))}@({p.x},{p.y})"
                 + (f" in {p.slices} slices of {p.slice_height(b.depth)} rows" if p.slices > 1 else "")
                 + (f" port{p.port}" if b.ports > 1 else "")
                 + (f" slot{p.slot}/{b.slots[p.port]}" if b.slots[p.port] > 1 else "")
@@ -166,24 +169,55 @@ class PackingPlan(_plan.PackingPlan):
 
 def port_floor(items, family: str) -> tuple[int, dict[str, float]]:
     """A lower bound of the units ANY plan of ``items`` takes at full throughput, counting read ports:
-    (units, {item: read ports it needs}). A port reads at most ``P`` = widest width / ports bits a cycle
-    (xc7/ECP5 18 of a two-port RAMB18/DP16KD, iCE40 16) and reaches at most one unit's bits; an item read
-    every cycle (period 1) owns whole ports on the static schedule: at least max(ceil(width / P),
-    ceil(bits / unit bits)) of them; an item read every ``period`` >= 2 cycles at least width / (P*period)
-    of a port's time. Units >= max(ceil(bits / unit bits), ceil(ports needed / ports per unit)). The gap to
-    the capacity floor is what the throughput costs: a wide, shallow memory read every cycle holds few bits
-    in the ports it needs."""
+    (units, {item: read ports it needs}). Ports are counted in port-equivalents of ``P`` = widest width /
+    ports bits (xc7/ECP5 18 of a two-port RAMB18/DP16KD, iCE40 16), ``ports`` per unit. An item read every
+    cycle (period 1) owns whole ports on the static schedule: at least ceil(width / P), and, per bit
+    column, the cheapest set of port columns of the family's configurations whose depths add up to its
+    words (:func:`column_ports`: a configuration ``w`` bits wide and ``D`` deep serves one column on 1 / w
+    of a port for D words; 2304 words take three 1024-deep 18-bit columns, 1/6 of a port, not the 1/8
+    its bits fill), which is at least its bits in units. Items read every ``period`` >= 2 cycles share
+    the other ports: at least the sum of width / (P*period) (their time) and of their bits in units (a
+    port reaches at most one unit's bits). Units >= max(ceil(bits / unit bits), ceil(ports needed /
+    ports per unit)). The gap to the capacity floor is what the throughput costs: a wide, shallow memory
+    read every cycle holds few bits in the ports it needs."""
     ports = family_ports(family)
     pw = bram.UNIT_MAX_WIDTH[family] // ports
     unit = bram.UNIT_BITS[family]
     need = {}
+    shared_time = shared_bits = 0.0
     for i in items:
         if i.period == 1:
-            need[i.name] = float(max(-(-i.width // pw), -(-i.bits // unit)))
+            need[i.name] = float(max(-(-i.width // pw), math.ceil(i.width * column_ports(i.depth, family) - 1e-9)))
         else:
             need[i.name] = i.width / (pw * i.period)
+            shared_time += need[i.name]
+            shared_bits += i.bits / unit
+    owned = sum(n for i in items if i.period == 1 for n in [need[i.name]])
     cap = sum(i.bits for i in items) / unit
-    return math.ceil(max(cap, sum(need.values()) / ports) - 1e-9), need
+    return math.ceil(max(cap, (owned + max(shared_time, shared_bits)) / ports) - 1e-9), need
+
+
+@lru_cache(maxsize=4096)
+def column_ports(depth: int, family: str) -> float:
+    """The fewest port-equivalents (:func:`port_floor`) that hold ``depth`` words of one bit column read every
+    cycle: a configuration ``w`` bits wide, ``D`` deep, of ``u`` units holds a column for D words on u x
+    ports / (its read ports x w) port-equivalents (a one-port configuration wider than a port-equivalent
+    takes both ports of its units); the cheapest multiset whose depths add up to at least ``depth``
+    (an exact covering knapsack over the family's configurations)."""
+    from fractions import Fraction
+
+    ports = family_ports(family)
+    half = bram.UNIT_MAX_WIDTH[family] // ports
+    opts = []
+    for c in bram._configs(family):
+        phys = ports if c.width <= half * c.units else 1
+        opts.append((c.depth, Fraction(c.units * ports, phys * c.width)))
+    q = math.gcd(*(d for d, _ in opts))
+    n = -(-depth // q)
+    best = [Fraction(0)] + [Fraction(10**9)] * n
+    for r in range(1, n + 1):
+        best[r] = min(best[max(0, r - d // q)] + cost for d, cost in opts)
+    return float(best[n])
 
 
 def family_ports(family: str) -> int:
@@ -232,11 +266,14 @@ def _groups(periods: list[int], ports: int) -> list[list[int]] | None:
 
 @dataclass(frozen=True)
 class _Piece:
-    """What the layout places: an item whole (col0 0, ncols = its width) or a part of its columns."""
+    """What the layout places: an item whole (col0 0, ncols = its width, all its words) or a part: some of its
+    columns (col0, ncols) of some of its words (row0, nrows; nrows 0: all)."""
 
     item: Item
     col0: int
     ncols: int
+    row0: int = 0
+    nrows: int = 0
 
     @property
     def name(self) -> str:
@@ -248,7 +285,7 @@ class _Piece:
 
     @property
     def depth(self) -> int:
-        return self.item.depth
+        return self.nrows or self.item.depth
 
     @property
     def period(self) -> int:
@@ -256,7 +293,13 @@ class _Piece:
 
     @property
     def whole(self) -> bool:
-        return self.ncols == self.item.width
+        return self.ncols == self.item.width and self.depth == self.item.depth
+
+    def placement_part(self) -> tuple[int, int, int, int]:
+        """Placement's (col0, ncols, row0, nrows): zeros where the piece has all the item's columns / words."""
+        c0, nc = (0, 0) if self.ncols == self.item.width else (self.col0, self.ncols)
+        r0, nr = (0, 0) if self.depth == self.item.depth else (self.row0, self.nrows)
+        return c0, nc, r0, nr
 
 
 def _whole(it: Item) -> _Piece:
@@ -347,9 +390,7 @@ def _layout(pieces, family: str, ports_max: int, max_k: int = MAX_ROWS_PER_WORD)
         for slot, idx in enumerate(g):
             x, y, s, k, h = pos[idx]
             pc = pieces[idx]
-            placements.append(
-                Placement(pc.name, x, y, s, port, slot, k, h, *((0, 0) if pc.whole else (pc.col0, pc.ncols)))
-            )
+            placements.append(Placement(pc.name, x, y, s, port, slot, k, h, *pc.placement_part()))
     placements.sort(key=lambda p: p.item)
     return Bin(prim, width, D, ports, tuple(len(g) for g in groups), units, tuple(placements))
 
@@ -395,6 +436,7 @@ def pack(
     max_rows_per_word: int = MAX_ROWS_PER_WORD,
     split: bool = True,
     split_milp: bool = True,
+    depth_split: bool = True,
 ) -> PackingPlan:
     """The packing plan of ``items`` (Item) on ``family``: exact ILP for small, heuristic for large, then
     (``split``) the column-split pass. ``max_rows_per_word``: 1 keeps every word in one row (no reshaping)."""
@@ -432,19 +474,25 @@ def pack(
     groups = [[whole[i] for i in g] for g in bins]
     if split:
         # a time cap only (not reached on the bench's designs, so plans do not depend on the machine's load)
-        deadline = t0 + 1.5 * budget_s + 0.5 + (SPLIT_MILP_BUDGET_S if split_milp else 0.0)
+        # (from the splits' start: a slow partition under load must not cut the splits short)
+        t1 = time.perf_counter()
+        deadline = t1 + 1.5 * budget_s + 0.5 + (SPLIT_MILP_BUDGET_S if split_milp else 0.0)
         greedy = _split_pass(groups, layout_pieces, family, deadline)
         groups = greedy
         if split_milp and len(items) <= exact_max:
             # the split and assignment as one set-partitioning MILP (exact over its candidate bins), then the
             # greedy pass on its result; the better of the two
-            exact = _split_milp(items, whole, layout_pieces, family, t0 + SPLIT_MILP_BUDGET_S)
+            exact = _split_milp(items, whole, layout_pieces, family, time.perf_counter() + SPLIT_MILP_BUDGET_S)
             if exact is not None:
                 exact = _split_pass(exact, layout_pieces, family, deadline + SPLIT_MILP_BUDGET_S)
                 if _units_of(exact, layout_pieces) < _units_of(greedy, layout_pieces):
                     groups, solver = exact, solver + "+milp"
-        if any(not p.whole for g in groups for p in g):
+        if any(p.ncols != p.item.width for g in groups for p in g):
             solver += "+split"
+    if depth_split:
+        groups = _depth_pass(groups, layout_pieces, time.perf_counter() + DEPTH_BUDGET_S)
+        if any(p.depth != p.item.depth for g in groups for p in g):
+            solver += "+depth"
     made = [layout_pieces(frozenset(g)) for g in groups]
     assert all(b is not None for b in made)  # every chosen group was laid out
     plan = PackingPlan(
@@ -504,11 +552,11 @@ def _split_pass(groups: list[list[_Piece]], layout, family: str, deadline: float
                     for nc in sorted(cands):
                         if time.perf_counter() > deadline:
                             break
-                        part = _Piece(a.item, a.col0, nc)
+                        part = dataclasses.replace(a, ncols=nc)
                         un = units([*sub, part])
                         if un is None:
                             continue
-                        rest = [_Piece(a.item, a.col0 + nc, a.width - nc)] if nc < a.width else []
+                        rest = [dataclasses.replace(a, col0=a.col0 + nc, ncols=a.width - nc)] if nc < a.width else []
                         ur = units(rest) if rest else 0
                         if ur is None:
                             continue
@@ -521,6 +569,54 @@ def _split_pass(groups: list[list[_Piece]], layout, family: str, deadline: float
         new = [[*sub, part]] + ([rest] if rest else []) + ([left] if left else [])
         groups = [g for k, g in enumerate(groups) if k not in (ai, gi)] + new
     return groups
+
+
+def _depth_pass(groups: list[list[_Piece]], layout, deadline: float) -> list[list[_Piece]]:
+    """Depth splits: a memory cut into depth slices whose last slice is part empty keeps its full slices
+    (its words 0 .. (slices-1) x slice rows - 1: the head) in its bin and gives the other words (the tail) to
+    another bin, or to a bin of their own, where that saves units (the bin may then narrow, and the tail fill
+    rows another bin leaves empty). Greedy, best saving first, while it saves (and before ``deadline``)."""
+
+    def units(g):
+        b = layout(frozenset(g))
+        return None if b is None else b.units
+
+    while time.perf_counter() < deadline:
+        best = None
+        for gi, g in enumerate(groups):
+            b = layout(frozenset(g))
+            for pl in b.placements:
+                pc = next(p for p in g if p.name == pl.item and p.placement_part() == _part(pl))
+                head_rows = (pl.slices - 1) * pl.slice_height(b.depth) // pl.rows_per_word
+                if pl.slices < 2 or not 0 < head_rows < pc.depth:
+                    continue
+                head = dataclasses.replace(pc, nrows=head_rows)
+                tail = dataclasses.replace(pc, row0=pc.row0 + head_rows, nrows=pc.depth - head_rows)
+                uh = units([p for p in g if p is not pc] + [head])
+                if uh is None:
+                    continue
+                for hi in [None, *range(len(groups))]:
+                    if time.perf_counter() > deadline:
+                        break
+                    if hi == gi:
+                        continue
+                    other = [] if hi is None else groups[hi]
+                    ut = units([*other, tail])
+                    if ut is None:
+                        continue
+                    save = b.units + (units(other) if other else 0) - uh - ut
+                    if save > 0 and (best is None or save > best[0]):
+                        best = (save, gi, hi, pc, head, tail)
+        if best is None:
+            break
+        _, gi, hi, pc, head, tail = best
+        new = [[p for p in groups[gi] if p is not pc] + [head], [*(groups[hi] if hi is not None else []), tail]]
+        groups = [g for k, g in enumerate(groups) if k not in (gi, hi)] + new
+    return groups
+
+
+def _part(p: Placement) -> tuple[int, int, int, int]:
+    return (p.col0, p.ncols, p.row0, p.nrows)
 
 
 def _units_of(groups, layout) -> int:

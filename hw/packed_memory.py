@@ -35,6 +35,13 @@ a + K*k <= a + period, i.e. before the next step. So the MVTU's cycles are those
 except the very first iteration after reset (which waits at most 2Kk + 2 cycles for the first word);
 tests/test_hw_packed_memory.py checks both under random stalls against a numpy model.
 
+A depth part (``row0``, ``nrows``: words row0 .. row0+nrows-1 of an item, its other words in other bins)
+is to the bin an item of ``nrows`` words read in order: hw/top.py enables and steps it only while the
+layer's word address is in its band, so it reads (and prefetches) its words in order and wraps to its
+first word for the next pass; the proof above holds for it unchanged (it is stepped at most once every
+``period`` cycles), and its buffer is full when the layer reaches its band, having been refilled since
+the band's last pass.
+
 Guaranteed: ``data_<k>`` after an ``en_<k>`` cycle equals the item's word at its current position,
 for any en/step pattern that steps only when ready.
 """
@@ -100,7 +107,7 @@ class PackedMemory(wiring.Component):
             kk = p.rows_per_word
             wk = -(-len(cols) // kk)
             h = p.slice_height(b.depth)
-            for a, w in enumerate(words):
+            for a, w in enumerate(words[p.row0 : p.row0 + p.part_rows(it)]):  # a depth part: its words
                 stored = 0
                 for j, c in enumerate(cols):
                     stored |= ((w >> c) & 1) << j
@@ -170,7 +177,7 @@ class PackedMemory(wiring.Component):
                 p = on_port[0]
                 k = self.index(p.item)
                 it = self.items[p.item][0]
-                row, sl = self._walker(m, p, f"cur_{k}", getattr(self, f"step_{k}"), it.depth)
+                row, sl = self._walker(m, p, f"cur_{k}", getattr(self, f"step_{k}"), p.part_rows(it))
                 sl_r = Signal(max(len(sl), 1), name=f"slice_{k}")
                 with m.If(getattr(self, f"en_{k}")):
                     m.d.sync += sl_r.eq(sl)
@@ -209,7 +216,7 @@ class PackedMemory(wiring.Component):
                 # the rest of a word's rows follow in the item's next slots
                 m.d.comb += req.eq((slot == p.slot) & ((sub != 0) | (cnt + inflight < 2 + step)))
                 reqs.append(req)
-                row, sl = self._walker(m, p, f"fetch_{k}", req, it.depth * kk)
+                row, sl = self._walker(m, p, f"fetch_{k}", req, p.part_rows(it) * kk)
                 rows_.append(row)
                 sls.append(sl)
                 with m.If(req):

@@ -11,8 +11,8 @@ them, so ``from bitscale.cost_model.packing import Item, PackingPlan`` keeps wor
 Guaranteed: the classes are frozen and round-trip through JSON (:meth:`PackingPlan.to_json` /
 :meth:`PackingPlan.from_json`, format ``bitscale.PackingPlan``; plans without the later placement
 fields read with their defaults); :meth:`PackingPlan.validate_layout` raises ValueError unless every
-column of every item is placed exactly once (whole, or parts in different bins), inside its bin,
-without overlap, on a
+column of every word of every item is placed exactly once (whole, or parts in different bins: column
+parts, and depth parts as row bands of column parts), inside its bin, without overlap, on a
 conflict-free port schedule (so cycles/frame are unchanged); :func:`check_memories` raises UserError
 unless every item names a memory of the design with the hardware's depth and read period.
 """
@@ -69,9 +69,18 @@ class Placement:
     slice_rows: int = 0  # rows of one depth slice (0: the bin depth): a slice may fill the rows under another item
     col0: int = 0  # a part of the item: its stored columns col0 .. col0+ncols-1 (the rest in other bins)
     ncols: int = 0  # 0: all the item's columns
+    row0: int = 0  # a depth part of the item: its words row0 .. row0+nrows-1 (the others in other bins)
+    nrows: int = 0  # 0: all the item's words
 
     def part_width(self, it: "Item") -> int:
         return self.ncols or it.width
+
+    def part_rows(self, it: "Item") -> int:
+        """The item's words this placement holds (all of them unless it is a depth part)."""
+        return self.nrows or it.depth
+
+    def is_depth_part(self, it: "Item") -> bool:
+        return self.part_rows(it) != it.depth
 
     def slice_height(self, bin_depth: int) -> int:
         return self.slice_rows or bin_depth
@@ -82,7 +91,7 @@ class Placement:
     def shape(self, it: "Item", bin_depth: int) -> tuple[int, int, int]:
         """(rectangle width, rectangle rows, slices) of item ``it`` (or its part) in a bin ``bin_depth`` deep."""
         k = self.rows_per_word
-        rows = it.depth * k
+        rows = self.part_rows(it) * k
         h = self.slice_height(bin_depth)
         slices = -(-rows // h)
         return -(-self.part_width(it) // k) * slices, min(rows, h), slices
@@ -105,7 +114,15 @@ def is_plain(b: Bin) -> bool:
     if len(b.placements) != 1:
         return False
     p = b.placements[0]
-    return p.rows_per_word == 1 and p.ncols == 0 and p.col0 == 0 and p.y == 0 and p.slice_rows in (0, b.depth)
+    return (
+        p.rows_per_word == 1
+        and p.ncols == 0
+        and p.col0 == 0
+        and p.nrows == 0
+        and p.row0 == 0
+        and p.y == 0
+        and p.slice_rows in (0, b.depth)
+    )
 
 
 @dataclass(frozen=True)
@@ -164,15 +181,16 @@ class PackingPlan:
         placed = sorted({p.item for b in self.bins for p in b.placements})
         if sorted(names) != placed or len(set(names)) != len(names):
             raise ValueError(f"items placed {placed} != items {sorted(names)}")
-        for it in self.items:  # an item whole, or parts covering each of its columns exactly once
-            parts = sorted((p.col0, p.part_width(it)) for b in self.bins for p in b.placements if p.item == it.name)
-            end = 0
-            for c0, n in parts:
-                if c0 != end or n < 1:
-                    raise ValueError(f"{it.name}: parts {parts} do not cover its {it.width} columns once")
-                end = c0 + n
-            if end != it.width:
-                raise ValueError(f"{it.name}: parts {parts} do not cover its {it.width} columns once")
+        for it in self.items:  # an item whole, or parts covering each of its bits exactly once
+            check_parts(
+                it,
+                [
+                    (p.col0, p.part_width(it), p.row0, p.part_rows(it))
+                    for b in self.bins
+                    for p in b.placements
+                    if p.item == it.name
+                ],
+            )
         for b in self.bins:
             if b.ports < 1 or len(b.slots) != b.ports:
                 raise ValueError(f"bin {b.primitive}: {b.ports} ports")
@@ -270,6 +288,34 @@ class PackingPlan:
             tuple(doc.get("notes", ())),
             tuple(Written(**w) for w in doc.get("lutram", ())),
         )
+
+
+def bands(parts: list[tuple[int, int, int, int]]) -> list[tuple[int, int]]:
+    """The row bands (row0, nrows) of an item's parts (col0, ncols, row0, nrows), in order."""
+    return sorted({(r0, n) for _, _, r0, n in parts})
+
+
+def check_parts(it: Item, parts: list[tuple[int, int, int, int]]) -> None:
+    """ValueError unless the parts (col0, ncols, row0, nrows) of item ``it`` cover each of its columns in each
+    of its words exactly once, as row bands (depth parts: words row0 .. row0+nrows-1, read from their bin while
+    the layer's address is in that band) each split into column parts (hw/top.py joins a band's columns)."""
+    bs = bands(parts)
+    end = 0
+    for r0, n in bs:
+        if r0 != end or n < 1:
+            raise ValueError(f"{it.name}: depth parts {bs} do not cover its {it.depth} words once")
+        end = r0 + n
+    if end != it.depth:
+        raise ValueError(f"{it.name}: depth parts {bs} do not cover its {it.depth} words once")
+    for band in bs:
+        cols = sorted((c0, nc) for c0, nc, r0, n in parts if (r0, n) == band)
+        end = 0
+        for c0, nc in cols:
+            if c0 != end or nc < 1:
+                raise ValueError(f"{it.name}: parts {cols} do not cover its {it.width} columns once")
+            end = c0 + nc
+        if end != it.width:
+            raise ValueError(f"{it.name}: parts {cols} do not cover its {it.width} columns once")
 
 
 def check_memories(

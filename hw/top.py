@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.hdl import Array, Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -245,24 +245,50 @@ class Accelerator(wiring.Component):
             for p in b.placements:
                 parts.setdefault(p.item, []).append((p.col0, pm, pm.index(p.item), p))
         # an item split by columns over several bins: every part steps with the layer, the word is ready
-        # when every part's is, and it is the parts' stored columns joined (constant columns wired)
+        # when every part's is, and it is the parts' stored columns joined (constant columns wired). An item
+        # split by depth (row bands, each of column parts): a band's parts are enabled and stepped only while
+        # the layer's word address is in the band, and the word is the band's that the last read enabled
         for name, ps in parts.items():
             layer, role = name.split(".", 1)
             mv, pre = mvtus[layer], "w" if role == "weights" else "p"
-            ps.sort(key=lambda t: t[0])
-            for _, pm, i, _ in ps:
-                m.d.comb += [
-                    getattr(pm, f"en_{i}").eq(getattr(mv, f"{pre}_en")),
-                    getattr(pm, f"step_{i}").eq(getattr(mv, f"{pre}_step")),
-                ]
-            readies = [getattr(pm, f"ready_{i}") for _, pm, i, _ in ps]
-            ready = readies[0] if len(readies) == 1 else Value.cast(Cat(*readies)).all()
-            _, pm0, i0, p0 = ps[0]
-            data = (
-                getattr(pm0, f"data_{i0}")
-                if len(ps) == 1 and not p0.is_part(plan.item(name))
-                else pm0.expand(name, Cat(*[getattr(pm, f"data_{i}") for _, pm, i, _ in ps]))
-            )
+            it = plan.item(name)
+            en, step = getattr(mv, f"{pre}_en"), getattr(mv, f"{pre}_step")
+            by_band: dict[tuple[int, int], list] = {}
+            for t in sorted(ps, key=lambda t: t[0]):
+                by_band.setdefault((t[3].row0, t[3].part_rows(it)), []).append(t)
+            bands = sorted(by_band)
+            if len(bands) > 1:
+                pos = Signal(range(it.depth), name=f"{layer}_{role}_addr")  # the layer's word address
+                with m.If(step):
+                    m.d.sync += pos.eq(Mux(pos == it.depth - 1, 0, pos + 1))
+                acts = [(pos >= r0) & (pos < r0 + n) for r0, n in bands]
+                sel = Signal(range(len(bands)), name=f"{layer}_{role}_band")  # the band of the word last read
+                for j, a in enumerate(acts):
+                    with m.If(en & a):
+                        m.d.sync += sel.eq(j)
+            else:
+                acts = [None]  # one band: every part enabled and stepped with the layer
+            readies, datas = [], []
+            for band, act in zip(bands, acts):
+                bp = by_band[band]
+                for _, pm, i, _ in bp:
+                    m.d.comb += [
+                        getattr(pm, f"en_{i}").eq(en if act is None else en & act),
+                        getattr(pm, f"step_{i}").eq(step if act is None else step & act),
+                    ]
+                rs = [getattr(pm, f"ready_{i}") for _, pm, i, _ in bp]
+                readies.append(rs[0] if len(rs) == 1 else Value.cast(Cat(*rs)).all())
+                _, pm0, i0, p0 = bp[0]
+                datas.append(
+                    getattr(pm0, f"data_{i0}")
+                    if len(bp) == 1 and not p0.is_part(it)
+                    else pm0.expand(name, Cat(*[getattr(pm, f"data_{i}") for _, pm, i, _ in bp]))
+                )
+            if len(bands) == 1:
+                ready, data = readies[0], datas[0]
+            else:
+                ready = Value.cast(Cat(*[r & a for r, a in zip(readies, acts) if a is not None])).any()
+                data = Array(datas)[sel]
             m.d.comb += [getattr(mv, f"{pre}_ready").eq(ready), getattr(mv, f"{pre}_rdata").eq(data)]
 
     @property

@@ -58,10 +58,18 @@ def _check_plan(plan: PackingPlan, items, family):
     plan.validate()
     placed = sorted({p.item for b in plan.bins for p in b.placements})
     assert placed == sorted(i.name for i in items)  # every memory placed
-    for it in items:  # every column of every memory exactly once (whole, or parts side by side)
-        parts = sorted((p.col0, p.part_width(it)) for b in plan.bins for p in b.placements if p.item == it.name)
-        assert [c for c, _ in parts] == [sum(n for _, n in parts[:k]) for k in range(len(parts))]
-        assert sum(n for _, n in parts) == it.width
+    for it in items:  # every column of every word exactly once (whole, or column / depth parts)
+        parts = [
+            (p.col0, p.part_width(it), p.row0, p.part_rows(it))
+            for b in plan.bins
+            for p in b.placements
+            if p.item == it.name
+        ]
+        assert sum(nc * nr for _, nc, _, nr in parts) == it.width * it.depth
+        for k, (c0, nc, r0, nr) in enumerate(parts):
+            assert 0 <= c0 and c0 + nc <= it.width and 0 <= r0 and r0 + nr <= it.depth
+            for c1, nc1, r1, nr1 in parts[k + 1 :]:
+                assert not (c0 < c1 + nc1 and c1 < c0 + nc and r0 < r1 + nr1 and r1 < r0 + nr)
     for b in plan.bins:  # rectangles inside the bin, disjoint
         cells = set()
         for p in b.placements:
@@ -128,9 +136,9 @@ def test_split_pays_under_a_wide_shallow_memory():
 @given(item_sets(max_items=6), st.sampled_from(("xc7", "ecp5")))
 def test_heuristic_valid_and_not_better_than_exact(raw, family):
     items = _items(raw, family)
-    # the partition stage (the column-split pass after it is greedy on either)
-    exact = packing.pack(items, family, split=False)
-    heur = packing.pack(items, family, exact_max=0, budget_s=0.2, split=False)
+    # the partition stage (the column-split and depth-split passes after it are greedy on either)
+    exact = packing.pack(items, family, split=False, depth_split=False)
+    heur = packing.pack(items, family, exact_max=0, budget_s=0.2, split=False, depth_split=False)
     heur.validate()
     assert exact.solver in ("ilp", "none") and heur.solver == "heuristic"
     assert exact.packed <= heur.packed <= heur.unpacked
@@ -156,6 +164,56 @@ def test_ice40_one_read_port():
     assert all(b.ports == 1 for b in plan.bins) and plan.packed == plan.unpacked == 2
     items2 = _items([("a.weights", 16, 128, 2), ("b.weights", 16, 128, 2)], "ice40")
     assert packing.pack(items2, "ice40").packed == 1  # one EBR, one port, two slots
+
+
+def test_depth_split_pays_where_a_last_slice_is_part_empty():
+    # 16 b x 2304 words read every cycle: 2048 words fill a RAMB36 2048x18, the last 256 go on the second
+    # port of the RAMB18 that holds a 9 b x 1100 memory (2 slices of 768 rows on its first port): 3 RAMB18, not 4
+    items = _items([("a.weights", 9, 1100, 1), ("b.weights", 16, 2304, 1)], "xc7")
+    plain = packing.pack(items, "xc7", depth_split=False)
+    plan = packing.pack(items, "xc7")
+    assert (plain.packed, plan.packed) == (4, 3) and plan.solver.endswith("+depth")
+    _check_plan(plan, items, "xc7")
+    parts = sorted(
+        (p.row0, p.part_rows(plan.item(p.item))) for b in plan.bins for p in b.placements if p.item == "b.weights"
+    )
+    assert parts == [(0, 2048), (2048, 256)]
+    # two parts of one memory never in one bin (each bin serves a part of its own)
+    assert all(len({p.item for p in b.placements}) == len(b.placements) for b in plan.bins)
+
+
+def test_validate_rejects_depth_parts_that_miss_or_repeat_words():
+    import dataclasses
+
+    items = _items([("a.weights", 9, 1100, 1), ("b.weights", 16, 2304, 1)], "xc7")
+    plan = packing.pack(items, "xc7")
+    k, p = next((k, p) for k, b in enumerate(plan.bins) for p in b.placements if p.row0 == 2048)
+    b = plan.bins[k]
+    for bad in (dataclasses.replace(p, row0=2047), dataclasses.replace(p, nrows=255)):
+        pl = tuple(bad if q is p else q for q in b.placements)
+        bins = tuple(dataclasses.replace(b, placements=pl) if j == k else x for j, x in enumerate(plan.bins))
+        with pytest.raises(ValueError, match="depth parts"):
+            dataclasses.replace(plan, bins=bins).validate()
+
+
+def test_port_floor_counts_depth_slices_of_a_column():
+    # a column of 2304 words read every cycle takes three 1024-deep 18-bit port columns (or 1024 + 2048 at 9 b):
+    # 1/6 of a port, not the 1/8 its bits fill; 18432 words: 18 of them, exactly its bits
+    assert packing.column_ports(2304, "xc7") == pytest.approx(1 / 6)
+    assert packing.column_ports(18432, "xc7") == pytest.approx(1.0)
+    assert packing.column_ports(1024, "ecp5") == pytest.approx(1 / 18)
+    assert packing.column_ports(300, "ice40") == pytest.approx(2 / 16)  # 2 x 256 rows of the 16-bit EBR
+    # CNV w4a4's conv6 weights (512 b x 2304 words, read every cycle): 86 ports, not the 64 of its bits
+    (it,) = _items([("conv6.weights", 512, 2304, 1)], "xc7")
+    assert packing.port_floor([it], "xc7")[1]["conv6.weights"] == 86
+    # items read every >= 2 cycles share the ports a memory read every cycle leaves, and a port reaches one
+    # unit's bits: a 360 b x 36 word memory read every cycle owns 20 ports, two 200 b x 512 tables (11.1 units
+    # of bits, read every 64 cycles) need 12 more: 16 units (12 pairs of a table port and one of the memory's,
+    # its other 8 ports in 4 units), where their read time alone (0.35 of a port) would give 11 (capacity 12)
+    mixed = _items([("a.weights", 360, 36, 1), ("p.params", 200, 512, 64), ("q.params", 200, 512, 64)], "xc7")
+    assert packing.port_floor(mixed, "xc7")[0] == 16
+    plan = packing.pack(mixed, "xc7")
+    assert plan.packed >= 16
 
 
 def test_validate_rejects_a_cycle_changing_plan():

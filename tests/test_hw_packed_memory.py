@@ -18,9 +18,11 @@ def _simulate(bin_, items, rng, cycles):
     dut = PackedMemory(bin_, items)
     names = dut.names
 
-    def want_word(n, w):
-        """What data_<k> carries: the declared word, or a part's stored columns (hw/top.py joins parts)."""
+    def want_word(n, a):
+        """What data_<k> carries at its position ``a``: the declared word, or a part's stored columns (hw/top.py
+        joins parts); a depth part's position counts its own words (row0 ..)."""
         p = bin_.placements[dut.index(n)]
+        w = items[n][2][p.row0 + a]
         if not p.is_part(items[n][0]):
             return w
         return sum(((w >> c) & 1) << j for j, c in enumerate(dut.part_columns(p)))
@@ -34,7 +36,7 @@ def _simulate(bin_, items, rng, cycles):
         for _ in range(cycles):
             took = {}
             for k, n in enumerate(names):
-                it, _, words = items[n]
+                it = items[n][0]
                 want = rng.random() < 0.8
                 ready = ctx.get(getattr(dut, f"ready_{k}"))
                 if want and state[n][2] and not ready:
@@ -44,11 +46,11 @@ def _simulate(bin_, items, rng, cycles):
                 step = 0
                 if take:
                     state[n][2] = True
-                    took[n] = want_word(n, words[state[n][0]])
+                    took[n] = want_word(n, state[n][0])
                     state[n][1] += 1
                     if state[n][1] == it.period:
                         step, state[n][1] = 1, 0
-                        state[n][0] = (state[n][0] + 1) % it.depth
+                        state[n][0] = (state[n][0] + 1) % bin_.placements[k].part_rows(it)
                 ctx.set(getattr(dut, f"step_{k}"), step)
             await ctx.tick()
             for k, n in enumerate(names):
@@ -143,6 +145,53 @@ def test_split_and_banded_bins_match_numpy(case):
     for b in plan.bins:
         content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
         bad, late = _simulate(b, content, rng, cycles=250)
+        assert not bad, bad[:3]
+        assert not late, late[:3]
+
+
+@st.composite
+def depth_split_cases(draw):
+    """A memory cut by depth at any word (head: words 0 .. r-1, tail: r .. depth-1), the head alone in a bin,
+    the tail in a bin with 0-2 other memories (plain ports, slices, shared ports, rows per word)."""
+    family = draw(st.sampled_from(["xc7", "ecp5", "ice40"]))
+    w = draw(st.sampled_from([4, 9, 16, 18, 36, 40]))
+    d = draw(st.integers(40, 700))
+    r = draw(st.integers(1, d - 1))
+    others = [
+        (
+            f"o{k}.weights",
+            draw(st.sampled_from([4, 8, 16, 18])),
+            draw(st.integers(16, 600)),
+            draw(st.sampled_from([1, 2, 4, 8])),
+        )
+        for k in range(draw(st.integers(0, 2)))
+    ]
+    return family, (w, d, draw(st.sampled_from([1, 2, 4])), r), others, draw(st.integers(0, 2**31 - 1))
+
+
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None)
+@given(depth_split_cases())
+def test_depth_parts_match_numpy(case):
+    # every depth part reads its own words in order (stepped only in its band: hw/top.py), whatever bin holds it
+    family, (w, d, period, r), others, seed = case
+    rng = np.random.default_rng(seed)
+    big = 10**6  # the plan is the test's, not a packer's: no saving asked of it
+    a = packing.Item("a.weights", "a", "weights", w, d, period, big)
+    rest = [packing.Item(n, n.split(".")[0], "weights", ow, od, op, big) for n, ow, od, op in others]
+    ports = packing.family_ports(family)
+    head, tail = packing._Piece(a, 0, w, 0, r), packing._Piece(a, 0, w, r, d - r)
+    groups = [[head], [tail, *(packing._whole(i) for i in rest)]]
+    if packing._layout(groups[1], family, ports) is None:
+        groups = [[head], [tail], *([packing._whole(i)] for i in rest)]
+    bins = tuple(packing._layout(g, family, ports) for g in groups)
+    assert all(b is not None for b in bins)
+    plan = packing.PackingPlan(family, bram.UNIT_NAME[family], (a, *rest), bins, "hand")  # pyright: ignore[reportArgumentType]
+    plan.validate()
+    words = {it.name: _rand_words(rng, it.width, it.depth) for it in plan.items}
+    for b in plan.bins:
+        content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
+        bad, late = _simulate(b, content, rng, cycles=300)
         assert not bad, bad[:3]
         assert not late, late[:3]
 
@@ -321,6 +370,49 @@ def test_accelerator_split_memory_bit_exact_same_cycles():
     np.testing.assert_array_equal(got, golden.run(net, x))
     offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
     assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 + 2  # the first word's wait only
+
+
+def _depth_plan(columns: bool = False):
+    """The two-layer design with dense0's weights (64 b x 128 words, a word every 8 cycles) split by depth: words
+    0..95 alone in a RAMB18, stored as 2 rows per word (32 b x 192 rows), words 96..127 on a port shared
+    round-robin with dense1's weights (rows 128..159 under them): 3 RAMB18 instead of 4. With ``columns`` words
+    96..127 split by columns too: 0..39 on the shared port, 40..63 alone on a plain read port from row 200 (4
+    RAMB18). The layer switches bins by its word address."""
+    net, f, _ = _two_layer_case()
+    items = packing.design_items(net, f, "xc7")
+
+    def bin_(width, depth, slots, placements):
+        units, prim = packing.bin_units(width, depth, len(slots), "xc7")
+        return packing.Bin(prim, width, depth, len(slots), slots, units, placements)
+
+    P = packing.Placement
+    a = bin_(36, 512, (1,), (P("dense0.weights", 0, 0, 1, 0, 0, 2, 0, 0, 0, 0, 96),))
+    tail = P("dense0.weights", 0, 128, 1, 0, 1, 1, 0, *((0, 40) if columns else (0, 0)), 96, 32)
+    b = bin_(72, 512, (2,), (tail, P("dense1.weights", 0, 0, 1, 0, 0)))
+    c = bin_(36, 512, (1,), (P("dense0.weights", 0, 200, 1, 0, 0, 1, 0, 40, 24, 96, 32),))
+    plan = packing.PackingPlan("xc7", "RAMB18", tuple(items), (a, b, c) if columns else (a, b), "hand")
+    plan.validate()
+    return net, f, plan
+
+
+@pytest.mark.slow
+def test_accelerator_depth_split_memory_bit_exact_same_cycles():
+    from bitscale.hw.testbench import run_accelerator
+    from bitscale.hw.top import Accelerator
+    from bitscale.nn import golden
+    from bitscale.nn.random_net import random_inputs
+
+    for columns, units in ((False, 3), (True, 4)):
+        net, f, plan = _depth_plan(columns)
+        assert plan.packed == units and plan.unpacked == 4
+        x = random_inputs(net.input_shape, 3, seed=7)
+        got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=0.2, out_stall=0.2)
+        np.testing.assert_array_equal(got, golden.run(net, x))
+        got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
+        _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
+        np.testing.assert_array_equal(got, golden.run(net, x))
+        offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
+        assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 * 2 + 2  # the first word's wait only
 
 
 @pytest.mark.slow
