@@ -49,7 +49,13 @@ LAM = 0.02
 
 
 def design_features(
-    d, family, old_rtl: bool = False, reset_data_regs: bool = False, prod_reg: bool = True, level: int | None = None
+    d,
+    family,
+    old_rtl: bool = False,
+    reset_data_regs: bool = False,
+    prod_reg: bool = True,
+    level: int | None = None,
+    rtl: dict | None = None,
 ):
     """The model's features summed over the design's layers. ``old_rtl``: for a run of hw/ before the fmax
     pipeline (PIPELINE_COMMIT), the terms that RTL had differently: no pipeline registers or output queue
@@ -58,7 +64,8 @@ def design_features(
     weight-word registers had a reset (no SRL16E chains: "srl" is 0). ``prod_reg``: False for a run of hw/ before
     PROD_REG_COMMIT, whose DSP lane products had no register ("prod" is 0). ``level``: the adder levels between
     the dot products' tree registers the run was elaborated with (iCE40 runs record it since bfe72b6; older ones
-    had hw/inventory.CUT_LEVEL)."""
+    had hw/inventory.CUT_LEVEL). ``rtl``: {model.RTL_CHANGES name: whether the run's hw/ has that change}, passed to
+    model.features (a run of older hw/ is described by the older form of those terms)."""
     from bitscale.cost_model import model
     from bitscale.nn import requant
 
@@ -75,6 +82,7 @@ def design_features(
             family,
             model._mac_index([lf.mac]),
             level,
+            **(rtl or {}),
         )
         fe = {k: float(np.ravel(v)[0]) for k, v in fe.items()}
         if reset_data_regs:
@@ -204,6 +212,7 @@ def fit_family(items, fam):
             reset_data_regs=not _descends(r, RESET_LESS_COMMIT),
             prod_reg=_descends(r, PROD_REG_COMMIT),
             level=r.get("cut_level", 2),  # runs that do not record it: hw/inventory.CUT_LEVEL (2) on every family
+            rtl={k: _descends(r, c) for k, c in model.RTL_CHANGES.items()},  # later RTL changes: model.features
         )
         fe[model.DESIGN] = 1.0
         feats.append(fe)

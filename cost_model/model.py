@@ -70,6 +70,8 @@ LUT_FEATURES = (
     "outq",
     "srl",
     "dwc_mux",
+    "pmux",
+    "padd",
 )
 FF_FEATURES = (
     "layer",
@@ -130,6 +132,8 @@ PRIORS = {
         "outq": 1.0,
         "srl": 1.0,
         "dwc_mux": 0.5,
+        "pmux": 1.5,
+        "padd": 1.0,
         "design": 50.0,
     },
     "FF": {
@@ -162,6 +166,9 @@ PRIORS = {
 # registers), LUT fitted (its down-converter's word-select mux inputs); 0 in features(), whose candidates do not
 # know their neighbours (auto-folding does not see them)
 FIXED = {"FF": ("pipe", "srl", "prod", "dwc"), "LUT": ("outq", "srl")}
+# RTL changes whose older form features() can still describe (keyword: the hw/ commit that made it), so that
+# bench/calibrate_cost.py fits a cached run of older hw/ with its own RTL's terms (features(..., name=False))
+RTL_CHANGES = {"plane_reg": "ee741b4", "code_reg": "9ffd9c0", "pair_tree": "6ff8c0b", "ctr_flags": "a59fd51"}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -503,13 +510,27 @@ def _rq_operand(info: LayerInfo) -> int:
     return info.q_bits or info.acc_bits
 
 
-def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
+def _pipeline_regs(
+    info: LayerInfo,
+    pe,
+    simd,
+    wp,
+    ap,
+    family: str,
+    plane_reg: bool = True,
+    code_reg: bool = True,
+    ctr_flags: bool = True,
+):
     """Flip-flops of hw/mvtu.py's fmax pipeline beyond the registers the other FF features count: the
     weight and input words once more (w2; x_live, x_buf where NF > 1), the s2x control, the input FIFO's
     output register (hw/fifo.py), the final
     accumulators (acc5) and parameter word (params5, its distinct live columns), and the activation's
     stages: thresholds' comparison bits, or the requantizer's q6, mul6, add6, prod7, add7 and y8 per PE,
-    of which synth_xilinx packs all but add6 into a one-DSP48 requantizer (AREG, BREG, MREG, CREG, PREG)."""
+    of which synth_xilinx packs all but add6 into a one-DSP48 requantizer (AREG, BREG, MREG, CREG, PREG);
+    the output code registered in front of the output queue (``code_reg``: hw/ since 9ffd9c0), a weight-plane
+    dot product's registered plane shift and MSB flag (``plane_reg``: since ee741b4, :func:`_plane_shift_bits`), and
+    the issue stage's "at 0" / "at last" flag registers of each loop counter with more than one value (``ctr_flags``;
+    a one-value counter's flags are constants, which Yosys removes)."""
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     nf = info.mh // pe
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
@@ -519,6 +540,12 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
         regs = regs + 2 * pe * info.out_bits + 1
     if info.n_params:  # params5: the table's exactly distinct live columns (constant ones vanish, equal ones merge)
         regs = regs + _per_pe(info.param_exact, pe, param_columns(info, pe, distinct=True))
+    if ctr_flags:  # nf, sf, wi, aj: two flag registers each where the counter counts
+        regs = regs + 2 * ((nf > 1).astype(np.int64) + (info.mw // simd > 1) + (wp > 1) + (ap > 1))
+    if plane_reg:  # per PE the shifted plane sum's live bits, and the MSB-plane flag (one: equal in every PE, merged)
+        regs = regs + np.where(wp > 1, pe * _plane_shift_bits(info, simd, wp, ap) + 1, 0)
+    if code_reg and info.act in ("thresholds", "requant"):  # act7_* / act9_*: the output code, and its valid bit
+        regs = regs + pe * info.out_bits + 1
     if info.act == "thresholds":
         regs = regs + pe * info.n_params + 1
     elif info.act == "requant":
@@ -535,6 +562,18 @@ def _pipeline_regs(info: LayerInfo, pe, simd, wp, ap, family: str):
             per = mul_add + add + pe * q + prod + pe * y8
         regs = regs + per + 3
     return regs
+
+
+def _plane_shift_bits(info: LayerInfo, simd, wp, ap):
+    """Live bits of hw/dotproduct.py's registered plane shift ``t << wplane`` (weight planes, since ee741b4): the
+    weight-plane shifter's output width (:func:`_shifter_bits`); its ybits-wide register's other bits are constant
+    zeros or copies of the sign, which Yosys drops or merges."""
+    simd, wp, ap = (np.asarray(v, np.int64) for v in (simd, wp, ap))
+    pop = _clog2(simd + 1)
+    ybits = pop + info.wbits + info.abits + 2
+    _, xw = _log_shifter(pop, ap, ybits)
+    t = np.where(ap > 1, xw, pop + 2 if info.abits == 1 else pop + info.abits)
+    return _log_shifter(t, wp, ybits)[1]
 
 
 def _per_pe(table: tuple, pe, default):
@@ -695,11 +734,25 @@ def cut_level(family: str) -> int:
 
 
 def features(
-    info: LayerInfo, pe, simd, mode_idx, family: str, mac_idx: ArrayLike = DSP_MAC, level: int | None = None
+    info: LayerInfo,
+    pe,
+    simd,
+    mode_idx,
+    family: str,
+    mac_idx: ArrayLike = DSP_MAC,
+    level: int | None = None,
+    plane_reg: bool = True,
+    code_reg: bool = True,
+    ctr_flags: bool = True,
+    pair_tree: bool = True,
 ) -> dict[str, np.ndarray]:
     """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index). ``level``: the
     adder levels between tree registers (default :func:`cut_level` of the family; bench/calibrate_cost.py passes
-    the level a cached run was elaborated with)."""
+    the level a cached run was elaborated with). ``plane_reg`` / ``code_reg``: False for a cached run of hw/ before
+    ee741b4 (no registered plane shift: one dot-product register fewer with weight planes) / 9ffd9c0 (no registered
+    output code: one stage fewer for thresholds and requantizers), which also shortens the output queue; ``ctr_flags``:
+    False before the loop counters' flag registers; ``pair_tree``: False before the pair form of the selections
+    (RTL_CHANGES)."""
     pe = np.asarray(pe, np.int64)
     simd = np.asarray(simd, np.int64)
     mode_idx = np.asarray(mode_idx, np.int64)
@@ -715,6 +768,8 @@ def features(
     dtree = np.zeros_like(one)
     mul = np.zeros_like(one)
     wtree = np.zeros_like(one)
+    pmux = np.zeros_like(one)
+    padd = np.zeros_like(one)
     if xnor:
         pop = lanes * one
     else:
@@ -744,6 +799,18 @@ def features(
         # a-bit activations per plane: w times the weight-serial tree (FINN TFC w2a2 layer 0 on xc7, Yosys: 25
         # LUT per lane, where a soft multiplier's partial products + adders would be 35)
         wtree = np.where(lut_form, lanes * w * a, wtree) * one
+        # the pair form (hw/dotproduct.pair_tree, since 6ff8c0b) of those selections and of bipolar weights' (one plane),
+        # from PAIR_MIN_ABITS-bit activations: per PE floor(S/2) lane-pair adders of a + 1 bits, shared by the planes
+        # (bipolar weights' sum(v) tree continues from them over the ceil(S/2) pair terms), and per plane ceil(S/2)
+        # 4:1-mux terms of a + 1 bits (0, x[2k], x[2k+1], the pair sum) into a tree: "pmux" and "padd" replace the gated
+        # trees ("wtree" / bipolar "tree")
+        if pair_tree and a >= inventory.PAIR_MIN_ABITS:
+            pair = par & ((w == 1) | lut_form)
+            h, f = _ceil(simd, 2), simd // 2
+            pmux = np.where(pair, pe * (1 if w == 1 else w) * h * (a + 1), 0) * one
+            padd = np.where(pair, pe * (f + (h if w == 1 else 0)) * (a + 1), 0) * one
+            wtree = np.where(pair, 0, wtree) * one
+            tree = np.where(pair, 0, tree) * one
         # activation planes only (bipolar weights, bit-serial)
         pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
         # both planes: popcount of AND
@@ -775,8 +842,9 @@ def features(
         prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
     prod_ff = np.where(prod_reg, pe * simd * (w + a), 0) * one  # signed w x unsigned a: w + a bits (wreduce)
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
-    dot_lat = inventory.dot_latency(simd, wp, par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC), lvl)
-    out_words = inventory.out_queue_words(inventory.mvtu_latency(dot_lat, info.act), (info.mw // simd) * wp * ap)
+    dot_lat = inventory.dot_latency(simd, wp if plane_reg else 1, par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC), lvl)
+    lat = inventory.mvtu_latency(dot_lat, info.act) - (not code_reg and info.act in ("thresholds", "requant"))
+    out_words = inventory.out_queue_words(lat, (info.mw // simd) * wp * ap)
     acc = pe * info.acc_bits * one
     thr = pe * info.n_params * info.param_bits * one if info.act == "thresholds" else 0 * one
     lut_ram = np.zeros_like(one)
@@ -864,7 +932,9 @@ def features(
         "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
-        "pipe": _pipeline_regs(info, pe, simd, wp, ap, family) * one,
+        "pipe": _pipeline_regs(info, pe, simd, wp, ap, family, plane_reg, code_reg, ctr_flags) * one,
+        "pmux": pmux,
+        "padd": padd,
         # the output queue's entries (hw/mvtu.py): a load/shift/hold mux per bit
         "outq": pe * info.out_bits * out_words * one,
         "dwc": 0 * one,  # per design, from neighbouring foldings: dwc_features

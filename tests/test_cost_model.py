@@ -341,17 +341,22 @@ def test_ice40_tree_registers_after_every_adder_level():
 
 
 def test_lut_products_are_unrolled_weight_plane_trees():
-    """mac "lut" products (hw/dotproduct.py: no '*'): w adder trees of AND-gated a-bit activations, the weight-serial
-    tree w times, plus w - 1 plane adders per PE; not a soft multiplier's partial products. A '*' Yosys keeps in logic
+    """mac "lut" products (hw/dotproduct.py: no '*'): w adder trees of selected activations, one per weight plane,
+    plus w - 1 plane adders per PE; not a soft multiplier's partial products. In the gated form (below PAIR_MIN_ABITS,
+    and all of hw/ before 6ff8c0b) each plane is the weight-serial tree of AND-gated lanes. A '*' Yosys keeps in logic
     (mac "dsp" below the DSP threshold) keeps the soft-multiplier terms. Checked against the committed Yosys runs of
-    FINN TFC with LUT products (bench/vs_finn.py on RTL 3dbbe36; these runs are in no fit)."""
+    FINN TFC with LUT products (bench/vs_finn.py on RTL 3dbbe36, gated form; these runs are in no fit), with the
+    features of that RTL (calibrate_cost.design_features, every later RTL change off)."""
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     info = next(i for i in model.layer_infos(_tfc(2, 2)) if i.abits == 8)  # layer 0: 2-bit weights x 8-bit pixels
     lut, dsp = (
-        {k: float(v[0]) for k, v in model.features(info, [16], [49], [0], "xc7", model._mac_index([m])).items()}
+        {
+            k: float(v[0])
+            for k, v in model.features(info, [16], [49], [0], "xc7", model._mac_index([m]), pair_tree=False).items()
+        }
         for m in ("lut", "dsp")
     )
     ybits = 6 + 2 + 8 + 2
@@ -364,10 +369,68 @@ def test_lut_products_are_unrolled_weight_plane_trees():
 
     sys.path.insert(0, str(root / "bench"))
     import vs_finn
+    from calibrate_cost import design_features
 
+    coef = model.coefficients("xc7").coef["LUT"]
     for w in (2, 4):
         d = vs_finn.design("tfc", w, w, folder_mac=True)
-        net = d.network()
         y = json.loads((root / "bench" / "results" / "cost_synth" / f"{d.name}.xc7.json").read_text())
-        e = estimate(net, d.folding(net), "pynq-z1")
-        assert abs(e.LUT / y["LUT"] - 1) < 0.08, (d.name, e.LUT, y["LUT"])  # was +31% (w2a2) and +10% (w4a4)
+        assert y["hw_commit"] == "3dbbe36"
+        fe = design_features(d, "xc7", rtl={k: False for k in model.RTL_CHANGES})
+        lut_3dbbe36 = coef["design"] + sum(coef[k] * fe[k] for k in model.LUT_FEATURES)
+        assert abs(lut_3dbbe36 / y["LUT"] - 1) < 0.08, (d.name, lut_3dbbe36, y["LUT"])  # was +31% (w2a2), +10% (w4a4)
+
+
+def test_plane_shift_and_output_code_registers():
+    """#13's ee741b4 / 9ffd9c0 registers (exact FF counts in "pipe"): a weight-plane dot product's registered plane
+    shift (its live bits: the weight-plane shifter's output width) and MSB flag (one per layer: equal in every PE,
+    merged), a thresholds / requantizer layer's registered output code and its valid bit; each adds a stage, so
+    the output queue follows (inventory.dot_latency / mvtu_latency). features(plane_reg=False, code_reg=False)
+    describes the older RTL that cached runs were synthesized from."""
+    net = random_fc([32, 32], 2, 2, in_features=64, seed=53)
+    info = model.layer_infos(net)[0]  # thresholds, 2-bit weights x 8-bit pixels
+    bs = model.MODES.index("bit-serial")
+
+    def pipe(mode, **kw):
+        return {k: float(v[0]) for k, v in model.features(info, [2], [4], [mode], "ecp5", **kw).items()}
+
+    new, old = pipe(bs), pipe(bs, plane_reg=False, code_reg=False, ctr_flags=False)
+    # SIMD 4 bit-serial (2 x 8 planes): popcount 3 bits, << xplane (0..7) -> 10, << wplane (0..1) -> 11 live bits
+    shift = model._plane_shift_bits(info, 4, 2, 8)
+    assert shift == 11
+    # a59fd51's counter flags: two per counter with more than one value (NF 16, SF 16, 2 weight and 8 activation planes)
+    flags = 2 * 4
+    assert new["pipe"] - old["pipe"] == 2 * shift + 1 + 2 * info.out_bits + 1 + flags
+    assert pipe(bs, code_reg=False, ctr_flags=False)["pipe"] - old["pipe"] == 2 * shift + 1
+    par = model.MODES.index("parallel")  # no weight planes: only the output code, and flags for NF and SF
+    off = pipe(par, plane_reg=False, code_reg=False, ctr_flags=False)
+    assert pipe(par)["pipe"] - off["pipe"] == 2 * info.out_bits + 1 + 2 * 2
+    last = model.layer_infos(net)[-1]  # act "none": no output code register
+    f = [model.features(last, [2], [8], [par], "ecp5", code_reg=c)["pipe"][0] for c in (True, False)]
+    assert f[0] == f[1]
+
+
+def test_pair_form_selections():
+    """hw/dotproduct.pair_tree (6ff8c0b): bipolar weights x integers and mac "lut" products over activations of
+    PAIR_MIN_ABITS+ bits select per lane pair among 0, x[2k], x[2k+1] and their sum: per PE floor(S/2) pair adders
+    and per selection plane ceil(S/2) mux terms, a + 1 bits each ("padd", "pmux"), instead of gated-lane trees.
+    Below PAIR_MIN_ABITS, and for cached runs of older hw/ (pair_tree=False), the gated form."""
+    from bitscale.hw import inventory
+
+    net = random_fc([64, 32], 1, 8, in_features=64, seed=5)
+    bip = model.layer_infos(net)[0]  # 1-bit weights x 8-bit pixels
+    par, lut = model.MODES.index("parallel"), model._mac_index(["lut"])
+
+    def feats(info, simd, **kw):
+        return {k: float(v[0]) for k, v in model.features(info, [4], [simd], [par], "xc7", lut, **kw).items()}
+
+    f, s = feats(bip, 16), 16
+    assert (f["pmux"], f["padd"], f["tree"]) == (4 * 8 * 9, 4 * (8 + 8) * 9, 0)  # sel plane; pairs + sum(v) tree
+    old = feats(bip, s, pair_tree=False)
+    assert (old["pmux"], old["padd"], old["tree"]) == (0, 0, 4 * 16 * 2 * 8)
+    prod = model.layer_infos(random_fc([64, 32], 3, 8, in_features=64, seed=5))[0]  # 3-bit weights: mac "lut"
+    g = feats(prod, 16)
+    assert (g["pmux"], g["padd"], g["wtree"]) == (4 * 3 * 8 * 9, 4 * 8 * 9, 0)
+    narrow = model.layer_infos(random_fc([64, 32], 1, inventory.PAIR_MIN_ABITS - 1, in_features=64, seed=5))[1]
+    h = feats(narrow, 16)
+    assert h["pmux"] == h["padd"] == 0 and h["tree"] > 0
