@@ -32,11 +32,12 @@ from bitscale.hw.inventory import ICE40_CUT_LEVEL  # noqa: E402
 CACHE = ROOT / "bench" / "results" / "fmax_synth"
 BUILD = Path("/tmp/bitscale_fmax_builds")
 GOAL = {"ecp5": 150.0, "ice40": 50.0}
-# the flow per family (a cached result of another flow is re-measured): ECP5 "regpack-rst" = DP16KD
-# output registers packed after Yosys (boards/regpack.py), registers with a synchronous reset too;
+# the flow per family (a cached result of another flow is re-measured): ECP5 "regpack-retime" = DP16KD
+# output registers packed after Yosys (boards/regpack.py), registers with a synchronous reset too, and
+# the registers behind a deep memory's block-select mux moved in front of it (retime_bram_read_muxes);
 # iCE40 "cut1" = the core elaborated with a register after every dot-product adder level
 # (boards/build.core_verilog, hw/inventory.ICE40_CUT_LEVEL; the Verilog hash is the default design's)
-FLOW = {"ecp5": "regpack-rst", "ice40": f"cut{ICE40_CUT_LEVEL}"}
+FLOW = {"ecp5": "regpack-retime", "ice40": f"cut{ICE40_CUT_LEVEL}"}
 TIMEOUT_S = 2400.0  # Yosys + nextpnr per design (placement alone took ~10 min at load 11 on 2 cores)
 BOARD = {"ecp5": "ulx3s-85f", "ice40": "icebreaker"}
 P, BS = "parallel", "bit-serial"

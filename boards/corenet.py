@@ -64,7 +64,7 @@ def core_netlist(bdir: Path, family: str, verilog_text: str, dsp: bool, run_yosy
                 "dsp": dsp,
                 "script": synth_script(family, dsp),
                 "mem": {n: (Path(bdir) / n).read_text() for n in memory_files},
-                "flow": "regpack-rst" if family == "ecp5" else "",
+                "flow": "regpack-retime" if family == "ecp5" else "",
             }
         ).encode()
     ).hexdigest()

@@ -38,6 +38,7 @@ those registers' data by a valid bit that the same reset clears, so nothing read
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 
@@ -136,8 +137,9 @@ def pack_bram_output_registers(netlist: dict) -> dict:
     """Pack DP16KD output registers in every module of ``netlist`` (Yosys JSON, changed in place).
 
     Returns {"ports": read ports packed, "reset_ports": those of them whose registers had a reset,
-    "ffs": flip-flops removed, "skipped": read ports left NOREG}."""
-    stats = {"ports": 0, "reset_ports": 0, "ffs": 0, "skipped": 0}
+    "ffs": flip-flops removed, "skipped": read ports left NOREG here, "retime": what
+    :func:`retime_bram_read_muxes` then did with the read muxes of deep memories}."""
+    stats: dict = {"ports": 0, "reset_ports": 0, "ffs": 0, "skipped": 0}
     for mod in netlist.get("modules", {}).values():
         cells = mod.get("cells", {})
         if not any(c["type"] == "DP16KD" for c in cells.values()):
@@ -184,23 +186,31 @@ def pack_bram_output_registers(netlist: dict) -> dict:
                 for pin, ffname in ffs:
                     con[pin] = [cells[ffname]["connections"]["Q"][0]]
                     del cells[ffname]
-                for reg in ("A", "B") if wide else (port,):
-                    par[f"REGMODE_{reg}"] = "OUTREG"
-                oce = ce
-                if rst != "0":
-                    par["RESETMODE"] = "SYNC"
-                    par["ASYNC_RESET_RELEASE"] = "SYNC"
-                    dirs = bram.setdefault("port_directions", {})
-                    for p in rst_pins:
-                        con[p] = [rst]
-                        dirs[p] = "input"
-                    if ce != "1":
-                        oce = _or_gate(mod, or_cache, ce, rst)
-                    stats["reset_ports"] += 1
-                con[f"OCE{port}"] = [oce]
+                _output_register(mod, bram, port, wide, ce, rst, or_cache)
+                stats["reset_ports"] += rst != "0"
                 stats["ports"] += 1
                 stats["ffs"] += len(ffs)
+    stats["retime"] = retime_bram_read_muxes(netlist)
     return stats
+
+
+def _output_register(mod: dict, bram: dict, port: str, wide: bool, ce, rst, or_cache: dict) -> None:
+    """Turn on a DP16KD read port's output register: loaded when ``ce`` (a net or "1"), cleared by the
+    synchronous reset ``rst`` (a net, or "0": none) on the port's reset pins with OCE = ce | rst."""
+    par, con = bram["parameters"], bram["connections"]
+    for reg in ("A", "B") if wide else (port,):
+        par[f"REGMODE_{reg}"] = "OUTREG"
+    oce = ce
+    if rst != "0":
+        par["RESETMODE"] = "SYNC"
+        par["ASYNC_RESET_RELEASE"] = "SYNC"
+        dirs = bram.setdefault("port_directions", {})
+        for p in ("RSTA", "RSTB") if wide else (f"RST{port}",):
+            con[p] = [rst]
+            dirs[p] = "input"
+        if ce != "1":
+            oce = _or_gate(mod, or_cache, ce, rst)
+    con[f"OCE{port}"] = [oce]
 
 
 def _remove_cell(mod: dict, sinks: dict, drivers: dict, name: str) -> None:
@@ -299,3 +309,220 @@ def pack_mult_registers(netlist: dict) -> dict:
                 con["CLK0"], con["CE0"], con["RST0"] = [ctrl[0]], [ctrl[1]], ["0"]
                 mult.setdefault("port_directions", {}).update({"CLK0": "input", "CE0": "input", "RST0": "input"})
     return stats
+
+
+# combinational cells of Yosys' ECP5 netlist that a block RAM's read mux is built from: output pin, inputs
+_MUX_CELLS = {
+    "LUT4": ("Z", ("A", "B", "C", "D")),
+    "PFUMX": ("Z", ("ALUT", "BLUT", "C0")),
+    "L6MUX21": ("Z", ("D0", "D1", "SD")),
+}
+RETIME_MAX_CELLS = 4096  # cells in one read mux (a deep ROM's block select: a few per data bit)
+RETIME_MAX_INPUTS = 64  # other nets into it (registered select bits): each gets a flip-flop
+
+
+def _eval_cell(c: dict, v: dict) -> int:
+    """The output of a LUT4 / PFUMX / L6MUX21 for input pin values ``v`` (pin -> 0/1)."""
+    t = c["type"]
+    if t == "LUT4":
+        init = _width(c["parameters"].get("INIT", "0"))
+        return (init >> (v["A"] | v["B"] << 1 | v["C"] << 2 | v["D"] << 3)) & 1
+    if t == "PFUMX":
+        return v["ALUT"] if v["C0"] else v["BLUT"]
+    return v["D1"] if v["SD"] else v["D0"]
+
+
+def _read_ports(cells: dict, sinks: dict) -> list:
+    """Every DP16KD read port still without its output register: (cell, port, wide, [(pin, net)] used)."""
+    out = []
+    for name, c in cells.items():
+        if c["type"] != "DP16KD":
+            continue
+        par, con = c["parameters"], c["connections"]
+        wide = _width(par.get("DATA_WIDTH_B", 18)) == 36
+        for port, outs in [("B", ("DOA", "DOB"))] if wide else [("A", ("DOA",)), ("B", ("DOB",))]:
+            if _s(par.get(f"REGMODE_{port}", "NOREG")) != "NOREG":
+                continue
+            pins = [f"{o}{i}" for o in outs for i in range(18)]
+            used = [(p, con[p][0]) for p in pins if p in con and isinstance(con[p][0], int) and sinks.get(con[p][0])]
+            if used:
+                out.append((name, port, wide, used))
+    return out
+
+
+def retime_bram_read_muxes(netlist: dict) -> dict:
+    """Move the registers behind a block RAM read mux in front of it (ECP5, Yosys JSON, in place).
+
+    A memory deeper than one DP16KD is mapped by Yosys as several blocks whose NOREG outputs a LUT mux
+    selects (by address bits Yosys registers) in front of the register hw/ puts behind the read port,
+    so :func:`pack_bram_output_registers` finds no register straight behind those ports and the
+    DP16KD's 5.8 ns clock-to-out plus the mux stay in one cycle (SFC bit-serial's critical path). Here
+    the registers move backwards over the mux: every block's read port gets its output register
+    (``OUTREG``, ``OCE`` the registers' enable) and every other net into the mux (the registered
+    select) a flip-flop on the same clock, enable and reset; the mux then drives the removed
+    registers' outputs. The same bits on the same clock edges: a retiming.
+
+    Taken only when it is exact: the mux (the cells reached forward from the ports' data outs) is made
+    of LUT4 / PFUMX / L6MUX21 cells only, ends only in the data inputs of flip-flops with one clock (the
+    ports' read clock), one enable and one reset (none, or synchronous to 0), each fed by the mux alone,
+    and reads nothing else but the ports' outputs and at most RETIME_MAX_INPUTS other nets; with a reset,
+    the mux gives 0 on every output when all its inputs are 0 (evaluated), so the registers read 0 after
+    a reset as before (the new ones all reset to 0). Returns {"groups": muxes retimed, "ports": read
+    ports given output registers, "ffs_removed", "ffs_added", "skipped": muxes left}."""
+    stats = {"groups": 0, "ports": 0, "ffs_removed": 0, "ffs_added": 0, "skipped": 0}
+    for mod in netlist.get("modules", {}).values():
+        cells = mod.get("cells", {})
+        if not any(c["type"] == "DP16KD" for c in cells.values()):
+            continue
+        sinks = _sinks(mod)
+        ports = _read_ports(cells, sinks)
+        # the cone of each port: comb cells reached forward from its data outs, and the flip-flops it ends in
+        cones = []
+        for name, port, wide, used in ports:
+            cone, ends, ok = set(), set(), True
+            todo = [b for _, b in used]
+            seen = set(todo)
+            while todo and ok:
+                b = todo.pop()
+                for cell, pin, _ in sinks.get(b, []):
+                    c = cells.get(cell)
+                    if c is None:  # a module port
+                        ok = False
+                    elif c["type"] in _MUX_CELLS and pin in _MUX_CELLS[c["type"]][1]:
+                        if cell not in cone:
+                            cone.add(cell)
+                            z = c["connections"].get(_MUX_CELLS[c["type"]][0], [None])[0]
+                            if isinstance(z, int) and z not in seen:
+                                seen.add(z)
+                                todo.append(z)
+                    elif c["type"] == "TRELLIS_FF" and pin == "DI":
+                        ends.add(cell)
+                    else:
+                        ok = False
+                if len(cone) > RETIME_MAX_CELLS:
+                    ok = False
+            cones.append((cone, ends, ok and bool(cone)))
+        # ports whose cones share cells form one mux
+        groups: list = []
+        for k, (cone, ends, ok) in enumerate(cones):
+            merged = [g for g in groups if g["cone"] & cone]
+            g = {"ports": [k], "cone": set(cone), "ends": set(ends), "ok": ok}
+            for o in merged:
+                groups.remove(o)
+                g["ports"] += o["ports"]
+                g["cone"] |= o["cone"]
+                g["ends"] |= o["ends"]
+                g["ok"] = g["ok"] and o["ok"]
+            groups.append(g)
+        or_cache: dict = {}
+        for g in groups:
+            if not g["cone"]:
+                continue
+            if not (g["ok"] and len(g["ports"]) > 1 and _retime_group(mod, sinks, ports, g, or_cache, stats)):
+                stats["skipped"] += 1
+    return stats
+
+
+def _retime_group(mod: dict, sinks: dict, ports: list, g: dict, or_cache: dict, stats: dict) -> bool:
+    cells = mod["cells"]
+    cone, ends = g["cone"], g["ends"]
+    ctrl = {_ff_control(cells[f], reset=True) for f in ends}
+    if len(ctrl) != 1 or None in ctrl:
+        return False
+    (c0,) = ctrl
+    assert c0 is not None and len(c0) == 3
+    clk, ce, rst = c0[0], c0[1], c0[2]
+    pins = {}  # net of a port's data out -> True
+    for k in g["ports"]:
+        name, port, wide, used = ports[k]
+        bram = cells[name]
+        con, par = bram["connections"], bram["parameters"]
+        if _s(par.get(f"CLK{port}MUX", f"CLK{port}")) != f"CLK{port}" or con.get(f"CLK{port}", [None])[0] != clk:
+            return False
+        if any(con.get(p, ["0"]) != ["0"] for p in (("RSTA", "RSTB") if wide else (f"RST{port}",))):
+            return False
+        if rst != "0" and not wide and con.get(f"WE{port}", ["0"]) != ["0"]:
+            return False
+        pins.update((b, True) for _, b in used)
+    # every end flip-flop's data comes from the mux (or a data out) and feeds nothing else
+    outs = {}  # net -> (cell, pin) driving it inside the mux
+    for cn in cone:
+        c = cells[cn]
+        z = c["connections"][_MUX_CELLS[c["type"]][0]][0]
+        outs[z] = cn
+    for f in ends:
+        di = cells[f]["connections"]["DI"][0]
+        if not isinstance(di, int) or len(sinks.get(di, [])) != 1 or (di not in outs and di not in pins):
+            return False
+    # cone outputs feed only cone cells and end flip-flops (the forward search checked the kind of sink)
+    # the other nets into the mux
+    inputs = []
+    for cn in cone:
+        c = cells[cn]
+        for pin in _MUX_CELLS[c["type"]][1]:
+            b = c["connections"].get(pin, ["0"])[0]
+            if isinstance(b, int) and b not in outs and b not in pins and b not in inputs:
+                inputs.append(b)
+    if len(inputs) > RETIME_MAX_INPUTS:
+        return False
+    if rst != "0":  # after a reset every register reads 0: the mux must give 0 for all-0 inputs
+        val: dict = {b: 0 for b in list(pins) + inputs}
+        order, pending = [], set(cone)
+        while pending:
+            ready = [
+                cn
+                for cn in pending
+                if all(
+                    not isinstance(b := cells[cn]["connections"].get(p, ["0"])[0], int) or b in val
+                    for p in _MUX_CELLS[cells[cn]["type"]][1]
+                )
+            ]
+            if not ready:
+                return False  # a loop through the mux
+            for cn in ready:
+                c = cells[cn]
+                v = {}
+                for p in _MUX_CELLS[c["type"]][1]:
+                    b = c["connections"].get(p, ["0"])[0]
+                    v[p] = val[b] if isinstance(b, int) else int(_s(b) == "1")
+                val[c["connections"][_MUX_CELLS[c["type"]][0]][0]] = _eval_cell(c, v)
+                pending.discard(cn)
+                order.append(cn)
+        if any(val[cells[f]["connections"]["DI"][0]] for f in ends):
+            return False
+    # apply: output registers on the ports, a flip-flop on every other input, the end registers removed
+    for k in g["ports"]:
+        name, port, wide, _ = ports[k]
+        _output_register(mod, cells[name], port, wide, ce, rst, or_cache)
+        stats["ports"] += 1
+    model = next(iter(ends))
+    for b in inputs:
+        q = _new_net(mod)
+        ff = json.loads(json.dumps(cells[model]))
+        ff["connections"]["DI"], ff["connections"]["Q"] = [b], [q]
+        fname = f"$regpack$retime${len(cells)}"
+        while fname in cells:
+            fname += "_"
+        cells[fname] = ff
+        mod.setdefault("netnames", {})[f"{fname}$q"] = {"hide_name": 1, "bits": [q], "attributes": {}}
+        for cn in cone:
+            c = cells[cn]
+            for pin in _MUX_CELLS[c["type"]][1]:
+                if c["connections"].get(pin, [None])[0] == b:
+                    c["connections"][pin] = [q]
+        stats["ffs_added"] += 1
+    for f in ends:
+        di, q = cells[f]["connections"]["DI"][0], cells[f]["connections"]["Q"][0]
+        del cells[f]
+        if di in outs:
+            c = cells[outs[di]]
+            c["connections"][_MUX_CELLS[c["type"]][0]] = [q]
+        else:  # straight from a data out (its register is now the block's)
+            for k in g["ports"]:
+                con = cells[ports[k][0]]["connections"]
+                for p in list(con):
+                    if con[p] == [di]:
+                        con[p] = [q]
+        stats["ffs_removed"] += 1
+    stats["groups"] += 1
+    return True
