@@ -542,8 +542,11 @@ def _pipeline_regs(
         regs = regs + _per_pe(info.param_exact, pe, param_columns(info, pe, distinct=True))
     if ctr_flags:  # nf, sf, wi, aj: two flag registers each where the counter counts
         regs = regs + 2 * ((nf > 1).astype(np.int64) + (info.mw // simd > 1) + (wp > 1) + (ap > 1))
-    if plane_reg:  # per PE the shifted plane sum's live bits, and the MSB-plane flag (one: equal in every PE, merged)
-        regs = regs + np.where(wp > 1, pe * _plane_shift_bits(info, simd, wp, ap) + 1, 0)
+    if plane_reg:  # per PE the shifted plane sum's live bits, and the MSB-plane flag (one: equal in every PE, merged),
+        # and the control stage that delays the valid/first/last (and the row fold, which addresses the parameter
+        # table) with the dot product (hw/mvtu.py's s2d stages; iCE40 cal_fc_w2a2_bs: s2d2_first/last/valid/nf)
+        stage = 3 + (_clog2(nf) if (info.n_params or info.bias) else 0)
+        regs = regs + np.where(wp > 1, pe * _plane_shift_bits(info, simd, wp, ap) + 1 + stage, 0)
     if code_reg and info.act in ("thresholds", "requant"):  # act7_* / act9_*: the output code, and its valid bit
         regs = regs + pe * info.out_bits + 1
     if info.act == "thresholds":

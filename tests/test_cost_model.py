@@ -382,9 +382,10 @@ def test_lut_products_are_unrolled_weight_plane_trees():
 
 
 def test_plane_shift_and_output_code_registers():
-    """#13's ee741b4 / 9ffd9c0 registers (exact FF counts in "pipe"): a weight-plane dot product's registered plane
-    shift (its live bits: the weight-plane shifter's output width) and MSB flag (one per layer: equal in every PE,
-    merged), a thresholds / requantizer layer's registered output code and its valid bit; each adds a stage, so
+    """#13's ee741b4 / 9ffd9c0 / a59fd51 registers (exact FF counts in "pipe"): a weight-plane dot product's registered
+    plane shift (its live bits: the weight-plane shifter's output width), MSB flag (one per layer: equal in every PE,
+    merged) and the control of that extra stage, a thresholds / requantizer layer's registered output code and its valid
+    bit, the loop counters' flags; each stage lengthens the pipeline, so
     the output queue follows (inventory.dot_latency / mvtu_latency). features(plane_reg=False, code_reg=False)
     describes the older RTL that cached runs were synthesized from."""
     net = random_fc([32, 32], 2, 2, in_features=64, seed=53)
@@ -400,8 +401,9 @@ def test_plane_shift_and_output_code_registers():
     assert shift == 11
     # a59fd51's counter flags: two per counter with more than one value (NF 16, SF 16, 2 weight and 8 activation planes)
     flags = 2 * 4
-    assert new["pipe"] - old["pipe"] == 2 * shift + 1 + 2 * info.out_bits + 1 + flags
-    assert pipe(bs, code_reg=False, ctr_flags=False)["pipe"] - old["pipe"] == 2 * shift + 1
+    stage = 3 + 4  # the extra dot stage's control: valid, first, last and the row fold (NF 16: 4 bits)
+    assert new["pipe"] - old["pipe"] == 2 * shift + 1 + stage + 2 * info.out_bits + 1 + flags
+    assert pipe(bs, code_reg=False, ctr_flags=False)["pipe"] - old["pipe"] == 2 * shift + 1 + stage
     par = model.MODES.index("parallel")  # no weight planes: only the output code, and flags for NF and SF
     off = pipe(par, plane_reg=False, code_reg=False, ctr_flags=False)
     assert pipe(par)["pipe"] - off["pipe"] == 2 * info.out_bits + 1 + 2 * 2
