@@ -63,6 +63,8 @@ PARAMS_ENV = "BITSCALE_SIM_PARAMS"
 CACHE_ENV = "BITSCALE_SIM_CACHE"
 _DUMP_MODULE = "bitscale_vcd_dump"
 SIMMEM_VERILOG = Path(__file__).resolve().parent / "bitscale_simmem.v"  # hw/sim_memory.py's module
+# cocotb's Verilator main with the clock toggled in C++ (build(clock_half=...))
+MAIN_CPP = Path(__file__).resolve().parent / "bitscale_verilator_main.cpp"
 # bump when the way builds are made changes, so old cache entries are not reused
 _BUILD_RECIPE = 7  # 7: big memory initialisers as $readmemh files (sim/rom_init.py)
 
@@ -165,6 +167,7 @@ def build(
     log=_log,
     opt: str | None = None,
     timing: bool = False,
+    clock_half: int | None = None,
 ) -> Path:
     """Compile ``sources`` (Verilog files) for ``toplevel``; returns the build folder.
 
@@ -175,7 +178,9 @@ def build(
     code at ``-O0``; ``$BITSCALE_VERILATOR_OPT`` when not given). Verilator
     builds print a heartbeat every 10 s (elapsed, log path) and how long they
     took; only the top module's ports are visible to cocotb. ``timing``: Verilator
-    ``--timing`` (delays in the Verilog, e.g. a clock made inside it).
+    ``--timing`` (delays in the Verilog, e.g. a clock made inside it). ``clock_half``: the
+    Verilator main toggles the top's ``clk`` every ``clock_half`` time steps itself
+    (sim/bitscale_verilator_main.cpp) instead of cocotb's ``Clock``.
     Raises RuntimeError with the tail of the build log if compilation fails.
     """
     _check_simulator(simulator)
@@ -197,6 +202,7 @@ def build(
         str(_rom_min_chunks()) if simulator == "verilator" else "",
         cpu_id() if simulator == "verilator" and VERILATOR_CXX_NATIVE in repr(verilator_options(opt)) else "",
         "timing" if timing and simulator == "verilator" else "",
+        f"clock {clock_half} " + MAIN_CPP.read_text() if clock_half and simulator == "verilator" else "",
     ):
         h.update(part.encode() + b"\0")
     for s in sources:
@@ -212,11 +218,21 @@ def build(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (target / "BUILD_OK").is_file():
             return target
-        return _build_into(target, root, key, sources, toplevel, simulator, waves, log, opt, timing)
+        return _build_into(target, root, key, sources, toplevel, simulator, waves, log, opt, timing, clock_half)
 
 
 def _build_into(
-    target: Path, root: Path, key: str, sources, toplevel, simulator, waves, log, opt, timing: bool = False
+    target: Path,
+    root: Path,
+    key: str,
+    sources,
+    toplevel,
+    simulator,
+    waves,
+    log,
+    opt,
+    timing: bool = False,
+    clock_half: int | None = None,
 ) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{simulator}-{key}-"))
     t0, cpu0 = time.time(), _children_cpu()
@@ -224,7 +240,7 @@ def _build_into(
     srcs = [str(s) for s in sources]
     try:
         if simulator == "verilator":
-            _verilate(tmp, srcs, toplevel, waves, opt, log, target, timing)
+            _verilate(tmp, srcs, toplevel, waves, opt, log, target, timing, clock_half)
         else:
             _icarus_build(tmp, srcs, toplevel, waves)
     except (RuntimeError, SystemExit, subprocess.CalledProcessError, UserError) as e:
@@ -346,6 +362,7 @@ def _verilate(
     log,
     target: Path | None = None,
     timing: bool = False,
+    clock_half: int | None = None,
 ) -> None:
     """Verilator + make through bitscale.proc (heartbeat every 10 s, one log, children killed with us).
 
@@ -391,7 +408,10 @@ def _verilate(
         ]
         + trace
         + vargs
-        + [str(cfg.share_dir / "lib" / "verilator" / "verilator.cpp")]
+        + (["-CFLAGS", f"-DBITSCALE_CLOCK_HALF={int(clock_half)}ULL"] if clock_half else [])
+        # one time step per clock period (waves need both edges at their own times)
+        + (["-CFLAGS", "-DBITSCALE_CLOCK_ONE_STEP"] if clock_half and not waves else [])
+        + [str(MAIN_CPP if clock_half else cfg.share_dir / "lib" / "verilator" / "verilator.cpp")]
         + srcs
         + [str(vlt)]
     )

@@ -34,9 +34,11 @@ from bitscale.sim import runner
 TB_MODULE = "bitscale.sim.tb_accelerator"
 HARNESS_TB = "bitscale.sim.tb_harness"
 HARNESS_TOP = "bitscale_harness"
-# fast mode on Verilator: the clock made inside the harness Verilog ("verilog", default) or by cocotb's
-# GPI clock ("gpi": two timed callbacks and a vpi_put_value per cycle)
+# fast mode on Verilator: the clock toggled by the Verilator main in C++ ("main", default), made inside
+# the harness Verilog ("verilog": Verilator --timing) or by cocotb's GPI clock ("gpi": two timed callbacks
+# and a vpi_put_value per cycle)
 CLOCK_ENV = "BITSCALE_SIM_CLOCK"
+CLOCKS = ("main", "verilog", "gpi")
 MODES = ("fast", "cocotb-stream")
 MIN_STREAM_FRAMES = 4  # enough for at least two steady-state intervals
 
@@ -341,11 +343,23 @@ def simulate(
             from bitscale.sim import twins as twins_mod
 
             sim_verilog, twin_report = twins_mod.apply(verilog, cache, cache / "twin-proofs", log)
-        internal_clock = simulator == "verilator" and os.environ.get(CLOCK_ENV, "verilog") != "gpi"
-        sources = [sim_verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log, internal_clock)]
+        clock = os.environ.get(CLOCK_ENV, "main") if simulator == "verilator" else "gpi"
+        if clock not in CLOCKS:
+            raise UserError(f"${CLOCK_ENV} must be one of {', '.join(CLOCKS)}, not {clock!r}")
+        internal_clock = clock != "gpi"
+        in_verilog = clock == "verilog"
+        sources = [sim_verilog, runner.SIMMEM_VERILOG, _harness_verilog(cache, fmt, capacity, log, in_verilog)]
         toplevel, prefix, idle = HARNESS_TOP, "", []
+        half = int(runner.CLOCK_PERIOD_NS * 1000) // 2  # time steps of 1 ps (runner.TIMESCALE)
         sim_dir = runner.build(
-            sources, toplevel, simulator, waves=waves, cache_dir=cache, log=log, timing=internal_clock
+            sources,
+            toplevel,
+            simulator,
+            waves=waves,
+            cache_dir=cache,
+            log=log,
+            timing=in_verilog,
+            clock_half=half if clock == "main" else None,
         )
     else:
         toplevel, prefix, idle = design["top"], "", []

