@@ -189,8 +189,9 @@ def fit_model(fam, rows_lut, rows_ff, prior_only=()):
     for target, rows in (("LUT", rows_lut), ("FF", rows_ff)):
         fixed = model.FIXED.get(target, ())  # exact counts: kept at the prior, not fitted
         names = [k for k in model.TARGETS[target] if k not in fixed] + [model.DESIGN]
-        c, _, _ = fit(rows, names, model.PRIORS[target], {k: model.PRIORS[target][k] for k in fixed})
-        c.update({k: model.PRIORS[target][k] for k in fixed})
+        prior = model.priors(fam)[target]  # the structural priors, and the family's own where they differ
+        c, _, _ = fit(rows, names, prior, {k: prior[k] for k in fixed})
+        c.update({k: prior[k] for k in fixed})
         coef[target] = {k: round(v, 4) for k, v in c.items()}
     return model.CostModel(fam, coef, "fitted", tuple(prior_only))
 

@@ -71,7 +71,7 @@ def test_coefficients_file_is_the_feature_lists():
             assert m.design(target) > 0  # the intercept is fitted and used
         for name in m.prior_only:  # flagged coefficients are exactly the prior
             t, _, k = name.partition(".")
-            assert m.coef[t][k] == pytest.approx(model.PRIORS[t][k], abs=1e-4)
+            assert m.coef[t][k] == pytest.approx(model.priors(fam)[t][k], abs=1e-4)  # the family's own prior
 
 
 def test_cost_model_rejects_keys_that_are_not_features():

@@ -436,3 +436,10 @@ def test_pair_form_selections():
     narrow = model.layer_infos(random_fc([64, 32], 1, inventory.PAIR_MIN_ABITS - 1, in_features=64, seed=5))[1]
     h = feats(narrow, 16)
     assert h["pmux"] == h["padd"] == 0 and h["tree"] > 0
+    # no training run of the pair form yet: its coefficients are the family's probe-derived priors (FAMILY_PRIORS)
+    for fam in ("xc7", "ecp5", "ice40"):
+        m = model.coefficients(fam)
+        for k in ("pmux", "padd"):
+            if f"LUT.{k}" in m.prior_only:
+                assert m.coef["LUT"][k] == model.priors(fam)["LUT"][k] == model.FAMILY_PRIORS[fam]["LUT"][k]
+    assert model.CostModel.prior("ecp5").coef["LUT"]["pmux"] == 2.22 and model.priors("ecp5")["LUT"]["tree"] == 1.0
