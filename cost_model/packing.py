@@ -84,8 +84,8 @@ DEFAULT_BUDGET_S = 2.0  # heuristic time budget per design
 # block RAM it frees (and within the board's LUT cap): the boards hold 190 (PYNQ-Z1) to 400 (ECP5-85F) LUTs per block
 # RAM unit, so this trades about as much of one as it frees of the other
 LUTRAM_MAX_LUTS_PER_UNIT = 320
-# a safety cap on the split MILP (candidates + HiGHS; 0.3-2 s on the bench's designs): past it the greedy splits stand
-SPLIT_MILP_BUDGET_S = 10.0
+# a safety cap on the split MILP (candidates + HiGHS; 0.3-8 s on the bench's designs at load 6-8): past it the greedy splits stand
+SPLIT_MILP_BUDGET_S = 30.0
 DEPTH_BUDGET_S = 2.0  # a safety cap on the depth-split pass
 SPLIT_MILP_MAX_SET = 2  # whole memories beside one part of a wide, shallow memory in a split-MILP bin
 
@@ -459,7 +459,11 @@ def pack(
 
     whole = [_whole(i) for i in items]
 
+    unit_bits = bram.UNIT_BITS[family]
+
     def layout(idx: frozenset):
+        if len(idx) > 1 and -(-sum(items[i].bits for i in idx) // unit_bits) >= sum(items[i].units for i in idx):
+            return None  # no saving possible: a bin holds at most its units' bits (exact, and no layout to try)
         b = layout_pieces(frozenset(whole[i] for i in idx))
         if b is not None and len(idx) > 1 and b.units >= sum(items[i].units for i in idx):
             return None  # no saving: keep them apart
@@ -644,6 +648,8 @@ def _split_milp(items, whole, layout, family: str, deadline: float) -> list[list
         if time.perf_counter() > deadline:
             return None
         idx = [i for i in range(n) if mask >> i & 1]
+        if len(idx) > 1 and -(-sum(items[i].bits for i in idx) // unit) >= sum(items[i].units for i in idx):
+            continue  # no bin of them saves a unit (it holds at most its units' bits): no layout to try
         b = layout(frozenset(whole[i] for i in idx))
         if b is not None and (len(idx) == 1 or b.units < sum(items[i].units for i in idx)):
             type1.append((frozenset(idx), b.units))
