@@ -31,7 +31,7 @@ parallel mode (every other case has no multiplier and ignores it):
   adders, which Yosys cannot turn into DSP blocks (tests/test_hw_yosys.py: 0 DSP cells).
   With activations of PAIR_MIN_ABITS or more bits each plane's sum is a :func:`pair_tree`
   (per lane pair a 4:1 mux of 0, x[2k], x[2k+1] and their sum, which every plane shares),
-  else a tree of AND-gated lanes; bipolar weights x integers select the same way;
+  else a tree of AND-gated lanes (bipolar weights x integers always: their pair level cost fmax);
 * ``"dsp"``: ``w_s * x_s`` written as a product between registers (the caller's
   registered weight/activation words in front, one product register behind: latency + 1),
   so Yosys maps it to a DSP block where the family does (its input/multiplier/output
@@ -225,8 +225,10 @@ class DotProduct(wiring.Component):
             for _ in range(n_cuts):
                 wplane, xplane = register(wplane), register(xplane)
 
-        # lane-pair sums where the selections use pair_tree (integer activations of PAIR_MIN_ABITS+ bits)
-        pairs = lane_pairs(x_lanes) if self.wplanes == 1 and self.aplanes == 1 and ab >= self.pair_min_abits else None
+        # lane-pair sums where the LUT products use pair_tree (integer activations of PAIR_MIN_ABITS+ bits);
+        # bipolar weights x integers keep the gated tree (the pair level before the first tree cut cost
+        # TFC w1a1's 8-bit layer 0 ECP5 fmax: 151.5 -> 144.6 MHz)
+        pairs = lane_pairs(x_lanes) if self.has_products and ab >= self.pair_min_abits else None
 
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount
@@ -235,11 +237,8 @@ class DotProduct(wiring.Component):
         elif self.wplanes == 1 and self.aplanes == 1:
             if bip_w:
                 # sum((2b-1) v) = 2 sum(b v) - sum(v)
-                sel = self._select_sum([bit(w, 0) for w in w_lanes], x_lanes, pairs, cut)
-                if pairs is None:
-                    y = 2 * sel - tree_sum(x_lanes, cut)
-                else:  # the pair sums again: sum(v) from its second level on
-                    y = 2 * sel - tree_sum(pairs + x_lanes[len(pairs) * 2 :], cut, level=int(simd > 1))
+                sel = tree_sum((Mux(w_lanes[s][0], x_lanes[s], 0) for s in range(simd)), cut)
+                y = 2 * sel - tree_sum(x_lanes, cut)
             elif bip_x:
                 # sum(w (2b-1)) = sum(b ? w : -w)
                 y = tree_sum(

@@ -64,7 +64,7 @@ CUT_LEVEL = 2  # adder levels between two of those registers
 # iCE40 (boards/build.core_verilog: the board flow's own elaboration for a family without LUT RAM): a
 # register after every adder level, for 50 MHz on the UP5K (issue #13); the default Verilog keeps CUT_LEVEL
 ICE40_CUT_LEVEL = 1
-# activations of at least this many bits: parallel LUT products and bipolar-weight selections start each
+# activations of at least this many bits: parallel LUT products (integer weights) start each
 # plane's tree with a lane-pair level (hw/dotproduct.pair_tree: per pair a 4:1 mux of 0, x[2k], x[2k+1]
 # and the pair sum, the pair sums one adder per pair shared by the planes); fewer bits: AND-gated lanes.
 # bench/dot_forms.py: cheaper on xc7 and ECP5 from 4 bits, dearer at 2 (ECP5 SIMD 16 w2a2 214 -> 340 LUT)
