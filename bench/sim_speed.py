@@ -15,7 +15,8 @@ Per design, one Verilator build (cached in the design's sim_build/, shared by bo
 a few frames (its own build). Reported: build seconds (0 when the build was cached; compile_s is
 what it took when it was made), golden match, measured vs model cycles per frame, latency,
 simulated cycles per wall second of each mode (process start-up and reading the results
-included) and their ratio. ``--cli-cnv`` also times ``bitscale simulate BUILD --images 50`` on
+included) and their ratio; the fast run's ``twins`` report (sim/twins.py), and for the CNV w2a2 a 10-frame fast
+run without the twins (``fast_no_twins``: the same harness and clock on the synthesized modules). ``--cli-cnv`` also times ``bitscale simulate BUILD --images 50`` on
 the CNV in a fresh copy of its build folder (a full build); earlier such runs with the same build
 options stay in ``cli_cnv_earlier`` (one run's wall time says mostly how loaded the machine was). The machine's load average is
 recorded beside every row: the 2-core machine is shared, so wall times depend on it; the cycle
@@ -153,7 +154,14 @@ def run_design(name: str, beat_frames: int | None) -> dict:
                 "compile_cpu_s",
                 "wall_s",
                 "errors",
+                "twins",
             )
+        }
+    if name == "cnv_w2a2":  # the same fast harness and clock on the synthesized dot products and comparisons
+        progress(f"{name}: fast harness without the simulation twins ...")
+        plain = simulate(bd, images=10, mode="fast", twins=False, write=False, log=progress)
+        row["fast_no_twins"] = {
+            k: plain.get(k) for k in ("images", "golden_match", "cycles_per_s", "cycles_per_cpu_s", "compile_cpu_s")
         }
     row["speedup"] = round(fast["cycles_per_s"] / beat["cycles_per_s"], 1) if beat["cycles_per_s"] else None
     cf, cb = fast.get("cycles_per_cpu_s"), beat.get("cycles_per_cpu_s")
@@ -218,6 +226,7 @@ def cli_cnv(images: int = 50) -> dict:
         "golden_match": doc.get("golden_match"),
         "images": doc.get("images"),
         "cycles_per_s": doc.get("cycles_per_s"),
+        "twins": doc.get("twins"),
         "load_after": load(),
         "stdout_tail": r.stdout[-400:],
         "stderr_tail": r.stderr[-800:],

@@ -26,6 +26,12 @@ def test_blocks_by_hierarchical_name():
     assert b("dut__DOT__dense9_dwc__DOT__count", "") == ("dense9", "dwc")
     assert b("harness__DOT__src_lfsr", "") == ("harness", "harness")
     assert b("dut__DOT__beat", "") == ("top", "top")
+    # sim/twins.py's twins: the bit-planes are the products, the byte popcounts and sums the tree
+    assert b("dut__DOT__conv1__DOT__dot3__DOT__tw_p2_0", "") == ("conv1", "dot:products")
+    assert b("dut__DOT__conv1__DOT__dot3__DOT__tw_n1_0", "") == ("conv1", "dot:tree")
+    # the harness inside the wrapper that makes the clock (hw/harness_top.harness_verilog)
+    m = sim_profile.HIER.search("bitscale_harness__DOT__core__DOT__dut__DOT__conv1__DOT__acc5_0")
+    assert m is not None and b(m.group(1), "") == ("conv1", "mvtu")
 
 
 def test_statements_span_lines_and_temporaries_follow_the_last_block(tmp_path):
