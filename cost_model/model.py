@@ -170,8 +170,9 @@ FIXED = {"FF": ("pipe", "srl", "prod", "dwc"), "LUT": ("outq", "srl")}
 # 6ff8c0b), which no training run of that RTL has yet, so the fit returns them as they are. From #13l's one-dot probes
 # (bench/results/dot_forms.json: each DotProduct alone, gated and pair form, Yosys), moved to the fitted in-design scale:
 # chosen so that the model's pair form over its gated form ("wtree"/"tree"/"sub" at the family's fitted coefficients)
-# equals Yosys' pair / gated on the six cases with >= 4-bit activations (within -9.5% .. +6.5%); iCE40 (no run of its
-# own) from the ECP5 cases (LUT4). A standalone dot costs Yosys 1.3-1.6x the in-design fit on ECP5, so the absolute
+# equals Yosys' pair / gated on the six cases with >= 4-bit activations (within -9.5% .. +6.5%; two of them bipolar
+# weights x integers, whose one selection plane was the same pair_tree until its revert); iCE40 (no run of its own)
+# from the ECP5 cases (LUT4). A standalone dot costs Yosys 1.3-1.6x the in-design fit on ECP5, so the absolute
 # probe counts are not used.
 FAMILY_PRIORS = {
     "xc7": {"LUT": {"pmux": 1.5, "padd": 1.08}},
@@ -822,18 +823,16 @@ def features(
         # a-bit activations per plane: w times the weight-serial tree (FINN TFC w2a2 layer 0 on xc7, Yosys: 25
         # LUT per lane, where a soft multiplier's partial products + adders would be 35)
         wtree = np.where(lut_form, lanes * w * a, wtree) * one
-        # the pair form (hw/dotproduct.pair_tree, since 6ff8c0b) of those selections and of bipolar weights' (one plane),
-        # from PAIR_MIN_ABITS-bit activations: per PE floor(S/2) lane-pair adders of a + 1 bits, shared by the planes
-        # (bipolar weights' sum(v) tree continues from them over the ceil(S/2) pair terms), and per plane ceil(S/2)
-        # 4:1-mux terms of a + 1 bits (0, x[2k], x[2k+1], the pair sum) into a tree: "pmux" and "padd" replace the gated
-        # trees ("wtree" / bipolar "tree")
+        # the pair form (hw/dotproduct.pair_tree, since 6ff8c0b) of those selections, from PAIR_MIN_ABITS-bit
+        # activations: per PE floor(S/2) lane-pair adders of a + 1 bits, shared by the planes ("padd"), and per plane
+        # ceil(S/2) 4:1-mux terms of a + 1 bits (0, x[2k], x[2k+1], the pair sum) into a tree ("pmux"), not the gated
+        # trees. (6ff8c0b built bipolar weights x integers this way too, until #13l's revert before the RTL final; no
+        # fitted or held-out run of that form is kept, so the model has no flag for it.)
         if pair_tree and a >= inventory.PAIR_MIN_ABITS:
-            pair = par & ((w == 1) | lut_form)
-            h, f = _ceil(simd, 2), simd // 2
-            pmux = np.where(pair, pe * (1 if w == 1 else w) * h * (a + 1), 0) * one
-            padd = np.where(pair, pe * (f + (h if w == 1 else 0)) * (a + 1), 0) * one
+            pair = lut_form
+            pmux = np.where(pair, pe * w * _ceil(simd, 2) * (a + 1), 0) * one
+            padd = np.where(pair, pe * (simd // 2) * (a + 1), 0) * one
             wtree = np.where(pair, 0, wtree) * one
-            tree = np.where(pair, 0, tree) * one
         # activation planes only (bipolar weights, bit-serial)
         pop = np.where((wp == 1) & (ap > 1), 2 * lanes, pop)
         # both planes: popcount of AND

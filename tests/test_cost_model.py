@@ -344,9 +344,9 @@ def test_lut_products_are_unrolled_weight_plane_trees():
     """mac "lut" products (hw/dotproduct.py: no '*'): w adder trees of selected activations, one per weight plane,
     plus w - 1 plane adders per PE; not a soft multiplier's partial products. In the gated form (below PAIR_MIN_ABITS,
     and all of hw/ before 6ff8c0b) each plane is the weight-serial tree of AND-gated lanes. A '*' Yosys keeps in logic
-    (mac "dsp" below the DSP threshold) keeps the soft-multiplier terms. Checked against the committed Yosys runs of
-    FINN TFC with LUT products (bench/vs_finn.py on RTL 3dbbe36, gated form; these runs are in no fit), with the
-    features of that RTL (calibrate_cost.design_features, every later RTL change off)."""
+    (mac "dsp" below the DSP threshold) keeps the soft-multiplier terms. Checked against the cached Yosys runs of
+    FINN TFC with LUT products (bench/vs_finn.py; in no fit), with the features of each run's own RTL
+    (calibrate_cost.design_features and the run's hw_commit, as the fit does)."""
     import sys
     from pathlib import Path
 
@@ -369,16 +369,16 @@ def test_lut_products_are_unrolled_weight_plane_trees():
 
     sys.path.insert(0, str(root / "bench"))
     import vs_finn
-    from calibrate_cost import design_features
+    from calibrate_cost import _descends, design_features
 
     coef = model.coefficients("xc7").coef["LUT"]
     for w in (2, 4):
         d = vs_finn.design("tfc", w, w, folder_mac=True)
         y = json.loads((root / "bench" / "results" / "cost_synth" / f"{d.name}.xc7.json").read_text())
-        assert y["hw_commit"] == "3dbbe36"
-        fe = design_features(d, "xc7", rtl={k: False for k in model.RTL_CHANGES})
-        lut_3dbbe36 = coef["design"] + sum(coef[k] * fe[k] for k in model.LUT_FEATURES)
-        assert abs(lut_3dbbe36 / y["LUT"] - 1) < 0.08, (d.name, lut_3dbbe36, y["LUT"])  # was +31% (w2a2), +10% (w4a4)
+        # the model of the run's own RTL (3dbbe36: gated form, +31% / +10% before c8fcd9b; a59fd51 on: the pair form)
+        fe = design_features(d, "xc7", rtl={k: _descends(y, c) for k, c in model.RTL_CHANGES.items()})
+        lut = coef["design"] + sum(coef[k] * fe[k] for k in model.LUT_FEATURES)
+        assert abs(lut / y["LUT"] - 1) < 0.08, (d.name, y["hw_commit"], lut, y["LUT"])
 
 
 def test_plane_shift_and_output_code_registers():
@@ -413,29 +413,29 @@ def test_plane_shift_and_output_code_registers():
 
 
 def test_pair_form_selections():
-    """hw/dotproduct.pair_tree (6ff8c0b): bipolar weights x integers and mac "lut" products over activations of
-    PAIR_MIN_ABITS+ bits select per lane pair among 0, x[2k], x[2k+1] and their sum: per PE floor(S/2) pair adders
-    and per selection plane ceil(S/2) mux terms, a + 1 bits each ("padd", "pmux"), instead of gated-lane trees.
-    Below PAIR_MIN_ABITS, and for cached runs of older hw/ (pair_tree=False), the gated form."""
+    """hw/dotproduct.pair_tree (6ff8c0b): mac "lut" products over activations of PAIR_MIN_ABITS+ bits select per lane pair
+    among 0, x[2k], x[2k+1] and their sum: per PE floor(S/2) pair adders and per weight plane ceil(S/2) mux terms, a + 1
+    bits each ("padd", "pmux"), instead of gated-lane trees. Bipolar weights x integers keep the gated trees (the w1
+    pair form was reverted before the RTL final); below PAIR_MIN_ABITS, and for cached runs of older hw/
+    (pair_tree=False), the gated form."""
     from bitscale.hw import inventory
 
-    net = random_fc([64, 32], 1, 8, in_features=64, seed=5)
-    bip = model.layer_infos(net)[0]  # 1-bit weights x 8-bit pixels
     par, lut = model.MODES.index("parallel"), model._mac_index(["lut"])
 
     def feats(info, simd, **kw):
         return {k: float(v[0]) for k, v in model.features(info, [4], [simd], [par], "xc7", lut, **kw).items()}
 
-    f, s = feats(bip, 16), 16
-    assert (f["pmux"], f["padd"], f["tree"]) == (4 * 8 * 9, 4 * (8 + 8) * 9, 0)  # sel plane; pairs + sum(v) tree
-    old = feats(bip, s, pair_tree=False)
-    assert (old["pmux"], old["padd"], old["tree"]) == (0, 0, 4 * 16 * 2 * 8)
+    bip = model.layer_infos(random_fc([64, 32], 1, 8, in_features=64, seed=5))[0]  # 1-bit weights x 8-bit pixels
+    f = feats(bip, 16)
+    assert (f["pmux"], f["padd"], f["tree"]) == (0, 0, 4 * 16 * 2 * 8)  # select tree + sum(v) tree, gated
     prod = model.layer_infos(random_fc([64, 32], 3, 8, in_features=64, seed=5))[0]  # 3-bit weights: mac "lut"
     g = feats(prod, 16)
     assert (g["pmux"], g["padd"], g["wtree"]) == (4 * 3 * 8 * 9, 4 * 8 * 9, 0)
-    narrow = model.layer_infos(random_fc([64, 32], 1, inventory.PAIR_MIN_ABITS - 1, in_features=64, seed=5))[1]
+    old = feats(prod, 16, pair_tree=False)
+    assert (old["pmux"], old["padd"], old["wtree"]) == (0, 0, 4 * 16 * 3 * 8)
+    narrow = model.layer_infos(random_fc([64, 32], 3, inventory.PAIR_MIN_ABITS - 1, in_features=64, seed=5))[1]
     h = feats(narrow, 16)
-    assert h["pmux"] == h["padd"] == 0 and h["tree"] > 0
+    assert h["pmux"] == h["padd"] == 0 and h["wtree"] == 4 * 16 * 3 * (inventory.PAIR_MIN_ABITS - 1)
     # no training run of the pair form yet: its coefficients are the family's probe-derived priors (FAMILY_PRIORS)
     for fam in ("xc7", "ecp5", "ice40"):
         m = model.coefficients(fam)
