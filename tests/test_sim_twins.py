@@ -126,3 +126,11 @@ def test_twins_golden_exact_in_simulation(design, tmp_path):
     assert (doc["cycles_per_frame"], doc["latency_cycles"]) == (ref["cycles_per_frame"], ref["latency_cycles"])
     stalled = simulate(design, twins=True, gaps=0.3, backpressure=0.4, seed=5, **kw)
     assert stalled["golden_match"] == 6 and not stalled["errors"]
+
+
+def test_without_yosys_nothing_is_proven_or_cached(monkeypatch, tmp_path):
+    monkeypatch.setattr(twins, "_yosys", lambda: str(tmp_path / "no-yosys"))
+    gold, twin = twins.cmp_fragments(12, 8, 3)
+    p = twins.prove(gold, twin, "gold", 3, tmp_path / "proofs")
+    assert not p.proved and "cannot run Yosys" in p.log_tail
+    assert not (tmp_path / "proofs").exists()  # tried again once Yosys is there
