@@ -79,8 +79,8 @@ def register(sub):
     p.add_argument(
         "--no-twins",
         action="store_true",
-        help="fast mode: simulate the synthesized dot-product modules, not their Yosys-proven faster "
-        "twins (docs/simulation.md, 'Simulation twins')",
+        help="fast mode on Verilator: simulate the synthesized Verilog everywhere, not the Yosys-proven "
+        "faster twins of its dot products and threshold comparisons (docs/simulation.md, 'Simulation twins')",
     )
     p.set_defaults(func=run)
 
