@@ -127,6 +127,7 @@ def evaluate(d: Design, with_yosys: bool, resynth: bool, cached_only: bool = Fal
         r = cached(d, "xc7") if cached_only else synthesized(d, "xc7", resynth=resynth, log=progress)
         if r:
             row.update(LUT_yosys=r["LUT"], BRAM18_yosys=r["BRAM18"], DSP_yosys=r["DSP"], FF_yosys=r["FF"])
+            row["yosys_hw_commit"] = r.get("hw_commit", "unknown")  # the RTL the Yosys numbers are of
     return row
 
 
@@ -202,7 +203,7 @@ def main(argv=None):
             "modes": modes,
             "checks": checks,
             "seconds": round(time.time() - t0, 1),
-            "command": "bench/vs_finn.py --yosys " + args.yosys,
+            "command": "bench/vs_finn.py --yosys " + args.yosys + (" --cached-only" if args.cached_only else ""),
         },
     )
     progress(f"wrote {out}")
