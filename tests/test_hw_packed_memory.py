@@ -355,21 +355,27 @@ def _split_plan():
 
 @pytest.mark.slow
 def test_accelerator_split_memory_bit_exact_same_cycles():
+    net, f, plan = _split_plan()
+    assert plan.packed == 3 < plan.unpacked
+    _packed_run_exact(net, f, plan, seed=4, stall=0.1, max_offset=2 * 2 + 2)
+
+
+def _packed_run_exact(net, f, plan, seed: int, stall: float, max_offset: int) -> None:
+    """The packed accelerator golden-exact with random input gaps and output stalls, and without them its
+    frames finish a constant offset (at most ``max_offset``: the first word's wait) after the unpacked one's."""
     from bitscale.hw.testbench import run_accelerator
     from bitscale.hw.top import Accelerator
     from bitscale.nn import golden
     from bitscale.nn.random_net import random_inputs
 
-    net, f, plan = _split_plan()
-    assert plan.packed == 3 < plan.unpacked
-    x = random_inputs(net.input_shape, 3, seed=4)
-    got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=0.1, out_stall=0.1)
+    x = random_inputs(net.input_shape, 3, seed=seed)
+    got, _, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=stall, out_stall=stall)
     np.testing.assert_array_equal(got, golden.run(net, x))
     got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
     _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
     np.testing.assert_array_equal(got, golden.run(net, x))
     offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
-    assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 + 2  # the first word's wait only
+    assert len(offset) == 1 and 0 <= offset.pop() <= max_offset
 
 
 def _depth_plan(columns: bool = False):
@@ -397,22 +403,10 @@ def _depth_plan(columns: bool = False):
 
 @pytest.mark.slow
 def test_accelerator_depth_split_memory_bit_exact_same_cycles():
-    from bitscale.hw.testbench import run_accelerator
-    from bitscale.hw.top import Accelerator
-    from bitscale.nn import golden
-    from bitscale.nn.random_net import random_inputs
-
     for columns, units in ((False, 3), (True, 4)):
         net, f, plan = _depth_plan(columns)
         assert plan.packed == units and plan.unpacked == 4
-        x = random_inputs(net.input_shape, 3, seed=7)
-        got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x, in_gap=0.2, out_stall=0.2)
-        np.testing.assert_array_equal(got, golden.run(net, x))
-        got, cycles, _ = run_accelerator(Accelerator(net, f, packing=plan), x)
-        _, cycles0, _ = run_accelerator(Accelerator(net, f), x)
-        np.testing.assert_array_equal(got, golden.run(net, x))
-        offset = {c - c0 for c, c0 in zip(cycles, cycles0)}
-        assert len(offset) == 1 and 0 <= offset.pop() <= 2 * 2 * 2 + 2  # the first word's wait only
+        _packed_run_exact(net, f, plan, seed=7, stall=0.2, max_offset=2 * 2 * 2 + 2)
 
 
 @pytest.mark.slow

