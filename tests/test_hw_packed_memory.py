@@ -106,6 +106,16 @@ def _rand_words(rng, width: int, n: int) -> list[int]:
     return [int.from_bytes(rng.bytes(-(-width // 8)), "little") & ((1 << width) - 1) for _ in range(n)]
 
 
+def _bins_match(plan, words, rng, cycles: int) -> None:
+    """Every bin of ``plan`` holding ``words`` (item name -> its words) reads each item's words like numpy,
+    and in time (:func:`_simulate`)."""
+    for b in plan.bins:
+        content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
+        bad, late = _simulate(b, content, rng, cycles)
+        assert not bad, bad[:3]
+        assert not late, late[:3]
+
+
 @st.composite
 def wide_and_deep(draw):
     """A wide, shallow memory (read every cycle or every 2) and narrow, deep ones: column splits and
@@ -142,11 +152,7 @@ def test_split_and_banded_bins_match_numpy(case):
     ]
     plan = packing.pack(items, family)
     words = {it.name: _rand_words(rng, it.width, it.depth) for it in plan.items}
-    for b in plan.bins:
-        content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
-        bad, late = _simulate(b, content, rng, cycles=250)
-        assert not bad, bad[:3]
-        assert not late, late[:3]
+    _bins_match(plan, words, rng, cycles=250)
 
 
 @st.composite
@@ -189,11 +195,7 @@ def test_depth_parts_match_numpy(case):
     plan = packing.PackingPlan(family, bram.UNIT_NAME[family], (a, *rest), bins, "hand")  # pyright: ignore[reportArgumentType]
     plan.validate()
     words = {it.name: _rand_words(rng, it.width, it.depth) for it in plan.items}
-    for b in plan.bins:
-        content = {pl.item: (plan.item(pl.item), plan.item(pl.item).width, words[pl.item]) for pl in b.placements}
-        bad, late = _simulate(b, content, rng, cycles=300)
-        assert not bad, bad[:3]
-        assert not late, late[:3]
+    _bins_match(plan, words, rng, cycles=300)
 
 
 def test_column_split_under_a_wide_shallow_memory():
@@ -213,10 +215,7 @@ def test_column_split_under_a_wide_shallow_memory():
         "a.weights": _rand_words(rng, 72, 16),
         "d.weights": [int(v) for v in rng.integers(0, 16, 8192)],
     }
-    for b in plan.bins:
-        content = {p.item: (plan.item(p.item), plan.item(p.item).width, words[p.item]) for p in b.placements}
-        bad, late = _simulate(b, content, rng, 400)
-        assert not bad and not late
+    _bins_match(plan, words, rng, cycles=400)
 
 
 def test_shared_port_constant_columns_and_slices():
