@@ -52,9 +52,27 @@ def block(h: str, text: str) -> tuple[str, str]:
         return layer, inst[len(layer) + 1 :]
     if len(parts) > 3 and re.fullmatch(r"dot\d+", parts[2]):
         sig = parts[-1]
-        # sim/twins.py's twin: the planes (tw_a..tw_p) are the products, the byte popcounts (tw_q, tw_n,
-        # tw_v, tw_s) the tree's first level
-        products = sig.startswith(("prod", "pc", "tw_a", "tw_b", "tw_c", "tw_d", "tw_p", "tw_w", "tw_x"))
+        # a DSP product's registers (hw/dotproduct.py: dspa, dspb, pipe, prod, lane); sim/twins.py's twin:
+        # the planes (tw_a..tw_p, tw_e) are the products, the byte popcounts (tw_q, tw_n, tw_v, tw_s) the
+        # tree's first level
+        products = sig.startswith(
+            (
+                "dspa",
+                "dspb",
+                "pipe",
+                "prod",
+                "lane",
+                "pc",
+                "tw_a",
+                "tw_b",
+                "tw_c",
+                "tw_d",
+                "tw_e",
+                "tw_p",
+                "tw_w",
+                "tw_x",
+            )
+        )
         return layer, "dot:products" if products else "dot:tree"
     if re.search(r"__DOT__dot\d+__DOT__", text):
         return layer, "dot:tree"  # the tree's last add, in the MVTU's scope (a shared dot module's output)

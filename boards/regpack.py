@@ -1,4 +1,5 @@
-"""Fabric registers packed into ECP5 block RAMs after Yosys (issue #13): DP16KD output registers.
+"""Fabric registers packed into ECP5 block RAMs and DSP blocks after Yosys (issue #13): DP16KD output
+registers (below) and MULT18X18D input, pipeline and output registers (:func:`pack_mult_registers`).
 
 Yosys' ECP5 flow maps every block RAM with ``REGMODE = NOREG`` (memory_libmap has no output
 register option, lattice/brams_16kd.txt), so a DP16KD's data reaches the fabric after its
@@ -226,20 +227,47 @@ def _remove_cell(mod: dict, sinks: dict, drivers: dict, name: str) -> None:
                 sinks[b].remove((name, port, i))
 
 
+def _ff_chain(cells: dict, sinks: dict, net: int):
+    """The plain flip-flops behind ``net`` (its only sink, their data input), one or two deep (the second
+    the only sink of the first's output, same clock and enable): ([flip-flop names], (clock, enable)),
+    else None."""
+    chain, ctrl = [], None
+    for _ in range(2):
+        s = sinks.get(net, [])
+        if len(s) != 1 or s[0][1] != "DI" or s[0][0] not in cells or cells[s[0][0]]["type"] != "TRELLIS_FF":
+            break
+        c = _ff_control(cells[s[0][0]])
+        if c is None or (ctrl is not None and c != ctrl):
+            break
+        chain.append(s[0][0])
+        ctrl = c
+        net = cells[s[0][0]]["connections"]["Q"][0]
+        if not isinstance(net, int):
+            break
+    return (chain, ctrl) if chain else None
+
+
 def pack_mult_registers(netlist: dict) -> dict:
-    """Pack MULT18X18D input and output registers in every module of ``netlist`` (Yosys JSON, in place).
+    """Pack MULT18X18D input, pipeline and output registers in every module of ``netlist`` (Yosys JSON,
+    in place).
 
     Yosys' ECP5 flow instantiates every MULT18X18D combinational (lattice/dsp_map_18x18.v). hw/ writes
-    a DSP product between registers (hw/dotproduct.py: the weight and activation words in front, the
-    product register behind, none with a reset). Input A (B): when every A (B) pin is a constant or a
-    plain flip-flop's output (rising clock, no set/reset, reset value 0), the pins take the flip-flops'
-    inputs and the MULT18X18D's input register (``REG_INPUTA_CLK = CLK0``) holds them; a flip-flop
-    that still drives something else stays (the DSP holds a copy). Output: when every used P pin feeds
-    exactly one such flip-flop and nothing else, the flip-flops move into the output register
-    (``REG_OUTPUT_CLK = CLK0``). One MULT18X18D's registers share CLK0/CE0 (RST0 tied 0), so a side is
-    packed only with the clock and enable of the sides packed before it. Returns {"inputs": A/B
-    sides packed, "outputs": P sides packed, "ffs": flip-flops removed}."""
-    stats = {"inputs": 0, "outputs": 0, "ffs": 0}
+    a DSP product between registers (hw/dotproduct.py: the lane's weight and activation registered in
+    front, the product registered twice behind, none with a reset). Input A (B): when every A (B) pin
+    is a constant or a plain flip-flop's output (rising clock, no set/reset, reset value 0), the pins
+    take the flip-flops' inputs and the MULT18X18D's input register (``REG_INPUTA_CLK = CLK0``) holds
+    them; a flip-flop that still drives something else stays (the DSP holds a copy). Output: when every
+    used P pin feeds exactly one such flip-flop and nothing else, the flip-flops move into the output
+    register (``REG_OUTPUT_CLK = CLK0``); when moreover each of them feeds exactly one more such
+    flip-flop (same clock and enable) and nothing else, the first ones become the pipeline register
+    (``REG_PIPELINE_CLK = CLK0``) and the second the output register. One MULT18X18D's registers share
+    CLK0/CE0 (RST0 tied 0), so a side is packed only with the clock and enable of the sides packed
+    before it. nextpnr-ecp5 (ecp5/pack.cc) times a MULT18X18D by its input and output registers only:
+    none, inputs, output, or both (MULT18X18D_REGS_ALL, the Lattice timing of input, pipeline and
+    output registers; the pipeline register itself selects nothing); one input side alone it times as
+    none. Returns {"inputs": A/B sides packed, "outputs": P sides packed, "pipelines": of those, with
+    the pipeline register, "ffs": flip-flops removed}."""
+    stats = {"inputs": 0, "outputs": 0, "pipelines": 0, "ffs": 0}
     for mod in netlist.get("modules", {}).values():
         cells = mod.get("cells", {})
         if not any(c["type"] == "MULT18X18D" for c in cells.values()):
@@ -288,23 +316,27 @@ def pack_mult_registers(netlist: dict) -> dict:
                 b = con.get(f"P{i}", ["x"])[0]
                 if not isinstance(b, int) or not sinks.get(b):
                     continue
-                s = sinks[b]
-                ff = s[0][0] if len(s) == 1 and s[0][1] == "DI" else None
-                c = _ff_control(cells[ff]) if ff in cells and cells[ff]["type"] == "TRELLIS_FF" else None
-                out_ctrl.add(c)
-                if c is None:
+                chain = _ff_chain(cells, sinks, b)
+                out_ctrl.add(chain[1] if chain else None)
+                if chain is None:
                     break
-                outs.append((f"P{i}", ff))
+                outs.append((f"P{i}", chain[0]))
             if outs and len(out_ctrl) == 1 and None not in out_ctrl and (ctrl is None or ctrl in out_ctrl):
                 (ctrl,) = out_ctrl
-                for pin, ff in outs:
-                    q = cells[ff]["connections"]["Q"][0]
-                    _remove_cell(mod, sinks, drivers, ff)
+                # a second register behind every pin (same clock and enable): the pipeline register too
+                piped = all(len(ffs) == 2 for _, ffs in outs)
+                for pin, ffs in outs:
+                    ffs = ffs if piped else ffs[:1]
+                    q = cells[ffs[-1]]["connections"]["Q"][0]
+                    for ff in ffs:
+                        _remove_cell(mod, sinks, drivers, ff)
                     con[pin] = [q]
-                for reg in ("CLK", "CE", "RST"):
-                    par[f"REG_OUTPUT_{reg}"] = f"{reg}0"
+                    stats["ffs"] += len(ffs)
+                for stage in ("PIPELINE", "OUTPUT") if piped else ("OUTPUT",):
+                    for reg in ("CLK", "CE", "RST"):
+                        par[f"REG_{stage}_{reg}"] = f"{reg}0"
                 stats["outputs"] += 1
-                stats["ffs"] += len(outs)
+                stats["pipelines"] += piped
             if ctrl is not None:
                 con["CLK0"], con["CE0"], con["RST0"] = [ctrl[0]], [ctrl[1]], ["0"]
                 mult.setdefault("port_directions", {}).update({"CLK0": "input", "CE0": "input", "RST0": "input"})

@@ -378,13 +378,12 @@ def synth(
         }
         if place and family == "ecp5":
             # block RAM output registers (boards/regpack.py): the register hw/ puts behind each DP16KD read
-            # port moves into it (Yosys maps every DP16KD without one). MULT18X18D register packing
-            # (regpack.pack_mult_registers) is not used: on TFC w2a2 with 96 MULT18X18D nextpnr's
-            # placement estimate fell to 78.9 MHz and routing did not converge in 20 min
-            from bitscale.boards.regpack import pack_bram_output_registers
+            # port moves into it (Yosys maps every DP16KD without one); a DSP product's input, pipeline
+            # and output registers (hw/dotproduct.py) move into its MULT18X18D (Yosys maps it combinational)
+            from bitscale.boards.regpack import pack_bram_output_registers, pack_mult_registers
 
             net = json.loads((bd / tmp / "net.json").read_text())
-            result["regpack"] = {"bram": pack_bram_output_registers(net)}
+            result["regpack"] = {"bram": pack_bram_output_registers(net), "mult": pack_mult_registers(net)}
             (bd / tmp / "net.json").write_text(json.dumps(net))
         if place:
             npr = _tool(f"yowasp-nextpnr-{family}")

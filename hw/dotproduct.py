@@ -32,11 +32,15 @@ parallel mode (every other case has no multiplier and ignores it):
   With activations of PAIR_MIN_ABITS or more bits each plane's sum is a :func:`pair_tree`
   (per lane pair a 4:1 mux of 0, x[2k], x[2k+1] and their sum, which every plane shares),
   else a tree of AND-gated lanes (bipolar weights x integers always: their pair level cost fmax);
-* ``"dsp"``: ``w_s * x_s`` written as a product between registers (the caller's
-  registered weight/activation words in front, one product register behind: latency + 1),
-  so Yosys maps it to a DSP block where the family does (its input/multiplier/output
-  registers on Xilinx, where xilinx_dsp packs them) and the multiplier is alone in its
-  timing path.
+* ``"dsp"``: ``w_s * x_s`` in a DSP block's three register stages plus one in the fabric
+  (hw/inventory.DSP_STAGES, latency + 4): the lane's weight and activation registered
+  (``dspa``/``dspb``: the block's input registers, one pair per product), the product
+  registered twice (``pipe``, ``prod``: its pipeline and output registers), then once more
+  (``lane``), so each output pin of the block feeds one flip-flop, not the adder tree. Yosys
+  maps the product to a DSP block where the family does; xilinx_dsp packs the registers into
+  a DSP48E1, boards/regpack.pack_mult_registers into the MULT18X18D after Yosys' ECP5 flow
+  (nextpnr times that block as MULT18X18D_REGS_ALL), so the only fabric paths are a register
+  into the block and the block's output register into one flip-flop.
 """
 
 from __future__ import annotations
@@ -139,7 +143,7 @@ class DotProduct(wiring.Component):
     ``latency`` (registers between the inputs and ``y``, each updated when ``en``; ``y``
     belongs to the inputs of ``latency`` ``en`` cycles before): for SIMD > PIPELINE_SIMD
     one after every ``cut_level`` (default CUT_LEVEL) adder levels (hw/inventory.tree_cuts), plus
-    one for DSP products (the product register, :attr:`product_reg`), plus one with weight planes
+    DSP_STAGES for DSP products (:attr:`product_reg`: operands, product twice, lane), plus one with weight planes
     (the plane-shifted sum and the MSB-plane flag registered, the negation behind them).
     """
 
@@ -207,12 +211,12 @@ class DotProduct(wiring.Component):
         regs = []
 
         def register(v, name="cut"):
-            # no reset on the product register (a data register: DSP output register after synthesis,
-            # boards/synth.py); the tree cuts keep theirs
+            # no reset on the DSP product's registers (data registers: the DSP block's own after
+            # synthesis, boards/regpack.py); the tree cuts keep theirs
             r = Signal(
                 v.shape() if hasattr(v, "shape") else signed(self.ybits),
                 name=f"{name}{len(regs)}",
-                reset_less=name in ("prod", "shift"),
+                reset_less=name in ("dspa", "dspb", "pipe", "prod", "lane", "shift"),
             )
             with m.If(self.en):
                 m.d.sync += r.eq(v)
@@ -245,9 +249,17 @@ class DotProduct(wiring.Component):
                     (Mux(x_lanes[s][0], w_lanes[s].as_signed(), -w_lanes[s].as_signed()) for s in range(simd)), cut
                 )
             elif self.mac == "dsp":
-                # one product per lane between registers (a DSP block's input and output registers)
-                prods = [register(w_lanes[s].as_signed() * x_lanes[s], "prod") for s in range(simd)]
-                y = tree_sum(prods, cut)
+                # one product per lane in a DSP block's three register stages (DSP_STAGES): the lane's
+                # weight and activation registered here (the block's input registers: one pair per
+                # product, so the only fabric path in is the caller's register -> the block), the
+                # product registered twice (pipeline and output registers); boards/regpack.py packs
+                # all four into the MULT18X18D on ECP5, xilinx_dsp into AREG/BREG/MREG/PREG on xc7
+                # (registers numbered by stage: dspa, dspb, pipe, prod, lane, lanes 0..SIMD-1 each; sim/twins.py)
+                wa = [register(w_lanes[s].as_signed(), "dspa") for s in range(simd)]
+                xb = [register(x_lanes[s], "dspb") for s in range(simd)]
+                pipes = [register(wa[s] * xb[s], "pipe") for s in range(simd)]
+                prods = [register(p, "prod") for p in pipes]
+                y = tree_sum([register(p, "lane") for p in prods], cut)
             else:
                 # LUT products, no multiplier: weight bit-planes unrolled, the MSB plane negative,
                 # each plane a tree over lane pairs (pair_tree) from PAIR_MIN_ABITS-bit activations

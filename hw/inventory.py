@@ -80,12 +80,20 @@ def tree_cuts(simd, cut_level: int = CUT_LEVEL):
     return np.where(simd > PIPELINE_SIMD, -(-depth // cut_level), 0)
 
 
+# register stages of a DSP product (hw/dotproduct.py mac "dsp"): the lane's operands, the product, the
+# product again (a MULT18X18D's input, pipeline and output registers: the set nextpnr-ecp5 times as
+# MULT18X18D_REGS_ALL; a DSP48E1's AREG/BREG, MREG, PREG), and a fabric register behind the block
+# (its output pins feed one flip-flop each, not the adder tree: ECP5 routing)
+DSP_STAGES = 4
+
+
 def dot_latency(simd, wp, dsp_products, cut_level: int = CUT_LEVEL):
     """Registers between a dot product's inputs and its contribution ``y`` (hw/dotproduct.py; ints or
-    arrays): the adder trees' cuts (:func:`tree_cuts`), one for DSP products (the product register),
-    and one for weight planes (``wp`` > 1: the plane shift registered before the MSB plane's negation,
-    which nextpnr found behind the last tree cut, #13)."""
-    return tree_cuts(simd, cut_level) + np.asarray(dsp_products).astype(np.int64) + (np.asarray(wp) > 1)
+    arrays): the adder trees' cuts (:func:`tree_cuts`), DSP_STAGES for DSP products (input, pipeline
+    and output registers), and one for weight planes (``wp`` > 1: the plane shift registered before the
+    MSB plane's negation, which nextpnr found behind the last tree cut, #13)."""
+    dsp = np.asarray(dsp_products).astype(np.int64) * DSP_STAGES
+    return tree_cuts(simd, cut_level) + dsp + (np.asarray(wp) > 1)
 
 
 def mvtu_latency(dot_latency, act: str):

@@ -7,10 +7,12 @@ is; for the simulation build only, :func:`apply` replaces each recognised dot-pr
 ``bitscale_top.v`` by a *twin*: the same module name, ports and registers (the same names, widths,
 initial values and reset), whose next-state logic computes the same bits with word-wide operations:
 
-* the ``SIMD`` product registers ``prod<k>`` (``$signed(w_s) * $signed({1'b0, x_s})``, 2-bit
-  weights and activations) are held as four 64-bit bit-planes over 32 lanes (lane ``s`` at bit
-  ``2s``; ``prod<k>`` itself is a wire of the plane bits, so the proof sees the same register),
-  each plane a bitwise function of the weight and activation planes;
+* a DSP product's registers (hw/dotproduct.py, 2-bit weights and activations): the lane's operands
+  ``dspa<k>``/``dspb<k>`` (``w_s``, ``x_s``) are held as the 64-bit words of 32 lanes (lane ``s`` at
+  bit ``2s``), the products ``pipe<k>`` (``$signed(dspa) * $signed({1'b0, dspb})``), ``prod<k>`` and
+  ``lane<k>`` (the product again in each) as four 64-bit bit-planes per stage, the first a bitwise
+  function of the weight and activation planes; each named register is a wire of its bits, so the
+  proof sees the same register;
 * the first adder-tree registers (``cut<k>``, the sum of 4 lanes) are per-byte popcounts of the
   planes (SWAR), weighted 1, 2, 4, -8 and biased by 32 in each byte;
 * the rest of the tree (sums of ``cut`` registers) is written as in the synthesized module.
@@ -40,8 +42,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROOF_RECIPE = 2  # bump when the proof script changes
-TWIN_RECIPE = 2  # bump when the twin's form changes (part of the module text anyway)
+PROOF_RECIPE = 3  # bump when the proof script changes
+TWIN_RECIPE = 3  # bump when the twin's form changes (part of the module text anyway)
 LANES_PER_WORD = 32  # 2-bit lanes per 64-bit word
 GROUP = 4  # lanes summed by a first tree register (hw/dotproduct.tree_sum with CUT_LEVEL 2)
 
@@ -49,11 +51,15 @@ _MODULE = re.compile(r"^module (\\\S+ |[A-Za-z_][\w$]*)\s*\((.*?)\);\s*$", re.M)
 _DECL = re.compile(
     r"^\s*(input|output|reg|wire)\s+(?:signed\s+)?(?:\[(\d+):0\]\s+)?(\\\S+ |[A-Za-z_][\w$]*)\s*(?:=\s*([^;]+))?;"
 )
+# a DSP lane product of the operand registers (hw/dotproduct.py: dspa<k> = w_s, dspb<k> = x_s)
 _PROD = re.compile(
-    r"^\s*assign (\\\S+ |[A-Za-z_][\w$]*)\s*= \$signed\(w\[(\d+):(\d+)\]\) \* \$signed\(\{ 1'h0, x\[(\d+):(\d+)\] \}\);\s*$",
+    r"^\s*assign (\\\S+ |[A-Za-z_][\w$]*)\s*= \$signed\(dspa(\d+)\) \* \$signed\(\{ 1'h0, dspb(\d+) \}\);\s*$",
     re.M,
 )
-_REG_ASSIGN = re.compile(r"^\s*(prod|cut)(\d+) <= (\\\S+ |[A-Za-z_][\w$]*)\s*;\s*$", re.M)
+_REG_ASSIGN = re.compile(r"^\s*(dspa|dspb|pipe|prod|lane|cut)(\d+) <= (\\\S+ |[A-Za-z_][\w$]*)\s*;\s*$", re.M)
+STAGES = ("dspa", "dspb", "pipe", "prod", "lane")  # numbered in this order, SIMD each (hw/dotproduct.py)
+_STAGE_BITS = {"dspa": 2, "dspb": 2, "pipe": 4, "prod": 4, "lane": 4}
+PRODUCT_STAGES = STAGES[2:]  # the product, registered again in each
 
 
 class NotATwin(Exception):
@@ -122,23 +128,23 @@ def twin_text(mod: ModuleText) -> tuple[str, int]:
     simd = len(prods)
     if simd <= GROUP or simd % GROUP:
         raise NotATwin(f"{simd} 2-bit products (the twin needs a multiple of {GROUP} above {GROUP})")
-    for s, (_, wh, wl, xh, xl) in enumerate(prods):
-        if (int(wh), int(wl), int(xh), int(xl)) != (2 * s + 1, 2 * s, 2 * s + 1, 2 * s):
-            raise NotATwin(f"product {s} is not lane {s} of w and x")
-    product_wires = {p[0].strip() for p in prods}
     regs = {f"{k}{n}": src.strip() for k, n, src in _REG_ASSIGN.findall(body)}
-    prod_regs = sorted((n for n in regs if n.startswith("prod")), key=lambda n: int(n[4:]))
-    if len(prod_regs) != simd:
-        raise NotATwin(f"{len(prod_regs)} product registers for {simd} products")
-    # the product registers take the products in lane order (directly: no enable, no reset)
-    order = [int(n[4:]) for n in prod_regs]
-    if order != list(range(order[0], order[0] + simd)):
-        raise NotATwin("product registers not numbered consecutively")
-    for n in prod_regs:
-        if decls.get(n, ("", 0, None))[1:] != (4, "4'h0"):
-            raise NotATwin(f"product register {n} is not 4 bits starting at 0 (the twin's planes start at 0)")
-    del product_wires
-    first = order[0]
+    # the stages' registers, SIMD each, numbered consecutively in STAGES order
+    stage_regs = {k: sorted((n for n in regs if n.startswith(k)), key=lambda n: int(n[len(k) :])) for k in STAGES}
+    if any(len(v) != simd for v in stage_regs.values()):
+        raise NotATwin(f"{ {k: len(v) for k, v in stage_regs.items()} } stage registers for {simd} products")
+    base = int(stage_regs["dspa"][0][4:])
+    for j, k in enumerate(STAGES):
+        if [int(n[len(k) :]) for n in stage_regs[k]] != list(range(base + j * simd, base + (j + 1) * simd)):
+            raise NotATwin(f"{k} registers not numbered consecutively after the {STAGES[:j]} ones")
+        for n in stage_regs[k]:
+            w = _STAGE_BITS[k]
+            if decls.get(n, ("", 0, None))[1:] != (w, f"{w}'h0"):
+                raise NotATwin(f"register {n} is not {w} bits starting at 0 (the twin's words start at 0)")
+    for s, (_, a, b) in enumerate(prods):
+        if (int(a), int(b)) != (base + s, base + simd + s):
+            raise NotATwin(f"product {s} is not lane {s}'s dspa x dspb")
+    first = base + len(STAGES) * simd - simd  # the last stage's first register
     want_ports = {"clk", "rst", "w", "x", "wplane", "xplane"}
     out_ports = [p for p in ports if p not in want_ports]
     if set(ports) - set(out_ports) != want_ports or len(out_ports) != 1:
@@ -146,7 +152,7 @@ def twin_text(mod: ModuleText) -> tuple[str, int]:
     out_name = out_ports[0]
     if decls.get("w", ("", 0))[1] != 2 * simd or decls.get("x", ("", 0))[1] != 2 * simd:
         raise NotATwin("w/x widths are not 2 bits per lane")
-    n_cut_regs = first  # the plane registers of each tree cut come first (hw/dotproduct.register)
+    n_cut_regs = base  # the plane registers of each tree cut come first (hw/dotproduct.register)
     if n_cut_regs % 2:
         raise NotATwin(f"{n_cut_regs} plane registers before the products")
     n_cuts = n_cut_regs // 2
@@ -181,7 +187,8 @@ def twin_text(mod: ModuleText) -> tuple[str, int]:
         if t.lanes and r.width > 8:
             raise NotATwin(f"first tree register {r.name} is {r.width} bits")
     # every register of the module is a plane, product or tree register (nothing else to keep)
-    known = {f"cut{k}" for k in range(n_cut_regs)} | set(prod_regs) | {r.name for r, _ in made}
+    known = {f"cut{k}" for k in range(n_cut_regs)} | {n for v in stage_regs.values() for n in v}
+    known |= {r.name for r, _ in made}
     if set(regs) - known:
         raise NotATwin(f"registers the twin does not know: {sorted(set(regs) - known)[:4]}")
 
@@ -204,37 +211,47 @@ def twin_text(mod: ModuleText) -> tuple[str, int]:
         lo, hi = 64 * c, 64 * c + 2 * lanes_c - 1
         wsl = f"w[{hi}:{lo}]"
         xsl = f"x[{hi}:{lo}]"
-        emit(
-            f"  wire [63:0] tw_w{c} = {{{64 - 2 * lanes_c}'h0, {wsl}}};"
-            if lanes_c < 32
-            else f"  wire [63:0] tw_w{c} = {wsl};"
-        )
-        emit(
-            f"  wire [63:0] tw_x{c} = {{{64 - 2 * lanes_c}'h0, {xsl}}};"
-            if lanes_c < 32
-            else f"  wire [63:0] tw_x{c} = {xsl};"
-        )
+        # the operand registers (dspa, dspb) as one 64-bit word each
+        pad = f"{64 - 2 * lanes_c}'h0, " if lanes_c < 32 else ""
+        emit(f"  reg [63:0] tw_w{c} = 64'h0;")
+        emit(f"  reg [63:0] tw_x{c} = 64'h0;")
+        emit(f"  always @(posedge clk) tw_w{c} <= {{{pad}{wsl}}};")
+        emit(f"  always @(posedge clk) tw_x{c} <= {{{pad}{xsl}}};")
+        for s in range(lanes_c):
+            lane = c * LANES_PER_WORD + s
+            emit(f"  wire [1:0] dspa{base + lane} = tw_w{c}[{2 * s + 1}:{2 * s}];")
+            emit(f"  wire [1:0] dspb{base + simd + lane} = tw_x{c}[{2 * s + 1}:{2 * s}];")
         # a, b: weight bits 1, 0; c, d: activation bits 1, 0 (each at the lane's even bit)
         emit(f"  wire [63:0] tw_a{c} = (tw_w{c} >> 1) & {ev};")
         emit(f"  wire [63:0] tw_b{c} = tw_w{c} & {ev};")
         emit(f"  wire [63:0] tw_c{c} = (tw_x{c} >> 1) & {ev};")
         emit(f"  wire [63:0] tw_d{c} = tw_x{c} & {ev};")
         emit(f"  wire [63:0] tw_bd{c} = tw_b{c} & tw_d{c};")
-        for k in range(4):
-            emit(f"  reg [63:0] tw_p{k}_{c} = 64'h0;")
+        # the product stages' planes: tw_e<j><k>_<c> is bit k of stage j's products; the last stage's
+        # planes are tw_p<k>_<c> (read by the tree below)
+        planes = [[f"tw_e{j}{k}_{c}" for k in range(4)] for j in range(len(PRODUCT_STAGES) - 1)]
+        planes.append([f"tw_p{k}_{c}" for k in range(4)])
+        for stage in planes:
+            for v in stage:
+                emit(f"  reg [63:0] {v} = 64'h0;")
         emit("  always @(posedge clk) begin")
-        # (-2a + b)(2c + d) as a 4-bit two's complement number, bit by bit
-        emit(f"    tw_p0_{c} <= tw_bd{c};")
-        emit(f"    tw_p1_{c} <= (tw_a{c} & tw_d{c}) ^ (tw_b{c} & tw_c{c});")
-        emit(f"    tw_p2_{c} <= tw_a{c} & (tw_bd{c} | (tw_c{c} ^ tw_d{c}));")
-        emit(f"    tw_p3_{c} <= tw_a{c} & (tw_c{c} | tw_d{c});")
+        # (-2a + b)(2c + d) as a 4-bit two's complement number, bit by bit, then again in each stage
+        p0 = planes[0]
+        emit(f"    {p0[0]} <= tw_bd{c};")
+        emit(f"    {p0[1]} <= (tw_a{c} & tw_d{c}) ^ (tw_b{c} & tw_c{c});")
+        emit(f"    {p0[2]} <= tw_a{c} & (tw_bd{c} | (tw_c{c} ^ tw_d{c}));")
+        emit(f"    {p0[3]} <= tw_a{c} & (tw_c{c} | tw_d{c});")
+        for prev, cur in zip(planes, planes[1:]):
+            for k in range(4):
+                emit(f"    {cur[k]} <= {prev[k]};")
         emit("  end")
         for s in range(lanes_c):
             b = 2 * s
-            emit(
-                f"  wire [3:0] prod{first + c * LANES_PER_WORD + s} = "
-                f"{{tw_p3_{c}[{b}], tw_p2_{c}[{b}], tw_p1_{c}[{b}], tw_p0_{c}[{b}]}};"
-            )
+            for j, (stage, pl) in enumerate(zip(PRODUCT_STAGES, planes)):
+                emit(
+                    f"  wire [3:0] {stage}{base + (2 + j) * simd + c * LANES_PER_WORD + s} = "
+                    f"{{{pl[3]}[{b}], {pl[2]}[{b}], {pl[1]}[{b}], {pl[0]}[{b}]}};"
+                )
         # per byte (4 lanes): popcount of each plane, then 32 + n0 + 2 n1 + 4 n2 - 8 n3 (8 .. 44)
         for k in range(4):
             emit(
@@ -282,7 +299,7 @@ def twin_text(mod: ModuleText) -> tuple[str, int]:
         emit(f"    if (rst) {r.name} <= {r.width}'h0;")
         emit(f"    else {r.name} <= {value};")
     emit("endmodule")
-    return "\n".join(L), 4 * simd + sum(r.width for r, _ in made)
+    return "\n".join(L), sum(_STAGE_BITS.values()) * simd + sum(r.width for r, _ in made)
 
 
 # ------------------------------------------------------------------ proof
@@ -311,10 +328,14 @@ def _rename(text: str, name: str, new: str) -> str:
     return _AUTO.sub(r"\1$0 ", text)
 
 
+# equiv_simple unrolls a register's cone this many cycles back (it does not stop at the matched
+# registers in between): a dot's output is DSP_STAGES + its tree cuts deep (SIMD 16: 6, SIMD 64: 7);
+# 8 covers SIMD <= 256 (a deeper module's proof fails and it keeps its synthesized text)
+PROOF_SEQ = 8
 PROOF_SCRIPT = (
     "read_verilog gold.v; read_verilog twin.v; proc; opt_clean; "
     "equiv_make gold twin equiv; hierarchy -top equiv; "
-    "equiv_simple -seq 5; equiv_induct -seq 5; equiv_status -assert"
+    f"equiv_simple -seq {PROOF_SEQ}; equiv_induct -seq 5; equiv_status -assert"
 )
 
 

@@ -123,8 +123,9 @@ _MULT_BODY = r"""
   wire [17:0] b_in = {B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0};
   reg [17:0] ra = 0, rb = 0;
   reg sa = 0, sb = 0;
-  reg [35:0] rp = 0;
-  initial if (REG_PIPELINE_CLK != "NONE" || (REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0")
+  reg [35:0] rm = 0, rp = 0;
+  initial if ((REG_PIPELINE_CLK != "NONE" && REG_PIPELINE_CLK != "CLK0")
+              || (REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0")
               || (REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0")
               || (REG_OUTPUT_CLK != "NONE" && REG_OUTPUT_CLK != "CLK0")) begin
     $display("MULT18X18D model: register set-up not modelled");
@@ -141,8 +142,10 @@ _MULT_BODY = r"""
   wire asg = REG_INPUTA_CLK == "NONE" ? SIGNEDA : sa;
   wire bsg = REG_INPUTB_CLK == "NONE" ? SIGNEDB : sb;
   wire [35:0] prod = {{18{asg & a[17]}}, a} * {{18{bsg & b[17]}}, b};
-  always @(posedge CLK0) if (CE0) rp <= RST0 ? 36'd0 : prod;
-  wire [35:0] p = REG_OUTPUT_CLK == "NONE" ? prod : rp;
+  always @(posedge CLK0) if (CE0) rm <= RST0 ? 36'd0 : prod;
+  wire [35:0] m = REG_PIPELINE_CLK == "NONE" ? prod : rm;
+  always @(posedge CLK0) if (CE0) rp <= RST0 ? 36'd0 : m;
+  wire [35:0] p = REG_OUTPUT_CLK == "NONE" ? m : rp;
   assign {P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19, P18,
           P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1, P0} = p;
 endmodule
@@ -150,8 +153,9 @@ endmodule
 
 
 def mult_model() -> str:
-    """A behavioural MULT18X18D (Yosys ships a blackbox): A x B (signed per SIGNEDA/SIGNEDB), input and
-    output registers on CLK0/CE0/RST0 where REG_INPUTx_CLK / REG_OUTPUT_CLK say CLK0."""
+    """A behavioural MULT18X18D (Yosys ships a blackbox): A x B (signed per SIGNEDA/SIGNEDB), input,
+    pipeline and output registers on CLK0/CE0/RST0 where REG_INPUTx_CLK / REG_PIPELINE_CLK /
+    REG_OUTPUT_CLK say CLK0."""
     text = (SHARE / "cells_bb.v").read_text()
     start = text.index("module MULT18X18D(")
     end = text.index("endmodule", start)

@@ -45,14 +45,15 @@ def test_pipeline_rules_shared_by_hw_and_model():
         for mac in ("lut", "dsp"):
             dp = DotProduct(simd, 2, 2, "parallel", mac)
             dp._MustUse__silence = True
-            assert dp.latency == int(inventory.tree_cuts(simd)) + (mac == "dsp")
+            assert dp.latency == int(inventory.tree_cuts(simd)) + inventory.DSP_STAGES * (mac == "dsp")
         # weight planes: the plane shift registered before the MSB negation (one more, any MAC)
         for mode, wb, ab in (("bit-serial", 2, 2), ("weight-serial", 4, 3), ("bit-serial", 1, 2)):
             dp = DotProduct(simd, wb, ab, mode, "dsp")
             dp._MustUse__silence = True
             assert dp.latency == int(inventory.tree_cuts(simd)) + (wb > 1)
     assert np.array_equal(
-        inventory.dot_latency(np.array([4, 8, 8]), np.array([1, 2, 1]), np.array([0, 0, 1])), [0, 3, 3]
+        inventory.dot_latency(np.array([4, 8, 8]), np.array([1, 2, 1]), np.array([0, 0, 1])),
+        [0, 3, 2 + inventory.DSP_STAGES],
     )
     # one word a cycle through a 7-cycle pipeline needs 9 queue words; a word every 64 cycles, 2
     assert inventory.out_queue_words(7, 1) == 9 and inventory.out_queue_words(7, 64) == 2

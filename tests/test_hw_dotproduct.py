@@ -6,6 +6,7 @@ from hypothesis import given, settings, strategies as st
 
 from bitscale.hw.dotproduct import DotProduct, planes
 from bitscale.hw.folding import iterations
+from bitscale.hw.inventory import DSP_STAGES
 from bitscale.hw.layout import encode, pack_lanes
 from bitscale.nn.ir import Layer, act_range, weight_range
 
@@ -96,7 +97,7 @@ def test_dot_with_other_cut_levels_matches_numpy(simd, wbits, abits, mode, mac, 
     rng = np.random.default_rng(seed)
     dut = DotProduct(simd, wbits, abits, mode, mac, cut_level=cut_level)
     depth = int(np.ceil(np.log2(simd)))
-    assert dut.latency == -(-depth // cut_level) + int(dut.product_reg) + int(dut.wplanes > 1)
+    assert dut.latency == -(-depth // cut_level) + DSP_STAGES * int(dut.product_reg) + int(dut.wplanes > 1)
     vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
     got = _run(dut, vectors)
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
@@ -132,12 +133,12 @@ def test_xnor_is_one_cycle():
 )
 def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
     """The integer x integer parallel case (the only one ``mac`` changes): both are exact; DSP
-    products add one register (the product register), LUT products none."""
+    products add DSP_STAGES registers (operands, product, product again, fabric), LUT products none."""
     rng = np.random.default_rng(seed)
     vectors = [_random(rng, simd, wbits, abits, narrow) for _ in range(3)]
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
     lut, dsp = DotProduct(simd, wbits, abits, "parallel", "lut"), DotProduct(simd, wbits, abits, "parallel", "dsp")
-    assert dsp.latency == lut.latency + 1
+    assert dsp.latency == lut.latency + DSP_STAGES
     assert _run(lut, vectors) == want == _run(dsp, vectors)
 
 

@@ -156,13 +156,73 @@ def test_free_running_register_gets_oce_1():
     assert net["modules"]["top"]["cells"]["ram"]["connections"]["OCEB"] == ["1"]
 
 
+def _ff(d, q, ce=7):
+    return {
+        "type": "TRELLIS_FF",
+        "parameters": {"CEMUX": "CE", "CLKMUX": "CLK", "LSRMUX": "LSR", "REGSET": "RESET", "GSR": "DISABLED"},
+        "port_directions": {"CLK": "input", "CE": "input", "LSR": "input", "DI": "input", "Q": "output"},
+        "connections": {"CLK": [5], "CE": [ce], "LSR": ["0"], "DI": [d], "Q": [q]},
+    }
+
+
+def _mult_netlist(second_ce=7, tap=False):
+    """A MULT18X18D (as Yosys maps it: no registers) whose A0/B0 come from flip-flops (data nets 40, 42)
+    and whose P0/P1 (nets 50, 60) each feed two flip-flops in a row (outputs 52, 62, read by a LUT4);
+    ``second_ce``: the second flip-flops' enable net; ``tap``: P0's first flip-flop is read elsewhere too."""
+    con = {"A0": [41], "B0": [43], "P0": [50], "P1": [60], "A1": ["0"], "B1": ["0"], "SIGNEDA": ["1"]}
+    dirs = {p: ("output" if p.startswith("P") else "input") for p in con}
+    mult = {"type": "MULT18X18D", "parameters": {"REG_INPUTA_CLK": "NONE"}, "port_directions": dirs, "connections": con}
+    cells = {"mult": mult, "fa": _ff(40, 41), "fb": _ff(42, 43)}
+    cells.update({"p0a": _ff(50, 51), "p0b": _ff(51, 52, second_ce), "p1a": _ff(60, 61), "p1b": _ff(61, 62, second_ce)})
+    reads = [52, 62] + ([51] if tap else [])
+    for k, b in enumerate(reads):
+        cells[f"lut{k}"] = {
+            "type": "LUT4",
+            "parameters": {},
+            "port_directions": {"A": "input", "Z": "output"},
+            "connections": {"A": [b], "Z": [70 + k]},
+        }
+    return {"modules": {"top": {"ports": {}, "cells": cells, "netnames": {}}}}
+
+
+def test_mult_input_pipeline_and_output_registers_move_into_the_mult18x18d():
+    """hw/dotproduct.py's DSP product (operand registers, the product registered twice): both operand
+    sides become the input registers, the two flip-flops behind each product pin the pipeline and output
+    registers (the set nextpnr-ecp5 times as MULT18X18D_REGS_ALL), on CLK0/CE0."""
+    net = _mult_netlist()
+    stats = pack_mult_registers(net)
+    cells = net["modules"]["top"]["cells"]
+    assert stats == {"inputs": 2, "outputs": 1, "pipelines": 1, "ffs": 6}
+    assert set(cells) == {"mult", "lut0", "lut1"}
+    m = cells["mult"]
+    con, par = m["connections"], m["parameters"]
+    assert con["A0"] == [40] and con["B0"] == [42] and con["P0"] == [52] and con["P1"] == [62]
+    assert (con["CLK0"], con["CE0"], con["RST0"]) == ([5], [7], ["0"])
+    for reg in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"):
+        assert (par[f"REG_{reg}_CLK"], par[f"REG_{reg}_CE"], par[f"REG_{reg}_RST"]) == ("CLK0", "CE0", "RST0")
+
+
+@pytest.mark.parametrize("kw", [{"second_ce": 8}, {"tap": True}], ids=["second-enable-differs", "first-read-elsewhere"])
+def test_mult_pipeline_register_only_when_every_pin_has_two_plain_registers(kw):
+    """A second register with another enable, or a first one read elsewhere: only the first flip-flops
+    become the output register; the second ones stay in the fabric, reading the output register."""
+    net = _mult_netlist(**kw)
+    stats = pack_mult_registers(net)
+    cells = net["modules"]["top"]["cells"]
+    assert stats == {"inputs": 2, "outputs": 1, "pipelines": 0, "ffs": 4}
+    m = cells["mult"]
+    assert m["connections"]["P0"] == [51] and m["connections"]["P1"] == [61]
+    assert cells["p0b"]["connections"]["DI"] == [51] and cells["p1b"]["connections"]["DI"] == [61]
+    assert "REG_PIPELINE_CLK" not in m["parameters"] and m["parameters"]["REG_OUTPUT_CLK"] == "CLK0"
+
+
 @pytest.mark.slow
 @pytest.mark.yosys
 @pytest.mark.icarus
 def test_packed_netlist_is_golden_exact_in_icarus(tmp_path):
     """A 784-16-10 network with block RAM FIFOs, input buffers and weight ROMs (both DP16KD modes) and a
     DSP layer (32 MULT18X18D) synthesized with synth_ecp5, registers packed (the weight ROMs' read ports,
-    every multiplier's inputs and output), simulated as a netlist in Icarus (Yosys' ECP5 cell models,
+    every multiplier's input, pipeline and output registers), simulated as a netlist in Icarus (Yosys' ECP5 cell models,
     behavioural DP16KD and MULT18X18D): golden-exact, cycles/frame = model, the latency of the RTL."""
     from bitscale.hw.folding import Folding, LayerFolding
     from bitscale.nn.random_net import random_fc
@@ -184,7 +244,7 @@ def test_packed_netlist_is_golden_exact_in_icarus(tmp_path):
     # the input buffer's (registers with a synchronous reset: RST, OCE = enable | reset)
     assert stats["skipped"] == 0 and stats["reset_ports"] >= 8 and stats["ports"] >= 12, stats
     mult = pack_mult_registers(doc)
-    assert mult["inputs"] == 2 * 32 and mult["outputs"] == 32, mult
+    assert mult["inputs"] == 2 * 32 and mult["outputs"] == mult["pipelines"] == 32, mult
     _netlist_matches_rtl(bd, doc, tmp_path / "pack", images=1)
 
 
