@@ -30,8 +30,11 @@ parallel mode (every other case has no multiplier and ignores it):
   ``sum_i (-1 if i = w-1 else 1) * 2^i * sum_s (bit_i(w_s) ? x_s : 0)``: selections and
   adders, which Yosys cannot turn into DSP blocks (tests/test_hw_yosys.py: 0 DSP cells).
   With activations of PAIR_MIN_ABITS or more bits each plane's sum is a :func:`pair_tree`
-  (per lane pair a 4:1 mux of 0, x[2k], x[2k+1] and their sum, which every plane shares),
-  else a tree of AND-gated lanes (bipolar weights x integers always: their pair level cost fmax);
+  (per lane pair a 4:1 mux of 0, x[2k], x[2k+1] and their sum, which every plane shares; where the
+  trees are cut, the pair sums are registered, the lanes and weights beside them: latency + 1,
+  hw/inventory.pair_registers), else a tree of AND-gated lanes (bipolar weights x integers always:
+  their pair level cost fmax). The weight planes' sums are combined in a balanced tree, the MSB
+  plane subtracted at its node (no separate negation).
 * ``"dsp"``: ``w_s * x_s`` in a DSP block's three register stages plus one in the fabric
   (hw/inventory.DSP_STAGES, latency + 4): the lane's weight and activation registered
   (``dspa``/``dspb``: the block's input registers, one pair per product), the product
@@ -101,7 +104,8 @@ def pair_tree(sel, x_lanes, pairs, cut=None):
     operands costs two LUTs per bit (the carry chain's DI needs the gated bit on its own), and the
     pair sums are shared by every weight plane. Measured on one dot product (Yosys, -nodsp, SIMD 49,
     4-bit weights, 8-bit activations): xc7 2497 -> 1630 LUT, ECP5 4230 -> 3318 (docs/hardware.md).
-    The mux level counts as the tree's first adder level for the cuts (same registers, same depth)."""
+    The mux level counts as the tree's first adder level for the cuts (same registers, same depth);
+    :class:`DotProduct` registers ``pairs``, ``x_lanes`` and ``sel`` before it where the tree is cut."""
     n = len(x_lanes)
     terms = [
         Mux(sel[2 * k], Mux(sel[2 * k + 1], p, x_lanes[2 * k]), Mux(sel[2 * k + 1], x_lanes[2 * k + 1], 0))
@@ -126,10 +130,41 @@ def has_products(wbits: int, abits: int, mode: str) -> bool:
     return wp * ap == 1 and wbits > 1 and abits > 1
 
 
-def dot_latency(simd: int, wbits: int, abits: int, mode: str, mac: str, cut_level: int = CUT_LEVEL) -> int:
+def pair_form(wbits: int, abits: int, mode: str, mac: str, pair_min_abits: int = PAIR_MIN_ABITS) -> bool:
+    """LUT products whose plane sums are :func:`pair_tree` s (activations of ``pair_min_abits`` or more bits)."""
+    return has_products(wbits, abits, mode) and mac == "lut" and abits >= pair_min_abits
+
+
+def dot_latency(
+    simd: int,
+    wbits: int,
+    abits: int,
+    mode: str,
+    mac: str,
+    cut_level: int = CUT_LEVEL,
+    pair_min_abits: int = PAIR_MIN_ABITS,
+) -> int:
     """Registers between a DotProduct's inputs and ``y`` (see :class:`DotProduct`; the rule: hw/inventory.dot_latency)."""
     wp, _ = planes(wbits, abits, mode)
-    return int(inventory.dot_latency(simd, wp, has_products(wbits, abits, mode) and mac == "dsp", cut_level))
+    dsp = has_products(wbits, abits, mode) and mac == "dsp"
+    pair = pair_form(wbits, abits, mode, mac, pair_min_abits)
+    return int(inventory.dot_latency(simd, wp, dsp, cut_level, pair))
+
+
+def signed_sum(terms):
+    """``sum(t if not neg else -t)`` over ``(t, neg)`` as a balanced tree whose nodes subtract a negative
+    operand (one adder each, no negation of its own)."""
+    terms = list(terms)
+    while len(terms) > 1:
+        nxt = []
+        for k in range(0, len(terms) - 1, 2):
+            (a, na), (b, nb) = terms[k], terms[k + 1]
+            nxt.append((a + b, na) if na == nb else (a - b, False) if nb else (b - a, False))
+        if len(terms) % 2:
+            nxt.append(terms[-1])
+        terms = nxt
+    t, neg = terms[0]
+    return -t if neg else t
 
 
 class DotProduct(wiring.Component):
@@ -144,7 +179,8 @@ class DotProduct(wiring.Component):
     belongs to the inputs of ``latency`` ``en`` cycles before): for SIMD > PIPELINE_SIMD
     one after every ``cut_level`` (default CUT_LEVEL) adder levels (hw/inventory.tree_cuts), plus
     DSP_STAGES for DSP products (:attr:`product_reg`: operands, product twice, lane), plus one with weight planes
-    (the plane-shifted sum and the MSB-plane flag registered, the negation behind them).
+    (the plane-shifted sum and the MSB-plane flag registered, the negation behind them), plus one in
+    the pair form where the trees are cut (the pair sums, lanes and weights: hw/inventory.pair_registers).
     """
 
     # signature members, created by wiring.Component.__init__
@@ -184,7 +220,9 @@ class DotProduct(wiring.Component):
         # integer x integer products, one cycle: the only case with multipliers
         self.has_products = has_products(wbits, abits, mode)
         self.product_reg = self.has_products and mac == "dsp"
-        self.latency = dot_latency(simd, wbits, abits, mode, mac, cut_level)
+        # LUT products with lane-pair selections (pair_tree)
+        self.pair_form = pair_form(wbits, abits, mode, mac, pair_min_abits)
+        self.latency = dot_latency(simd, wbits, abits, mode, mac, cut_level, pair_min_abits)
         # |y| <= SIMD * 2^(w-1) * 2^a (bipolar corrections included); two spare bits.
         self.ybits = simd.bit_length() + wbits + abits + 2
         super().__init__(
@@ -216,7 +254,7 @@ class DotProduct(wiring.Component):
             r = Signal(
                 v.shape() if hasattr(v, "shape") else signed(self.ybits),
                 name=f"{name}{len(regs)}",
-                reset_less=name in ("dspa", "dspb", "pipe", "prod", "lane", "shift"),
+                reset_less=name in ("dspa", "dspb", "pipe", "prod", "lane", "shift", "pair", "xlane", "wlane"),
             )
             with m.If(self.en):
                 m.d.sync += r.eq(v)
@@ -232,7 +270,13 @@ class DotProduct(wiring.Component):
         # lane-pair sums where the LUT products use pair_tree (integer activations of PAIR_MIN_ABITS+ bits);
         # bipolar weights x integers keep the gated tree (the pair level before the first tree cut cost
         # TFC w1a1's 8-bit layer 0 ECP5 fmax: 151.5 -> 144.6 MHz)
-        pairs = lane_pairs(x_lanes) if self.has_products and ab >= self.pair_min_abits else None
+        pairs = lane_pairs(x_lanes) if self.pair_form else None
+        if pairs is not None and inventory.pair_registers(simd, True):
+            # the pair register: pair sums, lanes and weights, so that no adder precedes the muxes
+            # before the first tree cut (wplane/xplane are constant in parallel mode)
+            pairs = [register(p, "pair") for p in pairs]
+            x_lanes = [register(x, "xlane") for x in x_lanes]
+            w_lanes = [register(w, "wlane") for w in w_lanes]
 
         if bip_w and bip_x:
             # binary x binary: XNOR-popcount
@@ -266,7 +310,9 @@ class DotProduct(wiring.Component):
                 planes_ = [
                     self._select_sum([bit(w, i) for w in w_lanes], x_lanes, pairs, cut) for i in range(self.wbits)
                 ]
-                y = sum(((-t if i == self.wbits - 1 else t) << i for i, t in enumerate(planes_)), 0)
+                # the planes combined in a balanced tree, the MSB plane subtracted at its node (ECP5: the
+                # chain of adders and the negation after the last tree cut held TFC w4a4 at 140.3 MHz)
+                y = signed_sum((t << i, i == self.wbits - 1) for i, t in enumerate(planes_))
         elif self.wplanes == 1:
             # bipolar weights, activation plane j: 2^j (2 popcount(b & x_j) - popcount(x_j))
             xj = [x_lanes[s].bit_select(self.xplane, 1) for s in range(simd)]

@@ -87,13 +87,24 @@ def tree_cuts(simd, cut_level: int = CUT_LEVEL):
 DSP_STAGES = 4
 
 
-def dot_latency(simd, wp, dsp_products, cut_level: int = CUT_LEVEL):
+def pair_registers(simd, pair):
+    """The pair form's register (hw/dotproduct.pair_tree; ints or arrays): where its trees are cut
+    (SIMD > PIPELINE_SIMD), the lane-pair sums are registered before the 4:1 muxes, the lanes and the
+    weights beside them: 1, else 0. (ECP5: x register -> pair adder -> mux -> adder -> first cut held
+    TFC w2a2 / w4a4 LUT products at 146.4 / 137.2 MHz, #13; the cuts themselves stay where they were,
+    the mux counted as the tree's first level, so the mux still feeds its adder directly, which xc7
+    builds in shared LUTs.)"""
+    return np.where(np.asarray(simd, np.int64) > PIPELINE_SIMD, np.asarray(pair).astype(np.int64), 0)
+
+
+def dot_latency(simd, wp, dsp_products, cut_level: int = CUT_LEVEL, pair=False):
     """Registers between a dot product's inputs and its contribution ``y`` (hw/dotproduct.py; ints or
     arrays): the adder trees' cuts (:func:`tree_cuts`), DSP_STAGES for DSP products (input, pipeline
-    and output registers), and one for weight planes (``wp`` > 1: the plane shift registered before the
-    MSB plane's negation, which nextpnr found behind the last tree cut, #13)."""
+    and output registers), one for weight planes (``wp`` > 1: the plane shift registered before the
+    MSB plane's negation, which nextpnr found behind the last tree cut, #13), and the pair form's
+    (``pair``: LUT products over lane pairs, :func:`pair_registers`)."""
     dsp = np.asarray(dsp_products).astype(np.int64) * DSP_STAGES
-    return tree_cuts(simd, cut_level) + dsp + (np.asarray(wp) > 1)
+    return tree_cuts(simd, cut_level) + dsp + (np.asarray(wp) > 1) + pair_registers(simd, pair)
 
 
 def mvtu_latency(dot_latency, act: str):

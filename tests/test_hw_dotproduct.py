@@ -4,7 +4,8 @@ import numpy as np
 from amaranth.sim import Simulator
 from hypothesis import given, settings, strategies as st
 
-from bitscale.hw.dotproduct import DotProduct, planes
+from bitscale.hw import inventory
+from bitscale.hw.dotproduct import PAIR_MIN_ABITS, DotProduct, planes
 from bitscale.hw.folding import iterations
 from bitscale.hw.inventory import DSP_STAGES
 from bitscale.hw.layout import encode, pack_lanes
@@ -62,6 +63,50 @@ def _run(dut, vectors):
     return got
 
 
+def _stream(dut, vectors):
+    """Parallel mode, ``en`` high: a new (w, x) every cycle; ``y`` read ``latency`` cycles after each went in."""
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.en, 1)
+        for t in range(len(vectors) + dut.latency):
+            if t < len(vectors):
+                w, x = vectors[t]
+                ctx.set(dut.x, pack_lanes(x, dut.abits))
+                ctx.set(dut.w, pack_lanes(w, dut.wbits))
+            if t >= dut.latency:
+                got.append(ctx.get(dut.y))
+            if dut.latency:
+                await ctx.tick()
+
+    sim = Simulator(dut)
+    if dut.latency:
+        sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    simd=st.sampled_from([5, 8, 9, 16, 17, 33, 49]),
+    wbits=st.integers(2, 5),
+    abits=st.integers(2, 8),
+    mac=st.sampled_from(["lut", "dsp"]),
+    cut_level=st.sampled_from([1, 2, 3]),
+    seed=st.integers(0, 2**16),
+)
+def test_parallel_products_stream_at_their_latency(simd, wbits, abits, mac, cut_level, seed):
+    """Integer x integer products, a new vector every cycle: each ``y`` is its vector's exact dot product
+    ``latency`` cycles later (so ``latency`` counts every register: the tree cuts of either form, the pair
+    form's pair register, the DSP product register)."""
+    rng = np.random.default_rng(seed)
+    vectors = [_random(rng, simd, wbits, abits, False) for _ in range(6)]
+    want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
+    dut = DotProduct(simd, wbits, abits, "parallel", mac, cut_level=cut_level)
+    assert _stream(dut, vectors) == want
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     simd=st.sampled_from([1, 2, 3, 4, 5, 8, 9, 16]),
@@ -93,11 +138,13 @@ def test_dot_matches_numpy(simd, wbits, abits, mode, narrow, mac, seed):
 )
 def test_dot_with_other_cut_levels_matches_numpy(simd, wbits, abits, mode, mac, cut_level, seed):
     """iCE40's elaboration (hw/inventory.ICE40_CUT_LEVEL = 1: a register after every adder level): the same
-    sums, ceil(log2 SIMD / cut_level) tree registers."""
+    sums, ceil(log2 SIMD / cut_level) tree registers (+ 1 for the pair form's pair register)."""
     rng = np.random.default_rng(seed)
     dut = DotProduct(simd, wbits, abits, mode, mac, cut_level=cut_level)
     depth = int(np.ceil(np.log2(simd)))
-    assert dut.latency == -(-depth // cut_level) + DSP_STAGES * int(dut.product_reg) + int(dut.wplanes > 1)
+    pair = mode == "parallel" and mac == "lut" and wbits > 1 and abits >= PAIR_MIN_ABITS
+    assert dut.pair_form == pair
+    assert dut.latency == -(-depth // cut_level) + int(pair) + DSP_STAGES * int(dut.product_reg) + int(dut.wplanes > 1)
     vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
     got = _run(dut, vectors)
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
@@ -133,12 +180,14 @@ def test_xnor_is_one_cycle():
 )
 def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
     """The integer x integer parallel case (the only one ``mac`` changes): both are exact; DSP
-    products add DSP_STAGES registers (operands, product, product again, fabric), LUT products none."""
+    products add DSP_STAGES registers (operands, product, product again, fabric), LUT products one in the
+    pair form where the trees are cut (the pair register), else none."""
     rng = np.random.default_rng(seed)
     vectors = [_random(rng, simd, wbits, abits, narrow) for _ in range(3)]
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
     lut, dsp = DotProduct(simd, wbits, abits, "parallel", "lut"), DotProduct(simd, wbits, abits, "parallel", "dsp")
-    assert dsp.latency == lut.latency + DSP_STAGES
+    pair = simd > inventory.PIPELINE_SIMD and abits >= PAIR_MIN_ABITS
+    assert lut.pair_form == (abits >= PAIR_MIN_ABITS) and dsp.latency == lut.latency + DSP_STAGES - pair
     assert _run(lut, vectors) == want == _run(dsp, vectors)
 
 
@@ -153,10 +202,14 @@ def test_lut_and_dsp_products_agree(simd, wbits, abits, narrow, seed):
 )
 def test_pair_and_gated_selections_agree(simd, wbits, abits, pair_min_abits, cut_level, seed):
     """Parallel LUT products and bipolar-weight selections in either form (hw/dotproduct.pair_tree or
-    AND-gated lanes, what bench/dot_forms.py compares): exact, with the same latency."""
+    AND-gated lanes, what bench/dot_forms.py compares): exact, streamed a vector a cycle at the latency
+    the form declares: the pair form (integer weights) one register more where its trees are cut."""
     rng = np.random.default_rng(seed)
-    vectors = [_random(rng, simd, wbits, abits, False) for _ in range(3)]
+    vectors = [_random(rng, simd, wbits, abits, False) for _ in range(5)]
     want = [int(np.dot(w.astype(np.int64), x.astype(np.int64))) for w, x in vectors]
     dut = DotProduct(simd, wbits, abits, "parallel", "lut", cut_level=cut_level, pair_min_abits=pair_min_abits)
-    assert dut.latency == DotProduct(simd, wbits, abits, "parallel", "lut", cut_level=cut_level).latency
+    assert dut.pair_form == (wbits > 1 and pair_min_abits == 1)
+    pair = dut.pair_form and simd > inventory.PIPELINE_SIMD
+    assert dut.latency == int(inventory.tree_cuts(simd, cut_level)) + pair
     assert _run(dut, vectors) == want
+    assert _stream(dut, vectors) == want

@@ -71,3 +71,20 @@ def test_hw_and_cost_model_read_one_inventory(w, a, seed, mode):
         for nf, word in enumerate(mvtu._params):
             got = [(word >> (k * bits)) & ((1 << bits) - 1) for k in range(lf.pe * fields.shape[1])]
             assert got == fields[nf * lf.pe : (nf + 1) * lf.pe].reshape(-1).tolist()
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")  # built to be inspected only
+def test_pair_register_counted_once():
+    """The pair form's register (hw/inventory.pair_registers) where its trees are cut: the vectorized rule the
+    cost model reads is the DotProduct's latency, and the MVTU's."""
+    from bitscale.hw.dotproduct import DotProduct
+
+    simd = np.array([3, 4, 5, 8, 16, 16, 49])
+    pair = np.array([1, 1, 1, 1, 1, 0, 1])
+    assert inventory.pair_registers(simd, pair).tolist() == [0, 0, 1, 1, 1, 0, 1]
+    lat = inventory.dot_latency(simd, np.ones_like(simd), np.zeros_like(simd), inventory.CUT_LEVEL, pair)
+    assert lat.tolist() == [0, 0, 3, 3, 3, 2, 4]
+    for s, p, want in zip(simd, pair, lat):
+        # 4-bit weights x 8-bit activations: the pair form from PAIR_MIN_ABITS, the gated form above it
+        dp = DotProduct(int(s), 4, 8, "parallel", "lut", pair_min_abits=inventory.PAIR_MIN_ABITS if p else 9)
+        assert dp.pair_form == bool(p) and dp.latency == want

@@ -120,6 +120,9 @@ def _case(mode, wbits, in_bits, pe, simd, mac="dsp", sf=2):
             ("parallel", 4, 4, 2, 4, "dsp", 1),
             ("parallel", 2, 6, 2, 4, "dsp", 1),
             ("parallel", 1, 1, 2, 8, "lut", 1),
+            # the pair form's register (hw/inventory.pair_registers): 4-bit weights x 4-bit, 2 x 8-bit lanes
+            ("parallel", 4, 4, 2, 8, "lut"),
+            ("parallel", 2, 8, 2, 16, "lut", 1),
         ]
     ],
 )
