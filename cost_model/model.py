@@ -189,7 +189,13 @@ def priors(family: str) -> dict[str, dict[str, float]]:
 
 # RTL changes whose older form features() can still describe (keyword: the hw/ commit that made it), so that
 # bench/calibrate_cost.py fits a cached run of older hw/ with its own RTL's terms (features(..., name=False))
-RTL_CHANGES = {"plane_reg": "ee741b4", "code_reg": "9ffd9c0", "pair_tree": "6ff8c0b", "ctr_flags": "a59fd51"}
+RTL_CHANGES = {
+    "plane_reg": "ee741b4",
+    "code_reg": "9ffd9c0",
+    "pair_tree": "6ff8c0b",
+    "ctr_flags": "a59fd51",
+    "dsp_stages": "7a20b44",
+}
 DESIGN = "design"
 TARGETS = {"LUT": LUT_FEATURES, "FF": FF_FEATURES}
 # a family without its own fit uses its sibling's (same LUT size)
@@ -541,6 +547,8 @@ def _pipeline_regs(
     plane_reg: bool = True,
     code_reg: bool = True,
     ctr_flags: bool = True,
+    dsp_prod=False,
+    dsp_stages: bool = True,
 ):
     """Flip-flops of hw/mvtu.py's fmax pipeline beyond the registers the other FF features count: the
     weight and input words once more (w2; x_live, x_buf where NF > 1), the s2x control, the input FIFO's
@@ -551,9 +559,14 @@ def _pipeline_regs(
     the output code registered in front of the output queue (``code_reg``: hw/ since 9ffd9c0), a weight-plane
     dot product's registered plane shift and MSB flag (``plane_reg``: since ee741b4, :func:`_plane_shift_bits`), and
     the issue stage's "at 0" / "at last" flag registers of each loop counter with more than one value (``ctr_flags``;
-    a one-value counter's flags are constants, which Yosys removes)."""
+    a one-value counter's flags are constants, which Yosys removes), and the control stages that follow a DSP
+    product's registers beyond the first (``dsp_stages``, ``dsp_prod``: the candidates with DSP products;
+    hw/inventory.DSP_STAGES)."""
     pe, simd = np.asarray(pe, np.int64), np.asarray(simd, np.int64)
     nf = info.mh // pe
+    # one control stage (hw/mvtu.py's s2d: valid, first, last, and the row fold where it addresses a parameter
+    # table) per dot-product register
+    stage = 3 + (_clog2(nf) if (info.n_params or info.bias) else 0)
     regs = pe * simd * inventory.weight_lane_bits(info.wbits, wp) + simd * info.abits * (1 + (nf > 1))
     regs = regs + pe * info.acc_bits + 4 + _clog2(nf) + _clog2(wp) + _clog2(ap)
     regs = regs + simd * info.abits + 1  # the output register of the FIFO in front (hw/fifo.py)
@@ -566,8 +579,9 @@ def _pipeline_regs(
     if plane_reg:  # per PE the shifted plane sum's live bits, and the MSB-plane flag (one: equal in every PE, merged),
         # and the control stage that delays the issue's valid/first/last (and the row fold, which addresses the parameter
         # table) with the dot product (hw/mvtu.py's s2d stages; iCE40 cal_fc_w2a2_bs: s2d2_first/last/valid/nf)
-        stage = 3 + (_clog2(nf) if (info.n_params or info.bias) else 0)
         regs = regs + np.where(wp > 1, pe * _plane_shift_bits(info, simd, wp, ap) + 1 + stage, 0)
+    if dsp_stages:  # a DSP product's input, pipeline and lane registers (the product register was there before)
+        regs = regs + np.where(dsp_prod, (inventory.DSP_STAGES - 1) * stage, 0)
     if code_reg and info.act in ("thresholds", "requant"):  # act7_* / act9_*: the output code, and its valid bit
         regs = regs + pe * info.out_bits + 1
     if info.act == "thresholds":
@@ -769,13 +783,15 @@ def features(
     code_reg: bool = True,
     ctr_flags: bool = True,
     pair_tree: bool = True,
+    dsp_stages: bool = True,
 ) -> dict[str, np.ndarray]:
     """Structural LUT/FF features of one layer for arrays of (PE, SIMD, mode index, MAC index). ``level``: the
     adder levels between tree registers (default :func:`cut_level` of the family; bench/calibrate_cost.py passes
     the level a cached run was elaborated with). ``plane_reg`` / ``code_reg``: False for a cached run of hw/ before
     ee741b4 (no registered plane shift: one dot-product register fewer with weight planes) / 9ffd9c0 (no registered
     output code: one stage fewer for thresholds and requantizers), which also shortens the output queue; ``ctr_flags``:
-    False before the loop counters' flag registers; ``pair_tree``: False before the pair form of the selections
+    False before the loop counters' flag registers; ``pair_tree``: False before the pair form of the selections;
+    ``dsp_stages``: False before a DSP product's input, pipeline and lane registers (one product register)
     (RTL_CHANGES)."""
     pe = np.asarray(pe, np.int64)
     simd = np.asarray(simd, np.int64)
@@ -809,9 +825,11 @@ def features(
         in_dsp = dsp_product_lanes(info, family, mac_idx) > 0
         lut_form = _lut_products(info, par, mac_idx)
         soft_mul = np.where((w >= 2 and a >= 2) & ~in_dsp & ~lut_form, 1.0, 0.0)
-        # products in DSP blocks: Xilinx packs part of the adder tree into the DSP post-adders
-        dtree = np.where(par & in_dsp, lanes * p_tree, dtree)
-        tree = np.where(par & ~in_dsp & ~lut_form, lanes * p_tree, tree)
+        # products in DSP blocks: Xilinx packed part of the adder tree into the DSP post-adders while the tree read
+        # the block's output register; behind the fabric lane register (dsp_stages) a tree (SIMD > 1) is all fabric
+        behind = in_dsp & ((not dsp_stages) | (simd <= 1))
+        dtree = np.where(par & behind, lanes * p_tree, dtree)
+        tree = np.where(par & ~behind & ~lut_form, lanes * p_tree, tree)
         mul = np.where(par, lanes * soft_mul * w * a, mul)
         # weight planes only (weight-serial, or bit-serial with bipolar activations)
         ws = (wp > 1) & (ap == 1)
@@ -857,14 +875,34 @@ def features(
     cuts = inventory.tree_cuts(simd, lvl)
     cut_terms = sum(np.where(k < cuts, np.maximum(_ceil(simd, (1 << lvl) ** (k + 1)), 1), 0) for k in range(16))
     cut = pe * cut_terms * np.where(_lut_products(info, par, mac_idx), w * (a + 2), _cut_term_bits(info, wp, ap))
-    # mac "dsp": the product register behind each integer product (hw/dotproduct.py); Xilinx packs it
-    # into the DSP48 (MREG) where the product is a DSP, elsewhere it is fabric flip-flops
-    prod_reg = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)
-    if family in ("xc7", "xcup"):
-        prod_reg = prod_reg & (dsp_product_lanes(info, family, mac_idx) == 0)
-    prod_ff = np.where(prod_reg, pe * simd * (w + a), 0) * one  # signed w x unsigned a: w + a bits (wreduce)
+    # mac "dsp": the registers around each integer product (hw/dotproduct.py), signed w x unsigned a: w + a bits
+    # per product register (wreduce). Before dsp_stages one product register, which Xilinx packs into the DSP48
+    # (MREG) where the product is a DSP. Since, hw/inventory.DSP_STAGES: the lane's weight (w bits) and activation
+    # (a bits) registered, the product registered twice (pipeline, output) and once more in the fabric (lane). ECP5
+    # and iCE40 keep them all as flip-flops (MULT18X18D registers are packed by the board flow only,
+    # boards/regpack.py), the activation registers merged into one per layer (equal in every PE); Xilinx packs all
+    # but the lane register into a DSP-mapped product's DSP48 (AREG/BREG, MREG, PREG), and where the product stays
+    # in LUTs keeps the operand registers per PE and turns the reset-less 3-deep product chain into one SRL16E per
+    # bit ("srl": FF -3, LUT +1). A/B on the held-out designs, Yosys 64d79ed -> #13d: see docs/cost_model.md.
+    dsp_prod = par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC)
+    xilinx = family in ("xc7", "xcup")
+    xil_dsp = xilinx & (dsp_product_lanes(info, family, mac_idx) > 0)
+    chain = pe * simd * (w + a)  # one product register of the layer
+    prod_srl = 0 * one
+    if dsp_stages:
+        stages = inventory.DSP_STAGES
+        operands = pe * simd * w + (pe if xilinx else 1) * simd * a
+        fabric = np.where(xil_dsp, chain, operands + (stages - 1) * chain)
+        if xilinx and stages - 1 >= 3:
+            prod_srl = np.where(dsp_prod & ~xil_dsp, chain, 0) * one
+    else:
+        stages = 1
+        fabric = np.where(xil_dsp, 0, chain)
+    prod_ff = np.where(dsp_prod, fabric, 0) * one
     # the output queue (hw/mvtu.py): room for every word in flight through the pipeline
-    dot_lat = inventory.dot_latency(simd, wp if plane_reg else 1, par & (w >= 2 and a >= 2) & (mac_idx == DSP_MAC), lvl)
+    dot_lat = inventory.dot_latency(simd, wp if plane_reg else 1, dsp_prod, lvl) - dsp_prod * (
+        inventory.DSP_STAGES - stages
+    )
     lat = inventory.mvtu_latency(dot_lat, info.act) - (not code_reg and info.act in ("thresholds", "requant"))
     out_words = inventory.out_queue_words(lat, (info.mw // simd) * wp * ap)
     acc = pe * info.acc_bits * one
@@ -954,7 +992,8 @@ def features(
         "pool_bits": pool_bits,
         # registered weight word and dot products (hw/ since 0f56264)
         "wordreg": (pe * simd * inventory.weight_lane_bits(w, wp) + pe * ybits) * one,
-        "pipe": _pipeline_regs(info, pe, simd, wp, ap, family, plane_reg, code_reg, ctr_flags) * one,
+        "pipe": _pipeline_regs(info, pe, simd, wp, ap, family, plane_reg, code_reg, ctr_flags, dsp_prod, dsp_stages)
+        * one,
         "pmux": pmux,
         "padd": padd,
         # the output queue's entries (hw/mvtu.py): a load/shift/hold mux per bit
@@ -967,7 +1006,7 @@ def features(
         "cut": cut * one,
         "prod": prod_ff,
         "ram_ff": ram_ff,
-        "srl": srl,
+        "srl": srl + prod_srl,
     }
 
 

@@ -284,15 +284,45 @@ def test_requantizer_registers_are_the_live_distinct_parameter_columns():
 def test_dsp_lane_product_register_is_an_exact_ff_term():
     """hw/dotproduct.py registers each DSP lane's product (w + a bits after Yosys' wreduce: ho7_036 ECP5, 48
     lanes of 7 x 8 bits, 720 FFs); Xilinx packs it into the DSP48 (MREG), so it is fabric only where the
-    product is not in a DSP. An exact count ("prod", FIXED), not part of the fitted tree-cut term."""
+    product is not in a DSP. An exact count ("prod", FIXED), not part of the fitted tree-cut term. Since 7a20b44
+    (RTL_CHANGES "dsp_stages", hw/inventory.DSP_STAGES): the operands (w per PE lane; the activation's a bits merged
+    into one per layer on ECP5/iCE40) and the product three times (pipe, prod, lane); Xilinx keeps only the lane
+    register of a DSP-mapped product; each further stage delays the control (s2d: valid, first, last, row fold)."""
+    from bitscale.hw import inventory
+
     info = model.layer_infos(random_fc([48], [7, 8], [1], in_features=16, seed=1036))[0]
     one = np.array([1])
-    f = {fam: model.features(info, one * 3, one * 16, one * 0, fam) for fam in ("ecp5", "xc7", "ice40")}
-    assert float(f["ecp5"]["prod"][0]) == float(f["ice40"]["prod"][0]) == 3 * 16 * (7 + 8)
-    assert float(f["xc7"]["prod"][0]) == 0  # 7 x 9 bits: a DSP48E1 with its MREG
+
+    def feats(fam, mode=0, **kw):
+        return {k: float(v[0]) for k, v in model.features(info, one * 3, one * 16, one * mode, fam, **kw).items()}
+
+    old = {fam: feats(fam, dsp_stages=False) for fam in ("ecp5", "xc7", "ice40")}
+    assert old["ecp5"]["prod"] == old["ice40"]["prod"] == 3 * 16 * (7 + 8)
+    assert old["xc7"]["prod"] == 0  # 7 x 9 bits: a DSP48E1 with its MREG
     assert "prod" in model.FIXED["FF"] and model.PRIORS["FF"]["prod"] == 1.0
-    serial = model.features(info, one * 3, one * 16, one * 1, "ecp5")  # weight-serial: no products
-    assert float(serial["prod"][0]) == 0
+    new = {fam: feats(fam) for fam in ("ecp5", "xc7", "ice40")}
+    chain = 3 * 16 * (7 + 8)
+    assert inventory.DSP_STAGES == 4
+    assert new["ecp5"]["prod"] == new["ice40"]["prod"] == 3 * 16 * 7 + 16 * 8 + 3 * chain
+    assert new["xc7"]["prod"] == chain and new["xc7"]["srl"] == old["xc7"]["srl"]  # the lane register only
+    # the tree behind the lane registers is fabric on Xilinx too (no DSP48 post-adder): "tree", not "dtree"
+    assert old["xc7"]["dtree"] > 0 and new["xc7"]["dtree"] == 0 and new["xc7"]["tree"] == old["xc7"]["dtree"]
+    stage = 3 + 4  # NF 16: valid, first, last and the 4-bit row fold per extra stage
+    for fam in ("ecp5", "xc7"):
+        assert new[fam]["pipe"] - old[fam]["pipe"] == 3 * stage
+    serial = feats("ecp5", 1)  # weight-serial: no products
+    assert serial["prod"] == 0
+    # a product Yosys keeps in LUTs on xc7 (2 x 3 bits): the operand registers per PE, and the reset-less 3-deep
+    # product chain an SRL16E per bit (srl: FF -3, LUT +1); A/B ho7_043 xc7 conv1 (64d79ed -> 7a20b44's tree)
+    small = model.layer_infos(random_fc([32, 16], [2, 2, 2], [3, 3], in_features=16, seed=5))[1]
+    assert small.wbits == 2 and small.abits == 3
+    s_new = {k: float(v[0]) for k, v in model.features(small, one * 2, one * 4, one * 0, "xc7").items()}
+    s_old = {
+        k: float(v[0]) for k, v in model.features(small, one * 2, one * 4, one * 0, "xc7", dsp_stages=False).items()
+    }
+    lanes = 2 * 4 * (2 + 3)
+    assert s_old["prod"] == lanes and s_new["prod"] == lanes + 3 * lanes
+    assert s_new["srl"] - s_old["srl"] == lanes
 
 
 def test_data_width_converters_between_layers():
@@ -362,7 +392,8 @@ def test_lut_products_are_unrolled_weight_plane_trees():
     ybits = 6 + 2 + 8 + 2
     assert lut["wtree"] == 784 * 2 * 8 and lut["mul"] == lut["tree"] == 0 and lut["sub"] == 16 * ybits
     assert lut["cut"] == 16 * (13 + 4 + 1) * 2 * (8 + 2)  # SIMD 49: 3 cuts, 13 + 4 + 1 partial sums per plane tree
-    assert dsp["wtree"] == 0 and dsp["dtree"] == 784 * 11  # a DSP48 product on xc7 (2 x 8 bits)
+    # a DSP48 product on xc7 (2 x 8 bits); its tree all fabric behind the lane registers (7a20b44: "tree", not "dtree")
+    assert dsp["wtree"] == 0 and dsp["tree"] == 784 * 11 and dsp["dtree"] == 0
     small = next(i for i in model.layer_infos(_tfc(2, 2)) if i.abits == 2)  # 2 x 2 bits: Yosys keeps '*' in LUTs
     soft = {k: float(v[0]) for k, v in model.features(small, [8], [8], [0], "xc7").items()}
     assert soft["mul"] == 64 * 4 and soft["tree"] == 64 * 5 and soft["wtree"] == 0
