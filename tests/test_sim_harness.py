@@ -283,7 +283,11 @@ def test_fast_harness_verilator_stalls_are_golden_exact(small_acc, monkeypatch, 
         doc = simulate(d, images=12, **kw, **pattern)
         assert doc["errors"] == [] and doc["golden_match"] == 12 and doc["all_frames_match"], pattern
         assert doc["frames_received"] == plain["frames_received"]
-        assert doc["sim_cycles"] > plain["sim_cycles"], pattern
+        # stalls never speed a run up; input gaps always slow it (the output queue may absorb a sink's stalls:
+        # with the 4-stage DSP products (7a20b44) 50% back-pressure on 12 images costs no cycle)
+        assert doc["sim_cycles"] >= plain["sim_cycles"], pattern
+        if pattern.get("gaps"):
+            assert doc["sim_cycles"] > plain["sim_cycles"], pattern
     # cocotb's GPI clock and the synthesized dot products (another build): the same cycles and outputs
     monkeypatch.setenv(sim_simulate.CLOCK_ENV, "gpi")
     gpi = simulate(d, images=12, twins=False, **kw)
