@@ -30,6 +30,15 @@ def _random(rng, simd, wbits, abits, narrow):
     return w, x
 
 
+def _simulate(dut, tb):
+    """Run testbench ``tb`` on ``dut`` in Amaranth's simulator, clocked where the dot has registers."""
+    sim = Simulator(dut)
+    if dut.latency:
+        sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+
+
 def _run(dut, vectors):
     got = []
 
@@ -55,11 +64,7 @@ def _run(dut, vectors):
                     total += ctx.get(dut.y)
             got.append(total)
 
-    sim = Simulator(dut)
-    if dut.latency:
-        sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    _simulate(dut, tb)
     return got
 
 
@@ -79,11 +84,7 @@ def _stream(dut, vectors):
             if dut.latency:
                 await ctx.tick()
 
-    sim = Simulator(dut)
-    if dut.latency:
-        sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    _simulate(dut, tb)
     return got
 
 
